@@ -1,0 +1,6 @@
+namespace LfmSharp.Benchmarks;
+
+public static class Program
+{
+    public static int Main(string[] args) => 0;
+}
