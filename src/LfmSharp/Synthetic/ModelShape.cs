@@ -181,7 +181,7 @@ public sealed record ModelShape
         Check(BlockCount > 0, $"layer count must be positive (got {BlockCount})");
         Check(AttentionLayers.All(i => i >= 0 && i < BlockCount), $"attention layer indices [{string.Join(",", AttentionLayers)}] must lie in 0..{BlockCount - 1}");
         Check(AttentionLayers.Distinct().Count() == AttentionLayers.Count, $"attention layer indices [{string.Join(",", AttentionLayers)}] repeat");
-        Check(VocabSize >= SyntheticVocabulary.MinimumSize, $"vocab size {VocabSize} is below {SyntheticVocabulary.MinimumSize} (16 special + 256 byte tokens)");
+        Check(VocabSize >= VocabularySpec.MinimumSize, $"vocab size {VocabSize} is below {VocabularySpec.MinimumSize} (16 special + 256 byte tokens)");
         Check(MergeCount >= 0, $"merge count must not be negative (got {MergeCount})");
         Check(ContextLength > 0, $"context length must be positive (got {ContextLength})");
         Check(ConvCache >= 1, $"l_cache must be at least 1 (got {ConvCache})");

@@ -220,19 +220,33 @@ internal static class NumpyNormal
     /// <summary>Fills <paramref name="dst"/> with consecutive standard normal draws from <paramref name="rng"/>.</summary>
     public static void Fill(ref Pcg64 rng, Span<float> dst)
     {
-        // Hot loop: the rectangle test accepts ~99% of draws, so it is inlined here with unchecked table reads
-        // (idx < 256 by construction); everything else goes through NextSlow.
+        // Hot loop: the rectangle test accepts ~99% of draws. The generator is copied into a local so its state
+        // can live in registers; it is written back only around the rare slow path. Table reads are unchecked
+        // (idx < 256 by construction).
         ref uint ki = ref MemoryMarshal.GetArrayDataReference(Ki);
         ref float wi = ref MemoryMarshal.GetArrayDataReference(Wi);
-        for (int i = 0; i < dst.Length; i++)
+        int i = 0;
+        while (i < dst.Length)
         {
-            uint r = rng.NextUInt32();
-            int idx = (int)(r & 0xFF);
-            uint rabs = (r >> 9) & 0x7FFFFF;
-            float x = (int)rabs * Unsafe.Add(ref wi, idx); // rabs < 2^23: the int conversion is exact
-            if ((r & 0x100) != 0)
-                x = -x;
-            dst[i] = rabs < Unsafe.Add(ref ki, idx) ? x : NextSlow(ref rng, idx, rabs, x);
+            Pcg64 g = rng;
+            int idx = 0;
+            uint rabs = 0;
+            float x = 0;
+            for (; i < dst.Length; i++)
+            {
+                uint r = g.NextUInt32();
+                idx = (int)(r & 0xFF);
+                rabs = (r >> 9) & 0x7FFFFF;
+                x = (int)rabs * Unsafe.Add(ref wi, idx); // rabs < 2^23: the int conversion is exact
+                if ((r & 0x100) != 0)
+                    x = -x;
+                if (rabs >= Unsafe.Add(ref ki, idx))
+                    break;
+                dst[i] = x;
+            }
+            rng = g;
+            if (i < dst.Length)
+                dst[i++] = NextSlow(ref rng, idx, rabs, x);
         }
     }
 

@@ -19,8 +19,8 @@ public sealed record SyntheticModelOptions
     /// <summary>Null: the shape's default (LFM2.5 style for <c>lfm2.5-*</c>, the fixtures' LFM2 style otherwise).</summary>
     public ChatTemplateStyle? ChatTemplate { get; init; }
 
-    /// <summary>Null: <see cref="SyntheticVocabulary.ForShape"/>.</summary>
-    public SyntheticVocabulary? Vocabulary { get; init; }
+    /// <summary>Null: <see cref="VocabularySpec.ForShape"/>.</summary>
+    public VocabularySpec? Vocabulary { get; init; }
 
     /// <summary>g in z · g / sqrt(fan_in) for projections and conv kernels (HOW-MADE calibrated 0.5).</summary>
     public float MatrixGain { get; init; } = 0.5f;
@@ -83,7 +83,7 @@ public static class SyntheticModel
             foreach (var t in tensors)
                 if (!TensorEncoder.IsSupported(t.Type))
                     throw new NotSupportedException($"no quantizer for {GgmlTypes.Name(t.Type)} (tensor {t.Name})");
-        SyntheticVocabulary vocab = options.Vocabulary ?? SyntheticVocabulary.ForShape(shape);
+        VocabularySpec vocab = options.Vocabulary ?? VocabularySpec.ForShape(shape);
         if (vocab.Count != shape.VocabSize)
             throw new ArgumentException($"the vocabulary has {vocab.Count} tokens but the shape says {shape.VocabSize}", nameof(options));
 

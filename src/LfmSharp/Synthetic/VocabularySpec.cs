@@ -5,7 +5,7 @@ namespace LfmSharp.Synthetic;
 /// BPE merges, written under <c>tokenizer.ggml.*</c>. Any vocabulary can be passed in; <see cref="CreateDefault"/>
 /// builds the fixtures' layout.
 /// </summary>
-public sealed class SyntheticVocabulary
+public sealed class VocabularySpec
 {
     /// <summary>llama.cpp token types (<c>tokenizer.ggml.token_type</c>).</summary>
     public const int TypeNormal = 1, TypeControl = 3, TypeUserDefined = 4, TypeUnused = 5;
@@ -21,7 +21,7 @@ public sealed class SyntheticVocabulary
     /// <summary>Specials plus one token per byte: the smallest vocabulary that can encode any text.</summary>
     public const int MinimumSize = 16 + 256;
 
-    public SyntheticVocabulary(string[] tokens, int[] tokenTypes, string[] merges)
+    public VocabularySpec(string[] tokens, int[] tokenTypes, string[] merges)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(tokenTypes);
@@ -53,7 +53,7 @@ public sealed class SyntheticVocabulary
     public bool AddEos { get; init; }
 
     /// <summary>The vocabulary a synthetic model of <paramref name="shape"/> gets by default.</summary>
-    public static SyntheticVocabulary ForShape(ModelShape shape)
+    public static VocabularySpec ForShape(ModelShape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
         return CreateDefault(shape.VocabSize);
@@ -64,10 +64,10 @@ public sealed class SyntheticVocabulary
     /// 256 byte tokens ordered by byte value (id = 16 + byte), then merge results, then <c>[PAD&lt;id&gt;]</c> tokens
     /// of type UNUSED up to <paramref name="size"/>, as <c>convert_hf_to_gguf.py</c> pads.
     /// </summary>
-    public static SyntheticVocabulary CreateDefault(int size) => Create(size, []);
+    public static VocabularySpec CreateDefault(int size) => Create(size, []);
 
     /// <summary>Like <see cref="CreateDefault"/> but with BPE merges (<c>"left right"</c> in byte-to-unicode form), each adding its result token in order.</summary>
-    public static SyntheticVocabulary Create(int size, IReadOnlyList<string> merges)
+    public static VocabularySpec Create(int size, IReadOnlyList<string> merges)
     {
         ArgumentNullException.ThrowIfNull(merges);
         if (size < MinimumSize)
@@ -101,7 +101,7 @@ public sealed class SyntheticVocabulary
         }
         while (tokens.Count < size)
             Add($"[PAD{tokens.Count}]", TypeUnused);
-        return new SyntheticVocabulary(tokens.ToArray(), types.ToArray(), usedMerges.ToArray());
+        return new VocabularySpec(tokens.ToArray(), types.ToArray(), usedMerges.ToArray());
     }
 
     /// <summary>
