@@ -36,7 +36,8 @@ public class SyntheticModelTests
             Assert.Equal(t.Dimensions, info.Dimensions);
             // The stored values are the generated f32 values, rounded to the tensor type.
             float[] values = SyntheticModel.GenerateValues(t, options);
-            float[] stored = ReadFloats(info.Type, file.GetTensorData(info));
+            var stored = new float[values.Length];
+            Dequantize.Row(info.Type, file.GetTensorData(info), stored);
             for (int i = 0; i < values.Length; i++)
             {
                 float expected = t.Type == GgmlType.F16 ? (float)(Half)values[i] : values[i];
@@ -45,12 +46,53 @@ public class SyntheticModelTests
         }
     }
 
-    private static float[] ReadFloats(GgmlType type, ReadOnlySpan<byte> data) => type switch
+    public static TheoryData<SyntheticFileType> AllFileTypes => new(SyntheticFileTypes.All);
+
+    [Theory]
+    [MemberData(nameof(AllFileTypes))]
+    public void EveryFileType_ReadsBackWithThePlannedTypesAndCloseValues(SyntheticFileType type)
     {
-        GgmlType.F32 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(data).ToArray(),
-        GgmlType.F16 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(data).ToArray().Select(h => (float)h).ToArray(),
-        _ => throw new NotSupportedException(type.ToString()),
-    };
+        // Rows of 256 so the K-quants apply without fallbacks; two layers (conv + attention) keep it fast.
+        var shape = ModelShape.Small with { Name = "mini", FeedForwardLength = 256, BlockCount = 2, AttentionLayers = [1], VocabSize = 512 };
+        var options = new SyntheticModelOptions { Shape = shape, FileType = type, Seed = 11 };
+        string path = TempPath($"small-{type.Name()}.gguf");
+        SyntheticModel.Write(path, options);
+        using var file = GgufFile.Open(path);
+        Assert.Equal(type.LlamaFileType(), file.Metadata.GetUInt32("general.file_type"));
+        Assert.Equal(type.IsQuantized(), file.Metadata.Contains("general.quantization_version"));
+        var plan = SyntheticModel.PlanTensors(options.Shape, type);
+        Assert.Contains(plan, t => t.Type == type.DefaultTensorType());
+        foreach (var t in plan)
+        {
+            var info = file.GetTensor(t.Name);
+            Assert.Equal(t.Type, info.Type);
+            Assert.Equal(t.Dimensions, info.Dimensions);
+            if (t.Name != "blk.1.attn_v.weight" && t.Name != "token_embd.weight" && t.Name != "blk.0.attn_norm.weight")
+                continue;
+            // Dequantized values stay within the type's error of the generated ones (relative RMS error).
+            float[] want = SyntheticModel.GenerateValues(t, options);
+            var got = new float[want.Length];
+            Dequantize.Row(info.Type, file.GetTensorData(info), got);
+            double err = 0, norm = 0;
+            for (int i = 0; i < want.Length; i++)
+            {
+                err += (got[i] - want[i]) * (double)(got[i] - want[i]);
+                norm += want[i] * (double)want[i];
+            }
+            double rel = Math.Sqrt(err / norm);
+            double bound = info.Type switch
+            {
+                GgmlType.F32 => 0,
+                GgmlType.F16 => 1e-3,
+                GgmlType.BF16 => 4e-3,
+                GgmlType.Q8_0 => 0.01,
+                GgmlType.Q6_K => 0.03,
+                GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q5_K => 0.06,
+                _ => 0.12, // 4-bit types
+            };
+            Assert.True(rel <= bound, $"{t.Name} {info.Type}: relative error {rel:G3} > {bound}");
+        }
+    }
 
     [Fact]
     public void Metadata_DescribesTheShape()
