@@ -104,12 +104,13 @@ internal sealed class NumpySeedSequence
 internal struct Pcg64
 {
     // PCG's default 128-bit multiplier.
-    private const ulong MulHi = 0x2360ED051FC65DA4UL, MulLo = 0x4385DF649FCCF645UL;
+    internal const ulong MulHi = 0x2360ED051FC65DA4UL, MulLo = 0x4385DF649FCCF645UL;
 
-    private ulong _stateHi, _stateLo;
-    private readonly ulong _incHi, _incLo;
-    private bool _hasUInt32;
-    private uint _uint32;
+    // Internal so that NumpyNormal.Fill can keep the state in locals (registers) in its hot loop.
+    internal ulong _stateHi, _stateLo;
+    internal readonly ulong _incHi, _incLo;
+    internal bool _hasUInt32;
+    internal uint _uint32;
 
     /// <summary>Seeds like <c>numpy.random.PCG64(SeedSequence(entropy))</c>.</summary>
     public Pcg64(NumpySeedSequence seq)
@@ -220,21 +221,40 @@ internal static class NumpyNormal
     /// <summary>Fills <paramref name="dst"/> with consecutive standard normal draws from <paramref name="rng"/>.</summary>
     public static void Fill(ref Pcg64 rng, Span<float> dst)
     {
-        // Hot loop: the rectangle test accepts ~99% of draws. The generator is copied into a local so its state
-        // can live in registers; it is written back only around the rare slow path. Table reads are unchecked
-        // (idx < 256 by construction).
+        // Hot loop: the rectangle test accepts ~99% of draws. The generator state is kept in locals (the same
+        // step/output/32-bit buffering as Pcg64.NextUInt32, inlined by hand so it stays in registers) and written
+        // back only around the rare slow path. Table reads are unchecked: idx < 256 by construction.
         ref uint ki = ref MemoryMarshal.GetArrayDataReference(Ki);
         ref float wi = ref MemoryMarshal.GetArrayDataReference(Wi);
+        ulong incHi = rng._incHi, incLo = rng._incLo;
         int i = 0;
         while (i < dst.Length)
         {
-            Pcg64 g = rng;
+            ulong hi = rng._stateHi, lo = rng._stateLo;
+            bool has = rng._hasUInt32;
+            uint buffered = rng._uint32;
             int idx = 0;
             uint rabs = 0;
             float x = 0;
             for (; i < dst.Length; i++)
             {
-                uint r = g.NextUInt32();
+                uint r;
+                if (has)
+                {
+                    r = buffered;
+                    has = false;
+                }
+                else
+                {
+                    ulong h = Math.BigMul(lo, Pcg64.MulLo, out ulong l);
+                    h += lo * Pcg64.MulHi + hi * Pcg64.MulLo;
+                    lo = l + incLo;
+                    hi = h + incHi + (lo < l ? 1UL : 0UL);
+                    ulong out64 = ulong.RotateRight(hi ^ lo, (int)(hi >> 58));
+                    r = (uint)out64;
+                    buffered = (uint)(out64 >> 32);
+                    has = true;
+                }
                 idx = (int)(r & 0xFF);
                 rabs = (r >> 9) & 0x7FFFFF;
                 x = (int)rabs * Unsafe.Add(ref wi, idx); // rabs < 2^23: the int conversion is exact
@@ -244,7 +264,10 @@ internal static class NumpyNormal
                     break;
                 dst[i] = x;
             }
-            rng = g;
+            rng._stateHi = hi;
+            rng._stateLo = lo;
+            rng._hasUInt32 = has;
+            rng._uint32 = buffered;
             if (i < dst.Length)
                 dst[i++] = NextSlow(ref rng, idx, rabs, x);
         }
