@@ -21,7 +21,7 @@ internal sealed class BpeMerges
         _vocab = vocab;
         _extraBySpan = _extraIds.GetAlternateLookup<ReadOnlySpan<char>>();
         var merges = vocab.Merges;
-        _pairs = new Dictionary<long, Merge>(merges.Count);
+        _pairs = new Dictionary<long, Merge>(merges.Count, PairComparer.Instance);
 
         char[] concat = new char[256];
         for (int rank = 0; rank < merges.Count; rank++)
@@ -64,6 +64,19 @@ internal sealed class BpeMerges
         }
     }
 
+    /// <summary>Checks the shape of every merge (two non-empty parts around a space) without building the table.</summary>
+    /// <exception cref="InvalidDataException">A merge is malformed; the message names its index.</exception>
+    public static void Validate(IReadOnlyList<string> merges)
+    {
+        for (int rank = 0; rank < merges.Count; rank++)
+        {
+            string m = merges[rank];
+            int space = m.Length > 1 ? m.IndexOf(' ', 1) : -1;
+            if (space < 0 || space == m.Length - 1)
+                throw new InvalidDataException($"{Vocabulary.KeyMerges}[{rank}] = '{m}' is not two parts separated by a space");
+        }
+    }
+
     /// <summary>[256] the symbol each byte starts as (its byte-level char).</summary>
     public int[] ByteSymbols { get; }
 
@@ -78,6 +91,17 @@ internal sealed class BpeMerges
     public string ExtraText(int symbol) => _extraText[symbol - _vocab.Count];
 
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
+
+    // long's own hash is (low ^ high), which for two ids below 65,536 collides massively (every pair with the same
+    // XOR lands in one bucket); a multiplicative mix spreads them.
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long key) => (int)((ulong)(key * unchecked((long)0x9E3779B97F4A7C15)) >> 32);
+    }
 
     private int Intern(ReadOnlySpan<char> text)
     {

@@ -21,7 +21,7 @@ public sealed class BpeTokenizer
     internal const int DefaultHeapThreshold = 48;
 
     private readonly Vocabulary _vocab;
-    private readonly BpeMerges _merges;
+    private readonly Lazy<BpeMerges> _merges;   // built on first use: ~63k string lookups, the bulk of load time
     private readonly SpecialTokenMatcher _specials;
     private readonly bool _ignoreMerges;
     private readonly int _vocabCount;
@@ -40,7 +40,8 @@ public sealed class BpeTokenizer
         _vocab = vocabulary;
         _vocabCount = vocabulary.Count;
         _ignoreMerges = Llama3PreTokenizer.IgnoresMerges(vocabulary.PreTokenizer);
-        _merges = new BpeMerges(vocabulary);
+        BpeMerges.Validate(vocabulary.Merges);
+        _merges = new Lazy<BpeMerges>(() => new BpeMerges(vocabulary), LazyThreadSafetyMode.ExecutionAndPublication);
         _specials = new SpecialTokenMatcher(vocabulary);
     }
 
@@ -185,6 +186,7 @@ public sealed class BpeTokenizer
         int[] cps = ArrayPool<int>.Shared.Rent(text.Length);
         byte[] classes = ArrayPool<byte>.Shared.Rent(text.Length);
         var scratch = new Scratch();
+        BpeMerges merges = _merges.Value;
         var ends = new List<int>();
         try
         {
@@ -202,7 +204,7 @@ public sealed class BpeTokenizer
                 int start = 0;
                 foreach (int end in ends)
                 {
-                    EncodeWord(cps.AsSpan(start, end - start), ref scratch, ref sink);
+                    EncodeWord(merges, cps.AsSpan(start, end - start), scratch, ref sink);
                     start = end;
                 }
             }
@@ -216,7 +218,7 @@ public sealed class BpeTokenizer
     }
 
     // Per-call scratch buffers, grown on demand and returned to the pool at the end of the call.
-    private struct Scratch
+    private sealed class Scratch
     {
         public byte[]? Bytes;   // UTF-8 of the word
         public char[]? Chars;   // byte-level form of the word
@@ -247,7 +249,7 @@ public sealed class BpeTokenizer
         }
     }
 
-    private void EncodeWord<TSink>(ReadOnlySpan<int> cps, ref Scratch scratch, ref TSink sink)
+    private void EncodeWord<TSink>(BpeMerges merges, ReadOnlySpan<int> cps, Scratch scratch, ref TSink sink)
         where TSink : struct, ITokenSink
     {
         // code points -> UTF-8 (an unpaired surrogate was already replaced by U+FFFD)
@@ -275,19 +277,19 @@ public sealed class BpeTokenizer
 
         if (nb == 1)
         {
-            Emit(_merges.ByteSymbols[bytes[0]], ref sink);
+            Emit(merges, merges.ByteSymbols[bytes[0]], ref sink);
             return;
         }
 
         if (nb <= HeapThreshold)
-            MergeByScan(bytes, ref scratch, ref sink);
+            MergeByScan(merges, bytes, scratch, ref sink);
         else
-            MergeByHeap(bytes, ref sink);
+            MergeByHeap(merges, bytes, ref sink);
     }
 
     // O(n^2) in cheap comparisons but O(n) merge lookups: the rank of every adjacent pair is cached and only the two
     // pairs next to a merge are looked up again.
-    private void MergeByScan<TSink>(ReadOnlySpan<byte> bytes, ref Scratch scratch, ref TSink sink)
+    private void MergeByScan<TSink>(BpeMerges merges, ReadOnlySpan<byte> bytes, Scratch scratch, ref TSink sink)
         where TSink : struct, ITokenSink
     {
         int n = bytes.Length;
@@ -296,9 +298,9 @@ public sealed class BpeTokenizer
         Span<int> rank = work.Slice(n, n);         // [count - 1] rank of pair (i, i+1), int.MaxValue = no merge
         Span<int> result = work.Slice(2 * n, n);   // [count - 1] symbol that pair (i, i+1) merges into
         for (int i = 0; i < n; i++)
-            sym[i] = _merges.ByteSymbols[bytes[i]];
+            sym[i] = merges.ByteSymbols[bytes[i]];
         for (int i = 0; i < n - 1; i++)
-            LookupPair(sym[i], sym[i + 1], out rank[i], out result[i]);
+            LookupPair(merges, sym[i], sym[i + 1], out rank[i], out result[i]);
 
         int count = n;
         while (count > 1)
@@ -327,17 +329,17 @@ public sealed class BpeTokenizer
             }
             count--;
             if (best > 0)
-                LookupPair(sym[best - 1], sym[best], out rank[best - 1], out result[best - 1]);
+                LookupPair(merges, sym[best - 1], sym[best], out rank[best - 1], out result[best - 1]);
             if (best < count - 1)
-                LookupPair(sym[best], sym[best + 1], out rank[best], out result[best]);
+                LookupPair(merges, sym[best], sym[best + 1], out rank[best], out result[best]);
         }
 
         for (int i = 0; i < count; i++)
-            Emit(sym[i], ref sink);
+            Emit(merges, sym[i], ref sink);
     }
 
     // llama.cpp's algorithm: a priority queue of (rank, left position) with lazy invalidation, over a linked list of symbols.
-    private void MergeByHeap<TSink>(ReadOnlySpan<byte> bytes, ref TSink sink)
+    private void MergeByHeap<TSink>(BpeMerges merges, ReadOnlySpan<byte> bytes, ref TSink sink)
         where TSink : struct, ITokenSink
     {
         int n = bytes.Length;
@@ -347,7 +349,7 @@ public sealed class BpeTokenizer
         bool[] dead = new bool[n];
         for (int i = 0; i < n; i++)
         {
-            sym[i] = _merges.ByteSymbols[bytes[i]];
+            sym[i] = merges.ByteSymbols[bytes[i]];
             prev[i] = i - 1;
             next[i] = i + 1 < n ? i + 1 : -1;
         }
@@ -357,7 +359,7 @@ public sealed class BpeTokenizer
         {
             if (left < 0 || right < 0)
                 return;
-            if (_merges.TryGet(sym[left], sym[right], out var m))
+            if (merges.TryGet(sym[left], sym[right], out var m))
                 queue.Enqueue((left, right, sym[left], sym[right], m.Result), (m.Rank, left));
         }
 
@@ -380,12 +382,12 @@ public sealed class BpeTokenizer
         }
 
         for (int i = 0; i >= 0; i = next[i])
-            Emit(sym[i], ref sink);
+            Emit(merges, sym[i], ref sink);
     }
 
-    private void LookupPair(int left, int right, out int rank, out int result)
+    private static void LookupPair(BpeMerges merges, int left, int right, out int rank, out int result)
     {
-        if (_merges.TryGet(left, right, out var m))
+        if (merges.TryGet(left, right, out var m))
         {
             rank = m.Rank;
             result = m.Result;
@@ -397,7 +399,7 @@ public sealed class BpeTokenizer
         }
     }
 
-    private void Emit<TSink>(int symbol, ref TSink sink)
+    private void Emit<TSink>(BpeMerges merges, int symbol, ref TSink sink)
         where TSink : struct, ITokenSink
     {
         if (symbol < _vocabCount)
@@ -407,10 +409,10 @@ public sealed class BpeTokenizer
         }
         // Not a vocabulary token: llama.cpp looks up each UTF-8 byte of the symbol's (byte-level) text as a one-byte
         // token; only ASCII bytes can match, the rest are dropped.
-        foreach (char c in _merges.ExtraText(symbol))
+        foreach (char c in merges.ExtraText(symbol))
         {
-            if (c < 0x80 && _merges.AsciiTokens[c] >= 0)
-                sink.Add(_merges.AsciiTokens[c]);
+            if (c < 0x80 && merges.AsciiTokens[c] >= 0)
+                sink.Add(merges.AsciiTokens[c]);
         }
     }
 

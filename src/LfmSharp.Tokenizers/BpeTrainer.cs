@@ -48,7 +48,7 @@ public static class BpeTrainer
             words.Add((symbols, frequency[w]));
         }
 
-        var merges = new List<string>(maxMerges);
+        var merges = new List<string>(Math.Min(maxMerges, 4096));
         var counts = new Dictionary<(string, string), long>();
         while (merges.Count < maxMerges)
         {

@@ -21,8 +21,6 @@ public static class SyntheticVocabulary
     /// <summary>The pre-tokenizer name stored in <c>tokenizer.ggml.pre</c>.</summary>
     public const string PreTokenizer = "lfm2";
 
-    private static readonly Lazy<string[]> s_allMerges = new(() => BpeTrainer.Train(Corpus, int.MaxValue));
-
     /// <summary>
     /// The 16 special tokens at ids 0..15: the 14 <c>&lt;|...|&gt;</c> control tokens LFM2 has at those ids, then
     /// <c>&lt;think&gt;</c> and <c>&lt;/think&gt;</c> as user-defined tokens.
@@ -70,6 +68,9 @@ public static class SyntheticVocabulary
 
     /// <summary>The ChatML-style Jinja chat template stored in the fixture models (<c>tokenizer.chat_template</c>).</summary>
     public static string ChatTemplate { get; } = ChatTemplateText.ReplaceLineEndings("\n");
+
+    // Declared after Corpus: static initialisers run in text order.
+    private static readonly Lazy<string[]> s_allMerges = new(() => BpeTrainer.Train(Corpus, int.MaxValue));
 
     // Verbatim from HOW-MADE.md; line ends are normalised above in case a checkout converted them.
     private const string CorpusText = """"

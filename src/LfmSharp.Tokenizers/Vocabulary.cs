@@ -351,6 +351,10 @@ public sealed class Vocabulary
         for (int i = 0; i < _tokens.Length; i++)
         {
             string text = _tokens[i];
+            // every text in the lists starts with one of these; skipping the rest keeps the three set lookups off
+            // the ~65k ordinary tokens
+            if (text[0] is not ('<' or '[' or '_' or '▁'))
+                continue;
             if (s_forcedControlTexts.Contains(text))
                 _attrs[i] |= TokenAttributes.Control;
             if (s_eogTexts.Contains(text) || s_fimEogTexts.Contains(text))
@@ -395,49 +399,89 @@ public sealed class Vocabulary
     {
         int n = _tokens.Length;
         var start = new int[n + 1];
-        var buffer = new List<byte>(n * 8);
+        // a normal token has one byte per char; others are at most 3 UTF-8 bytes per char, plus "[UNK_BYTE_0x..]" text
+        var bytes = new byte[n * 8];
+        int at = 0;
         int max = 0;
-        Span<byte> utf8 = stackalloc byte[4];
         for (int id = 0; id < n; id++)
         {
-            start[id] = buffer.Count;
+            start[id] = at;
             string text = _tokens[id];
             var attr = _attrs[id];
             if ((attr & (TokenAttributes.Control | TokenAttributes.Unknown | TokenAttributes.UserDefined)) != 0)
             {
-                AppendUtf8(buffer, text);
+                Ensure(ref bytes, at + Encoding.UTF8.GetMaxByteCount(text.Length));
+                at += Encoding.UTF8.GetBytes(text, bytes.AsSpan(at));
             }
             else if ((attr & TokenAttributes.Normal) != 0)
             {
-                // llama_decode_text: each code point maps back to its byte; anything else is spelled out
-                for (int i = 0; i < text.Length; i++)
+                Ensure(ref bytes, at + text.Length);
+                if (!TryDecodeByteLevel(text, bytes.AsSpan(at, text.Length)))
                 {
-                    if (ByteLevel.TryCharToByte(text[i], out byte b))
-                    {
-                        buffer.Add(b);
-                        continue;
-                    }
-                    int len = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
-                    var rune = len == 2 ? new Rune(text[i], text[i + 1]) : (Rune.IsValid(text[i]) ? new Rune(text[i]) : Rune.ReplacementChar);
-                    int w = rune.EncodeToUtf8(utf8);
-                    AppendUtf8(buffer, "[UNK_BYTE_0x");
-                    for (int k = 0; k < w; k++)
-                        AppendUtf8(buffer, utf8[k].ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
-                    AppendUtf8(buffer, text);
-                    AppendUtf8(buffer, "]");
-                    i += len - 1;
+                    byte[] spelled = DecodeByteLevelSlow(text);
+                    Ensure(ref bytes, at + spelled.Length);
+                    spelled.CopyTo(bytes, at);
+                    at += spelled.Length;
+                }
+                else
+                {
+                    at += text.Length;
                 }
             }
             else if ((attr & TokenAttributes.Byte) != 0)
             {
-                buffer.Add(ParseByteToken(text));
+                Ensure(ref bytes, at + 1);
+                bytes[at++] = ParseByteToken(text);
             }
             // unused / undefined tokens have an empty piece
-            max = Math.Max(max, buffer.Count - start[id]);
+            max = Math.Max(max, at - start[id]);
         }
-        start[n] = buffer.Count;
+        start[n] = at;
         MaxTokenBytes = max;
-        return ([.. buffer], start);
+        return (bytes.AsSpan(0, at).ToArray(), start);
+    }
+
+    private static void Ensure(ref byte[] buffer, int length)
+    {
+        if (buffer.Length < length)
+            Array.Resize(ref buffer, Math.Max(length, buffer.Length * 2));
+    }
+
+    // The common case: every char is one of the 256 byte chars.
+    private static bool TryDecodeByteLevel(string text, Span<byte> destination)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (!ByteLevel.TryCharToByte(text[i], out destination[i]))
+                return false;
+        }
+        return true;
+    }
+
+    // llama_decode_text: each code point maps back to its byte; one that is not a byte char is spelled out as
+    // "[UNK_BYTE_0x<its UTF-8 in hex><the whole token text>]".
+    private static byte[] DecodeByteLevelSlow(string text)
+    {
+        var result = new List<byte>();
+        Span<byte> utf8 = stackalloc byte[4];
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (ByteLevel.TryCharToByte(text[i], out byte b))
+            {
+                result.Add(b);
+                continue;
+            }
+            int len = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
+            var rune = len == 2 ? new Rune(text[i], text[i + 1]) : (Rune.IsValid(text[i]) ? new Rune(text[i]) : Rune.ReplacementChar);
+            int w = rune.EncodeToUtf8(utf8);
+            var sb = new StringBuilder("[UNK_BYTE_0x");
+            for (int k = 0; k < w; k++)
+                sb.Append(utf8[k].ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+            sb.Append(text).Append(']');
+            result.AddRange(Encoding.UTF8.GetBytes(sb.ToString()));
+            i += len - 1;
+        }
+        return [.. result];
     }
 
     // "<0xXX>": llama.cpp reads the two characters after "<0x" as hex (strtol, so a bad digit stops the number).
@@ -461,13 +505,4 @@ public sealed class Vocabulary
         >= 'A' and <= 'F' => c - 'A' + 10,
         _ => -1,
     };
-
-    private static void AppendUtf8(List<byte> buffer, string s)
-    {
-        int max = Encoding.UTF8.GetMaxByteCount(s.Length);
-        Span<byte> tmp = max <= 512 ? stackalloc byte[max] : new byte[max];
-        int w = Encoding.UTF8.GetBytes(s, tmp);
-        foreach (byte b in tmp[..w])
-            buffer.Add(b);
-    }
 }
