@@ -48,6 +48,14 @@ public static class SyntheticVocabulary
     /// <summary>Number of merges the corpus allows before no pair is left (1029).</summary>
     public static int MaxMerges => s_allMerges.Value.Length;
 
+    /// <summary>The first <paramref name="count"/> merges trained on <see cref="Corpus"/> (all <see cref="MaxMerges"/> if fewer), <c>"left right"</c> in byte-level form.</summary>
+    public static string[] TrainedMerges(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        string[] all = s_allMerges.Value;
+        return count >= all.Length ? (string[])all.Clone() : all[..count];
+    }
+
     /// <summary>
     /// Builds the synthetic vocabulary with the first <paramref name="merges"/> merges (fewer if the corpus runs out;
     /// see <see cref="MaxMerges"/>) padded to <paramref name="vocabSize"/> tokens. BOS 1, EOS 7, PAD 0, add_bos true,
@@ -57,10 +65,7 @@ public static class SyntheticVocabulary
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="vocabSize"/> is below 16 + 256 + the merges used.</exception>
     public static Vocabulary Create(int vocabSize, int merges)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(merges);
-        string[] all = s_allMerges.Value;
-        string[] used = merges >= all.Length ? all : all[..merges];
-        return BpeTrainer.BuildVocabulary(SpecialTokens, used, vocabSize, BosId, EosId, PadId, addBos: true, addEos: false, PreTokenizer);
+        return BpeTrainer.BuildVocabulary(SpecialTokens, TrainedMerges(merges), vocabSize, BosId, EosId, PadId, addBos: true, addEos: false, PreTokenizer);
     }
 
     /// <summary>The training corpus (HOW-MADE.md appendix, 4,812 bytes of UTF-8 with LF line ends).</summary>
