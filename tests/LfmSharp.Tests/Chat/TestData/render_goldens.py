@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Renders template-goldens.json: the chat-template cases of ChatTemplateTests, rendered by real Jinja.
 
-Run from this folder:  python3 render_goldens.py   (needs jinja2 >= 3.1; no other packages)
+Run from this folder:  python3 render_goldens.py STOCK.jinja EXTENDED.jinja   (needs jinja2 >= 3.1; no other packages)
+
+The two LFM2.5 templates are not redistributed here: extract them from the model GGUFs named below
+(`tokenizer.chat_template`) and pass their paths.
 
 The Jinja environment is the one Hugging Face transformers' apply_chat_template builds (sandboxed, trim_blocks,
 lstrip_blocks, loopcontrols, tojson = json.dumps(ensure_ascii=False)); llama.cpp's Jinja engine is tested against
@@ -15,7 +18,7 @@ the same goldens. Templates:
   lfm25_ascii     lfm25_stock with tojson(ensure_ascii=True), i.e. plain json.dumps
 Tools and tool-call arguments are stored as raw JSON text so the C# side sees the exact source numbers (1e3, -0.0).
 """
-import json, struct, os
+import json, struct, os, sys
 import jinja2
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -54,7 +57,7 @@ HOOK = '    {{- "<|im_start|>" + message["role"] + "\\n" -}}\n'
 
 
 def with_tool_calls(template):
-    ext = open(os.path.join(HERE, "lfm25-extended.jinja")).read()
+    ext = open(sys.argv[2]).read()
     macros = ext[ext.index("{%- macro format_arg_value"):ext.index("{%- set keep_past_thinking")]
     assert HOOK in template
     hook = HOOK + ('    {%- if message["role"] == "assistant" and message.get("tool_calls") -%}\n'
@@ -208,8 +211,8 @@ def as_python(case):
 
 def main():
     fixture = gguf_string(GGUF, "tokenizer.chat_template")
-    stock = open(os.path.join(HERE, "lfm25-stock.jinja")).read()
-    ext = open(os.path.join(HERE, "lfm25-extended.jinja")).read()
+    stock = open(sys.argv[1]).read()
+    ext = open(sys.argv[2]).read()
     e, ea = env(False), env(True)
     templates = {
         "fixture": e.from_string(fixture),
