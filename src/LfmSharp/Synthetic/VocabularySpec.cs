@@ -52,11 +52,16 @@ public sealed class VocabularySpec
 
     public bool AddEos { get; init; }
 
-    /// <summary>The vocabulary a synthetic model of <paramref name="shape"/> gets by default.</summary>
+    /// <summary>
+    /// The vocabulary a synthetic model of <paramref name="shape"/> gets by default: the fixtures' BPE vocabulary,
+    /// i.e. the first <see cref="ModelShape.MergeCount"/> merges trained on the HOW-MADE corpus (the corpus runs out
+    /// after 1029), as many as fit into the vocabulary size.
+    /// </summary>
     public static VocabularySpec ForShape(ModelShape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        return CreateDefault(shape.VocabSize);
+        int room = Math.Max(0, shape.VocabSize - MinimumSize);
+        return Create(shape.VocabSize, Tokenizers.SyntheticVocabulary.TrainedMerges(Math.Min(shape.MergeCount, room)));
     }
 
     /// <summary>
