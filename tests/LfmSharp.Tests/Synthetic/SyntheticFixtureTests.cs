@@ -55,18 +55,19 @@ public class SyntheticFixtureTests
     {
         // Every key of the fixture with the same type and value: hyper-parameters, the trained BPE vocabulary
         // (tokens, types, merges), special ids and the chat template. (Key order differs for llama-quantize output.)
-        string ours = WriteTemp(new SyntheticModelOptions { Shape = ModelShape.Preset(shape), FileType = type });
+        // Metadata does not depend on the weights, so the writer's entries are compared without writing tensors.
+        var writer = SyntheticModel.CreateWriter(new SyntheticModelOptions { Shape = ModelShape.Preset(shape), FileType = type });
+        var got = new GgufMetadata(writer.Metadata);
         using var want = GgufFile.Open(Path.Combine(TestData.Fixtures, "models", file));
-        using var got = GgufFile.Open(ours);
-        Assert.Equal(want.Metadata.Keys.Order(StringComparer.Ordinal), got.Metadata.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(want.Metadata.Keys.Order(StringComparer.Ordinal), got.Keys.Order(StringComparer.Ordinal));
         foreach (var e in want.Metadata)
         {
-            var v = got.Metadata[e.Key];
+            var v = got[e.Key];
             Assert.True(e.Value.Type == v.Type && e.Value.ElementType == v.ElementType, $"{e.Key}: type {v.Type}/{v.ElementType}, fixture {e.Value.Type}/{e.Value.ElementType}");
             Assert.True(e.Value.ToDisplayString(int.MaxValue) == v.ToDisplayString(int.MaxValue), $"{e.Key} differs");
         }
-        Assert.Equal(want.Metadata.GetStringArray("tokenizer.ggml.merges"), got.Metadata.GetStringArray("tokenizer.ggml.merges"));
-        Assert.Equal(want.Metadata.GetStringArray("tokenizer.ggml.tokens"), got.Metadata.GetStringArray("tokenizer.ggml.tokens"));
+        Assert.Equal(want.Metadata.GetStringArray("tokenizer.ggml.merges"), got.GetStringArray("tokenizer.ggml.merges"));
+        Assert.Equal(want.Metadata.GetStringArray("tokenizer.ggml.tokens"), got.GetStringArray("tokenizer.ggml.tokens"));
     }
 
     public static TheoryData<string, string, SyntheticFileType> FixtureFiles => new()
