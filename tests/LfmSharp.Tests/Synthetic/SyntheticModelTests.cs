@@ -333,3 +333,24 @@ public class SyntheticModelTests
         public void Report(double value) => report(value);
     }
 }
+
+public class SyntheticChatTemplateTests
+{
+    [Fact]
+    public void Templates_AreRecognisedByTheChatLayer()
+    {
+        // LfmSharp.Chat picks the layout by the same markers llama.cpp uses; the synthetic templates must select
+        // the intended one without a warning, and neither prefills <think>.
+        var v1 = LfmSharp.Chat.ChatTemplate.FromGguf(ChatTemplates.Lfm2);
+        Assert.Equal(LfmSharp.Chat.ChatTemplateFamily.Lfm2, v1.Family);
+        Assert.Null(v1.Warning);
+        var v25 = LfmSharp.Chat.ChatTemplate.FromGguf(ChatTemplates.Lfm25);
+        Assert.Equal(LfmSharp.Chat.ChatTemplateFamily.Lfm25, v25.Family);
+        Assert.Null(v25.Warning);
+        Assert.False(v25.GenerationPromptOpensThinking);
+        // llama.cpp only splits reasoning when the template contains the literal <think>; like the real LFM2.5-1.2B
+        // template, ours mentions only </think>.
+        Assert.DoesNotContain("<think>", ChatTemplates.Lfm25);
+        Assert.Contains("</think>", ChatTemplates.Lfm25);
+    }
+}
