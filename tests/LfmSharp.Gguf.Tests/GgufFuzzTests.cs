@@ -32,7 +32,7 @@ public class GgufFuzzTests(ITestOutputHelper output)
         var bases = new[]
         {
             Describe("tiny-q4_0", File.ReadAllBytes(TestData.Model("tiny-q4_0"))),
-            Describe("tiny-f16", File.ReadAllBytes(TestData.Model("tiny-f16"))),
+            Describe("tiny-q4_k_m", File.ReadAllBytes(TestData.Model("tiny-q4_k_m"))),
             Describe("all-types", Synthetic.AllTypes().ToBytes()),
             Describe("all-types-align32", Synthetic.AllTypes(alignment: 32).ToBytes()),
             Describe("vocab-like", Synthetic.VocabLike(300, 100).ToBytes()),
