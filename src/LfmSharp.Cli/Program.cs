@@ -50,6 +50,9 @@ public static class Program
         tokenize.SetAction(p => TokenizeCommand.Run(p.GetValue(tokModel)!, p.GetValue(tokText)!, !p.GetValue(noSpecial), p.GetValue(bos), p.GetValue(json), stdout, stderr));
         root.Subcommands.Add(tokenize);
 
+        // lfm synth [--shape S] [--type T] [--seed N] [-o FILE | --cache] [explicit dims]
+        root.Subcommands.Add(SynthCommand.CreateCommand(stdout, stderr));
+
         return root;
     }
 

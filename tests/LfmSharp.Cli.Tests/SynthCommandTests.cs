@@ -54,4 +54,16 @@ public class SynthCommandTests
         using var f = GgufFile.Open(path);
         Assert.Equal(32u, f.Metadata.GetUInt32("general.file_type"));
     }
+
+    [Fact]
+    public void Lfm_Synth_RunsThroughTheRootCommand()
+    {
+        string path = Path.Combine(TestData.NewTempDir(), "r.gguf");
+        var stdout = new StringWriter();
+        int rc = Program.Run(["synth", "--shape", "tiny", "--type", "q8_0", "-o", path, "--quiet"], stdout, new StringWriter());
+        Assert.Equal(0, rc);
+        using var f = GgufFile.Open(path);
+        Assert.Equal(7u, f.Metadata.GetUInt32("general.file_type"));
+        Assert.Equal(2u, f.Metadata.GetUInt32("general.quantization_version"));
+    }
 }
