@@ -273,18 +273,6 @@ internal static class NumpyNormal
         }
     }
 
-    /// <summary>One standard normal draw (same stream as <see cref="Fill"/>).</summary>
-    public static float Next(ref Pcg64 rng)
-    {
-        uint r = rng.NextUInt32();
-        int idx = (int)(r & 0xFF);
-        uint rabs = (r >> 9) & 0x7FFFFF;
-        float x = (int)rabs * Wi[idx];
-        if ((r & 0x100) != 0)
-            x = -x;
-        return rabs < Ki[idx] ? x : NextSlow(ref rng, idx, rabs, x);
-    }
-
     /// <summary>The draw fell outside its layer's rectangle: tail (layer 0) or wedge test; on rejection, start over.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static float NextSlow(ref Pcg64 rng, int idx, uint rabs, float x)

@@ -31,6 +31,20 @@ public class NumpyRandomTests
     }
 
     [Fact]
+    public void SeedSequence_SplitsLargeIntsAndFoldsLongEntropyLikeNumpy()
+    {
+        // A seed above 2^32 becomes two words; six words exceed the pool of four (numpy 1.24 output).
+        Assert.Equal([18224931404792227996UL, 1492905930482752107UL, 11645552633659384973UL, 7101629405089672786UL],
+            new NumpySeedSequence(123456789012, 7).GenerateState64(4));
+        Assert.Equal([11778172056588285136UL, 18281699200023148781UL, 18354453652805242515UL, 13383209423340403004UL],
+            new NumpySeedSequence(0, 1, 2, 3, 4, 5).GenerateState64(4));
+        var rng = new Pcg64(new NumpySeedSequence(123456789012, 7));
+        var z = new float[4];
+        NumpyNormal.Fill(ref rng, z);
+        Assert.Equal([-0.8085275292396545f, 0.04014001041650772f, -0.8161940574645996f, -0.11951187998056412f], z);
+    }
+
+    [Fact]
     public void StandardNormal_MatchesNumpy()
     {
         // numpy.random.default_rng([42, 1301669772]).standard_normal(5, dtype=numpy.float32)
