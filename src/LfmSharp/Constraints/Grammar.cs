@@ -15,8 +15,11 @@ namespace LfmSharp.Constraints;
 /// </summary>
 public sealed class Grammar
 {
-    /// <summary>Most parallel parse stacks (anyOf alternatives alive at once); extra alternatives are dropped, never wrong.</summary>
-    internal const int MaxStacks = 8;
+    /// <summary>
+    /// Most parallel parse stacks (anyOf alternatives alive at once, after filtering by their first byte). Beyond
+    /// it, later alternatives are dropped: the output stays valid, only less varied.
+    /// </summary>
+    internal const int MaxStacks = 32;
 
     internal readonly GNode[] Nodes;
     internal readonly int Root;
@@ -124,7 +127,8 @@ public sealed class Grammar
         }
         if (calls.Count == 0)
             throw new ArgumentException($"the forced tool '{options.ForcedToolName}' is not among the tools", nameof(options));
-        int call = calls.Count == 1 ? calls[0] : b.Add(new UnionNode { Alternatives = [.. calls] });
+        // Calls differ by their "name(" opening, which is prefix-free: a switch picks the tool without forking.
+        int call = calls.Count == 1 ? calls[0] : b.Add(new SwitchNode { Targets = [.. calls] });
         int list = b.Add(new ArrayNode
         {
             Item = call,
@@ -287,13 +291,100 @@ internal sealed class GrammarBuilder
                     for (int i = s.Children.Length - 1; i >= 0; i--)
                         s.SuffixMin[i] = Sat(s.SuffixMin[i + 1] + (long)nodes[s.Children[i]].MinLen);
                     break;
+                case SwitchNode w:
+                    w.Trie = ByteTrie.Build([.. w.Targets.Select(t => ((ObjectNode)nodes[t]).Open)]);
+                    for (int k = 0; k < w.Targets.Length; k++)
+                    {
+                        int end = EndOf(w.Trie, ((ObjectNode)nodes[w.Targets[k]]).Open);
+                        if (w.Trie.Terminal(end) != k || w.Trie.HasChildren(end))
+                            throw new InvalidOperationException("switch openings must be distinct and prefix-free");
+                    }
+                    break;
             }
         }
+        ComputeFirstSets(nodes);
         int need = DepthNeed(nodes, root, new int[nodes.Length], Options.MaxNestingDepth);
         return new Grammar(nodes, root, need + 2, Options.MaxIndent, Options.MaxNestingDepth, [.. Specials], [.. Ignored]);
     }
 
     private static int Sat(long v) => (int)Math.Min(v, GNode.Infinite);
+
+    private static int EndOf(ByteTrie trie, byte[] key)
+    {
+        int x = 0;
+        foreach (byte b in key)
+            x = trie.Child(x, b);
+        return x;
+    }
+
+    /// <summary>First-byte sets, a fixpoint because sequences and unions defer to their children.</summary>
+    private static void ComputeFirstSets(GNode[] nodes)
+    {
+        static void Add(ulong[] set, int b) => set[b >> 6] |= 1UL << (b & 63);
+        foreach (var node in nodes)
+        {
+            switch (node)
+            {
+                case ObjectNode o:
+                    Add(o.First, o.Open[0]);
+                    break;
+                case ArrayNode a:
+                    Add(a.First, a.Open);
+                    break;
+                case StringNode:
+                    Add(node.First, '"');
+                    break;
+                case NumberNode:
+                    Add(node.First, '-');
+                    for (int d = '0'; d <= '9'; d++)
+                        Add(node.First, d);
+                    break;
+                case LiteralNode l:
+                    for (int b = 0; b < 256; b++)
+                    {
+                        if (l.Trie.Child(0, b) >= 0)
+                            Add(node.First, b);
+                    }
+                    break;
+                case SwitchNode w when w.Trie is not null:
+                    for (int b = 0; b < 256; b++)
+                    {
+                        if (w.Trie.Child(0, b) >= 0)
+                            Add(node.First, b);
+                    }
+                    break;
+            }
+        }
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            foreach (var node in nodes)
+            {
+                IEnumerable<int> from = node switch
+                {
+                    DispatchNode d => new[] { d.Object, d.Array, d.String, d.Number, d.Literal },
+                    SequenceNode s when s.Children.Length > 0 => [s.Children[0]],
+                    UnionNode u => u.Alternatives,
+                    _ => [],
+                };
+                foreach (int c in from)
+                {
+                    if (c < 0)
+                        continue;
+                    for (int w = 0; w < 4; w++)
+                    {
+                        ulong merged = node.First[w] | nodes[c].First[w];
+                        if (merged != node.First[w])
+                        {
+                            node.First[w] = merged;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// <summary>Least fixpoint of the shortest-completion lengths (the any-value family is recursive).</summary>
     private static void ComputeMinLengths(GNode[] nodes)
@@ -370,6 +461,13 @@ internal sealed class GrammarBuilder
                     m = Math.Min(m, Len(nodes, c));
                 return m;
             }
+            case SwitchNode w:
+            {
+                int m = GNode.Infinite;
+                foreach (int c in w.Targets)
+                    m = Math.Min(m, Len(nodes, c));
+                return m;
+            }
             default:
                 throw new InvalidOperationException("unknown node " + node.GetType().Name);
         }
@@ -401,6 +499,9 @@ internal sealed class GrammarBuilder
                     break;
                 case UnionNode u:
                     u.Alternatives = [.. u.Alternatives.Where(c => !Dead(c))];
+                    break;
+                case SwitchNode w:
+                    w.Targets = [.. w.Targets.Where(c => !Dead(c))];
                     break;
             }
         }
@@ -456,6 +557,7 @@ internal sealed class GrammarBuilder
             ArrayNode a => 1 + (a.Max > 0 ? DepthNeed(nodes, a.Item, memo, maxNesting) : 0),
             SequenceNode s => 1 + s.Children.Max(c => DepthNeed(nodes, c, memo, maxNesting)),
             UnionNode u => u.Alternatives.Length == 0 ? 1 : u.Alternatives.Max(c => DepthNeed(nodes, c, memo, maxNesting)),
+            SwitchNode w => w.Targets.Length == 0 ? 1 : w.Targets.Max(c => DepthNeed(nodes, c, memo, maxNesting)),
             _ => 1,
         };
         return memo[id] = need;

@@ -28,6 +28,7 @@ public sealed class GrammarConstraint
     private readonly int[] _specialIds;    // [grammar special tokens] token id bound to each
     private readonly bool[] _isBound;      // [vocab] ids matched as grammar special tokens, never as bytes
     private readonly bool[] _isEog;        // [vocab]
+    private readonly int[] _eogIds;        // end-of-generation ids not bound as grammar special tokens
     private readonly int[] _path;          // [max token length + 1] trie node visited last at each depth
     private readonly int[] _levelOwner;    // [max token length + 1] trie node whose state _levels[d] holds
     private StackSet _state;
@@ -63,6 +64,7 @@ public sealed class GrammarConstraint
             _isBound[id] = true;
             _isEog[id] = false;
         }
+        _eogIds = [.. vocabulary.EndOfGenerationIds.Where(id => _isEog[id])];
         _state = new StackSet(grammar.Capacity);
         _scratch = new StackSet(grammar.Capacity);
         _state.Init(grammar.Root);
@@ -366,11 +368,8 @@ public sealed class GrammarConstraint
 
     private void AllowEog()
     {
-        foreach (int id in _vocab.EndOfGenerationIds)
-        {
-            if (_isEog[id])
-                _allowed[id >> 6] |= 1UL << (id & 63);
-        }
+        foreach (int id in _eogIds)
+            _allowed[id >> 6] |= 1UL << (id & 63);
     }
 
     /// <summary>Number of tokens the last <see cref="ApplyMask(Span{float})"/> allowed.</summary>

@@ -105,14 +105,38 @@ internal static class GrammarEngine
                 }
                 case NodeKind.Union:
                 {
+                    // Fork only to the alternatives that can start with this symbol.
                     var alts = Unsafe.As<UnionNode>(node).Alternatives;
-                    for (int a = 1; a < alts.Length && s.Count < Grammar.MaxStacks; a++)
+                    int chosen = -1;
+                    foreach (int alt in alts)
                     {
-                        int k = s.AddCopyOf(i); // may reallocate Frames: f is not used after this
-                        s.Frames[k * s.Capacity + depth - 1] = new Frame { Node = alts[a] };
+                        if (!nodes[alt].CanStartWith(sym))
+                            continue;
+                        if (chosen < 0)
+                            chosen = alt;
+                        else if (s.Count < Grammar.MaxStacks)
+                        {
+                            int k = s.AddCopyOf(i); // may reallocate Frames: f is not used after this
+                            s.Frames[k * s.Capacity + depth - 1] = new Frame { Node = alt };
+                        }
                     }
-                    s.Frames[top] = new Frame { Node = alts[0] };
+                    if (chosen < 0)
+                        return false;
+                    s.Frames[top] = new Frame { Node = chosen };
                     continue;
+                }
+                case NodeKind.Switch:
+                {
+                    var sw = Unsafe.As<SwitchNode>(node);
+                    int c = sw.Trie!.Child(f.Pos, sym);
+                    if (c < 0)
+                        return false;
+                    int k = sw.Trie.Terminal(c);
+                    if (k >= 0)
+                        f = new Frame { Node = sw.Targets[k], Phase = OAfterOpen }; // the opening bytes are consumed
+                    else
+                        f.Pos = c;
+                    return true;
                 }
                 case NodeKind.Sequence:
                     f.Phase = 1;
@@ -950,6 +974,20 @@ internal static class GrammarEngine
             case NodeKind.Dispatch:
             case NodeKind.Union:
                 return node.MinLen;
+            case NodeKind.Switch:
+            {
+                var sw = Unsafe.As<SwitchNode>(node);
+                if (f.Pos == 0)
+                    return node.MinLen;
+                long best = GNode.Infinite;
+                int depth = sw.Trie!.Depth(f.Pos);
+                foreach (int t in sw.Targets)
+                {
+                    if (sw.Trie.IsPrefixOf(f.Pos, ((ObjectNode)g.Nodes[t]).Open))
+                        best = Math.Min(best, g.Nodes[t].MinLen - depth);
+                }
+                return best;
+            }
             case NodeKind.Sequence:
             {
                 var seq = Unsafe.As<SequenceNode>(node);

@@ -17,8 +17,10 @@ internal enum NodeKind : byte
     /// <summary>Exactly one special token (matched by id, never by its text).</summary>
     Special,
     Sequence,
-    /// <summary>Alternatives that may share a prefix (anyOf / oneOf / several tools); the runtime forks.</summary>
+    /// <summary>Alternatives that may share a prefix (anyOf / oneOf); the runtime forks.</summary>
     Union,
+    /// <summary>Alternatives told apart by a prefix-free set of opening byte strings (tool names): no fork.</summary>
+    Switch,
 }
 
 /// <summary>Which whitespace a gap between tokens of a structure accepts.</summary>
@@ -40,6 +42,11 @@ internal abstract class GNode(NodeKind kind)
 
     /// <summary>Part of the self-recursive "any JSON value" family (its nesting is limited at run time).</summary>
     public bool IsAny;
+
+    /// <summary>[4] bit set of the bytes the node can start with (an over-approximation is fine: it only filters forks).</summary>
+    public ulong[] First = new ulong[4];
+
+    public bool CanStartWith(int symbol) => symbol > 255 || (First[symbol >> 6] & (1UL << (symbol & 63))) != 0;
 
     public const int Infinite = int.MaxValue / 4;
 }
@@ -137,6 +144,18 @@ internal sealed class SequenceNode() : GNode(NodeKind.Sequence)
 internal sealed class UnionNode() : GNode(NodeKind.Union)
 {
     public int[] Alternatives = [];
+}
+
+/// <summary>
+/// One of several objects, chosen by its opening bytes (each target's <see cref="ObjectNode.Open"/>, e.g.
+/// <c>get_weather(</c>); the opening bytes are prefix-free, so the choice is made without forking and the frame
+/// becomes the chosen object right after its opening bytes.
+/// </summary>
+internal sealed class SwitchNode() : GNode(NodeKind.Switch)
+{
+    public int[] Targets = [];
+    /// <summary>Built by Grammar.Finish over the targets' opening bytes; terminal k leads to Targets[k].</summary>
+    public ByteTrie? Trie;
 }
 
 /// <summary>

@@ -44,6 +44,8 @@ internal sealed class JsonSchemaCompiler
 
     private static readonly HashSet<string> s_handled = [.. s_validation, "nullable", "format"];
 
+    private static readonly JsonDocument s_anySchema = JsonDocument.Parse("true");
+
     // The largest magnitude a 18-digit integer can have (the runtime's digit cap).
     private const long IntegerLimit = 999_999_999_999_999_999;
 
@@ -499,7 +501,10 @@ internal sealed class JsonSchemaCompiler
         if (reference == "#")
             return _root;
         if (!reference.StartsWith("#/", StringComparison.Ordinal))
-            throw new NotSupportedException($"JSON schema keyword '$ref' (at {path}) with '{reference}' is not supported: only local references (#, #/$defs/…, #/definitions/…) are");
+        {
+            Unsupported(path, "$ref", $"to '{reference}' (only local references #, #/$defs/…, #/definitions/… resolve)");
+            return s_anySchema.RootElement;
+        }
         var cur = _root;
         foreach (string raw in reference[2..].Split('/'))
         {

@@ -13,10 +13,9 @@ public class ConstraintTimingTests(ITestOutputHelper output)
     public void Mask_cost_for_a_65k_vocabulary_is_printed()
     {
         var sw = Stopwatch.StartNew();
-        var vocab = BuildSynthetic(65536, seed: 99);
+        var vocab = Synthetic65k;
         var schema = Grammar.FromJsonSchema(JsonConstraintRandomTests.Schemas["defs-ref"]);
-        var c = new GrammarConstraint(schema, vocab); // builds the vocabulary trie
-        output.WriteLine($"synthetic vocabulary + trie: {sw.Elapsed.TotalMilliseconds:F0} ms ({vocab.Trie.NodeCount} trie nodes, longest token {vocab.Trie.MaxDepth} bytes)");
+        output.WriteLine($"vocabulary trie (built once per vocabulary, maybe by another test): {sw.Elapsed.TotalMilliseconds:F0} ms to get, {vocab.Trie.NodeCount} nodes, longest token {vocab.Trie.MaxDepth} bytes");
 
         var logits = new float[vocab.Count];
         var cases = new (string Name, Grammar Grammar, string Prefix)[]
@@ -40,25 +39,33 @@ public class ConstraintTimingTests(ITestOutputHelper output)
             foreach (int budget in new[] { int.MaxValue, 200 })
             {
                 const int reps = 25;
-                // Warm up past tier-0 JIT code: at least 30 calls and 150 ms.
+                // Warm up past tier-0 JIT code: at least 30 calls and 60 ms.
                 sw.Restart();
-                for (int w = 0; w < 30 || sw.ElapsedMilliseconds < 150; w++)
+                for (int w = 0; w < 30 || sw.ElapsedMilliseconds < 60; w++)
                     k.ApplyMask(logits, budget);
                 // The minimum and median over single calls: the machine running the tests may be busy.
                 var times = new double[reps];
-                long allocated = GC.GetAllocatedBytesForCurrentThread();
                 for (int r = 0; r < reps; r++)
                 {
                     sw.Restart();
                     k.ApplyMask(logits, budget);
                     times[r] = sw.Elapsed.TotalMilliseconds;
                 }
-                allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+                // Allocation: code that allocates per token does so in every window; the runtime (JIT tier-up) may
+                // allocate once in a while, so one clean window out of three is the pass mark.
+                long allocated = long.MaxValue;
+                for (int window = 0; window < 3 && allocated != 0; window++)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    for (int r = 0; r < reps; r++)
+                        k.ApplyMask(logits, budget);
+                    allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                }
                 Array.Sort(times);
                 int allowed = k.AllowedCount();
                 output.WriteLine($"{name,-32} budget {(budget == int.MaxValue ? "none" : budget.ToString()),4}: min {times[0],7:F3} / median {times[reps / 2],7:F3} ms/token, {allowed,6} allowed, {allocated / reps} B allocated/token");
                 Assert.True(allowed > 0);
-                Assert.Equal(0, allocated);
+                Assert.True(allocated == 0, $"{name}: {allocated} bytes allocated over {reps} calls");
             }
         }
     }

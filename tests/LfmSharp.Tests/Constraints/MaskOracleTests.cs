@@ -40,7 +40,7 @@ public class MaskOracleTests
         var probe = new GrammarConstraint(grammar, vocab);
         var logits = new float[vocab.Count];
         int runs = synthetic ? 1 : 4;
-        int every = synthetic ? 7 : 1;
+        int every = synthetic ? 12 : 1;
         for (int seed = 0; seed < runs; seed++)
         {
             var run = RandomRunTokens(driver, seed, grammar.MinLength + 40);

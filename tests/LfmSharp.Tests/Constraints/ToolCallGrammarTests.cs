@@ -119,6 +119,44 @@ public class ToolCallGrammarTests
     }
 
     [Fact]
+    public void Every_one_of_many_similar_tools_can_be_called()
+    {
+        var tools = Enumerable.Range(0, 40).Select(i => new ToolFunction($"get_item_{i}", """{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]}""")).ToArray();
+        var grammar = Grammar.ForToolCalls(tools);
+        for (int i = 0; i < tools.Length; i++)
+        {
+            var m = new GrammarMatcher(grammar);
+            Assert.True(m.TryAdvanceSpecial("<|tool_call_start|>"));
+            Assert.True(m.TryAdvance($"[get_item_{i}(x={i})]"), tools[i].Name);
+            Assert.True(m.TryAdvanceSpecial("<|tool_call_end|>"));
+            Assert.True(m.IsComplete);
+        }
+        var c = new GrammarConstraint(grammar, FixtureVocab);
+        var seen = new HashSet<string>();
+        for (int seed = 0; seed < 30; seed++)
+            seen.Add(Assert.Single(ParseCalls(RandomRun(c, seed, 40).Text)).Name);
+        Assert.True(seen.Count > 10, "random calls should spread over many of the 40 tools: " + seen.Count);
+    }
+
+    [Fact]
+    public void Extra_keyword_arguments_only_when_the_schema_allows_them()
+    {
+        var open = Grammar.ForToolCalls([new ToolFunction("f", """{"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":{"type":"string"}}""")]);
+        var closed = Grammar.ForToolCalls([new ToolFunction("f", """{"type":"object","properties":{"a":{"type":"integer"}}}""")]);
+        bool Call(Grammar g, string body)
+        {
+            var m = new GrammarMatcher(g);
+            return m.TryAdvanceSpecial("<|tool_call_start|>") && m.TryAdvance(body) && m.TryAdvanceSpecial("<|tool_call_end|>") && m.IsComplete;
+        }
+        Assert.True(Call(open, "[f(a=1, note_2=\"x\")]"));
+        Assert.False(Call(open, "[f(a=1, note=2)]"));     // extra values follow additionalProperties
+        Assert.False(Call(open, "[f(a=1, 2x=\"x\")]"));   // keyword names are identifiers
+        Assert.False(Call(open, "[f(a=1, a=\"x\")]"));    // never a defined name again
+        Assert.True(Call(closed, "[f(a=1)]"));
+        Assert.False(Call(closed, "[f(a=1, b=\"x\")]"));  // tool parameters get no extras unless asked
+    }
+
+    [Fact]
     public void Bad_tool_definitions_are_reported()
     {
         Assert.Throws<ArgumentException>(() => Grammar.ForToolCalls([]));
