@@ -9,8 +9,17 @@ namespace LfmSharp.Constraints;
 /// <see cref="GrammarConstraint"/>s.
 /// <para>
 /// Every path can always be finished (strings can close, arrays can close once minItems is met, required properties
-/// are written in schema order and optional ones may be skipped), and <see cref="GrammarConstraint.ForceCompletion"/>
-/// steers to the shortest finish when a token budget runs low.
+/// are written in schema order and optional ones may be skipped), and the budget-aware
+/// <see cref="GrammarConstraint.ApplyMask(Span{float}, int)"/> keeps the shortest finish within the remaining tokens.
+/// </para>
+/// <para>
+/// What is accepted is a subset of what the schema allows, chosen so output stays short and deterministic:
+/// properties in schema order; no extra keys unless <c>additionalProperties</c> says so (or the object declares no
+/// properties); whitespace limited by <see cref="JsonGrammarOptions.Whitespace"/>; at most 18 integer digits, 15
+/// fraction digits and 3 exponent digits; strings must be valid UTF-8 and surrogate escapes must pair. Known gaps:
+/// free-form keys (JSON mode) may repeat within an object; oneOf is checked like anyOf; beyond 32 anyOf alternatives
+/// alive at once, later ones are dropped (output still valid). A document whose root is a number or a literal that
+/// could grow ("12" → "123") is complete and extendable at the same time.
 /// </para>
 /// </summary>
 public sealed class Grammar

@@ -106,6 +106,27 @@ public sealed class TokenVocabulary
         return new TokenVocabulary(bytes, endOfGenerationIds, special);
     }
 
+    /// <summary>
+    /// From the tokenizer's vocabulary (the usual way in): each token's piece bytes, its end-of-generation set, and
+    /// control / user-defined / unknown / unused tokens as special.
+    /// </summary>
+    public static TokenVocabulary FromTokenizer(LfmSharp.Tokenizers.Vocabulary vocabulary)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        const LfmSharp.Tokenizers.TokenAttributes notText = LfmSharp.Tokenizers.TokenAttributes.Control
+            | LfmSharp.Tokenizers.TokenAttributes.UserDefined | LfmSharp.Tokenizers.TokenAttributes.Unknown
+            | LfmSharp.Tokenizers.TokenAttributes.Unused;
+        var bytes = new byte[vocabulary.Count][];
+        var special = new List<int>();
+        for (int id = 0; id < bytes.Length; id++)
+        {
+            bytes[id] = vocabulary.GetTokenBytes(id, special: true).ToArray();
+            if ((vocabulary.GetAttributes(id) & notText) != 0)
+                special.Add(id);
+        }
+        return new TokenVocabulary(bytes, vocabulary.EndOfGenerationIds, special);
+    }
+
     private static readonly int[] s_unicodeToByte = BuildUnicodeToByte();
 
     /// <summary>GPT-2 byte-level decoding: each char of the token stands for one byte (e.g. 'Ġ' = space, 'Ċ' = newline).</summary>

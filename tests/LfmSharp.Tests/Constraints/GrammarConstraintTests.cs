@@ -43,6 +43,24 @@ public class GrammarConstraintTests
     }
 
     [Fact]
+    public void The_tokenizer_vocabulary_gives_the_same_token_bytes()
+    {
+        using var gguf = LfmSharp.Gguf.GgufFile.Open(LfmSharp.Testing.TestData.Model("small-q8_0"));
+        var fromTokenizer = TokenVocabulary.FromTokenizer(LfmSharp.Tokenizers.Vocabulary.FromGguf(gguf.Metadata));
+        var fromGguf = FixtureVocab;
+        Assert.Equal(fromGguf.Count, fromTokenizer.Count);
+        for (int id = 0; id < fromGguf.Count; id++)
+        {
+            Assert.Equal(fromGguf.IsSpecial(id), fromTokenizer.IsSpecial(id));
+            if (!fromGguf.IsSpecial(id))
+                Assert.Equal(fromGguf.GetBytes(id).ToArray(), fromTokenizer.GetBytes(id).ToArray());
+        }
+        Assert.Contains(7, fromTokenizer.EndOfGenerationIds);
+        var c = new GrammarConstraint(Grammar.ForToolCalls(ToolCallGrammarTests.Tools), fromTokenizer);
+        Assert.True(c.IsAllowed(10));
+    }
+
+    [Fact]
     public void Accept_rejects_a_disallowed_token_and_keeps_the_state()
     {
         var c = new GrammarConstraint(Grammar.FromJsonSchema(JsonConstraintRandomTests.Schemas["person"]), FixtureVocab);
