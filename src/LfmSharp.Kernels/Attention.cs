@@ -66,7 +66,7 @@ public static unsafe class Attention
     private static int Validate(KernelThreadPool pool, int qLen, int kLen, int vLen, int tokens, int startPos, int heads, int kvHeads, int headDim, int scoresLen, int dstLen)
     {
         ArgumentNullException.ThrowIfNull(pool);
-        if (tokens < 0 || startPos < 0 || heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads % kvHeads != 0)
+        if (tokens < 0 || startPos < 0 || heads <= 0 || kvHeads <= 0 || headDim is <= 0 or > 1024 || heads % kvHeads != 0)
             throw new ArgumentException($"Attention: bad shape (tokens {tokens}, start {startPos}, heads {heads}, kv heads {kvHeads}, head size {headDim}).");
         int kvDim = kvHeads * headDim;
         int needRows = startPos + tokens;
@@ -97,24 +97,20 @@ public static unsafe class Attention
     {
         int hd = qHead.Length;
         Span<float> q16 = stackalloc float[hd];
+        Span<float> row = stackalloc float[hd];
         for (int i = 0; i < hd; i++)
             q16[i] = (float)(Half)qHead[i];
         for (int j = 0; j < kvLen; j++)
         {
-            var k = keys.Slice(j * kvStride + kvOffset, hd);
-            float sum = 0;
-            for (int i = 0; i < hd; i++)
-                sum += (float)k[i] * q16[i];
-            scores[j] = sum * scale;
+            HalfConversion.ToSingle(keys.Slice(j * kvStride + kvOffset, hd), row);
+            scores[j] = VectorMath.Dot(q16, row) * scale;
         }
         Softmax.Apply(scores[..kvLen]);
         dstHead.Clear();
         for (int j = 0; j < kvLen; j++)
         {
-            var v = values.Slice(j * kvStride + kvOffset, hd);
-            float p = scores[j];
-            for (int i = 0; i < hd; i++)
-                dstHead[i] += p * (float)v[i];
+            HalfConversion.ToSingle(values.Slice(j * kvStride + kvOffset, hd), row);
+            VectorMath.MultiplyAdd(row, scores[j], dstHead);
         }
     }
 
