@@ -401,7 +401,12 @@ public sealed class Lfm2Model : IDisposable
         return new Lfm2Model(config, Lfm2Weights.Bind(file, config), pool, precision);
     }
 
-    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 512)
+    /// <summary>A fresh sequence state.</summary>
+    /// <param name="contextLength">Tokens the KV cache holds (preallocated).</param>
+    /// <param name="kvCacheType">KV cache precision.</param>
+    /// <param name="batchSize">Tokens per internal step; longer inputs are split. Scratch memory is about
+    /// batchSize · (10·HiddenSize + 2·FeedForwardSize) floats.</param>
+    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 256)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
