@@ -1,0 +1,187 @@
+using static LfmSharp.Kernels.Quant.KQuantMath;
+using static LfmSharp.Kernels.Quant.QuantMath;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// Q5_K rows (<see cref="BlockQ5K"/>): as Q4_K with a fifth bit per weight (176 bytes per 256 weights).
+/// Dot products run against <see cref="Q8K"/>.
+/// </summary>
+public static class Q5K
+{
+    public const GgmlType Type = GgmlType.Q5_K;
+
+    /// <summary>
+    /// For chunk c = 0..3: y[64c+l] = (d·sc_{2c})·((ql[l]&amp;0xF) + (qh[l] bit 2c ? 16 : 0)) − dmin·m_{2c}, and the high
+    /// nibble with bit 2c+1 for y[64c+32+l]. src: [blocks × 176] bytes; dst: at least [blocks × 256] floats.
+    /// Bit-identical to ggml's dequantize_row_q5_K.
+    /// </summary>
+    public static void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int nb = CheckDequantize(Type, src.Length, dst.Length);
+        var blocks = Blocks<BlockQ5K>(src, nb);
+        for (int i = 0; i < nb; i++)
+        {
+            ref readonly BlockQ5K b = ref blocks[i];
+            float d = FromHalf(b.D);
+            float min = FromHalf(b.DMin);
+            ReadOnlySpan<byte> scales = b.Scales;
+            ReadOnlySpan<byte> qs = b.Qs;
+            ReadOnlySpan<byte> qh = b.Qh;
+            Span<float> y = dst.Slice(i * 256, 256);
+            for (int c = 0; c < 4; c++)
+            {
+                GetScaleMinK4(2 * c, scales, out int sc, out int m);
+                float d1 = d * sc, m1 = min * m;
+                GetScaleMinK4(2 * c + 1, scales, out sc, out m);
+                float d2 = d * sc, m2 = min * m;
+                int u1 = 1 << (2 * c), u2 = 2 << (2 * c);
+                ReadOnlySpan<byte> ql = qs.Slice(32 * c, 32);
+                Span<float> yc = y.Slice(64 * c, 64);
+                for (int l = 0; l < 32; l++)
+                    yc[l] = d1 * ((ql[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0)) - m1;
+                for (int l = 0; l < 32; l++)
+                    yc[32 + l] = d2 * ((ql[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0)) - m2;
+            }
+        }
+    }
+
+    /// <summary>
+    /// llama.cpp's quantize_row_q5_K_ref: as Q4_K with nmax 31 and the make_qkx2_quants search rmin −0.5,
+    /// rdelta 0.1, 15 steps. src: [blocks × 256] floats; dst: at least [blocks × 176] bytes.
+    /// </summary>
+    public static void QuantizeRowReference(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        int nb = CheckQuantize(Type, src.Length, dst.Length);
+        var blocks = Blocks<BlockQ5K>(dst, nb);
+
+        Span<byte> L = stackalloc byte[256];
+        Span<byte> laux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> mins = stackalloc float[8];
+        Span<float> scales = stackalloc float[8];
+        Span<byte> ls = stackalloc byte[8];
+        Span<byte> lm = stackalloc byte[8];
+
+        for (int i = 0; i < nb; i++)
+        {
+            ReadOnlySpan<float> x = src.Slice(i * 256, 256);
+            ref BlockQ5K y = ref blocks[i];
+
+            float maxScale = 0f;
+            float maxMin = 0f;
+            for (int j = 0; j < 8; j++)
+            {
+                ReadOnlySpan<float> xs = x.Slice(32 * j, 32);
+                float sumX2 = 0f;
+                for (int l = 0; l < 32; l++)
+                    sumX2 += xs[l] * xs[l];
+                float avX = MathF.Sqrt(sumX2 / 32);
+                for (int l = 0; l < 32; l++)
+                    weights[l] = avX + MathF.Abs(xs[l]);
+                scales[j] = MakeQkx2Quants(32, 31, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, -0.5f, 0.1f, 15, false);
+                if (scales[j] > maxScale) maxScale = scales[j];
+                if (mins[j] > maxMin) maxMin = mins[j];
+            }
+
+            float invScale = maxScale > 0 ? 63f / maxScale : 0f;
+            float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+            for (int j = 0; j < 8; j++)
+            {
+                ls[j] = Math.Min((byte)63, (byte)NearestInt(invScale * scales[j]));
+                lm[j] = Math.Min((byte)63, (byte)NearestInt(invMin * mins[j]));
+            }
+            PackScaleMinK4(ls, lm, y.Scales);
+            y.D = ToHalf(maxScale / 63f);
+            y.DMin = ToHalf(maxMin / 63f);
+
+            float dAll = FromHalf(y.D), dminAll = FromHalf(y.DMin);
+            for (int j = 0; j < 8; j++)
+            {
+                GetScaleMinK4(j, y.Scales, out int sc, out int m);
+                float d = dAll * sc;
+                if (d == 0f)
+                    continue;
+                float dm = dminAll * m;
+                for (int ii = 0; ii < 32; ii++)
+                {
+                    int l = NearestInt((x[32 * j + ii] + dm) / d);
+                    L[32 * j + ii] = (byte)Math.Max(0, Math.Min(31, l));
+                }
+            }
+
+            Span<byte> qh = y.Qh;
+            Span<byte> ql = y.Qs;
+            qh.Clear();
+            byte m1 = 1, m2 = 2;
+            for (int c = 0; c < 4; c++)
+            {
+                for (int j = 0; j < 32; j++)
+                {
+                    int l1 = L[64 * c + j];
+                    if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
+                    int l2 = L[64 * c + j + 32];
+                    if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+                    ql[32 * c + j] = (byte)(l1 | (l2 << 4));
+                }
+                m1 <<= 2;
+                m2 <<= 2;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ w[i]·a[i] like ggml_vec_dot_q5_K_q8_K_generic (same lane structure as <see cref="Q4K.Dot"/>).
+    /// weightRow: [n/256 × 176] bytes; q8KRow: [n/256 × 292] bytes.
+    /// </summary>
+    public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
+        var x = Blocks<BlockQ5K>(weightRow, nb);
+        var y = Blocks<BlockQ8K>(q8KRow, nb);
+
+        Span<float> sums = stackalloc float[8];
+        Span<int> aux32 = stackalloc int[8];
+        sums.Clear();
+        float sumf = 0f;
+        for (int i = 0; i < nb; i++)
+        {
+            ref readonly BlockQ5K xb = ref x[i];
+            ref readonly BlockQ8K yb = ref y[i];
+            ReadOnlySpan<byte> scales = xb.Scales;
+            ReadOnlySpan<byte> q4 = xb.Qs;
+            ReadOnlySpan<byte> qh = xb.Qh;
+            ReadOnlySpan<sbyte> q8 = yb.Qs;
+            aux32.Clear();
+
+            int sumi = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                GetScaleMinK4(j / 2, scales, out _, out int m);
+                sumi += yb.BSums[j] * m;
+            }
+
+            for (int j = 0; j < 8; j++)
+            {
+                GetScaleMinK4(j, scales, out int scale, out _);
+                ReadOnlySpan<byte> q = q4.Slice(32 * (j / 2), 32);
+                int shift = (j & 1) * 4;
+                int hbit = 1 << j;
+                for (int l = 0; l < 32; l++)
+                {
+                    int w = ((q[l] >> shift) & 0xF) + ((qh[l] & hbit) != 0 ? 16 : 0);
+                    aux32[l & 7] += scale * (q8[32 * j + l] * w);
+                }
+            }
+
+            float d = FromHalf(xb.D) * yb.D;
+            for (int l = 0; l < 8; l++)
+                sums[l] += d * aux32[l];
+            float dmin = FromHalf(xb.DMin) * yb.D;
+            sumf -= dmin * sumi;
+        }
+        for (int l = 0; l < 8; l++)
+            sumf += sums[l];
+        return sumf;
+    }
+}

@@ -1,0 +1,181 @@
+using static LfmSharp.Kernels.Quant.KQuantMath;
+using static LfmSharp.Kernels.Quant.QuantMath;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// Q6_K rows (<see cref="BlockQ6K"/>): super-blocks of 256 weights (16 sub-blocks of 16 with int8 scales) in 210 bytes,
+/// y = d·scale_j·(q − 32) with 6-bit q. Dot products run against <see cref="Q8K"/>.
+/// </summary>
+public static class Q6K
+{
+    public const GgmlType Type = GgmlType.Q6_K;
+
+    /// <summary>
+    /// Two halves n = 0, 1 of 128 weights with L = ql+64n, H = qh+32n, S = scales+8n; for l = 0..31, is = l/16:
+    /// y[128n+l] = d·S[is]·q1, y[+32] = d·S[is+2]·q2, y[+64] = d·S[is+4]·q3, y[+96] = d·S[is+6]·q4 where q1..q4 are the
+    /// low/high nibbles of L[l], L[l+32] joined with successive bit pairs of H[l], minus 32.
+    /// src: [blocks × 210] bytes; dst: at least [blocks × 256] floats. Bit-identical to ggml's dequantize_row_q6_K.
+    /// </summary>
+    public static void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int nb = CheckDequantize(Type, src.Length, dst.Length);
+        var blocks = Blocks<BlockQ6K>(src, nb);
+        for (int i = 0; i < nb; i++)
+        {
+            ref readonly BlockQ6K b = ref blocks[i];
+            float d = FromHalf(b.D);
+            ReadOnlySpan<byte> qlAll = b.Ql;
+            ReadOnlySpan<byte> qhAll = b.Qh;
+            ReadOnlySpan<sbyte> scAll = b.Scales;
+            for (int n = 0; n < 2; n++)
+            {
+                ReadOnlySpan<byte> ql = qlAll.Slice(64 * n, 64);
+                ReadOnlySpan<byte> qh = qhAll.Slice(32 * n, 32);
+                ReadOnlySpan<sbyte> sc = scAll.Slice(8 * n, 8);
+                Span<float> y = dst.Slice(i * 256 + 128 * n, 128);
+                for (int l = 0; l < 32; l++)
+                {
+                    int s = l / 16;
+                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l] = d * sc[s] * q1;
+                    y[l + 32] = d * sc[s + 2] * q2;
+                    y[l + 64] = d * sc[s + 4] * q3;
+                    y[l + 96] = d * sc[s + 6] * q4;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// llama.cpp's quantize_row_q6_K_ref (llama-quantize's Q6_K without an imatrix): per sub-block of 16 a
+    /// make_qx_quants fit (nmax 32, weights x²); the 16 scales become int8 against the largest-magnitude one
+    /// (iscale = −128/max_scale, d = 1/iscale) and every weight is re-quantized against the rounded scale.
+    /// src: [blocks × 256] floats; dst: at least [blocks × 210] bytes.
+    /// </summary>
+    public static void QuantizeRowReference(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        int nb = CheckQuantize(Type, src.Length, dst.Length);
+        var blocks = Blocks<BlockQ6K>(dst, nb);
+
+        Span<sbyte> L = stackalloc sbyte[256];
+        Span<float> scales = stackalloc float[16];
+
+        for (int i = 0; i < nb; i++)
+        {
+            ReadOnlySpan<float> x = src.Slice(i * 256, 256);
+            ref BlockQ6K y = ref blocks[i];
+
+            float maxScale = 0f, maxAbsScale = 0f;
+            for (int ib = 0; ib < 16; ib++)
+            {
+                float scale = MakeQxQuantsRmse1(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
+                scales[ib] = scale;
+                float absScale = MathF.Abs(scale);
+                if (absScale > maxAbsScale)
+                {
+                    maxAbsScale = absScale;
+                    maxScale = scale;
+                }
+            }
+
+            if (maxAbsScale < GroupMaxEps)
+            {
+                // An all-zero block: every byte zero (d = +0 is also f16 bits 0).
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<BlockQ6K>(ref y)).Clear();
+                continue;
+            }
+
+            float iscale = -128f / maxScale;
+            y.D = ToHalf(1 / iscale);
+            for (int ib = 0; ib < 16; ib++)
+                y.Scales[ib] = (sbyte)Math.Min(127, NearestInt(iscale * scales[ib]));
+
+            float dAll = FromHalf(y.D);
+            for (int j = 0; j < 16; j++)
+            {
+                float d = dAll * y.Scales[j];
+                if (d == 0f)
+                    continue; // L keeps the make_qx_quants levels, as in C
+                for (int ii = 0; ii < 16; ii++)
+                {
+                    int l = NearestInt(x[16 * j + ii] / d);
+                    l = Math.Max(-32, Math.Min(31, l));
+                    L[16 * j + ii] = (sbyte)(l + 32);
+                }
+            }
+
+            Span<byte> qlAll = y.Ql;
+            Span<byte> qhAll = y.Qh;
+            for (int half = 0; half < 2; half++)
+            {
+                Span<byte> ql = qlAll.Slice(64 * half, 64);
+                Span<byte> qh = qhAll.Slice(32 * half, 32);
+                int j = 128 * half;
+                for (int l = 0; l < 32; l++)
+                {
+                    int l0 = L[j + l], l1 = L[j + l + 32], l2 = L[j + l + 64], l3 = L[j + l + 96];
+                    ql[l] = (byte)((l0 & 0xF) | ((l2 & 0xF) << 4));
+                    ql[l + 32] = (byte)((l1 & 0xF) | ((l3 & 0xF) << 4));
+                    qh[l] = (byte)((l0 >> 4) | ((l1 >> 4) << 2) | ((l2 >> 4) << 4) | ((l3 >> 4) << 6));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ w[i]·a[i] like ggml_vec_dot_q6_K_q8_K_generic: 8 int32 lanes of scale_j·(q − 32)·q_a per super-block, scaled
+    /// by d_w·d_a into 8 float lanes that are added at the end. weightRow: [n/256 × 210] bytes; q8KRow: [n/256 × 292] bytes.
+    /// </summary>
+    public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
+        var x = Blocks<BlockQ6K>(weightRow, nb);
+        var y = Blocks<BlockQ8K>(q8KRow, nb);
+
+        Span<float> sums = stackalloc float[8];
+        Span<int> aux32 = stackalloc int[8];
+        Span<int> a = stackalloc int[256];
+        sums.Clear();
+        for (int i = 0; i < nb; i++)
+        {
+            ref readonly BlockQ6K xb = ref x[i];
+            ref readonly BlockQ8K yb = ref y[i];
+            ReadOnlySpan<byte> qlAll = xb.Ql;
+            ReadOnlySpan<byte> qhAll = xb.Qh;
+            ReadOnlySpan<sbyte> q8 = yb.Qs;
+            for (int half = 0; half < 2; half++)
+            {
+                ReadOnlySpan<byte> ql = qlAll.Slice(64 * half, 64);
+                ReadOnlySpan<byte> qh = qhAll.Slice(32 * half, 32);
+                Span<int> ah = a.Slice(128 * half, 128);
+                for (int l = 0; l < 32; l++)
+                {
+                    ah[l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    ah[l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    ah[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    ah[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                }
+            }
+
+            aux32.Clear();
+            for (int j = 0; j < 16; j++)
+            {
+                int scale = xb.Scales[j];
+                for (int l = 0; l < 16; l++)
+                    aux32[l & 7] += scale * (q8[16 * j + l] * a[16 * j + l]);
+            }
+
+            float d = FromHalf(xb.D) * yb.D;
+            for (int l = 0; l < 8; l++)
+                sums[l] += d * aux32[l];
+        }
+        float sumf = 0f;
+        for (int l = 0; l < 8; l++)
+            sumf += sums[l];
+        return sumf;
+    }
+}
