@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test: the whole suite with the machine's best SIMD paths, then the kernel and model suites again with
+# AVX-512 switched off and with all hardware intrinsics switched off (.NET 10 knobs DOTNET_EnableAVX512F and
+# DOTNET_EnableHWIntrinsic), so the narrower paths and the scalar fallbacks stay correct.
+# Ends with one line: "tests: N passed, N failed[, N skipped]".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+log_dir=$(mktemp -d)
+status=0
+
+echo "== build"
+if ! dotnet build LfmSharp.slnx -c Release -nologo -v q 2>&1 | tee "$log_dir/build.log" | grep -E "error|Warn|Elapsed"; then :; fi
+if grep -q " error " "$log_dir/build.log"; then
+  echo "build failed"
+  echo "tests: 0 passed, 1 failed"
+  exit 1
+fi
+
+run_leg() { # name, env..., -- projects...
+  local name=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  for proj in "$@"; do
+    echo "== $name: $proj"
+    env "${envs[@]}" dotnet test "$proj" -c Release --no-build -nologo 2>&1 | tee -a "$log_dir/$name.log" \
+      | grep -E "^(Passed!|Failed!)|\[FAIL\]|Error Message|^\s+(Assert|Expected|Actual)" | head -60
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  done
+}
+
+all_projects=(tests/*/*.Tests.csproj)
+run_leg full DOTNET_TieredPGO=1 -- "${all_projects[@]}"
+isa_projects=(tests/LfmSharp.Kernels.Tests/LfmSharp.Kernels.Tests.csproj tests/LfmSharp.Tests/LfmSharp.Tests.csproj)
+run_leg no-avx512 DOTNET_EnableAVX512F=0 -- "${isa_projects[@]}"
+run_leg no-simd DOTNET_EnableHWIntrinsic=0 -- "${isa_projects[@]}"
+
+# Sum the per-project summaries: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..."
+cat "$log_dir"/full.log "$log_dir"/no-avx512.log "$log_dir"/no-simd.log 2>/dev/null \
+  | grep -E "^(Passed!|Failed!)" \
+  | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' \
+  | awk -v st=$status '{f+=$1; p+=$2; s+=$3} END {
+      if (st != 0 && f == 0) f = 1;
+      line = sprintf("tests: %d passed, %d failed", p, f); if (s > 0) line = line sprintf(", %d skipped", s); print line }'
+rm -rf "$log_dir"
+exit $status

@@ -1,0 +1,55 @@
+using LfmSharp.Generation;
+
+namespace LfmSharp.Chat;
+
+/// <summary>Who wrote a message. Rendered lower-case, verbatim, after <c>&lt;|im_start|&gt;</c>.</summary>
+public enum ChatRole
+{
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// <summary>
+/// One message of a conversation. Assistant messages may carry the reasoning and the tool calls the model wrote
+/// (the template puts the calls back into the history as text, so a multi-turn tool loop keeps them); tool messages
+/// carry the result of a call.
+/// </summary>
+/// <param name="Role">Who wrote it.</param>
+/// <param name="Content">The text. For an assistant message this may still contain <c>&lt;think&gt;…&lt;/think&gt;</c>
+/// (the raw model output); the LFM2.5 template strips it from past turns.</param>
+public sealed record ChatMessage(ChatRole Role, string Content)
+{
+    /// <summary>Assistant only: the reasoning text, rendered as <c>&lt;think&gt;…&lt;/think&gt;</c> for the last
+    /// assistant message (or every one with <c>keepPastThinking</c>). Null: none rendered.</summary>
+    public string? Reasoning { get; init; }
+
+    /// <summary>Assistant only: tool calls the model made, rendered in pythonic form before the content.</summary>
+    public IReadOnlyList<ToolCall>? ToolCalls { get; init; }
+
+    /// <summary>Tool only: the id of the call this message answers (not rendered by the LFM templates).</summary>
+    public string? ToolCallId { get; init; }
+
+    /// <summary>Tool only: the name of the tool that produced the result (not rendered by the LFM templates).</summary>
+    public string? Name { get; init; }
+
+    public static ChatMessage System(string content) => new(ChatRole.System, content);
+
+    public static ChatMessage User(string content) => new(ChatRole.User, content);
+
+    public static ChatMessage Assistant(string content, string? reasoning = null, IReadOnlyList<ToolCall>? toolCalls = null) =>
+        new(ChatRole.Assistant, content) { Reasoning = reasoning, ToolCalls = toolCalls };
+
+    public static ChatMessage Tool(string content, string? toolCallId = null, string? name = null) =>
+        new(ChatRole.Tool, content) { ToolCallId = toolCallId, Name = name };
+
+    internal static string RoleName(ChatRole role) => role switch
+    {
+        ChatRole.System => "system",
+        ChatRole.User => "user",
+        ChatRole.Assistant => "assistant",
+        ChatRole.Tool => "tool",
+        _ => throw new ArgumentOutOfRangeException(nameof(role), role, "Unknown chat role."),
+    };
+}
