@@ -15,11 +15,12 @@ public interface IParallelWork
 /// </summary>
 /// <remarks>
 /// Decoding one token runs ~100 parallel regions (one per matmul); Task/Parallel.For costs tens of
-/// microseconds and allocates per region, which would dominate a small model. Here the caller thread
-/// publishes the work by bumping a generation counter, takes part itself, and spin-waits for the others.
-/// Workers spin briefly for the next region (regions come back-to-back during a forward pass), then block,
-/// so an idle model does not burn CPU. Chunks are handed out dynamically (one atomic add each) so a worker
-/// that lost its core to another process does not stall the region.
+/// microseconds and allocates per region, which would dominate a small model. Here the caller publishes a
+/// region, takes part itself, and waits until every index is done. Chunks are claimed with one compare-exchange
+/// on a 64-bit word holding (generation, next index), so a worker that wakes late, or lost its core to another
+/// process, simply finds nothing left: a region never waits for a thread that is not running.
+/// Workers spin briefly for the next region (regions come back-to-back during a forward pass), then block, so
+/// an idle model does not burn CPU.
 /// Not re-entrant: one region at a time (callers serialise, e.g. one forward pass at a time per model).
 /// </remarks>
 public sealed class KernelThreadPool : IDisposable
@@ -31,15 +32,17 @@ public sealed class KernelThreadPool : IDisposable
     private readonly Thread[] _workers;
     private readonly object _sleepLock = new();
     private int _sleepers;
-    private int _generation;
     private volatile bool _disposed;
 
-    // The current region (written by the caller before the generation bump, read by workers after it).
+    // High 32 bits: generation, odd while the caller is writing the region fields below (a seqlock), even while
+    // they are stable. Low 32 bits: next unclaimed index of the current region.
+    private long _state;
+
+    // The current region; written only while the generation is odd.
     private IParallelWork? _work;
     private int _count;
     private int _chunk;
-    private int _next;
-    private int _active;
+    private int _done;          // indices finished in the current region
     private Exception? _error;
 
     /// <param name="threadCount">Total threads taking part in a region, the calling thread included (1 = run inline).</param>
@@ -51,7 +54,7 @@ public sealed class KernelThreadPool : IDisposable
         for (int i = 0; i < _workers.Length; i++)
         {
             int thread = i + 1;
-            _workers[i] = new Thread(() => WorkerLoop(thread)) { IsBackground = true, Name = $"LfmSharp kernel worker {i + 1}" };
+            _workers[i] = new Thread(() => WorkerLoop(thread)) { IsBackground = true, Name = $"LfmSharp kernel worker {thread}" };
             _workers[i].Start();
         }
     }
@@ -59,13 +62,10 @@ public sealed class KernelThreadPool : IDisposable
     /// <summary>Threads taking part in a region, the caller included.</summary>
     public int ThreadCount { get; }
 
-    /// <summary>A pool sized for this machine: one thread per logical processor.</summary>
-    public static KernelThreadPool CreateDefault() => new(Environment.ProcessorCount);
-
     /// <summary>
     /// Runs <paramref name="work"/> over [0, <paramref name="count"/>) split into chunks of at least
     /// <paramref name="grain"/> indices, on all threads, and returns when every chunk is done.
-    /// An exception thrown by any chunk is rethrown here (after all threads stopped).
+    /// An exception thrown by any chunk is rethrown here (after all chunks finished).
     /// </summary>
     public void For(int count, int grain, IParallelWork work)
     {
@@ -82,79 +82,91 @@ public sealed class KernelThreadPool : IDisposable
 
         // ~4 chunks per thread balances load without many atomics.
         int chunk = Math.Max(grain, (count + ThreadCount * 4 - 1) / (ThreadCount * 4));
+        long gen = Volatile.Read(ref _state) >> 32;
+        Interlocked.Exchange(ref _state, ((gen + 1) << 32) | int.MaxValue);   // odd: fields in flux, nothing claimable
         _work = work;
         _count = count;
         _chunk = chunk;
-        _next = 0;
+        _done = 0;
         _error = null;
-        _active = _workers.Length;
-        Interlocked.Increment(ref _generation); // full fence: publishes the fields above
+        Interlocked.Exchange(ref _state, (gen + 2) << 32);                      // even, next = 0: publish
         if (Volatile.Read(ref _sleepers) > 0)
         {
             lock (_sleepLock)
                 Monitor.PulseAll(_sleepLock);
         }
 
-        RunChunks(0);
+        _ = RunChunks(0);
 
         var spin = new SpinWait();
-        while (Volatile.Read(ref _active) != 0)
+        while (Volatile.Read(ref _done) < count)
             spin.SpinOnce(sleep1Threshold: -1);
-        _work = null;
 
         if (_error is { } error)
             throw new AggregateException("A parallel kernel region failed.", error);
     }
 
-    private void RunChunks(int thread)
+    /// <summary>Claims and runs chunks of the current region until none are left; returns the generation it found exhausted.</summary>
+    private long RunChunks(int thread)
     {
-        var work = _work!;
-        int count = _count, chunk = _chunk;
-        try
+        var spin = new SpinWait();
+        while (true)
         {
-            while (true)
+            long s = Volatile.Read(ref _state);
+            long gen = s >> 32;
+            if ((gen & 1) != 0)
             {
-                int start = Interlocked.Add(ref _next, chunk) - chunk;
-                if (start >= count)
-                    break;
-                work.Execute(start, Math.Min(count, start + chunk), thread);
+                spin.SpinOnce(sleep1Threshold: -1);   // the caller is publishing a region: a few stores away
+                continue;
             }
-        }
-        catch (Exception ex)
-        {
-            Interlocked.CompareExchange(ref _error, ex, null);
-            // Stop handing out chunks; the others finish the one they hold.
-            Volatile.Write(ref _next, count);
+            int next = (int)(uint)s;
+            var work = _work;
+            int count = _count, chunk = _chunk;
+            if (work is null || next >= count)
+                return gen;
+            int end = Math.Min(count, next + chunk);
+            // Succeeds only if no new region started since `s` was read, so the fields above belong to it.
+            if (Interlocked.CompareExchange(ref _state, (gen << 32) | (uint)end, s) != s)
+                continue;
+            try
+            {
+                work.Execute(next, end, thread);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref _error, ex, null);
+            }
+            Interlocked.Add(ref _done, end - next);
         }
     }
 
     private void WorkerLoop(int thread)
     {
-        int seen = 0;
+        long seen = 0;
         while (true)
         {
-            // Wait for the next generation: spin first, then sleep on the monitor.
+            // Wait for a new generation: spin first, then sleep on the monitor.
             var spin = new SpinWait();
-            int gen;
-            while ((gen = Volatile.Read(ref _generation)) == seen && spin.Count < WorkerSpinRounds)
+            long gen;
+            while ((gen = Volatile.Read(ref _state) >> 32) == seen && spin.Count < WorkerSpinRounds)
                 spin.SpinOnce(sleep1Threshold: -1);
             if (gen == seen)
             {
                 lock (_sleepLock)
                 {
-                    // Increment before re-reading the generation: the publisher bumps the generation
-                    // before reading _sleepers, so one of the two always sees the other (no lost wake-up).
+                    // Increment before re-reading the generation: the publisher bumps the generation before
+                    // reading _sleepers, so one of the two always sees the other (no lost wake-up).
                     Interlocked.Increment(ref _sleepers);
-                    while ((gen = Volatile.Read(ref _generation)) == seen)
+                    while ((gen = Volatile.Read(ref _state) >> 32) == seen)
                         Monitor.Wait(_sleepLock);
                     Interlocked.Decrement(ref _sleepers);
                 }
             }
-            seen = gen;
             if (_disposed)
                 return;
-            RunChunks(thread);
-            Interlocked.Decrement(ref _active);
+            // Wait for the generation after the one RunChunks found exhausted (a region published meanwhile
+            // has a newer generation, so it is not slept through).
+            seen = RunChunks(thread);
         }
     }
 
@@ -163,7 +175,11 @@ public sealed class KernelThreadPool : IDisposable
         if (_disposed)
             return;
         _disposed = true;
-        Interlocked.Increment(ref _generation);
+        long gen = Volatile.Read(ref _state) >> 32;
+        Interlocked.Exchange(ref _state, ((gen + 1) << 32) | int.MaxValue);
+        _work = null;   // nothing claimable any more
+        _count = 0;
+        Interlocked.Exchange(ref _state, (gen + 2) << 32);
         lock (_sleepLock)
             Monitor.PulseAll(_sleepLock);
         foreach (var t in _workers)

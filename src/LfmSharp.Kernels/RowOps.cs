@@ -3,69 +3,22 @@ using LfmSharp.Kernels.Quant;
 namespace LfmSharp.Kernels;
 
 /// <summary>
-/// Per-row operations by weight type, in one place: which activation format a weight type dots against,
-/// quantizing an activation row to it, the row·row dot, and dequantizing a weight row.
+/// Per-row operations by weight type, as the matmul uses them: the activation format a weight type dots
+/// against, converting an activation row to it, the row·row dot, and exact dequantization of a weight row.
+/// Thin names over the Quant dispatchers, so MatMul reads in matmul terms.
 /// </summary>
 internal static class RowOps
 {
-    /// <summary>The format activations are converted to before dotting with a row of <paramref name="weightType"/> (ggml's vec_dot_type).</summary>
-    public static GgmlType VecDotType(GgmlType weightType) => weightType switch
-    {
-        GgmlType.F32 => GgmlType.F32,
-        GgmlType.F16 => GgmlType.F16,
-        _ => throw Unsupported(weightType),
-    };
+    /// <summary>ggml's vec_dot_type: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants, F16/BF16 for themselves.</summary>
+    public static GgmlType VecDotType(GgmlType weightType) => QuantTraits.VecDotType(weightType);
 
-    /// <summary>Converts one activation row (floats) to <paramref name="vecDotType"/> bytes.</summary>
-    public static void QuantizeActivations(GgmlType vecDotType, ReadOnlySpan<float> src, Span<byte> dst)
-    {
-        switch (vecDotType)
-        {
-            case GgmlType.F16:
-                var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(dst);
-                for (int i = 0; i < src.Length; i++)
-                    h[i] = (Half)src[i];
-                break;
-            default:
-                throw Unsupported(vecDotType);
-        }
-    }
+    /// <summary>Converts one activation row (floats) to <paramref name="vecDotType"/> bytes, as llama.cpp does once per row.</summary>
+    public static void QuantizeActivations(GgmlType vecDotType, ReadOnlySpan<float> src, Span<byte> dst) => Quantize.Row(vecDotType, src, dst);
 
     /// <summary>Σ w·a over one row of <paramref name="weightType"/> against an activation row in its vec-dot format.</summary>
-    public static float Dot(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
-    {
-        switch (weightType)
-        {
-            case GgmlType.F16:
-                var w = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(weightRow);
-                var a = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(activationRow);
-                float sum = 0;
-                for (int i = 0; i < n; i++)
-                    sum += (float)w[i] * (float)a[i];
-                return sum;
-            default:
-                throw Unsupported(weightType);
-        }
-    }
+    public static float Dot(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n) =>
+        VecDot.Row(weightType, weightRow, activationRow, n);
 
-    /// <summary>Exact dequantization of one weight row to floats.</summary>
-    public static void DequantizeRow(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
-    {
-        switch (type)
-        {
-            case GgmlType.F32:
-                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
-                break;
-            case GgmlType.F16:
-                var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(src);
-                for (int i = 0; i < h.Length; i++)
-                    dst[i] = (float)h[i];
-                break;
-            default:
-                throw Unsupported(type);
-        }
-    }
-
-    private static NotSupportedException Unsupported(GgmlType type) =>
-        new($"ggml type {GgmlTypes.Name(type)} is not supported for matrix multiplication.");
+    /// <summary>Exact dequantization of one weight row to floats (ggml's to_float).</summary>
+    public static void DequantizeRow(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst) => Dequantize.Row(type, src, dst);
 }

@@ -45,6 +45,25 @@ public sealed class KernelThreadPoolTests
     }
 
     [Fact]
+    public void AlternatingRegionsNeverMixJobsOrRanges()
+    {
+        // Late workers must never run one region's job on another region's range.
+        using var pool = new KernelThreadPool(4);
+        var a = new CountingWork(37, 4);
+        var b = new CountingWork(1000, 4);
+        var c = new CountingWork(5, 4);
+        for (int round = 0; round < 3000; round++)
+        {
+            pool.For(37, 1, a);
+            pool.For(1000, 3, b);
+            pool.For(5, 1, c);
+        }
+        Assert.All(a.Hits, h => Assert.Equal(3000, h));
+        Assert.All(b.Hits, h => Assert.Equal(3000, h));
+        Assert.All(c.Hits, h => Assert.Equal(3000, h));
+    }
+
+    [Fact]
     public void RegionsAfterIdleWorkersSleptStillComplete()
     {
         using var pool = new KernelThreadPool(2);
