@@ -65,6 +65,26 @@ public sealed class Lfm2StateTests
         Assert.True(Lfm2GoldenTests.MaxAbsDiff(batch, split) <= 1e-5f, "internal batches vs batch");
     }
 
+    [Theory]
+    [InlineData("tiny-q4_k_m", KvCacheType.F16)]
+    [InlineData("tiny-f32", KvCacheType.F32)]
+    public void DecodeAndPrefillDoNotAllocate(string model, KvCacheType kv)
+    {
+        using var lm = Lfm2GoldenTests.Load(model, MatMulPrecision.LlamaCpp);
+        var state = lm.CreateState(128, kv);
+        var logits = new float[8 * lm.Config.VocabSize];
+        int[] token = [5];
+        int[] batch = [1, 6, 332, 280, 26, 88, 121, 7];
+        lm.Forward(batch, state, logits, LogitPositions.All);   // warm-up: JIT, per-thread job objects
+        lm.Forward(token, state, logits);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++)
+            lm.Forward(token, state, logits);
+        lm.Forward(batch, state, logits, LogitPositions.All);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;   // the calling thread; workers run the same job objects
+        Assert.True(allocated == 0, $"forward passes allocated {allocated} bytes");
+    }
+
     [Fact]
     public void LastLogitsEqualTheLastRowOfAll()
     {
