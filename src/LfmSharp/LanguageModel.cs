@@ -1,0 +1,81 @@
+using LfmSharp.Gguf;
+using LfmSharp.Kernels;
+using LfmSharp.Models;
+
+namespace LfmSharp;
+
+/// <summary>
+/// A loaded LFM2 model: owns the memory-mapped GGUF file, the weights bound to it and the kernel threads.
+/// Create one <see cref="Lfm2State"/> per sequence with <see cref="CreateState"/>, then call <see cref="Forward"/>.
+/// Dispose releases the map; states of a disposed model can no longer be used.
+/// </summary>
+public sealed class LanguageModel : IDisposable
+{
+    private readonly GgufFile _file;
+    private readonly KernelThreadPool _pool;
+    private readonly Lfm2Model _model;
+    private int _disposed;
+
+    private LanguageModel(GgufFile file, KernelThreadPool pool, Lfm2Model model)
+    {
+        _file = file;
+        _pool = pool;
+        _model = model;
+    }
+
+    /// <summary>Memory-maps <paramref name="path"/> and binds its weights (nothing large is copied).</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="GgufFormatException">Not a valid GGUF file.</exception>
+    /// <exception cref="NotSupportedException">Another architecture, or a tensor type the engine cannot compute with.</exception>
+    /// <exception cref="InvalidDataException">Missing or inconsistent metadata, a missing tensor or a shape mismatch.</exception>
+    public static LanguageModel Load(string path, ModelLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        options ??= new ModelLoadOptions();
+        int threads = options.Threads ?? Environment.ProcessorCount;
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), threads, "Threads must be at least 1.");
+
+        var file = GgufFile.Open(path);
+        KernelThreadPool? pool = null;
+        try
+        {
+            pool = new KernelThreadPool(threads);
+            var model = Lfm2Model.Load(file, pool, options.Precision);
+            return new LanguageModel(file, pool, model);
+        }
+        catch
+        {
+            pool?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public Lfm2Config Config => _model.Config;
+
+    public GgufMetadata Metadata => _file.Metadata;
+
+    /// <summary>The network itself (for callers that manage states directly).</summary>
+    public Lfm2Model Model => _model;
+
+    /// <summary>
+    /// A fresh sequence state with room for <paramref name="contextLength"/> tokens (not the file's training
+    /// context, which can be 128K) and the given KV cache precision.
+    /// </summary>
+    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
+        _model.CreateState(contextLength, kvCacheType);
+
+    /// <inheritdoc cref="Lfm2Model.Forward"/>
+    public void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last) =>
+        _model.Forward(tokens, state, logits, positions);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        _model.Dispose();   // waits for a running forward pass, then refuses new ones
+        _pool.Dispose();
+        _file.Dispose();
+    }
+}
