@@ -75,9 +75,14 @@ public sealed class RandomShapeOracleTests(ITestOutputHelper output)
             float[] ours = new float[c.Ids.Length * vocab]; // [n_tokens, n_vocab]
             using (var model = LanguageModel.Load(path, new ModelLoadOptions { Threads = 2 }))
             {
+                // Every third case feeds the sequence in random chunks (single tokens included), so the conv
+                // state and KV cache carried between calls are checked against llama.cpp's one-batch pass too.
                 var state = model.CreateState(c.Ids.Length, KvCacheType.F32);
-                model.Forward(c.Ids, state, ours, LogitPositions.All);
+                foreach (var (start, length) in c.Chunks)
+                    model.Forward(c.Ids.AsSpan(start, length), state, ours.AsSpan(start * vocab, length * vocab), LogitPositions.All);
             }
+            if (c.Chunks.Count > 1)
+                output.WriteLine($"  LfmSharp fed in chunks of {string.Join(",", c.Chunks.Select(x => x.Length))}");
 
             output.WriteLine($"  llama.cpp {llamaMs} ms, LfmSharp {sw.ElapsedMilliseconds} ms");
             Tolerance tol = Tolerance.For(fileType);
@@ -146,7 +151,7 @@ internal readonly record struct Tolerance(double Rank, double MaxAbsDiff)
 }
 
 /// <summary>One oracle case: a random LFM2 shape, a weight seed and a token sequence, all derived from (type, index).</summary>
-internal sealed record OracleCase(ModelShape Shape, ulong WeightSeed, int[] Ids)
+internal sealed record OracleCase(ModelShape Shape, ulong WeightSeed, int[] Ids, IReadOnlyList<(int Start, int Length)> Chunks)
 {
     public static OracleCase Create(SyntheticFileType fileType, int caseIndex)
     {
@@ -228,7 +233,14 @@ internal sealed record OracleCase(ModelShape Shape, ulong WeightSeed, int[] Ids)
         ids[0] = 1; // BOS, as a real prompt starts
         for (int i = 1; i < n; i++)
             ids[i] = rng.Next(vocab); // hits specials and [PAD] ids too, like the fixtures' random300
-        return new OracleCase(shape, (ulong)(100 + global), ids);
+        var chunks = new List<(int, int)>();
+        for (int start = 0; start < n;)
+        {
+            int len = caseIndex == 2 ? Math.Min(n - start, Pick(rng, [1, 1, 2, 3, 7, 16, 33])) : n;
+            chunks.Add((start, len));
+            start += len;
+        }
+        return new OracleCase(shape, (ulong)(100 + global), ids, chunks);
     }
 
     private static T Pick<T>(Random rng, T[] choices) => choices[rng.Next(choices.Length)];
