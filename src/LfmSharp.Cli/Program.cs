@@ -50,6 +50,20 @@ public static class Program
         tokenize.SetAction(p => TokenizeCommand.Run(p.GetValue(tokModel)!, p.GetValue(tokText)!, !p.GetValue(noSpecial), p.GetValue(bos), p.GetValue(json), stdout, stderr));
         root.Subcommands.Add(tokenize);
 
+        // lfm logits -m FILE --ids "1 6 332 ..." [--ctx N] [--kv f32|f16] [-t N] -o out.f32
+        var logModel = ModelOption();
+        var logIds = new Option<string>("--ids") { Description = "token ids separated by spaces or commas (a JSON array works too)", Required = true };
+        var logCtx = new Option<int?>("--ctx", "-c") { Description = "context size in tokens (default: the number of ids)" };
+        var logKv = new Option<string>("--kv") { Description = "KV cache type: f16 (default, as llama.cpp) or f32 (as the goldens)", DefaultValueFactory = _ => "f16" };
+        var logThreads = new Option<int?>("--threads", "-t") { Description = "kernel threads (default: one per logical processor)" };
+        var logOut = new Option<string>("--output", "-o") { Description = "output file: float32 little-endian, one row of n_vocab per id", Required = true };
+        var logits = new Command("logits", "Write the logits of every position of a token sequence as raw float32 (the llama.cpp golden layout).")
+        {
+            logModel, logIds, logCtx, logKv, logThreads, logOut,
+        };
+        logits.SetAction(p => LogitsCommand.Run(p.GetValue(logModel)!, p.GetValue(logIds)!, p.GetValue(logCtx), p.GetValue(logKv), p.GetValue(logOut)!, stdout, stderr, p.GetValue(logThreads)));
+        root.Subcommands.Add(logits);
+
         // lfm synth [--shape S] [--type T] [--seed N] [-o FILE | --cache] [explicit dims]
         root.Subcommands.Add(SynthCommand.CreateCommand(stdout, stderr));
 
