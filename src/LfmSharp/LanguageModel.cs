@@ -1,6 +1,10 @@
 using LfmSharp.Gguf;
 using LfmSharp.Kernels;
+using LfmSharp.Chat;
+using LfmSharp.Constraints;
+using LfmSharp.Generation;
 using LfmSharp.Models;
+using LfmSharp.Tokenizers;
 
 namespace LfmSharp;
 
@@ -16,12 +20,43 @@ public sealed class LanguageModel : IDisposable
     private readonly Lfm2Model _model;
     private int _disposed;
 
+    private readonly Lazy<TokenVocabulary> _constraintVocabulary;
+
     private LanguageModel(GgufFile file, KernelThreadPool pool, Lfm2Model model)
     {
         _file = file;
         _pool = pool;
         _model = model;
+        Tokenizer = new BpeTokenizer(Vocabulary.FromGguf(file.Metadata));
+        if (Tokenizer.Vocabulary.Count != model.Config.VocabSize)
+            throw new InvalidDataException($"the tokenizer has {Tokenizer.Vocabulary.Count} tokens but the model's vocabulary size is {model.Config.VocabSize}");
+        ChatTemplate = ChatTemplate.FromGguf(file.Metadata.GetStringOrDefault("tokenizer.chat_template"));
+        DefaultSampling = SamplingOptions.ForModel(file.Metadata.GetStringOrDefault("general.name"), file.Metadata.GetStringOrDefault("general.finetune"));
+        Name = file.Metadata.GetStringOrDefault("general.name") ?? System.IO.Path.GetFileNameWithoutExtension(file.Path ?? "model");
+        _constraintVocabulary = new Lazy<TokenVocabulary>(() => TokenVocabulary.FromTokenizer(Tokenizer.Vocabulary));
     }
+
+    /// <summary>The model's tokenizer (vocabulary, merges and special tokens from the GGUF).</summary>
+    public BpeTokenizer Tokenizer { get; }
+
+    /// <summary>The chat layout chosen from the GGUF's <c>tokenizer.chat_template</c> (see <see cref="ChatTemplate.Warning"/>).</summary>
+    public ChatTemplate ChatTemplate { get; }
+
+    /// <summary>Sampling defaults for this model (Liquid's recommendation when the metadata names an LFM2.5 model).</summary>
+    public SamplingOptions DefaultSampling { get; }
+
+    /// <summary><c>general.name</c>, else the file name.</summary>
+    public string Name { get; }
+
+    /// <summary>Path of the GGUF file.</summary>
+    public string? Path => _file.Path;
+
+    /// <summary>The byte-level vocabulary used by constrained decoding (built on first use).</summary>
+    internal TokenVocabulary ConstraintVocabulary => _constraintVocabulary.Value;
+
+    /// <summary>A new chat session with its own state.</summary>
+    public ChatSession CreateChatSession(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
+        new(this, contextLength, kvCacheType);
 
     /// <summary>Memory-maps <paramref name="path"/> and binds its weights (nothing large is copied).</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
