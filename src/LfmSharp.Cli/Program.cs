@@ -53,6 +53,10 @@ public static class Program
         // lfm synth [--shape S] [--type T] [--seed N] [-o FILE | --cache] [explicit dims]
         root.Subcommands.Add(SynthCommand.CreateCommand(stdout, stderr));
 
+        root.Subcommands.Add(RunCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ChatCommand.Create(Console.In, stdout, stderr));
+        root.Subcommands.Add(DemoCommand.Create(stdout, stderr));
+
         return root;
     }
 
