@@ -88,6 +88,19 @@ internal static class DemoCommand
             // A random model never stops by itself: keep the synthetic demo short unless -n was given.
             if (synthetic && p.GetResult(settings.MaxTokens) is null or { Implicit: true })
                 options = options with { MaxTokens = 64 };
+            if (synthetic)
+            {
+                // The synthetic vocabulary is mostly [PAD] filler that prints nothing; a trained model never picks
+                // those, a random one does. Ban them so the demo shows text.
+                var vocab = model.Tokenizer.Vocabulary;
+                var ban = new Dictionary<int, float>();
+                for (int id = 0; id < vocab.Count; id++)
+                {
+                    if (vocab.GetTokenType(id) == Tokenizers.TokenType.Unused)
+                        ban[id] = float.NegativeInfinity;
+                }
+                options = options with { Sampling = (options.Sampling ?? model.DefaultSampling) with { LogitBias = ban } };
+            }
             var printer = new EventPrinter(stdout, CliConsole.UseColor(stdout), !p.GetValue(settings.HideThinking));
             foreach (var e in session.Complete(messages, options, ct))
                 printer.Print(e);
