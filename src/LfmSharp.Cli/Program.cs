@@ -53,6 +53,9 @@ public static class Program
         // lfm synth [--shape S] [--type T] [--seed N] [-o FILE | --cache] [explicit dims]
         root.Subcommands.Add(SynthCommand.CreateCommand(stdout, stderr));
 
+        // lfm bench (-m FILE | --shape S --type T) [-p 512,1024] [-n 128] [-t THREADS] [-r REPS] [--json]
+        root.Subcommands.Add(BenchCommand.CreateCommand(stdout, stderr));
+
         return root;
     }
 
