@@ -57,6 +57,9 @@ public static class Program
         root.Subcommands.Add(ChatCommand.Create(stdin, stdout, stderr));
         root.Subcommands.Add(DemoCommand.Create(stdout, stderr));
 
+        // lfm bench (-m FILE | --shape S --type T) [-p 512,1024] [-n 128] [-t THREADS] [-r REPS] [--json]
+        root.Subcommands.Add(BenchCommand.CreateCommand(stdout, stderr));
+
         return root;
     }
 
