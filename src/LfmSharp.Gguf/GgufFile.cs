@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.MemoryMappedFiles;
@@ -84,7 +85,12 @@ public sealed unsafe class GgufFile : IDisposable
         long length = fs.Length;
         if (length < 24)
         {
-            fs.Dispose();
+            // Too short for a header, and an empty file cannot be mapped at all. Parsing the few bytes there are gives
+            // the same error as Load would (bad magic for a non-GGUF file, the truncated field otherwise).
+            byte[] bytes = new byte[length];
+            using (fs)
+                fs.ReadExactly(bytes);
+            using var tooShort = Load(bytes);
             throw new GgufFormatException("header", 0, $"file is {length} bytes, too short for a GGUF header (24 bytes)");
         }
         MemoryMappedFile? map = null;
@@ -154,16 +160,21 @@ public sealed unsafe class GgufFile : IDisposable
 
     private readonly record struct Parsed(uint Version, GgufMetadata Metadata, IReadOnlyList<GgufTensorInfo> Tensors, long Alignment, long DataOffset);
 
+    // Smallest possible encodings, used to reject absurd counts before anything is allocated for them.
+    private const int MinKvBytes = 8 + 4 + 1;          // key length, value type, 1-byte value
+    private const int MinTensorInfoBytes = 8 + 4 + 4 + 8; // name length, n_dims (0), type, offset
+
+    // Collections are pre-sized from counts in the file only up to this; a corrupt count must not allocate.
+    private const int MaxPresize = 4096;
+
     private static Parsed Parse(byte* p, long length)
     {
         var r = new Cursor(p, length);
-        uint magic = r.U32("magic");
+        var header = default(Field.Owner);
+        uint magic = r.U32(header, "magic");
         if (magic != Magic)
-        {
-            string seen = Encoding.ASCII.GetString(new ReadOnlySpan<byte>(p, 4)).Replace("\0", "\\0", StringComparison.Ordinal);
-            throw new GgufFormatException("magic", 0, $"expected \"GGUF\", found \"{seen}\" (not a GGUF file)");
-        }
-        uint version = r.U32("version");
+            throw new GgufFormatException("magic", 0, $"expected \"GGUF\", found {DescribeMagic(p)} (not a GGUF file)");
+        uint version = r.U32(header, "version");
         if (version is 1)
             throw new GgufFormatException("version", 4, "GGUF version 1 is not supported (convert the file with a newer llama.cpp)");
         if (version is not (2 or 3))
@@ -173,141 +184,213 @@ public sealed unsafe class GgufFile : IDisposable
         }
 
         long tensorCountAt = r.Position;
-        ulong tensorCount = r.U64("tensor_count");
+        ulong tensorCount = r.U64(header, "tensor_count");
         long kvCountAt = r.Position;
-        ulong kvCount = r.U64("metadata_kv_count");
-        // Every KV takes at least 8 (key length) + 4 (type) + 1 bytes, every tensor info at least 8 + 4 + 4 + 8.
-        if (kvCount > (ulong)(r.Remaining / 13))
+        ulong kvCount = r.U64(header, "metadata_kv_count");
+        if (kvCount > (ulong)(r.Remaining / MinKvBytes))
             throw new GgufFormatException("metadata_kv_count", kvCountAt, $"{kvCount} entries cannot fit in the {length} byte file");
-        if (tensorCount > (ulong)(r.Remaining / 24))
+        if (tensorCount > (ulong)(r.Remaining / MinTensorInfoBytes))
             throw new GgufFormatException("tensor_count", tensorCountAt, $"{tensorCount} tensors cannot fit in the {length} byte file");
 
-        var entries = new List<GgufMetadataEntry>((int)kvCount);
+        var entries = new List<GgufMetadataEntry>((int)Math.Min(kvCount, MaxPresize));
         var seenKeys = new HashSet<string>(StringComparer.Ordinal);
+        long alignment = DefaultAlignment;
         for (ulong i = 0; i < kvCount; i++)
         {
             long at = r.Position;
-            string key = r.String($"metadata[{i}].key");
+            string key = r.String(Field.KvKey(i), ".key");
+            var kv = Field.Kv(key);
             if (!seenKeys.Add(key))
-                throw new GgufFormatException($"metadata['{key}']", at, "duplicate key");
+                throw new GgufFormatException(kv.Name(""), at, "duplicate key");
             long typeAt = r.Position;
-            uint type = r.U32($"metadata['{key}'].type");
-            var value = ReadValue(ref r, type, typeAt, $"metadata['{key}']", depth: 0);
+            uint type = r.U32(kv, ".type");
+            long valueAt = r.Position;
+            var value = ReadValue(ref r, type, typeAt, kv);
+            // Checked here, where the offsets are known; it governs everything that follows the metadata.
+            if (key == "general.alignment")
+                alignment = CheckAlignment(value, kv.Name(""), typeAt, valueAt);
             entries.Add(new GgufMetadataEntry(key, value));
         }
         var metadata = new GgufMetadata(entries);
 
-        long alignment = DefaultAlignment;
-        if (metadata.TryGetValue("general.alignment", out var alignValue))
-        {
-            if (alignValue.Type != GgufValueType.UInt32 || alignValue.Value is not uint a || a == 0 || (a & (a - 1)) != 0)
-                throw new GgufFormatException("metadata['general.alignment']", 0, $"must be a non-zero power of two u32, got {alignValue.Type} {alignValue}");
-            alignment = a;
-        }
+        // Checked again now that the metadata is consumed: the tensor directory must fit in what is left.
+        if (tensorCount > (ulong)(r.Remaining / MinTensorInfoBytes))
+            throw new GgufFormatException("tensor_count", tensorCountAt, $"{tensorCount} tensors cannot fit in the {r.Remaining} bytes left after the metadata");
 
-        var tensors = new List<GgufTensorInfo>((int)tensorCount);
+        var tensors = new List<GgufTensorInfo>((int)Math.Min(tensorCount, MaxPresize));
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (ulong i = 0; i < tensorCount; i++)
-        {
-            long at = r.Position;
-            string name = r.String($"tensor[{i}].name");
-            string field = $"tensor[{i}] '{Trim(name)}'";
-            if (!names.Add(name))
-                throw new GgufFormatException(field, at, "duplicate tensor name");
-            long dimsAt = r.Position;
-            uint nDims = r.U32($"{field}.n_dims");
-            if (nDims > MaxDims)
-                throw new GgufFormatException($"{field}.n_dims", dimsAt, $"{nDims} dimensions (at most {MaxDims} are allowed)");
-            var ne = new long[nDims];
-            long elements = 1;
-            for (int d = 0; d < nDims; d++)
-            {
-                long neAt = r.Position;
-                ulong v = r.U64($"{field}.ne[{d}]");
-                if (v > long.MaxValue / 2)
-                    throw new GgufFormatException($"{field}.ne[{d}]", neAt, $"dimension {v} is absurd");
-                ne[d] = (long)v;
-                if (ne[d] != 0 && elements > long.MaxValue / ne[d])
-                    throw new GgufFormatException($"{field}.ne", neAt, "element count overflows");
-                elements *= ne[d];
-            }
-            long typeAt = r.Position;
-            uint typeId = r.U32($"{field}.type");
-            if (!GgmlTypes.IsKnown(typeId))
-                throw new GgufFormatException($"{field}.type", typeAt, $"unknown ggml type id {typeId}");
-            var type = (GgmlType)typeId;
-            int block = GgmlTypes.BlockSize(type);
-            if (nDims > 0 && ne[0] % block != 0)
-                throw new GgufFormatException($"{field}.ne[0]", dimsAt + 4, $"row length {ne[0]} is not a multiple of the {GgmlTypes.Name(type)} block size {block}");
-            long offAt = r.Position;
-            ulong offset = r.U64($"{field}.offset");
-            if (offset % (ulong)alignment != 0)
-                throw new GgufFormatException($"{field}.offset", offAt, $"offset {offset} is not a multiple of the alignment {alignment}");
-            if (offset > (ulong)length)
-                throw new GgufFormatException($"{field}.offset", offAt, $"offset {offset} lies beyond the end of the {length} byte file");
-            if (elements / block > long.MaxValue / GgmlTypes.TypeSize(type))
-                throw new GgufFormatException($"{field}.ne", dimsAt, "byte size overflows");
-            tensors.Add(new GgufTensorInfo(name, type, ne, (long)offset));
-        }
+            tensors.Add(ReadTensorInfo(ref r, i, names, alignment, length));
 
         long dataOffset = AlignUp(r.Position, alignment);
         if (tensorCount > 0 && dataOffset > length)
             throw new GgufFormatException("tensor data", r.Position, $"data section would start at {dataOffset}, past the end of the {length} byte file (truncated)");
 
-        // Every tensor's bytes must lie inside the file and no two may overlap.
-        var byOffset = tensors.OrderBy(t => t.Offset).ToArray();
+        // Every tensor's bytes must lie inside the file and no two may overlap (zero-byte tensors overlap nothing).
+        var byOffset = tensors.ToArray();
+        Array.Sort(byOffset, static (a, b) => a.Offset.CompareTo(b.Offset));
         long prevEnd = 0;
         GgufTensorInfo? prev = null;
         foreach (var t in byOffset)
         {
-            long end = dataOffset + t.Offset + t.ByteSize;
-            if (t.ByteSize > length || end > length || end < 0)
-                throw new GgufFormatException($"tensor '{Trim(t.Name)}' data", dataOffset + t.Offset, $"{t.ByteSize} bytes at data offset {t.Offset} run past the end of the {length} byte file (truncated or corrupt)");
-            if (prev is not null && t.ByteSize > 0 && t.Offset < prevEnd)
-                throw new GgufFormatException($"tensor '{Trim(t.Name)}' data", dataOffset + t.Offset, $"overlaps tensor '{Trim(prev.Name)}'");
-            if (t.ByteSize > 0)
-            {
-                prevEnd = t.Offset + t.ByteSize;
-                prev = t;
-            }
+            long start = dataOffset + t.Offset; // both are at most the file length, so no overflow
+            if (t.ByteSize > length - start)
+                throw new GgufFormatException($"tensor '{Printable(t.Name)}' data", start, $"{t.ByteSize} bytes at data offset {t.Offset} run past the end of the {length} byte file (truncated or corrupt)");
+            if (t.ByteSize == 0)
+                continue;
+            if (prev is not null && t.Offset < prevEnd)
+                throw new GgufFormatException($"tensor '{Printable(t.Name)}' data", start, $"overlaps tensor '{Printable(prev.Name)}' (data offsets {prev.Offset}..{prevEnd})");
+            prevEnd = t.Offset + t.ByteSize;
+            prev = t;
         }
 
         return new Parsed(version, metadata, tensors, alignment, dataOffset);
     }
 
-    private static string Trim(string s) => s.Length > 80 ? s[..80] + "…" : s;
+    private static long CheckAlignment(GgufValue value, string field, long typeAt, long valueAt)
+    {
+        if (value.Type != GgufValueType.UInt32)
+            throw new GgufFormatException(field, typeAt, $"must be a u32, found {Describe(value)}");
+        uint a = (uint)value.Value;
+        if (a == 0 || (a & (a - 1)) != 0)
+            throw new GgufFormatException(field, valueAt, $"alignment {a} is not a non-zero power of two");
+        return a;
+    }
+
+    private static readonly string[] s_neParts = [".ne[0]", ".ne[1]", ".ne[2]", ".ne[3]"];
+
+    private static GgufTensorInfo ReadTensorInfo(ref Cursor r, ulong i, HashSet<string> names, long alignment, long length)
+    {
+        long at = r.Position;
+        string name = r.String(Field.TensorName(i), ".name");
+        var f = Field.Tensor(i, name);
+        if (!names.Add(name))
+            throw new GgufFormatException(f.Name(""), at, "duplicate tensor name");
+        long dimsAt = r.Position;
+        uint nDims = r.U32(f, ".n_dims");
+        if (nDims > MaxDims)
+            throw new GgufFormatException(f.Name(".n_dims"), dimsAt, $"{nDims} dimensions (at most {MaxDims} are allowed)");
+        var ne = new long[nDims];
+        long elements = 1;
+        for (int d = 0; d < nDims; d++)
+        {
+            long neAt = r.Position;
+            ulong v = r.U64(f, s_neParts[d]);
+            if (v > long.MaxValue)
+                throw new GgufFormatException(f.Name(s_neParts[d]), neAt, $"dimension {v} is negative as an int64");
+            ne[d] = (long)v;
+            if (ne[d] != 0 && elements > long.MaxValue / ne[d])
+                throw new GgufFormatException(f.Name(s_neParts[d]), neAt, $"element count of {ShapeOf(ne, d + 1)} overflows an int64");
+            elements *= ne[d];
+        }
+        long typeAt = r.Position;
+        uint typeId = r.U32(f, ".type");
+        if (!GgmlTypes.IsKnown(typeId))
+            throw new GgufFormatException(f.Name(".type"), typeAt, $"unknown ggml type id {typeId}");
+        var type = (GgmlType)typeId;
+        int block = GgmlTypes.BlockSize(type);
+        // A 0-dimensional tensor is one element; quantized types cannot hold that (ggml treats ne[0] as 1).
+        long rowLength = nDims == 0 ? 1 : ne[0];
+        if (rowLength % block != 0)
+        {
+            throw nDims == 0
+                ? new GgufFormatException(f.Name(".n_dims"), dimsAt, $"a 0-dimensional {GgmlTypes.Name(type)} tensor holds 1 element, not a whole block of {block}")
+                : new GgufFormatException(f.Name(".ne[0]"), dimsAt + 4, $"row length {ne[0]} is not a multiple of the {GgmlTypes.Name(type)} block size {block}");
+        }
+        if (elements / block > long.MaxValue / GgmlTypes.TypeSize(type))
+            throw new GgufFormatException(f.Name(".ne"), dimsAt + 4, $"byte size of {GgmlTypes.Name(type)} {ShapeOf(ne, ne.Length)} overflows an int64");
+        long offAt = r.Position;
+        ulong offset = r.U64(f, ".offset");
+        if (offset % (ulong)alignment != 0)
+            throw new GgufFormatException(f.Name(".offset"), offAt, $"offset {offset} is not a multiple of the alignment {alignment}");
+        if (offset > (ulong)length)
+            throw new GgufFormatException(f.Name(".offset"), offAt, $"offset {offset} lies beyond the end of the {length} byte file (truncated or corrupt)");
+        return new GgufTensorInfo(name, type, ne, (long)offset);
+    }
+
+    private static string ShapeOf(long[] ne, int n) => "[" + string.Join(", ", ne.Take(n)) + "]";
+
+    // What Printable escapes: the backslash, C0 and C1 control characters, and the Unicode line/paragraph separators.
+    private static readonly SearchValues<char> s_needsEscape = SearchValues.Create(
+        "\\\u2028\u2029" + string.Concat(Enumerable.Range(0, 0xA0).Where(c => char.IsControl((char)c)).Select(c => (char)c)));
+
+    /// <summary>
+    /// A name from the file made safe for an error message: at most 80 characters, control characters escaped, so
+    /// the message stays one line whatever the file holds.
+    /// </summary>
+    internal static string Printable(string s)
+    {
+        const int max = 80;
+        if (s.Length <= max && !s.AsSpan().ContainsAny(s_needsEscape))
+            return s; // the usual case: names and keys are short and plain
+        var sb = new StringBuilder(Math.Min(s.Length, max) + 8);
+        for (int i = 0; i < s.Length && i < max; i++)
+        {
+            char c = s[i];
+            if (c == '\\')
+                sb.Append(@"\\");
+            else if (char.IsControl(c) || c is '\u2028' or '\u2029')
+                sb.Append(c switch { '\n' => @"\n", '\r' => @"\r", '\t' => @"\t", _ => $"\\u{(int)c:X4}" });
+            else
+                sb.Append(c);
+        }
+        if (s.Length > max)
+            sb.Append($"… ({s.Length} chars)");
+        return sb.ToString();
+    }
+
+    private static string DescribeMagic(byte* p)
+    {
+        var sb = new StringBuilder("\"");
+        for (int i = 0; i < 4; i++)
+            sb.Append(p[i] is >= 0x20 and < 0x7F ? ((char)p[i]).ToString() : $"\\x{p[i]:X2}");
+        sb.Append('"');
+        return sb.ToString();
+    }
+
+    private static string Describe(GgufValue v) => v.IsArray ? $"an array of {v.ElementType}" : $"{v.Type} {Printable(v.ToDisplayString())}";
 
     private static long AlignUp(long x, long a) => (x + a - 1) / a * a;
 
-    private static GgufValue ReadValue(ref Cursor r, uint type, long typeAt, string field, int depth)
+    private static GgufValue ReadValue(ref Cursor r, uint type, long typeAt, Field.Owner f)
     {
         switch ((GgufValueType)type)
         {
-            case GgufValueType.UInt8: return GgufValue.From(r.U8(field));
-            case GgufValueType.Int8: return GgufValue.From((sbyte)r.U8(field));
-            case GgufValueType.UInt16: return GgufValue.From(r.U16(field));
-            case GgufValueType.Int16: return GgufValue.From((short)r.U16(field));
-            case GgufValueType.UInt32: return GgufValue.From(r.U32(field));
-            case GgufValueType.Int32: return GgufValue.From((int)r.U32(field));
-            case GgufValueType.Float32: return GgufValue.From(BitConverter.Int32BitsToSingle((int)r.U32(field)));
-            case GgufValueType.Bool: return GgufValue.From(r.Bool(field));
-            case GgufValueType.String: return GgufValue.From(r.String(field));
-            case GgufValueType.UInt64: return GgufValue.From(r.U64(field));
-            case GgufValueType.Int64: return GgufValue.From((long)r.U64(field));
-            case GgufValueType.Float64: return GgufValue.From(BitConverter.Int64BitsToDouble((long)r.U64(field)));
-            case GgufValueType.Array: return ReadArray(ref r, field, depth);
-            default: throw new GgufFormatException($"{field}.type", typeAt, $"unknown metadata value type {type}");
+            case GgufValueType.UInt8: return GgufValue.From(r.U8(f, ""));
+            case GgufValueType.Int8: return GgufValue.From((sbyte)r.U8(f, ""));
+            case GgufValueType.UInt16: return GgufValue.From(r.U16(f, ""));
+            case GgufValueType.Int16: return GgufValue.From((short)r.U16(f, ""));
+            case GgufValueType.UInt32: return GgufValue.From(r.U32(f, ""));
+            case GgufValueType.Int32: return GgufValue.From((int)r.U32(f, ""));
+            case GgufValueType.Float32: return GgufValue.From(BitConverter.Int32BitsToSingle((int)r.U32(f, "")));
+            case GgufValueType.Bool: return GgufValue.From(ToBool(r.U8(f, ""), f, -1, r.Position - 1));
+            case GgufValueType.String: return GgufValue.From(r.String(f, ""));
+            case GgufValueType.UInt64: return GgufValue.From(r.U64(f, ""));
+            case GgufValueType.Int64: return GgufValue.From((long)r.U64(f, ""));
+            case GgufValueType.Float64: return GgufValue.From(BitConverter.Int64BitsToDouble((long)r.U64(f, "")));
+            case GgufValueType.Array: return ReadArray(ref r, f, depth: 0);
+            default: throw new GgufFormatException(f.Name(".type"), typeAt, $"unknown metadata value type {type}");
         }
     }
 
-    private static GgufValue ReadArray(ref Cursor r, string field, int depth)
+    private static bool ToBool(byte b, Field.Owner f, long index, long at) => b switch
     {
-        if (depth > 4)
-            throw new GgufFormatException(field, r.Position, "arrays nested too deeply");
+        0 => false,
+        1 => true,
+        _ => throw new GgufFormatException(f.Name("", index), at, $"bool byte {b} is neither 0 nor 1"),
+    };
+
+    // Arrays of arrays are legal GGUF (llama.cpp itself never writes them); the depth limit keeps recursion bounded.
+    private const int MaxArrayDepth = 4;
+
+    private static GgufValue ReadArray(ref Cursor r, Field.Owner f, int depth)
+    {
+        if (depth > MaxArrayDepth)
+            throw new GgufFormatException(f.Name(""), r.Position, $"arrays nested more than {MaxArrayDepth + 1} deep");
         long typeAt = r.Position;
-        uint elemType = r.U32($"{field}.element_type");
+        uint elemType = r.U32(f, ".element_type");
         long countAt = r.Position;
-        ulong count = r.U64($"{field}.count");
+        ulong count = r.U64(f, ".count");
         int minSize = (GgufValueType)elemType switch
         {
             GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
@@ -315,46 +398,93 @@ public sealed unsafe class GgufFile : IDisposable
             GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.Float32 => 4,
             GgufValueType.UInt64 or GgufValueType.Int64 or GgufValueType.Float64 or GgufValueType.String => 8,
             GgufValueType.Array => 12,
-            _ => throw new GgufFormatException($"{field}.element_type", typeAt, $"unknown array element type {elemType}"),
+            _ => throw new GgufFormatException(f.Name(".element_type"), typeAt, $"unknown array element type {elemType}"),
         };
-        if (count > (ulong)(r.Remaining / minSize) || count > int.MaxValue)
-            throw new GgufFormatException($"{field}.count", countAt, $"{count} elements cannot fit in the remaining {r.Remaining} bytes");
+        // Checked against the smallest possible encoding before allocating, so a corrupt count cannot allocate more
+        // than the file could hold.
+        if (count > (ulong)(r.Remaining / minSize))
+            throw new GgufFormatException(f.Name(".count"), countAt, $"{count} elements of {(GgufValueType)elemType} cannot fit in the remaining {r.Remaining} bytes");
+        // .NET arrays (and spans over fixed-size elements) stop at 2 GiB.
+        bool fixedSize = (GgufValueType)elemType is not (GgufValueType.String or GgufValueType.Array);
+        if (count > (ulong)Array.MaxLength || (fixedSize && count * (ulong)minSize > int.MaxValue))
+            throw new GgufFormatException(f.Name(".count"), countAt, $"{count} elements of {(GgufValueType)elemType} exceed the 2 GiB limit of one array");
         int n = (int)count;
         switch ((GgufValueType)elemType)
         {
-            case GgufValueType.UInt8: return GgufValue.Array(r.Raw(n, field).ToArray());
-            case GgufValueType.Int8: return GgufValue.Array(MemoryMarshal.Cast<byte, sbyte>(r.Raw(n, field)).ToArray());
-            case GgufValueType.UInt16: return GgufValue.Array(MemoryMarshal.Cast<byte, ushort>(r.Raw(n * 2, field)).ToArray());
-            case GgufValueType.Int16: return GgufValue.Array(MemoryMarshal.Cast<byte, short>(r.Raw(n * 2, field)).ToArray());
-            case GgufValueType.UInt32: return GgufValue.Array(MemoryMarshal.Cast<byte, uint>(r.Raw(n * 4, field)).ToArray());
-            case GgufValueType.Int32: return GgufValue.Array(MemoryMarshal.Cast<byte, int>(r.Raw(n * 4, field)).ToArray());
-            case GgufValueType.Float32: return GgufValue.Array(MemoryMarshal.Cast<byte, float>(r.Raw(n * 4, field)).ToArray());
-            case GgufValueType.UInt64: return GgufValue.Array(MemoryMarshal.Cast<byte, ulong>(r.Raw(n * 8, field)).ToArray());
-            case GgufValueType.Int64: return GgufValue.Array(MemoryMarshal.Cast<byte, long>(r.Raw(n * 8, field)).ToArray());
-            case GgufValueType.Float64: return GgufValue.Array(MemoryMarshal.Cast<byte, double>(r.Raw(n * 8, field)).ToArray());
+            case GgufValueType.UInt8: return GgufValue.Array(r.Raw(n, f, "").ToArray());
+            case GgufValueType.Int8: return GgufValue.Array(MemoryMarshal.Cast<byte, sbyte>(r.Raw(n, f, "")).ToArray());
+            case GgufValueType.UInt16: return GgufValue.Array(ReadLittleEndian<ushort>(ref r, n, f));
+            case GgufValueType.Int16: return GgufValue.Array(ReadLittleEndian<short>(ref r, n, f));
+            case GgufValueType.UInt32: return GgufValue.Array(ReadLittleEndian<uint>(ref r, n, f));
+            case GgufValueType.Int32: return GgufValue.Array(ReadLittleEndian<int>(ref r, n, f));
+            case GgufValueType.Float32: return GgufValue.Array(ReadLittleEndian<float>(ref r, n, f));
+            case GgufValueType.UInt64: return GgufValue.Array(ReadLittleEndian<ulong>(ref r, n, f));
+            case GgufValueType.Int64: return GgufValue.Array(ReadLittleEndian<long>(ref r, n, f));
+            case GgufValueType.Float64: return GgufValue.Array(ReadLittleEndian<double>(ref r, n, f));
             case GgufValueType.Bool:
             {
-                var raw = r.Raw(n, field);
+                long start = r.Position;
+                var raw = r.Raw(n, f, "");
                 var b = new bool[n];
                 for (int i = 0; i < n; i++)
-                    b[i] = raw[i] switch { 0 => false, 1 => true, _ => throw new GgufFormatException($"{field}[{i}]", r.Position - n + i, $"bool byte {raw[i]} is neither 0 nor 1") };
+                    b[i] = ToBool(raw[i], f, i, start + i);
                 return GgufValue.Array(b);
             }
             case GgufValueType.String:
             {
                 var s = new string[n];
                 for (int i = 0; i < n; i++)
-                    s[i] = r.String(field);
+                    s[i] = r.String(f, "", i);
                 return GgufValue.Array(s);
             }
             default:
             {
                 var a = new GgufValue[n];
                 for (int i = 0; i < n; i++)
-                    a[i] = ReadArray(ref r, $"{field}[{i}]", depth + 1);
+                    a[i] = ReadArray(ref r, Field.Path(f.Name("", i)), depth + 1);
                 return GgufValue.Array(a);
             }
         }
+    }
+
+    // GGUF is little-endian, as is every platform .NET runs this library on, so arrays are reinterpreted in place.
+    private static T[] ReadLittleEndian<T>(ref Cursor r, int n, Field.Owner f) where T : unmanaged =>
+        MemoryMarshal.Cast<byte, T>(r.Raw(n * sizeof(T), f, "")).ToArray();
+
+    /// <summary>
+    /// Names the field being read, for error messages only. Reading a field passes an owner (a KV, a tensor, ...)
+    /// and a constant part; the text, e.g. <c>metadata['a.b'][3].count</c> or <c>tensor[2] 'w'.ne[1]</c>, is built
+    /// only when an error is reported, so a successful parse formats no strings.
+    /// </summary>
+    private static class Field
+    {
+        public enum Kind : byte { Header, KvKey, Kv, TensorName, Tensor, Path }
+
+        public readonly record struct Owner(Kind Of, ulong Ordinal, string? Text)
+        {
+            /// <summary>Owner, then <c>[index]</c> when index is not negative, then part.</summary>
+            public string Name(string part, long index = -1)
+            {
+                string owner = Of switch
+                {
+                    Kind.Header => "",
+                    Kind.KvKey => $"metadata[{Ordinal}]",
+                    Kind.Kv => $"metadata['{Printable(Text!)}']",
+                    Kind.TensorName => $"tensor[{Ordinal}]",
+                    Kind.Tensor => $"tensor[{Ordinal}] '{Printable(Text!)}'",
+                    _ => Text!,
+                };
+                return index < 0 ? owner + part : $"{owner}[{index}]{part}";
+            }
+        }
+
+        public static Owner KvKey(ulong i) => new(Kind.KvKey, i, null);
+        public static Owner Kv(string key) => new(Kind.Kv, 0, key);
+        public static Owner TensorName(ulong i) => new(Kind.TensorName, i, null);
+        public static Owner Tensor(ulong i, string name) => new(Kind.Tensor, i, name);
+
+        /// <summary>An already formatted owner (elements of nested arrays).</summary>
+        public static Owner Path(string text) => new(Kind.Path, 0, text);
     }
 
     /// <summary>Bounds-checked little-endian reader over the mapped bytes.</summary>
@@ -367,66 +497,63 @@ public sealed unsafe class GgufFile : IDisposable
 
         public readonly long Remaining => _length - Position;
 
-        private void Need(long n, string field)
+        private readonly void Need(long n, Field.Owner f, string part, long index = -1)
         {
             if (n < 0 || n > _length - Position)
-                throw new GgufFormatException(field, Position, $"needs {n} bytes but only {_length - Position} remain (file truncated)");
+                throw new GgufFormatException(f.Name(part, index), Position, $"needs {n} bytes but only {_length - Position} remain (file truncated)");
         }
 
-        public byte U8(string field)
+        public byte U8(Field.Owner f, string part)
         {
-            Need(1, field);
+            Need(1, f, part);
             return _p[Position++];
         }
 
-        public bool Bool(string field)
+        public ushort U16(Field.Owner f, string part)
         {
-            long at = Position;
-            byte b = U8(field);
-            return b switch { 0 => false, 1 => true, _ => throw new GgufFormatException(field, at, $"bool byte {b} is neither 0 nor 1") };
-        }
-
-        public ushort U16(string field)
-        {
-            Need(2, field);
+            Need(2, f, part);
             ushort v = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(_p + Position, 2));
             Position += 2;
             return v;
         }
 
-        public uint U32(string field)
+        public uint U32(Field.Owner f, string part)
         {
-            Need(4, field);
+            Need(4, f, part);
             uint v = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(_p + Position, 4));
             Position += 4;
             return v;
         }
 
-        public ulong U64(string field)
+        public ulong U64(Field.Owner f, string part)
         {
-            Need(8, field);
+            Need(8, f, part);
             ulong v = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_p + Position, 8));
             Position += 8;
             return v;
         }
 
-        public ReadOnlySpan<byte> Raw(int n, string field)
+        public ReadOnlySpan<byte> Raw(int n, Field.Owner f, string part, long index = -1)
         {
-            Need(n, field);
+            Need(n, f, part, index);
             var s = new ReadOnlySpan<byte>(_p + Position, n);
             Position += n;
             return s;
         }
 
-        public string String(string field)
+        /// <summary>A u64-length-prefixed UTF-8 string (invalid sequences decode to U+FFFD).</summary>
+        public string String(Field.Owner f, string part, long index = -1)
         {
             long at = Position;
-            ulong len = U64($"{field} (string length)");
+            if (Remaining < 8)
+                throw new GgufFormatException(f.Name(part, index) + " (string length)", at, $"needs 8 bytes but only {Remaining} remain (file truncated)");
+            ulong len = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_p + Position, 8));
+            Position += 8;
             if (len > (ulong)Remaining)
-                throw new GgufFormatException(field, at, $"string length {len} exceeds the remaining {Remaining} bytes");
+                throw new GgufFormatException(f.Name(part, index), at, $"string length {len} exceeds the remaining {Remaining} bytes");
             if (len > int.MaxValue)
-                throw new GgufFormatException(field, at, $"string length {len} is too large");
-            return Encoding.UTF8.GetString(Raw((int)len, field));
+                throw new GgufFormatException(f.Name(part, index), at, $"string length {len} is over 2 GiB");
+            return len == 0 ? "" : Encoding.UTF8.GetString(Raw((int)len, f, part, index));
         }
     }
 }

@@ -79,14 +79,19 @@ public sealed class GgufMetadata : IEnumerable<GgufMetadataEntry>
         var v = this[key];
         if (!v.IsArray || !GgufValue.IsIntegerType(v.ElementType))
             throw WrongType(key, "array of integers");
-        if (v.Value is int[] direct)
-            return direct;
+        // Decided by the element type, not by "is int[]": the CLR lets a uint[] pass that test (same element size),
+        // which would turn u32 values above int.MaxValue into negative numbers.
+        if (v.ElementType == GgufValueType.Int32)
+            return (int[])v.Value;
         var src = (Array)v.Value;
         var dst = new int[src.Length];
         for (int i = 0; i < dst.Length; i++)
         {
-            long x = Convert.ToInt64(src.GetValue(i), System.Globalization.CultureInfo.InvariantCulture);
-            dst[i] = x is >= int.MinValue and <= int.MaxValue ? (int)x : throw new InvalidDataException($"metadata '{key}'[{i}] = {x} does not fit an i32");
+            object item = src.GetValue(i)!;
+            bool fits = item is ulong u ? u <= int.MaxValue : Convert.ToInt64(item, System.Globalization.CultureInfo.InvariantCulture) is >= int.MinValue and <= int.MaxValue;
+            if (!fits)
+                throw new InvalidDataException($"metadata '{key}'[{i}] = {item} does not fit an i32");
+            dst[i] = Convert.ToInt32(item, System.Globalization.CultureInfo.InvariantCulture);
         }
         return dst;
     }

@@ -94,8 +94,19 @@ public sealed class GgufWriter
             throw new InvalidOperationException($"alignment {Alignment} is not a power of two");
 
         var entries = new List<GgufMetadataEntry>(_metadata);
-        if (Alignment != GgufFile.DefaultAlignment && !_keys.Contains("general.alignment"))
+        int explicitAlignment = entries.FindIndex(e => e.Key == "general.alignment");
+        if (explicitAlignment >= 0)
+        {
+            // Copied metadata (e.g. when rewriting a file) may carry the key; a value that disagrees with the layout
+            // actually written would make every tensor offset wrong for readers.
+            var v = entries[explicitAlignment].Value;
+            if (v.Type != GgufValueType.UInt32 || (uint)v.Value != (uint)Alignment)
+                throw new InvalidOperationException($"metadata general.alignment = {v} disagrees with Alignment = {Alignment}; set Alignment to the same value (a u32)");
+        }
+        else if (Alignment != GgufFile.DefaultAlignment)
+        {
             entries.Insert(0, new GgufMetadataEntry("general.alignment", GgufValue.From((uint)Alignment)));
+        }
 
         var header = new MemoryStream();
         var w = new BinaryWriter(header, Encoding.UTF8, leaveOpen: true);

@@ -37,8 +37,11 @@ public static class BF16
     /// weightRow and bf16Row: [n × 2] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> bf16Row, int n)
+        => DotScalar(weightRow, bf16Row, CheckDot(Type, Type, weightRow.Length, bf16Row.Length, n));
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="n"/> elements, arguments already checked (the twin future SIMD paths are tested against).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> bf16Row, int n)
     {
-        CheckDot(Type, Type, weightRow.Length, bf16Row.Length, n);
         ReadOnlySpan<ushort> x = MemoryMarshal.Cast<byte, ushort>(weightRow.Slice(0, n * 2));
         ReadOnlySpan<ushort> y = MemoryMarshal.Cast<byte, ushort>(bf16Row.Slice(0, n * 2));
         double sumf = 0.0;

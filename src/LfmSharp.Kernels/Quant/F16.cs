@@ -40,8 +40,11 @@ public static class F16
     /// in f64 and rounded to f32 once. weightRow and f16Row: [n × 2] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> f16Row, int n)
+        => DotScalar(weightRow, f16Row, CheckDot(Type, Type, weightRow.Length, f16Row.Length, n));
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="n"/> elements, arguments already checked (the twin future SIMD paths are tested against).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> f16Row, int n)
     {
-        CheckDot(Type, Type, weightRow.Length, f16Row.Length, n);
         ReadOnlySpan<Half> x = MemoryMarshal.Cast<byte, Half>(weightRow.Slice(0, n * 2));
         ReadOnlySpan<Half> y = MemoryMarshal.Cast<byte, Half>(f16Row.Slice(0, n * 2));
         double sumf = 0.0;

@@ -27,8 +27,11 @@ public static class F32
     /// rounded to f32. weightRow and activationRow: [n × 4] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+        => DotScalar(weightRow, activationRow, CheckDot(Type, Type, weightRow.Length, activationRow.Length, n));
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="n"/> elements, arguments already checked (the twin future SIMD paths are tested against).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
-        CheckDot(Type, Type, weightRow.Length, activationRow.Length, n);
         ReadOnlySpan<float> x = MemoryMarshal.Cast<byte, float>(weightRow.Slice(0, n * 4));
         ReadOnlySpan<float> y = MemoryMarshal.Cast<byte, float>(activationRow.Slice(0, n * 4));
         double sumf = 0.0;

@@ -81,8 +81,11 @@ public static class Q5_0
     /// weightRow: [n/32 × 22] Q5_0 bytes; q8_0Row: [n/32 × 34] Q8_0 bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int n)
+        => DotScalar(weightRow, q8_0Row, CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n));
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int nb)
     {
-        int nb = CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n);
         var x = Blocks<BlockQ5_0>(weightRow, nb);
         var y = Blocks<BlockQ8_0>(q8_0Row, nb);
         float sumf = 0f;

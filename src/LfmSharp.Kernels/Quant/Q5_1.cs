@@ -84,8 +84,11 @@ public static class Q5_1
     /// weightRow: [n/32 × 24] Q5_1 bytes; q8_1Row: [n/32 × 36] Q8_1 bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int n)
+        => DotScalar(weightRow, q8_1Row, CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n));
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int nb)
     {
-        int nb = CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n);
         var x = Blocks<BlockQ5_1>(weightRow, nb);
         var y = Blocks<BlockQ8_1>(q8_1Row, nb);
         float sumf = 0f;

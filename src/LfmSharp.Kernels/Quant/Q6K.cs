@@ -131,8 +131,11 @@ public static class Q6K
     /// by d_w·d_a into 8 float lanes that are added at the end. weightRow: [n/256 × 210] bytes; q8KRow: [n/256 × 292] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
+        => DotScalar(weightRow, q8KRow, CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n));
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {
-        int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
         var x = Blocks<BlockQ6K>(weightRow, nb);
         var y = Blocks<BlockQ8K>(q8KRow, nb);
 

@@ -97,4 +97,20 @@ public class QuantArgumentTests
         Assert.Equal(GgmlType.Q8_K, QuantTraits.VecDotType(GgmlType.Q5_K));
         Assert.Equal(GgmlType.Q8_K, QuantTraits.VecDotType(GgmlType.Q6_K));
     }
+
+    [Fact]
+    public void ComputeSupportedTypesAreExactlyTheOnesWithADotProduct()
+    {
+        // GgmlTypes.IsComputeSupported is what the model loader checks; it must promise no more and no less than
+        // what VecDot and Dequantize can do.
+        foreach (GgmlType t in Enum.GetValues<GgmlType>())
+        {
+            bool hasDot = true;
+            try { QuantTraits.VecDotType(t); }
+            catch (NotSupportedException) { hasDot = false; }
+            Assert.True(GgmlTypes.IsComputeSupported(t) == hasDot, $"{t}: IsComputeSupported {GgmlTypes.IsComputeSupported(t)}, dot {hasDot}");
+            if (hasDot)
+                Assert.True(Dequantize.IsSupported(t), t.ToString());
+        }
+    }
 }

@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace LfmSharp.Kernels;
+
+/// <summary>
+/// Element-wise float ops and the f32 dot product used by every f32 path (F32 matmul, attention).
+/// Each op: a validating entry, a <c>Scalar</c> reference, and a Vector256/Vector512 path.
+/// </summary>
+public static class VectorMath
+{
+    /// <summary>Effectively computes Σ a[i]·b[i] in f32. Lengths must match.</summary>
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length)
+            throw new ArgumentException($"Dot: lengths differ ({a.Length} vs {b.Length}).");
+        if (Vector512.IsHardwareAccelerated && a.Length >= 64)
+            return DotVector512(a, b);
+        if (Vector256.IsHardwareAccelerated && a.Length >= 32)
+            return DotVector256(a, b);
+        return DotScalar(a, b);
+    }
+
+    internal static float DotScalar(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        float sum = 0;
+        for (int i = 0; i < a.Length; i++)
+            sum += a[i] * b[i];
+        return sum;
+    }
+
+    internal static float DotVector256(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        int n = a.Length, i = 0;
+        // Four independent accumulators hide the FMA latency.
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; i + 32 <= n; i += 32)
+        {
+            s0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)i), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
+            s1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)(i + 8)), Vector256.LoadUnsafe(ref pb, (nuint)(i + 8)), s1);
+            s2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)(i + 16)), Vector256.LoadUnsafe(ref pb, (nuint)(i + 16)), s2);
+            s3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)(i + 24)), Vector256.LoadUnsafe(ref pb, (nuint)(i + 24)), s3);
+        }
+        for (; i + 8 <= n; i += 8)
+            s0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)i), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
+        float sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        for (; i < n; i++)
+            sum += Unsafe.Add(ref pa, i) * Unsafe.Add(ref pb, i);
+        return sum;
+    }
+
+    internal static float DotVector512(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        int n = a.Length, i = 0;
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; i + 64 <= n; i += 64)
+        {
+            s0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)i), Vector512.LoadUnsafe(ref pb, (nuint)i), s0);
+            s1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)(i + 16)), Vector512.LoadUnsafe(ref pb, (nuint)(i + 16)), s1);
+            s2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)(i + 32)), Vector512.LoadUnsafe(ref pb, (nuint)(i + 32)), s2);
+            s3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)(i + 48)), Vector512.LoadUnsafe(ref pb, (nuint)(i + 48)), s3);
+        }
+        for (; i + 16 <= n; i += 16)
+            s0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)i), Vector512.LoadUnsafe(ref pb, (nuint)i), s0);
+        float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        for (; i < n; i++)
+            sum += Unsafe.Add(ref pa, i) * Unsafe.Add(ref pb, i);
+        return sum;
+    }
+
+    /// <summary>dst[i] = a[i] + b[i]. dst may alias a or b.</summary>
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        CheckBinary(a, b, dst, nameof(Add));
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float pa = ref MemoryMarshal.GetReference(a);
+            ref float pb = ref MemoryMarshal.GetReference(b);
+            ref float pd = ref MemoryMarshal.GetReference(dst);
+            for (; i + 8 <= a.Length; i += 8)
+                (Vector256.LoadUnsafe(ref pa, (nuint)i) + Vector256.LoadUnsafe(ref pb, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+        }
+        for (; i < a.Length; i++)
+            dst[i] = a[i] + b[i];
+    }
+
+    /// <summary>dst[i] = a[i] · b[i]. dst may alias a or b.</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        CheckBinary(a, b, dst, nameof(Multiply));
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float pa = ref MemoryMarshal.GetReference(a);
+            ref float pb = ref MemoryMarshal.GetReference(b);
+            ref float pd = ref MemoryMarshal.GetReference(dst);
+            for (; i + 8 <= a.Length; i += 8)
+                (Vector256.LoadUnsafe(ref pa, (nuint)i) * Vector256.LoadUnsafe(ref pb, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+        }
+        for (; i < a.Length; i++)
+            dst[i] = a[i] * b[i];
+    }
+
+    /// <summary>dst[i] += a · x[i] (axpy), the f32 accumulation step of attention's weighted sum of values.</summary>
+    public static void MultiplyAdd(ReadOnlySpan<float> x, float a, Span<float> dst)
+    {
+        if (x.Length != dst.Length)
+            throw new ArgumentException($"MultiplyAdd: lengths differ ({x.Length} vs {dst.Length}).");
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float px = ref MemoryMarshal.GetReference(x);
+            ref float pd = ref MemoryMarshal.GetReference(dst);
+            var va = Vector256.Create(a);
+            for (; i + 8 <= x.Length; i += 8)
+                Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref px, (nuint)i), va, Vector256.LoadUnsafe(ref pd, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+        }
+        for (; i < x.Length; i++)
+            dst[i] += a * x[i];
+    }
+
+    /// <summary>Index of the largest value; ties go to the lowest index (llama.cpp greedy sampling).</summary>
+    public static int ArgMax(ReadOnlySpan<float> x)
+    {
+        if (x.IsEmpty)
+            throw new ArgumentException("ArgMax of an empty span.", nameof(x));
+        int best = 0;
+        for (int i = 1; i < x.Length; i++)
+        {
+            if (x[i] > x[best])
+                best = i;
+        }
+        return best;
+    }
+
+    private static void CheckBinary(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst, string op)
+    {
+        if (a.Length != b.Length || a.Length != dst.Length)
+            throw new ArgumentException($"{op}: lengths differ ({a.Length}, {b.Length}, {dst.Length}).");
+    }
+}

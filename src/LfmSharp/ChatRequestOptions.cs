@@ -1,0 +1,88 @@
+using LfmSharp.Chat;
+using LfmSharp.Generation;
+
+namespace LfmSharp;
+
+/// <summary>How the model may use tools in one turn.</summary>
+public enum ToolChoiceMode
+{
+    /// <summary>The model decides.</summary>
+    Auto,
+    /// <summary>No tool calls: the tool-call marker token is banned.</summary>
+    None,
+    /// <summary>The answer must be a call to one of the tools (constrained decoding).</summary>
+    Required,
+    /// <summary>The answer must be a call to <see cref="ToolChoice.FunctionName"/>.</summary>
+    Function,
+}
+
+public sealed record ToolChoice(ToolChoiceMode Mode, string? FunctionName = null)
+{
+    public static ToolChoice Auto { get; } = new(ToolChoiceMode.Auto);
+    public static ToolChoice None { get; } = new(ToolChoiceMode.None);
+    public static ToolChoice Required { get; } = new(ToolChoiceMode.Required);
+    public static ToolChoice Function(string name) => new(ToolChoiceMode.Function, name ?? throw new ArgumentNullException(nameof(name)));
+}
+
+/// <summary>The shape the answer (after the reasoning) must have.</summary>
+public abstract record ResponseFormat
+{
+    public static ResponseFormat Text { get; } = new TextFormat();
+    public static ResponseFormat JsonObject { get; } = new JsonObjectFormat();
+    public static ResponseFormat JsonSchema(string schemaJson, string? name = null) => new JsonSchemaFormat(schemaJson ?? throw new ArgumentNullException(nameof(schemaJson)), name);
+
+    public sealed record TextFormat : ResponseFormat;
+    public sealed record JsonObjectFormat : ResponseFormat;
+    public sealed record JsonSchemaFormat(string SchemaJson, string? Name) : ResponseFormat;
+}
+
+/// <summary>Options of one chat turn.</summary>
+public sealed record ChatRequestOptions
+{
+    /// <summary>Null: the model's defaults (<see cref="SamplingOptions.ForModel"/>).</summary>
+    public SamplingOptions? Sampling { get; init; }
+
+    /// <summary>Most tokens to generate, reasoning and answer together.</summary>
+    public int MaxTokens { get; init; } = 2048;
+
+    public IReadOnlyList<string>? Stop { get; init; }
+
+    public IReadOnlyList<ToolDefinition>? Tools { get; init; }
+
+    public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
+
+    /// <summary>When false, a tool-call block may hold one call only.</summary>
+    public bool ParallelToolCalls { get; init; } = true;
+
+    /// <summary>Null or <see cref="ResponseFormat.Text"/>: free text. JSON formats constrain the answer after &lt;/think&gt;.</summary>
+    public ResponseFormat? ResponseFormat { get; init; }
+
+    /// <summary>Most reasoning tokens; when reached, &lt;/think&gt; is forced and the answer follows. Null: no limit; 0: close at once.</summary>
+    public int? MaxThinkingTokens { get; init; }
+
+    /// <summary>Optional text written into the reasoning just before a forced &lt;/think&gt;.</summary>
+    public string? ThinkingBudgetNotice { get; init; }
+
+    /// <summary>Repetition-loop detection; null uses the defaults. Set <see cref="LoopGuardEnabled"/> false to turn it off.</summary>
+    public LoopGuardOptions? LoopGuard { get; init; }
+
+    public bool LoopGuardEnabled { get; init; } = true;
+
+    /// <summary>Keep the reasoning of earlier assistant turns in the prompt (the template drops it by default).</summary>
+    public bool KeepPastThinking { get; init; }
+
+    /// <summary>When false, reasoning is generated but no <see cref="ReasoningDelta"/> is emitted.</summary>
+    public bool IncludeReasoning { get; init; } = true;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value.</summary>
+    public void Validate()
+    {
+        if (MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "max tokens must be at least 1");
+        if (MaxThinkingTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxThinkingTokens), MaxThinkingTokens, "the thinking budget must be >= 0");
+        Sampling?.Validate();
+        if (ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function && (Tools is null || Tools.Count == 0))
+            throw new ArgumentException($"tool choice '{ToolChoice.Mode}' needs at least one tool", nameof(ToolChoice));
+        if (ToolChoice.Mode == ToolChoiceMode.Function && !Tools!.Any(t => t.Name == ToolChoice.FunctionName))
+            throw new ArgumentException($"tool choice names function '{ToolChoice.FunctionName}', which is not among the tools", nameof(ToolChoice));
+    }
+}

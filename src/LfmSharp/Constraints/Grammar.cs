@@ -1,0 +1,574 @@
+using System.Text;
+using System.Text.Json;
+
+namespace LfmSharp.Constraints;
+
+/// <summary>
+/// A compiled output grammar over bytes: JSON mode, a JSON schema, or LFM2 pythonic tool calls. Immutable and
+/// thread-safe; share one instance between any number of <see cref="GrammarMatcher"/>s and
+/// <see cref="GrammarConstraint"/>s.
+/// <para>
+/// Every path can always be finished (strings can close, arrays can close once minItems is met, required properties
+/// are written in schema order and optional ones may be skipped), and the budget-aware
+/// <see cref="GrammarConstraint.ApplyMask(Span{float}, int)"/> keeps the shortest finish within the remaining tokens.
+/// </para>
+/// <para>
+/// What is accepted is a subset of what the schema allows, chosen so output stays short and deterministic:
+/// properties in schema order; no extra keys unless <c>additionalProperties</c> says so (or the object declares no
+/// properties); whitespace limited by <see cref="JsonGrammarOptions.Whitespace"/>; at most 18 integer digits, 15
+/// fraction digits and 3 exponent digits; strings must be valid UTF-8 and surrogate escapes must pair. Known gaps:
+/// free-form keys (JSON mode) may repeat within an object; oneOf is checked like anyOf; beyond 32 anyOf alternatives
+/// alive at once, later ones are dropped (output still valid). A document whose root is a number or a literal that
+/// could grow ("12" → "123") is complete and extendable at the same time.
+/// </para>
+/// </summary>
+public sealed class Grammar
+{
+    /// <summary>
+    /// Most parallel parse stacks (anyOf alternatives alive at once, after filtering by their first byte). Beyond
+    /// it, later alternatives are dropped: the output stays valid, only less varied.
+    /// </summary>
+    internal const int MaxStacks = 32;
+
+    internal readonly GNode[] Nodes;
+    internal readonly int Root;
+    /// <summary>Frames per stack.</summary>
+    internal readonly int Capacity;
+    internal readonly int MaxIndent;
+    internal readonly int MaxNesting;
+
+    internal Grammar(GNode[] nodes, int root, int capacity, int maxIndent, int maxNesting, string[] specials, string[] ignored)
+    {
+        Nodes = nodes;
+        Root = root;
+        Capacity = capacity;
+        MaxIndent = maxIndent;
+        MaxNesting = maxNesting;
+        SpecialTokens = specials;
+        IgnoredKeywords = ignored;
+    }
+
+    /// <summary>Special tokens the grammar matches as single token ids (for tool calls: the start and end markers).</summary>
+    public IReadOnlyList<string> SpecialTokens { get; }
+
+    /// <summary>
+    /// Schema keywords that were skipped, as "path: keyword" (format, unknown keywords, and unsupported ones when
+    /// <see cref="JsonGrammarOptions.IgnoreUnsupportedKeywords"/> is set).
+    /// </summary>
+    public IReadOnlyList<string> IgnoredKeywords { get; }
+
+    /// <summary>Fewest bytes of any accepted document.</summary>
+    public int MinLength => Nodes[Root].MinLen;
+
+    /// <summary>JSON mode: any JSON object (like OpenAI's <c>response_format: json_object</c>).</summary>
+    public static Grammar AnyJsonObject(JsonGrammarOptions? options = null)
+    {
+        var b = new GrammarBuilder(options ?? JsonGrammarOptions.Default);
+        int any = b.AnyValue(python: false);
+        return b.Finish(((DispatchNode)b.Nodes[any]).Object);
+    }
+
+    /// <summary>Any JSON value (object, array, string, number, true, false or null).</summary>
+    public static Grammar AnyJsonValue(JsonGrammarOptions? options = null)
+    {
+        var b = new GrammarBuilder(options ?? JsonGrammarOptions.Default);
+        return b.Finish(b.AnyValue(python: false));
+    }
+
+    /// <summary>
+    /// Compiles a JSON schema (supported: type incl. type arrays, properties, required, additionalProperties,
+    /// enum, const, items, minItems, maxItems, anyOf, oneOf (as anyOf), single-entry allOf, $ref to #, #/$defs and
+    /// #/definitions, minLength, maxLength, integer minimum/maximum/exclusiveMinimum/exclusiveMaximum, nullable).
+    /// </summary>
+    /// <exception cref="NotSupportedException">The schema uses a keyword this compiler cannot enforce (the message names it).</exception>
+    /// <exception cref="ArgumentException">The schema is malformed or no document can satisfy it.</exception>
+    public static Grammar FromJsonSchema(string schemaJson, JsonGrammarOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(schemaJson);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(schemaJson);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException("the JSON schema is not valid JSON: " + e.Message, nameof(schemaJson), e);
+        }
+        using (doc)
+            return FromJsonSchema(doc.RootElement, options);
+    }
+
+    /// <inheritdoc cref="FromJsonSchema(string, JsonGrammarOptions?)"/>
+    public static Grammar FromJsonSchema(JsonElement schema, JsonGrammarOptions? options = null)
+    {
+        var b = new GrammarBuilder(options ?? JsonGrammarOptions.Default);
+        var compiler = new JsonSchemaCompiler(b, schema, python: false);
+        int root = compiler.Compile(schema, "#");
+        return b.Finish(root);
+    }
+
+    /// <summary>
+    /// The LFM2 pythonic tool-call form <c>&lt;|tool_call_start|&gt;[name(arg=value, …)]&lt;|tool_call_end|&gt;</c>.
+    /// Arguments are keyword arguments in schema order (required ones always present); string values are
+    /// double-quoted Python strings, booleans True/False, null None, numbers as in JSON, and nested objects/arrays
+    /// use JSON syntax with those Python literals. The markers are matched only as their special token ids.
+    /// </summary>
+    public static Grammar ForToolCalls(IReadOnlyList<ToolFunction> tools, ToolCallGrammarOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(tools);
+        options ??= ToolCallGrammarOptions.Default;
+        if (tools.Count == 0)
+            throw new ArgumentException("at least one tool is needed", nameof(tools));
+        if (string.IsNullOrEmpty(options.StartMarker) || string.IsNullOrEmpty(options.EndMarker))
+            throw new ArgumentException("the start and end markers must be non-empty", nameof(options));
+        var b = new GrammarBuilder(options.Json);
+        var calls = new List<int>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var tool in tools)
+        {
+            ArgumentNullException.ThrowIfNull(tool);
+            ValidateToolName(tool.Name);
+            if (!seen.Add(tool.Name))
+                throw new ArgumentException($"tool '{tool.Name}' is listed twice", nameof(tools));
+            if (options.ForcedToolName is not null && tool.Name != options.ForcedToolName)
+                continue;
+            calls.Add(CompileToolCall(b, tool));
+        }
+        if (calls.Count == 0)
+            throw new ArgumentException($"the forced tool '{options.ForcedToolName}' is not among the tools", nameof(options));
+        // Calls differ by their "name(" opening, which is prefix-free: a switch picks the tool without forking.
+        int call = calls.Count == 1 ? calls[0] : b.Add(new SwitchNode { Targets = [.. calls] });
+        int list = b.Add(new ArrayNode
+        {
+            Item = call,
+            Min = 1,
+            Max = options.AllowParallelCalls ? int.MaxValue : 1,
+            WsAfterOpen = WsMode.None,
+            WsAfterComma = WsMode.Space,
+            WsBeforeClose = WsMode.None,
+        });
+        int root = b.Add(new SequenceNode { Children = [b.Special(options.StartMarker), list, b.Special(options.EndMarker)] });
+        return b.Finish(root);
+    }
+
+    private static int CompileToolCall(GrammarBuilder b, ToolFunction tool)
+    {
+        var open = Encoding.UTF8.GetBytes(tool.Name + "(");
+        if (string.IsNullOrWhiteSpace(tool.ParametersSchema))
+            return b.Add(new ObjectNode { Open = open, Close = (byte)')', BareKeys = true, KeySeparator = (byte)'=', Python = true });
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(tool.ParametersSchema);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"the parameters schema of tool '{tool.Name}' is not valid JSON: {e.Message}", nameof(tool), e);
+        }
+        using (doc)
+        {
+            var compiler = new JsonSchemaCompiler(b, doc.RootElement, python: true);
+            return compiler.CompileKeywordArguments(doc.RootElement, open, "#(" + tool.Name + ")");
+        }
+    }
+
+    private static void ValidateToolName(string name)
+    {
+        if (string.IsNullOrEmpty(name))
+            throw new ArgumentException("a tool name must be non-empty");
+        foreach (char c in name)
+        {
+            if (char.IsWhiteSpace(c) || char.IsControl(c) || c is '(' or ')' or '[' or ']' or ',' or '"' or '\'' or '=')
+                throw new ArgumentException($"tool name '{name}' cannot be written in a pythonic call (character '{c}')");
+        }
+    }
+}
+
+/// <summary>Collects nodes, then computes the tables the runtime needs (<see cref="Finish"/>).</summary>
+internal sealed class GrammarBuilder
+{
+    public readonly List<GNode> Nodes = [];
+    public readonly List<string> Specials = [];
+    public readonly List<string> Ignored = [];
+    public readonly JsonGrammarOptions Options;
+    private readonly int[] _anyValue = [-1, -1];
+
+    /// <summary>Compiling a large recursive schema must not run away.</summary>
+    public const int MaxNodes = 200_000;
+
+    public GrammarBuilder(JsonGrammarOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+    }
+
+    public int Add(GNode node)
+    {
+        if (Nodes.Count >= MaxNodes)
+            throw new ArgumentException($"the grammar needs more than {MaxNodes} nodes (a recursive schema unrolled too far?); lower MaxRecursionDepth");
+        Nodes.Add(node);
+        return Nodes.Count - 1;
+    }
+
+    public WsMode WsOpenClose => Options.Whitespace == JsonWhitespace.Flexible ? WsMode.Flexible : WsMode.None;
+    public WsMode WsComma => Options.Whitespace switch { JsonWhitespace.Flexible => WsMode.Flexible, JsonWhitespace.SingleSpace => WsMode.Space, _ => WsMode.None };
+    public WsMode WsColon => Options.Whitespace == JsonWhitespace.Compact ? WsMode.None : WsMode.Space;
+
+    public ObjectNode NewJsonObject(bool python) => new()
+    {
+        Python = python,
+        WsAfterOpen = WsOpenClose,
+        WsAfterSeparator = WsColon,
+        WsAfterComma = WsComma,
+        WsBeforeClose = WsOpenClose,
+    };
+
+    public ArrayNode NewJsonArray() => new()
+    {
+        WsAfterOpen = WsOpenClose,
+        WsAfterComma = WsComma,
+        WsBeforeClose = WsOpenClose,
+    };
+
+    /// <summary>The self-recursive "any JSON value" (one per dialect); its containers nest at most MaxNestingDepth deep.</summary>
+    public int AnyValue(bool python)
+    {
+        int k = python ? 1 : 0;
+        if (_anyValue[k] >= 0)
+            return _anyValue[k];
+        var dispatch = new DispatchNode { IsAny = true };
+        int id = Add(dispatch);
+        _anyValue[k] = id;
+        var obj = NewJsonObject(python);
+        obj.IsAny = true;
+        obj.Additional = id;
+        dispatch.Object = Add(obj);
+        var arr = NewJsonArray();
+        arr.IsAny = true;
+        arr.Item = id;
+        dispatch.Array = Add(arr);
+        dispatch.String = Add(new StringNode { Python = python });
+        dispatch.Number = Add(new NumberNode());
+        dispatch.Literal = Literal([Keyword("true", python), Keyword("false", python), Keyword("null", python)]);
+        return id;
+    }
+
+    /// <summary>true/false/null spelled for the dialect (Python: True/False/None).</summary>
+    public static byte[] Keyword(string json, bool python) => Encoding.UTF8.GetBytes(!python ? json : json switch
+    {
+        "true" => "True",
+        "false" => "False",
+        _ => "None",
+    });
+
+    public int Literal(IReadOnlyList<byte[]> alternatives) =>
+        alternatives.Count == 0 ? Never() : Add(new LiteralNode { Trie = ByteTrie.Build(alternatives) });
+
+    public int Special(string text)
+    {
+        int index = Specials.IndexOf(text);
+        if (index < 0)
+        {
+            index = Specials.Count;
+            Specials.Add(text);
+        }
+        return Add(new SpecialNode { Index = index });
+    }
+
+    /// <summary>A node no document satisfies (removed again by <see cref="Finish"/>).</summary>
+    public int Never() => Add(new UnionNode());
+
+    public Grammar Finish(int root)
+    {
+        var nodes = Nodes.ToArray();
+        ComputeMinLengths(nodes);
+        if (nodes[root].MinLen >= GNode.Infinite)
+            throw new ArgumentException("no document can satisfy this schema (contradictory constraints, or it needs deeper recursion than MaxRecursionDepth)");
+        Prune(nodes);
+        foreach (var node in nodes)
+        {
+            if (node.MinLen >= GNode.Infinite)
+                continue;
+            switch (node)
+            {
+                case ObjectNode o:
+                    BuildObjectTables(nodes, o);
+                    break;
+                case SequenceNode s:
+                    s.SuffixMin = new int[s.Children.Length + 1];
+                    for (int i = s.Children.Length - 1; i >= 0; i--)
+                        s.SuffixMin[i] = Sat(s.SuffixMin[i + 1] + (long)nodes[s.Children[i]].MinLen);
+                    break;
+                case SwitchNode w:
+                    w.Trie = ByteTrie.Build([.. w.Targets.Select(t => ((ObjectNode)nodes[t]).Open)]);
+                    for (int k = 0; k < w.Targets.Length; k++)
+                    {
+                        int end = EndOf(w.Trie, ((ObjectNode)nodes[w.Targets[k]]).Open);
+                        if (w.Trie.Terminal(end) != k || w.Trie.HasChildren(end))
+                            throw new InvalidOperationException("switch openings must be distinct and prefix-free");
+                    }
+                    break;
+            }
+        }
+        ComputeFirstSets(nodes);
+        int need = DepthNeed(nodes, root, new int[nodes.Length], Options.MaxNestingDepth);
+        return new Grammar(nodes, root, need + 2, Options.MaxIndent, Options.MaxNestingDepth, [.. Specials], [.. Ignored]);
+    }
+
+    private static int Sat(long v) => (int)Math.Min(v, GNode.Infinite);
+
+    private static int EndOf(ByteTrie trie, byte[] key)
+    {
+        int x = 0;
+        foreach (byte b in key)
+            x = trie.Child(x, b);
+        return x;
+    }
+
+    /// <summary>First-byte sets, a fixpoint because sequences and unions defer to their children.</summary>
+    private static void ComputeFirstSets(GNode[] nodes)
+    {
+        static void Add(ulong[] set, int b) => set[b >> 6] |= 1UL << (b & 63);
+        foreach (var node in nodes)
+        {
+            switch (node)
+            {
+                case ObjectNode o:
+                    Add(o.First, o.Open[0]);
+                    break;
+                case ArrayNode a:
+                    Add(a.First, a.Open);
+                    break;
+                case StringNode:
+                    Add(node.First, '"');
+                    break;
+                case NumberNode:
+                    Add(node.First, '-');
+                    for (int d = '0'; d <= '9'; d++)
+                        Add(node.First, d);
+                    break;
+                case LiteralNode l:
+                    for (int b = 0; b < 256; b++)
+                    {
+                        if (l.Trie.Child(0, b) >= 0)
+                            Add(node.First, b);
+                    }
+                    break;
+                case SwitchNode w when w.Trie is not null:
+                    for (int b = 0; b < 256; b++)
+                    {
+                        if (w.Trie.Child(0, b) >= 0)
+                            Add(node.First, b);
+                    }
+                    break;
+            }
+        }
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            foreach (var node in nodes)
+            {
+                IEnumerable<int> from = node switch
+                {
+                    DispatchNode d => new[] { d.Object, d.Array, d.String, d.Number, d.Literal },
+                    SequenceNode s when s.Children.Length > 0 => [s.Children[0]],
+                    UnionNode u => u.Alternatives,
+                    _ => [],
+                };
+                foreach (int c in from)
+                {
+                    if (c < 0)
+                        continue;
+                    for (int w = 0; w < 4; w++)
+                    {
+                        ulong merged = node.First[w] | nodes[c].First[w];
+                        if (merged != node.First[w])
+                        {
+                            node.First[w] = merged;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Least fixpoint of the shortest-completion lengths (the any-value family is recursive).</summary>
+    private static void ComputeMinLengths(GNode[] nodes)
+    {
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            foreach (var node in nodes)
+            {
+                int m = MinLen(nodes, node);
+                if (m < node.MinLen)
+                {
+                    node.MinLen = m;
+                    changed = true;
+                }
+            }
+        }
+    }
+
+    private static int Len(GNode[] nodes, int id) => id < 0 ? GNode.Infinite : nodes[id].MinLen;
+
+    private static int MinLen(GNode[] nodes, GNode node)
+    {
+        switch (node)
+        {
+            case DispatchNode d:
+                return Math.Min(Math.Min(Len(nodes, d.Object), Len(nodes, d.Array)),
+                    Math.Min(Math.Min(Len(nodes, d.String), Len(nodes, d.Number)), Len(nodes, d.Literal)));
+            case ObjectNode o:
+            {
+                long sum = o.Open.Length + 1;
+                int required = 0;
+                foreach (var p in o.Props)
+                {
+                    if (!p.Required)
+                        continue;
+                    sum += p.Key.Length + (long)Len(nodes, p.Value);
+                    required++;
+                }
+                if (required > 1)
+                    sum += required - 1;
+                return Sat(sum);
+            }
+            case ArrayNode a:
+                if (a.Min > a.Max)
+                    return GNode.Infinite;
+                return a.Min == 0 ? 2 : Sat(2 + a.Min * (long)Len(nodes, a.Item) + (a.Min - 1));
+            case StringNode s:
+                return s.Min > s.Max ? GNode.Infinite : Sat(2L + s.Min);
+            case NumberNode n:
+                if (!n.Bounded)
+                    return 1;
+                if (n.Min > n.Max)
+                    return GNode.Infinite;
+                if (n.Min <= 0 && n.Max >= 0)
+                    return 1;
+                return n.Min > 0 ? GrammarEngine.Digits(n.Min) : 1 + GrammarEngine.Digits(n.Max);
+            case LiteralNode l:
+                return l.Trie.MinToEnd(0);
+            case SpecialNode:
+                return 1;
+            case SequenceNode s:
+            {
+                long sum = 0;
+                foreach (int c in s.Children)
+                    sum += Len(nodes, c);
+                return Sat(sum);
+            }
+            case UnionNode u:
+            {
+                int m = GNode.Infinite;
+                foreach (int c in u.Alternatives)
+                    m = Math.Min(m, Len(nodes, c));
+                return m;
+            }
+            case SwitchNode w:
+            {
+                int m = GNode.Infinite;
+                foreach (int c in w.Targets)
+                    m = Math.Min(m, Len(nodes, c));
+                return m;
+            }
+            default:
+                throw new InvalidOperationException("unknown node " + node.GetType().Name);
+        }
+    }
+
+    /// <summary>Removes every choice that cannot complete, so the runtime never enters a dead end.</summary>
+    private static void Prune(GNode[] nodes)
+    {
+        bool Dead(int id) => id < 0 || nodes[id].MinLen >= GNode.Infinite;
+        foreach (var node in nodes)
+        {
+            switch (node)
+            {
+                case DispatchNode d:
+                    if (Dead(d.Object)) d.Object = -1;
+                    if (Dead(d.Array)) d.Array = -1;
+                    if (Dead(d.String)) d.String = -1;
+                    if (Dead(d.Number)) d.Number = -1;
+                    if (Dead(d.Literal)) d.Literal = -1;
+                    break;
+                case ObjectNode o:
+                    o.Props = [.. o.Props.Where(p => p.Required || !Dead(p.Value))];
+                    if (Dead(o.Additional))
+                        o.Additional = -1;
+                    break;
+                case ArrayNode a:
+                    if (Dead(a.Item))
+                        a.Max = 0;
+                    break;
+                case UnionNode u:
+                    u.Alternatives = [.. u.Alternatives.Where(c => !Dead(c))];
+                    break;
+                case SwitchNode w:
+                    w.Targets = [.. w.Targets.Where(c => !Dead(c))];
+                    break;
+            }
+        }
+    }
+
+    private static void BuildObjectTables(GNode[] nodes, ObjectNode o)
+    {
+        int n = o.Props.Length;
+        o.FirstRequired = new int[n + 1];
+        o.FirstRequired[n] = n;
+        for (int c = n - 1; c >= 0; c--)
+            o.FirstRequired[c] = o.Props[c].Required ? c : o.FirstRequired[c + 1];
+        o.PropCost = new int[n];
+        o.RequiredSuffix = new int[n + 1];
+        for (int p = n - 1; p >= 0; p--)
+        {
+            o.PropCost[p] = Sat(o.Props[p].Key.Length + (long)nodes[o.Props[p].Value].MinLen);
+            o.RequiredSuffix[p] = Sat(o.RequiredSuffix[p + 1] + (o.Props[p].Required ? 1L + o.PropCost[p] : 0));
+        }
+        int words = Math.Max(1, (n + 63) / 64);
+        o.MaskWords = words;
+        o.WindowMasks = new ulong[(n + 1) * words];
+        for (int c = 0; c < n; c++)
+        {
+            int hi = Math.Min(o.FirstRequired[c], n - 1);
+            for (int p = c; p <= hi; p++)
+                o.WindowMasks[c * words + p / 64] |= 1UL << (p % 64);
+        }
+        o.KeyTrie = n > 0 ? ByteTrie.Build([.. o.Props.Select(p => p.Key)]) : null;
+        o.FreeCost = o.Additional >= 0 ? Sat((o.BareKeys ? 2L : 3L) + nodes[o.Additional].MinLen) : GNode.Infinite;
+    }
+
+    /// <summary>
+    /// Frames a stack may need below <paramref name="id"/>. Schema nodes form a DAG ($ref recursion is unrolled);
+    /// only the any-value family is cyclic, and its nesting is capped at run time.
+    /// </summary>
+    private static int DepthNeed(GNode[] nodes, int id, int[] memo, int maxNesting)
+    {
+        if (id < 0 || nodes[id].MinLen >= GNode.Infinite)
+            return 0;
+        if (memo[id] > 0)
+            return memo[id];
+        if (memo[id] < 0)
+            throw new InvalidOperationException("the grammar has a cycle outside the any-value family");
+        var node = nodes[id];
+        if (node.IsAny)
+            return memo[id] = maxNesting + 2;
+        memo[id] = -1;
+        int need = node switch
+        {
+            DispatchNode d => Math.Max(Math.Max(DepthNeed(nodes, d.Object, memo, maxNesting), DepthNeed(nodes, d.Array, memo, maxNesting)), 1),
+            ObjectNode o => 1 + Math.Max(DepthNeed(nodes, o.Additional, memo, maxNesting), o.Props.Length == 0 ? 0 : o.Props.Max(p => DepthNeed(nodes, p.Value, memo, maxNesting))),
+            ArrayNode a => 1 + (a.Max > 0 ? DepthNeed(nodes, a.Item, memo, maxNesting) : 0),
+            SequenceNode s => 1 + s.Children.Max(c => DepthNeed(nodes, c, memo, maxNesting)),
+            UnionNode u => u.Alternatives.Length == 0 ? 1 : u.Alternatives.Max(c => DepthNeed(nodes, c, memo, maxNesting)),
+            SwitchNode w => w.Targets.Length == 0 ? 1 : w.Targets.Max(c => DepthNeed(nodes, c, memo, maxNesting)),
+            _ => 1,
+        };
+        return memo[id] = need;
+    }
+}

@@ -1,0 +1,116 @@
+using LfmSharp.Gguf;
+using LfmSharp.Kernels;
+using LfmSharp.Chat;
+using LfmSharp.Constraints;
+using LfmSharp.Generation;
+using LfmSharp.Models;
+using LfmSharp.Tokenizers;
+
+namespace LfmSharp;
+
+/// <summary>
+/// A loaded LFM2 model: owns the memory-mapped GGUF file, the weights bound to it and the kernel threads.
+/// Create one <see cref="Lfm2State"/> per sequence with <see cref="CreateState"/>, then call <see cref="Forward"/>.
+/// Dispose releases the map; states of a disposed model can no longer be used.
+/// </summary>
+public sealed class LanguageModel : IDisposable
+{
+    private readonly GgufFile _file;
+    private readonly KernelThreadPool _pool;
+    private readonly Lfm2Model _model;
+    private int _disposed;
+
+    private readonly Lazy<TokenVocabulary> _constraintVocabulary;
+
+    private LanguageModel(GgufFile file, KernelThreadPool pool, Lfm2Model model)
+    {
+        _file = file;
+        _pool = pool;
+        _model = model;
+        Tokenizer = new BpeTokenizer(Vocabulary.FromGguf(file.Metadata));
+        if (Tokenizer.Vocabulary.Count != model.Config.VocabSize)
+            throw new InvalidDataException($"the tokenizer has {Tokenizer.Vocabulary.Count} tokens but the model's vocabulary size is {model.Config.VocabSize}");
+        ChatTemplate = ChatTemplate.FromGguf(file.Metadata.GetStringOrDefault("tokenizer.chat_template"));
+        DefaultSampling = SamplingOptions.ForModel(file.Metadata.GetStringOrDefault("general.name"), file.Metadata.GetStringOrDefault("general.finetune"));
+        Name = file.Metadata.GetStringOrDefault("general.name") ?? System.IO.Path.GetFileNameWithoutExtension(file.Path ?? "model");
+        _constraintVocabulary = new Lazy<TokenVocabulary>(() => TokenVocabulary.FromTokenizer(Tokenizer.Vocabulary));
+    }
+
+    /// <summary>The model's tokenizer (vocabulary, merges and special tokens from the GGUF).</summary>
+    public BpeTokenizer Tokenizer { get; }
+
+    /// <summary>The chat layout chosen from the GGUF's <c>tokenizer.chat_template</c> (see <see cref="ChatTemplate.Warning"/>).</summary>
+    public ChatTemplate ChatTemplate { get; }
+
+    /// <summary>Sampling defaults for this model (Liquid's recommendation when the metadata names an LFM2.5 model).</summary>
+    public SamplingOptions DefaultSampling { get; }
+
+    /// <summary><c>general.name</c>, else the file name.</summary>
+    public string Name { get; }
+
+    /// <summary>Path of the GGUF file.</summary>
+    public string? Path => _file.Path;
+
+    /// <summary>The byte-level vocabulary used by constrained decoding (built on first use).</summary>
+    internal TokenVocabulary ConstraintVocabulary => _constraintVocabulary.Value;
+
+    /// <summary>A new chat session with its own state.</summary>
+    public ChatSession CreateChatSession(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
+        new(this, contextLength, kvCacheType);
+
+    /// <summary>Memory-maps <paramref name="path"/> and binds its weights (nothing large is copied).</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="GgufFormatException">Not a valid GGUF file.</exception>
+    /// <exception cref="NotSupportedException">Another architecture, or a tensor type the engine cannot compute with.</exception>
+    /// <exception cref="InvalidDataException">Missing or inconsistent metadata, a missing tensor or a shape mismatch.</exception>
+    public static LanguageModel Load(string path, ModelLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        options ??= new ModelLoadOptions();
+        int threads = options.Threads ?? Environment.ProcessorCount;
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), threads, "Threads must be at least 1.");
+
+        var file = GgufFile.Open(path);
+        KernelThreadPool? pool = null;
+        try
+        {
+            pool = new KernelThreadPool(threads);
+            var model = Lfm2Model.Load(file, pool, options.Precision);
+            return new LanguageModel(file, pool, model);
+        }
+        catch
+        {
+            pool?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public Lfm2Config Config => _model.Config;
+
+    public GgufMetadata Metadata => _file.Metadata;
+
+    /// <summary>The network itself (for callers that manage states directly).</summary>
+    public Lfm2Model Model => _model;
+
+    /// <summary>
+    /// A fresh sequence state with room for <paramref name="contextLength"/> tokens (not the file's training
+    /// context, which can be 128K) and the given KV cache precision.
+    /// </summary>
+    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
+        _model.CreateState(contextLength, kvCacheType);
+
+    /// <inheritdoc cref="Lfm2Model.Forward"/>
+    public void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last) =>
+        _model.Forward(tokens, state, logits, positions);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        _model.Dispose();   // waits for a running forward pass, then refuses new ones
+        _pool.Dispose();
+        _file.Dispose();
+    }
+}

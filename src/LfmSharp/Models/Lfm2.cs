@@ -1,0 +1,573 @@
+// LFM2 / LFM2.5 (Liquid AI), GGUF general.architecture = "lfm2": a hybrid of gated short-convolution blocks
+// and grouped-query attention blocks, every layer pre-norm with a SwiGLU feed-forward. Which layers are
+// attention is stored only in lfm2.attention.head_count_kv (one entry per layer, 0 = conv layer).
+//
+// Checked against: llama.cpp src/models/lfm2.cpp (the goldens in tests/TestData/fixtures come from it),
+// HF transformers models/lfm2/modeling_lfm2.py, mlx-lm models/lfm2.py.
+//
+// Field            GGUF tensor                          ne (ggml order)        type
+// TokenEmbedding   token_embd.weight                    [dim, vocab]           any
+// FinalNorm        token_embd_norm.weight (or           [dim]                  F32 (any float)
+//                  output_norm.weight, Ollama's name)
+// Output           output.weight (optional; absent =    [dim, vocab]           any
+//                  tied to token_embd)
+// per layer i:
+// OperatorNorm     blk.i.attn_norm.weight               [dim]
+// FfnNorm          blk.i.ffn_norm.weight                [dim]
+// W1 / W3 / W2     blk.i.ffn_gate / ffn_up / ffn_down   [dim, ff] [dim, ff] [ff, dim]
+// conv layers:
+// InProj           blk.i.shortconv.in_proj.weight       [dim, 3·dim]           rows: B | C | X
+// Conv             blk.i.shortconv.conv.weight          [k, dim]               F32, taps oldest first
+// OutProj          blk.i.shortconv.out_proj.weight      [dim, dim]
+// attention layers:
+// QProj/KProj/VProj blk.i.attn_q / attn_k / attn_v      [dim, heads·hd] [dim, kv·hd] [dim, kv·hd]
+// OutProj          blk.i.attn_output.weight             [heads·hd, dim]
+// QLayerNorm       blk.i.attn_q_norm.weight             [hd]
+// KLayerNorm       blk.i.attn_k_norm.weight             [hd]
+//
+// Quirks: the FINAL norm is stored as token_embd_norm (llama.cpp's "fix for wrong tensor name"); RoPE is NEOX
+// (pairs j and j + hd/2), rotating the whole head; q/k RMSNorm is per head, before RoPE; no biases anywhere;
+// the conv state is the last k−1 rows of B·x (not x), has no notion of position and cannot be rewound, so
+// rollback goes through Snapshot/Restore.
+
+using LfmSharp.Gguf;
+using LfmSharp.Kernels;
+using LfmSharp.Kernels.Quant;
+
+namespace LfmSharp.Models;
+
+/// <summary>Hyper-parameters of a dense LFM2 / LFM2.5 model, read from GGUF metadata.</summary>
+public sealed record Lfm2Config
+{
+    public const string Architecture = "lfm2";
+
+    public required int LayerCount { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int FeedForwardSize { get; init; }
+    public required int HeadCount { get; init; }
+    /// <summary>KV heads per layer; 0 marks a short-conv layer.</summary>
+    public required IReadOnlyList<int> KvHeadCounts { get; init; }
+    public required int VocabSize { get; init; }
+    /// <summary>The training context length from the file (the state's context is chosen separately).</summary>
+    public required int ContextLength { get; init; }
+    public required int ConvKernelSize { get; init; }
+    public required float RmsNormEps { get; init; }
+    public required float RopeTheta { get; init; }
+
+    public int HeadSize => HiddenSize / HeadCount;
+    public bool IsAttentionLayer(int layer) => KvHeadCounts[layer] != 0;
+    public int KvHeadCount(int layer) => KvHeadCounts[layer];
+
+    public static Lfm2Config FromGguf(GgufMetadata md)
+    {
+        ArgumentNullException.ThrowIfNull(md);
+        string arch = md.GetStringOrDefault("general.architecture") ?? throw new InvalidDataException("GGUF has no 'general.architecture' key.");
+        if (arch != Architecture)
+            throw new NotSupportedException($"unsupported architecture '{arch}' (supported: {Architecture})");
+
+        int Int(string key, int min = 1)
+        {
+            string full = $"{Architecture}.{key}";
+            if (!md.Contains(full))
+                throw new InvalidDataException($"lfm2: metadata key '{full}' is missing.");
+            long v = md.GetInt64(full);
+            return v >= min && v <= int.MaxValue ? (int)v : throw new InvalidDataException($"lfm2: '{full}' = {v} is out of range (≥ {min}).");
+        }
+        float Float(string key)
+        {
+            string full = $"{Architecture}.{key}";
+            float v = md.Contains(full) ? md.GetFloat32(full) : throw new InvalidDataException($"lfm2: metadata key '{full}' is missing.");
+            return float.IsFinite(v) && v > 0 ? v : throw new InvalidDataException($"lfm2: '{full}' = {v} must be positive and finite.");
+        }
+
+        int layers = Int("block_count"), dim = Int("embedding_length"), heads = Int("attention.head_count");
+        const string kvKey = Architecture + ".attention.head_count_kv";
+        if (!md.TryGetValue(kvKey, out var kvValue))
+            throw new InvalidDataException($"lfm2: metadata key '{kvKey}' is missing.");
+        if (!kvValue.IsArray)
+            throw new InvalidDataException($"lfm2: '{kvKey}' must be a per-layer array (0 = conv layer), found a scalar; the layer pattern is stored nowhere else.");
+        int[] kv = md.GetInt32Array(kvKey);
+        if (kv.Length != layers)
+            throw new InvalidDataException($"lfm2: '{kvKey}' has {kv.Length} entries but block_count is {layers}.");
+        if (dim % heads != 0 || (dim / heads) % 2 != 0)
+            throw new InvalidDataException($"lfm2: embedding_length {dim} must split into {heads} heads of even size.");
+        for (int i = 0; i < layers; i++)
+        {
+            if (kv[i] < 0 || (kv[i] > 0 && heads % kv[i] != 0))
+                throw new InvalidDataException($"lfm2: head_count_kv[{i}] = {kv[i]} must be 0 (conv) or divide head_count {heads}.");
+        }
+
+        int vocab = md.Contains(Architecture + ".vocab_size") ? Int("vocab_size")
+            : md.Contains("tokenizer.ggml.tokens") ? md.GetStringArray("tokenizer.ggml.tokens").Length
+            : throw new InvalidDataException("lfm2: neither 'lfm2.vocab_size' nor 'tokenizer.ggml.tokens' gives the vocabulary size.");
+
+        return new Lfm2Config
+        {
+            LayerCount = layers,
+            HiddenSize = dim,
+            FeedForwardSize = Int("feed_forward_length"),
+            HeadCount = heads,
+            KvHeadCounts = kv,
+            VocabSize = vocab,
+            ContextLength = Int("context_length"),
+            ConvKernelSize = Int("shortconv.l_cache"),
+            RmsNormEps = Float("attention.layer_norm_rms_epsilon"),
+            RopeTheta = Float("rope.freq_base"),
+        };
+    }
+}
+
+/// <summary>Weights of one layer: the norms and FFN every layer has, plus either attention or short-conv weights.</summary>
+internal sealed class Lfm2Layer
+{
+    public required float[] OperatorNorm { get; init; }   // [dim]
+    public required float[] FfnNorm { get; init; }        // [dim]
+    public required WeightMatrix W1 { get; init; }        // gate [ff, dim]
+    public required WeightMatrix W3 { get; init; }        // up   [ff, dim]
+    public required WeightMatrix W2 { get; init; }        // down [dim, ff]
+    public Lfm2Attention? Attention { get; init; }
+    public Lfm2ShortConv? ShortConv { get; init; }
+}
+
+internal sealed class Lfm2Attention
+{
+    public required WeightMatrix QProj { get; init; }     // [heads·hd, dim]
+    public required WeightMatrix KProj { get; init; }     // [kv·hd, dim]
+    public required WeightMatrix VProj { get; init; }     // [kv·hd, dim]
+    public required WeightMatrix OutProj { get; init; }   // [dim, heads·hd]
+    public required float[] QLayerNorm { get; init; }     // [hd]
+    public required float[] KLayerNorm { get; init; }     // [hd]
+    public required int KvHeads { get; init; }
+    public required int Index { get; init; }              // slot in the state's KV cache
+}
+
+internal sealed class Lfm2ShortConv
+{
+    public required WeightMatrix InProj { get; init; }    // [3·dim, dim], output rows B | C | X
+    public required float[] Conv { get; init; }           // [dim, k] taps per channel, oldest first
+    public required WeightMatrix OutProj { get; init; }   // [dim, dim]
+    public required int Index { get; init; }              // slot in the state's conv states
+}
+
+/// <summary>All weights, bound by exact GGUF names to views over the memory map (nothing is copied but 1-D tensors).</summary>
+internal sealed unsafe class Lfm2Weights
+{
+    public required WeightMatrix TokenEmbedding { get; init; }   // [vocab, dim]
+    public required float[] FinalNorm { get; init; }             // [dim]
+    public required WeightMatrix Output { get; init; }           // [vocab, dim], = TokenEmbedding when tied
+    public required Lfm2Layer[] Layers { get; init; }
+
+    public static Lfm2Weights Bind(GgufFile file, Lfm2Config c)
+    {
+        int dim = c.HiddenSize, hd = c.HeadSize;
+        WeightMatrix Matrix(string name, int cols, int rows) => ToMatrix(file, Find(file, name), cols, rows);
+        float[] Vector(string name, int n) => ToFloats(file, Find(file, name), n);
+
+        var embedding = Matrix("token_embd.weight", dim, c.VocabSize);
+        string finalNorm = file.TryGetTensor("token_embd_norm.weight", out _) || !file.TryGetTensor("output_norm.weight", out _)
+            ? "token_embd_norm.weight" : "output_norm.weight";
+        var output = file.TryGetTensor("output.weight", out var outInfo) ? ToMatrix(file, outInfo, dim, c.VocabSize) : embedding;
+
+        var layers = new Lfm2Layer[c.LayerCount];
+        int attnIndex = 0, convIndex = 0;
+        for (int i = 0; i < c.LayerCount; i++)
+        {
+            string p = $"blk.{i}.";
+            int kv = c.KvHeadCount(i);
+            layers[i] = new Lfm2Layer
+            {
+                OperatorNorm = Vector(p + "attn_norm.weight", dim),
+                FfnNorm = Vector(p + "ffn_norm.weight", dim),
+                W1 = Matrix(p + "ffn_gate.weight", dim, c.FeedForwardSize),
+                W3 = Matrix(p + "ffn_up.weight", dim, c.FeedForwardSize),
+                W2 = Matrix(p + "ffn_down.weight", c.FeedForwardSize, dim),
+                Attention = kv == 0 ? null : new Lfm2Attention
+                {
+                    QProj = Matrix(p + "attn_q.weight", dim, c.HeadCount * hd),
+                    KProj = Matrix(p + "attn_k.weight", dim, kv * hd),
+                    VProj = Matrix(p + "attn_v.weight", dim, kv * hd),
+                    OutProj = Matrix(p + "attn_output.weight", c.HeadCount * hd, dim),
+                    QLayerNorm = Vector(p + "attn_q_norm.weight", hd),
+                    KLayerNorm = Vector(p + "attn_k_norm.weight", hd),
+                    KvHeads = kv,
+                    Index = attnIndex++,
+                },
+                ShortConv = kv != 0 ? null : new Lfm2ShortConv
+                {
+                    InProj = Matrix(p + "shortconv.in_proj.weight", dim, 3 * dim),
+                    Conv = ToFloats(file, Find(file, p + "shortconv.conv.weight"), c.ConvKernelSize * dim, [c.ConvKernelSize, dim]),
+                    OutProj = Matrix(p + "shortconv.out_proj.weight", dim, dim),
+                    Index = convIndex++,
+                },
+            };
+        }
+        return new Lfm2Weights { TokenEmbedding = embedding, FinalNorm = Vector(finalNorm, dim), Output = output, Layers = layers };
+    }
+
+    private static GgufTensorInfo Find(GgufFile file, string name) =>
+        file.TryGetTensor(name, out var t) ? t : throw new InvalidDataException($"lfm2: tensor '{name}' not found in the GGUF file.");
+
+    private static WeightMatrix ToMatrix(GgufFile file, GgufTensorInfo t, int cols, int rows)
+    {
+        CheckShape(t, [cols, rows]);
+        if (!GgmlTypes.IsComputeSupported(t.Type))
+            throw new NotSupportedException($"lfm2: tensor '{t.Name}' has unsupported type {GgmlTypes.Name(t.Type)}.");
+        return new WeightMatrix(t.Type, rows, cols, file.GetTensorPointer(t));
+    }
+
+    private static float[] ToFloats(GgufFile file, GgufTensorInfo t, int n, long[]? shape = null)
+    {
+        CheckShape(t, shape ?? [n]);
+        if (t.Type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+            throw new NotSupportedException($"lfm2: tensor '{t.Name}' has type {GgmlTypes.Name(t.Type)}; expected a float type (F32/F16/BF16).");
+        var dst = new float[n];
+        var table = new WeightMatrix(t.Type, 1, n, file.GetTensorPointer(t));
+        Embedding.Lookup(table, 0, dst);
+        return dst;
+    }
+
+    private static void CheckShape(GgufTensorInfo t, long[] expected)
+    {
+        var d = t.Dimensions;
+        // A trailing 1 (e.g. [n, 1]) is the same tensor to ggml.
+        int rank = d.Length;
+        while (rank > expected.Length && d[rank - 1] == 1)
+            rank--;
+        bool ok = rank == expected.Length;
+        for (int i = 0; ok && i < rank; i++)
+            ok = d[i] == expected[i];
+        if (!ok)
+            throw new InvalidDataException($"lfm2: tensor '{t.Name}' has shape {t.ShapeString}, expected [{string.Join(", ", expected)}].");
+    }
+}
+
+/// <summary>
+/// Per-sequence state: position, KV cache of the attention layers, B·x history of the conv layers, and the
+/// scratch buffers of a forward pass, all preallocated for <see cref="ContextLength"/> tokens and batches of up
+/// to <see cref="BatchSize"/> tokens. Not thread-safe; one sequence per state.
+/// </summary>
+public sealed class Lfm2State
+{
+    internal Lfm2State(Lfm2Model model, int contextLength, KvCacheType kvType, int batchSize)
+    {
+        var c = model.Config;
+        Model = model;
+        ContextLength = contextLength;
+        KvCacheType = kvType;
+        BatchSize = batchSize;
+        int dim = c.HiddenSize, hd = c.HeadSize, q = c.HeadCount * hd, T = batchSize;
+        int attnLayers = c.KvHeadCounts.Count(k => k != 0);
+        KvDims = new int[attnLayers];
+        K32 = new float[attnLayers][];
+        V32 = new float[attnLayers][];
+        K16 = new Half[attnLayers][];
+        V16 = new Half[attnLayers][];
+        ConvStates = new float[c.LayerCount - attnLayers][];
+        for (int i = 0, a = 0, s = 0; i < c.LayerCount; i++)
+        {
+            if (c.IsAttentionLayer(i))
+            {
+                int kvDim = KvDims[a] = c.KvHeadCount(i) * hd;
+                long n = (long)contextLength * kvDim;                        // [ContextLength, kvHeads·hd]
+                if (kvType == KvCacheType.F32)
+                    (K32[a], V32[a], K16[a], V16[a]) = (new float[n], new float[n], [], []);
+                else
+                    (K32[a], V32[a], K16[a], V16[a]) = ([], [], new Half[n], new Half[n]);
+                a++;
+            }
+            else
+            {
+                ConvStates[s++] = new float[(c.ConvKernelSize - 1) * dim];   // [k−1, dim], oldest row first
+            }
+        }
+
+        X = Pinned(T * dim);                                   // [T, dim] residual stream
+        Xb = Pinned(T * dim);                                  // [T, dim] normed input of a block
+        Out = Pinned(T * dim);                                 // [T, dim] block output before the residual add
+        Bcx = Pinned(T * 3 * dim);                             // [T, 3·dim] in_proj output B | C | X
+        Bx = Pinned(T * dim);                                  // [T, dim] B·x, then C·conv
+        ConvOut = Pinned(T * dim);                             // [T, dim]
+        Q = Pinned(T * q);                                     // [T, heads·hd]
+        K = Pinned(T * c.KvHeadCounts.Max() * hd);             // [T, kv·hd]
+        V = Pinned(T * c.KvHeadCounts.Max() * hd);             // [T, kv·hd]
+        Att = Pinned(T * q);                                   // [T, heads·hd] attention output
+        Hb = Pinned(T * c.FeedForwardSize);                    // [T, ff] gate, then silu(gate)·up
+        Hb2 = Pinned(T * c.FeedForwardSize);                   // [T, ff] up
+        Scores = Pinned(model.Pool.ThreadCount * contextLength); // [threads, ContextLength] attention scores
+        int maxCols = Math.Max(Math.Max(dim, q), c.FeedForwardSize);
+        Workspace = new MatMulWorkspace(model.Pool, T, maxCols, model.Precision);
+    }
+
+    internal Lfm2Model Model { get; }
+    public Lfm2Config Config => Model.Config;
+    public int ContextLength { get; }
+    public KvCacheType KvCacheType { get; }
+    /// <summary>Largest number of tokens one internal step processes; longer inputs are split.</summary>
+    public int BatchSize { get; }
+    /// <summary>Tokens consumed so far (= the position of the next token).</summary>
+    public int Position { get; internal set; }
+
+    internal readonly int[] KvDims;
+    internal readonly float[][] K32, V32;
+    internal readonly Half[][] K16, V16;
+    internal readonly float[][] ConvStates;
+    internal readonly float[] X, Xb, Out, Bcx, Bx, ConvOut, Q, K, V, Att, Hb, Hb2, Scores;
+    internal readonly MatMulWorkspace Workspace;
+
+    /// <summary>Forgets the sequence: position 0, conv history zero (KV rows are simply overwritten later).</summary>
+    public void Reset()
+    {
+        Position = 0;
+        foreach (var s in ConvStates)
+            Array.Clear(s);
+    }
+
+    /// <summary>Copies the whole sequence state (position, conv histories, the used KV rows).</summary>
+    public Lfm2StateSnapshot Snapshot()
+    {
+        var kv = new Array[KvDims.Length * 2];
+        for (int a = 0; a < KvDims.Length; a++)
+        {
+            int n = Position * KvDims[a];
+            kv[2 * a] = KvCacheType == KvCacheType.F32 ? K32[a].AsSpan(0, n).ToArray() : K16[a].AsSpan(0, n).ToArray();
+            kv[2 * a + 1] = KvCacheType == KvCacheType.F32 ? V32[a].AsSpan(0, n).ToArray() : V16[a].AsSpan(0, n).ToArray();
+        }
+        return new Lfm2StateSnapshot(this, Position, ConvStates.Select(s => (float[])s.Clone()).ToArray(), kv);
+    }
+
+    /// <summary>Returns the state to <paramref name="snapshot"/>, which must come from a state of the same shape.</summary>
+    public void Restore(Lfm2StateSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        if (snapshot.Config != Config || snapshot.KvCacheType != KvCacheType || snapshot.Position > ContextLength)
+            throw new ArgumentException("Snapshot comes from a state of another model, KV type or a larger context.", nameof(snapshot));
+        for (int s = 0; s < ConvStates.Length; s++)
+            snapshot.ConvStates[s].CopyTo(ConvStates[s], 0);
+        for (int a = 0; a < KvDims.Length; a++)
+        {
+            Array.Copy(snapshot.Kv[2 * a], KvCacheType == KvCacheType.F32 ? K32[a] : K16[a], snapshot.Kv[2 * a].Length);
+            Array.Copy(snapshot.Kv[2 * a + 1], KvCacheType == KvCacheType.F32 ? V32[a] : V16[a], snapshot.Kv[2 * a + 1].Length);
+        }
+        Position = snapshot.Position;
+    }
+
+    private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
+}
+
+/// <summary>An immutable copy of an <see cref="Lfm2State"/> (see <see cref="Lfm2State.Snapshot"/>).</summary>
+public sealed class Lfm2StateSnapshot
+{
+    internal Lfm2StateSnapshot(Lfm2State from, int position, float[][] convStates, Array[] kv)
+    {
+        Config = from.Config;
+        KvCacheType = from.KvCacheType;
+        Position = position;
+        ConvStates = convStates;
+        Kv = kv;
+    }
+
+    public int Position { get; }
+    internal Lfm2Config Config { get; }
+    internal KvCacheType KvCacheType { get; }
+    internal float[][] ConvStates { get; }
+    internal Array[] Kv { get; }   // per attention layer: K then V, [Position, kvDim] each
+}
+
+/// <summary>The LFM2 network: immutable weights plus the forward pass. One forward pass runs at a time.</summary>
+public sealed class Lfm2Model : IDisposable
+{
+    private readonly Lfm2Weights _weights;
+    private readonly object _gate = new();
+    private bool _disposed;
+
+    internal Lfm2Model(Lfm2Config config, Lfm2Weights weights, KernelThreadPool pool, MatMulPrecision precision)
+    {
+        Config = config;
+        _weights = weights;
+        Pool = pool;
+        Precision = precision;
+    }
+
+    public Lfm2Config Config { get; }
+    internal KernelThreadPool Pool { get; }
+    internal MatMulPrecision Precision { get; }
+
+    /// <summary>Binds the weights of <paramref name="file"/> (which must stay open while the model is used).</summary>
+    public static Lfm2Model Load(GgufFile file, KernelThreadPool pool, MatMulPrecision precision = MatMulPrecision.LlamaCpp)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(pool);
+        var config = Lfm2Config.FromGguf(file.Metadata);
+        return new Lfm2Model(config, Lfm2Weights.Bind(file, config), pool, precision);
+    }
+
+    /// <summary>A fresh sequence state.</summary>
+    /// <param name="contextLength">Tokens the KV cache holds (preallocated).</param>
+    /// <param name="kvCacheType">KV cache precision.</param>
+    /// <param name="batchSize">Tokens per internal step; longer inputs are split. Scratch memory is about
+    /// batchSize · (10·HiddenSize + 2·FeedForwardSize) floats.</param>
+    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 256)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (!Enum.IsDefined(kvCacheType))
+            throw new ArgumentOutOfRangeException(nameof(kvCacheType), kvCacheType, "unknown KV cache type");
+        return new Lfm2State(this, contextLength, kvCacheType, Math.Min(batchSize, contextLength));
+    }
+
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> at positions state.Position.. and writes logits: for
+    /// <see cref="LogitPositions.All"/> one row of VocabSize per token (row i = after tokens[0..i]) into
+    /// logits[tokens.Length · VocabSize]; for <see cref="LogitPositions.Last"/> only the last token's row into logits[VocabSize].
+    /// Inputs are validated before the state changes.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Model != this)
+            throw new ArgumentException("The state was created by another model.", nameof(state));
+        if (tokens.IsEmpty)
+            throw new ArgumentException("No tokens to process.", nameof(tokens));
+        int vocab = Config.VocabSize;
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} at index {i} is outside the vocabulary [0, {vocab}).");
+        }
+        if (state.Position + tokens.Length > state.ContextLength)
+            throw new ArgumentException($"context full: {state.Position} tokens in the state + {tokens.Length} new > context length {state.ContextLength}.", nameof(tokens));
+        long need = positions == LogitPositions.All ? (long)tokens.Length * vocab : vocab;
+        if (logits.Length < need)
+            throw new ArgumentException($"logits buffer holds {logits.Length} floats; {need} needed.", nameof(logits));
+
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            for (int start = 0; start < tokens.Length; start += state.BatchSize)
+            {
+                int n = Math.Min(state.BatchSize, tokens.Length - start);
+                bool last = start + n == tokens.Length;
+                if (positions == LogitPositions.All)
+                    Step(tokens.Slice(start, n), state, logits.Slice(start * vocab, n * vocab), allRows: true);
+                else
+                    Step(tokens.Slice(start, n), state, last ? logits[..vocab] : default, allRows: false);
+            }
+        }
+    }
+
+    /// <summary>One batch of at most BatchSize tokens. Logits go to <paramref name="logits"/> ([n or 1, vocab]; empty = none).</summary>
+    private void Step(ReadOnlySpan<int> tokens, Lfm2State s, Span<float> logits, bool allRows)
+    {
+        var c = Config;
+        int T = tokens.Length, dim = c.HiddenSize, pos0 = s.Position;
+        var x = s.X.AsSpan(0, T * dim);
+        var xb = s.Xb.AsSpan(0, T * dim);
+        var o = s.Out.AsSpan(0, T * dim);
+
+        for (int t = 0; t < T; t++)
+            Embedding.Lookup(_weights.TokenEmbedding, tokens[t], x.Slice(t * dim, dim));
+
+        foreach (var layer in _weights.Layers)
+        {
+            RmsNorm.ApplyRows(x, layer.OperatorNorm, c.RmsNormEps, xb);
+            if (layer.Attention is { } attn)
+                AttentionBlock(attn, s, T, pos0, xb, o);
+            else
+                ShortConvBlock(layer.ShortConv!, s, T, xb, o);
+            VectorMath.Add(x, o, x);
+
+            RmsNorm.ApplyRows(x, layer.FfnNorm, c.RmsNormEps, xb);
+            FeedForward(layer, s, T, xb, o);
+            VectorMath.Add(x, o, x);
+        }
+        s.Position = pos0 + T;
+
+        if (logits.IsEmpty)
+            return;
+        // Final norm and head only for the rows asked for (llama.cpp's inp_out_ids).
+        var rows = allRows ? x : x.Slice((T - 1) * dim, dim);
+        var normed = xb[..rows.Length];
+        RmsNorm.ApplyRows(rows, _weights.FinalNorm, c.RmsNormEps, normed);
+        MatMul.Compute(_weights.Output, normed, logits[..(rows.Length / dim * c.VocabSize)], s.Workspace);
+    }
+
+    private void ShortConvBlock(Lfm2ShortConv w, Lfm2State s, int T, ReadOnlySpan<float> xb, Span<float> o)
+    {
+        int dim = Config.HiddenSize;
+        var bcx = s.Bcx.AsSpan(0, T * 3 * dim);
+        var bx = s.Bx.AsSpan(0, T * dim);
+        var conv = s.ConvOut.AsSpan(0, T * dim);
+        MatMul.Compute(w.InProj, xb, bcx, s.Workspace);
+        for (int t = 0; t < T; t++)
+        {
+            var row = bcx.Slice(t * 3 * dim, 3 * dim);
+            VectorMath.Multiply(row[..dim], row[(2 * dim)..], bx.Slice(t * dim, dim));     // B ⊙ x
+        }
+        ShortConv.Apply(bx, s.ConvStates[w.Index], w.Conv, dim, Config.ConvKernelSize, conv);
+        for (int t = 0; t < T; t++)
+            VectorMath.Multiply(bcx.Slice(t * 3 * dim + dim, dim), conv.Slice(t * dim, dim), bx.Slice(t * dim, dim)); // C ⊙ conv
+        MatMul.Compute(w.OutProj, bx, o, s.Workspace);
+    }
+
+    private void AttentionBlock(Lfm2Attention w, Lfm2State s, int T, int pos0, ReadOnlySpan<float> xb, Span<float> o)
+    {
+        var c = Config;
+        int hd = c.HeadSize, qDim = c.HeadCount * hd, kvDim = w.KvHeads * hd;
+        var q = s.Q.AsSpan(0, T * qDim);
+        var k = s.K.AsSpan(0, T * kvDim);
+        var v = s.V.AsSpan(0, T * kvDim);
+        var att = s.Att.AsSpan(0, T * qDim);
+        MatMul.Compute(w.QProj, xb, q, s.Workspace);
+        MatMul.Compute(w.KProj, xb, k, s.Workspace);
+        MatMul.Compute(w.VProj, xb, v, s.Workspace);
+
+        RmsNorm.ApplyRows(q, w.QLayerNorm, c.RmsNormEps, q);   // per head, before RoPE
+        RmsNorm.ApplyRows(k, w.KLayerNorm, c.RmsNormEps, k);
+        for (int t = 0; t < T; t++)
+        {
+            Rope.Neox(q.Slice(t * qDim, qDim), hd, pos0 + t, c.RopeTheta);
+            Rope.Neox(k.Slice(t * kvDim, kvDim), hd, pos0 + t, c.RopeTheta);
+        }
+
+        int used = (pos0 + T) * kvDim;
+        float scale = 1f / MathF.Sqrt(hd);
+        var scores = s.Scores.AsSpan();
+        if (s.KvCacheType == KvCacheType.F32)
+        {
+            k.CopyTo(s.K32[w.Index].AsSpan(pos0 * kvDim));
+            v.CopyTo(s.V32[w.Index].AsSpan(pos0 * kvDim));
+            Attention.Causal(Pool, q, s.K32[w.Index].AsSpan(0, used), s.V32[w.Index].AsSpan(0, used), T, pos0, c.HeadCount, w.KvHeads, hd, scale, scores, att);
+        }
+        else
+        {
+            ToHalf(k, s.K16[w.Index].AsSpan(pos0 * kvDim));
+            ToHalf(v, s.V16[w.Index].AsSpan(pos0 * kvDim));
+            Attention.Causal(Pool, q, s.K16[w.Index].AsSpan(0, used), s.V16[w.Index].AsSpan(0, used), T, pos0, c.HeadCount, w.KvHeads, hd, scale, scores, att);
+        }
+        MatMul.Compute(w.OutProj, att, o, s.Workspace);
+    }
+
+    private void FeedForward(Lfm2Layer w, Lfm2State s, int T, ReadOnlySpan<float> xb, Span<float> o)
+    {
+        int ff = Config.FeedForwardSize;
+        var gate = s.Hb.AsSpan(0, T * ff);
+        var up = s.Hb2.AsSpan(0, T * ff);
+        MatMul.Compute(w.W1, xb, gate, s.Workspace);
+        MatMul.Compute(w.W3, xb, up, s.Workspace);
+        SwiGlu.Apply(gate, up, gate);
+        MatMul.Compute(w.W2, gate, o, s.Workspace);
+    }
+
+    private static void ToHalf(ReadOnlySpan<float> src, Span<Half> dst)
+    {
+        for (int i = 0; i < src.Length; i++)
+            dst[i] = (Half)src[i];
+    }
+
+    /// <summary>Blocks until no forward pass runs, then refuses new ones (the weights' memory map may go away next).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+            _disposed = true;
+    }
+}

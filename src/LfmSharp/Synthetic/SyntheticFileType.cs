@@ -1,0 +1,89 @@
+using LfmSharp.Kernels.Quant;
+
+namespace LfmSharp.Synthetic;
+
+/// <summary>
+/// File types a synthetic model can be written in. Float types follow the HF converter (norms and conv kernels stay
+/// F32); quantized types follow llama-quantize's per-tensor recipe (see <see cref="SyntheticModel.PlanTensors"/>).
+/// </summary>
+public enum SyntheticFileType
+{
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q4_K_M,
+    Q5_K_M,
+    Q6_K,
+}
+
+public static class SyntheticFileTypes
+{
+    public static IReadOnlyList<SyntheticFileType> All { get; } = Enum.GetValues<SyntheticFileType>();
+
+    /// <summary>The <c>general.file_type</c> value (llama_ftype).</summary>
+    public static uint LlamaFileType(this SyntheticFileType t) => t switch
+    {
+        SyntheticFileType.F32 => 0,
+        SyntheticFileType.F16 => 1,
+        SyntheticFileType.Q4_0 => 2,
+        SyntheticFileType.Q4_1 => 3,
+        SyntheticFileType.Q8_0 => 7,
+        SyntheticFileType.Q5_0 => 8,
+        SyntheticFileType.Q5_1 => 9,
+        SyntheticFileType.Q4_K_M => 15,
+        SyntheticFileType.Q5_K_M => 17,
+        SyntheticFileType.Q6_K => 18,
+        SyntheticFileType.BF16 => 32,
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
+    };
+
+    /// <summary>True for the types produced by llama-quantize (as opposed to the converter's float types).</summary>
+    public static bool IsQuantized(this SyntheticFileType t) => t is not (SyntheticFileType.F32 or SyntheticFileType.F16 or SyntheticFileType.BF16);
+
+    /// <summary>The ggml type most 2-D tensors get (llama-quantize's default type for the ftype).</summary>
+    public static GgmlType DefaultTensorType(this SyntheticFileType t) => t switch
+    {
+        SyntheticFileType.F32 => GgmlType.F32,
+        SyntheticFileType.F16 => GgmlType.F16,
+        SyntheticFileType.BF16 => GgmlType.BF16,
+        SyntheticFileType.Q8_0 => GgmlType.Q8_0,
+        SyntheticFileType.Q4_0 => GgmlType.Q4_0,
+        SyntheticFileType.Q4_1 => GgmlType.Q4_1,
+        SyntheticFileType.Q5_0 => GgmlType.Q5_0,
+        SyntheticFileType.Q5_1 => GgmlType.Q5_1,
+        SyntheticFileType.Q4_K_M => GgmlType.Q4_K,
+        SyntheticFileType.Q5_K_M => GgmlType.Q5_K,
+        SyntheticFileType.Q6_K => GgmlType.Q6_K,
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
+    };
+
+    /// <summary>Lower-case name as llama.cpp spells it on the command line (<c>q4_k_m</c>).</summary>
+    public static string Name(this SyntheticFileType t) => t.ToString().ToLowerInvariant();
+
+    /// <summary>Parses <c>q4_k_m</c>, <c>Q4_K_M</c>, <c>q4km</c>, <c>f16</c>, ... (case and underscores ignored).</summary>
+    public static bool TryParse(string? text, out SyntheticFileType type)
+    {
+        string key = Normalize(text);
+        foreach (var t in All)
+        {
+            if (Normalize(t.ToString()) == key)
+            {
+                type = t;
+                return true;
+            }
+        }
+        type = default;
+        return false;
+    }
+
+    public static SyntheticFileType Parse(string text) => TryParse(text, out var t)
+        ? t
+        : throw new ArgumentException($"unknown file type '{text}' (known: {string.Join(", ", All.Select(Name))})", nameof(text));
+
+    private static string Normalize(string? s) => (s ?? "").Replace("_", "").Replace("-", "").Trim().ToLowerInvariant();
+}

@@ -1,0 +1,80 @@
+using LfmSharp.Kernels;
+
+namespace LfmSharp.Kernels.Tests;
+
+public sealed class AttentionTests
+{
+    private static float[] Random(int n, int seed)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    /// <summary>Causal GQA attention in double, straight from the definition.</summary>
+    private static double[] Reference(float[] q, float[] k, float[] v, int T, int start, int heads, int kvHeads, int hd)
+    {
+        var dst = new double[T * heads * hd];
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < heads; h++)
+            {
+                int g = h / (heads / kvHeads), len = start + t + 1;
+                var s = new double[len];
+                for (int j = 0; j < len; j++)
+                {
+                    for (int i = 0; i < hd; i++)
+                        s[j] += (double)q[(t * heads + h) * hd + i] * k[(j * kvHeads + g) * hd + i];
+                    s[j] /= Math.Sqrt(hd);
+                }
+                double max = s.Max(), sum = s.Sum(x => Math.Exp(x - max));
+                for (int j = 0; j < len; j++)
+                    for (int i = 0; i < hd; i++)
+                        dst[(t * heads + h) * hd + i] += Math.Exp(s[j] - max) / sum * v[(j * kvHeads + g) * hd + i];
+            }
+        return dst;
+    }
+
+    [Theory]
+    [InlineData(1, 0, 4, 2, 16, 1)]
+    [InlineData(5, 0, 4, 2, 16, 2)]
+    [InlineData(3, 7, 4, 1, 64, 2)]
+    [InlineData(1, 20, 6, 3, 8, 3)]
+    public void F32MatchesDoubleReference(int T, int start, int heads, int kvHeads, int hd, int threads)
+    {
+        using var pool = new KernelThreadPool(threads);
+        int rows = start + T;
+        var q = Random(T * heads * hd, 1);
+        var k = Random((rows + 3) * kvHeads * hd, 2);   // the cache may hold more rows than used
+        var v = Random((rows + 3) * kvHeads * hd, 3);
+        var dst = new float[q.Length];
+        var scores = new float[threads * rows];
+        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), scores, dst);
+        var want = Reference(q, k, v, T, start, heads, kvHeads, hd);
+        for (int i = 0; i < dst.Length; i++)
+            Assert.Equal(want[i], dst[i], 1e-5);
+    }
+
+    [Fact]
+    public void F16CacheIsCloseToF32()
+    {
+        using var pool = new KernelThreadPool(2);
+        const int T = 4, start = 6, heads = 4, kvHeads = 2, hd = 16, rows = start + T;
+        var q = Random(T * heads * hd, 4);
+        var k = Random(rows * kvHeads * hd, 5);
+        var v = Random(rows * kvHeads * hd, 6);
+        var d32 = new float[q.Length];
+        var d16 = new float[q.Length];
+        var scores = new float[2 * rows];
+        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, 0.25f, scores, d32);
+        Attention.Causal(pool, q, k.Select(x => (Half)x).ToArray(), v.Select(x => (Half)x).ToArray(), T, start, heads, kvHeads, hd, 0.25f, scores, d16);
+        for (int i = 0; i < d32.Length; i++)
+            Assert.Equal(d32[i], d16[i], 2e-3f);
+    }
+
+    [Fact]
+    public void RejectsTooSmallCacheOrScratch()
+    {
+        using var pool = new KernelThreadPool(2);
+        Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[32], new float[32], new float[32], 2, 1, 1, 1, 16, 1f, new float[6], new float[32]));
+        Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[16], new float[32], new float[32], 1, 1, 1, 1, 16, 1f, new float[1], new float[16]));
+    }
+}

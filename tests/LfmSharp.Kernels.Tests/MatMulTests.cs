@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using LfmSharp.Kernels;
+using LfmSharp.Kernels.Quant;
+
+namespace LfmSharp.Kernels.Tests;
+
+public sealed unsafe class MatMulTests
+{
+    private static float[] Random(int n, int seed)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    /// <summary>A weight matrix of <paramref name="type"/> from random floats (quantized with the reference quantizer).</summary>
+    private static (byte[] Bytes, float[] Values) Weights(GgmlType type, int rows, int cols, int seed)
+    {
+        var f = Random(rows * cols, seed);
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols);
+        var bytes = GC.AllocateArray<byte>(rows * rowBytes, pinned: true);
+        for (int r = 0; r < rows; r++)
+            Quantize.RowReference(type, f.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
+        var values = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+            Dequantize.Row(type, bytes.AsSpan(r * rowBytes, rowBytes), values.AsSpan(r * cols, cols));
+        return (bytes, values);
+    }
+
+    public static TheoryData<GgmlType, int, int, int> Cases()
+    {
+        var data = new TheoryData<GgmlType, int, int, int>();
+        foreach (var t in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0 })
+        {
+            data.Add(t, 37, 64, 1);
+            data.Add(t, 70, 96, 5);
+        }
+        foreach (var t in new[] { GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K })
+        {
+            data.Add(t, 19, 256, 1);
+            data.Add(t, 33, 512, 3);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ParallelBatchedEqualsReferenceInBothPrecisions(GgmlType type, int rows, int cols, int tokens)
+    {
+        var (bytes, values) = Weights(type, rows, cols, rows + cols);
+        var x = Random(tokens * cols, 99);
+        using var pool = new KernelThreadPool(3);
+        fixed (byte* p = bytes)
+        {
+            var w = new WeightMatrix(type, rows, cols, p);
+            foreach (var precision in new[] { MatMulPrecision.LlamaCpp, MatMulPrecision.Float })
+            {
+                var ws = new MatMulWorkspace(pool, 8, 512, precision);
+                var y = new float[tokens * rows];
+                var yRef = new float[tokens * rows];
+                MatMul.Compute(w, x, y, ws);
+                MatMul.Reference(w, x, yRef, precision);
+                for (int i = 0; i < y.Length; i++)
+                    Assert.Equal(yRef[i], y[i], 1e-4f);   // same per-row math; only f32 SIMD summation order differs
+            }
+
+            // Float precision is the exact product with the dequantized weights.
+            var yf = new float[tokens * rows];
+            MatMul.Compute(w, x, yf, new MatMulWorkspace(pool, 8, 512, MatMulPrecision.Float));
+            for (int t = 0; t < tokens; t++)
+                for (int r = 0; r < rows; r++)
+                {
+                    double s = 0;
+                    for (int c = 0; c < cols; c++)
+                        s += (double)values[r * cols + c] * x[t * cols + c];
+                    Assert.Equal(s, yf[t * rows + r], 1e-4);
+                }
+        }
+    }
+
+    [Fact]
+    public void RejectsShapeMismatchAndOversizedBatch()
+    {
+        var bytes = GC.AllocateArray<byte>(4 * 32 * 4, pinned: true);
+        using var pool = new KernelThreadPool(1);
+        fixed (byte* p = bytes)
+        {
+            var w = new WeightMatrix(GgmlType.F32, 4, 32, p);
+            var ws = new MatMulWorkspace(pool, 2, 32);
+            Assert.Throws<ArgumentException>(() => MatMul.Compute(w, new float[33], new float[4], ws));
+            Assert.Throws<ArgumentException>(() => MatMul.Compute(w, new float[32], new float[5], ws));
+            Assert.Throws<ArgumentException>(() => MatMul.Compute(w, new float[96], new float[12], ws));
+            byte* raw = p;
+            bool threw = false;
+            try { _ = new WeightMatrix(GgmlType.Q4_0, 1, 33, raw); }
+            catch (ArgumentException) { threw = true; }
+            Assert.True(threw, "a row length that is not whole Q4_0 blocks must be rejected");
+        }
+    }
+}
