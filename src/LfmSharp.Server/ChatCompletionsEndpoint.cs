@@ -20,7 +20,7 @@ internal static class ChatCompletionsEndpoint
         server.Host.CheckModel(request.Model);
 
         // Refuse an over-long prompt before it waits in the queue (the session would refuse it too, later).
-        int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options.Tools, request.Options.KeepPastThinking);
+        int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options);
         int context = server.Options.ContextLength;
         if (promptTokens >= context)
         {

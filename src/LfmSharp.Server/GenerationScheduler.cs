@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using LfmSharp.Generation;
+using LfmSharp.Models;
 
 namespace LfmSharp.Server;
 

@@ -83,12 +83,14 @@ internal sealed class ModelHost : IDisposable
     }
 
     /// <summary>Tokens of the rendered prompt (what the chat session will prefill, before prefix reuse).</summary>
-    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools, bool keepPastThinking)
+    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<ChatMessage> messages, ChatRequestOptions options)
     {
+        // As the session renders it: tool choice "none" leaves the tools out of the prompt.
+        var tools = options.ToolChoice.Mode == ToolChoiceMode.None || options.Tools is not { Count: > 0 } ? null : options.Tools;
         string prompt;
         try
         {
-            prompt = model.ChatTemplate.Render(messages, tools, addGenerationPrompt: true, keepPastThinking);
+            prompt = model.ChatTemplate.Render(messages, tools, addGenerationPrompt: true, options.KeepPastThinking);
         }
         catch (ArgumentException e)
         {

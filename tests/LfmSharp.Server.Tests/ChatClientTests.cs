@@ -132,7 +132,7 @@ public sealed class ChatClientTests(ServerFixture fx)
             })
             .Build();
 
-        var response = await client.GetResponseAsync([new MeaiChatMessage(MeaiChatRole.User, "Hello")], new ChatOptions { Tools = [echo] });
+        var response = await client.GetResponseAsync([new MeaiChatMessage(MeaiChatRole.User, Steer.DigitTailUser)], new ChatOptions { Tools = [echo] });
 
         Assert.Equal([3], log.Calls);
         Assert.Equal("OK", response.Text);
@@ -145,7 +145,7 @@ public sealed class ChatClientTests(ServerFixture fx)
         // The function's result reached the model's prompt: the second prompt is the template's render of the whole
         // exchange, with the result text inside the tool message.
         Assert.Contains("result-6", fx.Model.ChatTemplate.Render(
-            [LfmSharp.Chat.ChatMessage.User("Hello"),
+            [LfmSharp.Chat.ChatMessage.User(Steer.DigitTailUser),
              LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall(call.CallId, "echo", "{\"x\":3}")]),
              LfmSharp.Chat.ChatMessage.Tool("result-6", call.CallId)]));
     }
@@ -159,7 +159,7 @@ public sealed class ChatClientTests(ServerFixture fx)
         var response = await client.GetResponseAsync<Reading>([new MeaiChatMessage(MeaiChatRole.User, "A number please")],
             Steered(Steer.Chain("7", "}", Steer.ImEnd)));
         Assert.True(response.TryGetResult(out var reading), "not JSON of the schema: " + response.Text);
-        Assert.NotNull(reading);
+        Assert.Equal(7, reading!.N);
     }
 
     [Fact]
@@ -236,7 +236,7 @@ public sealed class ChatClientTests(ServerFixture fx)
             })
             .Build();
 
-        var response = await client.GetResponseAsync([new MeaiChatMessage(MeaiChatRole.User, "Hello")], new ChatOptions { Tools = [echo] });
+        var response = await client.GetResponseAsync([new MeaiChatMessage(MeaiChatRole.User, Steer.DigitTailUser)], new ChatOptions { Tools = [echo] });
         Assert.Equal([5], log.Calls);
         Assert.Equal("OK", response.Text);
         Assert.True(response.Usage?.InputTokenCount > 0);

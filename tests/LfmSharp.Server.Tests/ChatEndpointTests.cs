@@ -164,8 +164,8 @@ public sealed class ChatEndpointTests(ServerFixture fx)
     {
         var tools = new[] { ToolDefinition.FromJson(EchoTool) };
         var steer = Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd);
-        steer.AssertPromptAllows(fx.Model, s_hello, tools);
-        var body = Request("Hello", steer);
+        steer.AssertPromptAllows(fx.Model, [ChatMessage.User(Steer.DigitTailUser)], tools);
+        var body = Request(Steer.DigitTailUser, steer);
         body["tools"] = JsonNode.Parse("[" + EchoTool + "]");
         body["stream"] = true;
         using var response = await fx.Http.PostAsync("v1/chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
@@ -193,7 +193,9 @@ public sealed class ChatEndpointTests(ServerFixture fx)
     public async Task Tool_result_round_trip_renders_the_call_and_the_result_into_the_prompt()
     {
         var tools = new[] { ToolDefinition.FromJson(EchoTool) };
-        var first = Request("Hello", Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd));
+        var callChain = Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd);
+        callChain.AssertPromptAllows(fx.Model, [ChatMessage.User(Steer.DigitTailUser)], tools);
+        var first = Request(Steer.DigitTailUser, callChain);
         first["tools"] = JsonNode.Parse("[" + EchoTool + "]");
         var json = await PostOkAsync(first);
         var message = json.GetProperty("choices")[0].GetProperty("message");
@@ -205,7 +207,7 @@ public sealed class ChatEndpointTests(ServerFixture fx)
 
         // Send the call back with its result, as an OpenAI client does.
         var conversation = new JsonArray(
-            new JsonObject { ["role"] = "user", ["content"] = "Hello" },
+            new JsonObject { ["role"] = "user", ["content"] = Steer.DigitTailUser },
             JsonNode.Parse(message.GetRawText()),
             new JsonObject { ["role"] = "tool", ["tool_call_id"] = id, ["content"] = "42" });
         var steer = Steer.Chain("OK", Steer.ImEnd);
@@ -216,12 +218,10 @@ public sealed class ChatEndpointTests(ServerFixture fx)
         // The prompt the server built holds the call and the result: its size is the template's render of them.
         var expected = new List<ChatMessage>
         {
-            ChatMessage.User("Hello"),
+            ChatMessage.User(Steer.DigitTailUser),
             ChatMessage.Assistant("", toolCalls: [new ToolCall(id, "echo", call.GetProperty("function").GetProperty("arguments").GetString()!)]),
             ChatMessage.Tool("42", id),
         };
-        string rendered = fx.Model.ChatTemplate.Render(expected, tools);
-        Assert.Contains("42", rendered[rendered.IndexOf("echo(", StringComparison.Ordinal)..]);
         Assert.Equal(PromptTokens(expected, tools), answer.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
     }
 
@@ -236,7 +236,8 @@ public sealed class ChatEndpointTests(ServerFixture fx)
         using var doc = JsonDocument.Parse(content);
         Assert.Equal(JsonValueKind.Object, doc.RootElement.ValueKind);
         Assert.Equal(JsonValueKind.Number, doc.RootElement.GetProperty("n").ValueKind);
-        Assert.True(doc.RootElement.GetProperty("n").TryGetInt64(out _));
+        // The grammar writes the structure; the chain picks the digit and the close.
+        Assert.Equal(7, doc.RootElement.GetProperty("n").GetInt32());
         Assert.Single(doc.RootElement.EnumerateObject());
     }
 

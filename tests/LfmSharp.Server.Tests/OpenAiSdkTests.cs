@@ -79,7 +79,7 @@ public sealed class OpenAiSdkTests(ServerFixture fx)
             BinaryData.FromString("{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},\"required\":[\"x\"]}"));
         var options = Options(Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd));
         options.Tools.Add(tool);
-        List<OaiChatMessage> messages = [new UserChatMessage("Hello")];
+        List<OaiChatMessage> messages = [new UserChatMessage(Steer.DigitTailUser)];
 
         ChatCompletion first = await Client().CompleteChatAsync(messages, options);
         Assert.Equal(ChatFinishReason.ToolCalls, first.FinishReason);
@@ -98,7 +98,7 @@ public sealed class OpenAiSdkTests(ServerFixture fx)
         // The SDK's own serialization of the assistant call and the tool result reached the template.
         var expected = new List<LfmSharp.Chat.ChatMessage>
         {
-            LfmSharp.Chat.ChatMessage.User("Hello"),
+            LfmSharp.Chat.ChatMessage.User(Steer.DigitTailUser),
             LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new ToolCall(call.Id, "echo", call.FunctionArguments.ToString())]),
             LfmSharp.Chat.ChatMessage.Tool("42", call.Id),
         };
@@ -118,6 +118,6 @@ public sealed class OpenAiSdkTests(ServerFixture fx)
             jsonSchemaIsStrict: true);
         ChatCompletion completion = await Client().CompleteChatAsync([new UserChatMessage("A number please")], options);
         using var doc = JsonDocument.Parse(completion.Content[0].Text);
-        Assert.True(doc.RootElement.GetProperty("n").TryGetInt64(out _));
+        Assert.Equal(7, doc.RootElement.GetProperty("n").GetInt32());
     }
 }

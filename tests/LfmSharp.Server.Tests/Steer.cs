@@ -74,15 +74,24 @@ public sealed class Steer
     public Generation.SamplingOptions Sampling(Generation.SamplingOptions baseline) =>
         baseline with { Temperature = 0, LogitBias = Bias, RepetitionPenalty = 100, PenaltyLastN = Window };
 
+    /// <summary>A user message for chains with many letters: its last tokens (the ones the penalty window reaches
+    /// at the first steps) are digit tokens, which no chain here uses.</summary>
+    public const string DigitTailUser = "Use the tool 9999999999999999";
+
     /// <summary>
-    /// Precondition: no chain token is among the last <see cref="Window"/> prompt tokens (the penalty window reaches
-    /// back into the prompt at the first steps, and a penalized chain token would break the chain).
+    /// Precondition: the chain's token k is not among the last <see cref="Window"/> − k prompt tokens (at step k the
+    /// penalty window still reaches that far back into the prompt, and a penalized chain token would be skipped).
     /// </summary>
     public void AssertPromptAllows(LanguageModel model, IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null)
     {
         int[] ids = model.Tokenizer.EncodePrompt(model.ChatTemplate.Render(messages, tools));
-        var tail = ids.Skip(Math.Max(0, ids.Length - Window)).ToHashSet();
-        var clash = Tokens.Where(tail.Contains).ToList();
-        Assert.True(clash.Count == 0, $"test setup: chain tokens {string.Join(",", clash)} occur in the last {Window} prompt tokens");
+        var clash = new List<string>();
+        for (int k = 0; k < Tokens.Count; k++)
+        {
+            int reach = Window - k;
+            if (ids.Skip(Math.Max(0, ids.Length - reach)).Contains(Tokens[k]))
+                clash.Add($"token {Tokens[k]} at step {k}");
+        }
+        Assert.True(clash.Count == 0, "test setup: the penalty window reaches prompt copies of " + string.Join(", ", clash));
     }
 }
