@@ -27,6 +27,9 @@ internal static class ChatRequestMapper
     internal const string KeepPastThinkingKey = "keep_past_thinking";
     internal const string LogitBiasKey = "logit_bias";
 
+    // MEAI's defaults indent, which would spend prompt tokens on whitespace.
+    private static readonly JsonSerializerOptions s_compact = new(AIJsonUtilities.DefaultOptions) { WriteIndented = false };
+
     public static List<LfmChatMessage> ToMessages(IEnumerable<MeaiChatMessage> messages, string? instructions)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -148,7 +151,7 @@ internal static class ChatRequestMapper
             string s => s,
             JsonElement e when e.ValueKind == JsonValueKind.String => e.GetString()!,
             JsonElement e => e.GetRawText(),
-            _ => JsonSerializer.Serialize(result, AIJsonUtilities.DefaultOptions.GetTypeInfo(result.GetType())),
+            _ => JsonSerializer.Serialize(result, s_compact.GetTypeInfo(result.GetType())),
         };
     }
 
@@ -156,7 +159,7 @@ internal static class ChatRequestMapper
     {
         if (arguments is null || arguments.Count == 0)
             return "{}";
-        return JsonSerializer.Serialize(arguments, AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>)));
+        return JsonSerializer.Serialize(arguments, s_compact.GetTypeInfo(typeof(IDictionary<string, object?>)));
     }
 
     public static ChatRequestOptions ToRequestOptions(ChatOptions? options, LanguageModel model, LfmChatClientOptions clientOptions, IChatClient client)

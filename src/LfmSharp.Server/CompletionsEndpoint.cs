@@ -30,7 +30,7 @@ internal static class CompletionsEndpoint
                 throw ApiException.BadRequest("'echo' is not supported by this server.", "echo", "unsupported_parameter");
             if (Json.TryGet(root, "suffix", out _))
                 throw ApiException.BadRequest("'suffix' (fill-in-the-middle) is not supported by this server.", "suffix", "unsupported_parameter");
-            if (Json.TryGet(root, "logprobs", out _) && root.GetProperty("logprobs").ValueKind != JsonValueKind.False)
+            if (Json.TryGet(root, "logprobs", out var lp) && !(lp.ValueKind == JsonValueKind.False || (lp.ValueKind == JsonValueKind.Number && lp.GetDouble() == 0)))
                 throw ApiException.BadRequest("logprobs are not supported by this server.", "logprobs", "unsupported_parameter");
             var sampling = ChatCompletionRequest.ParseSampling(root, model.DefaultSampling, vocab);
             // OpenAI's default for this endpoint is 16 tokens.

@@ -178,7 +178,14 @@ public sealed class ChatClientTests(ServerFixture fx)
         using var client = fx.Model.AsChatClient();
         using var cts = new CancellationTokenSource();
         int updates = 0;
-        var options = new ChatOptions { MaxOutputTokens = 1500, Temperature = 1, Seed = 3 };
+        var options = new ChatOptions
+        {
+            MaxOutputTokens = 1500,
+            Temperature = 1,
+            Seed = 3,
+            // End tokens banned: the generation cannot finish on its own before the cancellation.
+            AdditionalProperties = new() { ["logit_bias"] = new Dictionary<int, float> { [Steer.EndOfText] = -100, [Steer.ImEnd] = -100 } },
+        };
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
             await foreach (var _ in client.GetStreamingResponseAsync([new MeaiChatMessage(MeaiChatRole.User, "Talk")], options, cts.Token))

@@ -162,13 +162,15 @@ public sealed class ServiceEndpointTests(ServerFixture fx)
         return result;
     }
 
-    /// <summary>A long steered-free generation, slowed down so it is still running when the test acts.</summary>
+    /// <summary>A long free generation (the end tokens banned, so it cannot stop early whatever the sampled text),
+    /// slowed down by the scheduler's step delay so it is still running when the test acts.</summary>
     private static string LongRequest(bool stream) => new JsonObject
     {
         ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Talk" }),
         ["max_tokens"] = 1500,
         ["temperature"] = 1.0,
         ["seed"] = 7,
+        ["logit_bias"] = new JsonObject { [Steer.EndOfText.ToString()] = -100, [Steer.ImEnd.ToString()] = -100 },
         ["stream"] = stream,
     }.ToJsonString();
 
