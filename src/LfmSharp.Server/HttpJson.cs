@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using LfmSharp.Server.OpenAi;
 using Microsoft.AspNetCore.Http;
@@ -9,7 +10,9 @@ namespace LfmSharp.Server;
 /// <summary>Request bodies in, JSON and SSE out.</summary>
 internal static class HttpJson
 {
-    private static readonly JsonWriterOptions s_writerOptions = new() { Indented = false, SkipValidation = false };
+    // Relaxed escaping: the bodies are JSON, never embedded in HTML, so quotes and non-ASCII text go out as they are
+    // (smaller, and readable in logs) instead of as \uXXXX.
+    private static readonly JsonWriterOptions s_writerOptions = new() { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private static readonly byte[] s_dataPrefix = "data: "u8.ToArray();
     private static readonly byte[] s_eventEnd = "\n\n"u8.ToArray();
 
