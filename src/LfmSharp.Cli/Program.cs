@@ -9,9 +9,9 @@ public static class Program
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
     /// <summary>Parses and runs; parse errors become one line on stderr and exit code 2.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TextReader? stdin = null)
     {
-        var root = BuildRoot(stdout, stderr);
+        var root = BuildRoot(stdout, stderr, stdin ?? Console.In);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -30,7 +30,7 @@ public static class Program
         }
     }
 
-    internal static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)
+    internal static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr, TextReader stdin)
     {
         var root = new RootCommand("LfmSharp: run Liquid AI LFM2 / LFM2.5 GGUF models in pure .NET.");
 
@@ -52,6 +52,10 @@ public static class Program
 
         // lfm synth [--shape S] [--type T] [--seed N] [-o FILE | --cache] [explicit dims]
         root.Subcommands.Add(SynthCommand.CreateCommand(stdout, stderr));
+
+        root.Subcommands.Add(RunCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ChatCommand.Create(stdin, stdout, stderr));
+        root.Subcommands.Add(DemoCommand.Create(stdout, stderr));
 
         return root;
     }
