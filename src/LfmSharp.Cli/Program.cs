@@ -9,9 +9,9 @@ public static class Program
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
     /// <summary>Parses and runs; parse errors become one line on stderr and exit code 2.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TextReader? stdin = null)
     {
-        var root = BuildRoot(stdout, stderr);
+        var root = BuildRoot(stdout, stderr, stdin ?? Console.In);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -30,7 +30,7 @@ public static class Program
         }
     }
 
-    internal static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)
+    internal static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr, TextReader stdin)
     {
         var root = new RootCommand("LfmSharp: run Liquid AI LFM2 / LFM2.5 GGUF models in pure .NET.");
 
@@ -66,6 +66,34 @@ public static class Program
 
         // lfm synth [--shape S] [--type T] [--seed N] [-o FILE | --cache] [explicit dims]
         root.Subcommands.Add(SynthCommand.CreateCommand(stdout, stderr));
+
+        root.Subcommands.Add(RunCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ChatCommand.Create(stdin, stdout, stderr));
+        root.Subcommands.Add(DemoCommand.Create(stdout, stderr));
+
+        // lfm bench (-m FILE | --shape S --type T) [-p 512,1024] [-n 128] [-t THREADS] [-r REPS] [--json]
+        root.Subcommands.Add(BenchCommand.CreateCommand(stdout, stderr));
+
+        // lfm serve -m FILE [--host H] [--port P] [--api-key K] [--slots N] [--queue N] [--ctx N] [--soak SECONDS --clients N]
+        var serveModel = ModelOption();
+        var host = new Option<string>("--host") { Description = "address to bind (default loopback only)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "port", DefaultValueFactory = _ => 8080 };
+        var apiKey = new Option<string?>("--api-key") { Description = "require 'Authorization: Bearer KEY'" };
+        var slots = new Option<int>("--slots") { Description = "sequences generated concurrently", DefaultValueFactory = _ => 4 };
+        var queue = new Option<int>("--queue") { Description = "requests waiting for a slot before 429", DefaultValueFactory = _ => 64 };
+        var serveCtx = new Option<int>("--ctx", "-c") { Description = "context length per slot", DefaultValueFactory = _ => 4096 };
+        var serveThreads = new Option<int?>("--threads", "-t") { Description = "worker threads (default: all cores)" };
+        var alias = new Option<string?>("--alias") { Description = "model id reported by /v1/models" };
+        var verbose = new Option<bool>("--verbose") { Description = "log requests" };
+        var soak = new Option<int?>("--soak") { Description = "instead of serving: run a loopback load test for SECONDS and print the figures" };
+        var clients = new Option<int>("--clients") { Description = "concurrent streaming clients for --soak", DefaultValueFactory = _ => 16 };
+        var serve = new Command("serve", "OpenAI-compatible HTTP server (POST /v1/chat/completions, /v1/completions, GET /v1/models, /health, /metrics).")
+        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, alias, verbose, soak, clients };
+        serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
+            ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
+            : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
+                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct)));
+        root.Subcommands.Add(serve);
 
         return root;
     }

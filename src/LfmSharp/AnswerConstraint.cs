@@ -16,8 +16,11 @@ internal sealed class AnswerConstraint
     private readonly int _thinkStartId, _thinkEndId;
     private Phase _phase;
 
-    private AnswerConstraint(GrammarConstraint constraint, int thinkStartId, int thinkEndId, bool startsInReasoning)
+    private readonly int[] _endIds;
+
+    private AnswerConstraint(GrammarConstraint constraint, int thinkStartId, int thinkEndId, bool startsInReasoning, int[] endIds)
     {
+        _endIds = endIds;
         _constraint = constraint;
         _thinkStartId = thinkStartId;
         _thinkEndId = thinkEndId;
@@ -50,11 +53,12 @@ internal sealed class AnswerConstraint
         var vocab = model.Tokenizer.Vocabulary;
         int thinkStart = vocab.TryGetId(ChatOutputParser.ThinkStart, out int a) ? a : -1;
         int thinkEnd = vocab.TryGetId(ChatOutputParser.ThinkEnd, out int b) ? b : -1;
-        return new AnswerConstraint(new GrammarConstraint(grammar, model.ConstraintVocabulary), thinkStart, thinkEnd, startsInReasoning && thinkEnd >= 0);
+        return new AnswerConstraint(new GrammarConstraint(grammar, model.ConstraintVocabulary), thinkStart, thinkEnd, startsInReasoning && thinkEnd >= 0,
+            [.. vocab.EndOfGenerationIds]);
     }
 
-    /// <summary>True once the document is complete (or the grammar has not started): end-of-generation may end the turn.</summary>
-    public bool CanEnd => _phase != Phase.Constrained || _constraint.IsComplete;
+    /// <summary>True once the document is complete: only then may end-of-generation end the turn.</summary>
+    public bool CanEnd => _phase == Phase.Constrained && _constraint.IsComplete;
 
     /// <summary>The reasoning must be closed now so that the document still fits in the remaining tokens.</summary>
     public bool MustCloseThinking(int generated, int maxTokens) =>
@@ -76,6 +80,11 @@ internal sealed class AnswerConstraint
             }
             case Phase.Constrained:
                 _constraint.ApplyMask(logits, remaining);
+                break;
+            case Phase.Thinking:
+                // The turn cannot end before the document exists.
+                foreach (int id in _endIds)
+                    logits[id] = float.NegativeInfinity;
                 break;
         }
     }

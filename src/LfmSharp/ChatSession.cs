@@ -80,7 +80,10 @@ public sealed class ChatSession : IDisposable
         if (done)
         {
             _history.Add(ChatMessage.User(userMessage));
-            _history.Add(ChatMessage.Assistant(content.ToString(), reasoning.Length > 0 ? reasoning.ToString() : null, calls.Count > 0 ? calls : null));
+            // Past thinking is dropped from later prompts anyway (the template strips it); keeping it out of the
+            // history makes every later render of this turn identical, so the next turn reuses the cached prefix.
+            bool keep = options?.KeepPastThinking == true && reasoning.Length > 0;
+            _history.Add(ChatMessage.Assistant(content.ToString(), keep ? reasoning.ToString() : null, calls.Count > 0 ? calls : null));
         }
     }
 
@@ -139,13 +142,19 @@ public sealed class ChatSession : IDisposable
 
     private async IAsyncEnumerable<GenerationEvent> RunOnWorker(Prepared p, [EnumeratorCancellation] CancellationToken ct)
     {
-        var channel = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        // Bounded: the worker waits for a slow reader instead of racing ahead, so cancelling the reader stops
+        // generation within a few tokens.
+        var channel = Channel.CreateBounded<GenerationEvent>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         var worker = Task.Factory.StartNew(() =>
         {
             try
             {
                 foreach (var e in RunLocked(p, ct))
-                    channel.Writer.TryWrite(e);
+                {
+                    var write = channel.Writer.WriteAsync(e, CancellationToken.None);
+                    if (!write.IsCompletedSuccessfully)
+                        write.AsTask().GetAwaiter().GetResult();
+                }
                 channel.Writer.TryComplete();
             }
             catch (Exception ex)
@@ -229,7 +238,8 @@ public sealed class ChatSession : IDisposable
             yield return ev;
         }
         var d0 = done!;
-        var reason = d0.Reason == FinishReason.Stop && toolCalls > 0 ? FinishReason.ToolCalls : d0.Reason;
+        // A complete call is a finished turn even when it used the last token of the budget.
+        var reason = toolCalls > 0 && d0.Reason is FinishReason.Stop or FinishReason.Length ? FinishReason.ToolCalls : d0.Reason;
         yield return new Done(reason, d0.Usage with { ReasoningTokens = controller.ReasoningTokens, PromptTokens = prompt.Length, PrefilledTokens = prompt.Length - reuse });
     }
 
@@ -270,9 +280,11 @@ public sealed class ChatSession : IDisposable
         private readonly LoopGuard? _guard;
         private readonly Queue<int> _forced = new();
         private readonly AnswerConstraint? _constraint;
+        private readonly bool _noTools;
         private FinishReason? _stop;
         private bool _endThinkingRequested;
         private int _generated;
+        private int _lastToken = -1;
 
         public ChatController(ChatSession session, ChatRequestOptions o, ChatOutputParser parser, int[] prompt)
         {
@@ -283,6 +295,7 @@ public sealed class ChatSession : IDisposable
             _budget = new ThinkingBudget(o.MaxThinkingTokens, o.ThinkingBudgetNotice);
             _guard = o.LoopGuardEnabled ? new LoopGuard(o.LoopGuard) : null;
             _constraint = AnswerConstraint.Create(session.Model, o, parser.InReasoning);
+            _noTools = o.ToolChoice.Mode == ToolChoiceMode.None || o.Tools is not { Count: > 0 };
         }
 
         public int ReasoningTokens => _budget.ReasoningTokens;
@@ -314,7 +327,9 @@ public sealed class ChatSession : IDisposable
 
         public override void ProcessLogits(Span<float> logits)
         {
-            if (_o.ToolChoice.Mode == ToolChoiceMode.None && _session._toolCallStartId >= 0)
+            // No call can be valid without tools (or with tool choice none), and while a constraint waits for the
+            // reasoning to end, the call (if required) comes from the grammar afterwards.
+            if (_session._toolCallStartId >= 0 && (_noTools || (_constraint is not null && _parser.InReasoning)))
                 logits[_session._toolCallStartId] = float.NegativeInfinity;
             _constraint?.ProcessLogits(logits, _generated, _o.MaxTokens);
         }
@@ -322,6 +337,7 @@ public sealed class ChatSession : IDisposable
         public override void OnToken(int tokenId, bool forced)
         {
             _generated++;
+            _lastToken = tokenId;
             _budget.CountToken(_parser.InReasoning);
             _constraint?.OnToken(tokenId);
         }
@@ -333,7 +349,8 @@ public sealed class ChatSession : IDisposable
         {
             if (_guard is null || _stop is not null)
                 return;
-            var hit = _guard.Observe(text, _parser.InReasoning);
+            // A text piece normally belongs to the token just generated (pieces held for UTF-8 join the next one).
+            var hit = _guard.Observe(_lastToken, text, _parser.InReasoning);
             if (hit is null)
                 return;
             events.Add(hit.ToEvent());

@@ -207,7 +207,7 @@ public static class SynthCommand
     };
 
     /// <summary>A one-line bar redrawn with carriage returns, at most once per percent and 100 ms.</summary>
-    private sealed class ProgressBar(TextWriter w) : IProgress<double>
+    internal sealed class ProgressBar(TextWriter w) : IProgress<double>
     {
         private const int Width = 30;
         private readonly Stopwatch _clock = Stopwatch.StartNew();

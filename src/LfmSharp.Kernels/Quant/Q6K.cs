@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.KQuantMath;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
@@ -7,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q6_K rows (<see cref="BlockQ6K"/>): super-blocks of 256 weights (16 sub-blocks of 16 with int8 scales) in 210 bytes,
 /// y = d·scale_j·(q − 32) with 6-bit q. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static class Q6K
+public static unsafe class Q6K
 {
     public const GgmlType Type = GgmlType.Q6_K;
 
@@ -131,7 +133,61 @@ public static class Q6K
     /// by d_w·d_a into 8 float lanes that are added at the end. weightRow: [n/256 × 210] bytes; q8KRow: [n/256 × 292] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
-        => DotScalar(weightRow, q8KRow, CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n));
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
+        if (Simd.Avx2Fma)
+        {
+            fixed (byte* w = weightRow, a = q8KRow)
+                return DotAvx2(w, a, nb);
+        }
+        return DotScalar(weightRow, q8KRow, nb);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/>: the unsigned 6-bit q (0..63) go through maddubs and a madd by the
+    /// sub-block scales; the −32 offset comes off exactly as 32·Σ scale_j·bsum_j; one float multiply-add per
+    /// super-block into 8 lanes reduced at the end (so only the float summation order differs).
+    /// </summary>
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        var acc = Vector256<float>.Zero;
+        var low = Vector256.Create((byte)0x0F);
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + i * 210, y = a + i * 292;
+            sbyte* sc = (sbyte*)(x + 192);
+            float d = HalfToSingle(*(ushort*)(x + 208)) * *(float*)y;
+            sbyte* q8 = (sbyte*)(y + 4);
+
+            // 32·Σ_j scale_j·bsum_j: the offset of q − 32, exact in int32.
+            var sc16 = Avx2.ConvertToVector256Int16(Vector128.Load(sc));
+            var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), sc16);
+
+            var sumi = Vector256<int>.Zero;
+            for (int h = 0; h < 2; h++)
+            {
+                var qlA = Vector256.Load(x + 64 * h);
+                var qlB = Vector256.Load(x + 64 * h + 32);
+                var qh = Vector256.Load(x + 128 + 32 * h);
+                var q1 = (qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte();
+                var q2 = (qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte();
+                var q3 = (Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30));
+                var q4 = (Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte();
+                sbyte* ys = q8 + 128 * h;
+                sbyte* s = sc + 8 * h;
+                sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Scales(s[0], s[1]));
+                sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2, Vector256.Load(ys + 32)), Scales(s[2], s[3]));
+                sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3, Vector256.Load(ys + 64)), Scales(s[4], s[5]));
+                sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)), Scales(s[6], s[7]));
+            }
+            sumi -= Avx2.ShiftLeftLogical(offset, 5);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(sumi), Vector256.Create(d), acc);
+        }
+        return Simd.HorizontalSum(acc);
+    }
+
+    /// <summary>int16 lanes 0..7 = <paramref name="first"/> (weights 0..15 of a 32-run), lanes 8..15 = <paramref name="second"/>.</summary>
+    private static Vector256<short> Scales(sbyte first, sbyte second) => Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)second));
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)

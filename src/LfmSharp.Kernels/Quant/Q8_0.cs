@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;
@@ -6,7 +8,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q8_0 rows (<see cref="BlockQ8_0"/>): 32 values per 34-byte block, y = q·d. A weight format and also the activation
 /// format that Q4_0, Q5_0 and Q8_0 weights are dotted against.
 /// </summary>
-public static class Q8_0
+public static unsafe class Q8_0
 {
     public const GgmlType Type = GgmlType.Q8_0;
 
@@ -59,14 +61,116 @@ public static class Q8_0
     /// (llama.cpp's AVX path instead uses id = 127/amax and round-half-even, so it can differ from both in the last
     /// quant on ties.) src: [blocks × 32] floats; dst: at least [blocks × 34] bytes.
     /// </summary>
-    public static void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst) => QuantizeRowReference(src, dst);
+    public static void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        if (!Avx2.IsSupported)
+        {
+            QuantizeRowReference(src, dst);
+            return;
+        }
+        int nb = CheckQuantize(Type, src.Length, dst.Length);
+        fixed (float* x = src)
+        fixed (byte* y = dst)
+            QuantizeRowAvx2(x, y, nb);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="QuantizeRowReference"/>, byte-identical: the same amax, d = amax/127 and x·(1/d) in
+    /// f32, and roundf's ties-away-from-zero rebuilt from truncation (the fraction x − trunc(x) is exact). Blocks
+    /// holding Inf or NaN (or so tiny that 1/d overflows) go through the reference, whose saturating conversions differ from cvttps2dq.
+    /// </summary>
+    internal static void QuantizeRowAvx2(float* x, byte* y, int nb)
+    {
+        var absMask = Vector256.Create(0x7fffffff);
+        for (int i = 0; i < nb; i++, x += 32, y += 34)
+        {
+            var v0 = Avx.LoadVector256(x);
+            var v1 = Avx.LoadVector256(x + 8);
+            var v2 = Avx.LoadVector256(x + 16);
+            var v3 = Avx.LoadVector256(x + 24);
+            // |x| as integers order like the floats and put Inf/NaN above every finite value.
+            var m = Avx2.Max(Avx2.Max(v0.AsInt32() & absMask, v1.AsInt32() & absMask), Avx2.Max(v2.AsInt32() & absMask, v3.AsInt32() & absMask));
+            m = Avx2.Max(m, Avx2.Permute2x128(m, m, 1));
+            m = Avx2.Max(m, Avx2.Shuffle(m, 0b_01_00_11_10));
+            m = Avx2.Max(m, Avx2.Shuffle(m, 0b_10_11_00_01));
+            float amax = BitConverter.Int32BitsToSingle(m.ToScalar());
+            float d = amax / 127f;
+            float id = d != 0f ? 1.0f / d : 0.0f;
+            if (!float.IsFinite(amax) || !float.IsFinite(id))   // Inf/NaN input, or a subnormal amax whose 1/d overflows
+            {
+                QuantizeRowReference(new ReadOnlySpan<float>(x, 32), new Span<byte>(y, 34));
+                continue;
+            }
+            *(Half*)y = ToHalf(d);
+            var vid = Vector256.Create(id);
+            var i0 = RoundAway(v0 * vid);
+            var i1 = RoundAway(v1 * vid);
+            var i2 = RoundAway(v2 * vid);
+            var i3 = RoundAway(v3 * vid);
+            PackToBytes(i0, i1, i2, i3).Store((sbyte*)(y + 2));
+        }
+    }
+
+    /// <summary>roundf (half away from zero) of finite floats of magnitude below 2^31, as int32 lanes.</summary>
+    internal static Vector256<int> RoundAway(Vector256<float> v)
+    {
+        var t = Avx.RoundToZero(v);
+        var frac = v - t;                                              // exact
+        var half = Avx.CompareGreaterThanOrEqual(frac & Vector256.Create(0x7fffffff).AsSingle(), Vector256.Create(0.5f));
+        var step = (v & Vector256.Create(unchecked((int)0x80000000)).AsSingle()) | Vector256.Create(1f);   // ±1
+        return Avx.ConvertToVector256Int32WithTruncation(t + (step & half));
+    }
+
+    /// <summary>32 int32 lanes in [−128, 127] (four vectors, in order) → 32 signed bytes in order.</summary>
+    internal static Vector256<sbyte> PackToBytes(Vector256<int> i0, Vector256<int> i1, Vector256<int> i2, Vector256<int> i3)
+    {
+        // packs work per 128-bit lane: bytes come out as [i0.lo i1.lo i2.lo i3.lo | i0.hi i1.hi i2.hi i3.hi] in dwords.
+        var s01 = Avx2.PackSignedSaturate(i0, i1);
+        var s23 = Avx2.PackSignedSaturate(i2, i3);
+        var b = Avx2.PackSignedSaturate(s01, s23);
+        return Avx2.PermuteVar8x32(b.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte();
+    }
 
     /// <summary>
     /// Σ w[i]·a[i] like ggml_vec_dot_q8_0_q8_0_generic: per block sumf += Σ(q_w·q_a)·(d_w·d_a).
     /// weightRow: [n/32 × 34] Q8_0 bytes; q8_0Row: [n/32 × 34] Q8_0 bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int n)
-        => DotScalar(weightRow, q8_0Row, CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n));
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n);
+        if (Simd.Avx2Fma)
+        {
+            fixed (byte* w = weightRow, a = q8_0Row)
+                return DotAvx2(w, a, nb);
+        }
+        return DotScalar(weightRow, q8_0Row, nb);
+    }
+
+    /// <summary>AVX2 twin of <see cref="DotScalar"/>: exact integer block sums, float accumulation in 8 lanes (last bits may differ).</summary>
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        int ib = 0;
+        for (; ib + 2 <= nb; ib += 2)
+        {
+            byte* x0 = w + ib * 34, y0 = a + ib * 34;
+            var p0 = Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(y0 + 2)));
+            var p1 = Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 36)), Vector256.Load((sbyte*)(y0 + 36)));
+            float d0 = HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0);
+            float d1 = HalfToSingle(*(ushort*)(x0 + 34)) * HalfToSingle(*(ushort*)(y0 + 34));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d1), acc1);
+        }
+        for (; ib < nb; ib++)
+        {
+            byte* x0 = w + ib * 34, y0 = a + ib * 34;
+            var p0 = Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(y0 + 2)));
+            float d0 = HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0);
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d0), acc0);
+        }
+        return Simd.HorizontalSum(acc0 + acc1);
+    }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int nb)

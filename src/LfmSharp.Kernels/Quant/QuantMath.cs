@@ -33,6 +33,22 @@ internal static class QuantMath
     public static float FromHalf(Half h) => (float)h;
 
     /// <summary>
+    /// f16 bits → f32, exact for every bit pattern (the SIMD kernels' per-block scale conversion; same value as
+    /// <see cref="FromHalf"/>). The 15 exponent+mantissa bits placed at the top of an f32 mantissa, times 2^112,
+    /// rebias the exponent (15 → 127) and normalise f16 subnormals in one exact multiply; Inf/NaN take the rare branch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HalfToSingle(ushort bits)
+    {
+        uint em = bits & 0x7fffu;
+        if (em >= 0x7c00u)
+            return (float)BitConverter.UInt16BitsToHalf(bits);
+        // ±2^112 carrying the sign: no data-dependent branch (scale signs are random).
+        float factor = BitConverter.UInt32BitsToSingle(0x77800000u | ((bits & 0x8000u) << 16));
+        return BitConverter.UInt32BitsToSingle(em << 13) * factor;
+    }
+
+    /// <summary>
     /// f32 → bf16 bits exactly like ggml_compute_fp32_to_bf16: NaN is kept and made quiet, everything else rounds to
     /// nearest even on the top 16 bits (subnormals are not flushed; older ggml flushed them).
     /// </summary>

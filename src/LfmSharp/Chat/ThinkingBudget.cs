@@ -39,9 +39,10 @@ public sealed class ThinkingBudget
     }
 
     /// <summary>True when the next tokens must be the notice and <c>&lt;/think&gt;</c>: the model is inside its
-    /// thinking and the budget is spent (immediately for a budget of 0).</summary>
+    /// thinking and the budget is spent (immediately for a budget of 0). A spent budget stays spent: if the model
+    /// opens a second &lt;think&gt; after a forced close, that one is closed at once too.</summary>
     public bool ShouldForceEnd(bool inReasoning) =>
-        inReasoning && !Forced && MaxReasoningTokens is int max && ReasoningTokens >= max;
+        inReasoning && MaxReasoningTokens is int max && ReasoningTokens >= max;
 
     /// <summary>Records that the close was forced (the budget then stays quiet).</summary>
     public void MarkForced() => Forced = true;

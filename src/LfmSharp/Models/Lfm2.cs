@@ -164,8 +164,9 @@ internal sealed unsafe class Lfm2Weights
         float[] Vector(string name, int n) => ToFloats(file, Find(file, name), n);
 
         var embedding = Matrix("token_embd.weight", dim, c.VocabSize);
-        string finalNorm = file.TryGetTensor("token_embd_norm.weight", out _) || !file.TryGetTensor("output_norm.weight", out _)
-            ? "token_embd_norm.weight" : "output_norm.weight";
+        string finalNorm = file.TryGetTensor("token_embd_norm.weight", out _) ? "token_embd_norm.weight"
+            : file.TryGetTensor("output_norm.weight", out _) ? "output_norm.weight"
+            : throw new InvalidDataException("lfm2: final norm tensor 'token_embd_norm.weight' (or 'output_norm.weight') not found in the GGUF file.");
         var output = file.TryGetTensor("output.weight", out var outInfo) ? ToMatrix(file, outInfo, dim, c.VocabSize) : embedding;
 
         var layers = new Lfm2Layer[c.LayerCount];

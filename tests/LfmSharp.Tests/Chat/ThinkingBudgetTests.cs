@@ -65,7 +65,7 @@ public class ThinkingBudgetTests
         Assert.Equal(1, forced);
         Assert.Equal(0, b.ReasoningTokens);
         Assert.Equal([new ContentDelta("Answer")], events);
-        Assert.False(b.ShouldForceEnd(true)); // once forced, quiet
+        Assert.True(b.ShouldForceEnd(true)); // a spent budget stays spent: a reopened <think> is closed again
         b.Reset();
         Assert.True(b.ShouldForceEnd(true));
         Assert.False(b.ShouldForceEnd(false));

@@ -74,6 +74,24 @@ public sealed class Lfm2GoldenTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The default F16 KV cache (q rounded to F16 for q·k) against the F32-cache goldens: llama.cpp's own
+    /// F16-cache run moves tiny-f32's logits by 2.7e-3 (fixtures README §5), so this only guards gross errors.
+    /// </summary>
+    [Fact]
+    public void F16KvCacheStaysCloseToF32Goldens()
+    {
+        var g = Goldens.For("tiny-f32");
+        var golden = g.Logits("batch");
+        using var lm = Load("tiny-f32", MatMulPrecision.LlamaCpp);
+        foreach (var seq in g.Sequences)
+        {
+            float maxDiff = MaxAbsDiff(Run(lm, seq.Ids, KvCacheType.F16), g.Rows(golden, seq));
+            output.WriteLine($"tiny-f32 {seq.Name}, F16 KV: max |Δ| = {maxDiff:G3}");
+            Assert.True(maxDiff <= 2e-2f, $"{seq.Name}: {maxDiff}");
+        }
+    }
+
     internal static LanguageModel Load(string model, MatMulPrecision precision) =>
         LanguageModel.Load(TestData.Model(model), new ModelLoadOptions { Threads = 2, Precision = precision });
 
@@ -99,7 +117,7 @@ public sealed class Lfm2GoldenTests(ITestOutputHelper output)
         for (int row = 0; row < ours.Length / vocab; row++)
         {
             var w = want.Slice(row * vocab, vocab);
-            if (Goldens.Margin(w) > 2 * tol)
+            if (Goldens.Margin(w) > tol)
                 Assert.True(VectorMath.ArgMax(ours.Slice(row * vocab, vocab)) == VectorMath.ArgMax(w), $"{what}: argmax differs at position {row}");
         }
     }

@@ -1,0 +1,142 @@
+using LfmSharp.Server;
+
+namespace LfmSharp.Cli.Commands;
+
+/// <summary>
+/// <c>lfm serve -m FILE [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--ctx N] [--threads N]
+/// [--alias NAME] [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
+/// [--clients N]</c>: start it on a free loopback port, drive it with streaming clients, print the figures.
+/// </summary>
+public static class ServeCommand
+{
+    /// <summary>Serves until Ctrl+C (or <paramref name="ct"/>). Returns 0, or 1 with one error line.</summary>
+    public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
+        string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
+        bool verbose = false, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        LfmServer server;
+        try
+        {
+            server = LfmServer.Create(new LfmServerOptions
+            {
+                ModelPath = modelPath,
+                Host = host,
+                Port = port,
+                ApiKey = apiKey,
+                Slots = slots,
+                QueueCapacity = queue,
+                ContextLength = contextLength,
+                Threads = threads,
+                ModelAlias = alias,
+                Verbose = verbose,
+            });
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException)
+        {
+            stderr.WriteLine("lfm serve: " + e.Message);
+            return 1;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;   // shut down cleanly instead of dying mid-response
+            stop.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return RunAsync(server, modelPath, stdout, stderr, stop.Token).GetAwaiter().GetResult();
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static async Task<int> RunAsync(LfmServer server, string modelPath, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        await using (server.ConfigureAwait(false))
+        {
+            try
+            {
+                await server.StartAsync(ct).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                stderr.WriteLine($"lfm serve: cannot listen on {server.Options.Host}:{server.Options.Port}: {e.Message}");
+                return 1;
+            }
+            stdout.WriteLine($"lfm serve: listening on {server.BaseAddress} (model {Path.GetFileName(modelPath)} loading; GET /health says when it is ready)");
+            try
+            {
+                await server.ModelLoaded.WaitAsync(ct).ConfigureAwait(false);
+                stdout.WriteLine($"lfm serve: model ready; {server.Options.Slots} slots x {server.Options.ContextLength} tokens, queue {server.Options.QueueCapacity}. Ctrl+C stops.");
+            }
+            catch (OperationCanceledException)
+            {
+                return 0;
+            }
+            catch (Exception e)
+            {
+                stderr.WriteLine("lfm serve: the model failed to load: " + e.Message);
+                return 1;
+            }
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                stdout.WriteLine("lfm serve: stopping");
+            }
+            await server.StopAsync().ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// The manual soak: serves <paramref name="modelPath"/> on a free loopback port and runs <paramref name="clients"/>
+    /// streaming clients for <paramref name="seconds"/>, then prints the <see cref="LoadTestReport"/> and the server's
+    /// metrics. Returns 0 when no request failed (429s are allowed: they are the queue doing its job).
+    /// </summary>
+    public static int RunSoak(string modelPath, TextWriter stdout, TextWriter stderr, int seconds = 60, int clients = 16,
+        int slots = 4, int queue = 64, int maxTokens = 64, int contextLength = 2048, int? threads = null)
+    {
+        try
+        {
+            return SoakAsync(modelPath, stdout, seconds, clients, slots, queue, maxTokens, contextLength, threads).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or IOException or InvalidDataException or NotSupportedException)
+        {
+            stderr.WriteLine("lfm serve --soak: " + e.Message);
+            return 1;
+        }
+    }
+
+    private static async Task<int> SoakAsync(string modelPath, TextWriter stdout, int seconds, int clients, int slots, int queue,
+        int maxTokens, int contextLength, int? threads)
+    {
+        await using var server = LfmServer.Create(new LfmServerOptions
+        {
+            ModelPath = modelPath,
+            Host = "127.0.0.1",
+            Port = 0,
+            Slots = slots,
+            QueueCapacity = queue,
+            ContextLength = contextLength,
+            Threads = threads,
+        });
+        await server.StartAsync().ConfigureAwait(false);
+        await server.ModelLoaded.ConfigureAwait(false);
+        stdout.WriteLine($"soak: {clients} streaming clients for {seconds} s against {server.BaseAddress} ({slots} slots, queue {queue}, max_tokens {maxTokens})");
+        var report = await LoadTest.RunAsync(server.BaseAddress!, clients, TimeSpan.FromSeconds(seconds), maxTokens: maxTokens).ConfigureAwait(false);
+        stdout.WriteLine("soak: " + report);
+        foreach (string failure in report.FailureSamples)
+            stdout.WriteLine("soak: failure: " + failure);
+        stdout.WriteLine(server.Metrics.Render(server.Scheduler));
+        return report.Failed == 0 ? 0 : 1;
+    }
+}

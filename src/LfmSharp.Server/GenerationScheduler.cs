@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using LfmSharp.Generation;
+using LfmSharp.Models;
+
+namespace LfmSharp.Server;
+
+/// <summary>The scheduler's queue is full; answer 429.</summary>
+public sealed class QueueFullException(int capacity)
+    : Exception($"The server is busy: {capacity} requests are already waiting. Retry later.")
+{
+    public int Capacity { get; } = capacity;
+}
+
+/// <summary>One generation slot: a chat session and a raw state, each made on first use and reused afterwards (so a
+/// slot keeps its prefix cache across requests).</summary>
+public sealed class GenerationSlot : IDisposable
+{
+    private readonly LanguageModel _model;
+    private readonly int _contextLength;
+    private readonly KvCacheType _kv;
+    private ChatSession? _session;
+    private Lfm2State? _state;
+
+    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv)
+    {
+        Id = id;
+        _model = model;
+        _contextLength = contextLength;
+        _kv = kv;
+    }
+
+    public int Id { get; }
+
+    public int ContextLength => _contextLength;
+
+    /// <summary>The slot's chat session (stateless <c>Complete</c> calls reuse its cached prefixes).</summary>
+    public ChatSession Session => _session ??= _model.CreateChatSession(_contextLength, _kv);
+
+    /// <summary>A raw model state for text completions.</summary>
+    public Lfm2State State => _state ??= _model.CreateState(_contextLength, _kv);
+
+    public void Dispose() => _session?.Dispose();
+}
+
+/// <summary>
+/// Runs many generations on one model: a fixed number of slots (each with its own state), a bounded wait queue
+/// (<see cref="QueueFullException"/> past it), and one decode thread that interleaves the active sequences fairly,
+/// one step each per round.
+/// <para>
+/// A step is one <c>MoveNext</c> of the sequence's event stream, i.e. about one token (the first step of a
+/// sequence is its whole prefill). Cancellation is checked before every step, so an aborted request stops within
+/// one token and its slot goes to the next waiting request at once.
+/// </para>
+/// <para>
+/// <b>Batching.</b> The model's <c>Forward</c> runs one sequence per call today (the kernels are parallel inside a
+/// call), so rounds interleave sequences rather than batching them: total throughput equals single-stream throughput,
+/// shared fairly. True continuous batching needs a model-level <c>ForwardBatch(tokens[], states[], logits[])</c> and a
+/// step API on the session (sample → token, then accept the token's logits). The round structure here is built for
+/// that: each round already gathers every active sequence; with <c>ForwardBatch</c> the round becomes "collect one
+/// pending token from each active sequence, one batched forward, hand each sequence its logits", and admission,
+/// retirement, fairness and cancellation stay as they are. Long prefills are not chunked yet either (a long prompt
+/// delays the other sequences for its prefill); chunking needs the same step API.
+/// </para>
+/// </summary>
+public sealed class GenerationScheduler : IDisposable
+{
+    private readonly object _lock = new();
+    private readonly Queue<Job> _waiting = new();
+    private readonly Stack<GenerationSlot> _free = new();
+    private readonly List<GenerationSlot> _slots = new();
+    private readonly List<Job> _active = new();
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private readonly Thread _thread;
+    private readonly int _queueCapacity;
+    private volatile bool _stopping;
+
+    /// <param name="model">The model every slot runs.</param>
+    /// <param name="slots">Sequences generated at once.</param>
+    /// <param name="queueCapacity">Requests that may wait for a slot; one more is refused.</param>
+    /// <param name="contextLength">Tokens per slot.</param>
+    /// <param name="kv">KV cache element type.</param>
+    public GenerationScheduler(LanguageModel model, int slots, int queueCapacity, int contextLength, KvCacheType kv = KvCacheType.F16)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(queueCapacity);
+        ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
+        _queueCapacity = queueCapacity;
+        for (int i = slots - 1; i >= 0; i--)
+        {
+            var slot = new GenerationSlot(i, model, contextLength, kv);
+            _slots.Add(slot);
+            _free.Push(slot);
+        }
+        _thread = new Thread(Run) { IsBackground = true, Name = "lfm-decode" };
+        _thread.Start();
+    }
+
+    public int SlotCount => _slots.Count;
+
+    public int QueueCapacity => _queueCapacity;
+
+    /// <summary>Requests waiting for a slot.</summary>
+    public int Waiting { get { lock (_lock) return _waiting.Count; } }
+
+    /// <summary>Requests generating now.</summary>
+    public int Active { get { lock (_lock) return _active.Count; } }
+
+    /// <summary>Steps run so far (≈ tokens, plus one prefill per request).</summary>
+    public long Steps => Interlocked.Read(ref _steps);
+
+    private long _steps;
+
+    /// <summary>Delay after each step (tests use it to make a generation slow enough to abort mid-way).</summary>
+    internal TimeSpan StepDelay { get; set; }
+
+    /// <summary>
+    /// Queues a generation. <paramref name="start"/> runs on the decode thread with a free slot and returns the
+    /// sequence's event stream; the returned reader yields its events and completes after the last one (with the
+    /// exception the stream threw, or <see cref="OperationCanceledException"/> when <paramref name="ct"/> fired).
+    /// </summary>
+    /// <exception cref="QueueFullException">All slots are busy and the queue is full.</exception>
+    public ChannelReader<GenerationEvent> Enqueue(Func<GenerationSlot, IEnumerable<GenerationEvent>> start, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        var job = new Job(start, ct);
+        lock (_lock)
+        {
+            // A request that can start at once never counts against the queue.
+            int free = _free.Count - _waiting.Count;
+            if (free <= 0 && _waiting.Count >= _queueCapacity)
+                throw new QueueFullException(_queueCapacity);
+            _waiting.Enqueue(job);
+        }
+        job.Registration = ct.Register(static s => ((GenerationScheduler)s!).Wake(), this);
+        Wake();
+        return job.Output.Reader;
+    }
+
+    private void Wake() => _wake.Release();
+
+    private void Run()
+    {
+        while (!_stopping)
+        {
+            Admit();
+            if (_active.Count == 0)
+            {
+                _wake.Wait();
+                continue;
+            }
+            // One step for every active sequence, in admission order.
+            for (int i = 0; i < _active.Count && !_stopping; i++)
+            {
+                if (!Step(_active[i]))
+                {
+                    Retire(i);
+                    i--;
+                }
+                else if (StepDelay > TimeSpan.Zero)
+                {
+                    Thread.Sleep(StepDelay);
+                }
+            }
+        }
+        lock (_lock)
+        {
+            foreach (var job in _active)
+            {
+                try { job.Events?.Dispose(); } catch (Exception) { /* shutting down: the sequence is abandoned anyway */ }
+                Finish(job, new ObjectDisposedException(nameof(GenerationScheduler), "The server is shutting down."));
+            }
+            foreach (var job in _waiting)
+                Finish(job, new ObjectDisposedException(nameof(GenerationScheduler), "The server is shutting down."));
+            _active.Clear();
+            _waiting.Clear();
+        }
+    }
+
+    private void Admit()
+    {
+        lock (_lock)
+        {
+            // Drop requests cancelled while waiting, wherever they are in the queue.
+            if (_waiting.Count > 0 && _waiting.Any(j => j.Ct.IsCancellationRequested))
+            {
+                var keep = new List<Job>(_waiting.Count);
+                foreach (var job in _waiting)
+                {
+                    if (job.Ct.IsCancellationRequested)
+                        Finish(job, new OperationCanceledException(job.Ct));
+                    else
+                        keep.Add(job);
+                }
+                _waiting.Clear();
+                foreach (var job in keep)
+                    _waiting.Enqueue(job);
+            }
+            while (_free.Count > 0 && _waiting.Count > 0)
+            {
+                var job = _waiting.Dequeue();
+                job.Slot = _free.Pop();
+                _active.Add(job);
+            }
+        }
+    }
+
+    /// <summary>Runs one step; false when the sequence is over (its output is then completed).</summary>
+    private bool Step(Job job)
+    {
+        if (job.Ct.IsCancellationRequested)
+        {
+            job.Error = new OperationCanceledException(job.Ct);
+            return false;
+        }
+        try
+        {
+            job.Events ??= job.Start(job.Slot!).GetEnumerator();
+            Interlocked.Increment(ref _steps);
+            if (!job.Events.MoveNext())
+                return false;
+            var ev = job.Events.Current;
+            job.Output.Writer.TryWrite(ev);
+            return ev is not Done;
+        }
+        catch (Exception e)
+        {
+            job.Error = e is OperationCanceledException && job.Ct.IsCancellationRequested ? new OperationCanceledException(job.Ct) : e;
+            return false;
+        }
+    }
+
+    private void Retire(int index)
+    {
+        var job = _active[index];
+        try
+        {
+            job.Events?.Dispose();
+        }
+        catch (Exception e)
+        {
+            job.Error ??= e;
+        }
+        lock (_lock)
+        {
+            _active.RemoveAt(index);
+            _free.Push(job.Slot!);
+        }
+        Finish(job, job.Error);
+    }
+
+    private static void Finish(Job job, Exception? error)
+    {
+        job.Registration.Dispose();
+        job.Output.Writer.TryComplete(error);
+    }
+
+    public void Dispose()
+    {
+        if (_stopping)
+            return;
+        _stopping = true;
+        Wake();
+        if (Thread.CurrentThread != _thread)
+            _thread.Join();
+        foreach (var slot in _slots)
+            slot.Dispose();
+        _wake.Dispose();
+    }
+
+    private sealed class Job(Func<GenerationSlot, IEnumerable<GenerationEvent>> start, CancellationToken ct)
+    {
+        public readonly Func<GenerationSlot, IEnumerable<GenerationEvent>> Start = start;
+        public readonly CancellationToken Ct = ct;
+        public readonly Channel<GenerationEvent> Output = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        public readonly long EnqueuedTimestamp = Stopwatch.GetTimestamp();
+        public CancellationTokenRegistration Registration;
+        public GenerationSlot? Slot;
+        public IEnumerator<GenerationEvent>? Events;
+        public Exception? Error;
+    }
+}

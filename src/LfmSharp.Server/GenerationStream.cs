@@ -1,0 +1,132 @@
+using System.Threading.Channels;
+using LfmSharp.Generation;
+using LfmSharp.Server.OpenAi;
+using Microsoft.AspNetCore.Http;
+
+namespace LfmSharp.Server;
+
+/// <summary>
+/// Queues a generation and hands its events to an endpoint. The first event is awaited before any response is
+/// written, so failures that happen before generating (context overflow, options the session refuses) still become
+/// a 4xx with a body instead of a broken stream.
+/// </summary>
+internal sealed class GenerationStream : IDisposable
+{
+    private readonly ChannelReader<GenerationEvent> _reader;
+    private readonly CancellationTokenSource _cts;
+    private readonly ServerContext _server;
+
+    private GenerationStream(ChannelReader<GenerationEvent> reader, CancellationTokenSource cts, ServerContext server)
+    {
+        _reader = reader;
+        _cts = cts;
+        _server = server;
+    }
+
+    public CancellationToken Token => _cts.Token;
+
+    public static async Task<GenerationStream> StartAsync(HttpContext ctx, ServerContext server, GenerationScheduler scheduler,
+        Func<GenerationSlot, CancellationToken, IEnumerable<GenerationEvent>> start)
+    {
+        // A client that goes away cancels its generation; so does server shutdown.
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, server.Stopping);
+        ChannelReader<GenerationEvent> reader;
+        try
+        {
+            var token = cts.Token;
+            reader = scheduler.Enqueue(slot => start(slot, token), token);
+        }
+        catch (QueueFullException e)
+        {
+            cts.Dispose();
+            server.Metrics.Rejected();
+            throw new ApiException(429, e.Message, "rate_limit_error", code: "queue_full");
+        }
+        var stream = new GenerationStream(reader, cts, server);
+        try
+        {
+            await stream.WaitFirstAsync().ConfigureAwait(false);
+            return stream;
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    private async Task WaitFirstAsync()
+    {
+        try
+        {
+            await _reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw Translate(e, _server);
+        }
+    }
+
+    /// <summary>The events in order; a failure mid-way is thrown as <see cref="ApiException"/>.</summary>
+    public async IAsyncEnumerable<GenerationEvent> ReadAllAsync()
+    {
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await _reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw Translate(e, _server);
+            }
+            if (!more)
+                yield break;
+            while (_reader.TryRead(out var ev))
+            {
+                if (ev is Done done)
+                {
+                    if (done.Reason == FinishReason.Cancelled)
+                        throw new OperationCanceledException(_cts.Token);
+                    _server.Metrics.Completed(done.Usage);
+                }
+                yield return ev;
+            }
+        }
+    }
+
+    /// <summary>Errors a generation can end with: the caller's fault → 4xx; anything else → 500.</summary>
+    public static Exception Translate(Exception e, ServerContext server)
+    {
+        if (e is ChannelClosedException { InnerException: Exception inner })
+            e = inner;
+        switch (e)
+        {
+            case ApiException or OperationCanceledException:
+                return e;
+            case ContextOverflowException overflow:
+                server.Metrics.BadRequest();
+                return ContextTooLong(overflow.PromptTokens, overflow.ContextLength);
+            case ArgumentException or NotSupportedException or FormatException:
+                server.Metrics.BadRequest();
+                return ApiException.BadRequest(e.Message);
+            case ObjectDisposedException:
+                return new ApiException(503, "The server is shutting down.", "unavailable_error", code: "shutting_down");
+            default:
+                server.Metrics.Failed();
+                return new ApiException(500, "The generation failed: " + e.Message, "server_error", code: "generation_failed");
+        }
+    }
+
+    public static ApiException ContextTooLong(int promptTokens, int contextLength) =>
+        new(400, $"This model's maximum context length is {contextLength} tokens. However, your messages resulted in {promptTokens} tokens.",
+            "invalid_request_error", "messages", "context_length_exceeded");
+
+    public void Dispose()
+    {
+        // Leaving early (client gone, error) must stop the generation; a finished one ignores this.
+        _cts.Cancel();
+        _cts.Dispose();
+    }
+}

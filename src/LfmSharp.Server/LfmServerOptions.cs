@@ -1,0 +1,57 @@
+namespace LfmSharp.Server;
+
+/// <summary>Settings of an <see cref="LfmServer"/> (the <c>lfm serve</c> options).</summary>
+public sealed record LfmServerOptions
+{
+    /// <summary>The GGUF file to serve (loaded in the background: <c>/health</c> answers 503 until it is ready).</summary>
+    public string? ModelPath { get; init; }
+
+    /// <summary>Address to bind. Loopback by default: serving the network is a deliberate choice (<c>--host 0.0.0.0</c>).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Port to bind; 0 picks a free one (see <see cref="LfmServer.BaseAddress"/>).</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>When set, every endpoint but <c>/health</c> requires <c>Authorization: Bearer KEY</c>.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>The model id clients send and <c>/v1/models</c> lists. Null: the file name.</summary>
+    public string? ModelAlias { get; init; }
+
+    /// <summary>Sequences generated at once (each slot holds its own state of <see cref="ContextLength"/> tokens).</summary>
+    public int Slots { get; init; } = 4;
+
+    /// <summary>Requests that may wait for a slot; one more gets 429.</summary>
+    public int QueueCapacity { get; init; } = 64;
+
+    /// <summary>Tokens per slot (prompt + reply).</summary>
+    public int ContextLength { get; init; } = 4096;
+
+    public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
+
+    /// <summary>Kernel threads (null: one per logical processor).</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Largest request body accepted; a larger one gets 413.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Write ASP.NET Core's request logs to the console.</summary>
+    public bool Verbose { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrEmpty(Host, nameof(Host));
+        if (Port is < 0 or > 65535)
+            throw new ArgumentOutOfRangeException(nameof(Port), Port, "The port must be in 0..65535.");
+        if (Slots < 1)
+            throw new ArgumentOutOfRangeException(nameof(Slots), Slots, "At least one slot is needed.");
+        if (QueueCapacity < 0)
+            throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "The queue capacity cannot be negative.");
+        if (ContextLength < 16)
+            throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context must hold at least 16 tokens.");
+        if (MaxRequestBodyBytes < 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), MaxRequestBodyBytes, "The body limit must be at least 1 KiB.");
+        if (ApiKey is { Length: 0 })
+            throw new ArgumentException("The API key is empty.", nameof(ApiKey));
+    }
+}

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace LfmSharp.Server;
+
+/// <summary>What <see cref="LoadTest.RunAsync"/> measured.</summary>
+public sealed record LoadTestReport
+{
+    public int Clients { get; init; }
+    public TimeSpan Duration { get; init; }
+    /// <summary>Streams that ended with <c>[DONE]</c> and a usage chunk.</summary>
+    public int Completed { get; init; }
+    /// <summary>429 answers (queue full).</summary>
+    public int Rejected { get; init; }
+    /// <summary>Other failures: status codes, broken streams, in-band errors.</summary>
+    public int Failed { get; init; }
+    public IReadOnlyList<string> FailureSamples { get; init; } = [];
+    public long CompletionTokens { get; init; }
+    public double TokensPerSecond => Duration > TimeSpan.Zero ? CompletionTokens / Duration.TotalSeconds : 0;
+    public double TimeToFirstTokenP50Ms { get; init; }
+    public double TimeToFirstTokenP95Ms { get; init; }
+    public double LatencyP50Ms { get; init; }
+    public double LatencyP95Ms { get; init; }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Clients} clients, {Duration.TotalSeconds:F1} s: {Completed} completed, {Rejected} rejected (429), {Failed} failed; " +
+        $"{CompletionTokens} tokens = {TokensPerSecond:F1} tok/s aggregate; TTFT p50 {TimeToFirstTokenP50Ms:F0} ms, p95 {TimeToFirstTokenP95Ms:F0} ms; " +
+        $"latency p50 {LatencyP50Ms:F0} ms, p95 {LatencyP95Ms:F0} ms");
+}
+
+/// <summary>
+/// A bounded load generator for a running server: <c>clients</c> loops, each sending streaming chat completions
+/// back to back until <c>duration</c> ends (requests already started run to their end). Used by the test suite
+/// (a few seconds) and by <c>lfm serve --soak</c> (a minute or more). Loopback targets only, by design of its callers.
+/// </summary>
+public static class LoadTest
+{
+    public static async Task<LoadTestReport> RunAsync(Uri baseAddress, int clients, TimeSpan duration, string? apiKey = null,
+        int maxTokens = 32, string model = "", CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(baseAddress);
+        ArgumentOutOfRangeException.ThrowIfLessThan(clients, 1);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients + 1 })
+        {
+            BaseAddress = baseAddress,
+            Timeout = duration + TimeSpan.FromMinutes(2),
+        };
+        if (apiKey is not null)
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+
+        var results = new List<Result>();
+        var clock = Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, clients).Select(async client =>
+        {
+            var mine = new List<Result>();
+            int n = 0;
+            while (clock.Elapsed < duration && !ct.IsCancellationRequested)
+                mine.Add(await OneAsync(http, client, n++, maxTokens, model, ct).ConfigureAwait(false));
+            lock (results)
+                results.AddRange(mine);
+        }).ToArray();
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        var elapsed = clock.Elapsed;
+
+        var ok = results.Where(r => r.Status == Outcome.Completed).ToList();
+        return new LoadTestReport
+        {
+            Clients = clients,
+            Duration = elapsed,
+            Completed = ok.Count,
+            Rejected = results.Count(r => r.Status == Outcome.Rejected),
+            Failed = results.Count(r => r.Status == Outcome.Failed),
+            FailureSamples = results.Where(r => r.Status == Outcome.Failed).Select(r => r.Error!).Distinct().Take(5).ToList(),
+            CompletionTokens = ok.Sum(r => (long)r.Tokens),
+            TimeToFirstTokenP50Ms = Percentile(ok.Select(r => r.FirstTokenMs), 0.50),
+            TimeToFirstTokenP95Ms = Percentile(ok.Select(r => r.FirstTokenMs), 0.95),
+            LatencyP50Ms = Percentile(ok.Select(r => r.TotalMs), 0.50),
+            LatencyP95Ms = Percentile(ok.Select(r => r.TotalMs), 0.95),
+        };
+    }
+
+    private enum Outcome { Completed, Rejected, Failed }
+
+    private sealed record Result(Outcome Status, int Tokens = 0, double FirstTokenMs = 0, double TotalMs = 0, string? Error = null);
+
+    private static async Task<Result> OneAsync(HttpClient http, int client, int n, int maxTokens, string model, CancellationToken ct)
+    {
+        string body = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["model"] = model,
+            ["stream"] = true,
+            ["stream_options"] = new Dictionary<string, object> { ["include_usage"] = true },
+            ["max_tokens"] = maxTokens,
+            ["seed"] = client * 1000 + n,
+            ["messages"] = new[] { new Dictionary<string, string> { ["role"] = "user", ["content"] = $"Client {client}, request {n}: say something." } },
+        });
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                // Back off a little, as a real client would on Retry-After.
+                await Task.Delay(50, ct).ConfigureAwait(false);
+                return new Result(Outcome.Rejected);
+            }
+            if (!response.IsSuccessStatusCode)
+                return new Result(Outcome.Failed, Error: $"HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}");
+            using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            double first = -1;
+            int tokens = -1;
+            bool done = false;
+            string? line;
+            while ((line = await reader.ReadLineAsync(ct).ConfigureAwait(false)) is not null)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal))
+                    continue;
+                string data = line[6..];
+                if (data == "[DONE]")
+                {
+                    done = true;
+                    break;
+                }
+                using var doc = JsonDocument.Parse(data);
+                var root = doc.RootElement;
+                if (root.TryGetProperty("error", out var error))
+                    return new Result(Outcome.Failed, Error: "in-band error: " + error.GetRawText());
+                if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                    tokens = usage.GetProperty("completion_tokens").GetInt32();
+                if (first < 0 && root.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+                    && choices[0].GetProperty("delta") is var delta
+                    && (HasText(delta, "content") || HasText(delta, "reasoning_content") || delta.TryGetProperty("tool_calls", out _)))
+                    first = sw.Elapsed.TotalMilliseconds;
+            }
+            if (!done || tokens < 0)
+                return new Result(Outcome.Failed, Error: done ? "no usage chunk" : "stream ended without [DONE]");
+            return new Result(Outcome.Completed, tokens, first < 0 ? sw.Elapsed.TotalMilliseconds : first, sw.Elapsed.TotalMilliseconds);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return new Result(Outcome.Failed, Error: e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    private static bool HasText(JsonElement delta, string name) =>
+        delta.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0;
+
+    private static double Percentile(IEnumerable<double> values, double p)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        if (sorted.Length == 0)
+            return 0;
+        int index = (int)Math.Ceiling(p * sorted.Length) - 1;
+        return sorted[Math.Clamp(index, 0, sorted.Length - 1)];
+    }
+}

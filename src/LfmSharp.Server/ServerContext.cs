@@ -1,0 +1,13 @@
+namespace LfmSharp.Server;
+
+/// <summary>What every endpoint needs: the model host, the metrics, the options and the shutdown signal.</summary>
+internal sealed class ServerContext(LfmServerOptions options, ModelHost host, ServerMetrics metrics, CancellationToken stopping)
+{
+    public LfmServerOptions Options { get; } = options;
+
+    public ModelHost Host { get; } = host;
+
+    public ServerMetrics Metrics { get; } = metrics;
+
+    public CancellationToken Stopping { get; } = stopping;
+}

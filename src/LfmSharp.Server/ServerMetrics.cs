@@ -1,0 +1,81 @@
+using System.Globalization;
+using System.Text;
+using LfmSharp.Generation;
+
+namespace LfmSharp.Server;
+
+/// <summary>
+/// Counters behind <c>GET /metrics</c>, in Prometheus text format. The main names are llama-server's
+/// (<c>llamacpp:*</c>), so dashboards built for it work unchanged; <c>lfmsharp_*</c> adds what it lacks.
+/// </summary>
+public sealed class ServerMetrics
+{
+    private long _promptTokens, _prefilledTokens, _predictedTokens, _reasoningTokens;
+    private long _prefillTicks, _decodeTicks;
+    private long _requests, _rejected, _cancelled, _failed, _badRequests;
+
+    internal void Completed(GenerationUsage usage)
+    {
+        Interlocked.Increment(ref _requests);
+        Interlocked.Add(ref _promptTokens, usage.PromptTokens);
+        Interlocked.Add(ref _prefilledTokens, usage.PrefilledTokens);
+        Interlocked.Add(ref _predictedTokens, usage.CompletionTokens);
+        Interlocked.Add(ref _reasoningTokens, usage.ReasoningTokens);
+        Interlocked.Add(ref _prefillTicks, usage.PrefillTime.Ticks);
+        Interlocked.Add(ref _decodeTicks, usage.DecodeTime.Ticks);
+    }
+
+    internal void Rejected() => Interlocked.Increment(ref _rejected);
+
+    internal void Cancelled() => Interlocked.Increment(ref _cancelled);
+
+    internal void Failed() => Interlocked.Increment(ref _failed);
+
+    internal void BadRequest() => Interlocked.Increment(ref _badRequests);
+
+    public long RequestsCompleted => Interlocked.Read(ref _requests);
+
+    public long RequestsCancelled => Interlocked.Read(ref _cancelled);
+
+    public long RequestsRejected => Interlocked.Read(ref _rejected);
+
+    public long PredictedTokens => Interlocked.Read(ref _predictedTokens);
+
+    public string Render(GenerationScheduler? scheduler)
+    {
+        var sb = new StringBuilder();
+        double prefillSeconds = TimeSpan.FromTicks(Interlocked.Read(ref _prefillTicks)).TotalSeconds;
+        double decodeSeconds = TimeSpan.FromTicks(Interlocked.Read(ref _decodeTicks)).TotalSeconds;
+        long prefilled = Interlocked.Read(ref _prefilledTokens);
+        long predicted = Interlocked.Read(ref _predictedTokens);
+
+        Metric(sb, "llamacpp:prompt_tokens_total", "counter", "Prompt tokens processed (cached prefix included).", Interlocked.Read(ref _promptTokens));
+        Metric(sb, "llamacpp:prompt_seconds_total", "counter", "Prompt processing time.", prefillSeconds);
+        Metric(sb, "llamacpp:tokens_predicted_total", "counter", "Generated tokens (reasoning included).", predicted);
+        Metric(sb, "llamacpp:tokens_predicted_seconds_total", "counter", "Generation time.", decodeSeconds);
+        Metric(sb, "llamacpp:prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s.", prefillSeconds > 0 ? prefilled / prefillSeconds : 0);
+        Metric(sb, "llamacpp:predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s (per sequence).", decodeSeconds > 0 ? predicted / decodeSeconds : 0);
+        Metric(sb, "llamacpp:requests_processing", "gauge", "Requests generating now.", scheduler?.Active ?? 0);
+        Metric(sb, "llamacpp:requests_deferred", "gauge", "Requests waiting for a slot.", scheduler?.Waiting ?? 0);
+
+        Metric(sb, "lfmsharp_prompt_tokens_prefilled_total", "counter", "Prompt tokens actually run through the model (not from a cached prefix).", prefilled);
+        Metric(sb, "lfmsharp_reasoning_tokens_total", "counter", "Generated tokens inside <think>.", Interlocked.Read(ref _reasoningTokens));
+        Metric(sb, "lfmsharp_requests_completed_total", "counter", "Generations that ran to the end.", Interlocked.Read(ref _requests));
+        Metric(sb, "lfmsharp_requests_cancelled_total", "counter", "Generations stopped by a client disconnect.", Interlocked.Read(ref _cancelled));
+        Metric(sb, "lfmsharp_requests_rejected_total", "counter", "Requests refused with 429 (queue full).", Interlocked.Read(ref _rejected));
+        Metric(sb, "lfmsharp_requests_failed_total", "counter", "Generations that ended with a server error.", Interlocked.Read(ref _failed));
+        Metric(sb, "lfmsharp_requests_invalid_total", "counter", "Requests refused with a 4xx for bad input.", Interlocked.Read(ref _badRequests));
+        Metric(sb, "lfmsharp_queue_length", "gauge", "Requests waiting for a slot.", scheduler?.Waiting ?? 0);
+        Metric(sb, "lfmsharp_queue_capacity", "gauge", "Most requests that may wait.", scheduler?.QueueCapacity ?? 0);
+        Metric(sb, "lfmsharp_slots_total", "gauge", "Sequences generated at once.", scheduler?.SlotCount ?? 0);
+        Metric(sb, "lfmsharp_scheduler_steps_total", "counter", "Decode steps run (about one token each; a prefill is one step).", scheduler?.Steps ?? 0);
+        return sb.ToString();
+    }
+
+    private static void Metric(StringBuilder sb, string name, string type, string help, double value)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+        sb.Append(name).Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+    }
+}

@@ -1,0 +1,114 @@
+using System.Threading.Channels;
+using LfmSharp.Generation;
+using LfmSharp.Server;
+
+namespace LfmSharp.Server.Tests;
+
+/// <summary>The scheduler with scripted sequences (no model work): fairness, cancellation, queue bound, errors.</summary>
+[Collection("server")]
+public sealed class SchedulerTests(ServerFixture fx)
+{
+    /// <summary>A sequence that logs each step it takes (steps run on the decode thread, so the log is ordered).</summary>
+    private static IEnumerable<GenerationEvent> Script(string name, int steps, List<string> log, ManualResetEventSlim? gate = null)
+    {
+        for (int i = 0; i < steps; i++)
+        {
+            if (i == 0)
+                gate?.Wait(TimeSpan.FromSeconds(30));
+            lock (log)
+                log.Add(name);
+            yield return new ContentDelta($"{name}{i}");
+        }
+        yield return new Done(FinishReason.Stop, new GenerationUsage { CompletionTokens = steps });
+    }
+
+    private static async Task<List<GenerationEvent>> DrainAsync(ChannelReader<GenerationEvent> reader)
+    {
+        var events = new List<GenerationEvent>();
+        await foreach (var ev in reader.ReadAllAsync())
+            events.Add(ev);
+        return events;
+    }
+
+    [Fact]
+    public async Task Active_sequences_take_turns_one_step_each()
+    {
+        using var scheduler = new GenerationScheduler(fx.Model, slots: 3, queueCapacity: 4, contextLength: 64);
+        var log = new List<string>();
+        using var gate = new ManualResetEventSlim();
+        // A's first step holds the decode thread until B and C are queued, so all three run from the next round on.
+        var a = scheduler.Enqueue(_ => Script("A", 6, log, gate), CancellationToken.None);
+        await ServiceEndpointTests.WaitUntilAsync(() => scheduler.Active == 1);
+        var b = scheduler.Enqueue(_ => Script("B", 6, log), CancellationToken.None);
+        var c = scheduler.Enqueue(_ => Script("C", 6, log), CancellationToken.None);
+        gate.Set();
+        var results = await Task.WhenAll(DrainAsync(a), DrainAsync(b), DrainAsync(c));
+
+        Assert.All(results, r => Assert.IsType<Done>(r[^1]));
+        Assert.Equal(7, results[0].Count);
+        // After A's first step: strict rotation A, B, C, A, B, C, ...
+        Assert.Equal("A", log[0]);
+        var rest = log.Skip(1).ToList();
+        string expected = string.Concat(Enumerable.Repeat("ABC", 5)) + "BC";
+        Assert.Equal(expected, string.Concat(rest));
+    }
+
+    [Fact]
+    public async Task A_cancelled_sequence_takes_no_further_step()
+    {
+        using var scheduler = new GenerationScheduler(fx.Model, slots: 1, queueCapacity: 1, contextLength: 64);
+        scheduler.StepDelay = TimeSpan.FromMilliseconds(2);
+        var log = new List<string>();
+        using var cts = new CancellationTokenSource();
+        var reader = scheduler.Enqueue(_ => Script("A", 100_000, log), cts.Token);
+        var seen = 0;
+        await foreach (var ev in reader.ReadAllAsync().WithCancellation(CancellationToken.None).ConfigureAwait(false))
+        {
+            if (++seen == 5)
+                break;
+        }
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reader.Completion);
+        int steps;
+        lock (log)
+            steps = log.Count;
+        await Task.Delay(50);
+        lock (log)
+            Assert.Equal(steps, log.Count);
+        Assert.True(steps < 100_000);
+        Assert.Equal(0, scheduler.Active);
+    }
+
+    [Fact]
+    public async Task Queue_refuses_beyond_capacity_and_waiting_requests_start_when_a_slot_frees()
+    {
+        using var scheduler = new GenerationScheduler(fx.Model, slots: 1, queueCapacity: 1, contextLength: 64);
+        var log = new List<string>();
+        using var gate = new ManualResetEventSlim();
+        var a = scheduler.Enqueue(_ => Script("A", 2, log, gate), CancellationToken.None);
+        await ServiceEndpointTests.WaitUntilAsync(() => scheduler.Active == 1);
+        var b = scheduler.Enqueue(_ => Script("B", 2, log), CancellationToken.None);
+        Assert.Equal(1, scheduler.Waiting);
+        var full = Assert.Throws<QueueFullException>(() => scheduler.Enqueue(_ => Script("C", 2, log), CancellationToken.None));
+        Assert.Equal(1, full.Capacity);
+        gate.Set();
+        await Task.WhenAll(DrainAsync(a), DrainAsync(b));
+        Assert.Equal("AABB", string.Concat(log));
+    }
+
+    [Fact]
+    public async Task A_failing_sequence_reports_its_exception_and_frees_its_slot()
+    {
+        using var scheduler = new GenerationScheduler(fx.Model, slots: 1, queueCapacity: 2, contextLength: 64);
+        static IEnumerable<GenerationEvent> Fails()
+        {
+            yield return new ContentDelta("x");
+            throw new InvalidDataException("boom");
+        }
+        var failed = scheduler.Enqueue(_ => Fails(), CancellationToken.None);
+        var next = scheduler.Enqueue(_ => Script("B", 1, []), CancellationToken.None);
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => DrainAsync(failed));
+        Assert.Equal("boom", ex.Message);
+        Assert.IsType<Done>((await DrainAsync(next))[^1]);
+    }
+}
