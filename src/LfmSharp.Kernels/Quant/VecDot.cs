@@ -24,4 +24,28 @@ public static class VecDot
         GgmlType.Q6_K => Q6K.Dot(weightRow, activationRow, n),
         _ => throw QuantTraits.Unsupported(weightType, "as a matmul weight"),
     };
+
+    /// <summary>
+    /// The scalar twins of <see cref="Row"/>: the reference the SIMD paths are tested against, and the one that is
+    /// bit-identical to ggml's generic (portable) dot products.
+    /// </summary>
+    internal static float RowScalar(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    {
+        int nb = n / GgmlTypes.BlockSize(weightType);
+        return weightType switch
+        {
+            GgmlType.F32 => F32.DotScalar(weightRow, activationRow, n),
+            GgmlType.F16 => F16.DotScalar(weightRow, activationRow, n),
+            GgmlType.BF16 => BF16.DotScalar(weightRow, activationRow, n),
+            GgmlType.Q4_0 => Q4_0.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q4_1 => Q4_1.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q5_0 => Q5_0.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q5_1 => Q5_1.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q8_0 => Q8_0.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q4_K => Q4K.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q5_K => Q5K.DotScalar(weightRow, activationRow, nb),
+            GgmlType.Q6_K => Q6K.DotScalar(weightRow, activationRow, nb),
+            _ => throw QuantTraits.Unsupported(weightType, "as a matmul weight"),
+        };
+    }
 }
