@@ -8,36 +8,7 @@ public static class ChatTemplates
     /// carries <c>List of tools: &lt;|tool_list_start|&gt;[...]&lt;|tool_list_end|&gt;</c>, tool results wrapped in
     /// tool-response tokens.
     /// </summary>
-    public const string Lfm2 =
-        """
-        {{- bos_token -}}
-        {%- set ns = namespace(system_prompt="") -%}
-        {%- if messages[0]["role"] == "system" -%}
-            {%- set ns.system_prompt = messages[0]["content"] -%}
-            {%- set messages = messages[1:] -%}
-        {%- endif -%}
-        {%- if tools -%}
-            {%- set ns.system_prompt = ns.system_prompt + ("\n" if ns.system_prompt else "") + "List of tools: <|tool_list_start|>" + (tools | tojson) + "<|tool_list_end|>" -%}
-        {%- endif -%}
-        {%- if ns.system_prompt -%}
-            {{- "<|im_start|>system\n" + ns.system_prompt + "<|im_end|>\n" -}}
-        {%- endif -%}
-        {%- for message in messages -%}
-            {{- "<|im_start|>" + message["role"] + "\n" -}}
-            {%- set content = message["content"] -%}
-            {%- if content is not string -%}
-                {%- set content = content | tojson -%}
-            {%- endif -%}
-            {%- if message["role"] == "tool" -%}
-                {%- set content = "<|tool_response_start|>" + content + "<|tool_response_end|>" -%}
-            {%- endif -%}
-            {{- content + "<|im_end|>\n" -}}
-        {%- endfor -%}
-        {%- if add_generation_prompt -%}
-            {{- "<|im_start|>assistant\n" -}}
-        {%- endif -%}
-
-        """;
+    public static string Lfm2 => LfmSharp.Tokenizers.SyntheticVocabulary.ChatTemplate;
 
     /// <summary>
     /// An LFM2.5 style template written for synthetic models from the layout in the spec (§6.1): a system turn only
