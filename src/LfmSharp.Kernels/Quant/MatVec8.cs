@@ -48,6 +48,19 @@ internal static unsafe class MatVec8
         return (bits | sign).AsSingle();
     }
 
+    /// <summary>
+    /// Prefetches the part of the next 8-row group (which starts at <paramref name="next"/>) that block iteration
+    /// <paramref name="b"/> of the current group is responsible for: over the group's iterations all of it, so the
+    /// next group is in cache when its 8 interleaved streams start (short rows defeat the hardware prefetcher).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchNext(byte* next, int bytesPerIteration, int b)
+    {
+        byte* p = next + (long)b * bytesPerIteration;
+        for (int i = 0; i < bytesPerIteration + 64; i += 64)
+            Sse.Prefetch0(p + i);
+    }
+
     private static Vector256<int> Offsets(int rowBytes) => Vector256.Create(0, rowBytes, 2 * rowBytes, 3 * rowBytes, 4 * rowBytes, 5 * rowBytes, 6 * rowBytes, 7 * rowBytes);
 
     /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
@@ -59,6 +72,7 @@ internal static unsafe class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
+            PrefetchNext(w + 8 * rb, 8 * 18, b);
             var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
             var tot = Totals(
                 Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 2)), q8),
@@ -84,6 +98,7 @@ internal static unsafe class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 34 + 2;
+            PrefetchNext(w + 8 * rb, 8 * 34, b);
             var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
             var tot = Totals(
                 Simd.DotSigned(Vector256.Load((sbyte*)x), q8),
@@ -130,6 +145,7 @@ internal static unsafe class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 144, ab = a + b * 292;
+            PrefetchNext(w + 8 * rb, 8 * 144, b);
             var s0 = Q4KBlock(x, ab, out var m0);
             var s1 = Q4KBlock(x + rb, ab, out var m1);
             var s2 = Q4KBlock(x + 2 * rb, ab, out var m2);
@@ -185,6 +201,7 @@ internal static unsafe class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 210, ab = a + b * 292;
+            PrefetchNext(w + 8 * rb, 8 * 210, b);
             var tot = Totals(Q6KBlock(x, ab), Q6KBlock(x + rb, ab), Q6KBlock(x + 2 * rb, ab), Q6KBlock(x + 3 * rb, ab),
                 Q6KBlock(x + 4 * rb, ab), Q6KBlock(x + 5 * rb, ab), Q6KBlock(x + 6 * rb, ab), Q6KBlock(x + 7 * rb, ab));
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, offs, high: true) * Vector256.Create(*(float*)ab), acc);
