@@ -114,6 +114,7 @@ public static unsafe class Attention
     /// the item's queries, and the queries are rounded to f16 first (as llama.cpp converts q to the cache type).
     /// Scores are s_j = (q·k_j)·scale in f32; probabilities, their sum and the weighted values in f32.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Item(Job job, int g, int t0, int t1, float* scratch)
     {
         int hd = job.HeadDim, heads = job.Heads, group = heads / job.KvHeads;
@@ -188,6 +189,7 @@ public static unsafe class Attention
     }
 
     /// <summary>Folds n cache rows (keys/values at stride <paramref name="stride"/>) into one query's running softmax state.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OnlineChunk(ReadOnlySpan<float> q, float* keys, float* values, int stride, int n, float scale,
         ref float m, ref float l, Span<float> o, Span<float> s)
     {

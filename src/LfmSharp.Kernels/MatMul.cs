@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LfmSharp.Kernels.Quant;
 
@@ -228,6 +229,7 @@ public static unsafe class MatMul
         public int SideStride;
         public bool WithSums;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             for (int t = start; t < end; t++)
@@ -267,6 +269,7 @@ public static unsafe class MatMul
         public int Tokens, ActRowBytes, SideStride;
         public delegate*<byte*, byte*, int, float> RowKernel;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             var w = W;
@@ -309,6 +312,7 @@ public static unsafe class MatMul
         public nint Y, Act, Packed, Scales, Sums;
         public int Tokens, ActRowBytes, PackedStride, SideStride;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             var w = W;
@@ -380,6 +384,7 @@ public static unsafe class MatMul
         public DotMode Mode;
         public delegate*<byte*, byte*, int, float> RowKernel;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             var w = W;

@@ -63,26 +63,50 @@ internal static unsafe class MatVec8
 
     private static Vector256<int> Offsets(int rowBytes) => Vector256.Create(0, rowBytes, 2 * rowBytes, 3 * rowBytes, 4 * rowBytes, 5 * rowBytes, 6 * rowBytes, 7 * rowBytes);
 
+    /// <summary>
+    /// Σ over one Q4_0 block of two rows at once: the 16 quant bytes of row <paramref name="a"/> in the low 128-bit lane
+    /// and of row <paramref name="b"/> in the high lane, so one and/shift/and unpacks both, and the activations come as
+    /// the block's first 16 values broadcast to both lanes (against the low nibbles) and its last 16 (high nibbles).
+    /// Lanes 0..3 hold row a's partial sums, 4..7 row b's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4_0Pair(byte* a, byte* b, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
+    {
+        var v = Vector256.Create(Vector128.Load(a), Vector128.Load(b));
+        var low = Vector256.Create((byte)0x0F);
+        var p = Avx2.MultiplyAddAdjacent(v & low, yLo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, yHi);
+        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));   // u4·s8 pair sums ≤ 3810, two of them fit int16
+    }
+
+    /// <summary>Lane r = Σ of row r's four lanes, from pairs (0,4), (1,5), (2,6), (3,7) as <see cref="Q4_0Pair"/> lays them out.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> PairTotals(Vector256<int> p04, Vector256<int> p15, Vector256<int> p26, Vector256<int> p37)
+        => Avx2.HorizontalAdd(Avx2.HorizontalAdd(p04, p15), Avx2.HorizontalAdd(p26, p37));
+
     /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
         var offs = Offsets(rowBytes);
         long rb = rowBytes;
+        byte* next = w + 8 * rb;
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
-            PrefetchNext(w + 8 * rb, 8 * 18, b);
-            var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
-            var tot = Totals(
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + rb + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 2 * rb + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 3 * rb + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 4 * rb + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 5 * rb + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 6 * rb + 2)), q8),
-                Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 7 * rb + 2)), q8));
+            // The next group, 144 bytes per iteration (three lines cover it).
+            byte* pf = next + b * 144;
+            Sse.Prefetch0(pf);
+            Sse.Prefetch0(pf + 64);
+            Sse.Prefetch0(pf + 128);
+            byte* ya = a + b * 34 + 2;
+            var yLo = Vector256.Create(Vector128.Load((sbyte*)ya));
+            var yHi = Vector256.Create(Vector128.Load((sbyte*)ya + 16));
+            var tot = PairTotals(
+                Q4_0Pair(x + 2, x + 4 * rb + 2, yLo, yHi),
+                Q4_0Pair(x + rb + 2, x + 5 * rb + 2, yLo, yHi),
+                Q4_0Pair(x + 2 * rb + 2, x + 6 * rb + 2, yLo, yHi),
+                Q4_0Pair(x + 3 * rb + 2, x + 7 * rb + 2, yLo, yHi));
             tot -= Vector256.Create(aSums[b]);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x, offs) * Vector256.Create(aScales[b]), acc);
         }
@@ -90,6 +114,7 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>Q8_0 rows r..r+7 · one Q8_0 activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
@@ -137,6 +162,7 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>Q4_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4K(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
@@ -193,6 +219,7 @@ internal static unsafe class MatVec8
     private static Vector256<short> Scales(sbyte first, sbyte second) => Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)second));
 
     /// <summary>Q6_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6K(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;

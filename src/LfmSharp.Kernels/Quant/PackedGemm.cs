@@ -75,6 +75,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Packs rows r0..r0+7 of a Q4_0 matrix (row stride <paramref name="rowBytes"/>, nb blocks per row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackQ4_0(byte* w, int rowBytes, int nb, byte* dst)
     {
         for (int b = 0; b < nb; b++, dst += 288)
@@ -93,6 +94,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Packs rows r0..r0+7 of a Q8_0 matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackQ8_0(byte* w, int rowBytes, int nb, byte* dst)
     {
         for (int b = 0; b < nb; b++, dst += 288)
@@ -111,6 +113,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Packs rows r0..r0+7 of a Q4_K matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackQ4K(byte* w, int rowBytes, int nb, byte* dst)
     {
         var low = Vector256.Create((byte)0x0F);
@@ -153,6 +156,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Packs rows r0..r0+7 of a Q6_K matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackQ6K(byte* w, int rowBytes, int nb, byte* dst)
     {
         byte* tmp = stackalloc byte[8 * 128];
@@ -217,6 +221,7 @@ internal static unsafe class PackedGemm
     private static Vector256<sbyte> Bcast(byte* p) => Vector256.Create(*(int*)p).AsSByte();
 
     /// <summary>Q4_0 weights × Q8_0 activations, 8 rows × 4 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ4_0(byte* pk, int nb, in TokenTile t)
     {
         var ones = Vector256.Create((short)1);
@@ -246,6 +251,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens (sign trick per pair; int16 pair sums reach 32512, so widen every step).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ8_0(byte* pk, int nb, in TokenTile t)
     {
         var ones = Vector256.Create((short)1);
@@ -276,6 +282,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Q4_K weights × Q8_K activations, 8 rows × 4 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ4K(byte* pk, int nb, in TokenTile t)
     {
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
@@ -332,6 +339,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Q6_K weights × Q8_K activations, 8 rows × 4 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ6K(byte* pk, int nb, in TokenTile t)
     {
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.KQuantMath;
@@ -156,6 +157,7 @@ public static unsafe class Q4K
     /// the exact integers sumi = Σ sc_j·q·a (maddubs, then madd by the sub-block scale) and msum = Σ m_j·bsum, then
     /// acc = fma(sumi, d·d_a, acc) and acc = fma(−msum, dmin·d_a, acc). Differs from the generic order only by rounding.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;

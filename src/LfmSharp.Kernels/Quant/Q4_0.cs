@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
@@ -93,6 +94,7 @@ public static unsafe class Q4_0
     /// output this way too, so a row gives the same bits whatever the batch. Differs from the generic order
     /// (sumf += sumi·d_w·d_a) only by float rounding.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.KQuantMath;
@@ -148,6 +149,7 @@ public static unsafe class Q6K
     /// q (0..63) go through maddubs and a madd by the sub-block scales, the −32 offset comes off exactly as
     /// 32·Σ scale_j·bsum_j, then one acc = fma(sumi, d·d_a, acc) per super-block (only float rounding differs).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
@@ -79,6 +80,7 @@ public static unsafe class Q8_0
     /// f32, and roundf's ties-away-from-zero rebuilt from truncation (the fraction x − trunc(x) is exact). Blocks
     /// holding Inf or NaN (or so tiny that 1/d overflows) go through the reference, whose saturating conversions differ from cvttps2dq.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void QuantizeRowAvx2(float* x, byte* y, int nb)
     {
         var absMask = Vector256.Create(0x7fffffff);
@@ -147,6 +149,7 @@ public static unsafe class Q8_0
     }
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/> in the canonical order of <see cref="Q4_0.DotAvx2"/>: exact block sums, one fma per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;
