@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace LfmSharp.Kernels;
 
 /// <summary>
@@ -6,12 +10,15 @@ namespace LfmSharp.Kernels;
 /// <remarks>
 /// Shapes: <c>q</c> [tokens, heads·headDim]; <c>keys</c>, <c>values</c> [≥ startPos + tokens, kvHeads·headDim]
 /// (row p = position p, already written for the new tokens); <c>dst</c> [tokens, heads·headDim];
-/// <c>scores</c> scratch [pool.ThreadCount, ≥ startPos + tokens]. Query token t sits at position startPos + t and
-/// sees positions 0..startPos + t. Query head h reads KV head h / (heads / kvHeads).
-/// Per (token, head), as llama.cpp without flash attention: s_j = (q·k_j)·scale in f32, softmax with an f32
-/// max and a double sum, then dst = Σ_j p_j · v_j accumulated in f32.
+/// <c>scores</c> scratch [pool.ThreadCount, ≥ startPos + tokens] (validated for callers' sake; the kernel keeps its
+/// own per-thread scratch). Query token t sits at position startPos + t and sees positions 0..startPos + t. Query
+/// head h reads KV head h / (heads / kvHeads).
+/// Per (token, head): s_j = (q·k_j)·scale in f32, a softmax computed online over chunks of
+/// <see cref="KeyChunk"/> positions (as flash attention does; equal to the two-pass softmax up to f32 rounding),
+/// dst = Σ_j p_j · v_j accumulated in f32. Work items are (KV head, tile of <see cref="QueryTile"/> tokens), so
+/// every K/V row is read (and, from an F16 cache, widened) once per item for all its query heads and tokens.
 /// With an F16 cache the query is rounded to F16 before the q·k dot (llama.cpp converts q to the cache's
-/// vec-dot type); probabilities and the value sum stay f32.
+/// vec-dot type); probabilities and the value sum stay f32. <see cref="HeadScalar"/> is the two-pass reference.
 /// </remarks>
 public static unsafe class Attention
 {
@@ -40,25 +47,33 @@ public static unsafe class Attention
     // One job object per calling thread, reused: a forward pass must not allocate per token.
     [ThreadStatic] private static Job? t_job;
 
+    /// <summary>Query tokens per work item: each K/V chunk converted to f32 serves this many tokens × the GQA group.</summary>
+    internal const int QueryTile = 16;
+
+    /// <summary>Cache positions converted and scored at a time (the online softmax rescales once per chunk).</summary>
+    internal const int KeyChunk = 64;
+
     private static void Run(KernelThreadPool pool, float* q, float* k32, Half* k16, float* v32, Half* v16, int tokens, int startPos, int heads, int kvHeads,
         int headDim, float scale, float* scores, int scoresStride, float* dst)
     {
         var job = t_job ??= new Job();
+        int group = heads / kvHeads;
+        job.EnsureScratch(pool.ThreadCount, headDim, group);
         job.Q = q;
         job.K32 = k32;
         job.K16 = k16;
         job.V32 = v32;
         job.V16 = v16;
-        job.Scores = scores;
         job.Dst = dst;
-        (job.Tokens, job.StartPos, job.Heads, job.KvHeads, job.HeadDim, job.Scale, job.ScoresStride) = (tokens, startPos, heads, kvHeads, headDim, scale, scoresStride);
+        (job.Tokens, job.StartPos, job.Heads, job.KvHeads, job.HeadDim, job.Scale) = (tokens, startPos, heads, kvHeads, headDim, scale);
         try
         {
-            pool.For(tokens * heads, 1, job);
+            int tiles = (tokens + QueryTile - 1) / QueryTile;
+            pool.For(kvHeads * tiles, 1, job);
         }
         finally
         {
-            job.Q = job.Dst = job.Scores = job.K32 = job.V32 = null;
+            job.Q = job.Dst = job.K32 = job.V32 = null;
             job.K16 = job.V16 = null;
         }
     }
@@ -92,52 +107,171 @@ public static unsafe class Attention
             VectorMath.MultiplyAdd(values.Slice(j * kvStride + kvOffset, hd), scores[j], dstHead);
     }
 
-    private static void HeadF16(ReadOnlySpan<float> qHead, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values, int kvLen, int kvStride, int kvOffset,
-        float scale, Span<float> scores, Span<float> dstHead)
+    /// <summary>
+    /// One work item: query tokens [t0, t1) × the <c>group</c> query heads of KV head <c>g</c>, over the cache in chunks
+    /// of <see cref="KeyChunk"/> positions with an online softmax (running max m, running sum l, output o rescaled by
+    /// e^(m_old − m_new) per chunk). With an F16 cache each chunk of K and V rows is widened to f32 once for all
+    /// the item's queries, and the queries are rounded to f16 first (as llama.cpp converts q to the cache type).
+    /// Scores are s_j = (q·k_j)·scale in f32; probabilities, their sum and the weighted values in f32.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Item(Job job, int g, int t0, int t1, float* scratch)
     {
-        int hd = qHead.Length;
-        Span<float> q16 = stackalloc float[hd];
-        Span<float> row = stackalloc float[hd];
-        for (int i = 0; i < hd; i++)
-            q16[i] = (float)(Half)qHead[i];
-        for (int j = 0; j < kvLen; j++)
+        int hd = job.HeadDim, heads = job.Heads, group = heads / job.KvHeads;
+        int qDim = heads * hd, kvDim = job.KvHeads * hd, start = job.StartPos;
+        int nq = (t1 - t0) * group;
+        // Per-thread scratch: qf [nq, hd], o [nq, hd], m [nq], l [nq], kf [KeyChunk, hd], vf [KeyChunk, hd], s [KeyChunk].
+        float* qf = scratch, o = qf + QueryTile * group * hd, m = o + QueryTile * group * hd, l = m + QueryTile * group;
+        float* kf = l + QueryTile * group, vf = kf + KeyChunk * hd, sc = vf + KeyChunk * hd;
+        bool f16 = job.K16 != null;
+        for (int t = t0; t < t1; t++)
         {
-            HalfConversion.ToSingle(keys.Slice(j * kvStride + kvOffset, hd), row);
-            scores[j] = VectorMath.Dot(q16, row) * scale;
+            for (int j = 0; j < group; j++)
+            {
+                int iq = (t - t0) * group + j;
+                float* src = job.Q + (long)t * qDim + (g * group + j) * hd;
+                for (int i = 0; i < hd; i++)
+                    qf[iq * hd + i] = f16 ? (float)(Half)src[i] : src[i];
+                m[iq] = float.NegativeInfinity;
+                l[iq] = 0f;
+                new Span<float>(o + iq * hd, hd).Clear();
+            }
         }
-        Softmax.Apply(scores[..kvLen]);
-        dstHead.Clear();
-        for (int j = 0; j < kvLen; j++)
+
+        int end = start + t1;   // positions the last token sees
+        for (int p0 = 0; p0 < end; p0 += KeyChunk)
         {
-            HalfConversion.ToSingle(values.Slice(j * kvStride + kvOffset, hd), row);
-            VectorMath.MultiplyAdd(row, scores[j], dstHead);
+            int p1 = Math.Min(end, p0 + KeyChunk);
+            float* kc, vc;
+            int stride;
+            if (f16)
+            {
+                for (int p = p0; p < p1; p++)
+                {
+                    HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.K16 + (long)p * kvDim + g * hd, hd), new Span<float>(kf + (p - p0) * hd, hd));
+                    HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.V16 + (long)p * kvDim + g * hd, hd), new Span<float>(vf + (p - p0) * hd, hd));
+                }
+                kc = kf;
+                vc = vf;
+                stride = hd;
+            }
+            else
+            {
+                kc = job.K32 + (long)p0 * kvDim + g * hd;
+                vc = job.V32 + (long)p0 * kvDim + g * hd;
+                stride = kvDim;
+            }
+            for (int t = t0; t < t1; t++)
+            {
+                int n = Math.Min(p1, start + t + 1) - p0;   // causal: token t sees positions ≤ start + t
+                if (n <= 0)
+                    continue;
+                for (int j = 0; j < group; j++)
+                {
+                    int iq = (t - t0) * group + j;
+                    OnlineChunk(new ReadOnlySpan<float>(qf + iq * hd, hd), kc, vc, stride, n, job.Scale,
+                        ref m[iq], ref l[iq], new Span<float>(o + iq * hd, hd), new Span<float>(sc, n));
+                }
+            }
         }
+
+        for (int t = t0; t < t1; t++)
+        {
+            for (int j = 0; j < group; j++)
+            {
+                int iq = (t - t0) * group + j;
+                float inv = 1f / l[iq];
+                float* d = job.Dst + (long)t * qDim + (g * group + j) * hd;
+                for (int i = 0; i < hd; i++)
+                    d[i] = o[iq * hd + i] * inv;
+            }
+        }
+    }
+
+    /// <summary>Folds n cache rows (keys/values at stride <paramref name="stride"/>) into one query's running softmax state.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OnlineChunk(ReadOnlySpan<float> q, float* keys, float* values, int stride, int n, float scale,
+        ref float m, ref float l, Span<float> o, Span<float> s)
+    {
+        int hd = q.Length;
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < n; j++)
+        {
+            s[j] = VectorMath.Dot(q, new ReadOnlySpan<float>(keys + (long)j * stride, hd)) * scale;
+            max = MathF.Max(max, s[j]);
+        }
+        float mNew = MathF.Max(m, max);
+        float corr = MathF.Exp(m - mNew);   // 0 on the first chunk (m = −∞)
+        float sum = ExpShifted(s, mNew);
+        l = l * corr + sum;
+        if (corr != 1f)
+        {
+            for (int i = 0; i < hd; i++)
+                o[i] *= corr;
+        }
+        for (int j = 0; j < n; j++)
+            VectorMath.MultiplyAdd(new ReadOnlySpan<float>(values + (long)j * stride, hd), s[j], o);
+        m = mNew;
+    }
+
+    /// <summary>s[j] = e^(s[j] − shift) in place; returns Σ s[j] (f32).</summary>
+    internal static float ExpShifted(Span<float> s, float shift)
+    {
+        int j = 0;
+        float sum = 0f;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float ps = ref MemoryMarshal.GetReference(s);
+            var vshift = Vector256.Create(shift);
+            var acc = Vector256<float>.Zero;
+            for (; j + 8 <= s.Length; j += 8)
+            {
+                var e = Vector256.Exp(Vector256.LoadUnsafe(ref ps, (nuint)j) - vshift);
+                e.StoreUnsafe(ref ps, (nuint)j);
+                acc += e;
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; j < s.Length; j++)
+        {
+            s[j] = MathF.Exp(s[j] - shift);
+            sum += s[j];
+        }
+        return sum;
     }
 
     private sealed class Job : IParallelWork
     {
-        public float* Q, K32, V32, Scores, Dst;
+        public float* Q, K32, V32, Dst;
         public Half* K16, V16;
-        public int Tokens, StartPos, Heads, KvHeads, HeadDim, ScoresStride;
+        public int Tokens, StartPos, Heads, KvHeads, HeadDim;
         public float Scale;
+        private float[][] _scratch = [];
+        private float*[] _scratchPtr = [];
+
+        /// <summary>Per-thread scratch (pinned, grown only when a larger shape or pool shows up, so steady decoding allocates nothing).</summary>
+        public void EnsureScratch(int threads, int hd, int group)
+        {
+            int need = 2 * QueryTile * group * hd + 2 * QueryTile * group + 2 * KeyChunk * hd + KeyChunk;
+            if (_scratch.Length >= threads && _scratch[0].Length >= need)
+                return;
+            _scratch = new float[threads][];
+            _scratchPtr = new float*[threads];
+            for (int i = 0; i < threads; i++)
+            {
+                _scratch[i] = GC.AllocateArray<float>(need, pinned: true);
+                _scratchPtr[i] = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_scratch[i]));
+            }
+        }
 
         public void Execute(int start, int end, int thread)
         {
-            int headDim = HeadDim, heads = Heads;
-            int qDim = heads * headDim, kvDim = KvHeads * headDim, group = heads / KvHeads;
-            int rows = StartPos + Tokens;
-            var s = new Span<float>(Scores + (long)thread * ScoresStride, ScoresStride);
+            int tiles = (Tokens + QueryTile - 1) / QueryTile;
             for (int item = start; item < end; item++)
             {
-                int t = item / heads, h = item % heads;
-                int kvLen = StartPos + t + 1;
-                var qHead = new ReadOnlySpan<float>(Q + (long)t * qDim + h * headDim, headDim);
-                var dHead = new Span<float>(Dst + (long)t * qDim + h * headDim, headDim);
-                int offset = h / group * headDim;
-                if (K32 != null)
-                    HeadScalar(qHead, new ReadOnlySpan<float>(K32, rows * kvDim), new ReadOnlySpan<float>(V32, rows * kvDim), kvLen, kvDim, offset, Scale, s, dHead);
-                else
-                    HeadF16(qHead, new ReadOnlySpan<Half>(K16, rows * kvDim), new ReadOnlySpan<Half>(V16, rows * kvDim), kvLen, kvDim, offset, Scale, s, dHead);
+                int g = item / tiles, tile = item % tiles;
+                int t0 = tile * QueryTile, t1 = Math.Min(Tokens, t0 + QueryTile);
+                Item(this, g, t0, t1, _scratchPtr[thread]);
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LfmSharp.Kernels.Quant;
 
@@ -41,6 +42,14 @@ public sealed unsafe class MatMulWorkspace
         Precision = precision;
         Activations = GC.AllocateArray<byte>(checked(maxTokens * maxColumns * MaxActivationBytesPerElement), pinned: true);
         RowScratch = GC.AllocateArray<float>(checked(pool.ThreadCount * maxColumns), pinned: true);
+        if (precision == MatMulPrecision.LlamaCpp && PackedGemm.IsSupported)
+        {
+            int blocks = maxColumns / 32 + 1;
+            ActivationScales = GC.AllocateArray<float>(checked(maxTokens * blocks), pinned: true);
+            ActivationSums = GC.AllocateArray<int>(checked(maxTokens * blocks), pinned: true);
+            if (maxTokens >= PackedGemm.Tokens)
+                Packed = GC.AllocateArray<byte>(checked(pool.ThreadCount * maxColumns * PackedGemm.MaxPackedBytesPerColumn + 64), pinned: true);
+        }
     }
 
     public KernelThreadPool Pool { get; }
@@ -54,7 +63,16 @@ public sealed unsafe class MatMulWorkspace
     // [ThreadCount, MaxColumns]: one dequantized weight row per thread (Float precision).
     internal float[] RowScratch { get; }
 
+    // AVX2 scratch (empty otherwise):
+    // [ThreadCount, MaxColumns · MaxPackedBytesPerColumn] one packed 8-row group per thread (batches of ≥ 4 tokens),
+    // [MaxTokens, MaxColumns/32 + 1] f32 scales and 8·Σq of Q8_0 activation blocks.
+    internal byte[] Packed { get; } = [];
+    internal float[] ActivationScales { get; } = [];
+    internal int[] ActivationSums { get; } = [];
+
     internal readonly MatMul.DotJob DotJob = new();
+    internal readonly MatMul.GemmJob GemmJob = new();
+    internal readonly MatMul.MatVecJob MatVecJob = new();
     internal readonly MatMul.QuantizeJob QuantizeJob = new();
 }
 
@@ -76,11 +94,16 @@ public static unsafe class MatMul
             return;
 
         var mode = w.Type == GgmlType.F32 ? DotMode.F32 : ws.Precision == MatMulPrecision.Float ? DotMode.Dequantized : DotMode.Quantized;
+        // AVX2 kernels of the common weight types: 8-row groups, packed 8×4 tiles for batches, one token at a time
+        // otherwise; both (and the single-row dots of ragged rows) compute every output in the same order.
+        bool grouped = mode == DotMode.Quantized && ws.ActivationScales.Length > 0 && PackedGemm.Handles(w.Type);
+        bool gemm = grouped && tokens >= PackedGemm.Tokens && w.Rows >= PackedGemm.Rows && ws.Packed.Length > 0;
         GgmlType actType = GgmlType.F32;
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
-        fixed (byte* pa = ws.Activations)
-        fixed (float* ps = ws.RowScratch)
+        fixed (byte* pa = ws.Activations, pp = ws.Packed)
+        fixed (float* ps = ws.RowScratch, pas = ws.ActivationScales)
+        fixed (int* pasum = ws.ActivationSums)
         {
             if (mode == DotMode.Quantized)
             {
@@ -88,6 +111,10 @@ public static unsafe class MatMul
                 actRowBytes = (int)GgmlTypes.RowBytes(actType, w.Columns);
                 var q = ws.QuantizeJob;
                 (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)px, (nint)pa, w.Columns, actRowBytes, actType);
+                // Q8_0 blocks for the packed kernels also need f32 scales (and Q4_0 the 8·Σq offsets) per block.
+                (q.Scales, q.Sums, q.SideStride, q.WithSums) = grouped && actType == GgmlType.Q8_0
+                    ? ((nint)pas, (nint)pasum, ws.MaxColumns / 32 + 1, w.Type == GgmlType.Q4_0)
+                    : (0, 0, 0, false);
                 // Converting a row is cheap next to the matmul; only spread it over threads for real batches.
                 if (tokens < 4)
                     q.Execute(0, tokens, 0);
@@ -95,14 +122,54 @@ public static unsafe class MatMul
                     ws.Pool.For(tokens, 1, q);
             }
 
+            if (gemm)
+            {
+                var g = ws.GemmJob;
+                g.W = w;
+                (g.Y, g.Act, g.Packed, g.Scales, g.Sums) = ((nint)py, (nint)pa, (nint)pp, (nint)pas, (nint)pasum);
+                (g.Tokens, g.ActRowBytes, g.PackedStride, g.SideStride) = (tokens, actRowBytes, ws.MaxColumns * PackedGemm.MaxPackedBytesPerColumn, ws.MaxColumns / 32 + 1);
+                int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
+                ws.Pool.For(groups, 1, g);
+                return;
+            }
+
+            if (grouped)
+            {
+                var v = ws.MatVecJob;
+                v.W = w;
+                (v.Y, v.Act, v.Scales, v.Sums) = ((nint)py, (nint)pa, (nint)pas, (nint)pasum);
+                (v.Tokens, v.ActRowBytes, v.SideStride) = (tokens, actRowBytes, ws.MaxColumns / 32 + 1);
+                v.RowKernel = RowKernel(w.Type);
+                int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
+                // At least ~32K multiply-adds per chunk so the atomic hand-out stays negligible.
+                ws.Pool.For(groups, Math.Max(1, 4096 / (w.Columns * tokens)), v);
+                return;
+            }
+
             var job = ws.DotJob;
             job.W = w;
             (job.X, job.Y, job.Act, job.Scratch) = ((nint)px, (nint)py, (nint)pa, (nint)ps);
             (job.Tokens, job.Mode, job.ActRowBytes, job.ScratchStride) = (tokens, mode, actRowBytes, ws.MaxColumns);
+            job.RowKernel = mode == DotMode.Quantized ? RowKernel(w.Type) : null;
             // At least ~16K multiply-adds per chunk so the atomic hand-out stays negligible.
             int grain = Math.Max(1, 16384 / Math.Max(1, w.Columns * tokens));
             ws.Pool.For(w.Rows, grain, job);
         }
+    }
+
+    /// <summary>The SIMD row·row dot of a weight type over raw pointers (arguments known good), or null where only the span path exists.</summary>
+    private static delegate*<byte*, byte*, int, float> RowKernel(GgmlType t)
+    {
+        if (!Simd.Avx2Fma)
+            return null;
+        return t switch
+        {
+            GgmlType.Q4_0 => &Q4_0.DotAvx2,
+            GgmlType.Q8_0 => &Q8_0.DotAvx2,
+            GgmlType.Q4_K => &Q4K.DotAvx2,
+            GgmlType.Q6_K => &Q6K.DotAvx2,
+            _ => null,
+        };
     }
 
     /// <summary>
@@ -158,7 +225,11 @@ public static unsafe class MatMul
         public nint X, Dst;
         public int Columns, RowBytes;
         public GgmlType Type;
+        public nint Scales, Sums;       // optional Q8_0 side arrays [tokens, SideStride]
+        public int SideStride;
+        public bool WithSums;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             for (int t = start; t < end; t++)
@@ -166,6 +237,141 @@ public static unsafe class MatMul
                 var src = new ReadOnlySpan<float>((float*)X + (long)t * Columns, Columns);
                 var dst = new Span<byte>((byte*)Dst + (long)t * RowBytes, RowBytes);
                 RowOps.QuantizeActivations(Type, src, dst);
+                if (Scales != 0)
+                    Q8_0Side((byte*)Dst + (long)t * RowBytes, Columns / 32, (float*)Scales + (long)t * SideStride, WithSums ? (int*)Sums + (long)t * SideStride : null);
+            }
+        }
+
+        /// <summary>Each Q8_0 block's scale as f32 and, when asked, 8·Σq (the offset of Q4_0's q − 8).</summary>
+        private static void Q8_0Side(byte* row, int nb, float* scales, int* sums)
+        {
+            for (int b = 0; b < nb; b++)
+            {
+                byte* blk = row + b * 34;
+                scales[b] = QuantMath.HalfToSingle(*(ushort*)blk);
+                if (sums != null)
+                {
+                    var q = System.Runtime.Intrinsics.Vector256.Load((sbyte*)(blk + 2));
+                    // Σq via maddubs against ones (u8 1 × s8 q) then madd: exact.
+                    var s16 = System.Runtime.Intrinsics.X86.Avx2.MultiplyAddAdjacent(System.Runtime.Intrinsics.Vector256.Create((byte)1), q);
+                    var s32 = System.Runtime.Intrinsics.X86.Avx2.MultiplyAddAdjacent(s16, System.Runtime.Intrinsics.Vector256.Create((short)1));
+                    sums[b] = 8 * Simd.HorizontalSum(s32);
+                }
+            }
+        }
+    }
+
+    /// <summary>Quantized matmul of 1–3 tokens over 8-row groups with the AVX2 <see cref="MatVec8"/> kernels.</summary>
+    internal sealed class MatVecJob : IParallelWork
+    {
+        public WeightMatrix W;
+        public nint Y, Act, Scales, Sums;
+        public int Tokens, ActRowBytes, SideStride;
+        public delegate*<byte*, byte*, int, float> RowKernel;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int start, int end, int thread)
+        {
+            var w = W;
+            int rows = w.Rows, tokens = Tokens, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
+            float* y = (float*)Y;
+            byte* act = (byte*)Act;
+            for (int g = start; g < end; g++)
+            {
+                int r0 = g * PackedGemm.Rows;
+                if (r0 + PackedGemm.Rows > rows)
+                {
+                    for (int r = r0; r < rows; r++)
+                        for (int t = 0; t < tokens; t++)
+                            y[(long)t * rows + r] = RowKernel(w.Data + (long)r * w.RowBytes, act + (long)t * ActRowBytes, nb);
+                    continue;
+                }
+                byte* wg = w.Data + (long)r0 * w.RowBytes;
+                for (int t = 0; t < tokens; t++)
+                {
+                    byte* a = act + (long)t * ActRowBytes;
+                    float* d = (float*)Scales + (long)t * SideStride;
+                    int* s = (int*)Sums + (long)t * SideStride;
+                    float* yt = y + (long)t * rows + r0;
+                    switch (w.Type)
+                    {
+                        case GgmlType.Q4_0: MatVec8.Q4_0(wg, w.RowBytes, nb, a, d, s, yt); break;
+                        case GgmlType.Q8_0: MatVec8.Q8_0(wg, w.RowBytes, nb, a, d, s, yt); break;
+                        case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
+                        case GgmlType.Q6_K: MatVec8.Q6K(wg, w.RowBytes, nb, a, d, s, yt); break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Batched quantized matmul over 8-row groups with the packed AVX2 kernels (see <see cref="PackedGemm"/>).</summary>
+    internal sealed class GemmJob : IParallelWork
+    {
+        public WeightMatrix W;
+        public nint Y, Act, Packed, Scales, Sums;
+        public int Tokens, ActRowBytes, PackedStride, SideStride;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int start, int end, int thread)
+        {
+            var w = W;
+            int n = w.Columns, rows = w.Rows, tokens = Tokens, nb = n / GgmlTypes.BlockSize(w.Type);
+            byte* pk = (byte*)Packed + (long)thread * PackedStride;
+            float* y = (float*)Y;
+            byte* act = (byte*)Act;
+            // Results of a tile go to a small buffer first when the group is the ragged last one.
+            float* tail = stackalloc float[PackedGemm.Rows * PackedGemm.Tokens];
+            for (int g = start; g < end; g++)
+            {
+                int r0 = g * PackedGemm.Rows;
+                if (r0 + PackedGemm.Rows > rows)
+                {
+                    // Fewer than 8 rows left: plain row dots.
+                    for (int r = r0; r < rows; r++)
+                    {
+                        var wr = new ReadOnlySpan<byte>(w.Data + (long)r * w.RowBytes, w.RowBytes);
+                        for (int t = 0; t < tokens; t++)
+                            y[(long)t * rows + r] = RowOps.Dot(w.Type, wr, new ReadOnlySpan<byte>(act + (long)t * ActRowBytes, ActRowBytes), n);
+                    }
+                    continue;
+                }
+                byte* wg = w.Data + (long)r0 * w.RowBytes;
+                switch (w.Type)
+                {
+                    case GgmlType.Q4_0: PackedGemm.PackQ4_0(wg, w.RowBytes, nb, pk); break;
+                    case GgmlType.Q8_0: PackedGemm.PackQ8_0(wg, w.RowBytes, nb, pk); break;
+                    case GgmlType.Q4_K: PackedGemm.PackQ4K(wg, w.RowBytes, nb, pk); break;
+                    case GgmlType.Q6_K: PackedGemm.PackQ6K(wg, w.RowBytes, nb, pk); break;
+                }
+                for (int t0 = 0; t0 < tokens; t0 += PackedGemm.Tokens)
+                {
+                    // A ragged last tile repeats its last token; the duplicate results land in `tail` and are dropped.
+                    int tt = Math.Min(PackedGemm.Tokens, tokens - t0);
+                    var tile = new PackedGemm.TokenTile();
+                    for (int i = 0; i < PackedGemm.Tokens; i++)
+                    {
+                        int t = t0 + Math.Min(i, tt - 1);
+                        byte* a = act + (long)t * ActRowBytes;
+                        float* d = (float*)Scales + (long)t * SideStride;
+                        int* s = (int*)Sums + (long)t * SideStride;
+                        float* yt = i < tt ? y + (long)t * rows + r0 : tail + PackedGemm.Rows * i;
+                        switch (i)
+                        {
+                            case 0: tile.A0 = a; tile.D0 = d; tile.S0 = s; tile.Y0 = yt; break;
+                            case 1: tile.A1 = a; tile.D1 = d; tile.S1 = s; tile.Y1 = yt; break;
+                            case 2: tile.A2 = a; tile.D2 = d; tile.S2 = s; tile.Y2 = yt; break;
+                            default: tile.A3 = a; tile.D3 = d; tile.S3 = s; tile.Y3 = yt; break;
+                        }
+                    }
+                    switch (w.Type)
+                    {
+                        case GgmlType.Q4_0: PackedGemm.KernelQ4_0(pk, nb, tile); break;
+                        case GgmlType.Q8_0: PackedGemm.KernelQ8_0(pk, nb, tile); break;
+                        case GgmlType.Q4_K: PackedGemm.KernelQ4K(pk, nb, tile); break;
+                        case GgmlType.Q6_K: PackedGemm.KernelQ6K(pk, nb, tile); break;
+                    }
+                }
             }
         }
     }
@@ -176,7 +382,9 @@ public static unsafe class MatMul
         public nint X, Y, Act, Scratch;
         public int Tokens, ActRowBytes, ScratchStride;
         public DotMode Mode;
+        public delegate*<byte*, byte*, int, float> RowKernel;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             var w = W;
@@ -192,6 +400,19 @@ public static unsafe class MatMul
                             y[(long)t * rows + r] = VectorMath.Dot(wr, new ReadOnlySpan<float>(x + (long)t * n, n));
                     }
                     break;
+
+                case DotMode.Quantized when RowKernel != null:
+                {
+                    var kernel = RowKernel;
+                    int nb = n / GgmlTypes.BlockSize(w.Type);
+                    for (int r = start; r < end; r++)
+                    {
+                        byte* wr = w.Data + (long)r * w.RowBytes;
+                        for (int t = 0; t < tokens; t++)
+                            y[(long)t * rows + r] = kernel(wr, (byte*)Act + (long)t * ActRowBytes, nb);
+                    }
+                    break;
+                }
 
                 case DotMode.Quantized:
                     for (int r = start; r < end; r++)

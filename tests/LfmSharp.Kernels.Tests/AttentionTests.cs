@@ -38,6 +38,9 @@ public sealed class AttentionTests
     [InlineData(5, 0, 4, 2, 16, 2)]
     [InlineData(3, 7, 4, 1, 64, 2)]
     [InlineData(1, 20, 6, 3, 8, 3)]
+    [InlineData(40, 100, 8, 2, 64, 2)]   // several query tiles and key chunks: the online softmax rescales
+    [InlineData(17, 63, 4, 4, 16, 3)]    // a tile of 1 and a chunk boundary right at the first token
+    [InlineData(1, 300, 4, 1, 32, 2)]    // decode over a long cache
     public void F32MatchesDoubleReference(int T, int start, int heads, int kvHeads, int hd, int threads)
     {
         using var pool = new KernelThreadPool(threads);
@@ -53,19 +56,22 @@ public sealed class AttentionTests
             Assert.Equal(want[i], dst[i], 1e-5);
     }
 
-    [Fact]
-    public void F16CacheIsCloseToF32()
+    [Theory]
+    [InlineData(4, 6, 4, 2, 16)]
+    [InlineData(20, 90, 8, 2, 64)]
+    public void F16CacheIsCloseToF32(int T, int start, int heads, int kvHeads, int hd)
     {
         using var pool = new KernelThreadPool(2);
-        const int T = 4, start = 6, heads = 4, kvHeads = 2, hd = 16, rows = start + T;
+        int rows = start + T;
         var q = Random(T * heads * hd, 4);
         var k = Random(rows * kvHeads * hd, 5);
         var v = Random(rows * kvHeads * hd, 6);
         var d32 = new float[q.Length];
         var d16 = new float[q.Length];
         var scores = new float[2 * rows];
-        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, 0.25f, scores, d32);
-        Attention.Causal(pool, q, k.Select(x => (Half)x).ToArray(), v.Select(x => (Half)x).ToArray(), T, start, heads, kvHeads, hd, 0.25f, scores, d16);
+        float scale = 1f / MathF.Sqrt(hd);
+        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, scale, scores, d32);
+        Attention.Causal(pool, q, k.Select(x => (Half)x).ToArray(), v.Select(x => (Half)x).ToArray(), T, start, heads, kvHeads, hd, scale, scores, d16);
         for (int i = 0; i < d32.Length; i++)
             Assert.Equal(d32[i], d16[i], 2e-3f);
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using LfmSharp.Kernels;
 using LfmSharp.Kernels.Quant;
+using LfmSharp.Kernels.Tests.Quant;
 
 namespace LfmSharp.Kernels.Tests;
 
@@ -74,6 +75,55 @@ public sealed unsafe class MatMulTests
                         s += (double)values[r * cols + c] * x[t * cols + c];
                     Assert.Equal(s, yf[t * rows + r], 1e-4);
                 }
+        }
+    }
+
+    public static TheoryData<GgmlType, int, int, int> PackedCases()
+    {
+        var data = new TheoryData<GgmlType, int, int, int>();
+        foreach (var t in new[] { GgmlType.Q4_0, GgmlType.Q8_0 })
+        {
+            data.Add(t, 8, 64, 4);
+            data.Add(t, 21, 96, 9);
+            data.Add(t, 40, 512, 6);
+        }
+        foreach (var t in new[] { GgmlType.Q4_K, GgmlType.Q6_K })
+        {
+            data.Add(t, 8, 256, 4);
+            data.Add(t, 27, 512, 7);
+            data.Add(t, 16, 1024, 12);
+        }
+        return data;
+    }
+
+    /// <summary>
+    /// On AVX2 the common types run 8-row kernels: packed 8-row × 4-token tiles for batches of ≥ 4 tokens, 8 rows × 1
+    /// token otherwise, single-row dots for a ragged last group. All compute each output in the same canonical order
+    /// as the row dot (<see cref="VecDot.Row"/>), so every (row, token) must be bit-identical to the reference,
+    /// whatever the batch size.
+    /// </summary>
+    [Avx2Theory]
+    [MemberData(nameof(PackedCases))]
+    public void GroupedKernelsEqualRowDotsBitForBit(GgmlType type, int rows, int cols, int tokens)
+    {
+        var (bytes, _) = Weights(type, rows, cols, rows * 7 + cols);
+        var x = Random(tokens * cols, 5);
+        for (int i = 0; i < x.Length; i += 37)
+            x[i] *= 8;   // uneven block maxima
+        using var pool = new KernelThreadPool(2);
+        fixed (byte* p = bytes)
+        {
+            var w = new WeightMatrix(type, rows, cols, p);
+            var ws = new MatMulWorkspace(pool, 16, 1024);
+            var yRef = new float[tokens * rows];
+            MatMul.Reference(w, x, yRef, MatMulPrecision.LlamaCpp);
+            foreach (int n in new[] { tokens, 1, 2, 3 })
+            {
+                var y = new float[n * rows];
+                MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
+                for (int i = 0; i < y.Length; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(yRef[i]) == BitConverter.SingleToInt32Bits(y[i]), $"{type} batch {n} row {i % rows} token {i / rows}: {y[i]:R} vs {yRef[i]:R}");
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.KQuantMath;
@@ -152,13 +153,14 @@ public static unsafe class Q4K
     }
 
     /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/>: per super-block the exact integer Σ sc_j·q·a (maddubs, then madd by the
-    /// sub-block scale) and the exact Σ m_j·bsum; both scaled in 8 float lanes that are reduced once at the end.
+    /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order (<see cref="PackedGemm"/>): per super-block
+    /// the exact integers sumi = Σ sc_j·q·a (maddubs, then madd by the sub-block scale) and msum = Σ m_j·bsum, then
+    /// acc = fma(sumi, d·d_a, acc) and acc = fma(−msum, dmin·d_a, acc). Differs from the generic order only by rounding.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        var acc = Vector256<float>.Zero;
-        var accMin = Vector256<float>.Zero;
+        float acc = 0f;
         var low = Vector256.Create((byte)0x0F);
         for (int i = 0; i < nb; i++)
         {
@@ -171,8 +173,7 @@ public static unsafe class Q4K
             // Σ_j m_j·(bsum[2j] + bsum[2j+1]): each min repeated over its two groups of 16.
             var m8 = Vector128.CreateScalar(mins).AsByte();
             var m16 = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8));
-            var minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), m16);
-            accMin = Fma.MultiplyAdd(Vector256.ConvertToSingle(minProd), Vector256.Create(dmin), accMin);
+            int msum = Simd.HorizontalSum(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), m16));
 
             var sumi = Vector256<int>.Zero;
             byte* qs = x + 16;
@@ -187,9 +188,10 @@ public static unsafe class Q4K
                 sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)(byte)(scales >> (16 * j))))
                       + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
             }
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(sumi), Vector256.Create(d), acc);
+            acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(sumi), d, acc);
+            acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);
         }
-        return Simd.HorizontalSum(acc) - Simd.HorizontalSum(accMin);
+        return acc;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
@@ -88,36 +89,24 @@ public static unsafe class Q4_0
     }
 
     /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/>: the same exact integer sum per block, but the per-block products
-    /// accumulate in 8 float lanes (two chains) and are added at the end, so the result can differ in the last bits.
+    /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order (<see cref="PackedGemm"/>): the exact integer
+    /// Σ(q−8)·a of each block, then acc = fma(sumi, d_w·d_a, acc) block after block. The batched kernels compute every
+    /// output this way too, so a row gives the same bits whatever the batch. Differs from the generic order
+    /// (sumf += sumi·d_w·d_a) only by float rounding.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        var acc0 = Vector256<float>.Zero;
-        var acc1 = Vector256<float>.Zero;
+        float acc = 0f;
         var eight = Vector256.Create((sbyte)8);
-        int ib = 0;
-        for (; ib + 2 <= nb; ib += 2)
+        for (int ib = 0; ib < nb; ib++)
         {
             byte* x0 = w + ib * 18, y0 = a + ib * 34;
-            var q0 = (Simd.Nibbles(Vector128.Load(x0 + 2)).AsSByte() - eight);
-            var q1 = (Simd.Nibbles(Vector128.Load(x0 + 20)).AsSByte() - eight);
-            var p0 = Simd.DotSigned(q0, Vector256.Load((sbyte*)(y0 + 2)));
-            var p1 = Simd.DotSigned(q1, Vector256.Load((sbyte*)(y0 + 36)));
-            float d0 = HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0);
-            float d1 = HalfToSingle(*(ushort*)(x0 + 18)) * HalfToSingle(*(ushort*)(y0 + 34));
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d1), acc1);
+            var q0 = Simd.Nibbles(Vector128.Load(x0 + 2)).AsSByte() - eight;
+            int sumi = Simd.HorizontalSum(Simd.DotSigned(q0, Vector256.Load((sbyte*)(y0 + 2))));
+            acc = MathF.FusedMultiplyAdd(sumi, HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
         }
-        for (; ib < nb; ib++)
-        {
-            byte* x0 = w + ib * 18, y0 = a + ib * 34;
-            var q0 = (Simd.Nibbles(Vector128.Load(x0 + 2)).AsSByte() - eight);
-            var p0 = Simd.DotSigned(q0, Vector256.Load((sbyte*)(y0 + 2)));
-            float d0 = HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0);
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d0), acc0);
-        }
-        return Simd.HorizontalSum(acc0 + acc1);
+        return acc;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.KQuantMath;
@@ -144,13 +145,14 @@ public static unsafe class Q6K
     }
 
     /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/>: the unsigned 6-bit q (0..63) go through maddubs and a madd by the
-    /// sub-block scales; the −32 offset comes off exactly as 32·Σ scale_j·bsum_j; one float multiply-add per
-    /// super-block into 8 lanes reduced at the end (so only the float summation order differs).
+    /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order (<see cref="PackedGemm"/>): the unsigned 6-bit
+    /// q (0..63) go through maddubs and a madd by the sub-block scales, the −32 offset comes off exactly as
+    /// 32·Σ scale_j·bsum_j, then one acc = fma(sumi, d·d_a, acc) per super-block (only float rounding differs).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        var acc = Vector256<float>.Zero;
+        float acc = 0f;
         var low = Vector256.Create((byte)0x0F);
         for (int i = 0; i < nb; i++)
         {
@@ -181,9 +183,9 @@ public static unsafe class Q6K
                 sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)), Scales(s[6], s[7]));
             }
             sumi -= Avx2.ShiftLeftLogical(offset, 5);
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(sumi), Vector256.Create(d), acc);
+            acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(sumi), d, acc);
         }
-        return Simd.HorizontalSum(acc);
+        return acc;
     }
 
     /// <summary>int16 lanes 0..7 = <paramref name="first"/> (weights 0..15 of a 32-run), lanes 8..15 = <paramref name="second"/>.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -94,6 +95,7 @@ public static unsafe class Q8K
     /// integer max over the magnitude bits, which also flags Inf/NaN blocks for the reference path), the same
     /// iscale·x product and nearest_int via the 1.5·2^23 addend, bsums from the quantized values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void QuantizeRowAvx2(float* x, byte* y, int nb)
     {
         var absMask = Vector256.Create(0x7fffffff);

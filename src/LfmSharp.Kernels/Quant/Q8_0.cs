@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
@@ -79,6 +80,7 @@ public static unsafe class Q8_0
     /// f32, and roundf's ties-away-from-zero rebuilt from truncation (the fraction x − trunc(x) is exact). Blocks
     /// holding Inf or NaN (or so tiny that 1/d overflows) go through the reference, whose saturating conversions differ from cvttps2dq.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void QuantizeRowAvx2(float* x, byte* y, int nb)
     {
         var absMask = Vector256.Create(0x7fffffff);
@@ -146,30 +148,18 @@ public static unsafe class Q8_0
         return DotScalar(weightRow, q8_0Row, nb);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>: exact integer block sums, float accumulation in 8 lanes (last bits may differ).</summary>
+    /// <summary>AVX2 twin of <see cref="DotScalar"/> in the canonical order of <see cref="Q4_0.DotAvx2"/>: exact block sums, one fma per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        var acc0 = Vector256<float>.Zero;
-        var acc1 = Vector256<float>.Zero;
-        int ib = 0;
-        for (; ib + 2 <= nb; ib += 2)
+        float acc = 0f;
+        for (int ib = 0; ib < nb; ib++)
         {
             byte* x0 = w + ib * 34, y0 = a + ib * 34;
-            var p0 = Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(y0 + 2)));
-            var p1 = Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 36)), Vector256.Load((sbyte*)(y0 + 36)));
-            float d0 = HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0);
-            float d1 = HalfToSingle(*(ushort*)(x0 + 34)) * HalfToSingle(*(ushort*)(y0 + 34));
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d1), acc1);
+            int sumi = Simd.HorizontalSum(Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(y0 + 2))));
+            acc = MathF.FusedMultiplyAdd(sumi, HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
         }
-        for (; ib < nb; ib++)
-        {
-            byte* x0 = w + ib * 34, y0 = a + ib * 34;
-            var p0 = Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(y0 + 2)));
-            float d0 = HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0);
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d0), acc0);
-        }
-        return Simd.HorizontalSum(acc0 + acc1);
+        return acc;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>

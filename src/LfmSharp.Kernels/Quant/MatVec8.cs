@@ -1,0 +1,238 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// Matrix × one vector (decode) on AVX2, 8 weight rows at a time read straight from the memory-mapped blocks.
+/// </summary>
+/// <remarks>
+/// Each row's block sums are computed as in the single-row dots, then the 8 rows' exact integer totals are gathered
+/// into one vector (a transpose-add), so the float scaling runs once per block for 8 rows: lane r of the accumulator is
+/// row r, and each lane sees exactly the operations of <see cref="PackedGemm"/> and of the rows' DotAvx2 (the
+/// engine's canonical order) — decode, batched prefill and <see cref="VecDot.Row"/> give identical bits. The 8 row
+/// scales of a block come in with one gather (their f16 bits are the low half of a dword in each row).
+/// Activations: the usual Q8_0 / Q8_K rows; for Q8_0 also the f32 block scales and (Q4_0) 8·Σq per block.
+/// </remarks>
+internal static unsafe class MatVec8
+{
+    public static bool Handles(GgmlType t) => PackedGemm.Handles(t);
+
+    /// <summary>Lane r = Σ of the 8 int32 lanes of s_r (exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Totals(Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3,
+        Vector256<int> s4, Vector256<int> s5, Vector256<int> s6, Vector256<int> s7)
+    {
+        var q0 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(s0, s1), Avx2.HorizontalAdd(s2, s3));   // [rows 0-3 lows | rows 0-3 highs]
+        var q1 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(s4, s5), Avx2.HorizontalAdd(s6, s7));   // rows 4-7
+        return Avx2.Permute2x128(q0, q1, 0x20) + Avx2.Permute2x128(q0, q1, 0x31);
+    }
+
+    /// <summary>
+    /// The f16 in the low (or, with <paramref name="high"/>, high) half of the dword at <paramref name="p"/> in each of 8
+    /// rows, as f32 (exact; Inf/NaN kept). Q6_K's d ends its block, so it is read as the high half of the dword before
+    /// it: no read goes past a block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, bool high = false)
+    {
+        var g = Avx2.GatherVector256((int*)p, rowOffsets, 1).AsUInt32();
+        var h = high ? g >>> 16 : g & Vector256.Create(0xffffu);
+        var sign = (h & Vector256.Create(0x8000u)) << 16;
+        var em = h & Vector256.Create(0x7fffu);
+        var shifted = em << 13;
+        var finite = (shifted.AsSingle() * Vector256.Create(5.192296858534828e33f)).AsUInt32();   // × 2^112
+        var infNan = shifted | Vector256.Create(0x7f800000u);
+        var bits = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u)), infNan, finite);
+        return (bits | sign).AsSingle();
+    }
+
+    /// <summary>
+    /// Prefetches the part of the next 8-row group (which starts at <paramref name="next"/>) that block iteration
+    /// <paramref name="b"/> of the current group is responsible for: over the group's iterations all of it, so the
+    /// next group is in cache when its 8 interleaved streams start (short rows defeat the hardware prefetcher).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchNext(byte* next, int bytesPerIteration, int b)
+    {
+        byte* p = next + (long)b * bytesPerIteration;
+        for (int i = 0; i < bytesPerIteration + 64; i += 64)
+            Sse.Prefetch0(p + i);
+    }
+
+    private static Vector256<int> Offsets(int rowBytes) => Vector256.Create(0, rowBytes, 2 * rowBytes, 3 * rowBytes, 4 * rowBytes, 5 * rowBytes, 6 * rowBytes, 7 * rowBytes);
+
+    /// <summary>
+    /// Σ over one Q4_0 block of two rows at once: the 16 quant bytes of row <paramref name="a"/> in the low 128-bit lane
+    /// and of row <paramref name="b"/> in the high lane, so one and/shift/and unpacks both, and the activations come as
+    /// the block's first 16 values broadcast to both lanes (against the low nibbles) and its last 16 (high nibbles).
+    /// Lanes 0..3 hold row a's partial sums, 4..7 row b's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4_0Pair(byte* a, byte* b, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
+    {
+        var v = Vector256.Create(Vector128.Load(a), Vector128.Load(b));
+        var low = Vector256.Create((byte)0x0F);
+        var p = Avx2.MultiplyAddAdjacent(v & low, yLo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, yHi);
+        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));   // u4·s8 pair sums ≤ 3810, two of them fit int16
+    }
+
+    /// <summary>Lane r = Σ of row r's four lanes, from pairs (0,4), (1,5), (2,6), (3,7) as <see cref="Q4_0Pair"/> lays them out.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> PairTotals(Vector256<int> p04, Vector256<int> p15, Vector256<int> p26, Vector256<int> p37)
+        => Avx2.HorizontalAdd(Avx2.HorizontalAdd(p04, p15), Avx2.HorizontalAdd(p26, p37));
+
+    /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
+    {
+        var acc = Vector256<float>.Zero;
+        var offs = Offsets(rowBytes);
+        long rb = rowBytes;
+        byte* next = w + 8 * rb;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + b * 18;
+            // The next group, 144 bytes per iteration (three lines cover it).
+            byte* pf = next + b * 144;
+            Sse.Prefetch0(pf);
+            Sse.Prefetch0(pf + 64);
+            Sse.Prefetch0(pf + 128);
+            byte* ya = a + b * 34 + 2;
+            var yLo = Vector256.Create(Vector128.Load((sbyte*)ya));
+            var yHi = Vector256.Create(Vector128.Load((sbyte*)ya + 16));
+            var tot = PairTotals(
+                Q4_0Pair(x + 2, x + 4 * rb + 2, yLo, yHi),
+                Q4_0Pair(x + rb + 2, x + 5 * rb + 2, yLo, yHi),
+                Q4_0Pair(x + 2 * rb + 2, x + 6 * rb + 2, yLo, yHi),
+                Q4_0Pair(x + 3 * rb + 2, x + 7 * rb + 2, yLo, yHi));
+            tot -= Vector256.Create(aSums[b]);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x, offs) * Vector256.Create(aScales[b]), acc);
+        }
+        acc.Store(y);
+    }
+
+    /// <summary>Q8_0 rows r..r+7 · one Q8_0 activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q8_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
+    {
+        var acc = Vector256<float>.Zero;
+        var offs = Offsets(rowBytes);
+        long rb = rowBytes;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + b * 34 + 2;
+            PrefetchNext(w + 8 * rb, 8 * 34, b);
+            var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
+            var tot = Totals(
+                Simd.DotSigned(Vector256.Load((sbyte*)x), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + rb)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 2 * rb)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 3 * rb)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 4 * rb)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 5 * rb)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 6 * rb)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 7 * rb)), q8));
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x - 2, offs) * Vector256.Create(aScales[b]), acc);
+        }
+        acc.Store(y);
+    }
+
+    /// <summary>One Q4_K super-block of one row: exact Σ sc_j·q·a (8 lanes) and Σ m_j·bsum (8 lanes), as in <see cref="Q4K.DotAvx2"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4KBlock(byte* x, byte* y, out Vector256<int> minProd)
+    {
+        Quant.Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
+        var m8 = Vector128.CreateScalar(mins).AsByte();
+        minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8)));
+        var low = Vector256.Create((byte)0x0F);
+        var sumi = Vector256<int>.Zero;
+        byte* qs = x + 16;
+        sbyte* q8 = (sbyte*)(y + 4);
+        for (int j = 0; j < 4; j++)
+        {
+            var q4 = Vector256.Load(qs + 32 * j);
+            var p0 = Avx2.MultiplyAddAdjacent(q4 & low, Vector256.Load(q8 + 64 * j));
+            var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 64 * j + 32));
+            sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)(byte)(scales >> (16 * j))))
+                  + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+        }
+        return sumi;
+    }
+
+    /// <summary>Q4_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4K(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
+    {
+        var acc = Vector256<float>.Zero;
+        var offs = Offsets(rowBytes);
+        long rb = rowBytes;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + b * 144, ab = a + b * 292;
+            PrefetchNext(w + 8 * rb, 8 * 144, b);
+            var s0 = Q4KBlock(x, ab, out var m0);
+            var s1 = Q4KBlock(x + rb, ab, out var m1);
+            var s2 = Q4KBlock(x + 2 * rb, ab, out var m2);
+            var s3 = Q4KBlock(x + 3 * rb, ab, out var m3);
+            var s4 = Q4KBlock(x + 4 * rb, ab, out var m4);
+            var s5 = Q4KBlock(x + 5 * rb, ab, out var m5);
+            var s6 = Q4KBlock(x + 6 * rb, ab, out var m6);
+            var s7 = Q4KBlock(x + 7 * rb, ab, out var m7);
+            var ad = Vector256.Create(*(float*)ab);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(s0, s1, s2, s3, s4, s5, s6, s7)), RowHalves(x, offs) * ad, acc);
+            acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(m0, m1, m2, m3, m4, m5, m6, m7)), RowHalves(x + 2, offs) * ad, acc);
+        }
+        acc.Store(y);
+    }
+
+    /// <summary>One Q6_K super-block of one row: exact Σ sc·q·a − 32·Σ sc·bsum (8 lanes), as in <see cref="Q6K.DotAvx2"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6KBlock(byte* x, byte* y)
+    {
+        sbyte* sc = (sbyte*)(x + 192);
+        sbyte* q8 = (sbyte*)(y + 4);
+        var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Vector128.Load(sc)));
+        var low = Vector256.Create((byte)0x0F);
+        var sumi = Vector256<int>.Zero;
+        for (int h = 0; h < 2; h++)
+        {
+            var qlA = Vector256.Load(x + 64 * h);
+            var qlB = Vector256.Load(x + 64 * h + 32);
+            var qh = Vector256.Load(x + 128 + 32 * h);
+            var q1 = (qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte();
+            var q2 = (qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte();
+            var q3 = (Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30));
+            var q4 = (Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte();
+            sbyte* ys = q8 + 128 * h;
+            sbyte* s = sc + 8 * h;
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Scales(s[0], s[1]));
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2, Vector256.Load(ys + 32)), Scales(s[2], s[3]));
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3, Vector256.Load(ys + 64)), Scales(s[4], s[5]));
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)), Scales(s[6], s[7]));
+        }
+        return sumi - Avx2.ShiftLeftLogical(offset, 5);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Scales(sbyte first, sbyte second) => Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)second));
+
+    /// <summary>Q6_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q6K(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
+    {
+        var acc = Vector256<float>.Zero;
+        var offs = Offsets(rowBytes);
+        long rb = rowBytes;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + b * 210, ab = a + b * 292;
+            PrefetchNext(w + 8 * rb, 8 * 210, b);
+            var tot = Totals(Q6KBlock(x, ab), Q6KBlock(x + rb, ab), Q6KBlock(x + 2 * rb, ab), Q6KBlock(x + 3 * rb, ab),
+                Q6KBlock(x + 4 * rb, ab), Q6KBlock(x + 5 * rb, ab), Q6KBlock(x + 6 * rb, ab), Q6KBlock(x + 7 * rb, ab));
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, offs, high: true) * Vector256.Create(*(float*)ab), acc);
+        }
+        acc.Store(y);
+    }
+}

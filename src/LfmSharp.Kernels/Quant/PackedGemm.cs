@@ -1,0 +1,387 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using static LfmSharp.Kernels.Quant.QuantMath;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// The batched (prefill) integer matmul on AVX2: 8 weight rows × 4 tokens per register tile.
+/// </summary>
+/// <remarks>
+/// Per 8-row group the weights are first unpacked ("packed", as a BLIS GEMM packs panels) into a per-thread buffer in
+/// which each 32-byte vector holds 4 consecutive quants of each of the 8 rows, so one maddubs against a broadcast
+/// 4-byte run of one token's activations gives partial sums of all 8 rows at once, and the 8 int32 lanes of a tile
+/// accumulator are 8 output rows. The unpacking costs one pass over the rows and is shared by every token of the
+/// batch; the memory-mapped weights are never copied anywhere else (nothing is repacked at load time).
+/// Integer sums per block are exact, as in the row dots; only the f32 accumulation order differs from
+/// <see cref="VecDot.Row"/> (tests compare against it).
+///
+/// Packed layout per 8-row group (K = row length):
+///  Q4_0: per block of 32: values [8 steps × 32 B] (u4 0..15), then row scales d_w as 8 f32 → 288 B per block.
+///  Q8_0: per block of 32: values [8 × 32 B] (s8), then 8 f32 d_w → 288 B per block.
+///  Q4_K: per super-block of 256: values [64 × 32 B] (u4), sub-block scales [8 × 16 int16] (each row's scale twice),
+///        min coefficients [8 × 16 int16] (row mins per pair of bsum groups), 8 f32 d, 8 f32 dmin → 2624 B.
+///  Q6_K: per super-block: values [64 × 32 B] (u6 0..63), scales [16 × 16 int16], offset coefficients
+///        [8 × 16 int16] (row scales per pair of bsum groups), 8 f32 d → 2848 B.
+/// Activations are the usual vec-dot rows (Q8_0 / Q8_K); for Q8_0 the caller also provides each block's scale as
+/// f32 and, for Q4_0, 8·Σq per block (the −8 offset of Q4_0 weights).
+/// </remarks>
+internal static unsafe class PackedGemm
+{
+    public const int Rows = 8;
+    public const int Tokens = 4;
+
+    /// <summary>Weight types with a packed kernel (when <see cref="IsSupported"/>).</summary>
+    public static bool Handles(GgmlType t) => t is GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q6_K;
+
+    public static bool IsSupported => Simd.Avx2Fma;
+
+    /// <summary>Bytes of one packed 8-row group of <paramref name="columns"/> columns.</summary>
+    public static int PackedBytes(GgmlType t, int columns) => t switch
+    {
+        GgmlType.Q4_0 or GgmlType.Q8_0 => columns / 32 * 288,
+        GgmlType.Q4_K => columns / 256 * 2624,
+        GgmlType.Q6_K => columns / 256 * 2848,
+        _ => throw new ArgumentOutOfRangeException(nameof(t)),
+    };
+
+    /// <summary>Largest <see cref="PackedBytes"/> per column over all types (workspace sizing).</summary>
+    public const int MaxPackedBytesPerColumn = 12;
+
+    // ---- packing ----------------------------------------------------------------------------------------------
+
+    /// <summary>8×8 transpose of dwords: out[s] dword r = in[r] dword s. Turns 8 rows of 32 quants into 8 steps of 4 quants × 8 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTransposed(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3,
+        Vector256<int> a4, Vector256<int> a5, Vector256<int> a6, Vector256<int> a7, byte* dst)
+    {
+        var t0 = Avx2.UnpackLow(a0, a1); var t1 = Avx2.UnpackHigh(a0, a1);
+        var t2 = Avx2.UnpackLow(a2, a3); var t3 = Avx2.UnpackHigh(a2, a3);
+        var t4 = Avx2.UnpackLow(a4, a5); var t5 = Avx2.UnpackHigh(a4, a5);
+        var t6 = Avx2.UnpackLow(a6, a7); var t7 = Avx2.UnpackHigh(a6, a7);
+        var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32(); var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
+        var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32(); var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
+        var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32(); var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
+        var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32(); var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
+        Avx2.Permute2x128(u0, u4, 0x20).Store((int*)dst);
+        Avx2.Permute2x128(u1, u5, 0x20).Store((int*)(dst + 32));
+        Avx2.Permute2x128(u2, u6, 0x20).Store((int*)(dst + 64));
+        Avx2.Permute2x128(u3, u7, 0x20).Store((int*)(dst + 96));
+        Avx2.Permute2x128(u0, u4, 0x31).Store((int*)(dst + 128));
+        Avx2.Permute2x128(u1, u5, 0x31).Store((int*)(dst + 160));
+        Avx2.Permute2x128(u2, u6, 0x31).Store((int*)(dst + 192));
+        Avx2.Permute2x128(u3, u7, 0x31).Store((int*)(dst + 224));
+    }
+
+    /// <summary>Packs rows r0..r0+7 of a Q4_0 matrix (row stride <paramref name="rowBytes"/>, nb blocks per row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ4_0(byte* w, int rowBytes, int nb, byte* dst)
+    {
+        for (int b = 0; b < nb; b++, dst += 288)
+        {
+            byte* x = w + b * 18;
+            StoreTransposed(
+                Simd.Nibbles(Vector128.Load(x + 2)).AsInt32(), Simd.Nibbles(Vector128.Load(x + rowBytes + 2)).AsInt32(),
+                Simd.Nibbles(Vector128.Load(x + 2 * rowBytes + 2)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 3 * rowBytes + 2)).AsInt32(),
+                Simd.Nibbles(Vector128.Load(x + 4 * rowBytes + 2)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 5 * rowBytes + 2)).AsInt32(),
+                Simd.Nibbles(Vector128.Load(x + 6 * rowBytes + 2)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 7 * rowBytes + 2)).AsInt32(),
+                dst);
+            float* d = (float*)(dst + 256);
+            for (int r = 0; r < 8; r++)
+                d[r] = HalfToSingle(*(ushort*)(x + r * rowBytes));
+        }
+    }
+
+    /// <summary>Packs rows r0..r0+7 of a Q8_0 matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ8_0(byte* w, int rowBytes, int nb, byte* dst)
+    {
+        for (int b = 0; b < nb; b++, dst += 288)
+        {
+            byte* x = w + b * 34 + 2;
+            StoreTransposed(
+                Vector256.Load(x).AsInt32(), Vector256.Load(x + rowBytes).AsInt32(),
+                Vector256.Load(x + 2 * rowBytes).AsInt32(), Vector256.Load(x + 3 * rowBytes).AsInt32(),
+                Vector256.Load(x + 4 * rowBytes).AsInt32(), Vector256.Load(x + 5 * rowBytes).AsInt32(),
+                Vector256.Load(x + 6 * rowBytes).AsInt32(), Vector256.Load(x + 7 * rowBytes).AsInt32(),
+                dst);
+            float* d = (float*)(dst + 256);
+            for (int r = 0; r < 8; r++)
+                d[r] = HalfToSingle(*(ushort*)(x - 2 + r * rowBytes));
+        }
+    }
+
+    /// <summary>Packs rows r0..r0+7 of a Q4_K matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ4K(byte* w, int rowBytes, int nb, byte* dst)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < nb; b++, dst += 2624)
+        {
+            byte* x = w + b * 144;
+            // Values: chunk c of 64 = low nibbles of qs[32c..] (sub-block 2c), then high nibbles (sub-block 2c+1).
+            for (int c = 0; c < 4; c++)
+            {
+                byte* q = x + 16 + 32 * c;
+                var v0 = Vector256.Load(q); var v1 = Vector256.Load(q + rowBytes);
+                var v2 = Vector256.Load(q + 2 * rowBytes); var v3 = Vector256.Load(q + 3 * rowBytes);
+                var v4 = Vector256.Load(q + 4 * rowBytes); var v5 = Vector256.Load(q + 5 * rowBytes);
+                var v6 = Vector256.Load(q + 6 * rowBytes); var v7 = Vector256.Load(q + 7 * rowBytes);
+                StoreTransposed((v0 & low).AsInt32(), (v1 & low).AsInt32(), (v2 & low).AsInt32(), (v3 & low).AsInt32(),
+                    (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 512 * c);
+                StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 512 * c + 256);
+            }
+            short* sc = (short*)(dst + 2048);     // [8 sub-blocks][8 rows × 2]
+            short* mc = (short*)(dst + 2304);     // [8 group pairs][8 rows × 2]
+            float* d = (float*)(dst + 2560);
+            float* dmin = (float*)(dst + 2592);
+            for (int r = 0; r < 8; r++)
+            {
+                byte* xr = x + r * rowBytes;
+                d[r] = HalfToSingle(*(ushort*)xr);
+                dmin[r] = HalfToSingle(*(ushort*)(xr + 2));
+                Q4K.UnpackScaleMin(xr + 4, out ulong scales, out ulong mins);
+                for (int j = 0; j < 8; j++)
+                {
+                    short s = (byte)(scales >> (8 * j)), m = (byte)(mins >> (8 * j));
+                    sc[16 * j + 2 * r] = sc[16 * j + 2 * r + 1] = s;
+                    // bsum groups 2j and 2j+1 both belong to sub-block j: one madd step covers the pair.
+                    mc[16 * j + 2 * r] = mc[16 * j + 2 * r + 1] = m;
+                }
+            }
+        }
+
+        static Vector256<int> Hi(Vector256<byte> v) => (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F)).AsInt32();
+    }
+
+    /// <summary>Packs rows r0..r0+7 of a Q6_K matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ6K(byte* w, int rowBytes, int nb, byte* dst)
+    {
+        byte* tmp = stackalloc byte[8 * 128];
+        for (int b = 0; b < nb; b++, dst += 2848)
+        {
+            byte* x = w + b * 210;
+            for (int h = 0; h < 2; h++)
+            {
+                // The 128 quants of half h of each row in order (4 runs of 32), then transposed run by run.
+                for (int r = 0; r < 8; r++)
+                {
+                    byte* xr = x + r * rowBytes;
+                    var low = Vector256.Create((byte)0x0F);
+                    var qlA = Vector256.Load(xr + 64 * h);
+                    var qlB = Vector256.Load(xr + 64 * h + 32);
+                    var qh = Vector256.Load(xr + 128 + 32 * h);
+                    byte* t = tmp + 128 * r;
+                    ((qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte()).Store(t);
+                    ((qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte()).Store(t + 32);
+                    ((Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30))).Store(t + 64);
+                    ((Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte()).Store(t + 96);
+                }
+                for (int run = 0; run < 4; run++)
+                {
+                    byte* t = tmp + 32 * run;
+                    StoreTransposed(Vector256.Load(t).AsInt32(), Vector256.Load(t + 128).AsInt32(), Vector256.Load(t + 256).AsInt32(),
+                        Vector256.Load(t + 384).AsInt32(), Vector256.Load(t + 512).AsInt32(), Vector256.Load(t + 640).AsInt32(),
+                        Vector256.Load(t + 768).AsInt32(), Vector256.Load(t + 896).AsInt32(), dst + 1024 * h + 256 * run);
+                }
+            }
+            short* sc = (short*)(dst + 2048);     // [16 sub-blocks of 16][8 rows × 2]
+            short* oc = (short*)(dst + 2560);     // [8 group pairs][8 rows × 2]: scales of groups 2p, 2p+1
+            float* d = (float*)(dst + 2816);
+            for (int r = 0; r < 8; r++)
+            {
+                byte* xr = x + r * rowBytes;
+                sbyte* s = (sbyte*)(xr + 192);
+                d[r] = HalfToSingle(*(ushort*)(xr + 208));
+                for (int j = 0; j < 16; j++)
+                    sc[16 * j + 2 * r] = sc[16 * j + 2 * r + 1] = s[j];
+                for (int p = 0; p < 8; p++)
+                {
+                    oc[16 * p + 2 * r] = s[2 * p];
+                    oc[16 * p + 2 * r + 1] = s[2 * p + 1];
+                }
+            }
+        }
+    }
+
+    // ---- kernels ----------------------------------------------------------------------------------------------
+
+    /// <summary>Per-token activation pointers of one 4-token tile (or fewer, repeated).</summary>
+    public struct TokenTile
+    {
+        public byte* A0, A1, A2, A3;        // activation rows (Q8_0 or Q8_K bytes)
+        public float* D0, D1, D2, D3;       // Q8_0: f32 block scales
+        public int* S0, S1, S2, S3;         // Q4_0: 8·Σq per block
+        public float* Y0, Y1, Y2, Y3;       // outputs at the group's first row
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Bcast(byte* p) => Vector256.Create(*(int*)p).AsSByte();
+
+    /// <summary>Q4_0 weights × Q8_0 activations, 8 rows × 4 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ4_0(byte* pk, int nb, in TokenTile t)
+    {
+        var ones = Vector256.Create((short)1);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0 + 2, a1 = t.A1 + 2, a2 = t.A2 + 2, a3 = t.A3 + 2;
+        for (int b = 0; b < nb; b++, pk += 288, a0 += 34, a1 += 34, a2 += 34, a3 += 34)
+        {
+            Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int s = 0; s < 8; s++)
+            {
+                var w = Vector256.Load(pk + 32 * s);
+                p0 += Avx2.MultiplyAddAdjacent(w, Bcast(a0 + 4 * s));
+                p1 += Avx2.MultiplyAddAdjacent(w, Bcast(a1 + 4 * s));
+                p2 += Avx2.MultiplyAddAdjacent(w, Bcast(a2 + 4 * s));
+                p3 += Avx2.MultiplyAddAdjacent(w, Bcast(a3 + 4 * s));
+            }
+            var dw = Vector256.Load((float*)(pk + 256));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(p0, ones) - Vector256.Create(t.S0[b])), dw * Vector256.Create(t.D0[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(p1, ones) - Vector256.Create(t.S1[b])), dw * Vector256.Create(t.D1[b]), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(p2, ones) - Vector256.Create(t.S2[b])), dw * Vector256.Create(t.D2[b]), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(p3, ones) - Vector256.Create(t.S3[b])), dw * Vector256.Create(t.D3[b]), acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
+    /// <summary>Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens (sign trick per pair; int16 pair sums reach 32512, so widen every step).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ8_0(byte* pk, int nb, in TokenTile t)
+    {
+        var ones = Vector256.Create((short)1);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0 + 2, a1 = t.A1 + 2, a2 = t.A2 + 2, a3 = t.A3 + 2;
+        for (int b = 0; b < nb; b++, pk += 288, a0 += 34, a1 += 34, a2 += 34, a3 += 34)
+        {
+            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int s = 0; s < 8; s++)
+            {
+                var w = Vector256.Load((sbyte*)(pk + 32 * s));
+                var aw = Avx2.Abs(w);
+                p0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a0 + 4 * s), w)), ones);
+                p1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a1 + 4 * s), w)), ones);
+                p2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a2 + 4 * s), w)), ones);
+                p3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a3 + 4 * s), w)), ones);
+            }
+            var dw = Vector256.Load((float*)(pk + 256));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), dw * Vector256.Create(t.D0[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1), dw * Vector256.Create(t.D1[b]), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p2), dw * Vector256.Create(t.D2[b]), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p3), dw * Vector256.Create(t.D3[b]), acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
+    /// <summary>Q4_K weights × Q8_K activations, 8 rows × 4 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ4K(byte* pk, int nb, in TokenTile t)
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
+        for (int b = 0; b < nb; b++, pk += 2624, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
+        {
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            byte* v = pk;
+            for (int j = 0; j < 8; j++, v += 256)
+            {
+                Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
+                int o = 4 + 32 * j;
+                for (int s = 0; s < 8; s++)
+                {
+                    var w = Vector256.Load(v + 32 * s);
+                    p0 += Avx2.MultiplyAddAdjacent(w, Bcast(a0 + o + 4 * s));
+                    p1 += Avx2.MultiplyAddAdjacent(w, Bcast(a1 + o + 4 * s));
+                    p2 += Avx2.MultiplyAddAdjacent(w, Bcast(a2 + o + 4 * s));
+                    p3 += Avx2.MultiplyAddAdjacent(w, Bcast(a3 + o + 4 * s));
+                }
+                var sc = Vector256.Load((short*)(pk + 2048) + 16 * j);
+                i0 += Avx2.MultiplyAddAdjacent(p0, sc);
+                i1 += Avx2.MultiplyAddAdjacent(p1, sc);
+                i2 += Avx2.MultiplyAddAdjacent(p2, sc);
+                i3 += Avx2.MultiplyAddAdjacent(p3, sc);
+            }
+            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
+            for (int g = 0; g < 8; g++)
+            {
+                var mc = Vector256.Load((short*)(pk + 2304) + 16 * g);
+                // bsums of groups 2g and 2g+1 as one broadcast int16 pair.
+                m0 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
+                m1 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
+                m2 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
+                m3 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
+            }
+            var d = Vector256.Load((float*)(pk + 2560));
+            var dmin = Vector256.Load((float*)(pk + 2592));
+            var ad0 = Vector256.Create(*(float*)a0); var ad1 = Vector256.Create(*(float*)a1);
+            var ad2 = Vector256.Create(*(float*)a2); var ad3 = Vector256.Create(*(float*)a3);
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0), d * ad0, acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1), d * ad1, acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2), d * ad2, acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3), d * ad3, acc3);
+            acc0 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m0), dmin * ad0, acc0);
+            acc1 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m1), dmin * ad1, acc1);
+            acc2 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m2), dmin * ad2, acc2);
+            acc3 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m3), dmin * ad3, acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
+    /// <summary>Q6_K weights × Q8_K activations, 8 rows × 4 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ6K(byte* pk, int nb, in TokenTile t)
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
+        for (int b = 0; b < nb; b++, pk += 2848, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
+        {
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            byte* v = pk;
+            // 16 sub-blocks of 16 = 4 steps each; u6·s8 pair sums reach 16002, so two steps fit an int16 lane.
+            for (int j = 0; j < 16; j++, v += 128)
+            {
+                var sc = Vector256.Load((short*)(pk + 2048) + 16 * j);
+                int o = 4 + 16 * j;
+                for (int half = 0; half < 2; half++)
+                {
+                    var w0 = Vector256.Load(v + 64 * half);
+                    var w1 = Vector256.Load(v + 64 * half + 32);
+                    int oo = o + 8 * half;
+                    i0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w0, Bcast(a0 + oo)) + Avx2.MultiplyAddAdjacent(w1, Bcast(a0 + oo + 4)), sc);
+                    i1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w0, Bcast(a1 + oo)) + Avx2.MultiplyAddAdjacent(w1, Bcast(a1 + oo + 4)), sc);
+                    i2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w0, Bcast(a2 + oo)) + Avx2.MultiplyAddAdjacent(w1, Bcast(a2 + oo + 4)), sc);
+                    i3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w0, Bcast(a3 + oo)) + Avx2.MultiplyAddAdjacent(w1, Bcast(a3 + oo + 4)), sc);
+                }
+            }
+            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
+            for (int g = 0; g < 8; g++)
+            {
+                var oc = Vector256.Load((short*)(pk + 2560) + 16 * g);
+                m0 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
+                m1 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
+                m2 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
+                m3 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
+            }
+            var d = Vector256.Load((float*)(pk + 2816));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0 - Avx2.ShiftLeftLogical(m0, 5)), d * Vector256.Create(*(float*)a0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1 - Avx2.ShiftLeftLogical(m1, 5)), d * Vector256.Create(*(float*)a1), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2 - Avx2.ShiftLeftLogical(m2, 5)), d * Vector256.Create(*(float*)a2), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3 - Avx2.ShiftLeftLogical(m3, 5)), d * Vector256.Create(*(float*)a3), acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+}
