@@ -91,33 +91,72 @@ internal static unsafe class MatVec8
     private static Vector256<int> PairTotals(Vector256<int> p04, Vector256<int> p15, Vector256<int> p26, Vector256<int> p37)
         => Avx2.HorizontalAdd(Avx2.HorizontalAdd(p04, p15), Avx2.HorizontalAdd(p26, p37));
 
+    /// <summary>Copies block <paramref name="b"/>'s f16 scale of each of the 8 rows (at byte offset b·<paramref name="blockBytes"/> + <paramref name="offset"/>) to <paramref name="slot"/>[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyScales(byte* w, long rb, int b, int blockBytes, int offset, ushort* slot)
+    {
+        byte* x = w + (long)b * blockBytes + offset;
+        slot[0] = *(ushort*)x;
+        slot[1] = *(ushort*)(x + rb);
+        slot[2] = *(ushort*)(x + 2 * rb);
+        slot[3] = *(ushort*)(x + 3 * rb);
+        slot[4] = *(ushort*)(x + 4 * rb);
+        slot[5] = *(ushort*)(x + 5 * rb);
+        slot[6] = *(ushort*)(x + 6 * rb);
+        slot[7] = *(ushort*)(x + 7 * rb);
+    }
+
+    /// <summary>Scale copies run this many blocks ahead of their use (their stores have long retired when the slot is read as one vector).</summary>
+    private const int ScaleLead = 4;
+
+    /// <summary>
+    /// The 8 f16 scales of a ring slot (see <see cref="CopyScales"/>) as f32, exact for finite values, with the 4-op
+    /// conversion of <see cref="RowHalves"/> and the same Inf/NaN flagging.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
+    {
+        var t = Avx2.ConvertToVector256Int32(Vector128.Load(slot)) << 16;
+        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
+        return ((t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(5.192296858534828e33f);
+    }
+
     /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
+    /// <remarks>
+    /// The rows' block scales are strided (one f16 per row and block); instead of a gather per block they are copied
+    /// with scalar loads and stores into a small ring a few blocks ahead, on ports the vector work leaves idle, and
+    /// read back as one 16-byte vector.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = Offsets(rowBytes);
         long rb = rowBytes;
         byte* next = w + 8 * rb;
+        ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
+        for (int b = 0; b < ScaleLead && b < nb; b++)
+            CopyScales(w, rb, b, 18, 0, ring + 8 * b);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
+            if (b + ScaleLead < nb)
+                CopyScales(w, rb, b + ScaleLead, 18, 0, ring + 8 * ((b + ScaleLead) & 7));
             // The next group, 144 bytes per iteration (three lines cover it).
             byte* pf = next + b * 144;
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);
             Sse.Prefetch0(pf + 128);
             byte* ya = a + b * 34 + 2;
-            var yLo = Vector256.Create(Vector128.Load((sbyte*)ya));
-            var yHi = Vector256.Create(Vector128.Load((sbyte*)ya + 16));
+            var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
+            var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
             var tot = PairTotals(
                 Q4_0Pair(x + 2, x + 4 * rb + 2, yLo, yHi),
                 Q4_0Pair(x + rb + 2, x + 5 * rb + 2, yLo, yHi),
                 Q4_0Pair(x + 2 * rb + 2, x + 6 * rb + 2, yLo, yHi),
                 Q4_0Pair(x + 3 * rb + 2, x + 7 * rb + 2, yLo, yHi));
             tot -= Vector256.Create(aSums[b]);
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x, offs, ref special) * Vector256.Create(aScales[b]), acc);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves(ring + 8 * (b & 7), ref special) * Vector256.Create(aScales[b]), acc);
         }
         acc.Store(y);
         if (HasSpecial(special))
