@@ -127,6 +127,42 @@ public sealed unsafe class MatMulTests
         }
     }
 
+    /// <summary>
+    /// The 8-row kernels convert block scales with a shortcut that is exact for finite f16 only; a group holding an Inf
+    /// or NaN scale must be recomputed exactly, giving what the row dots give (±Inf/NaN where they do).
+    /// </summary>
+    [Avx2Theory]
+    [InlineData(GgmlType.Q4_0, 0)]
+    [InlineData(GgmlType.Q8_0, 0)]
+    [InlineData(GgmlType.Q4_K, 0)]
+    [InlineData(GgmlType.Q4_K, 2)]     // dmin
+    [InlineData(GgmlType.Q6_K, 208)]
+    public void InfOrNanScalesGiveWhatTheRowDotsGive(GgmlType type, int scaleOffset)
+    {
+        const int rows = 16, cols = 512;
+        var (bytes, _) = Weights(type, rows, cols, 77);
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols), blockBytes = GgmlTypes.TypeSize(type);
+        BitConverter.TryWriteBytes(bytes.AsSpan(3 * rowBytes + blockBytes + scaleOffset, 2), (ushort)0x7C00);   // +Inf, row 3 block 1
+        BitConverter.TryWriteBytes(bytes.AsSpan(12 * rowBytes + scaleOffset, 2), (ushort)0xFE00);               // NaN, row 12 block 0
+        var x = Random(2 * cols, 8);
+        using var pool = new KernelThreadPool(1);
+        fixed (byte* p = bytes)
+        {
+            var w = new WeightMatrix(type, rows, cols, p);
+            var ws = new MatMulWorkspace(pool, 4, cols);
+            foreach (int n in new[] { 1, 2 })
+            {
+                var y = new float[n * rows];
+                var yRef = new float[n * rows];
+                MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
+                MatMul.Reference(w, x.AsSpan(0, n * cols), yRef, MatMulPrecision.LlamaCpp);
+                for (int i = 0; i < y.Length; i++)
+                    Assert.True(yRef[i].Equals(y[i]), $"{type} row {i % rows} token {i / rows}: {y[i]} vs {yRef[i]}");
+                Assert.True(!float.IsFinite(y[3]) && float.IsNaN(y[12]), $"{type}: row 3 {y[3]}, row 12 {y[12]}");
+            }
+        }
+    }
+
     [Fact]
     public void RejectsShapeMismatchAndOversizedBatch()
     {

@@ -30,22 +30,30 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>
-    /// The f16 in the low (or, with <paramref name="high"/>, high) half of the dword at <paramref name="p"/> in each of 8
-    /// rows, as f32 (exact; Inf/NaN kept). Q6_K's d ends its block, so it is read as the high half of the dword before
-    /// it: no read goes past a block.
+    /// The f16 in the low half of the dword at <paramref name="p"/> in each of 8 rows (the high half with
+    /// <paramref name="high"/>), as f32: exact for every finite f16 (subnormals included) in four operations — the
+    /// bits moved to the top of the lane, an arithmetic shift that puts sign, exponent and mantissa where an f32 keeps
+    /// them, then ×2^112 to rebias. Inf/NaN (exponent 31) would come out finite: their exponent field is or-ed into
+    /// <paramref name="special"/>, and a group that saw one is recomputed exactly (see <see cref="HasSpecial"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, bool high = false)
+    private static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, ref Vector256<int> special, bool high = false)
     {
-        var g = Avx2.GatherVector256((int*)p, rowOffsets, 1).AsUInt32();
-        var h = high ? g >>> 16 : g & Vector256.Create(0xffffu);
-        var sign = (h & Vector256.Create(0x8000u)) << 16;
-        var em = h & Vector256.Create(0x7fffu);
-        var shifted = em << 13;
-        var finite = (shifted.AsSingle() * Vector256.Create(5.192296858534828e33f)).AsUInt32();   // × 2^112
-        var infNan = shifted | Vector256.Create(0x7f800000u);
-        var bits = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u)), infNan, finite);
-        return (bits | sign).AsSingle();
+        var g = Avx2.GatherVector256((int*)p, rowOffsets, 1);
+        var t = high ? g & Vector256.Create(unchecked((int)0xFFFF0000)) : g << 16;
+        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
+        return ((t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(5.192296858534828e33f);
+    }
+
+    /// <summary>True when some scale seen by <see cref="RowHalves"/> was Inf or NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x7C000000));
+
+    /// <summary>The exact (and slow) way for a group with an Inf/NaN scale: the single-row canonical dots, same bits otherwise.</summary>
+    private static void Exact(delegate*<byte*, byte*, int, float> rowDot, byte* w, int rowBytes, int nb, byte* a, float* y)
+    {
+        for (int r = 0; r < 8; r++)
+            y[r] = rowDot(w + (long)r * rowBytes, a, nb);
     }
 
     /// <summary>
@@ -83,34 +91,76 @@ internal static unsafe class MatVec8
     private static Vector256<int> PairTotals(Vector256<int> p04, Vector256<int> p15, Vector256<int> p26, Vector256<int> p37)
         => Avx2.HorizontalAdd(Avx2.HorizontalAdd(p04, p15), Avx2.HorizontalAdd(p26, p37));
 
+    /// <summary>Copies block <paramref name="b"/>'s f16 scale of each of the 8 rows (at byte offset b·<paramref name="blockBytes"/> + <paramref name="offset"/>) to <paramref name="slot"/>[0..7].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyScales(byte* w, long rb, int b, int blockBytes, int offset, ushort* slot)
+    {
+        byte* x = w + (long)b * blockBytes + offset;
+        slot[0] = *(ushort*)x;
+        slot[1] = *(ushort*)(x + rb);
+        slot[2] = *(ushort*)(x + 2 * rb);
+        slot[3] = *(ushort*)(x + 3 * rb);
+        slot[4] = *(ushort*)(x + 4 * rb);
+        slot[5] = *(ushort*)(x + 5 * rb);
+        slot[6] = *(ushort*)(x + 6 * rb);
+        slot[7] = *(ushort*)(x + 7 * rb);
+    }
+
+    /// <summary>Scale copies run this many blocks ahead of their use (their stores have long retired when the slot is read as one vector).</summary>
+    private const int ScaleLead = 4;
+
+    /// <summary>
+    /// The 8 f16 scales of a ring slot (see <see cref="CopyScales"/>) as f32, exact for finite values, with the 4-op
+    /// conversion of <see cref="RowHalves"/> and the same Inf/NaN flagging.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
+    {
+        var t = Avx2.ConvertToVector256Int32(Vector128.Load(slot)) << 16;
+        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
+        return ((t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(5.192296858534828e33f);
+    }
+
     /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
+    /// <remarks>
+    /// The rows' block scales are strided (one f16 per row and block); instead of a gather per block they are copied
+    /// with scalar loads and stores into a small ring a few blocks ahead, on ports the vector work leaves idle, and
+    /// read back as one 16-byte vector.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
-        var offs = Offsets(rowBytes);
+        var special = Vector256<int>.Zero;
         long rb = rowBytes;
         byte* next = w + 8 * rb;
+        ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
+        for (int b = 0; b < ScaleLead && b < nb; b++)
+            CopyScales(w, rb, b, 18, 0, ring + 8 * b);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
+            if (b + ScaleLead < nb)
+                CopyScales(w, rb, b + ScaleLead, 18, 0, ring + 8 * ((b + ScaleLead) & 7));
             // The next group, 144 bytes per iteration (three lines cover it).
             byte* pf = next + b * 144;
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);
             Sse.Prefetch0(pf + 128);
             byte* ya = a + b * 34 + 2;
-            var yLo = Vector256.Create(Vector128.Load((sbyte*)ya));
-            var yHi = Vector256.Create(Vector128.Load((sbyte*)ya + 16));
+            var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
+            var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
             var tot = PairTotals(
                 Q4_0Pair(x + 2, x + 4 * rb + 2, yLo, yHi),
                 Q4_0Pair(x + rb + 2, x + 5 * rb + 2, yLo, yHi),
                 Q4_0Pair(x + 2 * rb + 2, x + 6 * rb + 2, yLo, yHi),
                 Q4_0Pair(x + 3 * rb + 2, x + 7 * rb + 2, yLo, yHi));
             tot -= Vector256.Create(aSums[b]);
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x, offs) * Vector256.Create(aScales[b]), acc);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves(ring + 8 * (b & 7), ref special) * Vector256.Create(aScales[b]), acc);
         }
         acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a, y);
     }
 
     /// <summary>Q8_0 rows r..r+7 · one Q8_0 activation row → y[0..7].</summary>
@@ -118,12 +168,18 @@ internal static unsafe class MatVec8
     public static void Q8_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
         var offs = Offsets(rowBytes);
         long rb = rowBytes;
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 34 + 2;
-            PrefetchNext(w + 8 * rb, 8 * 34, b);
+            byte* pf = w + 8 * rb + b * 272;   // the next group, 272 bytes per iteration
+            Sse.Prefetch0(pf);
+            Sse.Prefetch0(pf + 64);
+            Sse.Prefetch0(pf + 128);
+            Sse.Prefetch0(pf + 192);
+            Sse.Prefetch0(pf + 256);
             var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
             var tot = Totals(
                 Simd.DotSigned(Vector256.Load((sbyte*)x), q8),
@@ -134,9 +190,11 @@ internal static unsafe class MatVec8
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 5 * rb)), q8),
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 6 * rb)), q8),
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 7 * rb)), q8));
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x - 2, offs) * Vector256.Create(aScales[b]), acc);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x - 2, offs, ref special) * Vector256.Create(aScales[b]), acc);
         }
         acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q8_0.DotAvx2, w, rowBytes, nb, a, y);
     }
 
     /// <summary>One Q4_K super-block of one row: exact Σ sc_j·q·a (8 lanes) and Σ m_j·bsum (8 lanes), as in <see cref="Q4K.DotAvx2"/>.</summary>
@@ -146,6 +204,9 @@ internal static unsafe class MatVec8
         Quant.Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
         var m8 = Vector128.CreateScalar(mins).AsByte();
         minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8)));
+        // Scale j as int16 in all 16 lanes: the 8 scales widened, then each broadcast by a byte shuffle.
+        var sc16 = Avx2.ConvertToVector256Int16(Vector128.CreateScalar(scales).AsByte());   // [s0..s7 | 0..]
+        var scLo = Avx2.Permute2x128(sc16, sc16, 0x00).AsByte();                             // [s0..s7 | s0..s7]
         var low = Vector256.Create((byte)0x0F);
         var sumi = Vector256<int>.Zero;
         byte* qs = x + 16;
@@ -155,49 +216,57 @@ internal static unsafe class MatVec8
             var q4 = Vector256.Load(qs + 32 * j);
             var p0 = Avx2.MultiplyAddAdjacent(q4 & low, Vector256.Load(q8 + 64 * j));
             var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 64 * j + 32));
-            sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)(byte)(scales >> (16 * j))))
-                  + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+            sumi += Avx2.MultiplyAddAdjacent(p0, Avx2.Shuffle(scLo, WordBroadcast(2 * j)).AsInt16())
+                  + Avx2.MultiplyAddAdjacent(p1, Avx2.Shuffle(scLo, WordBroadcast(2 * j + 1)).AsInt16());
         }
         return sumi;
     }
 
+    /// <summary>vpshufb control that copies int16 lane <paramref name="k"/> (0..7) of each 128-bit half to all its lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> WordBroadcast(int k) => Vector256.Create((ushort)(2 * k | (2 * k + 1) << 8)).AsByte();
+
     /// <summary>Q4_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
+    /// <remarks>Rows go one at a time through a super-block (their partial sums parked on the stack): eight rows inlined side by side spill badly.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4K(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
         var offs = Offsets(rowBytes);
         long rb = rowBytes;
+        var sums = stackalloc Vector256<int>[16];   // [8 rows] Σ sc·q·a lanes, then [8 rows] Σ m·bsum lanes
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 144, ab = a + b * 292;
             PrefetchNext(w + 8 * rb, 8 * 144, b);
-            var s0 = Q4KBlock(x, ab, out var m0);
-            var s1 = Q4KBlock(x + rb, ab, out var m1);
-            var s2 = Q4KBlock(x + 2 * rb, ab, out var m2);
-            var s3 = Q4KBlock(x + 3 * rb, ab, out var m3);
-            var s4 = Q4KBlock(x + 4 * rb, ab, out var m4);
-            var s5 = Q4KBlock(x + 5 * rb, ab, out var m5);
-            var s6 = Q4KBlock(x + 6 * rb, ab, out var m6);
-            var s7 = Q4KBlock(x + 7 * rb, ab, out var m7);
+            for (int r = 0; r < 8; r++)
+                sums[r] = Q4KBlock(x + r * rb, ab, out sums[8 + r]);
             var ad = Vector256.Create(*(float*)ab);
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(s0, s1, s2, s3, s4, s5, s6, s7)), RowHalves(x, offs) * ad, acc);
-            acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(m0, m1, m2, m3, m4, m5, m6, m7)), RowHalves(x + 2, offs) * ad, acc);
+            // d in the low half of the block's first dword, dmin in the high half.
+            var d = RowHalves(x, offs, ref special);
+            var dmin = RowHalves(x, offs, ref special, high: true);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d * ad, acc);
+            acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(sums[8], sums[9], sums[10], sums[11], sums[12], sums[13], sums[14], sums[15])), dmin * ad, acc);
         }
         acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q4K.DotAvx2, w, rowBytes, nb, a, y);
     }
 
     /// <summary>One Q6_K super-block of one row: exact Σ sc·q·a − 32·Σ sc·bsum (8 lanes), as in <see cref="Q6K.DotAvx2"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Q6KBlock(byte* x, byte* y)
     {
-        sbyte* sc = (sbyte*)(x + 192);
         sbyte* q8 = (sbyte*)(y + 4);
-        var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Vector128.Load(sc)));
+        var sc16 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(x + 192)));   // [s0..s7 | s8..s15]
+        var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), sc16);
         var low = Vector256.Create((byte)0x0F);
         var sumi = Vector256<int>.Zero;
         for (int h = 0; h < 2; h++)
         {
+            // This half's 8 scales in both 128-bit lanes; a run of 32 uses scales (2k, 2k+1): low lanes get 2k, high 2k+1.
+            var sh = (h == 0 ? Avx2.Permute2x128(sc16, sc16, 0x00) : Avx2.Permute2x128(sc16, sc16, 0x11)).AsByte();
             var qlA = Vector256.Load(x + 64 * h);
             var qlB = Vector256.Load(x + 64 * h + 32);
             var qh = Vector256.Load(x + 128 + 32 * h);
@@ -206,33 +275,40 @@ internal static unsafe class MatVec8
             var q3 = (Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30));
             var q4 = (Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte();
             sbyte* ys = q8 + 128 * h;
-            sbyte* s = sc + 8 * h;
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Scales(s[0], s[1]));
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2, Vector256.Load(ys + 32)), Scales(s[2], s[3]));
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3, Vector256.Load(ys + 64)), Scales(s[4], s[5]));
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)), Scales(s[6], s[7]));
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Avx2.Shuffle(sh, PairBroadcast(0)).AsInt16());
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2, Vector256.Load(ys + 32)), Avx2.Shuffle(sh, PairBroadcast(1)).AsInt16());
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3, Vector256.Load(ys + 64)), Avx2.Shuffle(sh, PairBroadcast(2)).AsInt16());
+            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)), Avx2.Shuffle(sh, PairBroadcast(3)).AsInt16());
         }
         return sumi - Avx2.ShiftLeftLogical(offset, 5);
     }
 
+    /// <summary>vpshufb control: int16 lane 2k of each 128-bit half to the low half's lanes, lane 2k+1 to the high half's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Scales(sbyte first, sbyte second) => Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)second));
+    private static Vector256<byte> PairBroadcast(int k) =>
+        Vector256.Create(Vector128.Create((ushort)(4 * k | (4 * k + 1) << 8)), Vector128.Create((ushort)((4 * k + 2) | (4 * k + 3) << 8))).AsByte();
 
-    /// <summary>Q6_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
+    /// <summary>Q6_K rows r..r+7 · one Q8_K activation row → y[0..7] (rows one at a time per super-block, as <see cref="Q4K"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6K(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
     {
         var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
         var offs = Offsets(rowBytes);
         long rb = rowBytes;
+        var sums = stackalloc Vector256<int>[8];
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 210, ab = a + b * 292;
             PrefetchNext(w + 8 * rb, 8 * 210, b);
-            var tot = Totals(Q6KBlock(x, ab), Q6KBlock(x + rb, ab), Q6KBlock(x + 2 * rb, ab), Q6KBlock(x + 3 * rb, ab),
-                Q6KBlock(x + 4 * rb, ab), Q6KBlock(x + 5 * rb, ab), Q6KBlock(x + 6 * rb, ab), Q6KBlock(x + 7 * rb, ab));
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, offs, high: true) * Vector256.Create(*(float*)ab), acc);
+            for (int r = 0; r < 8; r++)
+                sums[r] = Q6KBlock(x + r * rb, ab);
+            var tot = Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
+            // d ends the block: the high half of the dword before it, so no read leaves the block.
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, offs, ref special, high: true) * Vector256.Create(*(float*)ab), acc);
         }
         acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q6K.DotAvx2, w, rowBytes, nb, a, y);
     }
 }
