@@ -169,11 +169,15 @@ internal static unsafe class MatVec8
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = Offsets(rowBytes);
         long rb = rowBytes;
+        ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales, as in Q4_0
+        for (int b = 0; b < ScaleLead && b < nb; b++)
+            CopyScales(w, rb, b, 34, 0, ring + 8 * b);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 34 + 2;
+            if (b + ScaleLead < nb)
+                CopyScales(w, rb, b + ScaleLead, 34, 0, ring + 8 * ((b + ScaleLead) & 7));
             byte* pf = w + 8 * rb + b * 272;   // the next group, 272 bytes per iteration
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);
@@ -190,7 +194,7 @@ internal static unsafe class MatVec8
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 5 * rb)), q8),
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 6 * rb)), q8),
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 7 * rb)), q8));
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x - 2, offs, ref special) * Vector256.Create(aScales[b]), acc);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves(ring + 8 * (b & 7), ref special) * Vector256.Create(aScales[b]), acc);
         }
         acc.Store(y);
         if (HasSpecial(special))
