@@ -169,11 +169,15 @@ internal static unsafe class MatVec8
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = Offsets(rowBytes);
         long rb = rowBytes;
+        ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales, as in Q4_0
+        for (int b = 0; b < ScaleLead && b < nb; b++)
+            CopyScales(w, rb, b, 34, 0, ring + 8 * b);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 34 + 2;
+            if (b + ScaleLead < nb)
+                CopyScales(w, rb, b + ScaleLead, 34, 0, ring + 8 * ((b + ScaleLead) & 7));
             byte* pf = w + 8 * rb + b * 272;   // the next group, 272 bytes per iteration
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);
@@ -190,7 +194,7 @@ internal static unsafe class MatVec8
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 5 * rb)), q8),
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 6 * rb)), q8),
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 7 * rb)), q8));
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x - 2, offs, ref special) * Vector256.Create(aScales[b]), acc);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves(ring + 8 * (b & 7), ref special) * Vector256.Create(aScales[b]), acc);
         }
         acc.Store(y);
         if (HasSpecial(special))
@@ -207,19 +211,24 @@ internal static unsafe class MatVec8
         // Scale j as int16 in all 16 lanes: the 8 scales widened, then each broadcast by a byte shuffle.
         var sc16 = Avx2.ConvertToVector256Int16(Vector128.CreateScalar(scales).AsByte());   // [s0..s7 | 0..]
         var scLo = Avx2.Permute2x128(sc16, sc16, 0x00).AsByte();                             // [s0..s7 | s0..s7]
-        var low = Vector256.Create((byte)0x0F);
-        var sumi = Vector256<int>.Zero;
         byte* qs = x + 16;
         sbyte* q8 = (sbyte*)(y + 4);
-        for (int j = 0; j < 4; j++)
-        {
-            var q4 = Vector256.Load(qs + 32 * j);
-            var p0 = Avx2.MultiplyAddAdjacent(q4 & low, Vector256.Load(q8 + 64 * j));
-            var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 64 * j + 32));
-            sumi += Avx2.MultiplyAddAdjacent(p0, Avx2.Shuffle(scLo, WordBroadcast(2 * j)).AsInt16())
-                  + Avx2.MultiplyAddAdjacent(p1, Avx2.Shuffle(scLo, WordBroadcast(2 * j + 1)).AsInt16());
-        }
-        return sumi;
+        // Unrolled so the shuffle controls are constants.
+        return Q4KChunk(qs, q8, scLo, WordBroadcast(0), WordBroadcast(1))
+             + Q4KChunk(qs + 32, q8 + 64, scLo, WordBroadcast(2), WordBroadcast(3))
+             + Q4KChunk(qs + 64, q8 + 128, scLo, WordBroadcast(4), WordBroadcast(5))
+             + Q4KChunk(qs + 96, q8 + 192, scLo, WordBroadcast(6), WordBroadcast(7));
+    }
+
+    /// <summary>64 weights of a Q4_K row (low nibbles = one sub-block, high nibbles the next) against their activations, times the two sub-block scales.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4KChunk(byte* qs, sbyte* q8, Vector256<byte> scales, Vector256<byte> first, Vector256<byte> second)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var q4 = Vector256.Load(qs);
+        var p0 = Avx2.MultiplyAddAdjacent(q4 & low, Vector256.Load(q8));
+        var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 32));
+        return Avx2.MultiplyAddAdjacent(p0, Avx2.Shuffle(scales, first).AsInt16()) + Avx2.MultiplyAddAdjacent(p1, Avx2.Shuffle(scales, second).AsInt16());
     }
 
     /// <summary>vpshufb control that copies int16 lane <paramref name="k"/> (0..7) of each 128-bit half to all its lanes.</summary>

@@ -141,6 +141,7 @@ public static unsafe class Q4K
     /// The eight 6-bit scales and mins of a Q4_K/Q5_K block (12 bytes at <paramref name="p"/>) as two 8-byte words:
     /// byte j of <paramref name="scales"/> / <paramref name="mins"/> = get_scale_min_k4(j) for j = 0..7.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void UnpackScaleMin(byte* p, out ulong scales, out ulong mins)
     {
         uint u0 = *(uint*)p, u1 = *(uint*)(p + 4), u2 = *(uint*)(p + 8);
