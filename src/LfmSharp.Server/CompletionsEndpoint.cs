@@ -50,7 +50,7 @@ internal static class CompletionsEndpoint
         {
             var state = slot.State;
             state.Reset();   // a raw completion starts from an empty sequence
-            return new Generator(model).Generate(state, prompt, options, controller: null, ct);
+            return new Generator(model).Generate(state, prompt, options with { Batcher = slot.Batcher }, controller: null, ct);
         }).ConfigureAwait(false);
 
         string id = "cmpl-" + ChatCompletionsEndpoint.RandomId(29);

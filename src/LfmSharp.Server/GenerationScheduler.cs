@@ -22,20 +22,32 @@ public sealed class GenerationSlot : IDisposable
     private ChatSession? _session;
     private Lfm2State? _state;
 
-    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv)
+    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv, DecodeBatcher batcher)
     {
         Id = id;
         _model = model;
         _contextLength = contextLength;
         _kv = kv;
+        Batcher = batcher;
     }
+
+    /// <summary>The scheduler's batcher: generations in this slot must use it (the session already does), so their
+    /// decode steps run together with the other slots'.</summary>
+    public DecodeBatcher Batcher { get; }
 
     public int Id { get; }
 
     public int ContextLength => _contextLength;
 
     /// <summary>The slot's chat session (stateless <c>Complete</c> calls reuse its cached prefixes).</summary>
-    public ChatSession Session => _session ??= _model.CreateChatSession(_contextLength, _kv);
+    public ChatSession Session => _session ??= CreateSession();
+
+    private ChatSession CreateSession()
+    {
+        var session = _model.CreateChatSession(_contextLength, _kv);
+        session.Batcher = Batcher;
+        return session;
+    }
 
     /// <summary>A raw model state for text completions.</summary>
     public Lfm2State State => _state ??= _model.CreateState(_contextLength, _kv);
@@ -45,22 +57,17 @@ public sealed class GenerationSlot : IDisposable
 
 /// <summary>
 /// Runs many generations on one model: a fixed number of slots (each with its own state), a bounded wait queue
-/// (<see cref="QueueFullException"/> past it), and one decode thread that interleaves the active sequences fairly,
-/// one step each per round.
+/// (<see cref="QueueFullException"/> past it), and one decode thread running rounds.
 /// <para>
-/// A step is one <c>MoveNext</c> of the sequence's event stream, i.e. about one token (the first step of a
-/// sequence is its whole prefill). Cancellation is checked before every step, so an aborted request stops within
-/// one token and its slot goes to the next waiting request at once.
+/// <b>Continuous batching.</b> In a round every active sequence is advanced to its next decode step (its stream
+/// yields <see cref="DecodePending"/>), then one <see cref="DecodeBatcher.RunPending"/> runs all those steps as a
+/// single batched forward pass: the weights are read once per round, so total throughput rises with the number of
+/// active sequences. Sequences join (after their prefill, which runs inside their first advance) and leave between
+/// rounds. Cancellation is checked before every advance, so an aborted request stops within one token and its slot
+/// goes to the next waiting request at once.
 /// </para>
 /// <para>
-/// <b>Batching.</b> The model's <c>Forward</c> runs one sequence per call today (the kernels are parallel inside a
-/// call), so rounds interleave sequences rather than batching them: total throughput equals single-stream throughput,
-/// shared fairly. True continuous batching needs a model-level <c>ForwardBatch(tokens[], states[], logits[])</c> and a
-/// step API on the session (sample → token, then accept the token's logits). The round structure here is built for
-/// that: each round already gathers every active sequence; with <c>ForwardBatch</c> the round becomes "collect one
-/// pending token from each active sequence, one batched forward, hand each sequence its logits", and admission,
-/// retirement, fairness and cancellation stay as they are. Long prefills are not chunked yet either (a long prompt
-/// delays the other sequences for its prefill); chunking needs the same step API.
+/// Long prefills are not chunked: a new request's prefill delays the others' next token by its length.
 /// </para>
 /// </summary>
 public sealed class GenerationScheduler : IDisposable
@@ -73,6 +80,7 @@ public sealed class GenerationScheduler : IDisposable
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly Thread _thread;
     private readonly int _queueCapacity;
+    private readonly DecodeBatcher _batcher;
     private volatile bool _stopping;
 
     /// <param name="model">The model every slot runs.</param>
@@ -87,9 +95,10 @@ public sealed class GenerationScheduler : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(queueCapacity);
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         _queueCapacity = queueCapacity;
+        _batcher = new DecodeBatcher(model, slots);
         for (int i = slots - 1; i >= 0; i--)
         {
-            var slot = new GenerationSlot(i, model, contextLength, kv);
+            var slot = new GenerationSlot(i, model, contextLength, kv, _batcher);
             _slots.Add(slot);
             _free.Push(slot);
         }
@@ -107,10 +116,17 @@ public sealed class GenerationScheduler : IDisposable
     /// <summary>Requests generating now.</summary>
     public int Active { get { lock (_lock) return _active.Count; } }
 
-    /// <summary>Steps run so far (≈ tokens, plus one prefill per request).</summary>
+    /// <summary>Sequence steps run so far (≈ tokens, plus one prefill per request).</summary>
     public long Steps => Interlocked.Read(ref _steps);
 
-    private long _steps;
+    /// <summary>Batched forward passes run so far (one per round with pending decode steps).</summary>
+    public long BatchedSteps => Interlocked.Read(ref _batchedSteps);
+
+    /// <summary>Largest number of sequences stepped by one batched forward pass so far.</summary>
+    public int LargestBatch => Volatile.Read(ref _largestBatch);
+
+    private long _steps, _batchedSteps;
+    private int _largestBatch;
 
     /// <summary>Delay after each step (tests use it to make a generation slow enough to abort mid-way).</summary>
     internal TimeSpan StepDelay { get; set; }
@@ -151,20 +167,22 @@ public sealed class GenerationScheduler : IDisposable
                 _wake.Wait();
                 continue;
             }
-            // One step for every active sequence, in admission order.
+            // Advance every active sequence to its next decode step, in admission order...
             for (int i = 0; i < _active.Count && !_stopping; i++)
             {
-                if (!Step(_active[i]))
+                if (!Advance(_active[i]))
                 {
                     Retire(i);
                     i--;
                 }
-                else if (StepDelay > TimeSpan.Zero)
-                {
-                    Thread.Sleep(StepDelay);
-                }
             }
+            // ...then run all those steps as one batched forward pass.
+            if (_batcher.Pending > 0)
+                RunBatch();
+            if (StepDelay > TimeSpan.Zero)
+                Thread.Sleep(StepDelay);
         }
+        _batcher.Clear();
         lock (_lock)
         {
             foreach (var job in _active)
@@ -207,8 +225,13 @@ public sealed class GenerationScheduler : IDisposable
         }
     }
 
-    /// <summary>Runs one step; false when the sequence is over (its output is then completed).</summary>
-    private bool Step(Job job)
+    // An advance that yields this many events without reaching a decode step gives the others a turn (a stream that
+    // does not use the batcher must not hold the decode thread for a whole generation).
+    private const int MaxEventsPerAdvance = 64;
+
+    /// <summary>Moves a sequence on to its next pending decode step (or its end); false when it is over (its output
+    /// is then completed by <see cref="Retire"/>).</summary>
+    private bool Advance(Job job)
     {
         if (job.Ct.IsCancellationRequested)
         {
@@ -219,16 +242,44 @@ public sealed class GenerationScheduler : IDisposable
         {
             job.Events ??= job.Start(job.Slot!).GetEnumerator();
             Interlocked.Increment(ref _steps);
-            if (!job.Events.MoveNext())
-                return false;
-            var ev = job.Events.Current;
-            job.Output.Writer.TryWrite(ev);
-            return ev is not Done;
+            for (int n = 0; n < MaxEventsPerAdvance; n++)
+            {
+                if (!job.Events.MoveNext())
+                    return false;
+                var ev = job.Events.Current;
+                if (ev is DecodePending)
+                    return true;
+                job.Output.Writer.TryWrite(ev);
+                if (ev is Done)
+                    return false;
+            }
+            return true;
         }
         catch (Exception e)
         {
             job.Error = e is OperationCanceledException && job.Ct.IsCancellationRequested ? new OperationCanceledException(job.Ct) : e;
             return false;
+        }
+    }
+
+    private void RunBatch()
+    {
+        try
+        {
+            int n = _batcher.RunPending();
+            Interlocked.Increment(ref _batchedSteps);
+            if (n > _largestBatch)
+                Volatile.Write(ref _largestBatch, n);
+        }
+        catch (Exception e)
+        {
+            // The batched pass failed part-way: every sequence in it has an unknown state, so all active ones end
+            // with the error (none may be resumed on stale logits).
+            for (int i = _active.Count - 1; i >= 0; i--)
+            {
+                _active[i].Error ??= e;
+                Retire(i);
+            }
         }
     }
 

@@ -48,6 +48,13 @@ public sealed class ChatSession : IDisposable
     /// <summary>Prompt tokens of the last call.</summary>
     public int LastPromptTokens { get; private set; }
 
+    /// <summary>
+    /// Set by a driver that batches the decode steps of many sessions (a server): the synchronous
+    /// <see cref="Complete"/> stream then yields <see cref="DecodePending"/> at every decode step (see
+    /// <see cref="DecodeBatcher"/>). Leave null for ordinary use.
+    /// </summary>
+    public DecodeBatcher? Batcher { get; set; }
+
     /// <summary>Forgets the conversation and every cached prefix.</summary>
     public void Reset()
     {
@@ -95,6 +102,8 @@ public sealed class ChatSession : IDisposable
     public IAsyncEnumerable<GenerationEvent> CompleteAsync(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
+        if (Batcher is not null)
+            throw new InvalidOperationException("this session's decode steps are batched (Batcher is set); drive it through Complete and the batcher");
         // Render and tokenize eagerly so bad input and context overflow surface as exceptions from this call.
         var prepared = Prepare(messages, options);
         return RunOnWorker(prepared, cancellationToken);
@@ -201,7 +210,7 @@ public sealed class ChatSession : IDisposable
             ToolCallIdFactory = _ => $"call_{Interlocked.Increment(ref _toolCallCounter)}",
         });
         var controller = new ChatController(this, o, parser, prompt);
-        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling };
+        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Batcher = Batcher };
         var events = new List<GenerationEvent>();
         Done? done = null;
         int toolCalls = 0;

@@ -105,6 +105,10 @@ public sealed class LanguageModel : IDisposable
     public void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last) =>
         _model.Forward(tokens, state, logits, positions);
 
+    /// <inheritdoc cref="Lfm2Model.ForwardBatch"/>
+    public void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2State> states, Span<float> logits) =>
+        _model.ForwardBatch(tokens, states, logits);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -8,7 +8,8 @@ namespace LfmSharp.Server.Tests;
 [Collection("server")]
 public sealed class SchedulerTests(ServerFixture fx)
 {
-    /// <summary>A sequence that logs each step it takes (steps run on the decode thread, so the log is ordered).</summary>
+    /// <summary>A sequence that logs each step it takes (steps run on the decode thread, so the log is ordered).
+    /// Like a batched generation, it yields <see cref="DecodePending"/> after each token's output.</summary>
     private static IEnumerable<GenerationEvent> Script(string name, int steps, List<string> log, ManualResetEventSlim? gate = null)
     {
         for (int i = 0; i < steps; i++)
@@ -18,6 +19,7 @@ public sealed class SchedulerTests(ServerFixture fx)
             lock (log)
                 log.Add(name);
             yield return new ContentDelta($"{name}{i}");
+            yield return DecodePending.Instance;
         }
         yield return new Done(FinishReason.Stop, new GenerationUsage { CompletionTokens = steps });
     }
@@ -110,5 +112,32 @@ public sealed class SchedulerTests(ServerFixture fx)
         var ex = await Assert.ThrowsAsync<InvalidDataException>(() => DrainAsync(failed));
         Assert.Equal("boom", ex.Message);
         Assert.IsType<Done>((await DrainAsync(next))[^1]);
+    }
+
+    [Fact]
+    public async Task A_stream_that_never_yields_a_decode_step_still_gives_the_others_turns()
+    {
+        using var scheduler = new GenerationScheduler(fx.Model, slots: 2, queueCapacity: 2, contextLength: 64);
+        var log = new List<string>();
+        using var gate = new ManualResetEventSlim();
+        static IEnumerable<GenerationEvent> Unbatched(List<string> log, ManualResetEventSlim gate)
+        {
+            gate.Wait(TimeSpan.FromSeconds(30));
+            for (int i = 0; i < 1000; i++)
+            {
+                lock (log)
+                    log.Add("U");
+                yield return new ContentDelta("u");
+            }
+            yield return new Done(FinishReason.Stop, new GenerationUsage());
+        }
+        var u = scheduler.Enqueue(_ => Unbatched(log, gate), CancellationToken.None);
+        await ServiceEndpointTests.WaitUntilAsync(() => scheduler.Active == 1);
+        var b = scheduler.Enqueue(_ => Script("B", 3, log), CancellationToken.None);
+        gate.Set();
+        await Task.WhenAll(DrainAsync(u), DrainAsync(b));
+        // B's three steps are interleaved with U's long run, not queued behind all 1000 of its events.
+        int lastB = log.LastIndexOf("B");
+        Assert.True(lastB < 300, $"B finished only at log entry {lastB}");
     }
 }

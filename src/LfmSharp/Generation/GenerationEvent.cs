@@ -69,6 +69,17 @@ public sealed record ParseErrorEvent(string Message, string RawText) : Generatio
 /// <summary>The loop guard fired; <see cref="Action"/> says what it did.</summary>
 public sealed record LoopDetectedEvent(string Pattern, int Repeats, bool InReasoning, string Action) : GenerationEvent;
 
+/// <summary>
+/// Only in streams driven by a <see cref="DecodeBatcher"/>: a decode step is queued and the stream must not be moved
+/// on before <see cref="DecodeBatcher.RunPending"/> has run. Carries no output.
+/// </summary>
+public sealed record DecodePending : GenerationEvent
+{
+    public static DecodePending Instance { get; } = new();
+
+    private DecodePending() { }
+}
+
 /// <summary>The last event of every generation.</summary>
 public sealed record Done(FinishReason Reason, GenerationUsage Usage) : GenerationEvent;
 

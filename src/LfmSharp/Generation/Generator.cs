@@ -18,6 +18,13 @@ public sealed record GenerationOptions
 
     /// <summary>End at the vocabulary's end-of-generation tokens (&lt;|im_end|&gt;, &lt;|endoftext|&gt;).</summary>
     public bool StopAtEndOfGeneration { get; init; } = true;
+
+    /// <summary>
+    /// Null: the generation runs its own decode steps. Set: each decode step is queued on the batcher and the stream
+    /// yields <see cref="DecodePending"/>; whoever drives the stream must run <see cref="DecodeBatcher.RunPending"/>
+    /// before moving it on.
+    /// </summary>
+    public DecodeBatcher? Batcher { get; init; }
 }
 
 /// <summary>
@@ -165,8 +172,16 @@ public sealed class Generator
                 if (state.Position + 1 >= state.ContextLength) { reason = FinishReason.Length; break; }
                 if (ct.IsCancellationRequested) { reason = FinishReason.Cancelled; break; }
 
-                one[0] = id;
-                _model.Forward(one, state, logits);
+                if (options.Batcher is { } batcher)
+                {
+                    batcher.Enqueue(state, id, logits);
+                    yield return DecodePending.Instance;   // the driver runs the batched step, then resumes us
+                }
+                else
+                {
+                    one[0] = id;
+                    _model.Forward(one, state, logits);
+                }
             }
         }
 

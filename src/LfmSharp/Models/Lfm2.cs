@@ -243,6 +243,41 @@ internal sealed unsafe class Lfm2Weights
 }
 
 /// <summary>
+/// Activations of one forward step over up to <see cref="Tokens"/> rows: the residual stream and every block's
+/// intermediate buffers, plus the matmul workspace. A state owns one for its own steps; the model owns one for
+/// batched decode steps over several states.
+/// </summary>
+internal sealed class Lfm2Scratch
+{
+    public Lfm2Scratch(Lfm2Model model, int tokens)
+    {
+        var c = model.Config;
+        int dim = c.HiddenSize, q = c.HeadCount * c.HeadSize, kv = c.KvHeadCounts.Max() * c.HeadSize, T = tokens;
+        Tokens = tokens;
+        X = Pinned(T * dim);                                   // [T, dim] residual stream
+        Xb = Pinned(T * dim);                                  // [T, dim] normed input of a block
+        Out = Pinned(T * dim);                                 // [T, dim] block output before the residual add
+        Bcx = Pinned(T * 3 * dim);                             // [T, 3·dim] in_proj output B | C | X
+        Bx = Pinned(T * dim);                                  // [T, dim] B·x, then C·conv
+        ConvOut = Pinned(T * dim);                             // [T, dim]
+        Q = Pinned(T * q);                                     // [T, heads·hd]
+        K = Pinned(T * kv);                                    // [T, kv·hd]
+        V = Pinned(T * kv);                                    // [T, kv·hd]
+        Att = Pinned(T * q);                                   // [T, heads·hd] attention output
+        Hb = Pinned(T * c.FeedForwardSize);                    // [T, ff] gate, then silu(gate)·up
+        Hb2 = Pinned(T * c.FeedForwardSize);                   // [T, ff] up
+        int maxCols = Math.Max(Math.Max(dim, q), c.FeedForwardSize);
+        Workspace = new MatMulWorkspace(model.Pool, T, maxCols, model.Precision);
+    }
+
+    public int Tokens { get; }
+    public readonly float[] X, Xb, Out, Bcx, Bx, ConvOut, Q, K, V, Att, Hb, Hb2;
+    public readonly MatMulWorkspace Workspace;
+
+    private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
+}
+
+/// <summary>
 /// Per-sequence state: position, KV cache of the attention layers, B·x history of the conv layers, and the
 /// scratch buffers of a forward pass, all preallocated for <see cref="ContextLength"/> tokens and batches of up
 /// to <see cref="BatchSize"/> tokens. Not thread-safe; one sequence per state.
@@ -256,7 +291,7 @@ public sealed class Lfm2State
         ContextLength = contextLength;
         KvCacheType = kvType;
         BatchSize = batchSize;
-        int dim = c.HiddenSize, hd = c.HeadSize, q = c.HeadCount * hd, T = batchSize;
+        int dim = c.HiddenSize, hd = c.HeadSize;
         int attnLayers = c.KvHeadCounts.Count(k => k != 0);
         KvDims = new int[attnLayers];
         K32 = new float[attnLayers][];
@@ -281,22 +316,9 @@ public sealed class Lfm2State
                 ConvStates[s++] = new float[(c.ConvKernelSize - 1) * dim];   // [k−1, dim], oldest row first
             }
         }
-
-        X = Pinned(T * dim);                                   // [T, dim] residual stream
-        Xb = Pinned(T * dim);                                  // [T, dim] normed input of a block
-        Out = Pinned(T * dim);                                 // [T, dim] block output before the residual add
-        Bcx = Pinned(T * 3 * dim);                             // [T, 3·dim] in_proj output B | C | X
-        Bx = Pinned(T * dim);                                  // [T, dim] B·x, then C·conv
-        ConvOut = Pinned(T * dim);                             // [T, dim]
-        Q = Pinned(T * q);                                     // [T, heads·hd]
-        K = Pinned(T * c.KvHeadCounts.Max() * hd);             // [T, kv·hd]
-        V = Pinned(T * c.KvHeadCounts.Max() * hd);             // [T, kv·hd]
-        Att = Pinned(T * q);                                   // [T, heads·hd] attention output
-        Hb = Pinned(T * c.FeedForwardSize);                    // [T, ff] gate, then silu(gate)·up
-        Hb2 = Pinned(T * c.FeedForwardSize);                   // [T, ff] up
-        Scores = Pinned(model.Pool.ThreadCount * contextLength); // [threads, ContextLength] attention scores
-        int maxCols = Math.Max(Math.Max(dim, q), c.FeedForwardSize);
-        Workspace = new MatMulWorkspace(model.Pool, T, maxCols, model.Precision);
+        Scratch = new Lfm2Scratch(model, batchSize);
+        Scores = GC.AllocateArray<float>(model.Pool.ThreadCount * contextLength, pinned: true); // [threads, ContextLength] attention scores
+        Self = [new Lfm2Segment(this, 0, 0)];
     }
 
     internal Lfm2Model Model { get; }
@@ -312,8 +334,9 @@ public sealed class Lfm2State
     internal readonly float[][] K32, V32;
     internal readonly Half[][] K16, V16;
     internal readonly float[][] ConvStates;
-    internal readonly float[] X, Xb, Out, Bcx, Bx, ConvOut, Q, K, V, Att, Hb, Hb2, Scores;
-    internal readonly MatMulWorkspace Workspace;
+    internal readonly float[] Scores;
+    internal readonly Lfm2Scratch Scratch;
+    internal readonly Lfm2Segment[] Self;      // [1] this state as the only segment of its own steps
 
     /// <summary>Forgets the sequence: position 0, conv history zero (KV rows are simply overwritten later).</summary>
     public void Reset()
@@ -351,9 +374,10 @@ public sealed class Lfm2State
         }
         Position = snapshot.Position;
     }
-
-    private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
 }
+
+/// <summary>Rows [Row, Row + Count) of a forward step belong to <see cref="State"/>, at its positions Position.. .</summary>
+internal readonly record struct Lfm2Segment(Lfm2State State, int Row, int Count);
 
 /// <summary>An immutable copy of an <see cref="Lfm2State"/> (see <see cref="Lfm2State.Snapshot"/>).</summary>
 public sealed class Lfm2StateSnapshot
@@ -380,6 +404,8 @@ public sealed class Lfm2Model : IDisposable
     private readonly Lfm2Weights _weights;
     private readonly object _gate = new();
     private bool _disposed;
+    private Lfm2Scratch? _batchScratch;                 // [rows ≥ largest ForwardBatch so far] activations of batched steps
+    private Lfm2Segment[] _batchSegments = [];
 
     internal Lfm2Model(Lfm2Config config, Lfm2Weights weights, KernelThreadPool pool, MatMulPrecision precision)
     {
@@ -444,23 +470,79 @@ public sealed class Lfm2Model : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            var segments = state.Self;
             for (int start = 0; start < tokens.Length; start += state.BatchSize)
             {
                 int n = Math.Min(state.BatchSize, tokens.Length - start);
                 bool last = start + n == tokens.Length;
+                segments[0] = new Lfm2Segment(state, 0, n);
                 if (positions == LogitPositions.All)
-                    Step(tokens.Slice(start, n), state, logits.Slice(start * vocab, n * vocab), allRows: true);
+                    Step(tokens.Slice(start, n), segments, state.Scratch, logits.Slice(start * vocab, n * vocab), allRows: true);
                 else
-                    Step(tokens.Slice(start, n), state, last ? logits[..vocab] : default, allRows: false);
+                    Step(tokens.Slice(start, n), segments, state.Scratch, last ? logits[..vocab] : default, allRows: false);
             }
         }
     }
 
-    /// <summary>One batch of at most BatchSize tokens. Logits go to <paramref name="logits"/> ([n or 1, vocab]; empty = none).</summary>
-    private void Step(ReadOnlySpan<int> tokens, Lfm2State s, Span<float> logits, bool allRows)
+    /// <summary>
+    /// One decode step for several sequences at once (continuous batching): <paramref name="tokens"/>[i] is fed to
+    /// <paramref name="states"/>[i] at its own position, and the next-token logits of sequence i go to row i of
+    /// <paramref name="logits"/> ([states.Length, VocabSize]). The weights are read once for the whole batch, so a
+    /// batch of n costs far less than n single steps; per sequence the result equals <see cref="Forward"/> with one
+    /// token. Inputs are validated before any state changes.
+    /// </summary>
+    public void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2State> states, Span<float> logits)
+    {
+        if (tokens.Length != states.Length)
+            throw new ArgumentException($"{tokens.Length} tokens for {states.Length} states; one token per state.", nameof(tokens));
+        if (tokens.IsEmpty)
+            throw new ArgumentException("No tokens to process.", nameof(tokens));
+        int vocab = Config.VocabSize;
+        for (int i = 0; i < states.Length; i++)
+        {
+            var st = states[i] ?? throw new ArgumentNullException(nameof(states), $"states[{i}] is null.");
+            if (st.Model != this)
+                throw new ArgumentException($"states[{i}] was created by another model.", nameof(states));
+            if ((uint)tokens[i] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} at index {i} is outside the vocabulary [0, {vocab}).");
+            if (st.Position + 1 > st.ContextLength)
+                throw new ArgumentException($"context full: states[{i}] holds {st.Position} tokens = its context length {st.ContextLength}.", nameof(states));
+            for (int j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(states[j], st))
+                    throw new ArgumentException($"states[{j}] and states[{i}] are the same state; a sequence takes one token per step.", nameof(states));
+            }
+        }
+        if (logits.Length < (long)states.Length * vocab)
+            throw new ArgumentException($"logits buffer holds {logits.Length} floats; {(long)states.Length * vocab} needed.", nameof(logits));
+
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            // Grown only when a larger batch than ever before arrives, so steady decoding allocates nothing.
+            if (_batchScratch is null || _batchScratch.Tokens < states.Length)
+            {
+                int size = Math.Max(states.Length, _batchScratch is null ? 4 : 2 * _batchScratch.Tokens);
+                _batchScratch = new Lfm2Scratch(this, size);
+                _batchSegments = new Lfm2Segment[size];
+            }
+            var segments = _batchSegments.AsSpan(0, states.Length);
+            for (int i = 0; i < states.Length; i++)
+                segments[i] = new Lfm2Segment(states[i], i, 1);
+            Step(tokens, segments, _batchScratch, logits[..(states.Length * vocab)], allRows: false);
+            segments.Clear();   // do not keep the states alive from here
+        }
+    }
+
+    /// <summary>
+    /// One step over tokens.Length rows (at most the scratch's size) split into per-sequence segments. Logits go to
+    /// <paramref name="logits"/>: every row ([rows, vocab], allRows) or the last row of each segment
+    /// ([segments, vocab]); empty = none.
+    /// </summary>
+    private void Step(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2Segment> segments, Lfm2Scratch s, Span<float> logits, bool allRows)
     {
         var c = Config;
-        int T = tokens.Length, dim = c.HiddenSize, pos0 = s.Position;
+        int T = tokens.Length, dim = c.HiddenSize;
         var x = s.X.AsSpan(0, T * dim);
         var xb = s.Xb.AsSpan(0, T * dim);
         var o = s.Out.AsSpan(0, T * dim);
@@ -472,27 +554,40 @@ public sealed class Lfm2Model : IDisposable
         {
             RmsNorm.ApplyRows(x, layer.OperatorNorm, c.RmsNormEps, xb);
             if (layer.Attention is { } attn)
-                AttentionBlock(attn, s, T, pos0, xb, o);
+                AttentionBlock(attn, s, segments, T, xb, o);
             else
-                ShortConvBlock(layer.ShortConv!, s, T, xb, o);
+                ShortConvBlock(layer.ShortConv!, s, segments, T, xb, o);
             VectorMath.Add(x, o, x);
 
             RmsNorm.ApplyRows(x, layer.FfnNorm, c.RmsNormEps, xb);
             FeedForward(layer, s, T, xb, o);
             VectorMath.Add(x, o, x);
         }
-        s.Position = pos0 + T;
+        foreach (var seg in segments)
+            seg.State.Position += seg.Count;
 
         if (logits.IsEmpty)
             return;
         // Final norm and head only for the rows asked for (llama.cpp's inp_out_ids).
-        var rows = allRows ? x : x.Slice((T - 1) * dim, dim);
-        var normed = xb[..rows.Length];
-        RmsNorm.ApplyRows(rows, _weights.FinalNorm, c.RmsNormEps, normed);
-        MatMul.Compute(_weights.Output, normed, logits[..(rows.Length / dim * c.VocabSize)], s.Workspace);
+        int rows;
+        if (allRows)
+        {
+            rows = T;
+            RmsNorm.ApplyRows(x, _weights.FinalNorm, c.RmsNormEps, xb);
+        }
+        else
+        {
+            rows = segments.Length;
+            for (int i = 0; i < rows; i++)
+            {
+                int last = segments[i].Row + segments[i].Count - 1;
+                RmsNorm.ApplyRows(x.Slice(last * dim, dim), _weights.FinalNorm, c.RmsNormEps, xb.Slice(i * dim, dim));
+            }
+        }
+        MatMul.Compute(_weights.Output, xb[..(rows * dim)], logits[..(rows * c.VocabSize)], s.Workspace);
     }
 
-    private void ShortConvBlock(Lfm2ShortConv w, Lfm2State s, int T, ReadOnlySpan<float> xb, Span<float> o)
+    private void ShortConvBlock(Lfm2ShortConv w, Lfm2Scratch s, ReadOnlySpan<Lfm2Segment> segments, int T, ReadOnlySpan<float> xb, Span<float> o)
     {
         int dim = Config.HiddenSize;
         var bcx = s.Bcx.AsSpan(0, T * 3 * dim);
@@ -504,13 +599,18 @@ public sealed class Lfm2Model : IDisposable
             var row = bcx.Slice(t * 3 * dim, 3 * dim);
             VectorMath.Multiply(row[..dim], row[(2 * dim)..], bx.Slice(t * dim, dim));     // B ⊙ x
         }
-        ShortConv.Apply(bx, s.ConvStates[w.Index], w.Conv, dim, Config.ConvKernelSize, conv);
+        // The convolution runs along each sequence's own history.
+        foreach (var seg in segments)
+        {
+            var rows = new Range(seg.Row * dim, (seg.Row + seg.Count) * dim);
+            ShortConv.Apply(bx[rows], seg.State.ConvStates[w.Index], w.Conv, dim, Config.ConvKernelSize, conv[rows]);
+        }
         for (int t = 0; t < T; t++)
             VectorMath.Multiply(bcx.Slice(t * 3 * dim + dim, dim), conv.Slice(t * dim, dim), bx.Slice(t * dim, dim)); // C ⊙ conv
         MatMul.Compute(w.OutProj, bx, o, s.Workspace);
     }
 
-    private void AttentionBlock(Lfm2Attention w, Lfm2State s, int T, int pos0, ReadOnlySpan<float> xb, Span<float> o)
+    private void AttentionBlock(Lfm2Attention w, Lfm2Scratch s, ReadOnlySpan<Lfm2Segment> segments, int T, ReadOnlySpan<float> xb, Span<float> o)
     {
         var c = Config;
         int hd = c.HeadSize, qDim = c.HeadCount * hd, kvDim = w.KvHeads * hd;
@@ -524,31 +624,38 @@ public sealed class Lfm2Model : IDisposable
 
         RmsNorm.ApplyRows(q, w.QLayerNorm, c.RmsNormEps, q);   // per head, before RoPE
         RmsNorm.ApplyRows(k, w.KLayerNorm, c.RmsNormEps, k);
-        for (int t = 0; t < T; t++)
-        {
-            Rope.Neox(q.Slice(t * qDim, qDim), hd, pos0 + t, c.RopeTheta);
-            Rope.Neox(k.Slice(t * kvDim, kvDim), hd, pos0 + t, c.RopeTheta);
-        }
-
-        int used = (pos0 + T) * kvDim;
         float scale = 1f / MathF.Sqrt(hd);
-        var scores = s.Scores.AsSpan();
-        if (s.KvCacheType == KvCacheType.F32)
+        // RoPE, the cache append and attention run per sequence: own positions, own cache.
+        foreach (var seg in segments)
         {
-            k.CopyTo(s.K32[w.Index].AsSpan(pos0 * kvDim));
-            v.CopyTo(s.V32[w.Index].AsSpan(pos0 * kvDim));
-            Attention.Causal(Pool, q, s.K32[w.Index].AsSpan(0, used), s.V32[w.Index].AsSpan(0, used), T, pos0, c.HeadCount, w.KvHeads, hd, scale, scores, att);
-        }
-        else
-        {
-            ToHalf(k, s.K16[w.Index].AsSpan(pos0 * kvDim));
-            ToHalf(v, s.V16[w.Index].AsSpan(pos0 * kvDim));
-            Attention.Causal(Pool, q, s.K16[w.Index].AsSpan(0, used), s.V16[w.Index].AsSpan(0, used), T, pos0, c.HeadCount, w.KvHeads, hd, scale, scores, att);
+            var st = seg.State;
+            int pos0 = st.Position, n = seg.Count, used = (pos0 + n) * kvDim;
+            var sq = q.Slice(seg.Row * qDim, n * qDim);
+            var sk = k.Slice(seg.Row * kvDim, n * kvDim);
+            var sv = v.Slice(seg.Row * kvDim, n * kvDim);
+            var satt = att.Slice(seg.Row * qDim, n * qDim);
+            for (int t = 0; t < n; t++)
+            {
+                Rope.Neox(sq.Slice(t * qDim, qDim), hd, pos0 + t, c.RopeTheta);
+                Rope.Neox(sk.Slice(t * kvDim, kvDim), hd, pos0 + t, c.RopeTheta);
+            }
+            if (st.KvCacheType == KvCacheType.F32)
+            {
+                sk.CopyTo(st.K32[w.Index].AsSpan(pos0 * kvDim));
+                sv.CopyTo(st.V32[w.Index].AsSpan(pos0 * kvDim));
+                Attention.Causal(Pool, sq, st.K32[w.Index].AsSpan(0, used), st.V32[w.Index].AsSpan(0, used), n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+            }
+            else
+            {
+                ToHalf(sk, st.K16[w.Index].AsSpan(pos0 * kvDim));
+                ToHalf(sv, st.V16[w.Index].AsSpan(pos0 * kvDim));
+                Attention.Causal(Pool, sq, st.K16[w.Index].AsSpan(0, used), st.V16[w.Index].AsSpan(0, used), n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+            }
         }
         MatMul.Compute(w.OutProj, att, o, s.Workspace);
     }
 
-    private void FeedForward(Lfm2Layer w, Lfm2State s, int T, ReadOnlySpan<float> xb, Span<float> o)
+    private void FeedForward(Lfm2Layer w, Lfm2Scratch s, int T, ReadOnlySpan<float> xb, Span<float> o)
     {
         int ff = Config.FeedForwardSize;
         var gate = s.Hb.AsSpan(0, T * ff);

@@ -1,0 +1,126 @@
+using LfmSharp.Kernels;
+using LfmSharp.Models;
+
+namespace LfmSharp.Tests.Models;
+
+/// <summary>
+/// <see cref="Lfm2Model.ForwardBatch"/> (one token for each of several sequences, the weights shared) must give each
+/// sequence exactly what its own single-token <see cref="Lfm2Model.Forward"/> gives, and leave every state as that would.
+/// </summary>
+public sealed class Lfm2BatchTests
+{
+    public static TheoryData<string, KvCacheType, int> Models => new()
+    {
+        { "tiny-f32", KvCacheType.F32, 1 },
+        { "tiny-q4_0", KvCacheType.F16, 3 },      // below the GEMM threshold: one matvec per token
+        { "tiny-q4_0", KvCacheType.F16, 6 },      // GEMM tiles of 4 plus a ragged pair
+        { "tiny-q8_0", KvCacheType.F32, 5 },
+        { "tiny-q4_k_m", KvCacheType.F16, 9 },
+        { "small-q4_k_m", KvCacheType.F16, 4 },
+    };
+
+    private static int[] Ids(int n, int vocab, int seed)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(i => i == 0 ? 1 : r.Next(vocab)).ToArray();
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void BatchedDecodeEqualsEachSequenceAlone(string model, KvCacheType kv, int sequences)
+    {
+        using var lm = Lfm2GoldenTests.Load(model, MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        // Sequences of different lengths (so different positions and cache sizes), each prefilled on its own.
+        var prompts = Enumerable.Range(0, sequences).Select(i => Ids(3 + 5 * i, 472, 100 + i)).ToArray();
+        var batched = prompts.Select(_ => lm.CreateState(96, kv)).ToArray();
+        var alone = prompts.Select(_ => lm.CreateState(96, kv)).ToArray();
+        var scratch = new float[vocab];
+        for (int i = 0; i < sequences; i++)
+        {
+            lm.Forward(prompts[i], batched[i], scratch);
+            lm.Forward(prompts[i], alone[i], scratch);
+        }
+
+        var r = new Random(5);
+        var logits = new float[sequences * vocab];
+        var expected = new float[vocab];
+        for (int step = 0; step < 6; step++)
+        {
+            var tokens = Enumerable.Range(0, sequences).Select(_ => r.Next(472)).ToArray();
+            lm.ForwardBatch(tokens, batched, logits);
+            for (int i = 0; i < sequences; i++)
+            {
+                lm.Forward(tokens.AsSpan(i, 1), alone[i], expected);
+                float diff = Lfm2GoldenTests.MaxAbsDiff(expected, logits.AsSpan(i * vocab, vocab).ToArray());
+                Assert.True(diff <= 1e-5f, $"step {step}, sequence {i}: max |Δ| = {diff}");
+                Assert.Equal(alone[i].Position, batched[i].Position);
+            }
+        }
+    }
+
+    [Fact]
+    public void SequencesInABatchDoNotSeeEachOther()
+    {
+        // The same history in two states gives the same logits, whatever the third sequence in the batch holds.
+        using var lm = Lfm2GoldenTests.Load("tiny-q8_0", MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        var a = lm.CreateState(64, KvCacheType.F16);
+        var b = lm.CreateState(64, KvCacheType.F16);
+        var other = lm.CreateState(64, KvCacheType.F16);
+        var scratch = new float[vocab];
+        lm.Forward(Ids(10, 472, 1), a, scratch);
+        lm.Forward(Ids(10, 472, 1), b, scratch);
+        lm.Forward(Ids(30, 472, 2), other, scratch);
+        var logits = new float[3 * vocab];
+        lm.ForwardBatch([7, 99, 7], [a, other, b], logits);
+        Assert.Equal(logits.AsSpan(0, vocab).ToArray(), logits.AsSpan(2 * vocab, vocab).ToArray());
+        Assert.NotEqual(logits.AsSpan(0, vocab).ToArray(), logits.AsSpan(vocab, vocab).ToArray());
+    }
+
+    [Fact]
+    public void BadBatchesAreRefusedBeforeAnyStateChanges()
+    {
+        using var lm = Lfm2GoldenTests.Load("tiny-f32", MatMulPrecision.LlamaCpp);
+        using var other = Lfm2GoldenTests.Load("tiny-q8_0", MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        var a = lm.CreateState(8, KvCacheType.F32);
+        var b = lm.CreateState(8, KvCacheType.F32);
+        var full = lm.CreateState(2, KvCacheType.F32);
+        lm.Forward([1, 2], full, new float[vocab]);
+        var logits = new float[2 * vocab];
+
+        void Refused<T>(Action call, string words) where T : Exception
+        {
+            var e = Assert.Throws<T>(call);
+            Assert.Contains(words, e.Message);
+            Assert.Equal(0, a.Position);
+            Assert.Equal(0, b.Position);
+        }
+        Refused<ArgumentException>(() => lm.ForwardBatch([1, 2], [a], logits), "one token per state");
+        Refused<ArgumentException>(() => lm.ForwardBatch([1, 2], [a, a], logits), "same state");
+        Refused<ArgumentException>(() => lm.ForwardBatch([1, 2], [a, full], logits), "context full");
+        Refused<ArgumentException>(() => lm.ForwardBatch([1, 2], [a, other.CreateState(8)], logits), "another model");
+        Refused<ArgumentOutOfRangeException>(() => lm.ForwardBatch([1, vocab], [a, b], logits), "outside the vocabulary");
+        Refused<ArgumentException>(() => lm.ForwardBatch([1, 2], [a, b], new float[vocab]), "logits buffer");
+        Refused<ArgumentException>(() => lm.ForwardBatch([], [], logits), "No tokens");
+    }
+
+    [Fact]
+    public void SteadyBatchedDecodeDoesNotAllocate()
+    {
+        using var lm = Lfm2GoldenTests.Load("tiny-q4_0", MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        var states = Enumerable.Range(0, 5).Select(_ => lm.CreateState(64, KvCacheType.F16)).ToArray();
+        var logits = new float[states.Length * vocab];
+        int[] tokens = [5, 6, 7, 8, 9];
+        lm.ForwardBatch(tokens, states, logits);   // warm-up: the model's batch scratch, JIT, job objects
+        lm.ForwardBatch(tokens.AsSpan(0, 3), states.AsSpan(0, 3), logits);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+            lm.ForwardBatch(tokens, states, logits);
+        lm.ForwardBatch(tokens.AsSpan(0, 2), states.AsSpan(0, 2), logits);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"batched decode steps allocated {allocated} bytes");
+    }
+}
