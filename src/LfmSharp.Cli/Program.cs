@@ -54,7 +54,7 @@ public static class Program
         var logModel = ModelOption();
         var logIds = new Option<string>("--ids") { Description = "token ids separated by spaces or commas (a JSON array works too)", Required = true };
         var logCtx = new Option<int?>("--ctx", "-c") { Description = "context size in tokens (default: the number of ids)" };
-        var logKv = new Option<string>("--kv") { Description = "KV cache type: f16 (default, as llama.cpp) or f32 (as the goldens)", DefaultValueFactory = _ => "f16" };
+        var logKv = new Option<string>("--kv") { Description = "KV cache type: f16 (default, as llama.cpp), f32 (as the goldens) or q8_0", DefaultValueFactory = _ => "f16" };
         var logThreads = new Option<int?>("--threads", "-t") { Description = "kernel threads (default: one per logical processor)" };
         var logOut = new Option<string>("--output", "-o") { Description = "output file: float32 little-endian, one row of n_vocab per id", Required = true };
         var logits = new Command("logits", "Write the logits of every position of a token sequence as raw float32 (the llama.cpp golden layout).")
@@ -83,16 +83,17 @@ public static class Program
         var queue = new Option<int>("--queue") { Description = "requests waiting for a slot before 429", DefaultValueFactory = _ => 64 };
         var serveCtx = new Option<int>("--ctx", "-c") { Description = "context length per slot", DefaultValueFactory = _ => 4096 };
         var serveThreads = new Option<int?>("--threads", "-t") { Description = "worker threads (default: all cores)" };
+        var serveKv = new Option<string>("--kv") { Description = "KV cache type: f16 (default), f32 or q8_0 (half the memory of f16, for long contexts)", DefaultValueFactory = _ => "f16" };
         var alias = new Option<string?>("--alias") { Description = "model id reported by /v1/models" };
         var verbose = new Option<bool>("--verbose") { Description = "log requests" };
         var soak = new Option<int?>("--soak") { Description = "instead of serving: run a loopback load test for SECONDS and print the figures" };
         var clients = new Option<int>("--clients") { Description = "concurrent streaming clients for --soak", DefaultValueFactory = _ => 16 };
         var serve = new Command("serve", "OpenAI-compatible HTTP server (POST /v1/chat/completions, /v1/completions, GET /v1/models, /health, /metrics).")
-        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, alias, verbose, soak, clients };
+        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, verbose, soak, clients };
         serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
             ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
             : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
-                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct)));
+                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct, p.GetValue(serveKv))));
         root.Subcommands.Add(serve);
 
         return root;

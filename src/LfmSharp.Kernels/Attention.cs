@@ -44,6 +44,37 @@ public static unsafe class Attention
         }
     }
 
+    /// <summary>
+    /// The same over a Q8_0 cache: <paramref name="keys"/> and <paramref name="values"/> hold rows of kvHeads·headDim
+    /// elements as ggml Q8_0 blocks (34 bytes per 32 elements), so headDim must be a multiple of 32. Each chunk of
+    /// K/V rows is dequantized to f32 once per work item; the query stays f32 (close to, not bit-identical with,
+    /// llama.cpp, which quantizes q to Q8_0 for the dot).
+    /// </summary>
+    public static void CausalQ8_0(KernelThreadPool pool, ReadOnlySpan<float> q, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
+        int tokens, int startPos, int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> dst)
+    {
+        if (headDim % 32 != 0)
+            throw new ArgumentException($"Attention: a Q8_0 cache needs a head size that is a multiple of 32 (got {headDim}).", nameof(headDim));
+        if (keys.Length % 34 != 0 || values.Length % 34 != 0)
+            throw new ArgumentException($"Attention: Q8_0 keys/values ({keys.Length}/{values.Length} bytes) are not whole 34-byte blocks.");
+        Validate(pool, q.Length, keys.Length / 34 * 32, values.Length / 34 * 32, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
+        fixed (float* pq = q, ps = scores, pd = dst)
+        fixed (byte* pk = keys, pv = values)
+        {
+            var job = t_job ??= new Job();
+            job.K8 = pk;
+            job.V8 = pv;
+            try
+            {
+                Run(pool, pq, null, null, null, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
+            }
+            finally
+            {
+                job.K8 = job.V8 = null;
+            }
+        }
+    }
+
     // One job object per calling thread, reused: a forward pass must not allocate per token.
     [ThreadStatic] private static Job? t_job;
 
@@ -123,7 +154,7 @@ public static unsafe class Attention
         // Per-thread scratch: qf [nq, hd], o [nq, hd], m [nq], l [nq], kf [KeyChunk, hd], vf [KeyChunk, hd], s [KeyChunk].
         float* qf = scratch, o = qf + QueryTile * group * hd, m = o + QueryTile * group * hd, l = m + QueryTile * group;
         float* kf = l + QueryTile * group, vf = kf + KeyChunk * hd, sc = vf + KeyChunk * hd;
-        bool f16 = job.K16 != null;
+        bool f16 = job.K16 != null, q8 = job.K8 != null;
         for (int t = t0; t < t1; t++)
         {
             for (int j = 0; j < group; j++)
@@ -144,7 +175,21 @@ public static unsafe class Attention
             int p1 = Math.Min(end, p0 + KeyChunk);
             float* kc, vc;
             int stride;
-            if (f16)
+            if (q8)
+            {
+                // Row p's blocks of head g: the row has kvDim/32 blocks, the head's hd/32 start at block g·hd/32.
+                int headBytes = hd / 32 * 34;
+                for (int p = p0; p < p1; p++)
+                {
+                    long at = ((long)p * kvDim + g * hd) / 32 * 34;
+                    Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.K8 + at, headBytes), new Span<float>(kf + (p - p0) * hd, hd));
+                    Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.V8 + at, headBytes), new Span<float>(vf + (p - p0) * hd, hd));
+                }
+                kc = kf;
+                vc = vf;
+                stride = hd;
+            }
+            else if (f16)
             {
                 for (int p = p0; p < p1; p++)
                 {
@@ -244,6 +289,7 @@ public static unsafe class Attention
     {
         public float* Q, K32, V32, Dst;
         public Half* K16, V16;
+        public byte* K8, V8;            // Q8_0 cache (CausalQ8_0), else null
         public int Tokens, StartPos, Heads, KvHeads, HeadDim;
         public float Scale;
         private float[][] _scratch = [];

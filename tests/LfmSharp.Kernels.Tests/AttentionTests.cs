@@ -56,6 +56,56 @@ public sealed class AttentionTests
             Assert.Equal(want[i], dst[i], 1e-5);
     }
 
+    /// <summary>
+    /// A Q8_0 cache must attend exactly like an f32 cache holding the dequantized rows (the kernel dequantizes each
+    /// chunk, then runs the f32 math), and stay close to the unquantized values.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 0, 4, 2, 32, 1)]
+    [InlineData(1, 130, 32, 8, 64, 2)]   // LFM2.5-1.2B's attention shape, decoding over three key chunks
+    [InlineData(40, 100, 8, 2, 64, 2)]
+    [InlineData(7, 3, 4, 4, 96, 2)]      // heads spanning three blocks each
+    public void Q8_0CacheEqualsF32CacheOfItsDequantizedRows(int T, int start, int heads, int kvHeads, int hd, int threads)
+    {
+        using var pool = new KernelThreadPool(threads);
+        int rows = start + T, kvDim = kvHeads * hd, rowBytes = kvDim / 32 * 34;
+        var q = Random(T * heads * hd, 4);
+        var k = Random(rows * kvDim, 5);
+        var v = Random(rows * kvDim, 6);
+        var k8 = new byte[rows * rowBytes];
+        var v8 = new byte[rows * rowBytes];
+        var kd = new float[k.Length];
+        var vd = new float[v.Length];
+        for (int p = 0; p < rows; p++)
+        {
+            LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(k.AsSpan(p * kvDim, kvDim), k8.AsSpan(p * rowBytes, rowBytes));
+            LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(v.AsSpan(p * kvDim, kvDim), v8.AsSpan(p * rowBytes, rowBytes));
+            LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(k8.AsSpan(p * rowBytes, rowBytes), kd.AsSpan(p * kvDim, kvDim));
+            LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(v8.AsSpan(p * rowBytes, rowBytes), vd.AsSpan(p * kvDim, kvDim));
+        }
+        var scores = new float[threads * rows];
+        var got = new float[q.Length];
+        var viaF32 = new float[q.Length];
+        var exact = new float[q.Length];
+        float scale = 1f / MathF.Sqrt(hd);
+        Attention.CausalQ8_0(pool, q, k8, v8, T, start, heads, kvHeads, hd, scale, scores, got);
+        Attention.Causal(pool, q, kd, vd, T, start, heads, kvHeads, hd, scale, scores, viaF32);
+        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, scale, scores, exact);
+        Assert.Equal(viaF32, got);
+        for (int i = 0; i < got.Length; i++)
+            Assert.True(Math.Abs(got[i] - exact[i]) < 0.02f, $"element {i}: Q8_0 {got[i]} vs f32 {exact[i]}");
+    }
+
+    [Fact]
+    public void Q8_0CacheRefusesHeadSizesThatSplitBlocksAndPartialBlocks()
+    {
+        using var pool = new KernelThreadPool(1);
+        var e = Assert.Throws<ArgumentException>(() => Attention.CausalQ8_0(pool, new float[16], new byte[34], new byte[34], 1, 0, 1, 1, 16, 1f, new float[1], new float[16]));
+        Assert.Contains("multiple of 32", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Attention.CausalQ8_0(pool, new float[32], new byte[33], new byte[33], 1, 0, 1, 1, 32, 1f, new float[1], new float[32]));
+        Assert.Contains("34-byte blocks", e.Message);
+    }
+
     [Theory]
     [InlineData(4, 6, 4, 2, 16)]
     [InlineData(20, 90, 8, 2, 64)]

@@ -261,7 +261,7 @@ public static class BenchCommand
         var threads = new Option<int?>("--threads", "-t") { Description = "Threads (default: one per logical processor)" };
         var reps = new Option<int>("--repetitions", "-r") { Description = "Timed repetitions per test", DefaultValueFactory = _ => 5 };
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Tokens per forward step in prompt processing", DefaultValueFactory = _ => 512 };
-        var kv = new Option<string>("--kv") { Description = "KV cache type: f16 or f32", DefaultValueFactory = _ => "f16" };
+        var kv = new Option<string>("--kv") { Description = "KV cache type: f16, f32 or q8_0", DefaultValueFactory = _ => "f16" };
         var json = new Option<bool>("--json") { Description = "One JSON object per line: {\"test\",\"tps_mean\",\"tps_sd\"}, then {\"peak_rss_mib\"}" };
         var cmd = new Command("bench", "Measure prompt processing (ppN) and generation (tgN) speed, as llama-bench does")
         {
@@ -275,12 +275,7 @@ public static class BenchCommand
             try
             {
                 p = ParseList(r.GetValue(prompt)!);
-                kvType = r.GetValue(kv)!.ToLowerInvariant() switch
-                {
-                    "f16" => KvCacheType.F16,
-                    "f32" => KvCacheType.F32,
-                    var k => throw new ArgumentException($"unknown --kv '{k}' (use f16 or f32)"),
-                };
+                kvType = KvCacheTypes.Parse(r.GetValue(kv));
             }
             catch (ArgumentException e)
             {

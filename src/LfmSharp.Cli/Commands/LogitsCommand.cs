@@ -42,12 +42,7 @@ public static class LogitsCommand
                 throw new ArgumentException("no token ids given (--ids \"1 6 332 ...\")");
             if (string.IsNullOrWhiteSpace(output))
                 throw new ArgumentException("no output file given (-o out.f32)");
-            var kvType = kv?.Trim().ToLowerInvariant() switch
-            {
-                "f32" => KvCacheType.F32,
-                "f16" or null => KvCacheType.F16,
-                _ => throw new ArgumentException($"unknown --kv '{kv}' (use f32 or f16)"),
-            };
+            var kvType = kv is null ? KvCacheType.F16 : KvCacheTypes.Parse(kv);
             int context = ctx ?? ids.Length;
             if (context < 1)
                 throw new ArgumentException($"--ctx {context} must be at least 1");

@@ -3,7 +3,7 @@ using LfmSharp.Server;
 namespace LfmSharp.Cli.Commands;
 
 /// <summary>
-/// <c>lfm serve -m FILE [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--ctx N] [--threads N]
+/// <c>lfm serve -m FILE [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--ctx N] [--threads N] [--kv f16|f32|q8_0]
 /// [--alias NAME] [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
 /// [--clients N]</c>: start it on a free loopback port, drive it with streaming clients, print the figures.
 /// </summary>
@@ -12,15 +12,17 @@ public static class ServeCommand
     /// <summary>Serves until Ctrl+C (or <paramref name="ct"/>). Returns 0, or 1 with one error line.</summary>
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
-        bool verbose = false, CancellationToken ct = default)
+        bool verbose = false, CancellationToken ct = default, string? kvCacheType = null)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
         LfmServer server;
         try
         {
+            var kv = kvCacheType is null ? KvCacheType.F16 : KvCacheTypes.Parse(kvCacheType);
             server = LfmServer.Create(new LfmServerOptions
             {
+                KvCacheType = kv,
                 ModelPath = modelPath,
                 Host = host,
                 Port = port,

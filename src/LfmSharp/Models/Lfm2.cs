@@ -298,6 +298,10 @@ public sealed class Lfm2State
         V32 = new float[attnLayers][];
         K16 = new Half[attnLayers][];
         V16 = new Half[attnLayers][];
+        K8 = new byte[attnLayers][];
+        V8 = new byte[attnLayers][];
+        if (kvType == KvCacheType.Q8_0 && hd % 32 != 0)
+            throw new NotSupportedException($"lfm2: a Q8_0 KV cache needs a head size that is a multiple of 32; this model's is {hd}.");
         ConvStates = new float[c.LayerCount - attnLayers][];
         for (int i = 0, a = 0, s = 0; i < c.LayerCount; i++)
         {
@@ -305,10 +309,13 @@ public sealed class Lfm2State
             {
                 int kvDim = KvDims[a] = c.KvHeadCount(i) * hd;
                 long n = (long)contextLength * kvDim;                        // [ContextLength, kvHeads·hd]
+                (K32[a], V32[a], K16[a], V16[a], K8[a], V8[a]) = ([], [], [], [], [], []);
                 if (kvType == KvCacheType.F32)
-                    (K32[a], V32[a], K16[a], V16[a]) = (new float[n], new float[n], [], []);
-                else
-                    (K32[a], V32[a], K16[a], V16[a]) = ([], [], new Half[n], new Half[n]);
+                    (K32[a], V32[a]) = (new float[n], new float[n]);
+                else if (kvType == KvCacheType.F16)
+                    (K16[a], V16[a]) = (new Half[n], new Half[n]);
+                else                                                         // [ContextLength, kvHeads·hd/32 blocks of 34 bytes]
+                    (K8[a], V8[a]) = (new byte[n / 32 * 34], new byte[n / 32 * 34]);
                 a++;
             }
             else
@@ -333,6 +340,7 @@ public sealed class Lfm2State
     internal readonly int[] KvDims;
     internal readonly float[][] K32, V32;
     internal readonly Half[][] K16, V16;
+    internal readonly byte[][] K8, V8;
     internal readonly float[][] ConvStates;
     internal readonly float[] Scores;
     internal readonly Lfm2Scratch Scratch;
@@ -353,8 +361,12 @@ public sealed class Lfm2State
         for (int a = 0; a < KvDims.Length; a++)
         {
             int n = Position * KvDims[a];
-            kv[2 * a] = KvCacheType == KvCacheType.F32 ? K32[a].AsSpan(0, n).ToArray() : K16[a].AsSpan(0, n).ToArray();
-            kv[2 * a + 1] = KvCacheType == KvCacheType.F32 ? V32[a].AsSpan(0, n).ToArray() : V16[a].AsSpan(0, n).ToArray();
+            (kv[2 * a], kv[2 * a + 1]) = KvCacheType switch
+            {
+                KvCacheType.F32 => ((Array)K32[a].AsSpan(0, n).ToArray(), (Array)V32[a].AsSpan(0, n).ToArray()),
+                KvCacheType.F16 => (K16[a].AsSpan(0, n).ToArray(), V16[a].AsSpan(0, n).ToArray()),
+                _ => (K8[a].AsSpan(0, n / 32 * 34).ToArray(), V8[a].AsSpan(0, n / 32 * 34).ToArray()),
+            };
         }
         return new Lfm2StateSnapshot(this, Position, ConvStates.Select(s => (float[])s.Clone()).ToArray(), kv);
     }
@@ -369,8 +381,10 @@ public sealed class Lfm2State
             snapshot.ConvStates[s].CopyTo(ConvStates[s], 0);
         for (int a = 0; a < KvDims.Length; a++)
         {
-            Array.Copy(snapshot.Kv[2 * a], KvCacheType == KvCacheType.F32 ? K32[a] : K16[a], snapshot.Kv[2 * a].Length);
-            Array.Copy(snapshot.Kv[2 * a + 1], KvCacheType == KvCacheType.F32 ? V32[a] : V16[a], snapshot.Kv[2 * a + 1].Length);
+            Array k = KvCacheType switch { KvCacheType.F32 => K32[a], KvCacheType.F16 => K16[a], _ => K8[a] };
+            Array v = KvCacheType switch { KvCacheType.F32 => V32[a], KvCacheType.F16 => V16[a], _ => V8[a] };
+            Array.Copy(snapshot.Kv[2 * a], k, snapshot.Kv[2 * a].Length);
+            Array.Copy(snapshot.Kv[2 * a + 1], v, snapshot.Kv[2 * a + 1].Length);
         }
         Position = snapshot.Position;
     }
@@ -644,6 +658,18 @@ public sealed class Lfm2Model : IDisposable
                 sk.CopyTo(st.K32[w.Index].AsSpan(pos0 * kvDim));
                 sv.CopyTo(st.V32[w.Index].AsSpan(pos0 * kvDim));
                 Attention.Causal(Pool, sq, st.K32[w.Index].AsSpan(0, used), st.V32[w.Index].AsSpan(0, used), n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+            }
+            else if (st.KvCacheType == KvCacheType.Q8_0)
+            {
+                // Rows of kvDim elements, kvDim/32 blocks each; every row is quantized on its own.
+                int rowBytes = kvDim / 32 * 34;
+                for (int t = 0; t < n; t++)
+                {
+                    Q8_0.QuantizeRow(sk.Slice(t * kvDim, kvDim), st.K8[w.Index].AsSpan((pos0 + t) * rowBytes, rowBytes));
+                    Q8_0.QuantizeRow(sv.Slice(t * kvDim, kvDim), st.V8[w.Index].AsSpan((pos0 + t) * rowBytes, rowBytes));
+                }
+                Attention.CausalQ8_0(Pool, sq, st.K8[w.Index].AsSpan(0, (pos0 + n) * rowBytes), st.V8[w.Index].AsSpan(0, (pos0 + n) * rowBytes),
+                    n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
             }
             else
             {

@@ -129,4 +129,73 @@ public sealed class Lfm2StateTests
         lm.Forward([.. prefix, 5, 6], state, b);
         Assert.Equal(a, b);
     }
+
+    [Fact]
+    public void Q8_0CacheStaysCloseToF32AndDecodesLikeItsPrefill()
+    {
+        using var lm = Lfm2GoldenTests.Load("small-q8_0", MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        var ids = Ids(40, 472, 9);
+        var exact = Lfm2GoldenTests.Run(lm, ids, KvCacheType.F32);
+        var q8 = Lfm2GoldenTests.Run(lm, ids, KvCacheType.Q8_0);
+
+        // Close to the f32 cache: small logit error and the same top token almost everywhere.
+        int sameTop = 0;
+        float worst = 0, spread = 0;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var e = exact.AsSpan(i * vocab, vocab);
+            var g = q8.AsSpan(i * vocab, vocab);
+            sameTop += e.IndexOf(TensorMax(e)) == g.IndexOf(TensorMax(g)) ? 1 : 0;
+            spread = Math.Max(spread, TensorMax(e) - TensorMin(e));
+            for (int j = 0; j < vocab; j++)
+                worst = Math.Max(worst, Math.Abs(e[j] - g[j]));
+        }
+        Assert.True(worst > 0, "a Q8_0 cache that changes nothing is not quantizing");
+        Assert.True(worst < 0.02f * spread, $"max |Δlogit| {worst} vs logit spread {spread}");
+        Assert.True(sameTop >= ids.Length - 2, $"top token agrees at {sameTop}/{ids.Length} positions");
+
+        // Token-by-token decode writes the same cache rows as the batch: identical up to f32 summation order.
+        var state = lm.CreateState(64, KvCacheType.Q8_0);
+        var row = new float[vocab];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            lm.Forward(ids.AsSpan(i, 1), state, row);
+            Assert.True(Lfm2GoldenTests.MaxAbsDiff(q8.AsSpan(i * vocab, vocab), row) <= 1e-5f, $"decode vs batch at {i}");
+        }
+
+        // Snapshots carry the quantized rows.
+        var snap = state.Snapshot();
+        var a = new float[vocab];
+        lm.Forward([7, 8], state, a);
+        state.Restore(snap);
+        var b = new float[vocab];
+        lm.Forward([7, 8], state, b);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Q8_0CacheNamesTheHeadSizeItCannotHold()
+    {
+        using var lm = Lfm2GoldenTests.Load("tiny-f32", MatMulPrecision.LlamaCpp);   // head size 16
+        var e = Assert.Throws<NotSupportedException>(() => lm.CreateState(64, KvCacheType.Q8_0));
+        Assert.Contains("multiple of 32", e.Message);
+        Assert.Contains("16", e.Message);
+    }
+
+    private static float TensorMax(ReadOnlySpan<float> x)
+    {
+        float m = float.NegativeInfinity;
+        foreach (float v in x)
+            m = Math.Max(m, v);
+        return m;
+    }
+
+    private static float TensorMin(ReadOnlySpan<float> x)
+    {
+        float m = float.PositiveInfinity;
+        foreach (float v in x)
+            m = Math.Min(m, v);
+        return m;
+    }
 }
