@@ -73,6 +73,7 @@ public sealed unsafe class MatMulWorkspace
     internal readonly MatMul.DotJob DotJob = new();
     internal readonly MatMul.GemmJob GemmJob = new();
     internal readonly MatMul.MatVecJob MatVecJob = new();
+    internal readonly MatMul.GatedMatVecJob GatedJob = new();
     internal readonly MatMul.QuantizeJob QuantizeJob = new();
 }
 
@@ -154,6 +155,56 @@ public static unsafe class MatMul
             // At least ~16K multiply-adds per chunk so the atomic hand-out stays negligible.
             int grain = Math.Max(1, 16384 / Math.Max(1, w.Columns * tokens));
             ws.Pool.For(w.Rows, grain, job);
+        }
+    }
+
+    /// <summary>
+    /// The first half of a SwiGLU feed-forward: y = silu(gate·x) ⊙ (up·x), shapes gate/up [Rows, Columns] (same type
+    /// and shape), x [tokens, Columns], y and <paramref name="upScratch"/> [tokens, Rows]. Equal to two
+    /// <see cref="Compute"/> calls and <see cref="SwiGlu.Apply"/> up to the SIMD/scalar split of the SwiGLU; for
+    /// decode (fewer than 4 tokens, AVX2 kernels) the activations are quantized once and both projections and the
+    /// SwiGLU run in one parallel region, 8 rows at a time.
+    /// </summary>
+    public static void ComputeSwiGlu(in WeightMatrix gate, in WeightMatrix up, ReadOnlySpan<float> x, Span<float> y, Span<float> upScratch, MatMulWorkspace ws)
+    {
+        ArgumentNullException.ThrowIfNull(ws);
+        int tokens = CheckShapes(gate, x.Length, y.Length);
+        if (up.Type != gate.Type || up.Rows != gate.Rows || up.Columns != gate.Columns)
+            throw new ArgumentException($"MatMul: gate {gate} and up {up} must have the same type and shape.");
+        if (upScratch.Length != y.Length)
+            throw new ArgumentException($"MatMul: up scratch length {upScratch.Length} != output length {y.Length}.");
+        if (tokens > ws.MaxTokens || gate.Columns > ws.MaxColumns)
+            throw new ArgumentException($"MatMul: batch {tokens} x {gate.Columns} exceeds the workspace ({ws.MaxTokens} x {ws.MaxColumns}).");
+        var rowKernel = RowKernel(gate.Type);
+        bool fused = tokens is > 0 and < 4 && ws.Precision == MatMulPrecision.LlamaCpp && gate.Type != GgmlType.F32
+            && ws.ActivationScales.Length > 0 && PackedGemm.Handles(gate.Type) && rowKernel != null;
+        if (!fused)
+        {
+            Compute(gate, x, y, ws);
+            Compute(up, x, upScratch, ws);
+            SwiGlu.Apply(y, upScratch, y);
+            return;
+        }
+        var actType = RowOps.VecDotType(gate.Type);
+        int actRowBytes = (int)GgmlTypes.RowBytes(actType, gate.Columns);
+        fixed (float* px = x, py = y, pu = upScratch, pas = ws.ActivationScales)
+        fixed (byte* pa = ws.Activations)
+        fixed (int* pasum = ws.ActivationSums)
+        {
+            var q = ws.QuantizeJob;
+            (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)px, (nint)pa, gate.Columns, actRowBytes, actType);
+            (q.Scales, q.Sums, q.SideStride, q.WithSums) = actType == GgmlType.Q8_0
+                ? ((nint)pas, (nint)pasum, ws.MaxColumns / 32 + 1, gate.Type == GgmlType.Q4_0)
+                : (0, 0, 0, false);
+            q.Execute(0, tokens, 0);
+
+            var j = ws.GatedJob;
+            (j.Gate, j.Up) = (gate, up);
+            (j.Y, j.UpY, j.Act, j.Scales, j.Sums) = ((nint)py, (nint)pu, (nint)pa, (nint)pas, (nint)pasum);
+            (j.Tokens, j.ActRowBytes, j.SideStride) = (tokens, actRowBytes, ws.MaxColumns / 32 + 1);
+            j.RowKernel = rowKernel;
+            int groups = (gate.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
+            ws.Pool.For(groups, Math.Max(1, 2048 / (gate.Columns * tokens)), j);
         }
     }
 
@@ -272,34 +323,67 @@ public static unsafe class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
-            var w = W;
-            int rows = w.Rows, tokens = Tokens, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
-            float* y = (float*)Y;
-            byte* act = (byte*)Act;
+            for (int g = start; g < end; g++)
+                Group(W, g, (float*)Y, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, RowKernel);
+        }
+
+        /// <summary>Rows 8g..8g+7 (fewer at a ragged end) of y = W·x for every token.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Group(in WeightMatrix w, int g, float* y, int tokens, byte* act, int actRowBytes, float* scales, int* sums, int sideStride,
+            delegate*<byte*, byte*, int, float> rowKernel)
+        {
+            int rows = w.Rows, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
+            int r0 = g * PackedGemm.Rows;
+            if (r0 + PackedGemm.Rows > rows)
+            {
+                for (int r = r0; r < rows; r++)
+                    for (int t = 0; t < tokens; t++)
+                        y[(long)t * rows + r] = rowKernel(w.Data + (long)r * w.RowBytes, act + (long)t * actRowBytes, nb);
+                return;
+            }
+            byte* wg = w.Data + (long)r0 * w.RowBytes;
+            for (int t = 0; t < tokens; t++)
+            {
+                byte* a = act + (long)t * actRowBytes;
+                float* d = scales + (long)t * sideStride;
+                int* s = sums + (long)t * sideStride;
+                float* yt = y + (long)t * rows + r0;
+                switch (w.Type)
+                {
+                    case GgmlType.Q4_0: MatVec8.Q4_0(wg, w.RowBytes, nb, a, d, s, yt); break;
+                    case GgmlType.Q8_0: MatVec8.Q8_0(wg, w.RowBytes, nb, a, d, s, yt); break;
+                    case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
+                    case GgmlType.Q6_K: MatVec8.Q6K(wg, w.RowBytes, nb, a, d, s, yt); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The gate and up projections of a SwiGLU feed-forward for 1–3 tokens in one region: each work item computes
+    /// 8 rows of both, then the SwiGLU of those rows, while they are still in cache.
+    /// </summary>
+    internal sealed class GatedMatVecJob : IParallelWork
+    {
+        public WeightMatrix Gate, Up;
+        public nint Y, UpY, Act, Scales, Sums;
+        public int Tokens, ActRowBytes, SideStride;
+        public delegate*<byte*, byte*, int, float> RowKernel;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int start, int end, int thread)
+        {
+            int rows = Gate.Rows;
+            float* y = (float*)Y, u = (float*)UpY;
             for (int g = start; g < end; g++)
             {
-                int r0 = g * PackedGemm.Rows;
-                if (r0 + PackedGemm.Rows > rows)
+                MatVecJob.Group(Gate, g, y, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, RowKernel);
+                MatVecJob.Group(Up, g, u, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, RowKernel);
+                int r0 = g * PackedGemm.Rows, n = Math.Min(PackedGemm.Rows, rows - r0);
+                for (int t = 0; t < Tokens; t++)
                 {
-                    for (int r = r0; r < rows; r++)
-                        for (int t = 0; t < tokens; t++)
-                            y[(long)t * rows + r] = RowKernel(w.Data + (long)r * w.RowBytes, act + (long)t * ActRowBytes, nb);
-                    continue;
-                }
-                byte* wg = w.Data + (long)r0 * w.RowBytes;
-                for (int t = 0; t < tokens; t++)
-                {
-                    byte* a = act + (long)t * ActRowBytes;
-                    float* d = (float*)Scales + (long)t * SideStride;
-                    int* s = (int*)Sums + (long)t * SideStride;
-                    float* yt = y + (long)t * rows + r0;
-                    switch (w.Type)
-                    {
-                        case GgmlType.Q4_0: MatVec8.Q4_0(wg, w.RowBytes, nb, a, d, s, yt); break;
-                        case GgmlType.Q8_0: MatVec8.Q8_0(wg, w.RowBytes, nb, a, d, s, yt); break;
-                        case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
-                        case GgmlType.Q6_K: MatVec8.Q6K(wg, w.RowBytes, nb, a, d, s, yt); break;
-                    }
+                    var yt = new Span<float>(y + (long)t * rows + r0, n);
+                    SwiGlu.Apply(yt, new ReadOnlySpan<float>(u + (long)t * rows + r0, n), yt);
                 }
             }
         }

@@ -163,6 +163,42 @@ public sealed unsafe class MatMulTests
         }
     }
 
+    /// <summary>The fused gate/up/SwiGLU pass equals two matmuls and a SwiGLU (up to the SwiGLU's SIMD/scalar split).</summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 64, 96, 1)]
+    [InlineData(GgmlType.Q4_0, 61, 64, 3)]      // a ragged last group
+    [InlineData(GgmlType.Q8_0, 40, 128, 2)]
+    [InlineData(GgmlType.Q4_K, 24, 256, 1)]
+    [InlineData(GgmlType.Q6_K, 17, 512, 2)]
+    [InlineData(GgmlType.Q5_0, 16, 64, 1)]      // no grouped kernel: the unfused fallback
+    [InlineData(GgmlType.Q4_0, 32, 64, 6)]      // a batch: the unfused GEMM path
+    public void SwiGluPassEqualsTwoMatMulsAndSwiGlu(GgmlType type, int rows, int cols, int tokens)
+    {
+        var (gb, _) = Weights(type, rows, cols, 1);
+        var (ub, _) = Weights(type, rows, cols, 2);
+        var x = Random(tokens * cols, 3);
+        using var pool = new KernelThreadPool(2);
+        var ws = new MatMulWorkspace(pool, 8, cols);
+        fixed (byte* pg = gb, pu = ub)
+        {
+            var gate = new WeightMatrix(type, rows, cols, pg);
+            var up = new WeightMatrix(type, rows, cols, pu);
+            var y = new float[tokens * rows];
+            var upScratch = new float[tokens * rows];
+            MatMul.ComputeSwiGlu(gate, up, x, y, upScratch, ws);
+
+            var g = new float[tokens * rows];
+            var u = new float[tokens * rows];
+            MatMul.Compute(gate, x, g, ws);
+            MatMul.Compute(up, x, u, ws);
+            var want = new float[g.Length];
+            SwiGlu.Scalar(g, u, want);
+            Assert.Equal(u, upScratch);
+            for (int i = 0; i < want.Length; i++)
+                Assert.True(Math.Abs(want[i] - y[i]) <= 1e-6f * (1 + Math.Abs(want[i])), $"element {i}: {y[i]} vs {want[i]}");
+        }
+    }
+
     [Fact]
     public void RejectsShapeMismatchAndOversizedBatch()
     {

@@ -686,9 +686,7 @@ public sealed class Lfm2Model : IDisposable
         int ff = Config.FeedForwardSize;
         var gate = s.Hb.AsSpan(0, T * ff);
         var up = s.Hb2.AsSpan(0, T * ff);
-        MatMul.Compute(w.W1, xb, gate, s.Workspace);
-        MatMul.Compute(w.W3, xb, up, s.Workspace);
-        SwiGlu.Apply(gate, up, gate);
+        MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
         MatMul.Compute(w.W2, gate, o, s.Workspace);
     }
 
