@@ -36,7 +36,8 @@ public static unsafe class BF16
     public static void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst) => QuantizeRowReference(src, dst);
 
     /// <summary>
-    /// Σ w[i]·a[i] like ggml's scalar ggml_vec_dot_bf16: bf16·bf16 products (exact in f32) accumulated in f64.
+    /// Σ w[i]·a[i]: bf16·bf16 products (exact in f32) accumulated in f64 by the scalar path (ggml's scalar
+    /// ggml_vec_dot_bf16), in f32 lanes by the SIMD paths (summation rounding apart, the same).
     /// weightRow and bf16Row: [n × 2] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> bf16Row, int n)

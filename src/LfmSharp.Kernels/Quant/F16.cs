@@ -39,8 +39,9 @@ public static unsafe class F16
     public static void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst) => QuantizeRowReference(src, dst);
 
     /// <summary>
-    /// Σ w[i]·a[i] like ggml's scalar ggml_vec_dot_f16: each f16·f16 product is exact in f32, the sum is accumulated
-    /// in f64 and rounded to f32 once. weightRow and f16Row: [n × 2] bytes.
+    /// Σ w[i]·a[i]. Each f16·f16 product is exact in f32; the scalar path (ggml's scalar ggml_vec_dot_f16) accumulates
+    /// them in f64 and rounds once, the SIMD paths in f32 lanes (as ggml's SIMD build does), which differs only by
+    /// summation rounding. weightRow and f16Row: [n × 2] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> f16Row, int n)
     {
