@@ -208,19 +208,47 @@ public static unsafe class MatMul
         }
     }
 
-    /// <summary>The SIMD row·row dot of a weight type over raw pointers (arguments known good), or null where only the span path exists.</summary>
+    /// <summary>
+    /// The SIMD row·row dot of a weight type over raw pointers (arguments known good; the count is blocks, which for
+    /// F16/BF16 is elements): AVX2 first, else the portable Vector128 one; null where only the span path exists.
+    /// </summary>
     private static delegate*<byte*, byte*, int, float> RowKernel(GgmlType t)
     {
-        if (!Simd.Avx2Fma)
-            return null;
-        return t switch
+        if (Simd.Avx2Fma)
         {
-            GgmlType.Q4_0 => &Q4_0.DotAvx2,
-            GgmlType.Q8_0 => &Q8_0.DotAvx2,
-            GgmlType.Q4_K => &Q4K.DotAvx2,
-            GgmlType.Q6_K => &Q6K.DotAvx2,
-            _ => null,
-        };
+            return t switch
+            {
+                GgmlType.Q4_0 => &Q4_0.DotAvx2,
+                GgmlType.Q4_1 => &Q4_1.DotAvx2,
+                GgmlType.Q5_0 => &Q5_0.DotAvx2,
+                GgmlType.Q5_1 => &Q5_1.DotAvx2,
+                GgmlType.Q8_0 => &Q8_0.DotAvx2,
+                GgmlType.Q4_K => &Q4K.DotAvx2,
+                GgmlType.Q5_K => &Q5K.DotAvx2,
+                GgmlType.Q6_K => &Q6K.DotAvx2,
+                GgmlType.F16 => &F16.DotAvx2,
+                GgmlType.BF16 => &BF16.DotAvx2,
+                _ => null,
+            };
+        }
+        if (Simd.UseVector128)
+        {
+            return t switch
+            {
+                GgmlType.Q4_0 => &Q4_0.DotVector128,
+                GgmlType.Q4_1 => &Q4_1.DotVector128,
+                GgmlType.Q5_0 => &Q5_0.DotVector128,
+                GgmlType.Q5_1 => &Q5_1.DotVector128,
+                GgmlType.Q8_0 => &Q8_0.DotVector128,
+                GgmlType.Q4_K => &Q4K.DotVector128,
+                GgmlType.Q5_K => &Q5K.DotVector128,
+                GgmlType.Q6_K => &Q6K.DotVector128,
+                GgmlType.F16 => &F16.DotVector128,
+                GgmlType.BF16 => &BF16.DotVector128,
+                _ => null,
+            };
+        }
+        return null;
     }
 
     /// <summary>

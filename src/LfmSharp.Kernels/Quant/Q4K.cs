@@ -134,6 +134,11 @@ public static unsafe class Q4K
             fixed (byte* w = weightRow, a = q8KRow)
                 return DotAvx2(w, a, nb);
         }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8KRow)
+                return DotVector128(w, a, nb);
+        }
         return DotScalar(weightRow, q8KRow, nb);
     }
 
@@ -193,6 +198,52 @@ public static unsafe class Q4K
             acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);
         }
         return acc;
+    }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: the same exact integers sumi and msum per
+    /// super-block (nibble·activation products folded in int16, lane sums ≤ 4·15·128, then widened and scaled in
+    /// int32), the same two fmas.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float acc = 0f;
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + i * 144, y = a + i * 292;
+            float dy = *(float*)y;
+            float d = HalfToSingle(*(ushort*)x) * dy;
+            float dmin = HalfToSingle(*(ushort*)(x + 2)) * dy;
+            UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
+            int msum = MinSum(mins, (short*)(y + 4 + 256));
+
+            var sumi = Vector128<int>.Zero;
+            byte* qs = x + 16;
+            sbyte* q8 = (sbyte*)(y + 4);
+            for (int j = 0; j < 4; j++)
+            {
+                var (l0, h0) = Simd.Nibbles128(Vector128.Load(qs + 32 * j));
+                var (l1, h1) = Simd.Nibbles128(Vector128.Load(qs + 32 * j + 16));
+                var sLo = Simd.MulPairs(l0, Vector128.Load(q8 + 64 * j)) + Simd.MulPairs(l1, Vector128.Load(q8 + 64 * j + 16));
+                var sHi = Simd.MulPairs(h0, Vector128.Load(q8 + 64 * j + 32)) + Simd.MulPairs(h1, Vector128.Load(q8 + 64 * j + 48));
+                sumi += Simd.WidenSum(sLo) * Vector128.Create((int)(byte)(scales >> (16 * j)))
+                      + Simd.WidenSum(sHi) * Vector128.Create((int)(byte)(scales >> (16 * j + 8)));
+            }
+            acc = MathF.FusedMultiplyAdd(Vector128.Sum(sumi), d, acc);
+            acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);
+        }
+        return acc;
+    }
+
+    /// <summary>Σ_j m_j·(bsum[2j] + bsum[2j+1]): the exact min term of a Q4_K/Q5_K super-block (mins as from <see cref="UnpackScaleMin"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int MinSum(ulong mins, short* bsums)
+    {
+        int msum = 0;
+        for (int j = 0; j < 8; j++)
+            msum += (int)(byte)(mins >> (8 * j)) * (bsums[2 * j] + bsums[2 * j + 1]);
+        return msum;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>

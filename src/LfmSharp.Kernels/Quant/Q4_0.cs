@@ -85,6 +85,11 @@ public static unsafe class Q4_0
             fixed (byte* w = weightRow, a = q8_0Row)
                 return DotAvx2(w, a, nb);
         }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8_0Row)
+                return DotVector128(w, a, nb);
+        }
         return DotScalar(weightRow, q8_0Row, nb);
     }
 
@@ -104,6 +109,26 @@ public static unsafe class Q4_0
             byte* x0 = w + ib * 18, y0 = a + ib * 34;
             var q0 = Simd.Nibbles(Vector128.Load(x0 + 2)).AsSByte() - eight;
             int sumi = Simd.HorizontalSum(Simd.DotSigned(q0, Vector256.Load((sbyte*)(y0 + 2))));
+            acc = MathF.FusedMultiplyAdd(sumi, HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
+        }
+        return acc;
+    }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it (same exact block sums, same fma per block):
+    /// bytes widened to int16, multiplied, folded (lane sums ≤ 4·8·128), widened to int32.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float acc = 0f;
+        var eight = Vector128.Create((sbyte)8);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x0 = w + ib * 18, y0 = a + ib * 34;
+            var (lo, hi) = Simd.Nibbles128(Vector128.Load(x0 + 2));
+            var s = Simd.MulPairs(lo - eight, Vector128.Load((sbyte*)(y0 + 2))) + Simd.MulPairs(hi - eight, Vector128.Load((sbyte*)(y0 + 18)));
+            int sumi = Vector128.Sum(Simd.WidenSum(s));
             acc = MathF.FusedMultiplyAdd(sumi, HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
         }
         return acc;

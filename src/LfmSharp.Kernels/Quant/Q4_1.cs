@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;
@@ -7,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Dot products run against <see cref="Q8_1"/> activations (ggml's vec_dot_type for Q4_1), which carry d·Σq so the
 /// offset m costs one multiply per block.
 /// </summary>
-public static class Q4_1
+public static unsafe class Q4_1
 {
     public const GgmlType Type = GgmlType.Q4_1;
 
@@ -76,7 +79,57 @@ public static class Q4_1
     /// weightRow: [n/32 × 20] Q4_1 bytes; q8_1Row: [n/32 × 36] Q8_1 bytes (see <see cref="Q8_1.QuantizeRow"/>).
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int n)
-        => DotScalar(weightRow, q8_1Row, CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n));
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n);
+        if (Simd.Avx2Fma)
+        {
+            fixed (byte* w = weightRow, a = q8_1Row)
+                return DotAvx2(w, a, nb);
+        }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8_1Row)
+                return DotVector128(w, a, nb);
+        }
+        return DotScalar(weightRow, q8_1Row, nb);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/>, bit-identical to it: the exact block sum Σ q·a (unsigned nibbles through
+    /// maddubs, any activation byte) and then the scalar's own float expression per block. (No batched kernel exists
+    /// for Q4_1, so nothing forces the fma order the Q4_0 kernels use.) w: [nb × 20] bytes; a: [nb × 36] Q8_1 bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        float sumf = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x = w + ib * 20, y = a + ib * 36;
+            int sumi = Simd.HorizontalSum(Simd.DotUnsigned(Simd.Nibbles(Vector128.Load(x + 4)), Vector256.Load((sbyte*)(y + 4))));
+            sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi + HalfToSingle(*(ushort*)(x + 2)) * HalfToSingle(*(ushort*)(y + 2));
+        }
+        return sumf;
+    }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotScalar"/>, bit-identical to it (exact widened integer sums, the
+    /// scalar's float expression per block). Lane sums stay below 4·15·128 in int16.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float sumf = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x = w + ib * 20, y = a + ib * 36;
+            var (lo, hi) = Simd.Nibbles128(Vector128.Load(x + 4));
+            var s = Simd.MulPairs(lo, Vector128.Load((sbyte*)(y + 4))) + Simd.MulPairs(hi, Vector128.Load((sbyte*)(y + 20)));
+            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi + HalfToSingle(*(ushort*)(x + 2)) * HalfToSingle(*(ushort*)(y + 2));
+        }
+        return sumf;
+    }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int nb)

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.KQuantMath;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
@@ -7,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q5_K rows (<see cref="BlockQ5K"/>): as Q4_K with a fifth bit per weight (176 bytes per 256 weights).
 /// Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static class Q5K
+public static unsafe class Q5K
 {
     public const GgmlType Type = GgmlType.Q5_K;
 
@@ -135,7 +138,111 @@ public static class Q5K
     /// weightRow: [n/256 × 176] bytes; q8KRow: [n/256 × 292] bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
-        => DotScalar(weightRow, q8KRow, CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n));
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
+        if (Simd.Avx2Fma)
+        {
+            fixed (byte* w = weightRow, a = q8KRow)
+                return DotAvx2(w, a, nb);
+        }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8KRow)
+                return DotVector128(w, a, nb);
+        }
+        return DotScalar(weightRow, q8KRow, nb);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/> in the canonical order of <see cref="Q4K.DotAvx2"/>: per super-block the exact
+    /// integers sumi = Σ sc_j·q·a (5-bit q = nibble | fifth bit·16 through maddubs, pair sums ≤ 2·31·128, then a madd by
+    /// the sub-block scale) and msum = Σ m_j·bsum, then acc = fma(sumi, d·d_a, acc) and acc = fma(−msum, dmin·d_a, acc).
+    /// Differs from the generic order only by float rounding. w: [nb × 176] bytes; a: [nb × 292] Q8_K bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        float acc = 0f;
+        var low = Vector256.Create((byte)0x0F);
+        var bit0 = Vector256.Create((byte)0x01);
+        var bit1 = Vector256.Create((byte)0x02);
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + i * 176, y = a + i * 292;
+            float dy = *(float*)y;
+            float d = HalfToSingle(*(ushort*)x) * dy;
+            float dmin = HalfToSingle(*(ushort*)(x + 2)) * dy;
+            Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
+
+            var m8 = Vector128.CreateScalar(mins).AsByte();
+            var m16 = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8));
+            int msum = Simd.HorizontalSum(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), m16));
+
+            // qh byte l holds the fifth bit of weight l of sub-block j in bit j; consumed two bits per 64-weight chunk.
+            // The 16-bit shifts pull the neighbouring byte's bits into the top of each byte, but only bits 0..1 are read
+            // and at most 6 bits have been shifted out by the last chunk.
+            var qh = Vector256.Load(x + 16);
+            var sumi = Vector256<int>.Zero;
+            byte* qs = x + 48;
+            sbyte* q8 = (sbyte*)(y + 4);
+            for (int j = 0; j < 4; j++)
+            {
+                var q4 = Vector256.Load(qs + 32 * j);
+                var lo = (q4 & low) | Avx2.ShiftLeftLogical((qh & bit0).AsUInt16(), 4).AsByte();
+                var hi = (Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftLeftLogical((qh & bit1).AsUInt16(), 3).AsByte();
+                qh = Avx2.ShiftRightLogical(qh.AsUInt16(), 2).AsByte();
+                var p0 = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q8 + 64 * j));
+                var p1 = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q8 + 64 * j + 32));
+                sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)(byte)(scales >> (16 * j))))
+                      + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+            }
+            acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(sumi), d, acc);
+            acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);
+        }
+        return acc;
+    }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it (same exact sumi and msum, same fmas);
+    /// 5-bit products fold in int16 with lane sums ≤ 4·31·128.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float acc = 0f;
+        var one = Vector128.Create((byte)0x01);
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + i * 176, y = a + i * 292;
+            float dy = *(float*)y;
+            float d = HalfToSingle(*(ushort*)x) * dy;
+            float dmin = HalfToSingle(*(ushort*)(x + 2)) * dy;
+            Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
+            int msum = Q4K.MinSum(mins, (short*)(y + 4 + 256));
+
+            var qh0 = Vector128.Load(x + 16);
+            var qh1 = Vector128.Load(x + 32);
+            var sumi = Vector128<int>.Zero;
+            byte* qs = x + 48;
+            sbyte* q8 = (sbyte*)(y + 4);
+            for (int j = 0; j < 4; j++)
+            {
+                var (l0, h0) = Simd.Nibbles128(Vector128.Load(qs + 32 * j));
+                var (l1, h1) = Simd.Nibbles128(Vector128.Load(qs + 32 * j + 16));
+                l0 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh0, 2 * j) & one, 4).AsSByte();
+                l1 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh1, 2 * j) & one, 4).AsSByte();
+                h0 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh0, 2 * j + 1) & one, 4).AsSByte();
+                h1 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh1, 2 * j + 1) & one, 4).AsSByte();
+                var sLo = Simd.MulPairs(l0, Vector128.Load(q8 + 64 * j)) + Simd.MulPairs(l1, Vector128.Load(q8 + 64 * j + 16));
+                var sHi = Simd.MulPairs(h0, Vector128.Load(q8 + 64 * j + 32)) + Simd.MulPairs(h1, Vector128.Load(q8 + 64 * j + 48));
+                sumi += Simd.WidenSum(sLo) * Vector128.Create((int)(byte)(scales >> (16 * j)))
+                      + Simd.WidenSum(sHi) * Vector128.Create((int)(byte)(scales >> (16 * j + 8)));
+            }
+            acc = MathF.FusedMultiplyAdd(Vector128.Sum(sumi), d, acc);
+            acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);
+        }
+        return acc;
+    }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)

@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;
@@ -8,7 +11,7 @@ namespace LfmSharp.Kernels.Quant;
 /// sits in the little-endian u32 qh (bit j for weight j). Dot products run against <see cref="Q8_0"/> activations.
 /// llama-quantize falls back to Q5_0 for Q4_K tensors whose rows are not a multiple of 256.
 /// </summary>
-public static class Q5_0
+public static unsafe class Q5_0
 {
     public const GgmlType Type = GgmlType.Q5_0;
 
@@ -81,7 +84,61 @@ public static class Q5_0
     /// weightRow: [n/32 × 22] Q5_0 bytes; q8_0Row: [n/32 × 34] Q8_0 bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int n)
-        => DotScalar(weightRow, q8_0Row, CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n));
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n);
+        if (Simd.Avx2Fma)
+        {
+            fixed (byte* w = weightRow, a = q8_0Row)
+                return DotAvx2(w, a, nb);
+        }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8_0Row)
+                return DotVector128(w, a, nb);
+        }
+        return DotScalar(weightRow, q8_0Row, nb);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/>, bit-identical to it: the exact block sum Σ(q − 16)·a, then the scalar's
+    /// float expression. q − 16 is built as nibble | (fifth bit clear ? 0xF0 : 0) (two's complement of nibble − 16),
+    /// and the activations go first into the sign trick so that even a −128 activation stays exact.
+    /// w: [nb × 22] bytes; a: [nb × 34] Q8_0 bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        float sumf = 0f;
+        var high = Vector256.Create((byte)0xF0);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x = w + ib * 22, y = a + ib * 34;
+            var q = Simd.Nibbles(Vector128.Load(x + 6)) | Avx2.AndNot(Simd.BitMasks(*(uint*)(x + 2)), high);
+            int sumi = Simd.HorizontalSum(Simd.DotSigned(Vector256.Load((sbyte*)(y + 2)), q.AsSByte()));
+            sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi;
+        }
+        return sumf;
+    }
+
+    /// <summary>Portable Vector128 twin of <see cref="DotScalar"/>, bit-identical to it (exact widened integer sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float sumf = 0f;
+        var sixteen = Vector128.Create((sbyte)16);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x = w + ib * 22, y = a + ib * 34;
+            uint qh = *(uint*)(x + 2);
+            var (lo, hi) = Simd.Nibbles128(Vector128.Load(x + 6));
+            var q0 = (lo | Simd.FifthBits(qh, 0).AsSByte()) - sixteen;    // [−16, 15]
+            var q1 = (hi | Simd.FifthBits(qh, 16).AsSByte()) - sixteen;
+            var s = Simd.MulPairs(q0, Vector128.Load((sbyte*)(y + 2))) + Simd.MulPairs(q1, Vector128.Load((sbyte*)(y + 18)));
+            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi;
+        }
+        return sumf;
+    }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int nb)

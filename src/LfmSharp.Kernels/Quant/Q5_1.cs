@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;
@@ -7,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q5_1 rows (<see cref="BlockQ5_1"/>): 32 weights per 24-byte block, y = q·d + m with a 5-bit q (bits as Q5_0).
 /// Dot products run against <see cref="Q8_1"/> activations (ggml's vec_dot_type for Q5_1).
 /// </summary>
-public static class Q5_1
+public static unsafe class Q5_1
 {
     public const GgmlType Type = GgmlType.Q5_1;
 
@@ -84,7 +87,58 @@ public static class Q5_1
     /// weightRow: [n/32 × 24] Q5_1 bytes; q8_1Row: [n/32 × 36] Q8_1 bytes.
     /// </summary>
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int n)
-        => DotScalar(weightRow, q8_1Row, CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n));
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n);
+        if (Simd.Avx2Fma)
+        {
+            fixed (byte* w = weightRow, a = q8_1Row)
+                return DotAvx2(w, a, nb);
+        }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8_1Row)
+                return DotVector128(w, a, nb);
+        }
+        return DotScalar(weightRow, q8_1Row, nb);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/>, bit-identical to it: the exact block sum Σ q·a (q = nibble | fifth bit·16,
+    /// 0..31, unsigned through maddubs) and then the scalar's float expression. w: [nb × 24] bytes; a: [nb × 36] Q8_1 bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        float sumf = 0f;
+        var bit4 = Vector256.Create((byte)0x10);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x = w + ib * 24, y = a + ib * 36;
+            var q = Simd.Nibbles(Vector128.Load(x + 8)) | (Simd.BitMasks(*(uint*)(x + 4)) & bit4);
+            int sumi = Simd.HorizontalSum(Simd.DotUnsigned(q, Vector256.Load((sbyte*)(y + 4))));
+            sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi + HalfToSingle(*(ushort*)(x + 2)) * HalfToSingle(*(ushort*)(y + 2));
+        }
+        return sumf;
+    }
+
+    /// <summary>Portable Vector128 twin of <see cref="DotScalar"/>, bit-identical to it (exact widened integer sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float sumf = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x = w + ib * 24, y = a + ib * 36;
+            uint qh = *(uint*)(x + 4);
+            var (lo, hi) = Simd.Nibbles128(Vector128.Load(x + 8));
+            var q0 = lo | Simd.FifthBits(qh, 0).AsSByte();     // 0..31
+            var q1 = hi | Simd.FifthBits(qh, 16).AsSByte();
+            var s = Simd.MulPairs(q0, Vector128.Load((sbyte*)(y + 4))) + Simd.MulPairs(q1, Vector128.Load((sbyte*)(y + 20)));
+            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi + HalfToSingle(*(ushort*)(x + 2)) * HalfToSingle(*(ushort*)(y + 2));
+        }
+        return sumf;
+    }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int nb)

@@ -141,6 +141,11 @@ public static unsafe class Q6K
             fixed (byte* w = weightRow, a = q8KRow)
                 return DotAvx2(w, a, nb);
         }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8KRow)
+                return DotVector128(w, a, nb);
+        }
         return DotScalar(weightRow, q8KRow, nb);
     }
 
@@ -190,6 +195,50 @@ public static unsafe class Q6K
 
     /// <summary>int16 lanes 0..7 = <paramref name="first"/> (weights 0..15 of a 32-run), lanes 8..15 = <paramref name="second"/>.</summary>
     private static Vector256<short> Scales(sbyte first, sbyte second) => Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)second));
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: sumi = Σ scale_j·(q − 32)·a exactly (the
+    /// same integer the AVX2 path reaches through its offset), one fma per super-block. Each 16-byte vector is one
+    /// 16-weight sub-block, so its products fold in int16 (lane sums ≤ 2·32·128) and take one scale in int32.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float acc = 0f;
+        var low = Vector128.Create((byte)0x0F);
+        var off = Vector128.Create((sbyte)32);
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + i * 210, y = a + i * 292;
+            sbyte* sc = (sbyte*)(x + 192);
+            float d = HalfToSingle(*(ushort*)(x + 208)) * *(float*)y;
+            sbyte* q8 = (sbyte*)(y + 4);
+
+            var sumi = Vector128<int>.Zero;
+            for (int h = 0; h < 2; h++)
+            {
+                for (int k = 0; k < 2; k++)
+                {
+                    // weights 128h + 16k + l (+32, +64, +96) for l = 0..15: sub-blocks 8h + k (+2, +4, +6).
+                    var qlA = Vector128.Load(x + 64 * h + 16 * k);
+                    var qlB = Vector128.Load(x + 64 * h + 32 + 16 * k);
+                    var qh = Vector128.Load(x + 128 + 32 * h + 16 * k);
+                    var q1 = (qlA & low) | Vector128.ShiftLeft(qh & Vector128.Create((byte)0x03), 4);
+                    var q2 = (qlB & low) | Vector128.ShiftLeft(qh & Vector128.Create((byte)0x0C), 2);
+                    var q3 = Vector128.ShiftRightLogical(qlA, 4) | (qh & Vector128.Create((byte)0x30));
+                    var q4 = Vector128.ShiftRightLogical(qlB, 4) | Vector128.ShiftRightLogical(qh & Vector128.Create((byte)0xC0), 2);
+                    sbyte* ys = q8 + 128 * h + 16 * k;
+                    sbyte* s = sc + 8 * h + k;
+                    sumi += Simd.WidenSum(Simd.MulPairs(q1.AsSByte() - off, Vector128.Load(ys))) * Vector128.Create((int)s[0])
+                          + Simd.WidenSum(Simd.MulPairs(q2.AsSByte() - off, Vector128.Load(ys + 32))) * Vector128.Create((int)s[2])
+                          + Simd.WidenSum(Simd.MulPairs(q3.AsSByte() - off, Vector128.Load(ys + 64))) * Vector128.Create((int)s[4])
+                          + Simd.WidenSum(Simd.MulPairs(q4.AsSByte() - off, Vector128.Load(ys + 96))) * Vector128.Create((int)s[6]);
+                }
+            }
+            acc = MathF.FusedMultiplyAdd(Vector128.Sum(sumi), d, acc);
+        }
+        return acc;
+    }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)

@@ -145,6 +145,11 @@ public static unsafe class Q8_0
             fixed (byte* w = weightRow, a = q8_0Row)
                 return DotAvx2(w, a, nb);
         }
+        if (Simd.UseVector128)
+        {
+            fixed (byte* w = weightRow, a = q8_0Row)
+                return DotVector128(w, a, nb);
+        }
         return DotScalar(weightRow, q8_0Row, nb);
     }
 
@@ -158,6 +163,24 @@ public static unsafe class Q8_0
             byte* x0 = w + ib * 34, y0 = a + ib * 34;
             int sumi = Simd.HorizontalSum(Simd.DotSigned(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(y0 + 2))));
             acc = MathF.FusedMultiplyAdd(sumi, HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
+        }
+        return acc;
+    }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: products widened to int32 before any
+    /// addition, so every byte pair (−128·−128 included) is exact.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        float acc = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* x0 = w + ib * 34, y0 = a + ib * 34;
+            var s = Simd.DotBytesExact(Vector128.Load((sbyte*)(x0 + 2)), Vector128.Load((sbyte*)(y0 + 2)))
+                  + Simd.DotBytesExact(Vector128.Load((sbyte*)(x0 + 18)), Vector128.Load((sbyte*)(y0 + 18)));
+            acc = MathF.FusedMultiplyAdd(Vector128.Sum(s), HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
         }
         return acc;
     }

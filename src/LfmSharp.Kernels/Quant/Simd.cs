@@ -4,11 +4,32 @@ using System.Runtime.Intrinsics.X86;
 
 namespace LfmSharp.Kernels.Quant;
 
-/// <summary>Small building blocks shared by the AVX2 block kernels.</summary>
+/// <summary>Small building blocks shared by the AVX2 and portable Vector128 block kernels.</summary>
 internal static class Simd
 {
     /// <summary>True where the AVX2 integer-dot paths run (AVX2 for maddubs/madd, FMA for the float accumulation).</summary>
     public static bool Avx2Fma => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// True where the portable Vector128 paths are worth running: no AVX2, but 128-bit vectors are hardware
+    /// (ARM64 AdvSimd, or x64 with AVX2 disabled). Dispatch order is AVX2 → Vector128 → scalar.
+    /// </summary>
+    public static bool UseVector128 => !Avx2Fma && Vector128.IsHardwareAccelerated;
+
+    /// <summary>
+    /// The 32 bits of <paramref name="bits"/> as 32 byte masks: byte j = 0xFF where bit j is set, else 0
+    /// (Q5_0/Q5_1's fifth bits, in the element order of <see cref="Nibbles"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> BitMasks(uint bits)
+    {
+        // Byte j takes source byte j/8 (vpshufb works per 128-bit lane, and the broadcast puts bytes 0..3 in both),
+        // then tests its own bit j%8.
+        var spread = Avx2.Shuffle(Vector256.Create(bits).AsByte(), Vector256.Create(
+            (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        var bit = Vector256.Create(0x8040201008040201ul).AsByte();
+        return Avx2.CompareEqual(spread & bit, bit);
+    }
 
     /// <summary>16 packed bytes → 32 nibbles as bytes: the low nibbles in lanes 0..15, the high nibbles in 16..31.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -47,5 +68,45 @@ internal static class Simd
         s += Sse2.Shuffle(s, 0b_01_00_11_10);
         s += Sse2.Shuffle(s, 0b_10_11_00_01);
         return s.ToScalar();
+    }
+
+    // ---- portable Vector128 building blocks (exact integer math by widening; no ISA-specific instructions) ----
+
+    /// <summary>
+    /// 16 byte products x[i]·y[i] folded to 8 int16 lanes (lane l = x[l]·y[l] + x[l+8]·y[l+8]). Exact while every
+    /// pair sum fits int16: |x|·|y| ≤ 16383, which holds for all weight formats here except Q8_0 × Q8_0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<short> MulPairs(Vector128<sbyte> x, Vector128<sbyte> y)
+        => Vector128.WidenLower(x) * Vector128.WidenLower(y) + Vector128.WidenUpper(x) * Vector128.WidenUpper(y);
+
+    /// <summary>int16 lanes widened to int32 and folded to 4 lanes (lane l = s[l] + s[l+4]), exact.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> WidenSum(Vector128<short> s) => Vector128.WidenLower(s) + Vector128.WidenUpper(s);
+
+    /// <summary>Σ x[i]·y[i] over 16 signed bytes of any value (−128·−128 included) as 4 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> DotBytesExact(Vector128<sbyte> x, Vector128<sbyte> y)
+        => WidenSum(Vector128.WidenLower(x) * Vector128.WidenLower(y)) + WidenSum(Vector128.WidenUpper(x) * Vector128.WidenUpper(y));
+
+    /// <summary>16 packed bytes → (low nibbles, high nibbles), each as 16 bytes in 0..15.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector128<sbyte> Low, Vector128<sbyte> High) Nibbles128(Vector128<byte> packed)
+    {
+        var low = Vector128.Create((byte)0x0F);
+        return ((packed & low).AsSByte(), (Vector128.ShiftRightLogical(packed, 4) & low).AsSByte());
+    }
+
+    /// <summary>
+    /// The 16 bits of <paramref name="bits"/> starting at <paramref name="first"/> as 16 bytes of 0x10 (bit set) or 0:
+    /// the fifth bit of 16 consecutive Q5_0/Q5_1 weights.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> FifthBits(uint bits, int first)
+    {
+        uint h = bits >> first;
+        var spread = Vector128.Create((ulong)(byte)h * 0x0101010101010101ul, (ulong)(byte)(h >> 8) * 0x0101010101010101ul).AsByte();
+        var bit = Vector128.Create(0x8040201008040201ul).AsByte();
+        return Vector128.Equals(spread & bit, bit) & Vector128.Create((byte)0x10);
     }
 }
