@@ -98,7 +98,7 @@ public static unsafe class MatMul
         // AVX2 kernels of the common weight types: 8-row groups, packed 8×4 tiles for batches, one token at a time
         // otherwise; both (and the single-row dots of ragged rows) compute every output in the same order.
         bool grouped = mode == DotMode.Quantized && ws.ActivationScales.Length > 0 && PackedGemm.Handles(w.Type);
-        bool gemm = grouped && tokens >= PackedGemm.Tokens && w.Rows >= PackedGemm.Rows && ws.Packed.Length > 0;
+        bool gemm = grouped && tokens > MaxMatVecTokens(w.Type) && w.Rows >= PackedGemm.Rows && ws.Packed.Length > 0;
         GgmlType actType = GgmlType.F32;
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
@@ -157,6 +157,16 @@ public static unsafe class MatMul
             ws.Pool.For(w.Rows, grain, job);
         }
     }
+
+    /// <summary>
+    /// Largest batch the 8-row matvec kernels take before the packed GEMM pays for packing each weight group per call:
+    /// Q4_0 has a multi-token kernel that unpacks each block once for up to 4 tokens (batched decode of several
+    /// sequences); the other types run one token at a time.
+    /// </summary>
+    internal static int MaxMatVecTokens(GgmlType t) => t == GgmlType.Q4_0 ? MatVecTokensQ4_0 : PackedGemm.Tokens - 1;
+
+    /// <summary>Crossover of the Q4_0 multi-token matvec and the packed GEMM (measured on the 1.2B shape).</summary>
+    internal static int MatVecTokensQ4_0 = 8;
 
     /// <summary>
     /// The first half of a SwiGLU feed-forward: y = silu(gate·x) ⊙ (up·x), shapes gate/up [Rows, Columns] (same type
@@ -370,6 +380,16 @@ public static unsafe class MatMul
                 return;
             }
             byte* wg = w.Data + (long)r0 * w.RowBytes;
+            if (w.Type == GgmlType.Q4_0)
+            {
+                // Up to 4 tokens per pass over the group's blocks (the group stays in cache between passes).
+                for (int t = 0; t < tokens; t += MatVec8.MultiTokens)
+                {
+                    MatVec8.Q4_0Tokens(wg, w.RowBytes, nb, act + (long)t * actRowBytes, actRowBytes, scales + (long)t * sideStride, sums + (long)t * sideStride,
+                        sideStride, y + (long)t * rows + r0, rows, Math.Min(MatVec8.MultiTokens, tokens - t));
+                }
+                return;
+            }
             for (int t = 0; t < tokens; t++)
             {
                 byte* a = act + (long)t * actRowBytes;

@@ -86,6 +86,7 @@ public sealed unsafe class MatMulTests
             data.Add(t, 8, 64, 4);
             data.Add(t, 21, 96, 9);
             data.Add(t, 40, 512, 6);
+            data.Add(t, 24, 128, 21);   // Q4_0: beyond the multi-token matvec's range (8), the packed GEMM
         }
         foreach (var t in new[] { GgmlType.Q4_K, GgmlType.Q6_K })
         {
@@ -97,9 +98,9 @@ public sealed unsafe class MatMulTests
     }
 
     /// <summary>
-    /// On AVX2 the common types run 8-row kernels: packed 8-row × 4-token tiles for batches of ≥ 4 tokens, 8 rows × 1
-    /// token otherwise, single-row dots for a ragged last group. All compute each output in the same canonical order
-    /// as the row dot (<see cref="VecDot.Row"/>), so every (row, token) must be bit-identical to the reference,
+    /// On AVX2 the common types run 8-row kernels: packed 8-row × 4-token tiles for batches of ≥ 4 tokens (Q4_0: more
+    /// than 8), 8 rows × 1 token (Q4_0: × up to 4 tokens) otherwise, single-row dots for a ragged last group. All
+    /// compute each output in the same canonical order as the row dot (<see cref="VecDot.Row"/>), so every (row, token) must be bit-identical to the reference,
     /// whatever the batch size.
     /// </summary>
     [Avx2Theory]
@@ -114,7 +115,7 @@ public sealed unsafe class MatMulTests
         fixed (byte* p = bytes)
         {
             var w = new WeightMatrix(type, rows, cols, p);
-            var ws = new MatMulWorkspace(pool, 16, 1024);
+            var ws = new MatMulWorkspace(pool, 32, 1024);
             var yRef = new float[tokens * rows];
             MatMul.Reference(w, x, yRef, MatMulPrecision.LlamaCpp);
             foreach (int n in new[] { tokens, 1, 2, 3 })

@@ -163,6 +163,85 @@ internal static unsafe class MatVec8
             Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a, y);
     }
 
+    /// <summary>One token's step of <see cref="Q4_0Tokens"/>: the operations of <see cref="Q4_0"/> on pre-unpacked nibbles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> TokenStep(Vector256<byte> l0, Vector256<byte> h0, Vector256<byte> l1, Vector256<byte> h1,
+        Vector256<byte> l2, Vector256<byte> h2, Vector256<byte> l3, Vector256<byte> h3, byte* ya, int sum, float aScale, Vector256<float> scale, Vector256<float> acc)
+    {
+        var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
+        var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
+        var ones = Vector256.Create((short)1);
+        var tot = PairTotals(
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l0, yLo) + Avx2.MultiplyAddAdjacent(h0, yHi), ones),
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l1, yLo) + Avx2.MultiplyAddAdjacent(h1, yHi), ones),
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l2, yLo) + Avx2.MultiplyAddAdjacent(h2, yHi), ones),
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l3, yLo) + Avx2.MultiplyAddAdjacent(h3, yHi), ones));
+        tot -= Vector256.Create(sum);
+        return Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), scale * Vector256.Create(aScale), acc);
+    }
+
+    /// <summary>Most tokens <see cref="Q4_0Tokens"/> takes at once (its accumulators stay in registers).</summary>
+    public const int MultiTokens = 4;
+
+    /// <summary>
+    /// Q4_0 rows r..r+7 · <paramref name="tokens"/> (1..<see cref="MultiTokens"/>) Q8_0 activation rows → y[t·yStride + 0..7]:
+    /// batched decode. Each block's 8 rows are unpacked once and used for every token; per token the operations are
+    /// exactly those of <see cref="Q4_0"/>, so every output has the same bits as a single-token call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4_0Tokens(byte* w, int rowBytes, int nb, byte* a, int actRowBytes, float* aScales, int* aSums, int sideStride,
+        float* y, int yStride, int tokens)
+    {
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        var acc2 = Vector256<float>.Zero;
+        var acc3 = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        long rb = rowBytes;
+        byte* next = w + 8 * rb;
+        ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < ScaleLead && b < nb; b++)
+            CopyScales(w, rb, b, 18, 0, ring + 8 * b);
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + b * 18;
+            if (b + ScaleLead < nb)
+                CopyScales(w, rb, b + ScaleLead, 18, 0, ring + 8 * ((b + ScaleLead) & 7));
+            byte* pf = next + b * 144;
+            Sse.Prefetch0(pf);
+            Sse.Prefetch0(pf + 64);
+            Sse.Prefetch0(pf + 128);
+            // Rows (0,4), (1,5), (2,6), (3,7) share a vector, as in Q4_0Pair; low nibbles = first 16 quants, high = last 16.
+            var v0 = Vector256.Create(Vector128.Load(x + 2), Vector128.Load(x + 4 * rb + 2));
+            var v1 = Vector256.Create(Vector128.Load(x + rb + 2), Vector128.Load(x + 5 * rb + 2));
+            var v2 = Vector256.Create(Vector128.Load(x + 2 * rb + 2), Vector128.Load(x + 6 * rb + 2));
+            var v3 = Vector256.Create(Vector128.Load(x + 3 * rb + 2), Vector128.Load(x + 7 * rb + 2));
+            var l0 = v0 & low; var h0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low;
+            var l1 = v1 & low; var h1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low;
+            var l2 = v2 & low; var h2 = Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low;
+            var l3 = v3 & low; var h3 = Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low;
+            var scale = SlotHalves(ring + 8 * (b & 7), ref special);
+            // Tokens in pairs with their accumulators named, so everything stays in the 16 vector registers.
+            acc0 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + b * 34 + 2, aSums[b], aScales[b], scale, acc0);
+            if (tokens > 1)
+                acc1 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + actRowBytes + b * 34 + 2, aSums[sideStride + b], aScales[sideStride + b], scale, acc1);
+            if (tokens > 2)
+                acc2 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 2L * actRowBytes + b * 34 + 2, aSums[2L * sideStride + b], aScales[2L * sideStride + b], scale, acc2);
+            if (tokens > 3)
+                acc3 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 3L * actRowBytes + b * 34 + 2, aSums[3L * sideStride + b], aScales[3L * sideStride + b], scale, acc3);
+        }
+        acc0.Store(y);
+        if (tokens > 1) acc1.Store(y + yStride);
+        if (tokens > 2) acc2.Store(y + 2 * yStride);
+        if (tokens > 3) acc3.Store(y + 3 * yStride);
+        if (HasSpecial(special))
+        {
+            for (int t = 0; t < tokens; t++)
+                Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a + (long)t * actRowBytes, y + (long)t * yStride);
+        }
+    }
+
     /// <summary>Q8_0 rows r..r+7 · one Q8_0 activation row → y[0..7].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0(byte* w, int rowBytes, int nb, byte* a, float* aScales, int* aSums, float* y)
