@@ -134,8 +134,34 @@ public static class ServeCommand
         await server.StartAsync().ConfigureAwait(false);
         await server.ModelLoaded.ConfigureAwait(false);
         stdout.WriteLine($"soak: {clients} streaming clients for {seconds} s against {server.BaseAddress} ({slots} slots, queue {queue}, max_tokens {maxTokens})");
+        // Memory over the run (a leak shows as a rising resident set or managed heap between the first and last samples).
+        var samples = new List<(double Seconds, long Rss, long Heap)>();
+        using var stopSampling = new CancellationTokenSource();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stopSampling.IsCancellationRequested)
+            {
+                using (var self = System.Diagnostics.Process.GetCurrentProcess())
+                    lock (samples)
+                        samples.Add((clock.Elapsed.TotalSeconds, self.WorkingSet64, GC.GetTotalMemory(false)));
+                try { await Task.Delay(TimeSpan.FromSeconds(1), stopSampling.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) { break; }
+            }
+        });
         var report = await LoadTest.RunAsync(server.BaseAddress!, clients, TimeSpan.FromSeconds(seconds), maxTokens: maxTokens).ConfigureAwait(false);
+        stopSampling.Cancel();
+        await sampler.ConfigureAwait(false);
         stdout.WriteLine("soak: " + report);
+        if (samples.Count >= 2)
+        {
+            static double Mib(long b) => b / (1024.0 * 1024.0);
+            // Skip the first tenth (slots' states are allocated as the first requests arrive).
+            var steady = samples.Skip(samples.Count / 10).ToList();
+            stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"soak: memory: RSS {Mib(steady[0].Rss):F0} MiB at {steady[0].Seconds:F0} s -> {Mib(steady[^1].Rss):F0} MiB at {steady[^1].Seconds:F0} s (peak {Mib(samples.Max(x => x.Rss)):F0}); " +
+                $"managed heap {Mib(steady[0].Heap):F1} -> {Mib(steady[^1].Heap):F1} MiB (max {Mib(samples.Max(x => x.Heap)):F1})"));
+        }
         foreach (string failure in report.FailureSamples)
             stdout.WriteLine("soak: failure: " + failure);
         stdout.WriteLine(server.Metrics.Render(server.Scheduler));
