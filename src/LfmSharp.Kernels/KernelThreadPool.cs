@@ -59,6 +59,10 @@ public sealed class KernelThreadPool : IDisposable
         }
     }
 
+    /// <summary>Chunks a region is cut into per thread (at least its grain each): more = a shorter tail where one
+    /// thread waits for the other's last chunk, fewer = fewer atomics.</summary>
+    internal static int ChunksPerThread = 4;
+
     /// <summary>Threads taking part in a region, the caller included.</summary>
     public int ThreadCount { get; }
 
@@ -80,8 +84,8 @@ public sealed class KernelThreadPool : IDisposable
             return;
         }
 
-        // ~4 chunks per thread balances load without many atomics.
-        int chunk = Math.Max(grain, (count + ThreadCount * 4 - 1) / (ThreadCount * 4));
+        // A few chunks per thread balance the load without many atomics.
+        int chunk = Math.Max(grain, (count + ThreadCount * ChunksPerThread - 1) / (ThreadCount * ChunksPerThread));
         long gen = Volatile.Read(ref _state) >> 32;
         Interlocked.Exchange(ref _state, ((gen + 1) << 32) | int.MaxValue);   // odd: fields in flux, nothing claimable
         _work = work;

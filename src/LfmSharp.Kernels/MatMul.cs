@@ -380,7 +380,7 @@ public static unsafe class MatMul
                 return;
             }
             byte* wg = w.Data + (long)r0 * w.RowBytes;
-            if (w.Type == GgmlType.Q4_0)
+            if (w.Type == GgmlType.Q4_0 && tokens > 1)
             {
                 // Up to 4 tokens per pass over the group's blocks (the group stays in cache between passes).
                 for (int t = 0; t < tokens; t += MatVec8.MultiTokens)

@@ -22,8 +22,8 @@ namespace LfmSharp.Server;
 /// <item><c>GET /v1/models</c>, <c>GET /health</c> (503 while loading), <c>GET /metrics</c> (Prometheus),
 /// <c>POST /tokenize</c>, <c>/detokenize</c>, <c>/apply-template</c>.</item>
 /// </list>
-/// Requests run on a <see cref="GenerationScheduler"/> (slots, bounded queue → 429, fair interleaving, cancellation
-/// on disconnect). Every refusal uses OpenAI's error shape.
+/// Requests run on a <see cref="GenerationScheduler"/> (slots, bounded queue → 429, continuous batching of the
+/// active sequences' decode steps, cancellation on disconnect). Every refusal uses OpenAI's error shape.
 /// </summary>
 public sealed class LfmServer : IAsyncDisposable
 {
