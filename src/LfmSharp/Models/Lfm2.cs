@@ -418,6 +418,7 @@ public sealed class Lfm2Model : IDisposable
     private readonly Lfm2Weights _weights;
     private readonly object _gate = new();
     private bool _disposed;
+    internal static bool FusedFeedForward = true;        // A/B switch for benchmarks (same results either way)
     private Lfm2Scratch? _batchScratch;                 // [rows ≥ largest ForwardBatch so far] activations of batched steps
     private Lfm2Segment[] _batchSegments = [];
 
@@ -686,7 +687,16 @@ public sealed class Lfm2Model : IDisposable
         int ff = Config.FeedForwardSize;
         var gate = s.Hb.AsSpan(0, T * ff);
         var up = s.Hb2.AsSpan(0, T * ff);
-        MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
+        if (FusedFeedForward)
+        {
+            MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
+        }
+        else
+        {
+            MatMul.Compute(w.W1, xb, gate, s.Workspace);
+            MatMul.Compute(w.W3, xb, up, s.Workspace);
+            SwiGlu.Apply(gate, up, gate);
+        }
         MatMul.Compute(w.W2, gate, o, s.Workspace);
     }
 
