@@ -158,9 +158,11 @@ public static class ServeCommand
             static double Mib(long b) => b / (1024.0 * 1024.0);
             // Skip the first tenth (slots' states are allocated as the first requests arrive).
             var steady = samples.Skip(samples.Count / 10).ToList();
-            stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"soak: memory: RSS {Mib(steady[0].Rss):F0} MiB at {steady[0].Seconds:F0} s -> {Mib(steady[^1].Rss):F0} MiB at {steady[^1].Seconds:F0} s (peak {Mib(samples.Max(x => x.Rss)):F0}); " +
-                $"managed heap {Mib(steady[0].Heap):F1} -> {Mib(steady[^1].Heap):F1} MiB (max {Mib(samples.Max(x => x.Heap)):F1})"));
+            var quarters = new[] { 0, steady.Count / 4, steady.Count / 2, 3 * steady.Count / 4, steady.Count - 1 }.Select(i => steady[i]).ToList();
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            stdout.WriteLine("soak: memory: RSS " + string.Join(" -> ", quarters.Select(q => string.Create(inv, $"{Mib(q.Rss):F0} MiB at {q.Seconds:F0} s")))
+                + string.Create(inv, $" (peak {Mib(samples.Max(x => x.Rss)):F0}); managed heap ") + string.Join(" -> ", quarters.Select(q => string.Create(inv, $"{Mib(q.Heap):F1}")))
+                + string.Create(inv, $" MiB (max {Mib(samples.Max(x => x.Heap)):F1})"));
         }
         foreach (string failure in report.FailureSamples)
             stdout.WriteLine("soak: failure: " + failure);
