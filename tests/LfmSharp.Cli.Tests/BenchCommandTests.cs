@@ -55,7 +55,7 @@ public class BenchCommandTests
     [InlineData(new[] { "bench", "-m", "MODEL", "-r", "0" }, "-r must be at least 1")]
     [InlineData(new[] { "bench", "-m", "MODEL", "-p", "12x" }, "'12x' is not a token count")]
     [InlineData(new[] { "bench", "-m", "MODEL", "-p", "0", "-n", "0" }, "nothing to measure")]
-    [InlineData(new[] { "bench", "-m", "MODEL", "--kv", "q4" }, "unknown --kv 'q4'")]
+    [InlineData(new[] { "bench", "-m", "MODEL", "--kv", "q4" }, "unknown KV cache type 'q4' (use f16, f32 or q8_0)")]
     [InlineData(new[] { "bench", "-m", "/no/such/model.gguf" }, "not found")]
     public void BadInput_OneLineAndExitCode1(string[] args, string message)
     {

@@ -105,7 +105,8 @@ public class LogitsCommandTests(ITestOutputHelper output)
         { "tiny-f32", "1 2 3", "2", null, "3 ids do not fit a context of 2 tokens" },
         { "tiny-f32", "1 2 3", "0", null, "--ctx 0 must be at least 1" },
         { "tiny-f32", "1 2 3", "4096", null, "--ctx 4096 exceeds the model's context length 2048" },
-        { "tiny-f32", "1 2 3", null, "q8_0", "unknown --kv 'q8_0' (use f32 or f16)" },
+        { "tiny-f32", "1 2 3", null, "q4", "unknown KV cache type 'q4' (use f16, f32 or q8_0)" },
+        { "tiny-f32", "1 2 3", null, "q8_0", "a Q8_0 KV cache needs a head size that is a multiple of 32; this model's is 16" },
     };
 
     [Theory]

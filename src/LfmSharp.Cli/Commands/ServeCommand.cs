@@ -142,10 +142,12 @@ public static class ServeCommand
         {
             while (!stopSampling.IsCancellationRequested)
             {
+                // The live heap after a full collection: garbage not yet collected is not growth.
+                long heap = GC.GetTotalMemory(forceFullCollection: true);
                 using (var self = System.Diagnostics.Process.GetCurrentProcess())
                     lock (samples)
-                        samples.Add((clock.Elapsed.TotalSeconds, self.WorkingSet64, GC.GetTotalMemory(false)));
-                try { await Task.Delay(TimeSpan.FromSeconds(1), stopSampling.Token).ConfigureAwait(false); }
+                        samples.Add((clock.Elapsed.TotalSeconds, self.WorkingSet64, heap));
+                try { await Task.Delay(TimeSpan.FromSeconds(2), stopSampling.Token).ConfigureAwait(false); }
                 catch (OperationCanceledException) { break; }
             }
         });
@@ -161,7 +163,7 @@ public static class ServeCommand
             var quarters = new[] { 0, steady.Count / 4, steady.Count / 2, 3 * steady.Count / 4, steady.Count - 1 }.Select(i => steady[i]).ToList();
             var inv = System.Globalization.CultureInfo.InvariantCulture;
             stdout.WriteLine("soak: memory: RSS " + string.Join(" -> ", quarters.Select(q => string.Create(inv, $"{Mib(q.Rss):F0} MiB at {q.Seconds:F0} s")))
-                + string.Create(inv, $" (peak {Mib(samples.Max(x => x.Rss)):F0}); managed heap ") + string.Join(" -> ", quarters.Select(q => string.Create(inv, $"{Mib(q.Heap):F1}")))
+                + string.Create(inv, $" (peak {Mib(samples.Max(x => x.Rss)):F0}); live managed heap ") + string.Join(" -> ", quarters.Select(q => string.Create(inv, $"{Mib(q.Heap):F1}")))
                 + string.Create(inv, $" MiB (max {Mib(samples.Max(x => x.Heap)):F1})"));
         }
         foreach (string failure in report.FailureSamples)
