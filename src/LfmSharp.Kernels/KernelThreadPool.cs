@@ -152,16 +152,18 @@ public sealed class KernelThreadPool : IDisposable
             // Wait for a new generation: spin first, then sleep on the monitor.
             var spin = new SpinWait();
             long gen;
-            while ((gen = Volatile.Read(ref _state) >> 32) == seen && spin.Count < WorkerSpinRounds)
+            while ((gen = Volatile.Read(ref _state) >> 32) == seen && spin.Count < WorkerSpinRounds && !_disposed)
                 spin.SpinOnce(sleep1Threshold: -1);
-            if (gen == seen)
+            if (gen == seen && !_disposed)
             {
                 lock (_sleepLock)
                 {
                     // Increment before re-reading the generation: the publisher bumps the generation before
                     // reading _sleepers, so one of the two always sees the other (no lost wake-up).
                     Interlocked.Increment(ref _sleepers);
-                    while ((gen = Volatile.Read(ref _state) >> 32) == seen)
+                    // _disposed too: a worker whose last RunChunks already saw Dispose's final generation would
+                    // otherwise wait for a region that never comes (Dispose sets the flag before its PulseAll).
+                    while ((gen = Volatile.Read(ref _state) >> 32) == seen && !_disposed)
                         Monitor.Wait(_sleepLock);
                     Interlocked.Decrement(ref _sleepers);
                 }

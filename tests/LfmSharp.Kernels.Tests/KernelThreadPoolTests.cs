@@ -64,6 +64,25 @@ public sealed class KernelThreadPoolTests
     }
 
     [Fact]
+    public async Task DisposeRightAfterARegionNeverHangs()
+    {
+        // A worker that finishes its last chunks while Dispose runs must still see Dispose (a lost wake-up used to
+        // leave it waiting and Dispose joining it forever).
+        var run = Task.Run(() =>
+        {
+            var work = new CountingWork(64, 3);
+            for (int i = 0; i < 3000; i++)
+            {
+                using var pool = new KernelThreadPool(3);
+                pool.For(64, 1, work);
+            }
+        });
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromMinutes(2)));
+        Assert.True(finished == run, "create/run/dispose cycles did not finish: a worker missed Dispose");
+        await run;
+    }
+
+    [Fact]
     public void RegionsAfterIdleWorkersSleptStillComplete()
     {
         using var pool = new KernelThreadPool(2);
