@@ -62,12 +62,15 @@ public sealed class GenerationSlot : IDisposable
 /// <b>Continuous batching.</b> In a round every active sequence is advanced to its next decode step (its stream
 /// yields <see cref="DecodePending"/>), then one <see cref="DecodeBatcher.RunPending"/> runs all those steps as a
 /// single batched forward pass: the weights are read once per round, so total throughput rises with the number of
-/// active sequences. Sequences join (after their prefill, which runs inside their first advance) and leave between
-/// rounds. Cancellation is checked before every advance, so an aborted request stops within one token and its slot
+/// active sequences. Sequences join (after their prefill, which runs inside their first advances) and leave between
+/// rounds. Cancellation is checked before every advance, so an aborted request stops within one token (or one prefill
+/// chunk) and its slot
 /// goes to the next waiting request at once.
 /// </para>
 /// <para>
-/// Long prefills are not chunked: a new request's prefill delays the others' next token by its length.
+/// A new request's prefill runs inside its advances in chunks of <see cref="Generator.PrefillChunk"/> tokens, one chunk
+/// per round, so a long prompt delays the others' next token by one chunk rather than by its whole length (prefills
+/// are not batched with each other or with the decode steps).
 /// </para>
 /// </summary>
 public sealed class GenerationScheduler : IDisposable

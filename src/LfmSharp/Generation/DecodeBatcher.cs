@@ -10,7 +10,8 @@ namespace LfmSharp.Generation;
 /// A generation whose <see cref="GenerationOptions.Batcher"/> (or <see cref="ChatSession.Batcher"/>) is set does not
 /// run its decode steps itself: it queues the step here and yields <see cref="DecodePending"/>. Its owner advances
 /// every stream up to that event, calls <see cref="RunPending"/> once, then resumes them all; each stream finds its
-/// logits in place as if it had run the step alone. Prefill still runs inside the stream (one sequence at a time).
+/// logits in place as if it had run the step alone. Prefill runs inside the stream, one sequence at a time, in chunks
+/// of <see cref="Generator.PrefillChunk"/> tokens with a <see cref="DecodePending"/> (nothing queued) between chunks.
 /// Not thread-safe: one thread drives the batcher and all of its streams.
 /// </remarks>
 public sealed class DecodeBatcher

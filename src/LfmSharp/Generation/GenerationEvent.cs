@@ -70,8 +70,9 @@ public sealed record ParseErrorEvent(string Message, string RawText) : Generatio
 public sealed record LoopDetectedEvent(string Pattern, int Repeats, bool InReasoning, string Action) : GenerationEvent;
 
 /// <summary>
-/// Only in streams driven by a <see cref="DecodeBatcher"/>: a decode step is queued and the stream must not be moved
-/// on before <see cref="DecodeBatcher.RunPending"/> has run. Carries no output.
+/// Only in streams driven by a <see cref="DecodeBatcher"/>: a decode step is queued (or, during a long prefill, a chunk
+/// is done and the others may step) and the stream must not be moved on before <see cref="DecodeBatcher.RunPending"/>
+/// has run. Carries no output.
 /// </summary>
 public sealed record DecodePending : GenerationEvent
 {

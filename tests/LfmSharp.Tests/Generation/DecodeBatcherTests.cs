@@ -97,4 +97,36 @@ public sealed class DecodeBatcherTests : IDisposable
         session.Batcher = new DecodeBatcher(_model, 2);
         Assert.Throws<InvalidOperationException>(() => session.CompleteAsync([ChatMessage.User("hi")]));
     }
+
+    [Fact]
+    public void A_long_prompt_is_prefilled_in_chunks_with_a_round_between_them_and_the_same_result()
+    {
+        var prompt = Enumerable.Range(0, 2 * Generator.PrefillChunk + 40).Select(j => j == 0 ? 1 : 30 + (j * 53) % 400).ToArray();
+        var options = Options(3, 6);
+        var alone = new Generator(_model).Generate(_model.CreateState(512), prompt, options).ToList();
+        Assert.DoesNotContain(alone, e => e is DecodePending);
+
+        var batcher = new DecodeBatcher(_model, 2);
+        var state = _model.CreateState(512);
+        var events = new List<GenerationEvent>();
+        var stream = new Generator(_model).Generate(state, prompt, options with { Batcher = batcher }).GetEnumerator();
+        var positions = new List<int>();
+        while (stream.MoveNext())
+        {
+            if (stream.Current is DecodePending)
+            {
+                positions.Add(state.Position);
+                batcher.RunPending();
+                continue;
+            }
+            events.Add(stream.Current);
+        }
+        // Two pauses inside the prefill (after 128 and 256 prompt tokens), then one per decode step.
+        Assert.Equal(Generator.PrefillChunk, positions[0]);
+        Assert.Equal(2 * Generator.PrefillChunk, positions[1]);
+        Assert.Equal(prompt.Length, positions[2]);            // the first decode step, queued, not yet run
+        string Text(IEnumerable<GenerationEvent> e) => string.Concat(e.OfType<TextDelta>().Select(t => t.Text));
+        Assert.Equal(Text(alone), Text(events));
+        Assert.Equal(6, Assert.IsType<Done>(events[^1]).Usage.CompletionTokens);
+    }
 }
