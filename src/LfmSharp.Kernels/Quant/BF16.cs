@@ -43,17 +43,7 @@ public static unsafe class BF16
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> bf16Row, int n)
     {
         CheckDot(Type, Type, weightRow.Length, bf16Row.Length, n);
-        if (Simd.Avx2Fma)
-        {
-            fixed (byte* w = weightRow, a = bf16Row)
-                return DotAvx2(w, a, n);
-        }
-        if (Simd.UseVector128)
-        {
-            fixed (byte* w = weightRow, a = bf16Row)
-                return DotVector128(w, a, n);
-        }
-        return DotScalar(weightRow, bf16Row, n);
+        return Simd.Dot(weightRow, bf16Row, n, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     /// <summary>

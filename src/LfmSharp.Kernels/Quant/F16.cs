@@ -46,17 +46,7 @@ public static unsafe class F16
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> f16Row, int n)
     {
         CheckDot(Type, Type, weightRow.Length, f16Row.Length, n);
-        if (Simd.Avx2Fma)
-        {
-            fixed (byte* w = weightRow, a = f16Row)
-                return DotAvx2(w, a, n);
-        }
-        if (Simd.UseVector128)
-        {
-            fixed (byte* w = weightRow, a = f16Row)
-                return DotVector128(w, a, n);
-        }
-        return DotScalar(weightRow, f16Row, n);
+        return Simd.Dot(weightRow, f16Row, n, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     // 2^112: rebiases an f16 exponent (15) placed in an f32 (127), and normalises f16 subnormals, in one exact multiply.

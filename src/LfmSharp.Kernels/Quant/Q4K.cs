@@ -129,17 +129,7 @@ public static unsafe class Q4K
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
     {
         int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
-        if (Simd.Avx2Fma)
-        {
-            fixed (byte* w = weightRow, a = q8KRow)
-                return DotAvx2(w, a, nb);
-        }
-        if (Simd.UseVector128)
-        {
-            fixed (byte* w = weightRow, a = q8KRow)
-                return DotVector128(w, a, nb);
-        }
-        return DotScalar(weightRow, q8KRow, nb);
+        return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     /// <summary>

@@ -81,17 +81,7 @@ public static unsafe class Q4_1
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_1Row, int n)
     {
         int nb = CheckDot(Type, GgmlType.Q8_1, weightRow.Length, q8_1Row.Length, n);
-        if (Simd.Avx2Fma)
-        {
-            fixed (byte* w = weightRow, a = q8_1Row)
-                return DotAvx2(w, a, nb);
-        }
-        if (Simd.UseVector128)
-        {
-            fixed (byte* w = weightRow, a = q8_1Row)
-                return DotVector128(w, a, nb);
-        }
-        return DotScalar(weightRow, q8_1Row, nb);
+        return Simd.Dot(weightRow, q8_1Row, nb, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     /// <summary>

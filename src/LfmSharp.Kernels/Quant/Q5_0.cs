@@ -86,17 +86,7 @@ public static unsafe class Q5_0
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8_0Row, int n)
     {
         int nb = CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8_0Row.Length, n);
-        if (Simd.Avx2Fma)
-        {
-            fixed (byte* w = weightRow, a = q8_0Row)
-                return DotAvx2(w, a, nb);
-        }
-        if (Simd.UseVector128)
-        {
-            fixed (byte* w = weightRow, a = q8_0Row)
-                return DotVector128(w, a, nb);
-        }
-        return DotScalar(weightRow, q8_0Row, nb);
+        return Simd.Dot(weightRow, q8_0Row, nb, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     /// <summary>

@@ -16,6 +16,25 @@ internal static class Simd
     /// </summary>
     public static bool UseVector128 => !Avx2Fma && Vector128.IsHardwareAccelerated;
 
+    /// <summary>The raw-pointer row dot this machine runs (AVX2, else Vector128), or null where only the scalar one runs.</summary>
+    public static unsafe delegate*<byte*, byte*, int, float> Pick(delegate*<byte*, byte*, int, float> avx2, delegate*<byte*, byte*, int, float> vector128)
+        => Avx2Fma ? avx2 : UseVector128 ? vector128 : null;
+
+    /// <summary>
+    /// A weight row · activation row on the best path of <see cref="Pick"/>, else the scalar reference. The count is
+    /// blocks (elements for F16/BF16), already validated by the caller.
+    /// </summary>
+    public static unsafe float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int count,
+        delegate*<byte*, byte*, int, float> avx2, delegate*<byte*, byte*, int, float> vector128,
+        delegate*<ReadOnlySpan<byte>, ReadOnlySpan<byte>, int, float> scalar)
+    {
+        var kernel = Pick(avx2, vector128);
+        if (kernel == null)
+            return scalar(weightRow, activationRow, count);
+        fixed (byte* w = weightRow, a = activationRow)
+            return kernel(w, a, count);
+    }
+
     /// <summary>
     /// The 32 bits of <paramref name="bits"/> as 32 byte masks: byte j = 0xFF where bit j is set, else 0
     /// (Q5_0/Q5_1's fifth bits, in the element order of <see cref="Nibbles"/>).
