@@ -61,7 +61,7 @@ public sealed class KernelThreadPool : IDisposable
 
     /// <summary>Chunks a region is cut into per thread (at least its grain each): more = a shorter tail where one
     /// thread waits for the other's last chunk, fewer = fewer atomics.</summary>
-    internal static int ChunksPerThread = 4;
+    private const int ChunksPerThread = 4;
 
     /// <summary>Threads taking part in a region, the caller included.</summary>
     public int ThreadCount { get; }

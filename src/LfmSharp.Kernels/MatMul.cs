@@ -68,6 +68,9 @@ public sealed unsafe class MatMulWorkspace
     // [MaxTokens, MaxColumns/32 + 1] f32 scales and 8·Σq of Q8_0 activation blocks.
     internal byte[] Packed { get; } = [];
     internal float[] ActivationScales { get; } = [];
+
+    // Row stride of ActivationScales / ActivationSums: one entry per 32-column block, plus one.
+    internal int SideStride => MaxColumns / 32 + 1;
     internal int[] ActivationSums { get; } = [];
 
     internal readonly MatMul.DotJob DotJob = new();
@@ -99,7 +102,6 @@ public static unsafe class MatMul
         // otherwise; both (and the single-row dots of ragged rows) compute every output in the same order.
         bool grouped = mode == DotMode.Quantized && ws.ActivationScales.Length > 0 && PackedGemm.Handles(w.Type);
         bool gemm = grouped && tokens > MaxMatVecTokens(w.Type) && w.Rows >= PackedGemm.Rows && ws.Packed.Length > 0;
-        GgmlType actType = GgmlType.F32;
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
         fixed (byte* pa = ws.Activations, pp = ws.Packed)
@@ -107,28 +109,14 @@ public static unsafe class MatMul
         fixed (int* pasum = ws.ActivationSums)
         {
             if (mode == DotMode.Quantized)
-            {
-                actType = RowOps.VecDotType(w.Type);
-                actRowBytes = (int)GgmlTypes.RowBytes(actType, w.Columns);
-                var q = ws.QuantizeJob;
-                (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)px, (nint)pa, w.Columns, actRowBytes, actType);
-                // Q8_0 blocks for the packed kernels also need f32 scales (and Q4_0 the 8·Σq offsets) per block.
-                (q.Scales, q.Sums, q.SideStride, q.WithSums) = grouped && actType == GgmlType.Q8_0
-                    ? ((nint)pas, (nint)pasum, ws.MaxColumns / 32 + 1, w.Type == GgmlType.Q4_0)
-                    : (0, 0, 0, false);
-                // Converting a row is cheap next to the matmul; only spread it over threads for real batches.
-                if (tokens < 4)
-                    q.Execute(0, tokens, 0);
-                else
-                    ws.Pool.For(tokens, 1, q);
-            }
+                actRowBytes = QuantizeActivations(w, px, tokens, grouped, ws, pa, pas, pasum);
 
             if (gemm)
             {
                 var g = ws.GemmJob;
                 g.W = w;
                 (g.Y, g.Act, g.Packed, g.Scales, g.Sums) = ((nint)py, (nint)pa, (nint)pp, (nint)pas, (nint)pasum);
-                (g.Tokens, g.ActRowBytes, g.PackedStride, g.SideStride) = (tokens, actRowBytes, ws.MaxColumns * PackedGemm.MaxPackedBytesPerColumn, ws.MaxColumns / 32 + 1);
+                (g.Tokens, g.ActRowBytes, g.PackedStride, g.SideStride) = (tokens, actRowBytes, ws.MaxColumns * PackedGemm.MaxPackedBytesPerColumn, ws.SideStride);
                 int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
                 ws.Pool.For(groups, 1, g);
                 return;
@@ -139,7 +127,7 @@ public static unsafe class MatMul
                 var v = ws.MatVecJob;
                 v.W = w;
                 (v.Y, v.Act, v.Scales, v.Sums) = ((nint)py, (nint)pa, (nint)pas, (nint)pasum);
-                (v.Tokens, v.ActRowBytes, v.SideStride) = (tokens, actRowBytes, ws.MaxColumns / 32 + 1);
+                (v.Tokens, v.ActRowBytes, v.SideStride) = (tokens, actRowBytes, ws.SideStride);
                 v.RowKernel = RowKernel(w.Type);
                 int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
                 // At least ~32K multiply-adds per chunk so the atomic hand-out stays negligible.
@@ -159,6 +147,28 @@ public static unsafe class MatMul
     }
 
     /// <summary>
+    /// Converts the batch's activation rows to <paramref name="w"/>'s vec-dot format in the workspace; for the grouped
+    /// (8-row) kernels a Q8_0 row also gets its blocks' f32 scales and, against Q4_0 weights, 8·Σq (the offset of
+    /// Q4_0's q − 8). Returns the bytes per converted row.
+    /// </summary>
+    private static int QuantizeActivations(in WeightMatrix w, float* x, int tokens, bool grouped, MatMulWorkspace ws, byte* act, float* scales, int* sums)
+    {
+        var actType = RowOps.VecDotType(w.Type);
+        int actRowBytes = (int)GgmlTypes.RowBytes(actType, w.Columns);
+        var q = ws.QuantizeJob;
+        (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)x, (nint)act, w.Columns, actRowBytes, actType);
+        (q.Scales, q.Sums, q.SideStride, q.WithSums) = grouped && actType == GgmlType.Q8_0
+            ? ((nint)scales, (nint)sums, ws.SideStride, w.Type == GgmlType.Q4_0)
+            : (0, 0, 0, false);
+        // Converting a row is cheap next to the matmul; only spread it over threads for real batches.
+        if (tokens < 4)
+            q.Execute(0, tokens, 0);
+        else
+            ws.Pool.For(tokens, 1, q);
+        return actRowBytes;
+    }
+
+    /// <summary>
     /// Largest batch the 8-row matvec kernels take before the packed GEMM pays for packing each weight group per call:
     /// Q4_0 has a multi-token kernel that unpacks each block once for up to 4 tokens (batched decode of several
     /// sequences); the other types run one token at a time.
@@ -166,7 +176,7 @@ public static unsafe class MatMul
     internal static int MaxMatVecTokens(GgmlType t) => t == GgmlType.Q4_0 ? MatVecTokensQ4_0 : PackedGemm.Tokens - 1;
 
     /// <summary>Crossover of the Q4_0 multi-token matvec and the packed GEMM (measured on the 1.2B shape).</summary>
-    internal static int MatVecTokensQ4_0 = 8;
+    private const int MatVecTokensQ4_0 = 8;
 
     /// <summary>
     /// The first half of a SwiGLU feed-forward: y = silu(gate·x) ⊙ (up·x), shapes gate/up [Rows, Columns] (same type
@@ -195,23 +205,15 @@ public static unsafe class MatMul
             SwiGlu.Apply(y, upScratch, y);
             return;
         }
-        var actType = RowOps.VecDotType(gate.Type);
-        int actRowBytes = (int)GgmlTypes.RowBytes(actType, gate.Columns);
         fixed (float* px = x, py = y, pu = upScratch, pas = ws.ActivationScales)
         fixed (byte* pa = ws.Activations)
         fixed (int* pasum = ws.ActivationSums)
         {
-            var q = ws.QuantizeJob;
-            (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)px, (nint)pa, gate.Columns, actRowBytes, actType);
-            (q.Scales, q.Sums, q.SideStride, q.WithSums) = actType == GgmlType.Q8_0
-                ? ((nint)pas, (nint)pasum, ws.MaxColumns / 32 + 1, gate.Type == GgmlType.Q4_0)
-                : (0, 0, 0, false);
-            q.Execute(0, tokens, 0);
-
+            int actRowBytes = QuantizeActivations(gate, px, tokens, grouped: true, ws, pa, pas, pasum);
             var j = ws.GatedJob;
             (j.Gate, j.Up) = (gate, up);
             (j.Y, j.UpY, j.Act, j.Scales, j.Sums) = ((nint)py, (nint)pu, (nint)pa, (nint)pas, (nint)pasum);
-            (j.Tokens, j.ActRowBytes, j.SideStride) = (tokens, actRowBytes, ws.MaxColumns / 32 + 1);
+            (j.Tokens, j.ActRowBytes, j.SideStride) = (tokens, actRowBytes, ws.SideStride);
             j.RowKernel = rowKernel;
             int groups = (gate.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
             ws.Pool.For(groups, Math.Max(1, 2048 / (gate.Columns * tokens)), j);
@@ -222,44 +224,20 @@ public static unsafe class MatMul
     /// The SIMD row·row dot of a weight type over raw pointers (arguments known good; the count is blocks, which for
     /// F16/BF16 is elements): AVX2 first, else the portable Vector128 one; null where only the span path exists.
     /// </summary>
-    private static delegate*<byte*, byte*, int, float> RowKernel(GgmlType t)
+    private static delegate*<byte*, byte*, int, float> RowKernel(GgmlType t) => t switch
     {
-        if (Simd.Avx2Fma)
-        {
-            return t switch
-            {
-                GgmlType.Q4_0 => &Q4_0.DotAvx2,
-                GgmlType.Q4_1 => &Q4_1.DotAvx2,
-                GgmlType.Q5_0 => &Q5_0.DotAvx2,
-                GgmlType.Q5_1 => &Q5_1.DotAvx2,
-                GgmlType.Q8_0 => &Q8_0.DotAvx2,
-                GgmlType.Q4_K => &Q4K.DotAvx2,
-                GgmlType.Q5_K => &Q5K.DotAvx2,
-                GgmlType.Q6_K => &Q6K.DotAvx2,
-                GgmlType.F16 => &F16.DotAvx2,
-                GgmlType.BF16 => &BF16.DotAvx2,
-                _ => null,
-            };
-        }
-        if (Simd.UseVector128)
-        {
-            return t switch
-            {
-                GgmlType.Q4_0 => &Q4_0.DotVector128,
-                GgmlType.Q4_1 => &Q4_1.DotVector128,
-                GgmlType.Q5_0 => &Q5_0.DotVector128,
-                GgmlType.Q5_1 => &Q5_1.DotVector128,
-                GgmlType.Q8_0 => &Q8_0.DotVector128,
-                GgmlType.Q4_K => &Q4K.DotVector128,
-                GgmlType.Q5_K => &Q5K.DotVector128,
-                GgmlType.Q6_K => &Q6K.DotVector128,
-                GgmlType.F16 => &F16.DotVector128,
-                GgmlType.BF16 => &BF16.DotVector128,
-                _ => null,
-            };
-        }
-        return null;
-    }
+        GgmlType.Q4_0 => Simd.Pick(&Q4_0.DotAvx2, &Q4_0.DotVector128),
+        GgmlType.Q4_1 => Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128),
+        GgmlType.Q5_0 => Simd.Pick(&Q5_0.DotAvx2, &Q5_0.DotVector128),
+        GgmlType.Q5_1 => Simd.Pick(&Q5_1.DotAvx2, &Q5_1.DotVector128),
+        GgmlType.Q8_0 => Simd.Pick(&Q8_0.DotAvx2, &Q8_0.DotVector128),
+        GgmlType.Q4_K => Simd.Pick(&Q4K.DotAvx2, &Q4K.DotVector128),
+        GgmlType.Q5_K => Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128),
+        GgmlType.Q6_K => Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128),
+        GgmlType.F16 => Simd.Pick(&F16.DotAvx2, &F16.DotVector128),
+        GgmlType.BF16 => Simd.Pick(&BF16.DotAvx2, &BF16.DotVector128),
+        _ => null,
+    };
 
     /// <summary>
     /// Single-threaded reference with the same per-row math as <see cref="Compute"/> (the definition the
