@@ -29,7 +29,7 @@ public static unsafe class Attention
         fixed (float* pq = q, pk = keys, pv = values, ps = scores, pd = dst)
         {
             _ = kvRows;
-            Run(pool, pq, pk, null, pv, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
+            Run(pool, pq, pk, null, null, pv, null, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
         }
     }
 
@@ -40,7 +40,7 @@ public static unsafe class Attention
         fixed (float* pq = q, ps = scores, pd = dst)
         fixed (Half* pk = keys, pv = values)
         {
-            Run(pool, pq, null, pk, null, pv, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
+            Run(pool, pq, null, pk, null, null, pv, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
         }
     }
 
@@ -61,17 +61,7 @@ public static unsafe class Attention
         fixed (float* pq = q, ps = scores, pd = dst)
         fixed (byte* pk = keys, pv = values)
         {
-            var job = t_job ??= new Job();
-            job.K8 = pk;
-            job.V8 = pv;
-            try
-            {
-                Run(pool, pq, null, null, null, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
-            }
-            finally
-            {
-                job.K8 = job.V8 = null;
-            }
+            Run(pool, pq, null, null, pk, null, null, pv, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
         }
     }
 
@@ -84,8 +74,9 @@ public static unsafe class Attention
     /// <summary>Cache positions converted and scored at a time (the online softmax rescales once per chunk).</summary>
     internal const int KeyChunk = 64;
 
-    private static void Run(KernelThreadPool pool, float* q, float* k32, Half* k16, float* v32, Half* v16, int tokens, int startPos, int heads, int kvHeads,
-        int headDim, float scale, float* scores, int scoresStride, float* dst)
+    /// <summary>Runs the work items over whichever cache is given (exactly one of the f32 / f16 / Q8_0 pointer pairs).</summary>
+    private static void Run(KernelThreadPool pool, float* q, float* k32, Half* k16, byte* k8, float* v32, Half* v16, byte* v8, int tokens, int startPos,
+        int heads, int kvHeads, int headDim, float scale, float* scores, int scoresStride, float* dst)
     {
         var job = t_job ??= new Job();
         int group = heads / kvHeads;
@@ -93,8 +84,10 @@ public static unsafe class Attention
         job.Q = q;
         job.K32 = k32;
         job.K16 = k16;
+        job.K8 = k8;
         job.V32 = v32;
         job.V16 = v16;
+        job.V8 = v8;
         job.Dst = dst;
         (job.Tokens, job.StartPos, job.Heads, job.KvHeads, job.HeadDim, job.Scale) = (tokens, startPos, heads, kvHeads, headDim, scale);
         try
@@ -106,6 +99,7 @@ public static unsafe class Attention
         {
             job.Q = job.Dst = job.K32 = job.V32 = null;
             job.K16 = job.V16 = null;
+            job.K8 = job.V8 = null;
         }
     }
 
@@ -178,7 +172,7 @@ public static unsafe class Attention
             if (q8)
             {
                 // Row p's blocks of head g: the row has kvDim/32 blocks, the head's hd/32 start at block g·hd/32.
-                int headBytes = hd / 32 * 34;
+                int headBytes = (int)Quant.GgmlTypes.RowBytes(Quant.GgmlType.Q8_0, hd);
                 for (int p = p0; p < p1; p++)
                 {
                     long at = ((long)p * kvDim + g * hd) / 32 * 34;
