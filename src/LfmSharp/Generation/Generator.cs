@@ -135,21 +135,15 @@ public sealed class Generator
             if (prompt.Count > 0)
             {
                 int[] ids = prompt as int[] ?? [.. prompt];
-                if (options.Batcher is null || ids.Length <= PrefillChunk)
+                // Under a batched driver, prefill in chunks and give the other sequences a decode round between
+                // chunks, so a long prompt delays their next token by one chunk, not by the whole prompt.
+                int chunk = options.Batcher is null ? ids.Length : PrefillChunk;
+                for (int start = 0; start < ids.Length; start += chunk)
                 {
-                    _model.Forward(ids, state, logits);
-                }
-                else
-                {
-                    // Batched driver: prefill in chunks and give the other sequences a decode round between chunks,
-                    // so a long prompt delays their next token by one chunk, not by the whole prompt.
-                    for (int start = 0; start < ids.Length; start += PrefillChunk)
-                    {
-                        int n = Math.Min(PrefillChunk, ids.Length - start);
-                        _model.Forward(ids.AsSpan(start, n), state, logits);
-                        if (start + n < ids.Length)
-                            yield return DecodePending.Instance;
-                    }
+                    int n = Math.Min(chunk, ids.Length - start);
+                    _model.Forward(ids.AsSpan(start, n), state, logits);
+                    if (start + n < ids.Length)
+                        yield return DecodePending.Instance;
                 }
             }
             prefill = clock.Elapsed;

@@ -315,7 +315,7 @@ public sealed class Lfm2State
                 else if (kvType == KvCacheType.F16)
                     (K16[a], V16[a]) = (new Half[n], new Half[n]);
                 else                                                         // [ContextLength, kvHeads·hd/32 blocks of 34 bytes]
-                    (K8[a], V8[a]) = (new byte[n / 32 * 34], new byte[n / 32 * 34]);
+                    (K8[a], V8[a]) = (new byte[GgmlTypes.RowBytes(GgmlType.Q8_0, n)], new byte[GgmlTypes.RowBytes(GgmlType.Q8_0, n)]);
                 a++;
             }
             else
@@ -360,16 +360,24 @@ public sealed class Lfm2State
         var kv = new Array[KvDims.Length * 2];
         for (int a = 0; a < KvDims.Length; a++)
         {
-            int n = Position * KvDims[a];
-            (kv[2 * a], kv[2 * a + 1]) = KvCacheType switch
-            {
-                KvCacheType.F32 => ((Array)K32[a].AsSpan(0, n).ToArray(), (Array)V32[a].AsSpan(0, n).ToArray()),
-                KvCacheType.F16 => (K16[a].AsSpan(0, n).ToArray(), V16[a].AsSpan(0, n).ToArray()),
-                _ => (K8[a].AsSpan(0, n / 32 * 34).ToArray(), V8[a].AsSpan(0, n / 32 * 34).ToArray()),
-            };
+            var (k, v) = Cache(a);
+            // The used rows: Position rows of KvDims[a] values (F32/F16 elements, or Q8_0 bytes).
+            long n = KvCacheType == KvCacheType.Q8_0 ? GgmlTypes.RowBytes(GgmlType.Q8_0, (long)Position * KvDims[a]) : (long)Position * KvDims[a];
+            kv[2 * a] = Array.CreateInstance(k.GetType().GetElementType()!, n);
+            kv[2 * a + 1] = Array.CreateInstance(v.GetType().GetElementType()!, n);
+            Array.Copy(k, kv[2 * a], n);
+            Array.Copy(v, kv[2 * a + 1], n);
         }
         return new Lfm2StateSnapshot(this, Position, ConvStates.Select(s => (float[])s.Clone()).ToArray(), kv);
     }
+
+    /// <summary>Attention layer <paramref name="a"/>'s K and V arrays of this state's cache type.</summary>
+    private (Array K, Array V) Cache(int a) => KvCacheType switch
+    {
+        KvCacheType.F32 => (K32[a], V32[a]),
+        KvCacheType.F16 => (K16[a], V16[a]),
+        _ => (K8[a], V8[a]),
+    };
 
     /// <summary>Returns the state to <paramref name="snapshot"/>, which must come from a state of the same shape.</summary>
     public void Restore(Lfm2StateSnapshot snapshot)
@@ -381,8 +389,7 @@ public sealed class Lfm2State
             snapshot.ConvStates[s].CopyTo(ConvStates[s], 0);
         for (int a = 0; a < KvDims.Length; a++)
         {
-            Array k = KvCacheType switch { KvCacheType.F32 => K32[a], KvCacheType.F16 => K16[a], _ => K8[a] };
-            Array v = KvCacheType switch { KvCacheType.F32 => V32[a], KvCacheType.F16 => V16[a], _ => V8[a] };
+            var (k, v) = Cache(a);
             Array.Copy(snapshot.Kv[2 * a], k, snapshot.Kv[2 * a].Length);
             Array.Copy(snapshot.Kv[2 * a + 1], v, snapshot.Kv[2 * a + 1].Length);
         }
@@ -418,7 +425,6 @@ public sealed class Lfm2Model : IDisposable
     private readonly Lfm2Weights _weights;
     private readonly object _gate = new();
     private bool _disposed;
-    internal static bool FusedFeedForward = true;        // A/B switch for benchmarks (same results either way)
     private Lfm2Scratch? _batchScratch;                 // [rows ≥ largest ForwardBatch so far] activations of batched steps
     private Lfm2Segment[] _batchSegments = [];
 
@@ -662,13 +668,10 @@ public sealed class Lfm2Model : IDisposable
             }
             else if (st.KvCacheType == KvCacheType.Q8_0)
             {
-                // Rows of kvDim elements, kvDim/32 blocks each; every row is quantized on its own.
-                int rowBytes = kvDim / 32 * 34;
-                for (int t = 0; t < n; t++)
-                {
-                    Q8_0.QuantizeRow(sk.Slice(t * kvDim, kvDim), st.K8[w.Index].AsSpan((pos0 + t) * rowBytes, rowBytes));
-                    Q8_0.QuantizeRow(sv.Slice(t * kvDim, kvDim), st.V8[w.Index].AsSpan((pos0 + t) * rowBytes, rowBytes));
-                }
+                // Rows of kvDim values, kvDim/32 whole blocks each, so the n new rows quantize as one run of blocks.
+                int rowBytes = (int)GgmlTypes.RowBytes(GgmlType.Q8_0, kvDim);
+                Q8_0.QuantizeRow(sk, st.K8[w.Index].AsSpan(pos0 * rowBytes, n * rowBytes));
+                Q8_0.QuantizeRow(sv, st.V8[w.Index].AsSpan(pos0 * rowBytes, n * rowBytes));
                 Attention.CausalQ8_0(Pool, sq, st.K8[w.Index].AsSpan(0, (pos0 + n) * rowBytes), st.V8[w.Index].AsSpan(0, (pos0 + n) * rowBytes),
                     n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
             }
@@ -687,16 +690,7 @@ public sealed class Lfm2Model : IDisposable
         int ff = Config.FeedForwardSize;
         var gate = s.Hb.AsSpan(0, T * ff);
         var up = s.Hb2.AsSpan(0, T * ff);
-        if (FusedFeedForward)
-        {
-            MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
-        }
-        else
-        {
-            MatMul.Compute(w.W1, xb, gate, s.Workspace);
-            MatMul.Compute(w.W3, xb, up, s.Workspace);
-            SwiGlu.Apply(gate, up, gate);
-        }
+        MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
         MatMul.Compute(w.W2, gate, o, s.Workspace);
     }
 
