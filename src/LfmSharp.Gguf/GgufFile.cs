@@ -29,6 +29,8 @@ public sealed unsafe class GgufFile : IDisposable
     private GCHandle _pin;
     private byte* _base;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+    private readonly object _readGate = new();
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _readHandle;   // opened by the first ReadTensorData of a mapped file
 
     private GgufFile(byte* basePtr, long length, MemoryMappedFile? map, MemoryMappedViewAccessor? view, GCHandle pin, string? path)
     {
@@ -145,8 +147,46 @@ public sealed unsafe class GgufFile : IDisposable
         return _base + DataOffset + tensor.Offset;
     }
 
+    /// <summary>
+    /// Copies <paramref name="destination"/>.Length bytes of the tensor, from <paramref name="offset"/> bytes into it,
+    /// with ordinary file reads rather than through the map, so the pages do not become part of this process's
+    /// resident memory (for callers that keep their own copy of a tensor, e.g. in another layout). Thread-safe.
+    /// </summary>
+    /// <exception cref="IOException">The file is shorter than when it was opened.</exception>
+    public void ReadTensorData(GgufTensorInfo tensor, long offset, Span<byte> destination)
+    {
+        byte* src = GetTensorPointer(tensor);   // validates ownership and disposal
+        if (offset < 0 || offset > tensor.ByteSize - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + destination.Length}) are outside tensor '{tensor.Name}' ({tensor.ByteSize} bytes)");
+        if (Path is null)
+        {
+            new ReadOnlySpan<byte>(src + offset, destination.Length).CopyTo(destination);
+            return;
+        }
+        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        lock (_readGate)
+        {
+            ObjectDisposedException.ThrowIf(_base == null, this);
+            handle = _readHandle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        long at = DataOffset + tensor.Offset + offset;
+        while (!destination.IsEmpty)
+        {
+            int n = RandomAccess.Read(handle, destination, at);
+            if (n <= 0)
+                throw new IOException($"{Path}: file ended at byte {at} while reading tensor '{tensor.Name}' (was it truncated after opening?)");
+            destination = destination[n..];
+            at += n;
+        }
+    }
+
     public void Dispose()
     {
+        lock (_readGate)
+        {
+            _readHandle?.Dispose();
+            _readHandle = null;
+        }
         if (_view is not null && _base != null)
             _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _base = null;

@@ -358,6 +358,11 @@ public static unsafe class MatMul
                 return;
             }
             byte* wg = w.Data + (long)r0 * w.RowBytes;
+            if (w.Interleaved != null)
+            {
+                InterleavedGroup(w, r0, wg, y, tokens, act, actRowBytes, scales, sums, sideStride);
+                return;
+            }
             if (w.Type == GgmlType.Q4_0 && tokens > 1)
             {
                 // Up to 4 tokens per pass over the group's blocks (the group stays in cache between passes).
@@ -381,6 +386,35 @@ public static unsafe class MatMul
                     case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
                     case GgmlType.Q6_K: MatVec8.Q6K(wg, w.RowBytes, nb, a, d, s, yt); break;
                 }
+            }
+        }
+
+        /// <summary><see cref="Group"/> on the matrix's interleaved copy (Q4_0 / Q8_0, whole groups of 8 rows).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InterleavedGroup(in WeightMatrix w, int r0, byte* wg, float* y, int tokens, byte* act, int actRowBytes,
+            float* scales, int* sums, int sideStride)
+        {
+            int rows = w.Rows, nb = w.Columns / 32;
+            byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
+            if (w.Type == GgmlType.Q4_0 && tokens > 1)
+            {
+                for (int t = 0; t < tokens; t += MatVec8.MultiTokens)
+                {
+                    MatVec8.Q4_0x8Tokens(ig, nb, act + (long)t * actRowBytes, actRowBytes, scales + (long)t * sideStride, sums + (long)t * sideStride,
+                        sideStride, y + (long)t * rows + r0, rows, Math.Min(MatVec8.MultiTokens, tokens - t), wg, w.RowBytes);
+                }
+                return;
+            }
+            for (int t = 0; t < tokens; t++)
+            {
+                byte* a = act + (long)t * actRowBytes;
+                float* d = scales + (long)t * sideStride;
+                int* s = sums + (long)t * sideStride;
+                float* yt = y + (long)t * rows + r0;
+                if (w.Type == GgmlType.Q4_0)
+                    MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes);
+                else
+                    MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes);
             }
         }
     }
@@ -447,8 +481,11 @@ public static unsafe class MatMul
                     continue;
                 }
                 byte* wg = w.Data + (long)r0 * w.RowBytes;
+                byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
                 switch (w.Type)
                 {
+                    case GgmlType.Q4_0 when w.Interleaved != null: PackedGemm.PackQ4_0x8(ig, nb, pk); break;
+                    case GgmlType.Q8_0 when w.Interleaved != null: PackedGemm.PackQ8_0x8(ig, nb, pk); break;
                     case GgmlType.Q4_0: PackedGemm.PackQ4_0(wg, w.RowBytes, nb, pk); break;
                     case GgmlType.Q8_0: PackedGemm.PackQ8_0(wg, w.RowBytes, nb, pk); break;
                     case GgmlType.Q4_K: PackedGemm.PackQ4K(wg, w.RowBytes, nb, pk); break;

@@ -37,6 +37,53 @@ public readonly unsafe struct WeightMatrix
 
     public byte* Data { get; }
 
+    /// <summary>
+    /// Optional copy of the same matrix in the 8-row interleaved layout the AVX2 decode and prefill kernels stream
+    /// (made at load time, see <see cref="InterleaveRows"/>); null when there is none. When set, the matmuls read it
+    /// instead of <see cref="Data"/>, which is then only read by the fallbacks (and embedding lookups).
+    /// </summary>
+    public byte* Interleaved { get; private init; }
+
+    /// <summary>True when this machine's kernels have an interleaved layout for <paramref name="type"/> and the row count allows it.</summary>
+    public static bool CanInterleave(GgmlType type, int rows) => PackedGemm.IsSupported && Interleaved8.Handles(type) && rows % Interleaved8.Rows == 0;
+
+    /// <summary>
+    /// Writes <paramref name="rows"/> (whole GGUF rows of a <paramref name="type"/> matrix with <paramref name="columns"/>
+    /// columns, a multiple of 8 of them, starting at a multiple of 8) to <paramref name="dst"/> in the interleaved layout;
+    /// <paramref name="dst"/> is the same length, at the same offset of the interleaved copy as the rows are in the matrix.
+    /// </summary>
+    public static void InterleaveRows(GgmlType type, int columns, ReadOnlySpan<byte> rows, Span<byte> dst)
+    {
+        if (!Interleaved8.Handles(type))
+            throw new ArgumentException($"{GgmlTypes.Name(type)} has no interleaved layout.", nameof(type));
+        if (columns <= 0 || columns % GgmlTypes.BlockSize(type) != 0)
+            throw new ArgumentException($"Row length {columns} is not a positive multiple of the {GgmlTypes.Name(type)} block size.", nameof(columns));
+        int rowBytes = (int)GgmlTypes.RowBytes(type, columns);
+        long groupBytes = (long)Interleaved8.Rows * rowBytes;
+        if (rows.Length % groupBytes != 0)
+            throw new ArgumentException($"{rows.Length} bytes are not whole groups of 8 rows of {rowBytes} bytes.", nameof(rows));
+        if (dst.Length != rows.Length)
+            throw new ArgumentException($"Destination is {dst.Length} bytes, expected {rows.Length}.", nameof(dst));
+        fixed (byte* src = rows, d = dst)
+        {
+            for (long off = 0; off < rows.Length; off += groupBytes)
+                Interleaved8.PackGroup(type, src + off, rowBytes, columns / GgmlTypes.BlockSize(type), d + off);
+        }
+    }
+
+    /// <summary>
+    /// This matrix with an interleaved copy at <paramref name="interleaved"/> (<see cref="InterleaveRows"/> of all its
+    /// rows; the caller keeps it alive as long as the matrix is used).
+    /// </summary>
+    public WeightMatrix WithInterleaved(byte* interleaved)
+    {
+        if (interleaved == null)
+            throw new ArgumentNullException(nameof(interleaved));
+        if (!CanInterleave(Type, Rows))
+            throw new InvalidOperationException($"{this} cannot use an interleaved copy on this machine.");
+        return this with { Interleaved = interleaved };
+    }
+
     public ReadOnlySpan<byte> Row(int r)
     {
         if ((uint)r >= (uint)Rows)

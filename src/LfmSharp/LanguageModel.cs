@@ -76,7 +76,7 @@ public sealed class LanguageModel : IDisposable
         try
         {
             pool = new KernelThreadPool(threads);
-            var model = Lfm2Model.Load(file, pool, options.Precision);
+            var model = Lfm2Model.Load(file, pool, options.Precision, options.RepackWeights);
             return new LanguageModel(file, pool, model);
         }
         catch

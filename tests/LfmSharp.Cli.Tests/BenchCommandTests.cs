@@ -37,7 +37,7 @@ public class BenchCommandTests
     public void Table_HasLlamaBenchColumnsAndOneRowPerTest()
     {
         var stdout = new StringWriter();
-        int rc = BenchCommand.CreateCommand(stdout, new StringWriter()).Parse(["-m", Model, "-p", "4", "-n", "2", "-r", "1", "-t", "1"]).Invoke();
+        int rc = BenchCommand.CreateCommand(stdout, new StringWriter()).Parse(["-m", Model, "-p", "4", "-n", "2", "-r", "1", "-t", "1", "--no-repack"]).Invoke();
         Assert.Equal(0, rc);
         string text = stdout.ToString();
         Assert.Contains("| model", text);

@@ -38,6 +38,9 @@ public sealed record BenchOptions
 
     /// <summary>One JSON object per line instead of the table.</summary>
     public bool Json { get; init; }
+
+    /// <summary>Copy Q4_0/Q8_0 weights into the kernels' interleaved layout at load (<see cref="ModelLoadOptions.RepackWeights"/>).</summary>
+    public bool Repack { get; init; } = true;
 }
 
 /// <summary>One measured row: tokens per second over the repetitions.</summary>
@@ -82,7 +85,7 @@ public static class BenchCommand
             Validate(o);
             string path = o.Model ?? SyntheticModel.GetOrCreateCached(o.Shape!, SyntheticFileTypes.Parse(o.Type));
             int threads = o.Threads ?? Environment.ProcessorCount;
-            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = threads });
+            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = threads, RepackWeights = o.Repack });
 
             var results = new List<BenchResult>();
             var bench = new Runner(lm.Model, o);
@@ -263,9 +266,10 @@ public static class BenchCommand
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Tokens per forward step in prompt processing", DefaultValueFactory = _ => 512 };
         var kv = new Option<string>("--kv") { Description = "KV cache type: f16, f32 or q8_0", DefaultValueFactory = _ => "f16" };
         var json = new Option<bool>("--json") { Description = "One JSON object per line: {\"test\",\"tps_mean\",\"tps_sd\"}, then {\"peak_rss_mib\"}" };
+        var noRepack = new Option<bool>("--no-repack") { Description = "Keep Q4_0/Q8_0 weights in the memory map instead of copying them into the interleaved layout at load" };
         var cmd = new Command("bench", "Measure prompt processing (ppN) and generation (tgN) speed, as llama-bench does")
         {
-            model, shape, type, prompt, gen, threads, reps, batch, kv, json,
+            model, shape, type, prompt, gen, threads, reps, batch, kv, json, noRepack,
         };
         cmd.SetAction(r =>
         {
@@ -294,6 +298,7 @@ public static class BenchCommand
                 BatchSize = r.GetValue(batch),
                 KvCacheType = kvType,
                 Json = r.GetValue(json),
+                Repack = !r.GetValue(noRepack),
             }, stdout ?? Console.Out, err);
         });
         return cmd;

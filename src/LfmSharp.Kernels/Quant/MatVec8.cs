@@ -79,8 +79,12 @@ internal static unsafe class MatVec8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Q4_0Pair(byte* a, byte* b, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
+        => Q4_0Pair(Vector256.Create(Vector128.Load(a), Vector128.Load(b)), yLo, yHi);
+
+    /// <summary><see cref="Q4_0Pair(byte*, byte*, Vector256{sbyte}, Vector256{sbyte})"/> on the two rows' quant bytes already in one vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4_0Pair(Vector256<byte> v, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
     {
-        var v = Vector256.Create(Vector128.Load(a), Vector128.Load(b));
         var low = Vector256.Create((byte)0x0F);
         var p = Avx2.MultiplyAddAdjacent(v & low, yLo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, yHi);
         return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));   // u4·s8 pair sums ≤ 3810, two of them fit int16
@@ -240,6 +244,119 @@ internal static unsafe class MatVec8
             for (int t = 0; t < tokens; t++)
                 Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a + (long)t * actRowBytes, y + (long)t * yStride);
         }
+    }
+
+    /// <summary>How far ahead (bytes) the interleaved kernels prefetch their own stream.</summary>
+    private const int InterleavedLead = 1024;
+
+    /// <summary>
+    /// <see cref="Q4_0"/> on an interleaved group (<see cref="Interleaved8"/>, at <paramref name="g"/>): the scales are
+    /// one 16-byte load and each row pair one 32-byte load, so no ring and no cross-row prefetching; the same
+    /// operations on the same values otherwise (identical bits). <paramref name="w"/>/<paramref name="rowBytes"/> are
+    /// the GGUF-order rows, read only for a group with an Inf/NaN scale.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4_0x8(byte* g, int nb, byte* a, float* aScales, int* aSums, float* y, byte* w, int rowBytes)
+    {
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = g + b * 144;
+            Sse.Prefetch0(x + InterleavedLead);
+            Sse.Prefetch0(x + InterleavedLead + 64);
+            Sse.Prefetch0(x + InterleavedLead + 128);
+            byte* ya = a + b * 34 + 2;
+            var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
+            var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
+            var tot = PairTotals(
+                Q4_0Pair(Vector256.Load(x + 16), yLo, yHi),
+                Q4_0Pair(Vector256.Load(x + 48), yLo, yHi),
+                Q4_0Pair(Vector256.Load(x + 80), yLo, yHi),
+                Q4_0Pair(Vector256.Load(x + 112), yLo, yHi));
+            tot -= Vector256.Create(aSums[b]);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves((ushort*)x, ref special) * Vector256.Create(aScales[b]), acc);
+        }
+        acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a, y);
+    }
+
+    /// <summary><see cref="Q4_0Tokens"/> on an interleaved group (see <see cref="Q4_0x8"/>); identical bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4_0x8Tokens(byte* g, int nb, byte* a, int actRowBytes, float* aScales, int* aSums, int sideStride,
+        float* y, int yStride, int tokens, byte* w, int rowBytes)
+    {
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        var acc2 = Vector256<float>.Zero;
+        var acc3 = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = g + b * 144;
+            Sse.Prefetch0(x + InterleavedLead);
+            Sse.Prefetch0(x + InterleavedLead + 64);
+            Sse.Prefetch0(x + InterleavedLead + 128);
+            var v0 = Vector256.Load(x + 16);
+            var v1 = Vector256.Load(x + 48);
+            var v2 = Vector256.Load(x + 80);
+            var v3 = Vector256.Load(x + 112);
+            var l0 = v0 & low; var h0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low;
+            var l1 = v1 & low; var h1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low;
+            var l2 = v2 & low; var h2 = Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low;
+            var l3 = v3 & low; var h3 = Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low;
+            var scale = SlotHalves((ushort*)x, ref special);
+            acc0 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + b * 34 + 2, aSums[b], aScales[b], scale, acc0);
+            if (tokens > 1)
+                acc1 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + actRowBytes + b * 34 + 2, aSums[sideStride + b], aScales[sideStride + b], scale, acc1);
+            if (tokens > 2)
+                acc2 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 2L * actRowBytes + b * 34 + 2, aSums[2L * sideStride + b], aScales[2L * sideStride + b], scale, acc2);
+            if (tokens > 3)
+                acc3 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 3L * actRowBytes + b * 34 + 2, aSums[3L * sideStride + b], aScales[3L * sideStride + b], scale, acc3);
+        }
+        acc0.Store(y);
+        if (tokens > 1) acc1.Store(y + yStride);
+        if (tokens > 2) acc2.Store(y + 2 * yStride);
+        if (tokens > 3) acc3.Store(y + 3 * yStride);
+        if (HasSpecial(special))
+        {
+            for (int t = 0; t < tokens; t++)
+                Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a + (long)t * actRowBytes, y + (long)t * yStride);
+        }
+    }
+
+    /// <summary><see cref="Q8_0"/> on an interleaved group (see <see cref="Q4_0x8"/>); identical bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q8_0x8(byte* g, int nb, byte* a, float* aScales, int* aSums, float* y, byte* w, int rowBytes)
+    {
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = g + b * 272;
+            byte* pf = x + InterleavedLead;
+            Sse.Prefetch0(pf);
+            Sse.Prefetch0(pf + 64);
+            Sse.Prefetch0(pf + 128);
+            Sse.Prefetch0(pf + 192);
+            Sse.Prefetch0(pf + 256);
+            var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
+            var tot = Totals(
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 16)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 48)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 80)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 112)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 144)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 176)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 208)), q8),
+                Simd.DotSigned(Vector256.Load((sbyte*)(x + 240)), q8));
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves((ushort*)x, ref special) * Vector256.Create(aScales[b]), acc);
+        }
+        acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q8_0.DotAvx2, w, rowBytes, nb, a, y);
     }
 
     /// <summary>Q8_0 rows r..r+7 · one Q8_0 activation row → y[0..7].</summary>

@@ -13,7 +13,7 @@ namespace LfmSharp.Kernels.Quant;
 /// which each 32-byte vector holds 4 consecutive quants of each of the 8 rows, so one maddubs against a broadcast
 /// 4-byte run of one token's activations gives partial sums of all 8 rows at once, and the 8 int32 lanes of a tile
 /// accumulator are 8 output rows. The unpacking costs one pass over the rows and is shared by every token of the
-/// batch; the memory-mapped weights are never copied anywhere else (nothing is repacked at load time).
+/// batch; the memory-mapped weights (or their load-time interleaved copy, see <see cref="Interleaved8"/>) are not copied elsewhere.
 /// Integer sums per block are exact, as in the row dots; only the f32 accumulation order differs from
 /// <see cref="VecDot.Row"/> (tests compare against it).
 ///
@@ -109,6 +109,45 @@ internal static unsafe class PackedGemm
             float* d = (float*)(dst + 256);
             for (int r = 0; r < 8; r++)
                 d[r] = HalfToSingle(*(ushort*)(x - 2 + r * rowBytes));
+        }
+    }
+
+    /// <summary><see cref="PackQ4_0"/> from an interleaved group (<see cref="Interleaved8"/>): the same packed bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ4_0x8(byte* g, int nb, byte* dst)
+    {
+        for (int b = 0; b < nb; b++, dst += 288)
+        {
+            byte* x = g + b * 144;
+            // Row r's 16 quant bytes: the low half of slot r (rows 0..3), the high half of slot r−4 (rows 4..7).
+            StoreTransposed(
+                Simd.Nibbles(Vector128.Load(x + 16)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 48)).AsInt32(),
+                Simd.Nibbles(Vector128.Load(x + 80)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 112)).AsInt32(),
+                Simd.Nibbles(Vector128.Load(x + 32)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 64)).AsInt32(),
+                Simd.Nibbles(Vector128.Load(x + 96)).AsInt32(), Simd.Nibbles(Vector128.Load(x + 128)).AsInt32(),
+                dst);
+            float* d = (float*)(dst + 256);
+            for (int r = 0; r < 8; r++)
+                d[r] = HalfToSingle(((ushort*)x)[r]);
+        }
+    }
+
+    /// <summary><see cref="PackQ8_0"/> from an interleaved group (<see cref="Interleaved8"/>): the same packed bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ8_0x8(byte* g, int nb, byte* dst)
+    {
+        for (int b = 0; b < nb; b++, dst += 288)
+        {
+            byte* x = g + b * 272;
+            StoreTransposed(
+                Vector256.Load(x + 16).AsInt32(), Vector256.Load(x + 48).AsInt32(),
+                Vector256.Load(x + 80).AsInt32(), Vector256.Load(x + 112).AsInt32(),
+                Vector256.Load(x + 144).AsInt32(), Vector256.Load(x + 176).AsInt32(),
+                Vector256.Load(x + 208).AsInt32(), Vector256.Load(x + 240).AsInt32(),
+                dst);
+            float* d = (float*)(dst + 256);
+            for (int r = 0; r < 8; r++)
+                d[r] = HalfToSingle(((ushort*)x)[r]);
         }
     }
 

@@ -30,6 +30,7 @@
 // the conv state is the last k−1 rows of B·x (not x), has no notion of position and cannot be rewound, so
 // rollback goes through Snapshot/Restore.
 
+using System.Runtime.InteropServices;
 using LfmSharp.Gguf;
 using LfmSharp.Kernels;
 using LfmSharp.Kernels.Quant;
@@ -149,25 +150,50 @@ internal sealed class Lfm2ShortConv
     public required int Index { get; init; }              // slot in the state's conv states
 }
 
-/// <summary>All weights, bound by exact GGUF names to views over the memory map (nothing is copied but 1-D tensors).</summary>
+/// <summary>
+/// All weights, bound by exact GGUF names to views over the memory map (nothing is copied but 1-D tensors), and, when
+/// asked, Q4_0/Q8_0 matrices also copied into the kernels' interleaved layout (<see cref="InterleavedCopies"/>).
+/// </summary>
 internal sealed unsafe class Lfm2Weights
 {
+    /// <summary>Native memory of the interleaved copies (freed by <see cref="Lfm2Model.Dispose"/>).</summary>
+    public required InterleavedCopies Copies { get; init; }
+
     public required WeightMatrix TokenEmbedding { get; init; }   // [vocab, dim]
     public required float[] FinalNorm { get; init; }             // [dim]
     public required WeightMatrix Output { get; init; }           // [vocab, dim], = TokenEmbedding when tied
     public required Lfm2Layer[] Layers { get; init; }
 
-    public static Lfm2Weights Bind(GgufFile file, Lfm2Config c)
+    public static Lfm2Weights Bind(GgufFile file, Lfm2Config c, bool interleave)
+    {
+        var copies = new InterleavedCopies();
+        try
+        {
+            return Bind(file, c, interleave ? copies : null);
+        }
+        catch
+        {
+            copies.Free();
+            throw;
+        }
+    }
+
+    private static Lfm2Weights Bind(GgufFile file, Lfm2Config c, InterleavedCopies? copies)
     {
         int dim = c.HiddenSize, hd = c.HeadSize;
-        WeightMatrix Matrix(string name, int cols, int rows) => ToMatrix(file, Find(file, name), cols, rows);
+        WeightMatrix Matrix(string name, int cols, int rows)
+        {
+            var t = Find(file, name);
+            var m = ToMatrix(file, t, cols, rows);
+            return copies is not null && WeightMatrix.CanInterleave(m.Type, m.Rows) ? copies.Add(file, t, m) : m;
+        }
         float[] Vector(string name, int n) => ToFloats(file, Find(file, name), n);
 
         var embedding = Matrix("token_embd.weight", dim, c.VocabSize);
         string finalNorm = file.TryGetTensor("token_embd_norm.weight", out _) ? "token_embd_norm.weight"
             : file.TryGetTensor("output_norm.weight", out _) ? "output_norm.weight"
             : throw new InvalidDataException("lfm2: final norm tensor 'token_embd_norm.weight' (or 'output_norm.weight') not found in the GGUF file.");
-        var output = file.TryGetTensor("output.weight", out var outInfo) ? ToMatrix(file, outInfo, dim, c.VocabSize) : embedding;
+        var output = file.TryGetTensor("output.weight", out _) ? Matrix("output.weight", dim, c.VocabSize) : embedding;
 
         var layers = new Lfm2Layer[c.LayerCount];
         int attnIndex = 0, convIndex = 0;
@@ -202,7 +228,7 @@ internal sealed unsafe class Lfm2Weights
                 },
             };
         }
-        return new Lfm2Weights { TokenEmbedding = embedding, FinalNorm = Vector(finalNorm, dim), Output = output, Layers = layers };
+        return new Lfm2Weights { TokenEmbedding = embedding, FinalNorm = Vector(finalNorm, dim), Output = output, Layers = layers, Copies = copies ?? new InterleavedCopies() };
     }
 
     private static GgufTensorInfo Find(GgufFile file, string name) =>
@@ -420,6 +446,52 @@ public sealed class Lfm2StateSnapshot
 }
 
 /// <summary>The LFM2 network: immutable weights plus the forward pass. One forward pass runs at a time.</summary>
+/// <summary>
+/// Interleaved copies of weight matrices (<see cref="WeightMatrix.InterleaveRows"/>) in native memory. Each is filled
+/// from the file with ordinary reads (<see cref="GgufFile.ReadTensorData"/>), a few rows at a time, so the mapped
+/// pages of those tensors are never touched by the matmuls and never become resident: the copy takes their place.
+/// </summary>
+internal sealed unsafe class InterleavedCopies
+{
+    private readonly List<nint> _blocks = [];
+
+    /// <summary>Bytes held.</summary>
+    public long Bytes { get; private set; }
+
+    public WeightMatrix Add(GgufFile file, GgufTensorInfo t, in WeightMatrix m)
+    {
+        long size = (long)m.Rows * m.RowBytes;
+        byte* dst = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
+        _blocks.Add((nint)dst);
+        Bytes += size;
+        // 64 rows (a multiple of the 8-row group) per read: large enough for few system calls, small enough to stay in cache.
+        long chunk = 64L * m.RowBytes;
+        var staging = System.Buffers.ArrayPool<byte>.Shared.Rent((int)chunk);
+        try
+        {
+            for (long off = 0; off < size; off += chunk)
+            {
+                int n = (int)Math.Min(chunk, size - off);
+                file.ReadTensorData(t, off, staging.AsSpan(0, n));
+                WeightMatrix.InterleaveRows(m.Type, m.Columns, staging.AsSpan(0, n), new Span<byte>(dst + off, n));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(staging);
+        }
+        return m.WithInterleaved(dst);
+    }
+
+    public void Free()
+    {
+        foreach (var p in _blocks)
+            NativeMemory.AlignedFree((void*)p);
+        _blocks.Clear();
+        Bytes = 0;
+    }
+}
+
 public sealed class Lfm2Model : IDisposable
 {
     private readonly Lfm2Weights _weights;
@@ -441,13 +513,19 @@ public sealed class Lfm2Model : IDisposable
     internal MatMulPrecision Precision { get; }
 
     /// <summary>Binds the weights of <paramref name="file"/> (which must stay open while the model is used).</summary>
-    public static Lfm2Model Load(GgufFile file, KernelThreadPool pool, MatMulPrecision precision = MatMulPrecision.LlamaCpp)
+    /// <param name="repackWeights">Copy Q4_0/Q8_0 matrices into the kernels' interleaved layout (see
+    /// <see cref="ModelLoadOptions.RepackWeights"/>); only done where those kernels run.</param>
+    public static Lfm2Model Load(GgufFile file, KernelThreadPool pool, MatMulPrecision precision = MatMulPrecision.LlamaCpp, bool repackWeights = true)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(pool);
         var config = Lfm2Config.FromGguf(file.Metadata);
-        return new Lfm2Model(config, Lfm2Weights.Bind(file, config), pool, precision);
+        // The Float precision dequantizes rows from the map and never reads an interleaved copy.
+        return new Lfm2Model(config, Lfm2Weights.Bind(file, config, repackWeights && precision == MatMulPrecision.LlamaCpp), pool, precision);
     }
+
+    /// <summary>Bytes of weights held in the interleaved layout (native memory, in addition to the map).</summary>
+    public long InterleavedBytes => _weights.Copies.Bytes;
 
     /// <summary>A fresh sequence state.</summary>
     /// <param name="contextLength">Tokens the KV cache holds (preallocated).</param>
@@ -704,6 +782,11 @@ public sealed class Lfm2Model : IDisposable
     public void Dispose()
     {
         lock (_gate)
+        {
+            if (_disposed)
+                return;
             _disposed = true;
+            _weights.Copies.Free();   // no forward pass runs (the gate) and none can start
+        }
     }
 }

@@ -1,0 +1,158 @@
+using LfmSharp.Kernels;
+using LfmSharp.Kernels.Quant;
+using LfmSharp.Kernels.Tests.Quant;
+
+namespace LfmSharp.Kernels.Tests;
+
+/// <summary>The load-time interleaved layout of Q4_0/Q8_0 matrices and the kernels that stream it.</summary>
+public sealed unsafe class InterleavedWeightTests
+{
+    private static float[] Random(int n, int seed)
+    {
+        var r = new Random(seed);
+        var v = new float[n];
+        for (int i = 0; i < n; i++)
+            v[i] = (float)(r.NextDouble() * 2 - 1) * (i % 37 == 0 ? 8 : 1);   // uneven block maxima
+        return v;
+    }
+
+    private static byte[] Weights(GgmlType type, int rows, int cols, int seed)
+    {
+        var f = Random(rows * cols, seed);
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols);
+        var bytes = GC.AllocateArray<byte>(rows * rowBytes, pinned: true);
+        for (int r = 0; r < rows; r++)
+            Quantize.RowReference(type, f.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
+        return bytes;
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 16, 96)]
+    [InlineData(GgmlType.Q8_0, 24, 64)]
+    public void EveryRowComesBackFromTheInterleavedGroups(GgmlType type, int rows, int cols)
+    {
+        var bytes = Weights(type, rows, cols, 3);
+        var il = new byte[bytes.Length];
+        WeightMatrix.InterleaveRows(type, cols, bytes, il);
+        Assert.NotEqual(bytes, il);   // it is a different order...
+        Assert.Equal(bytes.Order(), il.Order());   // ...of the same bytes
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols), nb = cols / 32;
+        var row = new byte[rowBytes];
+        fixed (byte* p = il, o = row)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Interleaved8.UnpackRow(type, p + (long)(r / 8) * 8 * rowBytes, nb, r % 8, o);
+                Assert.True(bytes.AsSpan(r * rowBytes, rowBytes).SequenceEqual(row), $"row {r}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// With an interleaved copy the matmul must read the copy (the GGUF-order bytes are wiped before it runs) and give
+    /// the row dots' bits for every batch size: one token (8-row matvec), 2–8 (Q4_0's multi-token matvec) and more
+    /// (the packed GEMM, packed from the copy).
+    /// </summary>
+    [Avx2Theory]
+    [InlineData(GgmlType.Q4_0, 32, 128)]
+    [InlineData(GgmlType.Q4_0, 8, 64)]
+    [InlineData(GgmlType.Q8_0, 24, 96)]
+    [InlineData(GgmlType.Q8_0, 40, 512)]
+    public void MatMulReadsTheCopyAndGivesTheRowDotsBits(GgmlType type, int rows, int cols)
+    {
+        var bytes = Weights(type, rows, cols, rows + cols);
+        var x = Random(21 * cols, 5);
+        using var pool = new KernelThreadPool(2);
+        var ws = new MatMulWorkspace(pool, 32, cols);
+        var il = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+        fixed (byte* p = bytes, q = il)
+        {
+            var plain = new WeightMatrix(type, rows, cols, p);
+            var yRef = new float[21 * rows];
+            MatMul.Reference(plain, x, yRef, MatMulPrecision.LlamaCpp);
+
+            Assert.True(WeightMatrix.CanInterleave(type, rows));
+            WeightMatrix.InterleaveRows(type, cols, bytes, il);
+            var w = plain.WithInterleaved(q);
+            Array.Clear(bytes);   // only the copy holds the weights now
+            foreach (int n in new[] { 1, 2, 3, 4, 5, 8, 9, 21 })
+            {
+                var y = new float[n * rows];
+                MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
+                for (int i = 0; i < y.Length; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(yRef[i]) == BitConverter.SingleToInt32Bits(y[i]), $"{type} batch {n} row {i % rows} token {i / rows}: {y[i]:R} vs {yRef[i]:R}");
+            }
+
+            // The fused gate/up/SwiGLU pass takes the same kernels.
+            var g = new float[2 * rows];
+            var u = new float[2 * rows];
+            MatMul.ComputeSwiGlu(w, w, x.AsSpan(0, 2 * cols), g, u, ws);
+            Assert.Equal(yRef.AsSpan(0, 2 * rows).ToArray(), u);
+            var want = new float[g.Length];
+            SwiGlu.Scalar(yRef.AsSpan(0, 2 * rows), yRef.AsSpan(0, 2 * rows), want);
+            for (int i = 0; i < want.Length; i++)
+                Assert.True(Math.Abs(want[i] - g[i]) <= 1e-6f * (1 + Math.Abs(want[i])), $"element {i}: {g[i]} vs {want[i]}");
+        }
+    }
+
+    /// <summary>A group with an Inf/NaN scale is recomputed from the GGUF-order rows, as without the copy.</summary>
+    [Avx2Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0)]
+    public void InfOrNanScalesGiveWhatTheRowDotsGive(GgmlType type)
+    {
+        const int rows = 16, cols = 256;
+        var bytes = Weights(type, rows, cols, 77);
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols), blockBytes = GgmlTypes.TypeSize(type);
+        BitConverter.TryWriteBytes(bytes.AsSpan(3 * rowBytes + blockBytes, 2), (ushort)0x7C00);   // +Inf, row 3 block 1
+        BitConverter.TryWriteBytes(bytes.AsSpan(12 * rowBytes, 2), (ushort)0xFE00);               // NaN, row 12 block 0
+        var il = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+        WeightMatrix.InterleaveRows(type, cols, bytes, il);
+        var x = Random(3 * cols, 8);
+        using var pool = new KernelThreadPool(1);
+        var ws = new MatMulWorkspace(pool, 4, cols);
+        fixed (byte* p = bytes, q = il)
+        {
+            var plain = new WeightMatrix(type, rows, cols, p);
+            var w = plain.WithInterleaved(q);
+            foreach (int n in new[] { 1, 3 })
+            {
+                var y = new float[n * rows];
+                var yRef = new float[n * rows];
+                MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
+                MatMul.Reference(plain, x.AsSpan(0, n * cols), yRef, MatMulPrecision.LlamaCpp);
+                for (int i = 0; i < y.Length; i++)
+                    Assert.True(yRef[i].Equals(y[i]), $"{type} row {i % rows} token {i / rows}: {y[i]} vs {yRef[i]}");
+                Assert.True(!float.IsFinite(y[3]) && float.IsNaN(y[12]), $"{type}: row 3 {y[3]}, row 12 {y[12]}");
+            }
+        }
+    }
+
+    [Fact]
+    public void OnlyWholeGroupsOfTheLayoutTypesAreInterleaved()
+    {
+        Assert.False(WeightMatrix.CanInterleave(GgmlType.Q4_0, 12));
+        Assert.False(WeightMatrix.CanInterleave(GgmlType.Q4_K, 16));
+        Assert.False(WeightMatrix.CanInterleave(GgmlType.F16, 16));
+        Assert.Equal(Simd.Avx2Fma, WeightMatrix.CanInterleave(GgmlType.Q8_0, 16));
+
+        int rowBytes = (int)GgmlTypes.RowBytes(GgmlType.Q4_0, 64);
+        var ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_0, 64, new byte[5 * rowBytes], new byte[5 * rowBytes]));
+        Assert.Contains("groups of 8 rows", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_K, 256, new byte[8 * 144], new byte[8 * 144]));
+        Assert.Contains("Q4_K has no interleaved layout", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_0, 64, new byte[8 * rowBytes], new byte[8 * rowBytes - 1]));
+        Assert.Contains("Destination", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q8_0, 48, new byte[8 * 34], new byte[8 * 34]));
+        Assert.Contains("block size", ex.Message);
+
+        var bytes = GC.AllocateArray<byte>(12 * rowBytes, pinned: true);
+        fixed (byte* p = bytes)
+        {
+            nint data = (nint)p;   // pinned array: the address stays valid in the lambdas
+            var ragged = new WeightMatrix(GgmlType.Q4_0, 12, 64, p);
+            Assert.Throws<InvalidOperationException>(() => ragged.WithInterleaved((byte*)data));
+            Assert.Throws<ArgumentNullException>(() => new WeightMatrix(GgmlType.Q4_0, 8, 64, (byte*)data).WithInterleaved(null));
+        }
+    }
+}
