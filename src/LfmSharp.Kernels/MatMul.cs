@@ -389,12 +389,12 @@ public static unsafe class MatMul
             }
         }
 
-        /// <summary><see cref="Group"/> on the matrix's interleaved copy (Q4_0 / Q8_0, whole groups of 8 rows).</summary>
+        /// <summary><see cref="Group"/> on the matrix's interleaved copy (see <see cref="Interleaved8"/>; whole groups of 8 rows).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void InterleavedGroup(in WeightMatrix w, int r0, byte* wg, float* y, int tokens, byte* act, int actRowBytes,
             float* scales, int* sums, int sideStride)
         {
-            int rows = w.Rows, nb = w.Columns / 32;
+            int rows = w.Rows, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
             byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
             if (w.Type == GgmlType.Q4_0 && tokens > 1)
             {
@@ -411,10 +411,13 @@ public static unsafe class MatMul
                 float* d = scales + (long)t * sideStride;
                 int* s = sums + (long)t * sideStride;
                 float* yt = y + (long)t * rows + r0;
-                if (w.Type == GgmlType.Q4_0)
-                    MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes);
-                else
-                    MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes);
+                switch (w.Type)
+                {
+                    case GgmlType.Q4_0: MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q8_0: MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q4_K: MatVec8.Q4Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q6_K: MatVec8.Q6Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                }
             }
         }
     }
@@ -486,6 +489,8 @@ public static unsafe class MatMul
                 {
                     case GgmlType.Q4_0 when w.Interleaved != null: PackedGemm.PackQ4_0x8(ig, nb, pk); break;
                     case GgmlType.Q8_0 when w.Interleaved != null: PackedGemm.PackQ8_0x8(ig, nb, pk); break;
+                    case GgmlType.Q4_K when w.Interleaved != null: PackedGemm.PackQ4Kx8(ig, nb, pk); break;
+                    case GgmlType.Q6_K when w.Interleaved != null: PackedGemm.PackQ6Kx8(ig, nb, pk); break;
                     case GgmlType.Q4_0: PackedGemm.PackQ4_0(wg, w.RowBytes, nb, pk); break;
                     case GgmlType.Q8_0: PackedGemm.PackQ8_0(wg, w.RowBytes, nb, pk); break;
                     case GgmlType.Q4_K: PackedGemm.PackQ4K(wg, w.RowBytes, nb, pk); break;

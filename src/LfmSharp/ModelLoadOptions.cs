@@ -15,7 +15,7 @@ public sealed record ModelLoadOptions
     public MatMulPrecision Precision { get; init; } = MatMulPrecision.LlamaCpp;
 
     /// <summary>
-    /// Copy Q4_0 and Q8_0 weight matrices at load time into the 8-row interleaved layout the AVX2 kernels stream
+    /// Copy Q4_0, Q8_0, Q4_K and Q6_K weight matrices at load time into the 8-row interleaved layout the AVX2 kernels stream
     /// (default true; used only where those kernels run). Decode reads the same number of bytes with fewer
     /// instructions. The copy is read with file reads, not through the memory map, so it replaces the mapped pages in
     /// resident memory instead of adding to them; loading reads those tensors once more. False keeps every weight in

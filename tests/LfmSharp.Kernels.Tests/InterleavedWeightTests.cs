@@ -29,6 +29,8 @@ public sealed unsafe class InterleavedWeightTests
     [Theory]
     [InlineData(GgmlType.Q4_0, 16, 96)]
     [InlineData(GgmlType.Q8_0, 24, 64)]
+    [InlineData(GgmlType.Q4_K, 16, 512)]
+    [InlineData(GgmlType.Q6_K, 8, 256)]
     public void EveryRowComesBackFromTheInterleavedGroups(GgmlType type, int rows, int cols)
     {
         var bytes = Weights(type, rows, cols, 3);
@@ -36,7 +38,7 @@ public sealed unsafe class InterleavedWeightTests
         WeightMatrix.InterleaveRows(type, cols, bytes, il);
         Assert.NotEqual(bytes, il);   // it is a different order...
         Assert.Equal(bytes.Order(), il.Order());   // ...of the same bytes
-        int rowBytes = (int)GgmlTypes.RowBytes(type, cols), nb = cols / 32;
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols), nb = cols / GgmlTypes.BlockSize(type);
         var row = new byte[rowBytes];
         fixed (byte* p = il, o = row)
         {
@@ -50,14 +52,18 @@ public sealed unsafe class InterleavedWeightTests
 
     /// <summary>
     /// With an interleaved copy the matmul must read the copy (the GGUF-order bytes are wiped before it runs) and give
-    /// the row dots' bits for every batch size: one token (8-row matvec), 2–8 (Q4_0's multi-token matvec) and more
-    /// (the packed GEMM, packed from the copy).
+    /// the row dots' bits for every batch size: one token (8-row matvec), 2–8 (Q4_0's multi-token matvec; 2–3 tokens
+    /// one at a time for the others) and more (the packed GEMM, packed from the copy).
     /// </summary>
     [Avx2Theory]
     [InlineData(GgmlType.Q4_0, 32, 128)]
     [InlineData(GgmlType.Q4_0, 8, 64)]
     [InlineData(GgmlType.Q8_0, 24, 96)]
     [InlineData(GgmlType.Q8_0, 40, 512)]
+    [InlineData(GgmlType.Q4_K, 16, 256)]
+    [InlineData(GgmlType.Q4_K, 24, 768)]
+    [InlineData(GgmlType.Q6_K, 16, 512)]
+    [InlineData(GgmlType.Q6_K, 8, 256)]
     public void MatMulReadsTheCopyAndGivesTheRowDotsBits(GgmlType type, int rows, int cols)
     {
         var bytes = Weights(type, rows, cols, rows + cols);
@@ -74,7 +80,18 @@ public sealed unsafe class InterleavedWeightTests
             Assert.True(WeightMatrix.CanInterleave(type, rows));
             WeightMatrix.InterleaveRows(type, cols, bytes, il);
             var w = plain.WithInterleaved(q);
+            var rowsBefore = new float[rows * cols];
+            for (int r = 0; r < rows; r++)
+                Embedding.Lookup(plain, r, rowsBefore.AsSpan(r * cols, cols));
             Array.Clear(bytes);   // only the copy holds the weights now
+
+            // A tied embedding table is looked up in the copy too.
+            var row = new float[cols];
+            for (int r = 0; r < rows; r++)
+            {
+                Embedding.Lookup(w, r, row);
+                Assert.Equal(rowsBefore.AsSpan(r * cols, cols).ToArray(), row);
+            }
             foreach (int n in new[] { 1, 2, 3, 4, 5, 8, 9, 21 })
             {
                 var y = new float[n * rows];
@@ -97,15 +114,18 @@ public sealed unsafe class InterleavedWeightTests
 
     /// <summary>A group with an Inf/NaN scale is recomputed from the GGUF-order rows, as without the copy.</summary>
     [Avx2Theory]
-    [InlineData(GgmlType.Q4_0)]
-    [InlineData(GgmlType.Q8_0)]
-    public void InfOrNanScalesGiveWhatTheRowDotsGive(GgmlType type)
+    [InlineData(GgmlType.Q4_0, 0)]
+    [InlineData(GgmlType.Q8_0, 0)]
+    [InlineData(GgmlType.Q4_K, 0)]
+    [InlineData(GgmlType.Q4_K, 2)]     // dmin
+    [InlineData(GgmlType.Q6_K, 208)]
+    public void InfOrNanScalesGiveWhatTheRowDotsGive(GgmlType type, int scaleOffset)
     {
-        const int rows = 16, cols = 256;
+        const int rows = 16, cols = 512;
         var bytes = Weights(type, rows, cols, 77);
         int rowBytes = (int)GgmlTypes.RowBytes(type, cols), blockBytes = GgmlTypes.TypeSize(type);
-        BitConverter.TryWriteBytes(bytes.AsSpan(3 * rowBytes + blockBytes, 2), (ushort)0x7C00);   // +Inf, row 3 block 1
-        BitConverter.TryWriteBytes(bytes.AsSpan(12 * rowBytes, 2), (ushort)0xFE00);               // NaN, row 12 block 0
+        BitConverter.TryWriteBytes(bytes.AsSpan(3 * rowBytes + blockBytes + scaleOffset, 2), (ushort)0x7C00);   // +Inf, row 3 block 1
+        BitConverter.TryWriteBytes(bytes.AsSpan(12 * rowBytes + scaleOffset, 2), (ushort)0xFE00);               // NaN, row 12 block 0
         var il = GC.AllocateArray<byte>(bytes.Length, pinned: true);
         WeightMatrix.InterleaveRows(type, cols, bytes, il);
         var x = Random(3 * cols, 8);
@@ -132,15 +152,15 @@ public sealed unsafe class InterleavedWeightTests
     public void OnlyWholeGroupsOfTheLayoutTypesAreInterleaved()
     {
         Assert.False(WeightMatrix.CanInterleave(GgmlType.Q4_0, 12));
-        Assert.False(WeightMatrix.CanInterleave(GgmlType.Q4_K, 16));
+        Assert.False(WeightMatrix.CanInterleave(GgmlType.Q5_K, 16));
         Assert.False(WeightMatrix.CanInterleave(GgmlType.F16, 16));
         Assert.Equal(Simd.Avx2Fma, WeightMatrix.CanInterleave(GgmlType.Q8_0, 16));
 
         int rowBytes = (int)GgmlTypes.RowBytes(GgmlType.Q4_0, 64);
         var ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_0, 64, new byte[5 * rowBytes], new byte[5 * rowBytes]));
         Assert.Contains("groups of 8 rows", ex.Message);
-        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_K, 256, new byte[8 * 144], new byte[8 * 144]));
-        Assert.Contains("Q4_K has no interleaved layout", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q5_K, 256, new byte[8 * 176], new byte[8 * 176]));
+        Assert.Contains("Q5_K has no interleaved layout", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_0, 64, new byte[8 * rowBytes], new byte[8 * rowBytes - 1]));
         Assert.Contains("Destination", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q8_0, 48, new byte[8 * 34], new byte[8 * 34]));

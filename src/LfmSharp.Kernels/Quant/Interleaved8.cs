@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
-/// The load-time ("repacked") layout of Q4_0 and Q8_0 matrices for the AVX2 decode kernels: the same bytes as the GGUF
+/// The load-time ("repacked") layout of Q4_0, Q8_0, Q4_K and Q6_K matrices for the AVX2 decode kernels: the same bytes as the GGUF
 /// rows, reordered so that each group of 8 rows is one contiguous stream, block by block.
 /// </summary>
 /// <remarks>
@@ -14,7 +14,11 @@ namespace LfmSharp.Kernels.Quant;
 /// <list type="bullet">
 /// <item>Q4_0 (144 B): the 8 rows' f16 scales (16 B), then the quant bytes of rows (0,4), (1,5), (2,6), (3,7) — 16 B
 /// each, so every 32-byte load is the two-row vector <see cref="MatVec8"/> builds from two loads in GGUF order;</item>
-/// <item>Q8_0 (272 B): the 8 scales (16 B), then the 32 quants of rows 0..7 in order.</item>
+/// <item>Q8_0 (272 B): the 8 scales (16 B), then the 32 quants of rows 0..7 in order;</item>
+/// <item>Q4_K (1152 B per super-block): the 8 rows' d (16 B), their dmin (16 B), their packed 6-bit scales and mins
+/// (8 × 12 B, unpacked for two rows at a time with one vector sequence), then each row's 128 quant bytes;</item>
+/// <item>Q6_K (1680 B per super-block): the 8 rows' d (16 B), their 16 int8 scales each (128 B), then each row's
+/// ql and qh (192 B).</item>
 /// </list>
 /// Group g starts at byte g·8·rowBytes (the total size is unchanged). Only matrices with a multiple of 8 rows are
 /// interleaved. The kernels that read this layout do exactly the integer and float operations of the GGUF-order ones,
@@ -24,45 +28,97 @@ internal static unsafe class Interleaved8
 {
     public const int Rows = 8;
 
-    public static bool Handles(GgmlType t) => t is GgmlType.Q4_0 or GgmlType.Q8_0;
+    public static bool Handles(GgmlType t) => t is GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q6_K;
 
     /// <summary>Bytes of one interleaved block of 8 rows (8 × the GGUF block).</summary>
-    public static int BlockBytes(GgmlType t) => t switch
+    public static int BlockBytes(GgmlType t) => Rows * GgufBlockBytes(t);
+
+    private static int GgufBlockBytes(GgmlType t) => t switch
     {
-        GgmlType.Q4_0 => 8 * 18,
-        GgmlType.Q8_0 => 8 * 34,
+        GgmlType.Q4_0 => 18,
+        GgmlType.Q8_0 => 34,
+        GgmlType.Q4_K => 144,
+        GgmlType.Q6_K => 210,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, "no interleaved layout"),
     };
 
+    /// <summary>
+    /// The layout as data (what <see cref="PackGroup"/> does with fixed-size copies): field <paramref name="f"/> of a GGUF block: its offset and length there, and where row <paramref name="r"/>'s
+    /// copy goes in the interleaved block. False past the last field.
+    /// </summary>
+    private static bool Field(GgmlType t, int f, int r, out int src, out int length, out int dst)
+    {
+        (src, length, dst) = (t, f) switch
+        {
+            (GgmlType.Q6_K, 0) => (208, 2, 2 * r),                                    // d (last in the GGUF block)
+            (_, 0) => (0, 2, 2 * r),                                                  // d (first in the other types)
+            (GgmlType.Q4_0, 1) => (2, 16, 16 + 32 * (r & 3) + 16 * (r >> 2)),         // rows r, r+4 share 32 bytes
+            (GgmlType.Q8_0, 1) => (2, 32, 16 + 32 * r),
+            (GgmlType.Q4_K, 1) => (2, 2, 16 + 2 * r),                                  // dmin
+            (GgmlType.Q4_K, 2) => (4, 12, 32 + 12 * r),                                // scales and mins, 6 bits each
+            (GgmlType.Q4_K, 3) => (16, 128, 128 + 128 * r),
+            (GgmlType.Q6_K, 1) => (192, 16, 16 + 16 * r),                              // int8 scales
+            (GgmlType.Q6_K, 2) => (0, 192, 144 + 192 * r),                             // ql (128 B) and qh (64 B)
+            _ => (0, 0, 0),
+        };
+        return length > 0;
+    }
+
     /// <summary>Reorders 8 GGUF rows (<paramref name="rowBytes"/> apart, <paramref name="nb"/> blocks each) into one interleaved group.</summary>
+    /// <remarks>The field copies of each type are spelled out with fixed sizes (see <see cref="Field"/> for the map): a generic copy loop made loading a 1.2 GB model take seconds.</remarks>
     public static void PackGroup(GgmlType t, byte* src, int rowBytes, int nb, byte* dst)
     {
-        int blockBytes = t == GgmlType.Q4_0 ? 18 : t == GgmlType.Q8_0 ? 34 : throw new ArgumentOutOfRangeException(nameof(t), t, "no interleaved layout");
-        int quantBytes = blockBytes - 2;
-        for (int b = 0; b < nb; b++, dst += 8 * blockBytes)
+        int blockBytes = GgufBlockBytes(t);
+        for (int b = 0; b < nb; b++, dst += Rows * blockBytes)
         {
-            for (int r = 0; r < 8; r++)
+            for (int r = 0; r < Rows; r++)
             {
                 byte* x = src + (long)r * rowBytes + (long)b * blockBytes;
-                ((ushort*)dst)[r] = *(ushort*)x;
-                // Q4_0: rows r and r+4 share a 32-byte slot (r in the low half); Q8_0: row r's 32 bytes in order.
-                int slot = t == GgmlType.Q4_0 ? 16 + 32 * (r & 3) + 16 * (r >> 2) : 16 + 32 * r;
-                Unsafe.CopyBlockUnaligned(dst + slot, x + 2, (uint)quantBytes);
+                switch (t)
+                {
+                    case GgmlType.Q4_0:
+                        ((ushort*)dst)[r] = *(ushort*)x;
+                        Vector128.Store(Vector128.Load(x + 2), dst + 16 + 32 * (r & 3) + 16 * (r >> 2));
+                        break;
+                    case GgmlType.Q8_0:
+                        ((ushort*)dst)[r] = *(ushort*)x;
+                        Vector256.Store(Vector256.Load(x + 2), dst + 16 + 32 * r);
+                        break;
+                    case GgmlType.Q4_K:
+                        ((ushort*)dst)[r] = *(ushort*)x;
+                        ((ushort*)(dst + 16))[r] = *(ushort*)(x + 2);
+                        *(ulong*)(dst + 32 + 12 * r) = *(ulong*)(x + 4);
+                        *(uint*)(dst + 40 + 12 * r) = *(uint*)(x + 12);
+                        Copy128(x + 16, dst + 128 + 128 * r);
+                        break;
+                    default:   // Q6_K
+                        ((ushort*)dst)[r] = *(ushort*)(x + 208);
+                        Vector128.Store(Vector128.Load(x + 192), dst + 16 + 16 * r);
+                        Copy128(x, dst + 144 + 192 * r);
+                        Vector256.Store(Vector256.Load(x + 128), dst + 144 + 192 * r + 128);
+                        Vector256.Store(Vector256.Load(x + 160), dst + 144 + 192 * r + 160);
+                        break;
+                }
             }
+        }
+
+        static void Copy128(byte* from, byte* to)
+        {
+            for (int i = 0; i < 128; i += 32)
+                Vector256.Store(Vector256.Load(from + i), to + i);
         }
     }
 
     /// <summary>The inverse of <see cref="PackGroup"/> for one row of a group (tests, and reading a single row back).</summary>
     public static void UnpackRow(GgmlType t, byte* group, int nb, int r, byte* dst)
     {
-        int blockBytes = t == GgmlType.Q4_0 ? 18 : t == GgmlType.Q8_0 ? 34 : throw new ArgumentOutOfRangeException(nameof(t), t, "no interleaved layout");
-        int slot = t == GgmlType.Q4_0 ? 16 + 32 * (r & 3) + 16 * (r >> 2) : 16 + 32 * r;
+        int blockBytes = GgufBlockBytes(t);
         for (int b = 0; b < nb; b++)
         {
-            byte* blk = group + (long)b * 8 * blockBytes;
+            byte* blk = group + (long)b * Rows * blockBytes;
             byte* o = dst + (long)b * blockBytes;
-            *(ushort*)o = ((ushort*)blk)[r];
-            Unsafe.CopyBlockUnaligned(o + 2, blk + slot, (uint)(blockBytes - 2));
+            for (int f = 0; Field(t, f, r, out int from, out int length, out int to); f++)
+                Unsafe.CopyBlockUnaligned(o + from, blk + to, (uint)length);
         }
     }
 }

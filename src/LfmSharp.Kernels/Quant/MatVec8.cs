@@ -402,12 +402,20 @@ internal static unsafe class MatVec8
     private static Vector256<int> Q4KBlock(byte* x, byte* y, out Vector256<int> minProd)
     {
         Quant.Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
-        var m8 = Vector128.CreateScalar(mins).AsByte();
-        minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8)));
+        return Q4KBlock(x + 16, Vector128.Create(scales, mins).AsByte(), y, out minProd);
+    }
+
+    /// <summary>
+    /// <see cref="Q4KBlock(byte*, byte*, out Vector256{int})"/> on a row's 128 quant bytes <paramref name="qs"/> with its
+    /// scales and mins already unpacked: <paramref name="scaleMin"/> = [s0..s7, m0..m7].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4KBlock(byte* qs, Vector128<byte> scaleMin, byte* y, out Vector256<int> minProd)
+    {
+        minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(scaleMin, scaleMin)));
         // Scale j as int16 in all 16 lanes: the 8 scales widened, then each broadcast by a byte shuffle.
-        var sc16 = Avx2.ConvertToVector256Int16(Vector128.CreateScalar(scales).AsByte());   // [s0..s7 | 0..]
+        var sc16 = Avx2.ConvertToVector256Int16(scaleMin);                                   // [s0..s7 | m0..m7]
         var scLo = Avx2.Permute2x128(sc16, sc16, 0x00).AsByte();                             // [s0..s7 | s0..s7]
-        byte* qs = x + 16;
         sbyte* q8 = (sbyte*)(y + 4);
         // Unrolled so the shuffle controls are constants.
         return Q4KChunk(qs, q8, scLo, WordBroadcast(0), WordBroadcast(1))
@@ -459,12 +467,66 @@ internal static unsafe class MatVec8
             Exact(&Quant.Q4K.DotAvx2, w, rowBytes, nb, a, y);
     }
 
+    /// <summary>
+    /// The 6-bit scales and mins of two Q4_K rows (their 12-byte fields at <paramref name="a"/> and <paramref name="b"/>;
+    /// 16 bytes are read from each) unpacked as [s0..s7, m0..m7] per 128-bit lane, the values of
+    /// <see cref="Q4K.UnpackScaleMin"/>: s_j = q_j &amp; 63 and m_j = q_{j+4} &amp; 63 for j &lt; 4; for j ≥ 4 the low
+    /// (scales) or high (mins) nibble of q_{j+4} with the top two bits of q_{j−4} (scales) or q_j (mins) above it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Q4KScalePairs(byte* a, byte* b)
+    {
+        var q = Vector256.Create(Vector128.Load(a), Vector128.Load(b));
+        var x = Avx2.Shuffle(q, Vector256.Create(Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
+        var top = Avx2.Shuffle(q, Vector256.Create(Vector128.Create((byte)0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7)));
+        var low = x & Vector256.Create(Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+        var high = Avx2.ShiftRightLogical(x.AsUInt16(), 4).AsByte() & Vector256.Create(Vector128.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+        return low | high | (Avx2.ShiftRightLogical(top.AsUInt16(), 2).AsByte() & Vector256.Create((byte)0x30));
+    }
+
+    /// <summary>
+    /// <see cref="Q4K"/> on an interleaved group (<see cref="Interleaved8"/>): d and dmin are one 16-byte load each,
+    /// the 8 rows' scales are unpacked two rows per vector sequence, and the group is one stream; the same integer
+    /// sums and float operations otherwise (identical bits).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4Kx8(byte* g, int nb, byte* a, float* aScales, int* aSums, float* y, byte* w, int rowBytes)
+    {
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        var sums = stackalloc Vector256<int>[16];   // [8 rows] Σ sc·q·a lanes, then [8 rows] Σ m·bsum lanes
+        var sm = stackalloc Vector256<byte>[4];     // [4 row pairs] scales and mins, [s0..s7, m0..m7] per row
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = g + b * 1152, ab = a + b * 292;
+            for (int i = 0; i < 1152; i += 64)
+                Sse.Prefetch0(x + InterleavedLead + i);
+            for (int p = 0; p < 4; p++)
+                sm[p] = Q4KScalePairs(x + 32 + 24 * p, x + 44 + 24 * p);
+            byte* s = (byte*)sm;
+            for (int r = 0; r < 8; r++)
+                sums[r] = Q4KBlock(x + 128 + 128 * r, Vector128.Load(s + 16 * r), ab, out sums[8 + r]);
+            var ad = Vector256.Create(*(float*)ab);
+            var d = SlotHalves((ushort*)x, ref special);
+            var dmin = SlotHalves((ushort*)(x + 16), ref special);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d * ad, acc);
+            acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(sums[8], sums[9], sums[10], sums[11], sums[12], sums[13], sums[14], sums[15])), dmin * ad, acc);
+        }
+        acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q4K.DotAvx2, w, rowBytes, nb, a, y);
+    }
+
     /// <summary>One Q6_K super-block of one row: exact Σ sc·q·a − 32·Σ sc·bsum (8 lanes), as in <see cref="Q6K.DotAvx2"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6KBlock(byte* x, byte* y)
+    private static Vector256<int> Q6KBlock(byte* x, byte* y) => Q6KBlock(x, (sbyte*)(x + 192), y);
+
+    /// <summary><see cref="Q6KBlock(byte*, byte*)"/> with the row's 16 scales at <paramref name="scales"/> (ql and qh at <paramref name="x"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6KBlock(byte* x, sbyte* scales, byte* y)
     {
         sbyte* q8 = (sbyte*)(y + 4);
-        var sc16 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(x + 192)));   // [s0..s7 | s8..s15]
+        var sc16 = Avx2.ConvertToVector256Int16(Vector128.Load(scales));   // [s0..s7 | s8..s15]
         var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), sc16);
         var low = Vector256.Create((byte)0x0F);
         var sumi = Vector256<int>.Zero;
@@ -511,6 +573,31 @@ internal static unsafe class MatVec8
             var tot = Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
             // d ends the block: the high half of the dword before it, so no read leaves the block.
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, offs, ref special, high: true) * Vector256.Create(*(float*)ab), acc);
+        }
+        acc.Store(y);
+        if (HasSpecial(special))
+            Exact(&Quant.Q6K.DotAvx2, w, rowBytes, nb, a, y);
+    }
+
+    /// <summary>
+    /// <see cref="Q6K"/> on an interleaved group (<see cref="Interleaved8"/>): d is one 16-byte load and the group one
+    /// stream; identical bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q6Kx8(byte* g, int nb, byte* a, float* aScales, int* aSums, float* y, byte* w, int rowBytes)
+    {
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        var sums = stackalloc Vector256<int>[8];
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = g + b * 1680, ab = a + b * 292;
+            for (int i = 0; i < 1680; i += 64)
+                Sse.Prefetch0(x + InterleavedLead + i);
+            for (int r = 0; r < 8; r++)
+                sums[r] = Q6KBlock(x + 144 + 192 * r, (sbyte*)(x + 16 + 16 * r), ab);
+            var tot = Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves((ushort*)x, ref special) * Vector256.Create(*(float*)ab), acc);
         }
         acc.Store(y);
         if (HasSpecial(special))

@@ -171,43 +171,80 @@ internal static unsafe class PackedGemm
                     (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 512 * c);
                 StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 512 * c + 256);
             }
-            short* sc = (short*)(dst + 2048);     // [8 sub-blocks][8 rows × 2]
-            short* mc = (short*)(dst + 2304);     // [8 group pairs][8 rows × 2]
-            float* d = (float*)(dst + 2560);
-            float* dmin = (float*)(dst + 2592);
             for (int r = 0; r < 8; r++)
             {
                 byte* xr = x + r * rowBytes;
-                d[r] = HalfToSingle(*(ushort*)xr);
-                dmin[r] = HalfToSingle(*(ushort*)(xr + 2));
-                Q4K.UnpackScaleMin(xr + 4, out ulong scales, out ulong mins);
-                for (int j = 0; j < 8; j++)
-                {
-                    short s = (byte)(scales >> (8 * j)), m = (byte)(mins >> (8 * j));
-                    sc[16 * j + 2 * r] = sc[16 * j + 2 * r + 1] = s;
-                    // bsum groups 2j and 2j+1 both belong to sub-block j: one madd step covers the pair.
-                    mc[16 * j + 2 * r] = mc[16 * j + 2 * r + 1] = m;
-                }
+                PackQ4KScales(r, (ushort*)xr, (ushort*)(xr + 2), xr + 4, dst);
             }
         }
+    }
 
-        static Vector256<int> Hi(Vector256<byte> v) => (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F)).AsInt32();
+    /// <summary>The high nibbles of 32 Q4_K quant bytes as the dwords <see cref="StoreTransposed"/> takes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Hi(Vector256<byte> v) => (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F)).AsInt32();
+
+    /// <summary>Row <paramref name="r"/>'s d, dmin and 6-bit scales/mins into a packed Q4_K super-block at <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PackQ4KScales(int r, ushort* d, ushort* dmin, byte* scales12, byte* dst)
+    {
+        short* sc = (short*)(dst + 2048);     // [8 sub-blocks][8 rows × 2]
+        short* mc = (short*)(dst + 2304);     // [8 group pairs][8 rows × 2]
+        ((float*)(dst + 2560))[r] = HalfToSingle(*d);
+        ((float*)(dst + 2592))[r] = HalfToSingle(*dmin);
+        Q4K.UnpackScaleMin(scales12, out ulong scales, out ulong mins);
+        for (int j = 0; j < 8; j++)
+        {
+            short s = (byte)(scales >> (8 * j)), m = (byte)(mins >> (8 * j));
+            sc[16 * j + 2 * r] = sc[16 * j + 2 * r + 1] = s;
+            // bsum groups 2j and 2j+1 both belong to sub-block j: one madd step covers the pair.
+            mc[16 * j + 2 * r] = mc[16 * j + 2 * r + 1] = m;
+        }
+    }
+
+    /// <summary><see cref="PackQ4K"/> from an interleaved group (<see cref="Interleaved8"/>): the same packed bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackQ4Kx8(byte* g, int nb, byte* dst)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < nb; b++, dst += 2624)
+        {
+            byte* x = g + b * 1152;
+            for (int c = 0; c < 4; c++)
+            {
+                byte* q = x + 128 + 32 * c;   // row r's quants 128·r further
+                var v0 = Vector256.Load(q); var v1 = Vector256.Load(q + 128);
+                var v2 = Vector256.Load(q + 256); var v3 = Vector256.Load(q + 384);
+                var v4 = Vector256.Load(q + 512); var v5 = Vector256.Load(q + 640);
+                var v6 = Vector256.Load(q + 768); var v7 = Vector256.Load(q + 896);
+                StoreTransposed((v0 & low).AsInt32(), (v1 & low).AsInt32(), (v2 & low).AsInt32(), (v3 & low).AsInt32(),
+                    (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 512 * c);
+                StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 512 * c + 256);
+            }
+            for (int r = 0; r < 8; r++)
+                PackQ4KScales(r, (ushort*)x + r, (ushort*)(x + 16) + r, x + 32 + 12 * r, dst);
+        }
     }
 
     /// <summary>Packs rows r0..r0+7 of a Q6_K matrix.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackQ6K(byte* w, int rowBytes, int nb, byte* dst)
+    public static void PackQ6K(byte* w, int rowBytes, int nb, byte* dst) => PackQ6K(w, rowBytes, nb, dst, interleaved: false);
+
+    /// <summary><see cref="PackQ6K(byte*, int, int, byte*)"/> from an interleaved group (<see cref="Interleaved8"/>): the same packed bytes.</summary>
+    public static void PackQ6Kx8(byte* g, int nb, byte* dst) => PackQ6K(g, 0, nb, dst, interleaved: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackQ6K(byte* w, int rowBytes, int nb, byte* dst, bool interleaved)
     {
         byte* tmp = stackalloc byte[8 * 128];
         for (int b = 0; b < nb; b++, dst += 2848)
         {
-            byte* x = w + b * 210;
+            byte* x = w + b * (interleaved ? 1680 : 210);
             for (int h = 0; h < 2; h++)
             {
                 // The 128 quants of half h of each row in order (4 runs of 32), then transposed run by run.
                 for (int r = 0; r < 8; r++)
                 {
-                    byte* xr = x + r * rowBytes;
+                    byte* xr = interleaved ? x + 144 + 192 * r : x + r * rowBytes;   // ql (128 B), then qh (64 B)
                     var low = Vector256.Create((byte)0x0F);
                     var qlA = Vector256.Load(xr + 64 * h);
                     var qlB = Vector256.Load(xr + 64 * h + 32);
@@ -232,8 +269,8 @@ internal static unsafe class PackedGemm
             for (int r = 0; r < 8; r++)
             {
                 byte* xr = x + r * rowBytes;
-                sbyte* s = (sbyte*)(xr + 192);
-                d[r] = HalfToSingle(*(ushort*)(xr + 208));
+                sbyte* s = (sbyte*)(interleaved ? x + 16 + 16 * r : xr + 192);
+                d[r] = HalfToSingle(interleaved ? ((ushort*)x)[r] : *(ushort*)(xr + 208));
                 for (int j = 0; j < 16; j++)
                     sc[16 * j + 2 * r] = sc[16 * j + 2 * r + 1] = s[j];
                 for (int p = 0; p < 8; p++)

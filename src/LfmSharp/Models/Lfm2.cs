@@ -152,7 +152,7 @@ internal sealed class Lfm2ShortConv
 
 /// <summary>
 /// All weights, bound by exact GGUF names to views over the memory map (nothing is copied but 1-D tensors), and, when
-/// asked, Q4_0/Q8_0 matrices also copied into the kernels' interleaved layout (<see cref="InterleavedCopies"/>).
+/// asked, Q4_0/Q8_0/Q4_K/Q6_K matrices also copied into the kernels' interleaved layout (<see cref="InterleavedCopies"/>).
 /// </summary>
 internal sealed unsafe class Lfm2Weights
 {
@@ -164,12 +164,13 @@ internal sealed unsafe class Lfm2Weights
     public required WeightMatrix Output { get; init; }           // [vocab, dim], = TokenEmbedding when tied
     public required Lfm2Layer[] Layers { get; init; }
 
-    public static Lfm2Weights Bind(GgufFile file, Lfm2Config c, bool interleave)
+    /// <param name="threads">Threads for filling the interleaved copies.</param>
+    public static Lfm2Weights Bind(GgufFile file, Lfm2Config c, bool interleave, int threads)
     {
         var copies = new InterleavedCopies();
         try
         {
-            return Bind(file, c, interleave ? copies : null);
+            return Bind(file, c, interleave ? copies : null, threads);
         }
         catch
         {
@@ -178,14 +179,14 @@ internal sealed unsafe class Lfm2Weights
         }
     }
 
-    private static Lfm2Weights Bind(GgufFile file, Lfm2Config c, InterleavedCopies? copies)
+    private static Lfm2Weights Bind(GgufFile file, Lfm2Config c, InterleavedCopies? copies, int threads)
     {
         int dim = c.HiddenSize, hd = c.HeadSize;
         WeightMatrix Matrix(string name, int cols, int rows)
         {
             var t = Find(file, name);
             var m = ToMatrix(file, t, cols, rows);
-            return copies is not null && WeightMatrix.CanInterleave(m.Type, m.Rows) ? copies.Add(file, t, m) : m;
+            return copies is not null && WeightMatrix.CanInterleave(m.Type, m.Rows) ? copies.Add(t, m) : m;
         }
         float[] Vector(string name, int n) => ToFloats(file, Find(file, name), n);
 
@@ -228,6 +229,7 @@ internal sealed unsafe class Lfm2Weights
                 },
             };
         }
+        copies?.Fill(file, threads);
         return new Lfm2Weights { TokenEmbedding = embedding, FinalNorm = Vector(finalNorm, dim), Output = output, Layers = layers, Copies = copies ?? new InterleavedCopies() };
     }
 
@@ -454,16 +456,33 @@ public sealed class Lfm2StateSnapshot
 internal sealed unsafe class InterleavedCopies
 {
     private readonly List<nint> _blocks = [];
+    private readonly List<(GgufTensorInfo Tensor, WeightMatrix Matrix)> _pending = [];
 
     /// <summary>Bytes held.</summary>
     public long Bytes { get; private set; }
 
-    public WeightMatrix Add(GgufFile file, GgufTensorInfo t, in WeightMatrix m)
+    /// <summary>Allocates the copy of <paramref name="m"/> and returns the matrix using it; <see cref="Fill"/> writes it.</summary>
+    public WeightMatrix Add(GgufTensorInfo t, in WeightMatrix m)
     {
         long size = (long)m.Rows * m.RowBytes;
         byte* dst = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
         _blocks.Add((nint)dst);
         Bytes += size;
+        var result = m.WithInterleaved(dst);
+        _pending.Add((t, result));
+        return result;
+    }
+
+    /// <summary>Reads every added tensor from <paramref name="file"/> into its copy, on up to <paramref name="threads"/> threads.</summary>
+    public void Fill(GgufFile file, int threads)
+    {
+        Parallel.ForEach(_pending, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, p => Fill(file, p.Tensor, p.Matrix));
+        _pending.Clear();
+    }
+
+    private static void Fill(GgufFile file, GgufTensorInfo t, WeightMatrix m)
+    {
+        long size = (long)m.Rows * m.RowBytes;
         // 64 rows (a multiple of the 8-row group) per read: large enough for few system calls, small enough to stay in cache.
         long chunk = 64L * m.RowBytes;
         var staging = System.Buffers.ArrayPool<byte>.Shared.Rent((int)chunk);
@@ -473,14 +492,13 @@ internal sealed unsafe class InterleavedCopies
             {
                 int n = (int)Math.Min(chunk, size - off);
                 file.ReadTensorData(t, off, staging.AsSpan(0, n));
-                WeightMatrix.InterleaveRows(m.Type, m.Columns, staging.AsSpan(0, n), new Span<byte>(dst + off, n));
+                WeightMatrix.InterleaveRows(m.Type, m.Columns, staging.AsSpan(0, n), new Span<byte>(m.Interleaved + off, n));
             }
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(staging);
         }
-        return m.WithInterleaved(dst);
     }
 
     public void Free()
@@ -488,6 +506,7 @@ internal sealed unsafe class InterleavedCopies
         foreach (var p in _blocks)
             NativeMemory.AlignedFree((void*)p);
         _blocks.Clear();
+        _pending.Clear();
         Bytes = 0;
     }
 }
@@ -513,7 +532,7 @@ public sealed class Lfm2Model : IDisposable
     internal MatMulPrecision Precision { get; }
 
     /// <summary>Binds the weights of <paramref name="file"/> (which must stay open while the model is used).</summary>
-    /// <param name="repackWeights">Copy Q4_0/Q8_0 matrices into the kernels' interleaved layout (see
+    /// <param name="repackWeights">Copy Q4_0/Q8_0/Q4_K/Q6_K matrices into the kernels' interleaved layout (see
     /// <see cref="ModelLoadOptions.RepackWeights"/>); only done where those kernels run.</param>
     public static Lfm2Model Load(GgufFile file, KernelThreadPool pool, MatMulPrecision precision = MatMulPrecision.LlamaCpp, bool repackWeights = true)
     {
@@ -521,7 +540,7 @@ public sealed class Lfm2Model : IDisposable
         ArgumentNullException.ThrowIfNull(pool);
         var config = Lfm2Config.FromGguf(file.Metadata);
         // The Float precision dequantizes rows from the map and never reads an interleaved copy.
-        return new Lfm2Model(config, Lfm2Weights.Bind(file, config, repackWeights && precision == MatMulPrecision.LlamaCpp), pool, precision);
+        return new Lfm2Model(config, Lfm2Weights.Bind(file, config, repackWeights && precision == MatMulPrecision.LlamaCpp, pool.ThreadCount), pool, precision);
     }
 
     /// <summary>Bytes of weights held in the interleaved layout (native memory, in addition to the map).</summary>
