@@ -75,25 +75,29 @@ internal static unsafe class MatVec8
     /// Σ over one Q4_0 block of two rows at once: the 16 quant bytes of row <paramref name="a"/> in the low 128-bit lane
     /// and of row <paramref name="b"/> in the high lane, so one and/shift/and unpacks both, and the activations come as
     /// the block's first 16 values broadcast to both lanes (against the low nibbles) and its last 16 (high nibbles).
-    /// Lanes 0..3 hold row a's partial sums, 4..7 row b's.
+    /// The 8 int16 lanes of the low half hold row a's partial sums (4 products each, |·| ≤ 4·15·127 = 7620), the high
+    /// half row b's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q4_0Pair(byte* a, byte* b, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
+    private static Vector256<short> Q4_0Pair(byte* a, byte* b, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
         => Q4_0Pair(Vector256.Create(Vector128.Load(a), Vector128.Load(b)), yLo, yHi);
 
     /// <summary><see cref="Q4_0Pair(byte*, byte*, Vector256{sbyte}, Vector256{sbyte})"/> on the two rows' quant bytes already in one vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q4_0Pair(Vector256<byte> v, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
+    private static Vector256<short> Q4_0Pair(Vector256<byte> v, Vector256<sbyte> yLo, Vector256<sbyte> yHi)
     {
         var low = Vector256.Create((byte)0x0F);
-        var p = Avx2.MultiplyAddAdjacent(v & low, yLo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, yHi);
-        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));   // u4·s8 pair sums ≤ 3810, two of them fit int16
+        return Avx2.MultiplyAddAdjacent(v & low, yLo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, yHi);
     }
 
-    /// <summary>Lane r = Σ of row r's four lanes, from pairs (0,4), (1,5), (2,6), (3,7) as <see cref="Q4_0Pair"/> lays them out.</summary>
+    /// <summary>
+    /// int32 lane r = the exact block sum of row r, from pairs (0,4), (1,5), (2,6), (3,7) as <see cref="Q4_0Pair"/> lays
+    /// them out: two int16 horizontal adds (≤ 4·7620 = 30480, no overflow) put per 128-bit half two lanes of each of
+    /// four rows in row order, and one madd against ones finishes them — one multiply per block instead of four.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> PairTotals(Vector256<int> p04, Vector256<int> p15, Vector256<int> p26, Vector256<int> p37)
-        => Avx2.HorizontalAdd(Avx2.HorizontalAdd(p04, p15), Avx2.HorizontalAdd(p26, p37));
+    private static Vector256<int> PairTotals(Vector256<short> p04, Vector256<short> p15, Vector256<short> p26, Vector256<short> p37)
+        => Avx2.MultiplyAddAdjacent(Avx2.HorizontalAdd(Avx2.HorizontalAdd(p04, p15), Avx2.HorizontalAdd(p26, p37)), Vector256.Create((short)1));
 
     /// <summary>Copies block <paramref name="b"/>'s f16 scale of each of the 8 rows (at byte offset b·<paramref name="blockBytes"/> + <paramref name="offset"/>) to <paramref name="slot"/>[0..7].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -174,12 +178,11 @@ internal static unsafe class MatVec8
     {
         var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
         var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
-        var ones = Vector256.Create((short)1);
         var tot = PairTotals(
-            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l0, yLo) + Avx2.MultiplyAddAdjacent(h0, yHi), ones),
-            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l1, yLo) + Avx2.MultiplyAddAdjacent(h1, yHi), ones),
-            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l2, yLo) + Avx2.MultiplyAddAdjacent(h2, yHi), ones),
-            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(l3, yLo) + Avx2.MultiplyAddAdjacent(h3, yHi), ones));
+            Avx2.MultiplyAddAdjacent(l0, yLo) + Avx2.MultiplyAddAdjacent(h0, yHi),
+            Avx2.MultiplyAddAdjacent(l1, yLo) + Avx2.MultiplyAddAdjacent(h1, yHi),
+            Avx2.MultiplyAddAdjacent(l2, yLo) + Avx2.MultiplyAddAdjacent(h2, yHi),
+            Avx2.MultiplyAddAdjacent(l3, yLo) + Avx2.MultiplyAddAdjacent(h3, yHi));
         tot -= Vector256.Create(sum);
         return Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), scale * Vector256.Create(aScale), acc);
     }
@@ -413,31 +416,30 @@ internal static unsafe class MatVec8
     private static Vector256<int> Q4KBlock(byte* qs, Vector128<byte> scaleMin, byte* y, out Vector256<int> minProd)
     {
         minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(scaleMin, scaleMin)));
-        // Scale j as int16 in all 16 lanes: the 8 scales widened, then each broadcast by a byte shuffle.
         var sc16 = Avx2.ConvertToVector256Int16(scaleMin);                                   // [s0..s7 | m0..m7]
-        var scLo = Avx2.Permute2x128(sc16, sc16, 0x00).AsByte();                             // [s0..s7 | s0..s7]
+        var sc = Avx2.Permute2x128(sc16, sc16, 0x00);                                        // [s0..s7 | s0..s7]
         sbyte* q8 = (sbyte*)(y + 4);
-        // Unrolled so the shuffle controls are constants.
-        return Q4KChunk(qs, q8, scLo, WordBroadcast(0), WordBroadcast(1))
-             + Q4KChunk(qs + 32, q8 + 64, scLo, WordBroadcast(2), WordBroadcast(3))
-             + Q4KChunk(qs + 64, q8 + 128, scLo, WordBroadcast(4), WordBroadcast(5))
-             + Q4KChunk(qs + 96, q8 + 192, scLo, WordBroadcast(6), WordBroadcast(7));
-    }
-
-    /// <summary>64 weights of a Q4_K row (low nibbles = one sub-block, high nibbles the next) against their activations, times the two sub-block scales.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q4KChunk(byte* qs, sbyte* q8, Vector256<byte> scales, Vector256<byte> first, Vector256<byte> second)
-    {
         var low = Vector256.Create((byte)0x0F);
-        var q4 = Vector256.Load(qs);
-        var p0 = Avx2.MultiplyAddAdjacent(q4 & low, Vector256.Load(q8));
-        var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 32));
-        return Avx2.MultiplyAddAdjacent(p0, Avx2.Shuffle(scales, first).AsInt16()) + Avx2.MultiplyAddAdjacent(p1, Avx2.Shuffle(scales, second).AsInt16());
+        // Sub-block j (32 weights): the low nibbles of qs[32·(j/2)..] for even j, the high ones for odd j.
+        var v0 = Vector256.Load(qs);
+        var v1 = Vector256.Load(qs + 32);
+        var v2 = Vector256.Load(qs + 64);
+        var v3 = Vector256.Load(qs + 96);
+        var p0 = Avx2.MultiplyAddAdjacent(v0 & low, Vector256.Load(q8));
+        var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 32));
+        var p2 = Avx2.MultiplyAddAdjacent(v1 & low, Vector256.Load(q8 + 64));
+        var p3 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 96));
+        var p4 = Avx2.MultiplyAddAdjacent(v2 & low, Vector256.Load(q8 + 128));
+        var p5 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 160));
+        var p6 = Avx2.MultiplyAddAdjacent(v3 & low, Vector256.Load(q8 + 192));
+        var p7 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 224));
+        // Each sub-block's 16 pair sums folded (adds, no multiplies) to 2 lanes per 128-bit half: 8 products of
+        // u4·s8 ≤ 15·128 each, so |lane| ≤ 15360 fits int16. Per half the lanes are then sub-blocks [0,0,1,1,2,2,3,3]
+        // (and 4..7), so one madd against [s0,s0,s1,s1,…] scales four sub-blocks: 2 multiplies instead of 8.
+        var x03 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(p0, p1), Avx2.HorizontalAdd(p2, p3));
+        var x47 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(p4, p5), Avx2.HorizontalAdd(p6, p7));
+        return Avx2.MultiplyAddAdjacent(x03, Avx2.UnpackLow(sc, sc)) + Avx2.MultiplyAddAdjacent(x47, Avx2.UnpackHigh(sc, sc));
     }
-
-    /// <summary>vpshufb control that copies int16 lane <paramref name="k"/> (0..7) of each 128-bit half to all its lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> WordBroadcast(int k) => Vector256.Create((ushort)(2 * k | (2 * k + 1) << 8)).AsByte();
 
     /// <summary>Q4_K rows r..r+7 · one Q8_K activation row → y[0..7].</summary>
     /// <remarks>Rows go one at a time through a super-block (their partial sums parked on the stack): eight rows inlined side by side spill badly.</remarks>
@@ -542,18 +544,29 @@ internal static unsafe class MatVec8
             var q3 = (Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30));
             var q4 = (Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte();
             sbyte* ys = q8 + 128 * h;
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Avx2.Shuffle(sh, PairBroadcast(0)).AsInt16());
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2, Vector256.Load(ys + 32)), Avx2.Shuffle(sh, PairBroadcast(1)).AsInt16());
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3, Vector256.Load(ys + 64)), Avx2.Shuffle(sh, PairBroadcast(2)).AsInt16());
-            sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)), Avx2.Shuffle(sh, PairBroadcast(3)).AsInt16());
+            // Pair sums u6·s8 ≤ 2·63·128 each: one horizontal add (≤ 32256) still fits int16, so two runs share one
+            // madd against their four scales (per half [run A's 4 lanes, run B's 4 lanes]): 2 multiplies instead of 4.
+            var a = Avx2.HorizontalAdd(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Avx2.MultiplyAddAdjacent(q2, Vector256.Load(ys + 32)));
+            var b = Avx2.HorizontalAdd(Avx2.MultiplyAddAdjacent(q3, Vector256.Load(ys + 64)), Avx2.MultiplyAddAdjacent(q4, Vector256.Load(ys + 96)));
+            sumi += Avx2.MultiplyAddAdjacent(a, Avx2.Shuffle(sh, QuadBroadcast(0)).AsInt16()) + Avx2.MultiplyAddAdjacent(b, Avx2.Shuffle(sh, QuadBroadcast(4)).AsInt16());
         }
         return sumi - Avx2.ShiftLeftLogical(offset, 5);
     }
 
-    /// <summary>vpshufb control: int16 lane 2k of each 128-bit half to the low half's lanes, lane 2k+1 to the high half's.</summary>
+    /// <summary>
+    /// vpshufb control for two runs folded by one horizontal add: per 128-bit half, int16 lanes 0..3 get scale
+    /// <paramref name="k"/> (low half) or k+1 (high half), lanes 4..7 scale k+2 or k+3.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> PairBroadcast(int k) =>
-        Vector256.Create(Vector128.Create((ushort)(4 * k | (4 * k + 1) << 8)), Vector128.Create((ushort)((4 * k + 2) | (4 * k + 3) << 8))).AsByte();
+    private static Vector256<byte> QuadBroadcast(int k) =>
+        Vector256.Create(Words(k, k + 2), Words(k + 1, k + 3)).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ushort> Words(int u, int v)
+    {
+        ushort a = (ushort)(2 * u | (2 * u + 1) << 8), b = (ushort)(2 * v | (2 * v + 1) << 8);
+        return Vector128.Create(a, a, a, a, b, b, b, b);
+    }
 
     /// <summary>Q6_K rows r..r+7 · one Q8_K activation row → y[0..7] (rows one at a time per super-block, as <see cref="Q4K"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
