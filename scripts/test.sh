@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the whole suite with the machine's best SIMD paths, then the kernel and model suites again with
 # AVX-512 switched off and with all hardware intrinsics switched off (.NET 10 knobs DOTNET_EnableAVX512F and
-# DOTNET_EnableHWIntrinsic), so the narrower paths and the scalar fallbacks stay correct.
+# DOTNET_EnableHWIntrinsic), so the narrower paths and the scalar fallbacks stay correct; then, where qemu-aarch64 is
+# installed, the kernel suite on an emulated ARM64 (scripts/test-arm64.sh).
 # Ends with one line: "tests: N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +37,17 @@ isa_projects=(tests/LfmSharp.Kernels.Tests/LfmSharp.Kernels.Tests.csproj tests/L
 run_leg no-avx512 DOTNET_EnableAVX512F=0 -- "${isa_projects[@]}"
 run_leg no-simd DOTNET_EnableHWIntrinsic=0 -- "${isa_projects[@]}"
 
-# Sum the per-project summaries: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..."
-cat "$log_dir"/full.log "$log_dir"/no-avx512.log "$log_dir"/no-simd.log 2>/dev/null \
-  | grep -E "^(Passed!|Failed!)" \
+# The kernel suite on an emulated ARM64 (sdot, AdvSimd, scalar) where qemu-aarch64 is installed; skipped otherwise.
+echo "== arm64 (scripts/test-arm64.sh)"
+bash scripts/test-arm64.sh > "$log_dir/arm64.log" 2>&1 || status=1
+grep -E "^(== |Arm64|FAIL|arm64:)" "$log_dir/arm64.log" | head -40
+
+# Sum the per-project summaries: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..." (and the ARM64 run's
+# "tests: N passed, N failed, N skipped", rewritten to that shape).
+{ cat "$log_dir"/full.log "$log_dir"/no-avx512.log "$log_dir"/no-simd.log 2>/dev/null
+  grep -E "^tests:" "$log_dir/arm64.log" | tail -1 \
+    | sed -E 's/tests: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?/Passed! - Failed: \2, Passed: \1, Skipped: 0\3/; s/Skipped: 0, ([0-9]+) skipped/Skipped: \1/'
+} | grep -E "^(Passed!|Failed!)" \
   | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' \
   | awk -v st=$status '{f+=$1; p+=$2; s+=$3} END {
       if (st != 0 && f == 0) f = 1;

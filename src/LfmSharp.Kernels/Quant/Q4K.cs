@@ -215,10 +215,10 @@ public static unsafe class Q4K
             {
                 var (l0, h0) = Simd.Nibbles128(Vector128.Load(qs + 32 * j));
                 var (l1, h1) = Simd.Nibbles128(Vector128.Load(qs + 32 * j + 16));
-                var sLo = Simd.MulPairs(l0, Vector128.Load(q8 + 64 * j)) + Simd.MulPairs(l1, Vector128.Load(q8 + 64 * j + 16));
-                var sHi = Simd.MulPairs(h0, Vector128.Load(q8 + 64 * j + 32)) + Simd.MulPairs(h1, Vector128.Load(q8 + 64 * j + 48));
-                sumi += Simd.WidenSum(sLo) * Vector128.Create((int)(byte)(scales >> (16 * j)))
-                      + Simd.WidenSum(sHi) * Vector128.Create((int)(byte)(scales >> (16 * j + 8)));
+                var sLo = Simd.DotPairs(l0, Vector128.Load(q8 + 64 * j), l1, Vector128.Load(q8 + 64 * j + 16));
+                var sHi = Simd.DotPairs(h0, Vector128.Load(q8 + 64 * j + 32), h1, Vector128.Load(q8 + 64 * j + 48));
+                sumi += sLo * Vector128.Create((int)(byte)(scales >> (16 * j)))
+                      + sHi * Vector128.Create((int)(byte)(scales >> (16 * j + 8)));
             }
             acc = MathF.FusedMultiplyAdd(Vector128.Sum(sumi), d, acc);
             acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);

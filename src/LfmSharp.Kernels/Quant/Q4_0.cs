@@ -106,7 +106,8 @@ public static unsafe class Q4_0
 
     /// <summary>
     /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it (same exact block sums, same fma per block):
-    /// bytes widened to int16, multiplied, folded (lane sums ≤ 4·8·128), widened to int32.
+    /// bytes widened to int16, multiplied, folded (lane sums ≤ 4·8·128), widened to int32 — or, on ARM64 with the
+    /// dot-product extension, two sdot (<see cref="Simd.DotPairs"/>); the other Vector128 dots take it the same way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotVector128(byte* w, byte* a, int nb)
@@ -117,8 +118,7 @@ public static unsafe class Q4_0
         {
             byte* x0 = w + ib * 18, y0 = a + ib * 34;
             var (lo, hi) = Simd.Nibbles128(Vector128.Load(x0 + 2));
-            var s = Simd.MulPairs(lo - eight, Vector128.Load((sbyte*)(y0 + 2))) + Simd.MulPairs(hi - eight, Vector128.Load((sbyte*)(y0 + 18)));
-            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            int sumi = Vector128.Sum(Simd.DotPairs(lo - eight, Vector128.Load((sbyte*)(y0 + 2)), hi - eight, Vector128.Load((sbyte*)(y0 + 18))));
             acc = MathF.FusedMultiplyAdd(sumi, HalfToSingle(*(ushort*)x0) * HalfToSingle(*(ushort*)y0), acc);
         }
         return acc;

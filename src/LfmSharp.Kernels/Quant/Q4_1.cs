@@ -114,8 +114,7 @@ public static unsafe class Q4_1
         {
             byte* x = w + ib * 20, y = a + ib * 36;
             var (lo, hi) = Simd.Nibbles128(Vector128.Load(x + 4));
-            var s = Simd.MulPairs(lo, Vector128.Load((sbyte*)(y + 4))) + Simd.MulPairs(hi, Vector128.Load((sbyte*)(y + 20)));
-            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            int sumi = Vector128.Sum(Simd.DotPairs(lo, Vector128.Load((sbyte*)(y + 4)), hi, Vector128.Load((sbyte*)(y + 20))));
             sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi + HalfToSingle(*(ushort*)(x + 2)) * HalfToSingle(*(ushort*)(y + 2));
         }
         return sumf;

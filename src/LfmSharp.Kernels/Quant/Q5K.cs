@@ -223,10 +223,10 @@ public static unsafe class Q5K
                 l1 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh1, 2 * j) & one, 4).AsSByte();
                 h0 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh0, 2 * j + 1) & one, 4).AsSByte();
                 h1 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh1, 2 * j + 1) & one, 4).AsSByte();
-                var sLo = Simd.MulPairs(l0, Vector128.Load(q8 + 64 * j)) + Simd.MulPairs(l1, Vector128.Load(q8 + 64 * j + 16));
-                var sHi = Simd.MulPairs(h0, Vector128.Load(q8 + 64 * j + 32)) + Simd.MulPairs(h1, Vector128.Load(q8 + 64 * j + 48));
-                sumi += Simd.WidenSum(sLo) * Vector128.Create((int)(byte)(scales >> (16 * j)))
-                      + Simd.WidenSum(sHi) * Vector128.Create((int)(byte)(scales >> (16 * j + 8)));
+                var sLo = Simd.DotPairs(l0, Vector128.Load(q8 + 64 * j), l1, Vector128.Load(q8 + 64 * j + 16));
+                var sHi = Simd.DotPairs(h0, Vector128.Load(q8 + 64 * j + 32), h1, Vector128.Load(q8 + 64 * j + 48));
+                sumi += sLo * Vector128.Create((int)(byte)(scales >> (16 * j)))
+                      + sHi * Vector128.Create((int)(byte)(scales >> (16 * j + 8)));
             }
             acc = MathF.FusedMultiplyAdd(Vector128.Sum(sumi), d, acc);
             acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);

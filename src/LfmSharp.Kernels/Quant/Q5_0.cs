@@ -123,8 +123,7 @@ public static unsafe class Q5_0
             var (lo, hi) = Simd.Nibbles128(Vector128.Load(x + 6));
             var q0 = (lo | Simd.FifthBits(qh, 0).AsSByte()) - sixteen;    // [−16, 15]
             var q1 = (hi | Simd.FifthBits(qh, 16).AsSByte()) - sixteen;
-            var s = Simd.MulPairs(q0, Vector128.Load((sbyte*)(y + 2))) + Simd.MulPairs(q1, Vector128.Load((sbyte*)(y + 18)));
-            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            int sumi = Vector128.Sum(Simd.DotPairs(q0, Vector128.Load((sbyte*)(y + 2)), q1, Vector128.Load((sbyte*)(y + 18))));
             sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi;
         }
         return sumf;

@@ -123,8 +123,7 @@ public static unsafe class Q5_1
             var (lo, hi) = Simd.Nibbles128(Vector128.Load(x + 8));
             var q0 = lo | Simd.FifthBits(qh, 0).AsSByte();     // 0..31
             var q1 = hi | Simd.FifthBits(qh, 16).AsSByte();
-            var s = Simd.MulPairs(q0, Vector128.Load((sbyte*)(y + 4))) + Simd.MulPairs(q1, Vector128.Load((sbyte*)(y + 20)));
-            int sumi = Vector128.Sum(Simd.WidenSum(s));
+            int sumi = Vector128.Sum(Simd.DotPairs(q0, Vector128.Load((sbyte*)(y + 4)), q1, Vector128.Load((sbyte*)(y + 20))));
             sumf += (HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y)) * sumi + HalfToSingle(*(ushort*)(x + 2)) * HalfToSingle(*(ushort*)(y + 2));
         }
         return sumf;

@@ -219,10 +219,10 @@ public static unsafe class Q6K
                     var q4 = Vector128.ShiftRightLogical(qlB, 4) | Vector128.ShiftRightLogical(qh & Vector128.Create((byte)0xC0), 2);
                     sbyte* ys = q8 + 128 * h + 16 * k;
                     sbyte* s = sc + 8 * h + k;
-                    sumi += Simd.WidenSum(Simd.MulPairs(q1.AsSByte() - off, Vector128.Load(ys))) * Vector128.Create((int)s[0])
-                          + Simd.WidenSum(Simd.MulPairs(q2.AsSByte() - off, Vector128.Load(ys + 32))) * Vector128.Create((int)s[2])
-                          + Simd.WidenSum(Simd.MulPairs(q3.AsSByte() - off, Vector128.Load(ys + 64))) * Vector128.Create((int)s[4])
-                          + Simd.WidenSum(Simd.MulPairs(q4.AsSByte() - off, Vector128.Load(ys + 96))) * Vector128.Create((int)s[6]);
+                    sumi += Simd.DotPair(q1.AsSByte() - off, Vector128.Load(ys)) * Vector128.Create((int)s[0])
+                          + Simd.DotPair(q2.AsSByte() - off, Vector128.Load(ys + 32)) * Vector128.Create((int)s[2])
+                          + Simd.DotPair(q3.AsSByte() - off, Vector128.Load(ys + 64)) * Vector128.Create((int)s[4])
+                          + Simd.DotPair(q4.AsSByte() - off, Vector128.Load(ys + 96)) * Vector128.Create((int)s[6]);
                 }
             }
             acc = MathF.FusedMultiplyAdd(Vector128.Sum(sumi), d, acc);

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace LfmSharp.Kernels.Quant;
@@ -103,10 +104,29 @@ internal static class Simd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<int> WidenSum(Vector128<short> s) => Vector128.WidenLower(s) + Vector128.WidenUpper(s);
 
-    /// <summary>Σ x[i]·y[i] over 16 signed bytes of any value (−128·−128 included) as 4 int32 lanes.</summary>
+    /// <summary>
+    /// Σ x[i]·y[i] over 16 signed bytes of any value (−128·−128 included) as 4 int32 lanes: ARM64's sdot (Dp) where
+    /// present, else products widened before any addition. The total is exact either way; how it is spread over the
+    /// lanes differs, so callers only sum the lanes.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<int> DotBytesExact(Vector128<sbyte> x, Vector128<sbyte> y)
-        => WidenSum(Vector128.WidenLower(x) * Vector128.WidenLower(y)) + WidenSum(Vector128.WidenUpper(x) * Vector128.WidenUpper(y));
+        => Dp.IsSupported ? Dp.DotProduct(Vector128<int>.Zero, x, y)
+            : WidenSum(Vector128.WidenLower(x) * Vector128.WidenLower(y)) + WidenSum(Vector128.WidenUpper(x) * Vector128.WidenUpper(y));
+
+    /// <summary>
+    /// Σ a·b + Σ c·d over two runs of 16 signed bytes (every product within <see cref="MulPairs"/>' bound) as 4 int32
+    /// lanes: two sdot on ARM64 (Dp), else <c>WidenSum(MulPairs(a, b) + MulPairs(c, d))</c>. The total is exact either
+    /// way but spread over the lanes differently, so callers only sum the lanes or scale them all alike.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> DotPairs(Vector128<sbyte> a, Vector128<sbyte> b, Vector128<sbyte> c, Vector128<sbyte> d)
+        => Dp.IsSupported ? Dp.DotProduct(Dp.DotProduct(Vector128<int>.Zero, a, b), c, d) : WidenSum(MulPairs(a, b) + MulPairs(c, d));
+
+    /// <summary><see cref="DotPairs"/> of one run: Σ a·b as 4 int32 lanes (lane layout as there).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> DotPair(Vector128<sbyte> a, Vector128<sbyte> b)
+        => Dp.IsSupported ? Dp.DotProduct(Vector128<int>.Zero, a, b) : WidenSum(MulPairs(a, b));
 
     /// <summary>16 packed bytes → (low nibbles, high nibbles), each as 16 bytes in 0..15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
