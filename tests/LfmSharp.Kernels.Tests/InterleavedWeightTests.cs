@@ -112,6 +112,55 @@ public sealed unsafe class InterleavedWeightTests
         }
     }
 
+    /// <summary>
+    /// Tiny weights give f16 subnormal block scales (Q6_K's d usually is one in real models): the 8-row kernels convert
+    /// them without f32 subnormals, which must still be exact — the row dots' bits, with and without the copy.
+    /// </summary>
+    [Avx2Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void SubnormalScalesAreExact(GgmlType type)
+    {
+        const int rows = 16, cols = 512;
+        var f = Random(rows * cols, 21);
+        for (int i = 0; i < f.Length; i++)
+            f[i] *= i % 3 == 0 ? 1e-6f : 3e-5f;   // block maxima around 1e-5..1e-4: many scales below f16's 6.1e-5
+        int rowBytes = (int)GgmlTypes.RowBytes(type, cols);
+        var bytes = GC.AllocateArray<byte>(rows * rowBytes, pinned: true);
+        for (int r = 0; r < rows; r++)
+            Quantize.RowReference(type, f.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
+        int subnormal = 0, blockBytes = GgmlTypes.TypeSize(type), scaleAt = type == GgmlType.Q6_K ? 208 : 0;
+        for (int o = scaleAt; o < bytes.Length; o += blockBytes)
+        {
+            ushort h = BitConverter.ToUInt16(bytes, o);
+            subnormal += (h & 0x7C00) == 0 && (h & 0x3FF) != 0 ? 1 : 0;
+        }
+        Assert.True(subnormal > 0, $"{type}: no subnormal scale in the test data");
+        var il = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+        WeightMatrix.InterleaveRows(type, cols, bytes, il);
+        var x = Random(2 * cols, 4);
+        using var pool = new KernelThreadPool(2);
+        var ws = new MatMulWorkspace(pool, 4, cols);
+        fixed (byte* p = bytes, q = il)
+        {
+            var plain = new WeightMatrix(type, rows, cols, p);
+            foreach (var w in new[] { plain, plain.WithInterleaved(q) })
+            {
+                foreach (int n in new[] { 1, 2 })
+                {
+                    var y = new float[n * rows];
+                    var yRef = new float[n * rows];
+                    MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
+                    MatMul.Reference(plain, x.AsSpan(0, n * cols), yRef, MatMulPrecision.LlamaCpp);
+                    for (int i = 0; i < y.Length; i++)
+                        Assert.True(BitConverter.SingleToInt32Bits(yRef[i]) == BitConverter.SingleToInt32Bits(y[i]), $"{type} batch {n} row {i % rows}: {y[i]:R} vs {yRef[i]:R}");
+                }
+            }
+        }
+    }
+
     /// <summary>A group with an Inf/NaN scale is recomputed from the GGUF-order rows, as without the copy.</summary>
     [Avx2Theory]
     [InlineData(GgmlType.Q4_0, 0)]

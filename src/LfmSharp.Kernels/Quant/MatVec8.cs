@@ -29,25 +29,39 @@ internal static unsafe class MatVec8
         return Avx2.Permute2x128(q0, q1, 0x20) + Avx2.Permute2x128(q0, q1, 0x31);
     }
 
-    /// <summary>
-    /// The f16 in the low half of the dword at <paramref name="p"/> in each of 8 rows (the high half with
-    /// <paramref name="high"/>), as f32: exact for every finite f16 (subnormals included) in four operations — the
-    /// bits moved to the top of the lane, an arithmetic shift that puts sign, exponent and mantissa where an f32 keeps
-    /// them, then ×2^112 to rebias. Inf/NaN (exponent 31) would come out finite: their exponent field is or-ed into
-    /// <paramref name="special"/>, and a group that saw one is recomputed exactly (see <see cref="HasSpecial"/>).
-    /// </summary>
+    /// <summary>The f16 in the low half of the dword at <paramref name="p"/> in each of 8 rows (the high half with <paramref name="high"/>), as f32 (see <see cref="Halves"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, ref Vector256<int> special, bool high = false)
     {
         var g = Avx2.GatherVector256((int*)p, rowOffsets, 1);
-        var t = high ? g & Vector256.Create(unchecked((int)0xFFFF0000)) : g << 16;
-        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
-        return ((t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(5.192296858534828e33f);
+        return Halves(high ? g & Vector256.Create(unchecked((int)0xFFFF0000)) : g << 16, ref special);
     }
 
-    /// <summary>True when some scale seen by <see cref="RowHalves"/> was Inf or NaN.</summary>
+    /// <summary>
+    /// 8 f16 values in the top halves of the lanes of <paramref name="t"/> as f32, exact for every finite f16, without
+    /// ever forming an f32 subnormal: an arithmetic shift puts sign, exponent and mantissa where an f32 keeps them, an
+    /// integer add rebiases the exponent, and an f16 subnormal (m·2^-24) is built as 2^-14 + m·2^-24 and has 2^-14
+    /// subtracted (exact). (Multiplying the shifted bits by 2^112 is two operations shorter, but for an f16 subnormal
+    /// that multiply has an f32 subnormal operand, which costs a microcode assist on x86 — and Q6_K's d and many
+    /// Q4_K dmin are f16 subnormals: it halved Q4_K_M decode.) Inf/NaN (exponent 31) would come out finite: their
+    /// exponent field is or-ed into <paramref name="special"/>, and a group that saw one is recomputed exactly
+    /// (see <see cref="HasSpecial"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x7C000000));
+    private static Vector256<float> Halves(Vector256<int> t, ref Vector256<int> special)
+    {
+        var a = (t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000));        // sign | e << 23 | m << 13
+        var e = a & Vector256.Create(0x0F800000);
+        special = Avx2.Max(special.AsUInt32(), e.AsUInt32()).AsInt32();
+        var sub = Vector256.Equals(e, Vector256<int>.Zero);                    // f16 subnormal or zero
+        var u = a + Vector256.Create(112 << 23) + (sub & Vector256.Create(1 << 23));
+        var bias = sub & ((a & Vector256.Create(int.MinValue)) | Vector256.Create(113 << 23));   // ±2^-14 where subnormal, else +0
+        return u.AsSingle() - bias.AsSingle();
+    }
+
+    /// <summary>True when some scale seen by <see cref="Halves"/> was Inf or NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x0F800000));
 
     /// <summary>The exact (and slow) way for a group with an Inf/NaN scale: the single-row canonical dots, same bits otherwise.</summary>
     private static void Exact(delegate*<byte*, byte*, int, float> rowDot, byte* w, int rowBytes, int nb, byte* a, float* y)
@@ -118,16 +132,12 @@ internal static unsafe class MatVec8
     private const int ScaleLead = 4;
 
     /// <summary>
-    /// The 8 f16 scales of a ring slot (see <see cref="CopyScales"/>) as f32, exact for finite values, with the 4-op
-    /// conversion of <see cref="RowHalves"/> and the same Inf/NaN flagging.
+    /// The 8 f16 scales of a ring slot (see <see cref="CopyScales"/>) or of an interleaved block as f32, exact for
+    /// finite values, with the conversion and Inf/NaN flagging of <see cref="Halves"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
-    {
-        var t = Avx2.ConvertToVector256Int32(Vector128.Load(slot)) << 16;
-        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
-        return ((t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(5.192296858534828e33f);
-    }
+        => Halves(Avx2.ConvertToVector256Int32(Vector128.Load(slot)) << 16, ref special);
 
     /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
     /// <remarks>
