@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -39,16 +40,41 @@ public static class HalfConversion
             dst[i] = (float)src[i];
     }
 
-    // Placing the 15 exponent+mantissa bits at the f32 mantissa top and multiplying by 2^112 rebiases the exponent
-    // (15 → 127) and turns f16 subnormals into normal f32s in one exact multiply; Inf/NaN are patched separately.
     private static Vector256<float> Widen(Vector256<uint> h)
     {
-        var sign = (h & Vector256.Create(0x8000u)) << 16;
+        var finite = FromTopHalves((h << 16).AsInt32()).AsUInt32();
         var em = h & Vector256.Create(0x7fffu);
-        var shifted = em << 13;
-        var finite = (shifted.AsSingle() * Vector256.Create(BitConverter.UInt32BitsToSingle((127u + 112u) << 23))).AsUInt32();
-        var infNan = shifted | Vector256.Create(0x7f800000u);
-        var bits = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u)), infNan, finite);
-        return (bits | sign).AsSingle();
+        var infNan = ((em << 13) | Vector256.Create(0x7f800000u)) | ((h & Vector256.Create(0x8000u)) << 16);
+        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u)), infNan, finite).AsSingle();
+    }
+
+    /// <summary>
+    /// Finite f16 values in the top 16 bits of each lane as f32, exact, without ever forming an f32 subnormal: an
+    /// arithmetic shift places the exponent and mantissa bits where an f32 keeps them, an integer add rebiases the
+    /// exponent (15 → 127), and an f16 subnormal m·2^-24 is built as 2^-14 + m·2^-24 with 2^-14 then subtracted
+    /// (exact). The shorter way — multiplying the placed bits by 2^112 — has an f32 subnormal operand for every f16
+    /// subnormal, and x86 cores take a microcode assist (on the order of 100 cycles) for each such multiply: quantized
+    /// block scales (Q6_K's d is usually an f16 subnormal), small F16 weights and near-zero KV cache entries all hit it.
+    /// Inf/NaN (exponent 31) come out as wrong finite values; callers handle them separately.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> FromTopHalves(Vector256<int> t)
+    {
+        var mag = (t >> 3) & Vector256.Create(0x0FFFE000);                     // e << 23 | m << 13
+        var sub = Vector256.Equals(mag & Vector256.Create(0x0F800000), Vector256<int>.Zero);
+        var u = mag + Vector256.Create(112 << 23) + (sub & Vector256.Create(1 << 23));
+        var f = u.AsSingle() - (sub & Vector256.Create(113 << 23)).AsSingle();
+        return (f.AsInt32() | (t & Vector256.Create(int.MinValue))).AsSingle();
+    }
+
+    /// <summary>The Vector128 twin of <see cref="FromTopHalves(Vector256{int})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> FromTopHalves(Vector128<int> t)
+    {
+        var mag = Vector128.ShiftRightArithmetic(t, 3) & Vector128.Create(0x0FFFE000);
+        var sub = Vector128.Equals(mag & Vector128.Create(0x0F800000), Vector128<int>.Zero);
+        var u = mag + Vector128.Create(112 << 23) + (sub & Vector128.Create(1 << 23));
+        var f = u.AsSingle() - (sub & Vector128.Create(113 << 23)).AsSingle();
+        return (f.AsInt32() | (t & Vector128.Create(int.MinValue))).AsSingle();
     }
 }

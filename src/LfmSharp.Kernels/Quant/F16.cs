@@ -49,12 +49,6 @@ public static unsafe class F16
         return Simd.Dot(weightRow, f16Row, n, &DotAvx2, &DotVector128, &DotScalar);
     }
 
-    // 2^112: rebiases an f16 exponent (15) placed in an f32 (127), and normalises f16 subnormals, in one exact multiply.
-    private const float Rebias = 5.192296858534828e33f;
-
-    // Sign at bit 31, the 15 exponent+mantissa bits at 13..27 once h « 16 is shifted right arithmetically by 3.
-    private const int SignAndBits = unchecked((int)0x8FFFE000);
-
     /// <summary>
     /// AVX2 twin of <see cref="DotScalar"/>: f16 → f32 by bit placement (exact for every finite value, subnormals
     /// included), products exact in f32, accumulated by fma in 4×8 f32 lanes (as ggml's AVX2 F16 dot does) and summed
@@ -98,7 +92,7 @@ public static unsafe class F16
 
     /// <summary>Finite f16 bits in the top half of each dword → the same value as f32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Place(Vector256<int> h16) => (Avx2.ShiftRightArithmetic(h16, 3) & Vector256.Create(SignAndBits)).AsSingle() * Vector256.Create(Rebias);
+    private static Vector256<float> Place(Vector256<int> h16) => HalfConversion.FromTopHalves(h16);
 
     /// <summary>
     /// Portable Vector128 twin of <see cref="DotScalar"/> (same method as <see cref="DotAvx2"/> in 4×4 f32 lanes; plain
@@ -132,8 +126,7 @@ public static unsafe class F16
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Widen128(Vector128<uint> h)
-        => (Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(h, 16).AsInt32(), 3) & Vector128.Create(SignAndBits)).AsSingle() * Vector128.Create(Rebias);
+    private static Vector128<float> Widen128(Vector128<uint> h) => HalfConversion.FromTopHalves(Vector128.ShiftLeft(h, 16).AsInt32());
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="n"/> elements, arguments already checked (the twin future SIMD paths are tested against).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> f16Row, int n)

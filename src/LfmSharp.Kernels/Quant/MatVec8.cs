@@ -38,30 +38,22 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>
-    /// 8 f16 values in the top halves of the lanes of <paramref name="t"/> as f32, exact for every finite f16, without
-    /// ever forming an f32 subnormal: an arithmetic shift puts sign, exponent and mantissa where an f32 keeps them, an
-    /// integer add rebiases the exponent, and an f16 subnormal (m·2^-24) is built as 2^-14 + m·2^-24 and has 2^-14
-    /// subtracted (exact). (Multiplying the shifted bits by 2^112 is two operations shorter, but for an f16 subnormal
-    /// that multiply has an f32 subnormal operand, which costs a microcode assist on x86 — and Q6_K's d and many
-    /// Q4_K dmin are f16 subnormals: it halved Q4_K_M decode.) Inf/NaN (exponent 31) would come out finite: their
-    /// exponent field is or-ed into <paramref name="special"/>, and a group that saw one is recomputed exactly
-    /// (see <see cref="HasSpecial"/>).
+    /// 8 f16 values in the top halves of the lanes of <paramref name="t"/> as f32, exact for every finite f16 and
+    /// without f32 subnormals (<see cref="HalfConversion.FromTopHalves(Vector256{int})"/>: Q6_K's d and many Q4_K dmin
+    /// are f16 subnormals, and multiplying them into place cost a microcode assist per block — it halved Q4_K_M decode).
+    /// Inf/NaN (exponent 31) would come out finite: their exponent field is or-ed into <paramref name="special"/>, and a
+    /// group that saw one is recomputed exactly (see <see cref="HasSpecial"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Halves(Vector256<int> t, ref Vector256<int> special)
     {
-        var a = (t >> 3) & Vector256.Create(unchecked((int)0x8FFFE000));        // sign | e << 23 | m << 13
-        var e = a & Vector256.Create(0x0F800000);
-        special = Avx2.Max(special.AsUInt32(), e.AsUInt32()).AsInt32();
-        var sub = Vector256.Equals(e, Vector256<int>.Zero);                    // f16 subnormal or zero
-        var u = a + Vector256.Create(112 << 23) + (sub & Vector256.Create(1 << 23));
-        var bias = sub & ((a & Vector256.Create(int.MinValue)) | Vector256.Create(113 << 23));   // ±2^-14 where subnormal, else +0
-        return u.AsSingle() - bias.AsSingle();
+        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
+        return HalfConversion.FromTopHalves(t);
     }
 
     /// <summary>True when some scale seen by <see cref="Halves"/> was Inf or NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x0F800000));
+    private static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x7C000000));
 
     /// <summary>The exact (and slow) way for a group with an Inf/NaN scale: the single-row canonical dots, same bits otherwise.</summary>
     private static void Exact(delegate*<byte*, byte*, int, float> rowDot, byte* w, int rowBytes, int nb, byte* a, float* y)
