@@ -78,7 +78,7 @@ internal static class DemoCommand
         {
             int threads = p.GetValue(settings.Threads) ?? Environment.ProcessorCount;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"loaded {model.Name}: {model.Config.LayerCount} layers ({model.Config.KvHeadCounts.Count(k => k > 0)} attention), hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize} in {loadMs:F0} ms (RSS {rssAfterLoad:F0} MiB, weights memory-mapped) · {threads} threads"));
+                $"loaded {model.Name}: {model.Config.LayerCount} layers ({model.Config.KvHeadCounts.Count(k => k > 0)} attention), hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize} in {loadMs:F0} ms (RSS {rssAfterLoad:F0} MiB, {WeightsWhere(model)}) · {threads} threads"));
             stdout.WriteLine();
             stdout.WriteLine($"> {prompt}");
             using var session = model.CreateChatSession(p.GetValue(settings.Ctx));
@@ -117,5 +117,12 @@ internal static class DemoCommand
                 stdout.WriteLine("(synthetic weights: the text is meaningless; the figures are real)");
             return 0;
         }
+    }
+
+    /// <summary>Where the weights live: memory-mapped, or partly copied into the kernels' interleaved layout at load.</summary>
+    private static string WeightsWhere(LanguageModel model)
+    {
+        long copied = model.Model.InterleavedBytes;
+        return copied == 0 ? "weights memory-mapped" : $"{copied / (double)(1 << 20):F0} MiB of weights repacked for the SIMD kernels, the rest memory-mapped";
     }
 }
