@@ -357,19 +357,25 @@ public static unsafe class MatMul
                         y[(long)t * rows + r] = rowKernel(w.Data + (long)r * w.RowBytes, act + (long)t * actRowBytes, nb);
                 return;
             }
+            // The group in GGUF order, and in the matrix's interleaved copy when it has one (see Interleaved8); the
+            // interleaved kernels read the GGUF rows only to recompute a group with an Inf/NaN scale.
             byte* wg = w.Data + (long)r0 * w.RowBytes;
-            if (w.Interleaved != null)
-            {
-                InterleavedGroup(w, r0, wg, y, tokens, act, actRowBytes, scales, sums, sideStride);
-                return;
-            }
+            byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
+            bool il = w.Interleaved != null;
             if (w.Type == GgmlType.Q4_0 && tokens > 1)
             {
                 // Up to 4 tokens per pass over the group's blocks (the group stays in cache between passes).
                 for (int t = 0; t < tokens; t += MatVec8.MultiTokens)
                 {
-                    MatVec8.Q4_0Tokens(wg, w.RowBytes, nb, act + (long)t * actRowBytes, actRowBytes, scales + (long)t * sideStride, sums + (long)t * sideStride,
-                        sideStride, y + (long)t * rows + r0, rows, Math.Min(MatVec8.MultiTokens, tokens - t));
+                    byte* a = act + (long)t * actRowBytes;
+                    float* d = scales + (long)t * sideStride;
+                    int* s = sums + (long)t * sideStride;
+                    float* yt = y + (long)t * rows + r0;
+                    int n = Math.Min(MatVec8.MultiTokens, tokens - t);
+                    if (il)
+                        MatVec8.Q4_0x8Tokens(ig, nb, a, actRowBytes, d, s, sideStride, yt, rows, n, wg, w.RowBytes);
+                    else
+                        MatVec8.Q4_0Tokens(wg, w.RowBytes, nb, a, actRowBytes, d, s, sideStride, yt, rows, n);
                 }
                 return;
             }
@@ -381,42 +387,14 @@ public static unsafe class MatMul
                 float* yt = y + (long)t * rows + r0;
                 switch (w.Type)
                 {
+                    case GgmlType.Q4_0 when il: MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q8_0 when il: MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q4_K when il: MatVec8.Q4Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q6_K when il: MatVec8.Q6Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
                     case GgmlType.Q4_0: MatVec8.Q4_0(wg, w.RowBytes, nb, a, d, s, yt); break;
                     case GgmlType.Q8_0: MatVec8.Q8_0(wg, w.RowBytes, nb, a, d, s, yt); break;
                     case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
                     case GgmlType.Q6_K: MatVec8.Q6K(wg, w.RowBytes, nb, a, d, s, yt); break;
-                }
-            }
-        }
-
-        /// <summary><see cref="Group"/> on the matrix's interleaved copy (see <see cref="Interleaved8"/>; whole groups of 8 rows).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void InterleavedGroup(in WeightMatrix w, int r0, byte* wg, float* y, int tokens, byte* act, int actRowBytes,
-            float* scales, int* sums, int sideStride)
-        {
-            int rows = w.Rows, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
-            byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
-            if (w.Type == GgmlType.Q4_0 && tokens > 1)
-            {
-                for (int t = 0; t < tokens; t += MatVec8.MultiTokens)
-                {
-                    MatVec8.Q4_0x8Tokens(ig, nb, act + (long)t * actRowBytes, actRowBytes, scales + (long)t * sideStride, sums + (long)t * sideStride,
-                        sideStride, y + (long)t * rows + r0, rows, Math.Min(MatVec8.MultiTokens, tokens - t), wg, w.RowBytes);
-                }
-                return;
-            }
-            for (int t = 0; t < tokens; t++)
-            {
-                byte* a = act + (long)t * actRowBytes;
-                float* d = scales + (long)t * sideStride;
-                int* s = sums + (long)t * sideStride;
-                float* yt = y + (long)t * rows + r0;
-                switch (w.Type)
-                {
-                    case GgmlType.Q4_0: MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q8_0: MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q4_K: MatVec8.Q4Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q6_K: MatVec8.Q6Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
                 }
             }
         }

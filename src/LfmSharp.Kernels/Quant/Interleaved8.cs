@@ -30,17 +30,9 @@ internal static unsafe class Interleaved8
 
     public static bool Handles(GgmlType t) => t is GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q6_K;
 
-    /// <summary>Bytes of one interleaved block of 8 rows (8 × the GGUF block).</summary>
-    public static int BlockBytes(GgmlType t) => Rows * GgufBlockBytes(t);
-
-    private static int GgufBlockBytes(GgmlType t) => t switch
-    {
-        GgmlType.Q4_0 => 18,
-        GgmlType.Q8_0 => 34,
-        GgmlType.Q4_K => 144,
-        GgmlType.Q6_K => 210,
-        _ => throw new ArgumentOutOfRangeException(nameof(t), t, "no interleaved layout"),
-    };
+    /// <summary>The GGUF block size in bytes of a type this layout handles (an interleaved block is 8 of them).</summary>
+    private static int GgufBlockBytes(GgmlType t) =>
+        Handles(t) ? GgmlTypes.TypeSize(t) : throw new ArgumentOutOfRangeException(nameof(t), t, "no interleaved layout");
 
     /// <summary>
     /// The layout as data (what <see cref="PackGroup"/> does with fixed-size copies): field <paramref name="f"/> of a GGUF block: its offset and length there, and where row <paramref name="r"/>'s

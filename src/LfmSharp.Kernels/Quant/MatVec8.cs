@@ -209,7 +209,6 @@ internal static unsafe class MatVec8
         long rb = rowBytes;
         byte* next = w + 8 * rb;
         ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
-        var low = Vector256.Create((byte)0x0F);
         for (int b = 0; b < ScaleLead && b < nb; b++)
             CopyScales(w, rb, b, 18, 0, ring + 8 * b);
         for (int b = 0; b < nb; b++)
@@ -221,25 +220,46 @@ internal static unsafe class MatVec8
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);
             Sse.Prefetch0(pf + 128);
-            // Rows (0,4), (1,5), (2,6), (3,7) share a vector, as in Q4_0Pair; low nibbles = first 16 quants, high = last 16.
-            var v0 = Vector256.Create(Vector128.Load(x + 2), Vector128.Load(x + 4 * rb + 2));
-            var v1 = Vector256.Create(Vector128.Load(x + rb + 2), Vector128.Load(x + 5 * rb + 2));
-            var v2 = Vector256.Create(Vector128.Load(x + 2 * rb + 2), Vector128.Load(x + 6 * rb + 2));
-            var v3 = Vector256.Create(Vector128.Load(x + 3 * rb + 2), Vector128.Load(x + 7 * rb + 2));
-            var l0 = v0 & low; var h0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low;
-            var l1 = v1 & low; var h1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low;
-            var l2 = v2 & low; var h2 = Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low;
-            var l3 = v3 & low; var h3 = Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low;
-            var scale = SlotHalves(ring + 8 * (b & 7), ref special);
-            // Tokens in pairs with their accumulators named, so everything stays in the 16 vector registers.
-            acc0 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + b * 34 + 2, aSums[b], aScales[b], scale, acc0);
-            if (tokens > 1)
-                acc1 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + actRowBytes + b * 34 + 2, aSums[sideStride + b], aScales[sideStride + b], scale, acc1);
-            if (tokens > 2)
-                acc2 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 2L * actRowBytes + b * 34 + 2, aSums[2L * sideStride + b], aScales[2L * sideStride + b], scale, acc2);
-            if (tokens > 3)
-                acc3 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 3L * actRowBytes + b * 34 + 2, aSums[3L * sideStride + b], aScales[3L * sideStride + b], scale, acc3);
+            // Rows (0,4), (1,5), (2,6), (3,7) share a vector, as in Q4_0Pair.
+            TokensBlock(
+                Vector256.Create(Vector128.Load(x + 2), Vector128.Load(x + 4 * rb + 2)),
+                Vector256.Create(Vector128.Load(x + rb + 2), Vector128.Load(x + 5 * rb + 2)),
+                Vector256.Create(Vector128.Load(x + 2 * rb + 2), Vector128.Load(x + 6 * rb + 2)),
+                Vector256.Create(Vector128.Load(x + 3 * rb + 2), Vector128.Load(x + 7 * rb + 2)),
+                SlotHalves(ring + 8 * (b & 7), ref special), a, actRowBytes, aScales, aSums, sideStride, b, tokens, ref acc0, ref acc1, ref acc2, ref acc3);
         }
+        StoreTokens(acc0, acc1, acc2, acc3, y, yStride, tokens, special, w, rowBytes, nb, a, actRowBytes);
+    }
+
+    /// <summary>
+    /// One block of <see cref="Q4_0Tokens"/> / <see cref="Q4_0x8Tokens"/>: the group's four two-row vectors (low nibbles =
+    /// the block's first 16 quants, high = the last 16) unpacked once, then each token's step. Tokens have their
+    /// accumulators named, so everything stays in the 16 vector registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TokensBlock(Vector256<byte> v0, Vector256<byte> v1, Vector256<byte> v2, Vector256<byte> v3, Vector256<float> scale,
+        byte* a, int actRowBytes, float* aScales, int* aSums, int sideStride, int b, int tokens,
+        ref Vector256<float> acc0, ref Vector256<float> acc1, ref Vector256<float> acc2, ref Vector256<float> acc3)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var l0 = v0 & low; var h0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low;
+        var l1 = v1 & low; var h1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low;
+        var l2 = v2 & low; var h2 = Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low;
+        var l3 = v3 & low; var h3 = Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low;
+        acc0 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + b * 34 + 2, aSums[b], aScales[b], scale, acc0);
+        if (tokens > 1)
+            acc1 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + actRowBytes + b * 34 + 2, aSums[sideStride + b], aScales[sideStride + b], scale, acc1);
+        if (tokens > 2)
+            acc2 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 2L * actRowBytes + b * 34 + 2, aSums[2L * sideStride + b], aScales[2L * sideStride + b], scale, acc2);
+        if (tokens > 3)
+            acc3 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 3L * actRowBytes + b * 34 + 2, aSums[3L * sideStride + b], aScales[3L * sideStride + b], scale, acc3);
+    }
+
+    /// <summary>The end of <see cref="Q4_0Tokens"/> / <see cref="Q4_0x8Tokens"/>: each token's 8 outputs, recomputed exactly from the GGUF rows when a scale was Inf/NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTokens(Vector256<float> acc0, Vector256<float> acc1, Vector256<float> acc2, Vector256<float> acc3, float* y, int yStride, int tokens,
+        Vector256<int> special, byte* w, int rowBytes, int nb, byte* a, int actRowBytes)
+    {
         acc0.Store(y);
         if (tokens > 1) acc1.Store(y + yStride);
         if (tokens > 2) acc2.Store(y + 2 * yStride);
@@ -297,39 +317,16 @@ internal static unsafe class MatVec8
         var acc2 = Vector256<float>.Zero;
         var acc3 = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var low = Vector256.Create((byte)0x0F);
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 144;
             Sse.Prefetch0(x + InterleavedLead);
             Sse.Prefetch0(x + InterleavedLead + 64);
             Sse.Prefetch0(x + InterleavedLead + 128);
-            var v0 = Vector256.Load(x + 16);
-            var v1 = Vector256.Load(x + 48);
-            var v2 = Vector256.Load(x + 80);
-            var v3 = Vector256.Load(x + 112);
-            var l0 = v0 & low; var h0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low;
-            var l1 = v1 & low; var h1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low;
-            var l2 = v2 & low; var h2 = Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low;
-            var l3 = v3 & low; var h3 = Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low;
-            var scale = SlotHalves((ushort*)x, ref special);
-            acc0 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + b * 34 + 2, aSums[b], aScales[b], scale, acc0);
-            if (tokens > 1)
-                acc1 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + actRowBytes + b * 34 + 2, aSums[sideStride + b], aScales[sideStride + b], scale, acc1);
-            if (tokens > 2)
-                acc2 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 2L * actRowBytes + b * 34 + 2, aSums[2L * sideStride + b], aScales[2L * sideStride + b], scale, acc2);
-            if (tokens > 3)
-                acc3 = TokenStep(l0, h0, l1, h1, l2, h2, l3, h3, a + 3L * actRowBytes + b * 34 + 2, aSums[3L * sideStride + b], aScales[3L * sideStride + b], scale, acc3);
+            TokensBlock(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112),
+                SlotHalves((ushort*)x, ref special), a, actRowBytes, aScales, aSums, sideStride, b, tokens, ref acc0, ref acc1, ref acc2, ref acc3);
         }
-        acc0.Store(y);
-        if (tokens > 1) acc1.Store(y + yStride);
-        if (tokens > 2) acc2.Store(y + 2 * yStride);
-        if (tokens > 3) acc3.Store(y + 3 * yStride);
-        if (HasSpecial(special))
-        {
-            for (int t = 0; t < tokens; t++)
-                Exact(&Quant.Q4_0.DotAvx2, w, rowBytes, nb, a + (long)t * actRowBytes, y + (long)t * yStride);
-        }
+        StoreTokens(acc0, acc1, acc2, acc3, y, yStride, tokens, special, w, rowBytes, nb, a, actRowBytes);
     }
 
     /// <summary><see cref="Q8_0"/> on an interleaved group (see <see cref="Q4_0x8"/>); identical bits.</summary>
