@@ -16,9 +16,11 @@ public sealed unsafe class InterleavedWeightTests
         return v;
     }
 
-    private static byte[] Weights(GgmlType type, int rows, int cols, int seed)
+    private static byte[] Weights(GgmlType type, int rows, int cols, int seed) => Quantized(type, rows, cols, Random(rows * cols, seed));
+
+    /// <summary>Rows of <paramref name="f"/> quantized with the reference quantizer into a pinned buffer.</summary>
+    private static byte[] Quantized(GgmlType type, int rows, int cols, float[] f)
     {
-        var f = Random(rows * cols, seed);
         int rowBytes = (int)GgmlTypes.RowBytes(type, cols);
         var bytes = GC.AllocateArray<byte>(rows * rowBytes, pinned: true);
         for (int r = 0; r < rows; r++)
@@ -127,10 +129,7 @@ public sealed unsafe class InterleavedWeightTests
         var f = Random(rows * cols, 21);
         for (int i = 0; i < f.Length; i++)
             f[i] *= i % 3 == 0 ? 1e-6f : 3e-5f;   // block maxima around 1e-5..1e-4: many scales below f16's 6.1e-5
-        int rowBytes = (int)GgmlTypes.RowBytes(type, cols);
-        var bytes = GC.AllocateArray<byte>(rows * rowBytes, pinned: true);
-        for (int r = 0; r < rows; r++)
-            Quantize.RowReference(type, f.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
+        var bytes = Quantized(type, rows, cols, f);
         int subnormal = 0, blockBytes = GgmlTypes.TypeSize(type), scaleAt = type == GgmlType.Q6_K ? 208 : 0;
         for (int o = scaleAt; o < bytes.Length; o += blockBytes)
         {
@@ -157,42 +156,6 @@ public sealed unsafe class InterleavedWeightTests
                     for (int i = 0; i < y.Length; i++)
                         Assert.True(BitConverter.SingleToInt32Bits(yRef[i]) == BitConverter.SingleToInt32Bits(y[i]), $"{type} batch {n} row {i % rows}: {y[i]:R} vs {yRef[i]:R}");
                 }
-            }
-        }
-    }
-
-    /// <summary>A group with an Inf/NaN scale is recomputed from the GGUF-order rows, as without the copy.</summary>
-    [Avx2Theory]
-    [InlineData(GgmlType.Q4_0, 0)]
-    [InlineData(GgmlType.Q8_0, 0)]
-    [InlineData(GgmlType.Q4_K, 0)]
-    [InlineData(GgmlType.Q4_K, 2)]     // dmin
-    [InlineData(GgmlType.Q6_K, 208)]
-    public void InfOrNanScalesGiveWhatTheRowDotsGive(GgmlType type, int scaleOffset)
-    {
-        const int rows = 16, cols = 512;
-        var bytes = Weights(type, rows, cols, 77);
-        int rowBytes = (int)GgmlTypes.RowBytes(type, cols), blockBytes = GgmlTypes.TypeSize(type);
-        BitConverter.TryWriteBytes(bytes.AsSpan(3 * rowBytes + blockBytes + scaleOffset, 2), (ushort)0x7C00);   // +Inf, row 3 block 1
-        BitConverter.TryWriteBytes(bytes.AsSpan(12 * rowBytes + scaleOffset, 2), (ushort)0xFE00);               // NaN, row 12 block 0
-        var il = GC.AllocateArray<byte>(bytes.Length, pinned: true);
-        WeightMatrix.InterleaveRows(type, cols, bytes, il);
-        var x = Random(3 * cols, 8);
-        using var pool = new KernelThreadPool(1);
-        var ws = new MatMulWorkspace(pool, 4, cols);
-        fixed (byte* p = bytes, q = il)
-        {
-            var plain = new WeightMatrix(type, rows, cols, p);
-            var w = plain.WithInterleaved(q);
-            foreach (int n in new[] { 1, 3 })
-            {
-                var y = new float[n * rows];
-                var yRef = new float[n * rows];
-                MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
-                MatMul.Reference(plain, x.AsSpan(0, n * cols), yRef, MatMulPrecision.LlamaCpp);
-                for (int i = 0; i < y.Length; i++)
-                    Assert.True(yRef[i].Equals(y[i]), $"{type} row {i % rows} token {i / rows}: {y[i]} vs {yRef[i]}");
-                Assert.True(!float.IsFinite(y[3]) && float.IsNaN(y[12]), $"{type}: row 3 {y[3]}, row 12 {y[12]}");
             }
         }
     }

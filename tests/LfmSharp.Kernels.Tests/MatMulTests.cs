@@ -130,7 +130,8 @@ public sealed unsafe class MatMulTests
 
     /// <summary>
     /// The 8-row kernels convert block scales with a shortcut that is exact for finite f16 only; a group holding an Inf
-    /// or NaN scale must be recomputed exactly, giving what the row dots give (±Inf/NaN where they do).
+    /// or NaN scale must be recomputed exactly (from the GGUF-order rows, also with an interleaved copy), giving what the
+    /// row dots give (±Inf/NaN where they do).
     /// </summary>
     [Avx2Theory]
     [InlineData(GgmlType.Q4_0, 0)]
@@ -145,21 +146,26 @@ public sealed unsafe class MatMulTests
         int rowBytes = (int)GgmlTypes.RowBytes(type, cols), blockBytes = GgmlTypes.TypeSize(type);
         BitConverter.TryWriteBytes(bytes.AsSpan(3 * rowBytes + blockBytes + scaleOffset, 2), (ushort)0x7C00);   // +Inf, row 3 block 1
         BitConverter.TryWriteBytes(bytes.AsSpan(12 * rowBytes + scaleOffset, 2), (ushort)0xFE00);               // NaN, row 12 block 0
-        var x = Random(2 * cols, 8);
+        var il = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+        WeightMatrix.InterleaveRows(type, cols, bytes, il);
+        var x = Random(3 * cols, 8);
         using var pool = new KernelThreadPool(1);
-        fixed (byte* p = bytes)
+        fixed (byte* p = bytes, q = il)
         {
-            var w = new WeightMatrix(type, rows, cols, p);
+            var plain = new WeightMatrix(type, rows, cols, p);
             var ws = new MatMulWorkspace(pool, 4, cols);
-            foreach (int n in new[] { 1, 2 })
+            foreach (var w in new[] { plain, plain.WithInterleaved(q) })
             {
-                var y = new float[n * rows];
-                var yRef = new float[n * rows];
-                MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
-                MatMul.Reference(w, x.AsSpan(0, n * cols), yRef, MatMulPrecision.LlamaCpp);
-                for (int i = 0; i < y.Length; i++)
-                    Assert.True(yRef[i].Equals(y[i]), $"{type} row {i % rows} token {i / rows}: {y[i]} vs {yRef[i]}");
-                Assert.True(!float.IsFinite(y[3]) && float.IsNaN(y[12]), $"{type}: row 3 {y[3]}, row 12 {y[12]}");
+                foreach (int n in new[] { 1, 2, 3 })
+                {
+                    var y = new float[n * rows];
+                    var yRef = new float[n * rows];
+                    MatMul.Compute(w, x.AsSpan(0, n * cols), y, ws);
+                    MatMul.Reference(plain, x.AsSpan(0, n * cols), yRef, MatMulPrecision.LlamaCpp);
+                    for (int i = 0; i < y.Length; i++)
+                        Assert.True(yRef[i].Equals(y[i]), $"{type} {(w.Interleaved != null ? "interleaved" : "GGUF order")} row {i % rows} token {i / rows}: {y[i]} vs {yRef[i]}");
+                    Assert.True(!float.IsFinite(y[3]) && float.IsNaN(y[12]), $"{type}: row 3 {y[3]}, row 12 {y[12]}");
+                }
             }
         }
     }
