@@ -7,14 +7,16 @@
 # "tests: N passed, N failed[, N skipped]" summed over the three runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-sysroot=/usr/aarch64-linux-gnu
+sysroot=${ARM64_SYSROOT:-/usr/aarch64-linux-gnu}   # where Debian's *-arm64-cross packages put the arm64 C runtime
 if ! command -v qemu-aarch64 >/dev/null || [ ! -e "$sysroot/lib/ld-linux-aarch64.so.1" ]; then
   echo "arm64: skipped (needs qemu-aarch64 and $sysroot)"
   exit 0
 fi
 out=tests/arm64/bin/publish
-if ! dotnet publish tests/arm64/LfmSharp.Kernels.Arm64.csproj -c Release -r linux-arm64 --self-contained -o "$out" -nologo -v q > /tmp/lfmsharp-arm64-publish.log 2>&1; then
-  echo "arm64: skipped (publish for linux-arm64 failed, see /tmp/lfmsharp-arm64-publish.log)"
+publish_log=tests/arm64/bin/publish.log
+mkdir -p tests/arm64/bin
+if ! dotnet publish tests/arm64/LfmSharp.Kernels.Arm64.csproj -c Release -r linux-arm64 --self-contained -o "$out" -nologo -v q > "$publish_log" 2>&1; then
+  echo "arm64: skipped (publish for linux-arm64 failed, see $publish_log)"
   exit 0
 fi
 # qemu-user does not see code the JIT writes through a second (writable) mapping: W^X off under emulation.
