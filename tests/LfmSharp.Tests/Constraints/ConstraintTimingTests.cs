@@ -51,16 +51,11 @@ public class ConstraintTimingTests(ITestOutputHelper output)
                     k.ApplyMask(logits, budget);
                     times[r] = sw.Elapsed.TotalMilliseconds;
                 }
-                // Allocation: code that allocates per token does so in every window; the runtime (JIT tier-up) may
-                // allocate once in a while, so one clean window out of three is the pass mark.
-                long allocated = long.MaxValue;
-                for (int window = 0; window < 3 && allocated != 0; window++)
+                long allocated = SteadyAllocations.Measure(() =>
                 {
-                    long before = GC.GetAllocatedBytesForCurrentThread();
                     for (int r = 0; r < reps; r++)
                         k.ApplyMask(logits, budget);
-                    allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                }
+                });
                 Array.Sort(times);
                 int allowed = k.AllowedCount();
                 output.WriteLine($"{name,-32} budget {(budget == int.MaxValue ? "none" : budget.ToString()),4}: min {times[0],7:F3} / median {times[reps / 2],7:F3} ms/token, {allowed,6} allowed, {allocated / reps} B allocated/token");
