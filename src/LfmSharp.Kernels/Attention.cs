@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 
 namespace LfmSharp.Kernels;
 
@@ -65,6 +67,27 @@ public static unsafe class Attention
         }
     }
 
+    /// <summary>How a work item folds a chunk of cache rows into its queries (the scalar path is the reference).</summary>
+    internal enum TilePath { Scalar, Vector128, Vector256 }
+
+    /// <summary>The widest tiled path this machine runs for a head size (its vectors must tile the head exactly).</summary>
+    internal static TilePath BestPath(int headDim) =>
+        Vector256.IsHardwareAccelerated && headDim % 8 == 0 ? TilePath.Vector256
+        : Vector128.IsHardwareAccelerated && headDim % 4 == 0 ? TilePath.Vector128
+        : TilePath.Scalar;
+
+    /// <summary>Test hook: the f32-cache entry on a chosen path (falls back to a narrower one the machine lacks).</summary>
+    internal static void Causal(TilePath path, KernelThreadPool pool, ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        int tokens, int startPos, int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> dst)
+    {
+        Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
+        fixed (float* pq = q, pk = keys, pv = values, ps = scores, pd = dst)
+        {
+            Run(pool, pq, pk, null, null, pv, null, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd,
+                (TilePath)Math.Min((int)path, (int)BestPath(headDim)));
+        }
+    }
+
     // One job object per calling thread, reused: a forward pass must not allocate per token.
     [ThreadStatic] private static Job? t_job;
 
@@ -76,9 +99,10 @@ public static unsafe class Attention
 
     /// <summary>Runs the work items over whichever cache is given (exactly one of the f32 / f16 / Q8_0 pointer pairs).</summary>
     private static void Run(KernelThreadPool pool, float* q, float* k32, Half* k16, byte* k8, float* v32, Half* v16, byte* v8, int tokens, int startPos,
-        int heads, int kvHeads, int headDim, float scale, float* scores, int scoresStride, float* dst)
+        int heads, int kvHeads, int headDim, float scale, float* scores, int scoresStride, float* dst, TilePath? path = null)
     {
         var job = t_job ??= new Job();
+        job.Path = path ?? BestPath(headDim);
         int group = heads / kvHeads;
         job.EnsureScratch(pool.ThreadCount, headDim, group);
         job.Q = q;
@@ -143,12 +167,13 @@ public static unsafe class Attention
     private static void Item(Job job, int g, int t0, int t1, float* scratch)
     {
         int hd = job.HeadDim, heads = job.Heads, group = heads / job.KvHeads;
-        int qDim = heads * hd, kvDim = job.KvHeads * hd, start = job.StartPos;
+        int qDim = heads * hd, start = job.StartPos;
         int nq = (t1 - t0) * group;
-        // Per-thread scratch: qf [nq, hd], o [nq, hd], m [nq], l [nq], kf [KeyChunk, hd], vf [KeyChunk, hd], s [KeyChunk].
+        // Per-thread scratch: qf [nq, hd], o [nq, hd], m [nq], l [nq], kf [KeyChunk, hd], vf [KeyChunk, hd],
+        // s [KeyChunk] (the scalar path's scores), p [nq, KeyChunk] (the tiled paths' scores, then probabilities).
         float* qf = scratch, o = qf + QueryTile * group * hd, m = o + QueryTile * group * hd, l = m + QueryTile * group;
-        float* kf = l + QueryTile * group, vf = kf + KeyChunk * hd, sc = vf + KeyChunk * hd;
-        bool f16 = job.K16 != null, q8 = job.K8 != null;
+        float* kf = l + QueryTile * group, vf = kf + KeyChunk * hd, sc = vf + KeyChunk * hd, pr = sc + KeyChunk;
+        bool f16 = job.K16 != null;
         for (int t = t0; t < t1; t++)
         {
             for (int j = 0; j < group; j++)
@@ -163,42 +188,16 @@ public static unsafe class Attention
             }
         }
 
+        var path = job.Path;
         int end = start + t1;   // positions the last token sees
         for (int p0 = 0; p0 < end; p0 += KeyChunk)
         {
             int p1 = Math.Min(end, p0 + KeyChunk);
-            float* kc, vc;
-            int stride;
-            if (q8)
+            int stride = LoadChunk(job, g, p0, p1, kf, vf, out float* kc, out float* vc);
+            if (path != TilePath.Scalar)
             {
-                // Row p's blocks of head g: the row has kvDim/32 blocks, the head's hd/32 start at block g·hd/32.
-                int headBytes = (int)Quant.GgmlTypes.RowBytes(Quant.GgmlType.Q8_0, hd);
-                for (int p = p0; p < p1; p++)
-                {
-                    long at = ((long)p * kvDim + g * hd) / 32 * 34;
-                    Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.K8 + at, headBytes), new Span<float>(kf + (p - p0) * hd, hd));
-                    Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.V8 + at, headBytes), new Span<float>(vf + (p - p0) * hd, hd));
-                }
-                kc = kf;
-                vc = vf;
-                stride = hd;
-            }
-            else if (f16)
-            {
-                for (int p = p0; p < p1; p++)
-                {
-                    HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.K16 + (long)p * kvDim + g * hd, hd), new Span<float>(kf + (p - p0) * hd, hd));
-                    HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.V16 + (long)p * kvDim + g * hd, hd), new Span<float>(vf + (p - p0) * hd, hd));
-                }
-                kc = kf;
-                vc = vf;
-                stride = hd;
-            }
-            else
-            {
-                kc = job.K32 + (long)p0 * kvDim + g * hd;
-                vc = job.V32 + (long)p0 * kvDim + g * hd;
-                stride = kvDim;
+                TileChunk(path, qf, nq, group, hd, kc, vc, stride, p0, p1, start + t0, job.Scale, m, l, o, pr);
+                continue;
             }
             for (int t = t0; t < t1; t++)
             {
@@ -223,6 +222,381 @@ public static unsafe class Attention
                 float* d = job.Dst + (long)t * qDim + (g * group + j) * hd;
                 for (int i = 0; i < hd; i++)
                     d[i] = o[iq * hd + i] * inv;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Cache rows [p0, p1) of KV head g as f32: straight from an f32 cache (at the cache's row stride), else widened
+    /// or dequantized into kf / vf [KeyChunk, hd]. Returns the row stride of <paramref name="k"/> and <paramref name="v"/>.
+    /// </summary>
+    private static int LoadChunk(Job job, int g, int p0, int p1, float* kf, float* vf, out float* k, out float* v)
+    {
+        int hd = job.HeadDim, kvDim = job.KvHeads * hd;
+        if (job.K8 != null)
+        {
+            // Row p's blocks of head g: the row has kvDim/32 blocks, the head's hd/32 start at block g·hd/32.
+            int headBytes = (int)Quant.GgmlTypes.RowBytes(Quant.GgmlType.Q8_0, hd);
+            for (int p = p0; p < p1; p++)
+            {
+                long at = ((long)p * kvDim + g * hd) / 32 * 34;
+                Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.K8 + at, headBytes), new Span<float>(kf + (p - p0) * hd, hd));
+                Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.V8 + at, headBytes), new Span<float>(vf + (p - p0) * hd, hd));
+            }
+            k = kf;
+            v = vf;
+            return hd;
+        }
+        if (job.K16 != null && Vector256.IsHardwareAccelerated && hd % 16 == 0)
+        {
+            HalfConversion.RowsVector256((ushort*)(job.K16 + (long)p0 * kvDim + g * hd), kvDim, p1 - p0, hd, kf, PrefetchRows);
+            HalfConversion.RowsVector256((ushort*)(job.V16 + (long)p0 * kvDim + g * hd), kvDim, p1 - p0, hd, vf, PrefetchRows);
+            k = kf;
+            v = vf;
+            return hd;
+        }
+        if (job.K16 != null)
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.K16 + (long)p * kvDim + g * hd, hd), new Span<float>(kf + (p - p0) * hd, hd));
+                HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.V16 + (long)p * kvDim + g * hd, hd), new Span<float>(vf + (p - p0) * hd, hd));
+            }
+            k = kf;
+            v = vf;
+            return hd;
+        }
+        k = job.K32 + (long)p0 * kvDim + g * hd;
+        v = job.V32 + (long)p0 * kvDim + g * hd;
+        return kvDim;
+    }
+
+    /// <summary>Rows ahead of the one being converted that <see cref="LoadChunk"/> has prefetched.</summary>
+    private const int PrefetchRows = 16;
+
+    /// <summary>
+    /// One chunk of cache rows for all nq queries of an item, as two small matrix products instead of nq·n dots and
+    /// axpys: P = (Q·Kᵀ)·scale [nq, n], the online-softmax update of each query's row of P, then O += P·V. Query iq
+    /// belongs to token firstPos + iq / group (an absolute position) and sees cache rows ≤ that position.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileChunk(TilePath path, float* q, int nq, int group, int hd, float* k, float* v, int stride, int p0, int p1,
+        int firstPos, float scale, float* m, float* l, float* o, float* p)
+    {
+        int n = p1 - p0;
+        if (path == TilePath.Vector256)
+            ScoresV256(q, nq, hd, k, stride, n, scale, p);
+        else
+            ScoresV128(q, nq, hd, k, stride, n, scale, p);
+        for (int iq = 0; iq < nq; iq++)
+        {
+            float* row = p + iq * KeyChunk;
+            int seen = Math.Min(p1, firstPos + iq / group + 1) - p0;   // causal: positions ≤ the query's own
+            if (seen <= 0)
+            {
+                new Span<float>(row, n).Clear();   // a query before this chunk: it adds nothing and keeps m, l, o
+                continue;
+            }
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < seen; j++)
+                max = MathF.Max(max, row[j]);
+            float mNew = MathF.Max(m[iq], max);
+            float corr = MathF.Exp(m[iq] - mNew);   // 0 on the first chunk (m = −∞)
+            float sum = ExpShifted(new Span<float>(row, seen), mNew);
+            if (seen < n)
+                new Span<float>(row + seen, n - seen).Clear();
+            l[iq] = l[iq] * corr + sum;
+            if (corr != 1f)
+            {
+                float* oq = o + iq * hd;
+                for (int i = 0; i < hd; i++)
+                    oq[i] *= corr;
+            }
+            m[iq] = mNew;
+        }
+        if (path == TilePath.Vector256)
+            ValuesV256(p, nq, n, v, stride, hd, o);
+        else
+            ValuesV128(p, nq, n, v, stride, hd, o);
+    }
+
+    /// <summary>
+    /// p[iq, j] = (q_iq · k_j)·scale for nq queries [nq, hd] and n keys at a row stride: two queries × four keys per
+    /// pass over the head dimension (each loaded key vector serves both queries), the four sums per query folded with
+    /// horizontal adds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoresV256(float* q, int nq, int hd, float* k, int stride, int n, float scale, float* p)
+    {
+        var vscale = Vector128.Create(scale);
+        int iq = 0;
+        for (; iq + 2 <= nq; iq += 2)
+        {
+            float* qa = q + iq * hd, qb = qa + hd, pa = p + iq * KeyChunk, pb = pa + KeyChunk;
+            int j = 0;
+            for (; j + 4 <= n; j += 4)
+            {
+                float* k0 = k + (long)j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+                for (int i = 0; i < hd; i += 8)
+                {
+                    var x = Vector256.Load(qa + i);
+                    var y = Vector256.Load(qb + i);
+                    var w = Vector256.Load(k0 + i);
+                    a0 = Vector256.MultiplyAddEstimate(x, w, a0);
+                    b0 = Vector256.MultiplyAddEstimate(y, w, b0);
+                    w = Vector256.Load(k1 + i);
+                    a1 = Vector256.MultiplyAddEstimate(x, w, a1);
+                    b1 = Vector256.MultiplyAddEstimate(y, w, b1);
+                    w = Vector256.Load(k2 + i);
+                    a2 = Vector256.MultiplyAddEstimate(x, w, a2);
+                    b2 = Vector256.MultiplyAddEstimate(y, w, b2);
+                    w = Vector256.Load(k3 + i);
+                    a3 = Vector256.MultiplyAddEstimate(x, w, a3);
+                    b3 = Vector256.MultiplyAddEstimate(y, w, b3);
+                }
+                (Sum4(a0, a1, a2, a3) * vscale).Store(pa + j);
+                (Sum4(b0, b1, b2, b3) * vscale).Store(pb + j);
+            }
+            for (; j < n; j++)
+            {
+                float* kj = k + (long)j * stride;
+                Vector256<float> a = default, b = default;
+                for (int i = 0; i < hd; i += 8)
+                {
+                    var w = Vector256.Load(kj + i);
+                    a = Vector256.MultiplyAddEstimate(Vector256.Load(qa + i), w, a);
+                    b = Vector256.MultiplyAddEstimate(Vector256.Load(qb + i), w, b);
+                }
+                pa[j] = Vector256.Sum(a) * scale;
+                pb[j] = Vector256.Sum(b) * scale;
+            }
+        }
+        for (; iq < nq; iq++)
+        {
+            float* qa = q + iq * hd, pa = p + iq * KeyChunk;
+            for (int j = 0; j < n; j++)
+            {
+                float* kj = k + (long)j * stride;
+                Vector256<float> a = default;
+                for (int i = 0; i < hd; i += 8)
+                    a = Vector256.MultiplyAddEstimate(Vector256.Load(qa + i), Vector256.Load(kj + i), a);
+                pa[j] = Vector256.Sum(a) * scale;
+            }
+        }
+    }
+
+    /// <summary>[Σa0, Σa1, Σa2, Σa3]: three horizontal adds and one add where AVX has them.</summary>
+    private static Vector128<float> Sum4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        if (Avx.IsSupported)
+        {
+            // Per 128-bit lane hadd(a, b) = [a0+a1, a2+a3, b0+b1, b2+b3]: twice gives each vector's lane sum, in order.
+            var h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+            return h.GetLower() + h.GetUpper();
+        }
+        return Vector128.Create(Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
+    }
+
+    /// <summary>The same with 4-wide vectors (ARM64 AdvSimd, SSE): hd a multiple of 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoresV128(float* q, int nq, int hd, float* k, int stride, int n, float scale, float* p)
+    {
+        var vscale = Vector128.Create(scale);
+        int iq = 0;
+        for (; iq + 2 <= nq; iq += 2)
+        {
+            float* qa = q + iq * hd, qb = qa + hd, pa = p + iq * KeyChunk, pb = pa + KeyChunk;
+            int j = 0;
+            for (; j + 4 <= n; j += 4)
+            {
+                float* k0 = k + (long)j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+                Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                Vector128<float> b0 = default, b1 = default, b2 = default, b3 = default;
+                for (int i = 0; i < hd; i += 4)
+                {
+                    var x = Vector128.Load(qa + i);
+                    var y = Vector128.Load(qb + i);
+                    var w = Vector128.Load(k0 + i);
+                    a0 = Vector128.MultiplyAddEstimate(x, w, a0);
+                    b0 = Vector128.MultiplyAddEstimate(y, w, b0);
+                    w = Vector128.Load(k1 + i);
+                    a1 = Vector128.MultiplyAddEstimate(x, w, a1);
+                    b1 = Vector128.MultiplyAddEstimate(y, w, b1);
+                    w = Vector128.Load(k2 + i);
+                    a2 = Vector128.MultiplyAddEstimate(x, w, a2);
+                    b2 = Vector128.MultiplyAddEstimate(y, w, b2);
+                    w = Vector128.Load(k3 + i);
+                    a3 = Vector128.MultiplyAddEstimate(x, w, a3);
+                    b3 = Vector128.MultiplyAddEstimate(y, w, b3);
+                }
+                (Sum4(a0, a1, a2, a3) * vscale).Store(pa + j);
+                (Sum4(b0, b1, b2, b3) * vscale).Store(pb + j);
+            }
+            for (; j < n; j++)
+            {
+                float* kj = k + (long)j * stride;
+                Vector128<float> a = default, b = default;
+                for (int i = 0; i < hd; i += 4)
+                {
+                    var w = Vector128.Load(kj + i);
+                    a = Vector128.MultiplyAddEstimate(Vector128.Load(qa + i), w, a);
+                    b = Vector128.MultiplyAddEstimate(Vector128.Load(qb + i), w, b);
+                }
+                pa[j] = Vector128.Sum(a) * scale;
+                pb[j] = Vector128.Sum(b) * scale;
+            }
+        }
+        for (; iq < nq; iq++)
+        {
+            float* qa = q + iq * hd, pa = p + iq * KeyChunk;
+            for (int j = 0; j < n; j++)
+            {
+                float* kj = k + (long)j * stride;
+                Vector128<float> a = default;
+                for (int i = 0; i < hd; i += 4)
+                    a = Vector128.MultiplyAddEstimate(Vector128.Load(qa + i), Vector128.Load(kj + i), a);
+                pa[j] = Vector128.Sum(a) * scale;
+            }
+        }
+    }
+
+    /// <summary>[Σa0, Σa1, Σa2, Σa3] of 4-wide vectors: pairwise adds where the ISA has them.</summary>
+    private static Vector128<float> Sum4(Vector128<float> a0, Vector128<float> a1, Vector128<float> a2, Vector128<float> a3)
+    {
+        if (AdvSimd.Arm64.IsSupported)
+            return AdvSimd.Arm64.AddPairwise(AdvSimd.Arm64.AddPairwise(a0, a1), AdvSimd.Arm64.AddPairwise(a2, a3));
+        if (Sse3.IsSupported)
+            return Sse3.HorizontalAdd(Sse3.HorizontalAdd(a0, a1), Sse3.HorizontalAdd(a2, a3));
+        return Vector128.Create(Vector128.Sum(a0), Vector128.Sum(a1), Vector128.Sum(a2), Vector128.Sum(a3));
+    }
+
+    /// <summary>
+    /// o[iq] += Σ_j p[iq, j]·v_j for nq queries and n value rows at a row stride: two queries × 32 dimensions per pass
+    /// over the rows (each loaded value vector serves both queries; the eight sums stay in registers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ValuesV256(float* p, int nq, int n, float* v, int stride, int hd, float* o)
+    {
+        int iq = 0;
+        for (; iq + 2 <= nq; iq += 2)
+        {
+            float* pa = p + iq * KeyChunk, pb = pa + KeyChunk, oa = o + iq * hd, ob = oa + hd;
+            int d = 0;
+            for (; d + 32 <= hd; d += 32)
+            {
+                var a0 = Vector256.Load(oa + d); var a1 = Vector256.Load(oa + d + 8);
+                var a2 = Vector256.Load(oa + d + 16); var a3 = Vector256.Load(oa + d + 24);
+                var b0 = Vector256.Load(ob + d); var b1 = Vector256.Load(ob + d + 8);
+                var b2 = Vector256.Load(ob + d + 16); var b3 = Vector256.Load(ob + d + 24);
+                for (int j = 0; j < n; j++)
+                {
+                    float* vr = v + (long)j * stride + d;
+                    var x = Vector256.Create(pa[j]);
+                    var y = Vector256.Create(pb[j]);
+                    var w = Vector256.Load(vr);
+                    a0 = Vector256.MultiplyAddEstimate(x, w, a0);
+                    b0 = Vector256.MultiplyAddEstimate(y, w, b0);
+                    w = Vector256.Load(vr + 8);
+                    a1 = Vector256.MultiplyAddEstimate(x, w, a1);
+                    b1 = Vector256.MultiplyAddEstimate(y, w, b1);
+                    w = Vector256.Load(vr + 16);
+                    a2 = Vector256.MultiplyAddEstimate(x, w, a2);
+                    b2 = Vector256.MultiplyAddEstimate(y, w, b2);
+                    w = Vector256.Load(vr + 24);
+                    a3 = Vector256.MultiplyAddEstimate(x, w, a3);
+                    b3 = Vector256.MultiplyAddEstimate(y, w, b3);
+                }
+                a0.Store(oa + d); a1.Store(oa + d + 8); a2.Store(oa + d + 16); a3.Store(oa + d + 24);
+                b0.Store(ob + d); b1.Store(ob + d + 8); b2.Store(ob + d + 16); b3.Store(ob + d + 24);
+            }
+            for (; d < hd; d += 8)
+            {
+                var a = Vector256.Load(oa + d);
+                var b = Vector256.Load(ob + d);
+                for (int j = 0; j < n; j++)
+                {
+                    var w = Vector256.Load(v + (long)j * stride + d);
+                    a = Vector256.MultiplyAddEstimate(Vector256.Create(pa[j]), w, a);
+                    b = Vector256.MultiplyAddEstimate(Vector256.Create(pb[j]), w, b);
+                }
+                a.Store(oa + d);
+                b.Store(ob + d);
+            }
+        }
+        for (; iq < nq; iq++)
+        {
+            float* pa = p + iq * KeyChunk, oa = o + iq * hd;
+            for (int d = 0; d < hd; d += 8)
+            {
+                var a = Vector256.Load(oa + d);
+                for (int j = 0; j < n; j++)
+                    a = Vector256.MultiplyAddEstimate(Vector256.Create(pa[j]), Vector256.Load(v + (long)j * stride + d), a);
+                a.Store(oa + d);
+            }
+        }
+    }
+
+    /// <summary>The same with 4-wide vectors: two queries × 16 dimensions per pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ValuesV128(float* p, int nq, int n, float* v, int stride, int hd, float* o)
+    {
+        int iq = 0;
+        for (; iq + 2 <= nq; iq += 2)
+        {
+            float* pa = p + iq * KeyChunk, pb = pa + KeyChunk, oa = o + iq * hd, ob = oa + hd;
+            int d = 0;
+            for (; d + 16 <= hd; d += 16)
+            {
+                var a0 = Vector128.Load(oa + d); var a1 = Vector128.Load(oa + d + 4);
+                var a2 = Vector128.Load(oa + d + 8); var a3 = Vector128.Load(oa + d + 12);
+                var b0 = Vector128.Load(ob + d); var b1 = Vector128.Load(ob + d + 4);
+                var b2 = Vector128.Load(ob + d + 8); var b3 = Vector128.Load(ob + d + 12);
+                for (int j = 0; j < n; j++)
+                {
+                    float* vr = v + (long)j * stride + d;
+                    var x = Vector128.Create(pa[j]);
+                    var y = Vector128.Create(pb[j]);
+                    var w = Vector128.Load(vr);
+                    a0 = Vector128.MultiplyAddEstimate(x, w, a0);
+                    b0 = Vector128.MultiplyAddEstimate(y, w, b0);
+                    w = Vector128.Load(vr + 4);
+                    a1 = Vector128.MultiplyAddEstimate(x, w, a1);
+                    b1 = Vector128.MultiplyAddEstimate(y, w, b1);
+                    w = Vector128.Load(vr + 8);
+                    a2 = Vector128.MultiplyAddEstimate(x, w, a2);
+                    b2 = Vector128.MultiplyAddEstimate(y, w, b2);
+                    w = Vector128.Load(vr + 12);
+                    a3 = Vector128.MultiplyAddEstimate(x, w, a3);
+                    b3 = Vector128.MultiplyAddEstimate(y, w, b3);
+                }
+                a0.Store(oa + d); a1.Store(oa + d + 4); a2.Store(oa + d + 8); a3.Store(oa + d + 12);
+                b0.Store(ob + d); b1.Store(ob + d + 4); b2.Store(ob + d + 8); b3.Store(ob + d + 12);
+            }
+            for (; d < hd; d += 4)
+            {
+                var a = Vector128.Load(oa + d);
+                var b = Vector128.Load(ob + d);
+                for (int j = 0; j < n; j++)
+                {
+                    var w = Vector128.Load(v + (long)j * stride + d);
+                    a = Vector128.MultiplyAddEstimate(Vector128.Create(pa[j]), w, a);
+                    b = Vector128.MultiplyAddEstimate(Vector128.Create(pb[j]), w, b);
+                }
+                a.Store(oa + d);
+                b.Store(ob + d);
+            }
+        }
+        for (; iq < nq; iq++)
+        {
+            float* pa = p + iq * KeyChunk, oa = o + iq * hd;
+            for (int d = 0; d < hd; d += 4)
+            {
+                var a = Vector128.Load(oa + d);
+                for (int j = 0; j < n; j++)
+                    a = Vector128.MultiplyAddEstimate(Vector128.Create(pa[j]), Vector128.Load(v + (long)j * stride + d), a);
+                a.Store(oa + d);
             }
         }
     }
@@ -286,13 +660,14 @@ public static unsafe class Attention
         public byte* K8, V8;            // Q8_0 cache (CausalQ8_0), else null
         public int Tokens, StartPos, Heads, KvHeads, HeadDim;
         public float Scale;
+        public TilePath Path;
         private float[][] _scratch = [];
         private float*[] _scratchPtr = [];
 
         /// <summary>Per-thread scratch (pinned, grown only when a larger shape or pool shows up, so steady decoding allocates nothing).</summary>
         public void EnsureScratch(int threads, int hd, int group)
         {
-            int need = 2 * QueryTile * group * hd + 2 * QueryTile * group + 2 * KeyChunk * hd + KeyChunk;
+            int need = 2 * QueryTile * group * hd + 2 * QueryTile * group + 2 * KeyChunk * hd + KeyChunk + QueryTile * group * KeyChunk;
             if (_scratch.Length >= threads && _scratch[0].Length >= need)
                 return;
             _scratch = new float[threads][];
