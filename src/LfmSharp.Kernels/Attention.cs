@@ -236,13 +236,9 @@ public static unsafe class Attention
         if (job.K8 != null)
         {
             // Row p's blocks of head g: the row has kvDim/32 blocks, the head's hd/32 start at block g·hd/32.
-            int headBytes = (int)Quant.GgmlTypes.RowBytes(Quant.GgmlType.Q8_0, hd);
-            for (int p = p0; p < p1; p++)
-            {
-                long at = ((long)p * kvDim + g * hd) / 32 * 34;
-                Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.K8 + at, headBytes), new Span<float>(kf + (p - p0) * hd, hd));
-                Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.V8 + at, headBytes), new Span<float>(vf + (p - p0) * hd, hd));
-            }
+            long rowBytes = kvDim / 32 * 34, at = (long)p0 * rowBytes + g * hd / 32 * 34;
+            Quant.Q8_0.DequantizeRows(job.K8 + at, rowBytes, p1 - p0, hd / 32, kf, PrefetchRows);
+            Quant.Q8_0.DequantizeRows(job.V8 + at, rowBytes, p1 - p0, hd / 32, vf, PrefetchRows);
             k = kf;
             v = vf;
             return hd;

@@ -285,21 +285,19 @@ internal sealed class Lfm2Scratch
         X = Pinned(T * dim);                                   // [T, dim] residual stream
         Xb = Pinned(T * dim);                                  // [T, dim] normed input of a block
         Out = Pinned(T * dim);                                 // [T, dim] block output before the residual add
-        Bcx = Pinned(T * 3 * dim);                             // [T, 3·dim] in_proj output B | C | X
-        Bx = Pinned(T * dim);                                  // [T, dim] B·x, then C·conv
-        ConvOut = Pinned(T * dim);                             // [T, dim]
-        Q = Pinned(T * q);                                     // [T, heads·hd]
-        K = Pinned(T * kv);                                    // [T, kv·hd]
-        V = Pinned(T * kv);                                    // [T, kv·hd]
-        Att = Pinned(T * q);                                   // [T, heads·hd] attention output
-        Hb = Pinned(T * c.FeedForwardSize);                    // [T, ff] gate, then silu(gate)·up
-        Hb2 = Pinned(T * c.FeedForwardSize);                   // [T, ff] up
+        // A block's own buffers are dead once it has written Out, so the conv block, the attention block and the
+        // feed-forward share one region (a third of the scratch at the 1.2B shape's batch sizes):
+        //   conv      [T, 3·dim] B | C | x,  [T, dim] B·x then C·conv,  [T, dim] conv output
+        //   attention [T, heads·hd] q,  [T, kv·hd] k,  [T, kv·hd] v,  [T, heads·hd] attention output
+        //   ffn       [T, ff] gate then silu(gate)·up,  [T, ff] up
+        int perToken = Math.Max(5 * dim, Math.Max(2 * q + 2 * kv, 2 * c.FeedForwardSize));
+        Work = Pinned(T * perToken);
         int maxCols = Math.Max(Math.Max(dim, q), c.FeedForwardSize);
         Workspace = new MatMulWorkspace(model.Pool, T, maxCols, model.Precision);
     }
 
     public int Tokens { get; }
-    public readonly float[] X, Xb, Out, Bcx, Bx, ConvOut, Q, K, V, Att, Hb, Hb2;
+    public readonly float[] X, Xb, Out, Work;
     public readonly MatMulWorkspace Workspace;
 
     private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
@@ -550,7 +548,7 @@ public sealed class Lfm2Model : IDisposable
     /// <param name="contextLength">Tokens the KV cache holds (preallocated).</param>
     /// <param name="kvCacheType">KV cache precision.</param>
     /// <param name="batchSize">Tokens per internal step; longer inputs are split. Scratch memory is about
-    /// batchSize · (10·HiddenSize + 2·FeedForwardSize) floats.</param>
+    /// batchSize · (3·HiddenSize + max(5·HiddenSize, 2·FeedForwardSize)) floats, plus the matmul workspace.</param>
     public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 256)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
@@ -708,9 +706,9 @@ public sealed class Lfm2Model : IDisposable
     private void ShortConvBlock(Lfm2ShortConv w, Lfm2Scratch s, ReadOnlySpan<Lfm2Segment> segments, int T, ReadOnlySpan<float> xb, Span<float> o)
     {
         int dim = Config.HiddenSize;
-        var bcx = s.Bcx.AsSpan(0, T * 3 * dim);
-        var bx = s.Bx.AsSpan(0, T * dim);
-        var conv = s.ConvOut.AsSpan(0, T * dim);
+        var bcx = s.Work.AsSpan(0, T * 3 * dim);              // [T, 3·dim] B | C | x
+        var bx = s.Work.AsSpan(T * 3 * dim, T * dim);         // [T, dim] B·x, then C·conv
+        var conv = s.Work.AsSpan(T * 4 * dim, T * dim);       // [T, dim]
         MatMul.Compute(w.InProj, xb, bcx, s.Workspace);
         for (int t = 0; t < T; t++)
         {
@@ -732,10 +730,10 @@ public sealed class Lfm2Model : IDisposable
     {
         var c = Config;
         int hd = c.HeadSize, qDim = c.HeadCount * hd, kvDim = w.KvHeads * hd;
-        var q = s.Q.AsSpan(0, T * qDim);
-        var k = s.K.AsSpan(0, T * kvDim);
-        var v = s.V.AsSpan(0, T * kvDim);
-        var att = s.Att.AsSpan(0, T * qDim);
+        var q = s.Work.AsSpan(0, T * qDim);                                  // [T, heads·hd]
+        var k = s.Work.AsSpan(T * qDim, T * kvDim);                          // [T, kv·hd]
+        var v = s.Work.AsSpan(T * (qDim + kvDim), T * kvDim);                // [T, kv·hd]
+        var att = s.Work.AsSpan(T * (qDim + 2 * kvDim), T * qDim);           // [T, heads·hd] attention output
         MatMul.Compute(w.QProj, xb, q, s.Workspace);
         MatMul.Compute(w.KProj, xb, k, s.Workspace);
         MatMul.Compute(w.VProj, xb, v, s.Workspace);
@@ -785,8 +783,8 @@ public sealed class Lfm2Model : IDisposable
     private void FeedForward(Lfm2Layer w, Lfm2Scratch s, int T, ReadOnlySpan<float> xb, Span<float> o)
     {
         int ff = Config.FeedForwardSize;
-        var gate = s.Hb.AsSpan(0, T * ff);
-        var up = s.Hb2.AsSpan(0, T * ff);
+        var gate = s.Work.AsSpan(0, T * ff);          // [T, ff] gate, then silu(gate)·up
+        var up = s.Work.AsSpan(T * ff, T * ff);       // [T, ff] up
         MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
         MatMul.Compute(w.W2, gate, o, s.Workspace);
     }
