@@ -10,8 +10,11 @@ namespace LfmSharp.Kernels;
 /// Causal grouped-query attention of a batch of query tokens over a KV cache.
 /// </summary>
 /// <remarks>
-/// Shapes: <c>q</c> [tokens, heads·headDim]; <c>keys</c>, <c>values</c> [≥ startPos + tokens, kvHeads·headDim]
-/// (row p = position p, already written for the new tokens); <c>dst</c> [tokens, heads·headDim];
+/// Shapes: <c>q</c> [tokens, heads·headDim]; <c>keys</c>, <c>values</c> [kvHeads, capacity, headDim], head-major
+/// (capacity = length / (kvHeads·headDim) ≥ startPos + tokens; row p of head g = position p, already written for the
+/// new tokens): each work item then streams its head's rows from one contiguous run, which the hardware prefetcher
+/// follows — rows of all heads interleaved put a head's rows a whole cache row apart and made long-context decode
+/// wait on memory; <c>dst</c> [tokens, heads·headDim];
 /// <c>scores</c> scratch [pool.ThreadCount, ≥ startPos + tokens] (validated for callers' sake; the kernel keeps its
 /// own per-thread scratch). Query token t sits at position startPos + t and sees positions 0..startPos + t. Query
 /// head h reads KV head h / (heads / kvHeads).
@@ -27,28 +30,27 @@ public static unsafe class Attention
     public static void Causal(KernelThreadPool pool, ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         int tokens, int startPos, int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> dst)
     {
-        int kvRows = Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
-        fixed (float* pq = q, pk = keys, pv = values, ps = scores, pd = dst)
+        int capacity = Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
+        fixed (float* pq = q, pk = keys, pv = values, pd = dst)
         {
-            _ = kvRows;
-            Run(pool, pq, pk, null, null, pv, null, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
+            Run(pool, pq, pk, null, null, pv, null, null, capacity, tokens, startPos, heads, kvHeads, headDim, scale, pd);
         }
     }
 
     public static void Causal(KernelThreadPool pool, ReadOnlySpan<float> q, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values,
         int tokens, int startPos, int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> dst)
     {
-        Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
-        fixed (float* pq = q, ps = scores, pd = dst)
+        int capacity = Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
+        fixed (float* pq = q, pd = dst)
         fixed (Half* pk = keys, pv = values)
         {
-            Run(pool, pq, null, pk, null, null, pv, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
+            Run(pool, pq, null, pk, null, null, pv, null, capacity, tokens, startPos, heads, kvHeads, headDim, scale, pd);
         }
     }
 
     /// <summary>
-    /// The same over a Q8_0 cache: <paramref name="keys"/> and <paramref name="values"/> hold rows of kvHeads·headDim
-    /// elements as ggml Q8_0 blocks (34 bytes per 32 elements), so headDim must be a multiple of 32. Each chunk of
+    /// The same over a Q8_0 cache: <paramref name="keys"/> and <paramref name="values"/> hold [kvHeads, capacity] rows
+    /// of headDim elements as ggml Q8_0 blocks (34 bytes per 32 elements), so headDim must be a multiple of 32. Each chunk of
     /// K/V rows is dequantized to f32 once per work item; the query stays f32 (close to, not bit-identical with,
     /// llama.cpp, which quantizes q to Q8_0 for the dot).
     /// </summary>
@@ -59,11 +61,11 @@ public static unsafe class Attention
             throw new ArgumentException($"Attention: a Q8_0 cache needs a head size that is a multiple of 32 (got {headDim}).", nameof(headDim));
         if (keys.Length % 34 != 0 || values.Length % 34 != 0)
             throw new ArgumentException($"Attention: Q8_0 keys/values ({keys.Length}/{values.Length} bytes) are not whole 34-byte blocks.");
-        Validate(pool, q.Length, keys.Length / 34 * 32, values.Length / 34 * 32, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
-        fixed (float* pq = q, ps = scores, pd = dst)
+        int capacity = Validate(pool, q.Length, keys.Length / 34 * 32, values.Length / 34 * 32, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
+        fixed (float* pq = q, pd = dst)
         fixed (byte* pk = keys, pv = values)
         {
-            Run(pool, pq, null, null, pk, null, null, pv, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd);
+            Run(pool, pq, null, null, pk, null, null, pv, capacity, tokens, startPos, heads, kvHeads, headDim, scale, pd);
         }
     }
 
@@ -80,10 +82,10 @@ public static unsafe class Attention
     internal static void Causal(TilePath path, KernelThreadPool pool, ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         int tokens, int startPos, int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> dst)
     {
-        Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
-        fixed (float* pq = q, pk = keys, pv = values, ps = scores, pd = dst)
+        int capacity = Validate(pool, q.Length, keys.Length, values.Length, tokens, startPos, heads, kvHeads, headDim, scores.Length, dst.Length);
+        fixed (float* pq = q, pk = keys, pv = values, pd = dst)
         {
-            Run(pool, pq, pk, null, null, pv, null, null, tokens, startPos, heads, kvHeads, headDim, scale, ps, scores.Length / pool.ThreadCount, pd,
+            Run(pool, pq, pk, null, null, pv, null, null, capacity, tokens, startPos, heads, kvHeads, headDim, scale, pd,
                 (TilePath)Math.Min((int)path, (int)BestPath(headDim)));
         }
     }
@@ -98,8 +100,8 @@ public static unsafe class Attention
     internal const int KeyChunk = 64;
 
     /// <summary>Runs the work items over whichever cache is given (exactly one of the f32 / f16 / Q8_0 pointer pairs).</summary>
-    private static void Run(KernelThreadPool pool, float* q, float* k32, Half* k16, byte* k8, float* v32, Half* v16, byte* v8, int tokens, int startPos,
-        int heads, int kvHeads, int headDim, float scale, float* scores, int scoresStride, float* dst, TilePath? path = null)
+    private static void Run(KernelThreadPool pool, float* q, float* k32, Half* k16, byte* k8, float* v32, Half* v16, byte* v8, int capacity, int tokens, int startPos,
+        int heads, int kvHeads, int headDim, float scale, float* dst, TilePath? path = null)
     {
         var job = t_job ??= new Job();
         job.Path = path ?? BestPath(headDim);
@@ -113,7 +115,7 @@ public static unsafe class Attention
         job.V16 = v16;
         job.V8 = v8;
         job.Dst = dst;
-        (job.Tokens, job.StartPos, job.Heads, job.KvHeads, job.HeadDim, job.Scale) = (tokens, startPos, heads, kvHeads, headDim, scale);
+        (job.Capacity, job.Tokens, job.StartPos, job.Heads, job.KvHeads, job.HeadDim, job.Scale) = (capacity, tokens, startPos, heads, kvHeads, headDim, scale);
         try
         {
             int tiles = (tokens + QueryTile - 1) / QueryTile;
@@ -137,10 +139,10 @@ public static unsafe class Attention
         if (qLen != tokens * heads * headDim || dstLen != qLen)
             throw new ArgumentException($"Attention: q/dst length {qLen}/{dstLen} != tokens·heads·headDim = {tokens * heads * headDim}.");
         if (kLen % kvDim != 0 || vLen != kLen || kLen / kvDim < needRows)
-            throw new ArgumentException($"Attention: keys/values ({kLen}/{vLen} values) must hold ≥ {needRows} rows of {kvDim}.");
+            throw new ArgumentException($"Attention: keys/values ({kLen}/{vLen} values) must hold [kvHeads {kvHeads}, ≥ {needRows} positions, head size {headDim}].");
         if (scoresLen < pool.ThreadCount * needRows)
             throw new ArgumentException($"Attention: scores scratch {scoresLen} < threads·positions = {pool.ThreadCount * needRows}.");
-        return needRows;
+        return kLen / kvDim;
     }
 
     /// <summary>One (token, head) of f32 attention: the reference for every path.</summary>
@@ -193,7 +195,8 @@ public static unsafe class Attention
         for (int p0 = 0; p0 < end; p0 += KeyChunk)
         {
             int p1 = Math.Min(end, p0 + KeyChunk);
-            int stride = LoadChunk(job, g, p0, p1, kf, vf, out float* kc, out float* vc);
+            LoadChunk(job, g, p0, p1, kf, vf, out float* kc, out float* vc);
+            int stride = hd;
             if (path != TilePath.Scalar)
             {
                 TileChunk(path, qf, nq, group, hd, kc, vc, stride, p0, p1, start + t0, job.Scale, m, l, o, pr);
@@ -227,48 +230,35 @@ public static unsafe class Attention
     }
 
     /// <summary>
-    /// Cache rows [p0, p1) of KV head g as f32: straight from an f32 cache (at the cache's row stride), else widened
-    /// or dequantized into kf / vf [KeyChunk, hd]. Returns the row stride of <paramref name="k"/> and <paramref name="v"/>.
+    /// Cache rows [p0, p1) of KV head g as f32: straight from an f32 cache, else widened or dequantized into kf / vf
+    /// [KeyChunk, hd]. The head's rows are consecutive (head-major cache), so the result has a row stride of hd.
     /// </summary>
-    private static int LoadChunk(Job job, int g, int p0, int p1, float* kf, float* vf, out float* k, out float* v)
+    private static void LoadChunk(Job job, int g, int p0, int p1, float* kf, float* vf, out float* k, out float* v)
     {
-        int hd = job.HeadDim, kvDim = job.KvHeads * hd;
+        int hd = job.HeadDim, n = p1 - p0;
+        long row0 = (long)g * job.Capacity + p0;   // the chunk's first row in [kvHeads, capacity] order
         if (job.K8 != null)
         {
-            // Row p's blocks of head g: the row has kvDim/32 blocks, the head's hd/32 start at block g·hd/32.
-            long rowBytes = kvDim / 32 * 34, at = (long)p0 * rowBytes + g * hd / 32 * 34;
-            Quant.Q8_0.DequantizeRows(job.K8 + at, rowBytes, p1 - p0, hd / 32, kf, PrefetchRows);
-            Quant.Q8_0.DequantizeRows(job.V8 + at, rowBytes, p1 - p0, hd / 32, vf, PrefetchRows);
-            k = kf;
-            v = vf;
-            return hd;
+            int rowBytes = hd / 32 * 34;
+            // The chunk is one contiguous run of n·hd/32 blocks.
+            Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.K8 + row0 * rowBytes, n * rowBytes), new Span<float>(kf, n * hd));
+            Quant.Q8_0.DequantizeRow(new ReadOnlySpan<byte>(job.V8 + row0 * rowBytes, n * rowBytes), new Span<float>(vf, n * hd));
         }
-        if (job.K16 != null && Vector256.IsHardwareAccelerated && hd % 16 == 0)
+        else if (job.K16 != null)
         {
-            HalfConversion.RowsVector256((ushort*)(job.K16 + (long)p0 * kvDim + g * hd), kvDim, p1 - p0, hd, kf, PrefetchRows);
-            HalfConversion.RowsVector256((ushort*)(job.V16 + (long)p0 * kvDim + g * hd), kvDim, p1 - p0, hd, vf, PrefetchRows);
-            k = kf;
-            v = vf;
-            return hd;
+            // The chunk is one contiguous run of n·hd values.
+            HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.K16 + row0 * hd, n * hd), new Span<float>(kf, n * hd));
+            HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.V16 + row0 * hd, n * hd), new Span<float>(vf, n * hd));
         }
-        if (job.K16 != null)
+        else
         {
-            for (int p = p0; p < p1; p++)
-            {
-                HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.K16 + (long)p * kvDim + g * hd, hd), new Span<float>(kf + (p - p0) * hd, hd));
-                HalfConversion.ToSingle(new ReadOnlySpan<Half>(job.V16 + (long)p * kvDim + g * hd, hd), new Span<float>(vf + (p - p0) * hd, hd));
-            }
-            k = kf;
-            v = vf;
-            return hd;
+            k = job.K32 + row0 * hd;
+            v = job.V32 + row0 * hd;
+            return;
         }
-        k = job.K32 + (long)p0 * kvDim + g * hd;
-        v = job.V32 + (long)p0 * kvDim + g * hd;
-        return kvDim;
+        k = kf;
+        v = vf;
     }
-
-    /// <summary>Rows ahead of the one being converted that <see cref="LoadChunk"/> has prefetched.</summary>
-    private const int PrefetchRows = 16;
 
     /// <summary>
     /// One chunk of cache rows for all nq queries of an item, as two small matrix products instead of nq·n dots and
@@ -654,7 +644,7 @@ public static unsafe class Attention
         public float* Q, K32, V32, Dst;
         public Half* K16, V16;
         public byte* K8, V8;            // Q8_0 cache (CausalQ8_0), else null
-        public int Tokens, StartPos, Heads, KvHeads, HeadDim;
+        public int Capacity, Tokens, StartPos, Heads, KvHeads, HeadDim;   // Capacity: rows per head in the cache
         public float Scale;
         public TilePath Path;
         private float[][] _scratch = [];

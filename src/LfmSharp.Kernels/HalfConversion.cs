@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace LfmSharp.Kernels;
 
@@ -50,44 +49,6 @@ public static class HalfConversion
         }
         for (; i < src.Length; i++)
             dst[i] = (float)src[i];
-    }
-
-    /// <summary>
-    /// <paramref name="rows"/> rows of <paramref name="cols"/> (a multiple of 16) f16 values, <paramref name="srcStride"/>
-    /// values apart, into consecutive f32 rows: one call for a whole chunk of cache rows, as a span call per
-    /// 64-value row costs more than the conversion. Needs Vector256 acceleration; exact for every bit pattern.
-    /// Where x86 has prefetch instructions the row <paramref name="prefetchRows"/> ahead is requested too (a
-    /// prefetch never faults, so rows past the source's end are harmless): rows a cache row apart are a stride the
-    /// hardware prefetcher follows poorly.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void RowsVector256(ushort* src, long srcStride, int rows, int cols, float* dst, int prefetchRows = 0)
-    {
-        var expMask = Vector256.Create((ushort)0x7c00);
-        long ahead = prefetchRows * srcStride;
-        for (int r = 0; r < rows; r++, src += srcStride, dst += cols)
-        {
-            if (Sse.IsSupported && prefetchRows > 0)
-            {
-                for (int b = 0; b < cols; b += 32)
-                    Sse.Prefetch0(src + ahead + b);
-            }
-            for (int i = 0; i < cols; i += 16)
-            {
-                var h = Vector256.Load(src + i);
-                var e = h & expMask;
-                if ((Vector256.Equals(e, Vector256<ushort>.Zero) | Vector256.Equals(e, expMask)) == Vector256<ushort>.Zero)
-                {
-                    WidenNormal(Vector256.WidenLower(h)).Store(dst + i);
-                    WidenNormal(Vector256.WidenUpper(h)).Store(dst + i + 8);
-                }
-                else
-                {
-                    Widen(Vector256.WidenLower(h)).Store(dst + i);
-                    Widen(Vector256.WidenUpper(h)).Store(dst + i + 8);
-                }
-            }
-        }
     }
 
     /// <summary>

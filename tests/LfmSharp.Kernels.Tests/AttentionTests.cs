@@ -10,7 +10,18 @@ public sealed class AttentionTests
         return Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
     }
 
-    /// <summary>Causal GQA attention in double, straight from the definition.</summary>
+    /// <summary>[rows, kvHeads, hd] (position-major, as the reference reads it) → the kernel's [kvHeads, rows, hd].</summary>
+    internal static T[] HeadMajor<T>(T[] x, int kvHeads, int hd)
+    {
+        int rows = x.Length / (kvHeads * hd);
+        var y = new T[x.Length];
+        for (int p = 0; p < rows; p++)
+            for (int g = 0; g < kvHeads; g++)
+                Array.Copy(x, (p * kvHeads + g) * hd, y, ((long)g * rows + p) * hd, hd);
+        return y;
+    }
+
+    /// <summary>Causal GQA attention in double, straight from the definition (k, v position-major).</summary>
     private static double[] Reference(float[] q, float[] k, float[] v, int T, int start, int heads, int kvHeads, int hd)
     {
         var dst = new double[T * heads * hd];
@@ -50,7 +61,7 @@ public sealed class AttentionTests
         var v = Random((rows + 3) * kvHeads * hd, 3);
         var dst = new float[q.Length];
         var scores = new float[threads * rows];
-        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), scores, dst);
+        Attention.Causal(pool, q, HeadMajor(k, kvHeads, hd), HeadMajor(v, kvHeads, hd), T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), scores, dst);
         var want = Reference(q, k, v, T, start, heads, kvHeads, hd);
         for (int i = 0; i < dst.Length; i++)
             Assert.Equal(want[i], dst[i], 1e-5);
@@ -77,7 +88,7 @@ public sealed class AttentionTests
             var k = Random(rows * kvHeads * hd, 12);
             var v = Random(rows * kvHeads * hd, 13);
             var dst = new float[q.Length];
-            Attention.Causal(path, pool, q, k, v, T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), new float[2 * rows], dst);
+            Attention.Causal(path, pool, q, HeadMajor(k, kvHeads, hd), HeadMajor(v, kvHeads, hd), T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), new float[2 * rows], dst);
             var want = Reference(q, k, v, T, start, heads, kvHeads, hd);
             for (int i = 0; i < dst.Length; i++)
                 Assert.True(Math.Abs(want[i] - dst[i]) <= 1e-5, $"{path} T {T} start {start} hd {hd}: element {i} {dst[i]} vs {want[i]}");
@@ -96,21 +107,19 @@ public sealed class AttentionTests
     public void Q8_0CacheEqualsF32CacheOfItsDequantizedRows(int T, int start, int heads, int kvHeads, int hd, int threads)
     {
         using var pool = new KernelThreadPool(threads);
-        int rows = start + T, kvDim = kvHeads * hd, rowBytes = kvDim / 32 * 34;
+        int rows = start + T, kvDim = kvHeads * hd;
         var q = Random(T * heads * hd, 4);
-        var k = Random(rows * kvDim, 5);
-        var v = Random(rows * kvDim, 6);
-        var k8 = new byte[rows * rowBytes];
-        var v8 = new byte[rows * rowBytes];
+        var k = HeadMajor(Random(rows * kvDim, 5), kvHeads, hd);
+        var v = HeadMajor(Random(rows * kvDim, 6), kvHeads, hd);
+        // Head-major rows of hd (a multiple of 32) values are whole blocks, so the cache quantizes as one run.
+        var k8 = new byte[k.Length / 32 * 34];
+        var v8 = new byte[v.Length / 32 * 34];
         var kd = new float[k.Length];
         var vd = new float[v.Length];
-        for (int p = 0; p < rows; p++)
-        {
-            LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(k.AsSpan(p * kvDim, kvDim), k8.AsSpan(p * rowBytes, rowBytes));
-            LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(v.AsSpan(p * kvDim, kvDim), v8.AsSpan(p * rowBytes, rowBytes));
-            LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(k8.AsSpan(p * rowBytes, rowBytes), kd.AsSpan(p * kvDim, kvDim));
-            LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(v8.AsSpan(p * rowBytes, rowBytes), vd.AsSpan(p * kvDim, kvDim));
-        }
+        LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(k, k8);
+        LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(v, v8);
+        LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(k8, kd);
+        LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(v8, vd);
         var scores = new float[threads * rows];
         var got = new float[q.Length];
         var viaF32 = new float[q.Length];
@@ -142,8 +151,8 @@ public sealed class AttentionTests
         using var pool = new KernelThreadPool(2);
         int rows = start + T;
         var q = Random(T * heads * hd, 4);
-        var k = Random(rows * kvHeads * hd, 5);
-        var v = Random(rows * kvHeads * hd, 6);
+        var k = HeadMajor(Random(rows * kvHeads * hd, 5), kvHeads, hd);
+        var v = HeadMajor(Random(rows * kvHeads * hd, 6), kvHeads, hd);
         var d32 = new float[q.Length];
         var d16 = new float[q.Length];
         var scores = new float[2 * rows];

@@ -20,6 +20,18 @@ public static unsafe class Q8_0
     public static void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
     {
         int nb = CheckDequantize(Type, src.Length, dst.Length);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            fixed (byte* ps = src)
+            fixed (float* pd = dst)
+                DequantizeVector256(ps, nb, pd);
+            return;
+        }
+        DequantizeScalar(src, nb, dst);
+    }
+
+    internal static void DequantizeScalar(ReadOnlySpan<byte> src, int nb, Span<float> dst)
+    {
         var blocks = Blocks<BlockQ8_0>(src, nb);
         for (int i = 0; i < nb; i++)
         {
@@ -31,40 +43,19 @@ public static unsafe class Q8_0
         }
     }
 
-    /// <summary>
-    /// <see cref="DequantizeRow"/> over <paramref name="rows"/> rows of <paramref name="blocks"/> blocks each, the rows
-    /// <paramref name="strideBytes"/> apart, into consecutive f32 rows (bit-identical): one call per chunk of a Q8_0
-    /// KV cache, vectorized, where a span call per short row would cost more than the work. x86 prefetches the row
-    /// <paramref name="prefetchRows"/> ahead (prefetches never fault, so rows past the end are harmless).
-    /// </summary>
-    internal static void DequantizeRows(byte* src, long strideBytes, int rows, int blocks, float* dst, int prefetchRows = 0)
+    /// <summary>The same 32 products per block, eight at a time (int8 → int32 → f32 is exact, then one f32 multiply each).</summary>
+    internal static void DequantizeVector256(byte* src, int nb, float* dst)
     {
-        if (!Vector256.IsHardwareAccelerated)
+        for (int i = 0; i < nb; i++, src += 34, dst += 32)
         {
-            for (int r = 0; r < rows; r++)
-                DequantizeRow(new ReadOnlySpan<byte>(src + r * strideBytes, blocks * 34), new Span<float>(dst + (long)r * blocks * 32, blocks * 32));
-            return;
-        }
-        long ahead = prefetchRows * strideBytes;
-        for (int r = 0; r < rows; r++, src += strideBytes)
-        {
-            if (Sse.IsSupported && prefetchRows > 0)
-            {
-                for (int b = 0; b < blocks * 34; b += 64)
-                    Sse.Prefetch0(src + ahead + b);
-            }
-            for (int i = 0; i < blocks; i++, dst += 32)
-            {
-                byte* blk = src + i * 34;
-                var d = Vector256.Create(FromHalf(*(Half*)blk));
-                var q = Vector256.Load((sbyte*)(blk + 2));
-                var lo = Vector256.WidenLower(q);
-                var hi = Vector256.WidenUpper(q);
-                (Vector256.ConvertToSingle(Vector256.WidenLower(lo)) * d).Store(dst);
-                (Vector256.ConvertToSingle(Vector256.WidenUpper(lo)) * d).Store(dst + 8);
-                (Vector256.ConvertToSingle(Vector256.WidenLower(hi)) * d).Store(dst + 16);
-                (Vector256.ConvertToSingle(Vector256.WidenUpper(hi)) * d).Store(dst + 24);
-            }
+            var d = Vector256.Create(FromHalf(*(Half*)src));
+            var q = Vector256.Load((sbyte*)(src + 2));
+            var lo = Vector256.WidenLower(q);
+            var hi = Vector256.WidenUpper(q);
+            (Vector256.ConvertToSingle(Vector256.WidenLower(lo)) * d).Store(dst);
+            (Vector256.ConvertToSingle(Vector256.WidenUpper(lo)) * d).Store(dst + 8);
+            (Vector256.ConvertToSingle(Vector256.WidenLower(hi)) * d).Store(dst + 16);
+            (Vector256.ConvertToSingle(Vector256.WidenUpper(hi)) * d).Store(dst + 24);
         }
     }
 

@@ -334,13 +334,13 @@ public sealed class Lfm2State
             if (c.IsAttentionLayer(i))
             {
                 int kvDim = KvDims[a] = c.KvHeadCount(i) * hd;
-                long n = (long)contextLength * kvDim;                        // [ContextLength, kvHeads·hd]
+                long n = (long)contextLength * kvDim;                        // [kvHeads, ContextLength, hd], head-major (see Attention)
                 (K32[a], V32[a], K16[a], V16[a], K8[a], V8[a]) = ([], [], [], [], [], []);
                 if (kvType == KvCacheType.F32)
                     (K32[a], V32[a]) = (new float[n], new float[n]);
                 else if (kvType == KvCacheType.F16)
                     (K16[a], V16[a]) = (new Half[n], new Half[n]);
-                else                                                         // [ContextLength, kvHeads·hd/32 blocks of 34 bytes]
+                else                                                         // [kvHeads, ContextLength, hd/32 blocks of 34 bytes]
                     (K8[a], V8[a]) = (new byte[GgmlTypes.RowBytes(GgmlType.Q8_0, n)], new byte[GgmlTypes.RowBytes(GgmlType.Q8_0, n)]);
                 a++;
             }
@@ -387,15 +387,22 @@ public sealed class Lfm2State
         for (int a = 0; a < KvDims.Length; a++)
         {
             var (k, v) = Cache(a);
-            // The used rows: Position rows of KvDims[a] values (F32/F16 elements, or Q8_0 bytes).
-            long n = KvCacheType == KvCacheType.Q8_0 ? GgmlTypes.RowBytes(GgmlType.Q8_0, (long)Position * KvDims[a]) : (long)Position * KvDims[a];
-            kv[2 * a] = Array.CreateInstance(k.GetType().GetElementType()!, n);
-            kv[2 * a + 1] = Array.CreateInstance(v.GetType().GetElementType()!, n);
-            Array.Copy(k, kv[2 * a], n);
-            Array.Copy(v, kv[2 * a + 1], n);
+            // The used rows of each head (the cache is [kvHeads, ContextLength, row]), packed as [kvHeads, Position, row].
+            int heads = KvDims[a] / Config.HeadSize;
+            long row = HeadRowElements(), used = Position * row, run = ContextLength * row;
+            kv[2 * a] = Array.CreateInstance(k.GetType().GetElementType()!, heads * used);
+            kv[2 * a + 1] = Array.CreateInstance(v.GetType().GetElementType()!, heads * used);
+            for (int g = 0; g < heads; g++)
+            {
+                Array.Copy(k, g * run, kv[2 * a], g * used, used);
+                Array.Copy(v, g * run, kv[2 * a + 1], g * used, used);
+            }
         }
         return new Lfm2StateSnapshot(this, Position, ConvStates.Select(s => (float[])s.Clone()).ToArray(), kv);
     }
+
+    /// <summary>Array elements of one head's cache row: hd values (F32/F16) or hd/32 Q8_0 blocks of 34 bytes.</summary>
+    private long HeadRowElements() => KvCacheType == KvCacheType.Q8_0 ? Config.HeadSize / 32 * 34 : Config.HeadSize;
 
     /// <summary>Attention layer <paramref name="a"/>'s K and V arrays of this state's cache type.</summary>
     private (Array K, Array V) Cache(int a) => KvCacheType switch
@@ -416,8 +423,13 @@ public sealed class Lfm2State
         for (int a = 0; a < KvDims.Length; a++)
         {
             var (k, v) = Cache(a);
-            Array.Copy(snapshot.Kv[2 * a], k, snapshot.Kv[2 * a].Length);
-            Array.Copy(snapshot.Kv[2 * a + 1], v, snapshot.Kv[2 * a + 1].Length);
+            int heads = KvDims[a] / Config.HeadSize;
+            long row = HeadRowElements(), used = snapshot.Position * row, run = ContextLength * row;
+            for (int g = 0; g < heads; g++)
+            {
+                Array.Copy(snapshot.Kv[2 * a], g * used, k, g * run, used);
+                Array.Copy(snapshot.Kv[2 * a + 1], g * used, v, g * run, used);
+            }
         }
         Position = snapshot.Position;
     }
@@ -745,7 +757,7 @@ public sealed class Lfm2Model : IDisposable
         foreach (var seg in segments)
         {
             var st = seg.State;
-            int pos0 = st.Position, n = seg.Count, used = (pos0 + n) * kvDim;
+            int pos0 = st.Position, n = seg.Count;
             var sq = q.Slice(seg.Row * qDim, n * qDim);
             var sk = k.Slice(seg.Row * kvDim, n * kvDim);
             var sv = v.Slice(seg.Row * kvDim, n * kvDim);
@@ -755,26 +767,42 @@ public sealed class Lfm2Model : IDisposable
                 Rope.Neox(sq.Slice(t * qDim, qDim), hd, pos0 + t, c.RopeTheta);
                 Rope.Neox(sk.Slice(t * kvDim, kvDim), hd, pos0 + t, c.RopeTheta);
             }
+            // The cache is head-major: new row t of head g goes to row pos0 + t of that head's run of ContextLength rows.
+            int cap = st.ContextLength, kvHeads = w.KvHeads;
             if (st.KvCacheType == KvCacheType.F32)
             {
-                sk.CopyTo(st.K32[w.Index].AsSpan(pos0 * kvDim));
-                sv.CopyTo(st.V32[w.Index].AsSpan(pos0 * kvDim));
-                Attention.Causal(Pool, sq, st.K32[w.Index].AsSpan(0, used), st.V32[w.Index].AsSpan(0, used), n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+                for (int t = 0; t < n; t++)
+                    for (int g = 0; g < kvHeads; g++)
+                    {
+                        long at = ((long)g * cap + pos0 + t) * hd;
+                        sk.Slice(t * kvDim + g * hd, hd).CopyTo(st.K32[w.Index].AsSpan((int)at, hd));
+                        sv.Slice(t * kvDim + g * hd, hd).CopyTo(st.V32[w.Index].AsSpan((int)at, hd));
+                    }
+                Attention.Causal(Pool, sq, st.K32[w.Index], st.V32[w.Index], n, pos0, c.HeadCount, kvHeads, hd, scale, st.Scores, satt);
             }
             else if (st.KvCacheType == KvCacheType.Q8_0)
             {
-                // Rows of kvDim values, kvDim/32 whole blocks each, so the n new rows quantize as one run of blocks.
-                int rowBytes = (int)GgmlTypes.RowBytes(GgmlType.Q8_0, kvDim);
-                Q8_0.QuantizeRow(sk, st.K8[w.Index].AsSpan(pos0 * rowBytes, n * rowBytes));
-                Q8_0.QuantizeRow(sv, st.V8[w.Index].AsSpan(pos0 * rowBytes, n * rowBytes));
-                Attention.CausalQ8_0(Pool, sq, st.K8[w.Index].AsSpan(0, (pos0 + n) * rowBytes), st.V8[w.Index].AsSpan(0, (pos0 + n) * rowBytes),
-                    n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+                // A head's row of hd values is hd/32 whole blocks.
+                int rowBytes = hd / 32 * 34;
+                for (int t = 0; t < n; t++)
+                    for (int g = 0; g < kvHeads; g++)
+                    {
+                        long at = ((long)g * cap + pos0 + t) * rowBytes;
+                        Q8_0.QuantizeRow(sk.Slice(t * kvDim + g * hd, hd), st.K8[w.Index].AsSpan((int)at, rowBytes));
+                        Q8_0.QuantizeRow(sv.Slice(t * kvDim + g * hd, hd), st.V8[w.Index].AsSpan((int)at, rowBytes));
+                    }
+                Attention.CausalQ8_0(Pool, sq, st.K8[w.Index], st.V8[w.Index], n, pos0, c.HeadCount, kvHeads, hd, scale, st.Scores, satt);
             }
             else
             {
-                ToHalf(sk, st.K16[w.Index].AsSpan(pos0 * kvDim));
-                ToHalf(sv, st.V16[w.Index].AsSpan(pos0 * kvDim));
-                Attention.Causal(Pool, sq, st.K16[w.Index].AsSpan(0, used), st.V16[w.Index].AsSpan(0, used), n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+                for (int t = 0; t < n; t++)
+                    for (int g = 0; g < kvHeads; g++)
+                    {
+                        long at = ((long)g * cap + pos0 + t) * hd;
+                        ToHalf(sk.Slice(t * kvDim + g * hd, hd), st.K16[w.Index].AsSpan((int)at, hd));
+                        ToHalf(sv.Slice(t * kvDim + g * hd, hd), st.V16[w.Index].AsSpan((int)at, hd));
+                    }
+                Attention.Causal(Pool, sq, st.K16[w.Index], st.V16[w.Index], n, pos0, c.HeadCount, kvHeads, hd, scale, st.Scores, satt);
             }
         }
         MatMul.Compute(w.OutProj, att, o, s.Workspace);

@@ -41,6 +41,28 @@ public sealed unsafe class SimdTwinTests
         }
     }
 
+    /// <summary>Q8_0 dequantization (the Q8_0 KV cache's read) vectorized vs scalar: the same bits for every scale
+    /// bit pattern (subnormal, zero, Inf, NaN included) and every quant value.</summary>
+    [Fact]
+    public void Q8_0DequantizeVectorEqualsScalar()
+    {
+        const int nb = 4096;
+        var src = new byte[nb * 34];
+        var rng = new Random(8);
+        rng.NextBytes(src);
+        for (int i = 0; i < nb; i++)
+            BitConverter.TryWriteBytes(src.AsSpan(i * 34, 2), (ushort)(i * 16 + rng.Next(16)));   // d sweeps all f16 patterns
+        var vec = new float[nb * 32];
+        var sca = new float[nb * 32];
+        fixed (byte* ps = src)
+        fixed (float* pv = vec)
+            Q8_0.DequantizeVector256(ps, nb, pv);
+        Q8_0.DequantizeScalar(src, nb, sca);
+        for (int i = 0; i < vec.Length; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(vec[i]) == BitConverter.SingleToUInt32Bits(sca[i]) || (float.IsNaN(vec[i]) && float.IsNaN(sca[i])),
+                $"value {i}: {vec[i]} vs {sca[i]}");
+    }
+
     /// <summary>Rows meant to break a quantizer: exact rounding ties, ±max pairs, zeros, subnormals, huge and tiny blocks.</summary>
     private static float[] Adversarial(int n, int seed)
     {

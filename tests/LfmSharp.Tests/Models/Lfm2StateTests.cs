@@ -176,6 +176,35 @@ public sealed class Lfm2StateTests
         Assert.Equal(a, b);
     }
 
+    /// <summary>
+    /// The cache is head-major ([kvHeads, context, row]), so a snapshot packs each head's used rows: restored into a
+    /// state of another context length it must continue exactly as the original does.
+    /// </summary>
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    [InlineData(KvCacheType.Q8_0)]
+    public void SnapshotsMoveBetweenStatesOfDifferentContextLengths(KvCacheType kv)
+    {
+        using var lm = Lfm2GoldenTests.Load("small-q8_0", MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        var prefix = Ids(20, 472, 11);
+        var from = lm.CreateState(64, kv);
+        var logits = new float[vocab];
+        lm.Forward(prefix, from, logits);
+        var snap = from.Snapshot();
+        var want = new float[vocab];
+        lm.Forward([9, 10, 11], from, want);
+        foreach (int ctx in new[] { 24, 200 })
+        {
+            var to = lm.CreateState(ctx, kv);
+            to.Restore(snap);
+            var got = new float[vocab];
+            lm.Forward([9, 10, 11], to, got);
+            Assert.Equal(want, got);
+        }
+    }
+
     [Fact]
     public void Q8_0CacheNamesTheHeadSizeItCannotHold()
     {
