@@ -560,8 +560,10 @@ public sealed class Lfm2Model : IDisposable
     /// <param name="contextLength">Tokens the KV cache holds (preallocated).</param>
     /// <param name="kvCacheType">KV cache precision.</param>
     /// <param name="batchSize">Tokens per internal step; longer inputs are split. Scratch memory is about
-    /// batchSize · (3·HiddenSize + max(5·HiddenSize, 2·FeedForwardSize)) floats, plus the matmul workspace.</param>
-    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 256)
+    /// batchSize · (3·HiddenSize + max(5·HiddenSize, 2·FeedForwardSize)) floats, plus the matmul workspace. The
+    /// default, 128, prefills as fast as 256–512 at short prompts and faster at long ones (its scratch stays in
+    /// cache; the whole 32K context of the 1.2B: 45 vs 39 tokens/s), with 11 MiB less scratch than 256.</param>
+    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 128)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
