@@ -196,10 +196,9 @@ public static unsafe class Attention
         {
             int p1 = Math.Min(end, p0 + KeyChunk);
             LoadChunk(job, g, p0, p1, kf, vf, out float* kc, out float* vc);
-            int stride = hd;
             if (path != TilePath.Scalar)
             {
-                TileChunk(path, qf, nq, group, hd, kc, vc, stride, p0, p1, start + t0, job.Scale, m, l, o, pr);
+                TileChunk(path, qf, nq, group, hd, kc, vc, p0, p1, start + t0, job.Scale, m, l, o, pr);
                 continue;
             }
             for (int t = t0; t < t1; t++)
@@ -210,7 +209,7 @@ public static unsafe class Attention
                 for (int j = 0; j < group; j++)
                 {
                     int iq = (t - t0) * group + j;
-                    OnlineChunk(new ReadOnlySpan<float>(qf + iq * hd, hd), kc, vc, stride, n, job.Scale,
+                    OnlineChunk(new ReadOnlySpan<float>(qf + iq * hd, hd), kc, vc, n, job.Scale,
                         ref m[iq], ref l[iq], new Span<float>(o + iq * hd, hd), new Span<float>(sc, n));
                 }
             }
@@ -231,7 +230,7 @@ public static unsafe class Attention
 
     /// <summary>
     /// Cache rows [p0, p1) of KV head g as f32: straight from an f32 cache, else widened or dequantized into kf / vf
-    /// [KeyChunk, hd]. The head's rows are consecutive (head-major cache), so the result has a row stride of hd.
+    /// [KeyChunk, hd]. The head's rows are consecutive (head-major cache), so the result is [n, hd] either way.
     /// </summary>
     private static void LoadChunk(Job job, int g, int p0, int p1, float* kf, float* vf, out float* k, out float* v)
     {
@@ -266,14 +265,14 @@ public static unsafe class Attention
     /// belongs to token firstPos + iq / group (an absolute position) and sees cache rows ≤ that position.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileChunk(TilePath path, float* q, int nq, int group, int hd, float* k, float* v, int stride, int p0, int p1,
+    private static void TileChunk(TilePath path, float* q, int nq, int group, int hd, float* k, float* v, int p0, int p1,
         int firstPos, float scale, float* m, float* l, float* o, float* p)
     {
         int n = p1 - p0;
         if (path == TilePath.Vector256)
-            ScoresV256(q, nq, hd, k, stride, n, scale, p);
+            ScoresV256(q, nq, hd, k, n, scale, p);
         else
-            ScoresV128(q, nq, hd, k, stride, n, scale, p);
+            ScoresV128(q, nq, hd, k, n, scale, p);
         for (int iq = 0; iq < nq; iq++)
         {
             float* row = p + iq * KeyChunk;
@@ -301,18 +300,18 @@ public static unsafe class Attention
             m[iq] = mNew;
         }
         if (path == TilePath.Vector256)
-            ValuesV256(p, nq, n, v, stride, hd, o);
+            ValuesV256(p, nq, n, v, hd, o);
         else
-            ValuesV128(p, nq, n, v, stride, hd, o);
+            ValuesV128(p, nq, n, v, hd, o);
     }
 
     /// <summary>
-    /// p[iq, j] = (q_iq · k_j)·scale for nq queries [nq, hd] and n keys at a row stride: two queries × four keys per
+    /// p[iq, j] = (q_iq · k_j)·scale for nq queries [nq, hd] and n keys [n, hd]: two queries × four keys per
     /// pass over the head dimension (each loaded key vector serves both queries), the four sums per query folded with
     /// horizontal adds.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScoresV256(float* q, int nq, int hd, float* k, int stride, int n, float scale, float* p)
+    private static void ScoresV256(float* q, int nq, int hd, float* k, int n, float scale, float* p)
     {
         var vscale = Vector128.Create(scale);
         int iq = 0;
@@ -322,7 +321,7 @@ public static unsafe class Attention
             int j = 0;
             for (; j + 4 <= n; j += 4)
             {
-                float* k0 = k + (long)j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+                float* k0 = k + (long)j * hd, k1 = k0 + hd, k2 = k1 + hd, k3 = k2 + hd;
                 Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
                 for (int i = 0; i < hd; i += 8)
@@ -347,7 +346,7 @@ public static unsafe class Attention
             }
             for (; j < n; j++)
             {
-                float* kj = k + (long)j * stride;
+                float* kj = k + (long)j * hd;
                 Vector256<float> a = default, b = default;
                 for (int i = 0; i < hd; i += 8)
                 {
@@ -364,7 +363,7 @@ public static unsafe class Attention
             float* qa = q + iq * hd, pa = p + iq * KeyChunk;
             for (int j = 0; j < n; j++)
             {
-                float* kj = k + (long)j * stride;
+                float* kj = k + (long)j * hd;
                 Vector256<float> a = default;
                 for (int i = 0; i < hd; i += 8)
                     a = Vector256.MultiplyAddEstimate(Vector256.Load(qa + i), Vector256.Load(kj + i), a);
@@ -387,7 +386,7 @@ public static unsafe class Attention
 
     /// <summary>The same with 4-wide vectors (ARM64 AdvSimd, SSE): hd a multiple of 4.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScoresV128(float* q, int nq, int hd, float* k, int stride, int n, float scale, float* p)
+    private static void ScoresV128(float* q, int nq, int hd, float* k, int n, float scale, float* p)
     {
         var vscale = Vector128.Create(scale);
         int iq = 0;
@@ -397,7 +396,7 @@ public static unsafe class Attention
             int j = 0;
             for (; j + 4 <= n; j += 4)
             {
-                float* k0 = k + (long)j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+                float* k0 = k + (long)j * hd, k1 = k0 + hd, k2 = k1 + hd, k3 = k2 + hd;
                 Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 Vector128<float> b0 = default, b1 = default, b2 = default, b3 = default;
                 for (int i = 0; i < hd; i += 4)
@@ -422,7 +421,7 @@ public static unsafe class Attention
             }
             for (; j < n; j++)
             {
-                float* kj = k + (long)j * stride;
+                float* kj = k + (long)j * hd;
                 Vector128<float> a = default, b = default;
                 for (int i = 0; i < hd; i += 4)
                 {
@@ -439,7 +438,7 @@ public static unsafe class Attention
             float* qa = q + iq * hd, pa = p + iq * KeyChunk;
             for (int j = 0; j < n; j++)
             {
-                float* kj = k + (long)j * stride;
+                float* kj = k + (long)j * hd;
                 Vector128<float> a = default;
                 for (int i = 0; i < hd; i += 4)
                     a = Vector128.MultiplyAddEstimate(Vector128.Load(qa + i), Vector128.Load(kj + i), a);
@@ -459,11 +458,11 @@ public static unsafe class Attention
     }
 
     /// <summary>
-    /// o[iq] += Σ_j p[iq, j]·v_j for nq queries and n value rows at a row stride: two queries × 32 dimensions per pass
+    /// o[iq] += Σ_j p[iq, j]·v_j for nq queries and n value rows [n, hd]: two queries × 32 dimensions per pass
     /// over the rows (each loaded value vector serves both queries; the eight sums stay in registers).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ValuesV256(float* p, int nq, int n, float* v, int stride, int hd, float* o)
+    private static void ValuesV256(float* p, int nq, int n, float* v, int hd, float* o)
     {
         int iq = 0;
         for (; iq + 2 <= nq; iq += 2)
@@ -478,7 +477,7 @@ public static unsafe class Attention
                 var b2 = Vector256.Load(ob + d + 16); var b3 = Vector256.Load(ob + d + 24);
                 for (int j = 0; j < n; j++)
                 {
-                    float* vr = v + (long)j * stride + d;
+                    float* vr = v + (long)j * hd + d;
                     var x = Vector256.Create(pa[j]);
                     var y = Vector256.Create(pb[j]);
                     var w = Vector256.Load(vr);
@@ -503,7 +502,7 @@ public static unsafe class Attention
                 var b = Vector256.Load(ob + d);
                 for (int j = 0; j < n; j++)
                 {
-                    var w = Vector256.Load(v + (long)j * stride + d);
+                    var w = Vector256.Load(v + (long)j * hd + d);
                     a = Vector256.MultiplyAddEstimate(Vector256.Create(pa[j]), w, a);
                     b = Vector256.MultiplyAddEstimate(Vector256.Create(pb[j]), w, b);
                 }
@@ -518,7 +517,7 @@ public static unsafe class Attention
             {
                 var a = Vector256.Load(oa + d);
                 for (int j = 0; j < n; j++)
-                    a = Vector256.MultiplyAddEstimate(Vector256.Create(pa[j]), Vector256.Load(v + (long)j * stride + d), a);
+                    a = Vector256.MultiplyAddEstimate(Vector256.Create(pa[j]), Vector256.Load(v + (long)j * hd + d), a);
                 a.Store(oa + d);
             }
         }
@@ -526,7 +525,7 @@ public static unsafe class Attention
 
     /// <summary>The same with 4-wide vectors: two queries × 16 dimensions per pass.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ValuesV128(float* p, int nq, int n, float* v, int stride, int hd, float* o)
+    private static void ValuesV128(float* p, int nq, int n, float* v, int hd, float* o)
     {
         int iq = 0;
         for (; iq + 2 <= nq; iq += 2)
@@ -541,7 +540,7 @@ public static unsafe class Attention
                 var b2 = Vector128.Load(ob + d + 8); var b3 = Vector128.Load(ob + d + 12);
                 for (int j = 0; j < n; j++)
                 {
-                    float* vr = v + (long)j * stride + d;
+                    float* vr = v + (long)j * hd + d;
                     var x = Vector128.Create(pa[j]);
                     var y = Vector128.Create(pb[j]);
                     var w = Vector128.Load(vr);
@@ -566,7 +565,7 @@ public static unsafe class Attention
                 var b = Vector128.Load(ob + d);
                 for (int j = 0; j < n; j++)
                 {
-                    var w = Vector128.Load(v + (long)j * stride + d);
+                    var w = Vector128.Load(v + (long)j * hd + d);
                     a = Vector128.MultiplyAddEstimate(Vector128.Create(pa[j]), w, a);
                     b = Vector128.MultiplyAddEstimate(Vector128.Create(pb[j]), w, b);
                 }
@@ -581,22 +580,22 @@ public static unsafe class Attention
             {
                 var a = Vector128.Load(oa + d);
                 for (int j = 0; j < n; j++)
-                    a = Vector128.MultiplyAddEstimate(Vector128.Create(pa[j]), Vector128.Load(v + (long)j * stride + d), a);
+                    a = Vector128.MultiplyAddEstimate(Vector128.Create(pa[j]), Vector128.Load(v + (long)j * hd + d), a);
                 a.Store(oa + d);
             }
         }
     }
 
-    /// <summary>Folds n cache rows (keys/values at stride <paramref name="stride"/>) into one query's running softmax state.</summary>
+    /// <summary>Folds n cache rows (keys/values [n, hd]) into one query's running softmax state.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void OnlineChunk(ReadOnlySpan<float> q, float* keys, float* values, int stride, int n, float scale,
+    private static void OnlineChunk(ReadOnlySpan<float> q, float* keys, float* values, int n, float scale,
         ref float m, ref float l, Span<float> o, Span<float> s)
     {
         int hd = q.Length;
         float max = float.NegativeInfinity;
         for (int j = 0; j < n; j++)
         {
-            s[j] = VectorMath.Dot(q, new ReadOnlySpan<float>(keys + (long)j * stride, hd)) * scale;
+            s[j] = VectorMath.Dot(q, new ReadOnlySpan<float>(keys + (long)j * hd, hd)) * scale;
             max = MathF.Max(max, s[j]);
         }
         float mNew = MathF.Max(m, max);
@@ -609,7 +608,7 @@ public static unsafe class Attention
                 o[i] *= corr;
         }
         for (int j = 0; j < n; j++)
-            VectorMath.MultiplyAdd(new ReadOnlySpan<float>(values + (long)j * stride, hd), s[j], o);
+            VectorMath.MultiplyAdd(new ReadOnlySpan<float>(values + (long)j * hd, hd), s[j], o);
         m = mNew;
     }
 
