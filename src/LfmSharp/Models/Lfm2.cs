@@ -401,6 +401,47 @@ public sealed class Lfm2State
         return new Lfm2StateSnapshot(this, Position, ConvStates.Select(s => (float[])s.Clone()).ToArray(), kv);
     }
 
+    /// <summary>
+    /// Writes rows <paramref name="k"/>, <paramref name="v"/> ([n, kvHeads·hd], position-major as the projections
+    /// produce them) at positions pos0.. of attention layer <paramref name="a"/>'s cache, in the cache's type. The cache
+    /// is head-major: row t of head g goes to row pos0 + t of that head's run of ContextLength rows.
+    /// </summary>
+    internal void AppendKv(int a, int pos0, ReadOnlySpan<float> k, ReadOnlySpan<float> v)
+    {
+        int hd = Config.HeadSize, kvDim = KvDims[a], heads = kvDim / hd, n = k.Length / kvDim;
+        int row = (int)HeadRowElements();
+        for (int t = 0; t < n; t++)
+        {
+            for (int g = 0; g < heads; g++)
+            {
+                var ks = k.Slice(t * kvDim + g * hd, hd);
+                var vs = v.Slice(t * kvDim + g * hd, hd);
+                int at = (g * ContextLength + pos0 + t) * row;
+                switch (KvCacheType)
+                {
+                    case KvCacheType.F32:
+                        ks.CopyTo(K32[a].AsSpan(at, row));
+                        vs.CopyTo(V32[a].AsSpan(at, row));
+                        break;
+                    case KvCacheType.F16:
+                        ToHalf(ks, K16[a].AsSpan(at, row));
+                        ToHalf(vs, V16[a].AsSpan(at, row));
+                        break;
+                    default:   // a head's row of hd values is hd/32 whole Q8_0 blocks
+                        Q8_0.QuantizeRow(ks, K8[a].AsSpan(at, row));
+                        Q8_0.QuantizeRow(vs, V8[a].AsSpan(at, row));
+                        break;
+                }
+            }
+        }
+    }
+
+    private static void ToHalf(ReadOnlySpan<float> src, Span<Half> dst)
+    {
+        for (int i = 0; i < src.Length; i++)
+            dst[i] = (Half)src[i];
+    }
+
     /// <summary>Array elements of one head's cache row: hd values (F32/F16) or hd/32 Q8_0 blocks of 34 bytes.</summary>
     private long HeadRowElements() => KvCacheType == KvCacheType.Q8_0 ? Config.HeadSize / 32 * 34 : Config.HeadSize;
 
@@ -769,43 +810,13 @@ public sealed class Lfm2Model : IDisposable
                 Rope.Neox(sq.Slice(t * qDim, qDim), hd, pos0 + t, c.RopeTheta);
                 Rope.Neox(sk.Slice(t * kvDim, kvDim), hd, pos0 + t, c.RopeTheta);
             }
-            // The cache is head-major: new row t of head g goes to row pos0 + t of that head's run of ContextLength rows.
-            int cap = st.ContextLength, kvHeads = w.KvHeads;
+            st.AppendKv(w.Index, pos0, sk, sv);
             if (st.KvCacheType == KvCacheType.F32)
-            {
-                for (int t = 0; t < n; t++)
-                    for (int g = 0; g < kvHeads; g++)
-                    {
-                        long at = ((long)g * cap + pos0 + t) * hd;
-                        sk.Slice(t * kvDim + g * hd, hd).CopyTo(st.K32[w.Index].AsSpan((int)at, hd));
-                        sv.Slice(t * kvDim + g * hd, hd).CopyTo(st.V32[w.Index].AsSpan((int)at, hd));
-                    }
-                Attention.Causal(Pool, sq, st.K32[w.Index], st.V32[w.Index], n, pos0, c.HeadCount, kvHeads, hd, scale, st.Scores, satt);
-            }
+                Attention.Causal(Pool, sq, st.K32[w.Index], st.V32[w.Index], n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
             else if (st.KvCacheType == KvCacheType.Q8_0)
-            {
-                // A head's row of hd values is hd/32 whole blocks.
-                int rowBytes = hd / 32 * 34;
-                for (int t = 0; t < n; t++)
-                    for (int g = 0; g < kvHeads; g++)
-                    {
-                        long at = ((long)g * cap + pos0 + t) * rowBytes;
-                        Q8_0.QuantizeRow(sk.Slice(t * kvDim + g * hd, hd), st.K8[w.Index].AsSpan((int)at, rowBytes));
-                        Q8_0.QuantizeRow(sv.Slice(t * kvDim + g * hd, hd), st.V8[w.Index].AsSpan((int)at, rowBytes));
-                    }
-                Attention.CausalQ8_0(Pool, sq, st.K8[w.Index], st.V8[w.Index], n, pos0, c.HeadCount, kvHeads, hd, scale, st.Scores, satt);
-            }
+                Attention.CausalQ8_0(Pool, sq, st.K8[w.Index], st.V8[w.Index], n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
             else
-            {
-                for (int t = 0; t < n; t++)
-                    for (int g = 0; g < kvHeads; g++)
-                    {
-                        long at = ((long)g * cap + pos0 + t) * hd;
-                        ToHalf(sk.Slice(t * kvDim + g * hd, hd), st.K16[w.Index].AsSpan((int)at, hd));
-                        ToHalf(sv.Slice(t * kvDim + g * hd, hd), st.V16[w.Index].AsSpan((int)at, hd));
-                    }
-                Attention.Causal(Pool, sq, st.K16[w.Index], st.V16[w.Index], n, pos0, c.HeadCount, kvHeads, hd, scale, st.Scores, satt);
-            }
+                Attention.Causal(Pool, sq, st.K16[w.Index], st.V16[w.Index], n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
         }
         MatMul.Compute(w.OutProj, att, o, s.Workspace);
     }
@@ -817,12 +828,6 @@ public sealed class Lfm2Model : IDisposable
         var up = s.Work.AsSpan(T * ff, T * ff);       // [T, ff] up
         MatMul.ComputeSwiGlu(w.W1, w.W3, xb, gate, up, s.Workspace);   // gate = silu(W1·x) ⊙ (W3·x)
         MatMul.Compute(w.W2, gate, o, s.Workspace);
-    }
-
-    private static void ToHalf(ReadOnlySpan<float> src, Span<Half> dst)
-    {
-        for (int i = 0; i < src.Length; i++)
-            dst[i] = (Half)src[i];
     }
 
     /// <summary>Blocks until no forward pass runs, then refuses new ones (the weights' memory map may go away next).</summary>

@@ -80,7 +80,7 @@ public sealed class Lfm2StateTests
         // The calling thread; workers run the same job objects.
         long allocated = SteadyAllocations.Measure(() =>
         {
-            for (int i = 0; i < 10; i++)
+            for (int i = 0; i < 20; i++)
                 lm.Forward(token, state, logits);
             lm.Forward(batch, state, logits, LogitPositions.All);
         });
