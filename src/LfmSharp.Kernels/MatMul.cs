@@ -49,6 +49,7 @@ public sealed unsafe class MatMulWorkspace
             ActivationSums = GC.AllocateArray<int>(checked(maxTokens * blocks), pinned: true);
             if (maxTokens >= PackedGemm.Tokens)
                 Packed = GC.AllocateArray<byte>(checked(pool.ThreadCount * maxColumns * PackedGemm.MaxPackedBytesPerColumn + 64), pinned: true);
+            Stream = GC.AllocateArray<byte>(checked(Math.Min(maxTokens, PackedGemm.Tokens - 1) * maxColumns), pinned: true);
         }
     }
 
@@ -68,6 +69,10 @@ public sealed unsafe class MatMulWorkspace
     // [MaxTokens, MaxColumns/32 + 1] f32 scales and 8·Σq of Q8_0 activation blocks.
     internal byte[] Packed { get; } = [];
     internal float[] ActivationScales { get; } = [];
+
+    // [min(MaxTokens, 3), MaxColumns] the quants of Q8_K activation rows in KStream order (one byte per column), for
+    // the decode kernels of interleaved Q4_K / Q6_K matrices.
+    internal byte[] Stream { get; } = [];
 
     // Row stride of ActivationScales / ActivationSums: one entry per 32-column block, plus one.
     internal int SideStride => MaxColumns / 32 + 1;
@@ -104,12 +109,14 @@ public static unsafe class MatMul
         bool gemm = grouped && tokens > MaxMatVecTokens(w.Type) && w.Rows >= PackedGemm.Rows && ws.Packed.Length > 0;
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
-        fixed (byte* pa = ws.Activations, pp = ws.Packed)
+        fixed (byte* pa = ws.Activations, pp = ws.Packed, pst = ws.Stream)
         fixed (float* ps = ws.RowScratch, pas = ws.ActivationScales)
         fixed (int* pasum = ws.ActivationSums)
         {
             if (mode == DotMode.Quantized)
                 actRowBytes = QuantizeActivations(w, px, tokens, grouped, ws, pa, pas, pasum);
+            if (grouped && !gemm)
+                StreamActivations(w, tokens, pa, actRowBytes, pst, ws.MaxColumns);
 
             if (gemm)
             {
@@ -126,8 +133,8 @@ public static unsafe class MatMul
             {
                 var v = ws.MatVecJob;
                 v.W = w;
-                (v.Y, v.Act, v.Scales, v.Sums) = ((nint)py, (nint)pa, (nint)pas, (nint)pasum);
-                (v.Tokens, v.ActRowBytes, v.SideStride) = (tokens, actRowBytes, ws.SideStride);
+                (v.Y, v.Act, v.Scales, v.Sums, v.Stream) = ((nint)py, (nint)pa, (nint)pas, (nint)pasum, (nint)pst);
+                (v.Tokens, v.ActRowBytes, v.SideStride, v.StreamStride) = (tokens, actRowBytes, ws.SideStride, ws.MaxColumns);
                 v.RowKernel = RowKernel(w.Type);
                 int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
                 // At least ~32K multiply-adds per chunk so the atomic hand-out stays negligible.
@@ -169,6 +176,26 @@ public static unsafe class MatMul
     }
 
     /// <summary>
+    /// For the decode kernels of an interleaved Q4_K / Q6_K matrix, each token's Q8_K quants in <see cref="KStream"/>
+    /// order as well (the matching order of the interleaved weights; 1 byte per column, a few hundred ns per row).
+    /// </summary>
+    private static void StreamActivations(in WeightMatrix w, int tokens, byte* act, int actRowBytes, byte* stream, int streamStride)
+    {
+        if (w.Interleaved == null || w.Type is not (GgmlType.Q4_K or GgmlType.Q6_K))
+            return;
+        int nb = w.Columns / 256;
+        // Interleaved matrices have whole groups of 8 rows, so batches of 4+ tokens take the packed GEMM instead.
+        System.Diagnostics.Debug.Assert(tokens < PackedGemm.Tokens);
+        for (int t = 0; t < tokens; t++)
+        {
+            if (w.Type == GgmlType.Q4_K)
+                KStream.Q4KActivations(act + (long)t * actRowBytes, nb, stream + (long)t * streamStride);
+            else
+                KStream.Q6KActivations(act + (long)t * actRowBytes, nb, stream + (long)t * streamStride);
+        }
+    }
+
+    /// <summary>
     /// Largest batch the 8-row matvec kernels take before the packed GEMM pays for packing each weight group per call:
     /// Q4_0 has a multi-token kernel that unpacks each block once for up to 4 tokens (batched decode of several
     /// sequences); the other types run one token at a time.
@@ -206,14 +233,16 @@ public static unsafe class MatMul
             return;
         }
         fixed (float* px = x, py = y, pu = upScratch, pas = ws.ActivationScales)
-        fixed (byte* pa = ws.Activations)
+        fixed (byte* pa = ws.Activations, pst = ws.Stream)
         fixed (int* pasum = ws.ActivationSums)
         {
             int actRowBytes = QuantizeActivations(gate, px, tokens, grouped: true, ws, pa, pas, pasum);
+            // Gate and up share one stream copy (same type and shape) when either is interleaved.
+            StreamActivations(gate.Interleaved != null ? gate : up, tokens, pa, actRowBytes, pst, ws.MaxColumns);
             var j = ws.GatedJob;
             (j.Gate, j.Up) = (gate, up);
-            (j.Y, j.UpY, j.Act, j.Scales, j.Sums) = ((nint)py, (nint)pu, (nint)pa, (nint)pas, (nint)pasum);
-            (j.Tokens, j.ActRowBytes, j.SideStride) = (tokens, actRowBytes, ws.SideStride);
+            (j.Y, j.UpY, j.Act, j.Scales, j.Sums, j.Stream) = ((nint)py, (nint)pu, (nint)pa, (nint)pas, (nint)pasum, (nint)pst);
+            (j.Tokens, j.ActRowBytes, j.SideStride, j.StreamStride) = (tokens, actRowBytes, ws.SideStride, ws.MaxColumns);
             j.RowKernel = rowKernel;
             int groups = (gate.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
             ws.Pool.For(groups, Math.Max(1, 2048 / (gate.Columns * tokens)), j);
@@ -332,21 +361,21 @@ public static unsafe class MatMul
     internal sealed class MatVecJob : IParallelWork
     {
         public WeightMatrix W;
-        public nint Y, Act, Scales, Sums;
-        public int Tokens, ActRowBytes, SideStride;
+        public nint Y, Act, Scales, Sums, Stream;
+        public int Tokens, ActRowBytes, SideStride, StreamStride;
         public delegate*<byte*, byte*, int, float> RowKernel;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
         {
             for (int g = start; g < end; g++)
-                Group(W, g, (float*)Y, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, RowKernel);
+                Group(W, g, (float*)Y, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, (byte*)Stream, StreamStride, RowKernel);
         }
 
         /// <summary>Rows 8g..8g+7 (fewer at a ragged end) of y = W·x for every token.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Group(in WeightMatrix w, int g, float* y, int tokens, byte* act, int actRowBytes, float* scales, int* sums, int sideStride,
-            delegate*<byte*, byte*, int, float> rowKernel)
+            byte* stream, int streamStride, delegate*<byte*, byte*, int, float> rowKernel)
         {
             int rows = w.Rows, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
             int r0 = g * PackedGemm.Rows;
@@ -385,12 +414,13 @@ public static unsafe class MatMul
                 float* d = scales + (long)t * sideStride;
                 int* s = sums + (long)t * sideStride;
                 float* yt = y + (long)t * rows + r0;
+                byte* st = stream + (long)t * streamStride;
                 switch (w.Type)
                 {
                     case GgmlType.Q4_0 when il: MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
                     case GgmlType.Q8_0 when il: MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q4_K when il: MatVec8.Q4Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q6_K when il: MatVec8.Q6Kx8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q4_K when il: MatVec8.Q4Kx8(ig, nb, a, st, yt, wg, w.RowBytes); break;
+                    case GgmlType.Q6_K when il: MatVec8.Q6Kx8(ig, nb, a, st, yt, wg, w.RowBytes); break;
                     case GgmlType.Q4_0: MatVec8.Q4_0(wg, w.RowBytes, nb, a, d, s, yt); break;
                     case GgmlType.Q8_0: MatVec8.Q8_0(wg, w.RowBytes, nb, a, d, s, yt); break;
                     case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
@@ -407,8 +437,8 @@ public static unsafe class MatMul
     internal sealed class GatedMatVecJob : IParallelWork
     {
         public WeightMatrix Gate, Up;
-        public nint Y, UpY, Act, Scales, Sums;
-        public int Tokens, ActRowBytes, SideStride;
+        public nint Y, UpY, Act, Scales, Sums, Stream;
+        public int Tokens, ActRowBytes, SideStride, StreamStride;
         public delegate*<byte*, byte*, int, float> RowKernel;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -418,8 +448,8 @@ public static unsafe class MatMul
             float* y = (float*)Y, u = (float*)UpY;
             for (int g = start; g < end; g++)
             {
-                MatVecJob.Group(Gate, g, y, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, RowKernel);
-                MatVecJob.Group(Up, g, u, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, RowKernel);
+                MatVecJob.Group(Gate, g, y, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, (byte*)Stream, StreamStride, RowKernel);
+                MatVecJob.Group(Up, g, u, Tokens, (byte*)Act, ActRowBytes, (float*)Scales, (int*)Sums, SideStride, (byte*)Stream, StreamStride, RowKernel);
                 int r0 = g * PackedGemm.Rows, n = Math.Min(PackedGemm.Rows, rows - r0);
                 for (int t = 0; t < Tokens; t++)
                 {

@@ -39,7 +39,8 @@ public sealed unsafe class InterleavedWeightTests
         var il = new byte[bytes.Length];
         WeightMatrix.InterleaveRows(type, cols, bytes, il);
         Assert.NotEqual(bytes, il);   // it is a different order...
-        Assert.Equal(bytes.Order(), il.Order());   // ...of the same bytes
+        if (type is GgmlType.Q4_0 or GgmlType.Q8_0)
+            Assert.Equal(bytes.Order(), il.Order());   // ...of the same bytes (the K-quants' values move within bytes: KStream)
         int rowBytes = (int)GgmlTypes.RowBytes(type, cols), nb = cols / GgmlTypes.BlockSize(type);
         var row = new byte[rowBytes];
         fixed (byte* p = il, o = row)

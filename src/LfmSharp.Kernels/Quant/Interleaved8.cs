@@ -4,8 +4,9 @@ using System.Runtime.Intrinsics;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
-/// The load-time ("repacked") layout of Q4_0, Q8_0, Q4_K and Q6_K matrices for the AVX2 decode kernels: the same bytes as the GGUF
-/// rows, reordered so that each group of 8 rows is one contiguous stream, block by block.
+/// The load-time ("repacked") layout of Q4_0, Q8_0, Q4_K and Q6_K matrices for the AVX2 decode kernels: the GGUF rows
+/// reordered so that each group of 8 rows is one contiguous stream, block by block (and, for the K-quants, the values
+/// within a super-block in <see cref="KStream"/> order).
 /// </summary>
 /// <remarks>
 /// In GGUF order a group's 8 rows are 8 streams <c>rowBytes</c> apart and each block's 8 f16 scales lie 18 (34) bytes
@@ -16,13 +17,14 @@ namespace LfmSharp.Kernels.Quant;
 /// each, so every 32-byte load is the two-row vector <see cref="MatVec8"/> builds from two loads in GGUF order;</item>
 /// <item>Q8_0 (272 B): the 8 scales (16 B), then the 32 quants of rows 0..7 in order;</item>
 /// <item>Q4_K (1152 B per super-block): the 8 rows' d (16 B), their dmin (16 B), their packed 6-bit scales and mins
-/// (8 × 12 B, unpacked for two rows at a time with one vector sequence), then each row's 128 quant bytes;</item>
+/// (8 × 12 B, unpacked for two rows at a time with one vector sequence), then each row's 128 quant bytes with the
+/// values in <see cref="KStream"/> order;</item>
 /// <item>Q6_K (1680 B per super-block): the 8 rows' d (16 B), their 16 int8 scales each (128 B), then each row's
-/// ql and qh (192 B).</item>
+/// ql and qh (192 B), values in <see cref="KStream"/> order.</item>
 /// </list>
 /// Group g starts at byte g·8·rowBytes (the total size is unchanged). Only matrices with a multiple of 8 rows are
-/// interleaved. The kernels that read this layout do exactly the integer and float operations of the GGUF-order ones,
-/// so outputs are bit-identical (tested).
+/// interleaved. The kernels that read this layout compute the same exact integer sums per block and the same float
+/// operations as the GGUF-order ones, so outputs are bit-identical (tested).
 /// </remarks>
 internal static unsafe class Interleaved8
 {
@@ -48,9 +50,9 @@ internal static unsafe class Interleaved8
             (GgmlType.Q8_0, 1) => (2, 32, 16 + 32 * r),
             (GgmlType.Q4_K, 1) => (2, 2, 16 + 2 * r),                                  // dmin
             (GgmlType.Q4_K, 2) => (4, 12, 32 + 12 * r),                                // scales and mins, 6 bits each
-            (GgmlType.Q4_K, 3) => (16, 128, 128 + 128 * r),
+            (GgmlType.Q4_K, 3) => (16, 128, 128 + 128 * r),                            // quants, in KStream order
             (GgmlType.Q6_K, 1) => (192, 16, 16 + 16 * r),                              // int8 scales
-            (GgmlType.Q6_K, 2) => (0, 192, 144 + 192 * r),                             // ql (128 B) and qh (64 B)
+            (GgmlType.Q6_K, 2) => (0, 192, 144 + 192 * r),                             // ql (128 B) and qh (64 B), in KStream order
             _ => (0, 0, 0),
         };
         return length > 0;
@@ -81,23 +83,15 @@ internal static unsafe class Interleaved8
                         ((ushort*)(dst + 16))[r] = *(ushort*)(x + 2);
                         *(ulong*)(dst + 32 + 12 * r) = *(ulong*)(x + 4);
                         *(uint*)(dst + 40 + 12 * r) = *(uint*)(x + 12);
-                        Copy128(x + 16, dst + 128 + 128 * r);
+                        KStream.Q4KToStream(x + 16, dst + 128 + 128 * r);
                         break;
                     default:   // Q6_K
                         ((ushort*)dst)[r] = *(ushort*)(x + 208);
                         Vector128.Store(Vector128.Load(x + 192), dst + 16 + 16 * r);
-                        Copy128(x, dst + 144 + 192 * r);
-                        Vector256.Store(Vector256.Load(x + 128), dst + 144 + 192 * r + 128);
-                        Vector256.Store(Vector256.Load(x + 160), dst + 144 + 192 * r + 160);
+                        KStream.Q6KToStream(x, dst + 144 + 192 * r);
                         break;
                 }
             }
-        }
-
-        static void Copy128(byte* from, byte* to)
-        {
-            for (int i = 0; i < 128; i += 32)
-                Vector256.Store(Vector256.Load(from + i), to + i);
         }
     }
 
@@ -110,7 +104,14 @@ internal static unsafe class Interleaved8
             byte* blk = group + (long)b * Rows * blockBytes;
             byte* o = dst + (long)b * blockBytes;
             for (int f = 0; Field(t, f, r, out int from, out int length, out int to); f++)
-                Unsafe.CopyBlockUnaligned(o + from, blk + to, (uint)length);
+            {
+                if (t == GgmlType.Q4_K && f == 3)
+                    KStream.Q4KFromStream(blk + to, o + from);
+                else if (t == GgmlType.Q6_K && f == 2)
+                    KStream.Q6KFromStream(blk + to, o + from);
+                else
+                    Unsafe.CopyBlockUnaligned(o + from, blk + to, (uint)length);
+            }
         }
     }
 }

@@ -486,32 +486,77 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>
-    /// <see cref="Q4K"/> on an interleaved group (<see cref="Interleaved8"/>): d and dmin are one 16-byte load each,
-    /// the 8 rows' scales are unpacked two rows per vector sequence, and the group is one stream; the same integer
-    /// sums and float operations otherwise (identical bits).
+    /// One Q4_K super-block of one interleaved row in <see cref="KStream"/> order: Σ_j s_j·Σ q·a over its sub-blocks,
+    /// as 8 int32 lanes (lane d: sub-block d), from the row's 128 quant bytes <paramref name="qs"/>, its scales
+    /// <paramref name="scales"/> = [s0, s0, s1, s1, …, s7, s7] (int16) and the activations in stream order
+    /// <paramref name="y"/>. The 8 products of vpmaddubsw land in the same int16 lanes (|Σ| ≤ 8·2·15·128 = 30720), so
+    /// they are added first and scaled by one vpmaddwd.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4KStreamBlock(byte* qs, Vector256<short> scales, sbyte* y)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var v0 = Vector256.Load(qs);
+        var v1 = Vector256.Load(qs + 32);
+        var v2 = Vector256.Load(qs + 64);
+        var v3 = Vector256.Load(qs + 96);
+        var p01 = Avx2.MultiplyAddAdjacent(v0 & low, Vector256.Load(y))
+            + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & low, Vector256.Load(y + 32));
+        var p23 = Avx2.MultiplyAddAdjacent(v1 & low, Vector256.Load(y + 64))
+            + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & low, Vector256.Load(y + 96));
+        var p45 = Avx2.MultiplyAddAdjacent(v2 & low, Vector256.Load(y + 128))
+            + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & low, Vector256.Load(y + 160));
+        var p67 = Avx2.MultiplyAddAdjacent(v3 & low, Vector256.Load(y + 192))
+            + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & low, Vector256.Load(y + 224));
+        return Avx2.MultiplyAddAdjacent((p01 + p23) + (p45 + p67), scales);
+    }
+
+    /// <summary>vpshufb control: per 128-bit lane the 8 mins of <see cref="Q4KScalePairs"/> (bytes 8..15) as int16.</summary>
+    private static readonly Vector256<byte> MinsAsWords = Vector256.Create(Vector128.Create((byte)8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80, 12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80));
+
+    /// <summary>
+    /// <see cref="Q4K"/> on an interleaved group (<see cref="Interleaved8"/>) with the activations' quants also in
+    /// <see cref="KStream"/> order (<paramref name="stream"/>, 256 B per super-block; <paramref name="a"/> is the
+    /// Q8_K row itself, for d and the bsums): d and dmin are one 16-byte load each, the 8 rows' scales are unpacked
+    /// two rows per vector sequence, each row's scaled sums take one vpmaddwd (<see cref="Q4KStreamBlock"/>), and the
+    /// mins of two rows take one against the 8 sub-block sums of the activations. The integer totals per row and
+    /// super-block and the float operations are those of <see cref="Q4K"/> (identical bits).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q4Kx8(byte* g, int nb, byte* a, float* aScales, int* aSums, float* y, byte* w, int rowBytes)
+    public static void Q4Kx8(byte* g, int nb, byte* a, byte* stream, float* y, byte* w, int rowBytes)
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var sums = stackalloc Vector256<int>[16];   // [8 rows] Σ sc·q·a lanes, then [8 rows] Σ m·bsum lanes
-        var sm = stackalloc Vector256<byte>[4];     // [4 row pairs] scales and mins, [s0..s7, m0..m7] per row
+        var sums = stackalloc Vector256<int>[8];      // [8 rows] Σ s·q·a, per sub-block
+        var scales = stackalloc Vector256<short>[8];  // [8 rows] [s0, s0, …, s7, s7]
+        var mins = stackalloc Vector256<int>[4];      // [4 row pairs] Σ m·bsum, 4 lanes per row
+        var minOrder = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 1152, ab = a + b * 292;
             for (int i = 0; i < 1152; i += 64)
                 Sse.Prefetch0(x + InterleavedLead + i);
+            // The activations' 8 sub-block sums (each ≤ 32·128), in both 128-bit lanes.
+            var bs = Vector256.Load((short*)(ab + 4 + 256));
+            var sub = Avx2.Permute4x64(Avx2.HorizontalAdd(bs, bs).AsInt64(), 0x88).AsInt16();
             for (int p = 0; p < 4; p++)
-                sm[p] = Q4KScalePairs(x + 32 + 24 * p, x + 44 + 24 * p);
-            byte* s = (byte*)sm;
+            {
+                var sm = Q4KScalePairs(x + 32 + 24 * p, x + 44 + 24 * p);   // rows 2p, 2p+1: [s0..s7, m0..m7] per lane
+                var dup = Avx2.UnpackLow(sm, sm);
+                scales[2 * p] = Avx2.ConvertToVector256Int16(dup.GetLower()).AsInt16();
+                scales[2 * p + 1] = Avx2.ConvertToVector256Int16(dup.GetUpper()).AsInt16();
+                mins[p] = Avx2.MultiplyAddAdjacent(Avx2.Shuffle(sm, MinsAsWords).AsInt16(), sub);
+            }
+            sbyte* ys = (sbyte*)(stream + b * 256);
             for (int r = 0; r < 8; r++)
-                sums[r] = Q4KBlock(x + 128 + 128 * r, Vector128.Load(s + 16 * r), ab, out sums[8 + r]);
+                sums[r] = Q4KStreamBlock(x + 128 + 128 * r, scales[r], ys);
+            // Row pairs (0,1), (2,3), … → lanes [0, 2, 4, 6 | 1, 3, 5, 7] → row order.
+            var minTot = Avx2.PermuteVar8x32(Avx2.HorizontalAdd(Avx2.HorizontalAdd(mins[0], mins[1]), Avx2.HorizontalAdd(mins[2], mins[3])), minOrder);
             var ad = Vector256.Create(*(float*)ab);
             var d = SlotHalves((ushort*)x, ref special);
             var dmin = SlotHalves((ushort*)(x + 16), ref special);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d * ad, acc);
-            acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(sums[8], sums[9], sums[10], sums[11], sums[12], sums[13], sums[14], sums[15])), dmin * ad, acc);
+            acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(minTot), dmin * ad, acc);
         }
         acc.Store(y);
         if (HasSpecial(special))
@@ -592,11 +637,35 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>
-    /// <see cref="Q6K"/> on an interleaved group (<see cref="Interleaved8"/>): d is one 16-byte load and the group one
-    /// stream; identical bits.
+    /// One Q6_K super-block of one interleaved row in <see cref="KStream"/> order: exact Σ sc·q·a − 32·Σ sc·bsum
+    /// (8 lanes), as <see cref="Q6KBlock(byte*, sbyte*, byte*)"/>, from its ql/qh <paramref name="x"/>, its 16 int8
+    /// scales, the activations' bsums and their quants in stream order <paramref name="y"/>. Per half, vector j's
+    /// int16 lanes (2d, 2d+1) belong to sub-block 8·h + d in every vector, so two products are added (≤ 2·2·63·128 =
+    /// 32256) and scaled by one vpmaddwd against [s_8h, s_8h, …, s_8h+7, s_8h+7].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6KStreamBlock(byte* x, sbyte* scales, Vector256<short> bsums, sbyte* y)
+    {
+        var raw = Vector128.Load(scales);
+        var offset = Avx2.MultiplyAddAdjacent(bsums, Avx2.ConvertToVector256Int16(raw));
+        var sLo = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(raw, raw));
+        var sHi = Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(raw, raw));
+        KStream.Q6KDecode(x, 0, out var q1, out var q2, out var q3, out var q4);
+        var lo = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1.AsByte(), Vector256.Load(y)) + Avx2.MultiplyAddAdjacent(q2.AsByte(), Vector256.Load(y + 32)), sLo)
+            + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3.AsByte(), Vector256.Load(y + 64)) + Avx2.MultiplyAddAdjacent(q4.AsByte(), Vector256.Load(y + 96)), sLo);
+        KStream.Q6KDecode(x, 1, out q1, out q2, out q3, out q4);
+        var hi = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1.AsByte(), Vector256.Load(y + 128)) + Avx2.MultiplyAddAdjacent(q2.AsByte(), Vector256.Load(y + 160)), sHi)
+            + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3.AsByte(), Vector256.Load(y + 192)) + Avx2.MultiplyAddAdjacent(q4.AsByte(), Vector256.Load(y + 224)), sHi);
+        return lo + hi - Avx2.ShiftLeftLogical(offset, 5);
+    }
+
+    /// <summary>
+    /// <see cref="Q6K"/> on an interleaved group (<see cref="Interleaved8"/>) with the activations' quants in
+    /// <see cref="KStream"/> order (<paramref name="stream"/>; <paramref name="a"/> is the Q8_K row): d is one
+    /// 16-byte load, the group one stream, each row's scaled sums <see cref="Q6KStreamBlock"/>; identical bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q6Kx8(byte* g, int nb, byte* a, float* aScales, int* aSums, float* y, byte* w, int rowBytes)
+    public static void Q6Kx8(byte* g, int nb, byte* a, byte* stream, float* y, byte* w, int rowBytes)
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
@@ -606,8 +675,10 @@ internal static unsafe class MatVec8
             byte* x = g + b * 1680, ab = a + b * 292;
             for (int i = 0; i < 1680; i += 64)
                 Sse.Prefetch0(x + InterleavedLead + i);
+            var bs = Vector256.Load((short*)(ab + 4 + 256));
+            sbyte* ys = (sbyte*)(stream + b * 256);
             for (int r = 0; r < 8; r++)
-                sums[r] = Q6KBlock(x + 144 + 192 * r, (sbyte*)(x + 16 + 16 * r), ab);
+                sums[r] = Q6KStreamBlock(x + 144 + 192 * r, (sbyte*)(x + 16 + 16 * r), bs, ys);
             var tot = Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves((ushort*)x, ref special) * Vector256.Create(*(float*)ab), acc);
         }

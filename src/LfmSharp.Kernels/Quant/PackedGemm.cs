@@ -51,27 +51,17 @@ internal static unsafe class PackedGemm
 
     // ---- packing ----------------------------------------------------------------------------------------------
 
-    /// <summary>8×8 transpose of dwords: out[s] dword r = in[r] dword s. Turns 8 rows of 32 quants into 8 steps of 4 quants × 8 rows.</summary>
+    /// <summary>
+    /// 8×8 transpose of dwords: out[s] dword r = in[r] dword s, out[s] stored at dst + s·<paramref name="stride"/>. Turns 8
+    /// rows of 32 quants into 8 steps of 4 quants × 8 rows.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreTransposed(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3,
-        Vector256<int> a4, Vector256<int> a5, Vector256<int> a6, Vector256<int> a7, byte* dst)
+        Vector256<int> a4, Vector256<int> a5, Vector256<int> a6, Vector256<int> a7, byte* dst, int stride = 32)
     {
-        var t0 = Avx2.UnpackLow(a0, a1); var t1 = Avx2.UnpackHigh(a0, a1);
-        var t2 = Avx2.UnpackLow(a2, a3); var t3 = Avx2.UnpackHigh(a2, a3);
-        var t4 = Avx2.UnpackLow(a4, a5); var t5 = Avx2.UnpackHigh(a4, a5);
-        var t6 = Avx2.UnpackLow(a6, a7); var t7 = Avx2.UnpackHigh(a6, a7);
-        var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32(); var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
-        var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32(); var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
-        var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32(); var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
-        var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32(); var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
-        Avx2.Permute2x128(u0, u4, 0x20).Store((int*)dst);
-        Avx2.Permute2x128(u1, u5, 0x20).Store((int*)(dst + 32));
-        Avx2.Permute2x128(u2, u6, 0x20).Store((int*)(dst + 64));
-        Avx2.Permute2x128(u3, u7, 0x20).Store((int*)(dst + 96));
-        Avx2.Permute2x128(u0, u4, 0x31).Store((int*)(dst + 128));
-        Avx2.Permute2x128(u1, u5, 0x31).Store((int*)(dst + 160));
-        Avx2.Permute2x128(u2, u6, 0x31).Store((int*)(dst + 192));
-        Avx2.Permute2x128(u3, u7, 0x31).Store((int*)(dst + 224));
+        KStream.Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        a0.Store((int*)dst); a1.Store((int*)(dst + stride)); a2.Store((int*)(dst + 2 * stride)); a3.Store((int*)(dst + 3 * stride));
+        a4.Store((int*)(dst + 4 * stride)); a5.Store((int*)(dst + 5 * stride)); a6.Store((int*)(dst + 6 * stride)); a7.Store((int*)(dst + 7 * stride));
     }
 
     /// <summary>Packs rows r0..r0+7 of a Q4_0 matrix (row stride <paramref name="rowBytes"/>, nb blocks per row).</summary>
@@ -201,7 +191,11 @@ internal static unsafe class PackedGemm
         }
     }
 
-    /// <summary><see cref="PackQ4K"/> from an interleaved group (<see cref="Interleaved8"/>): the same packed bytes.</summary>
+    /// <summary>
+    /// <see cref="PackQ4K"/> from an interleaved group (<see cref="Interleaved8"/>): the same packed bytes. In
+    /// <see cref="KStream"/> order vector v of a row holds dword v of each sub-block d, so one transpose across the 8
+    /// rows gives the packed steps of dword v of all 8 sub-blocks (256 B apart).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackQ4Kx8(byte* g, int nb, byte* dst)
     {
@@ -209,16 +203,16 @@ internal static unsafe class PackedGemm
         for (int b = 0; b < nb; b++, dst += 2624)
         {
             byte* x = g + b * 1152;
-            for (int c = 0; c < 4; c++)
+            for (int u = 0; u < 4; u++)
             {
-                byte* q = x + 128 + 32 * c;   // row r's quants 128·r further
+                byte* q = x + 128 + 32 * u;   // row r's quants 128·r further; low nibbles vector 2u, high 2u+1
                 var v0 = Vector256.Load(q); var v1 = Vector256.Load(q + 128);
                 var v2 = Vector256.Load(q + 256); var v3 = Vector256.Load(q + 384);
                 var v4 = Vector256.Load(q + 512); var v5 = Vector256.Load(q + 640);
                 var v6 = Vector256.Load(q + 768); var v7 = Vector256.Load(q + 896);
                 StoreTransposed((v0 & low).AsInt32(), (v1 & low).AsInt32(), (v2 & low).AsInt32(), (v3 & low).AsInt32(),
-                    (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 512 * c);
-                StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 512 * c + 256);
+                    (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 64 * u, 256);
+                StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 64 * u + 32, 256);
             }
             for (int r = 0; r < 8; r++)
                 PackQ4KScales(r, (ushort*)x + r, (ushort*)(x + 16) + r, x + 32 + 12 * r, dst);
@@ -241,26 +235,23 @@ internal static unsafe class PackedGemm
             byte* x = w + b * (interleaved ? 1680 : 210);
             for (int h = 0; h < 2; h++)
             {
-                // The 128 quants of half h of each row in order (4 runs of 32), then transposed run by run.
+                // The 128 quants of half h of each row as 4 vectors of 32, then transposed vector by vector.
                 for (int r = 0; r < 8; r++)
                 {
                     byte* xr = interleaved ? x + 144 + 192 * r : x + r * rowBytes;   // ql (128 B), then qh (64 B)
-                    var low = Vector256.Create((byte)0x0F);
-                    var qlA = Vector256.Load(xr + 64 * h);
-                    var qlB = Vector256.Load(xr + 64 * h + 32);
-                    var qh = Vector256.Load(xr + 128 + 32 * h);
-                    byte* t = tmp + 128 * r;
-                    ((qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte()).Store(t);
-                    ((qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte()).Store(t + 32);
-                    ((Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30))).Store(t + 64);
-                    ((Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte()).Store(t + 96);
+                    KStream.Q6KDecode(xr, h, out var q1, out var q2, out var q3, out var q4);
+                    int* t = (int*)(tmp + 128 * r);
+                    q1.Store(t); q2.Store(t + 8); q3.Store(t + 16); q4.Store(t + 24);
                 }
+                // GGUF order: run m is dwords 8m..8m+7 of the half, packed at 256·m. Stream order (KStream): vector j
+                // holds dword 4d + j of the half in its dword d, which packs at 128·d + 32·j.
                 for (int run = 0; run < 4; run++)
                 {
                     byte* t = tmp + 32 * run;
                     StoreTransposed(Vector256.Load(t).AsInt32(), Vector256.Load(t + 128).AsInt32(), Vector256.Load(t + 256).AsInt32(),
                         Vector256.Load(t + 384).AsInt32(), Vector256.Load(t + 512).AsInt32(), Vector256.Load(t + 640).AsInt32(),
-                        Vector256.Load(t + 768).AsInt32(), Vector256.Load(t + 896).AsInt32(), dst + 1024 * h + 256 * run);
+                        Vector256.Load(t + 768).AsInt32(), Vector256.Load(t + 896).AsInt32(),
+                        interleaved ? dst + 1024 * h + 32 * run : dst + 1024 * h + 256 * run, interleaved ? 128 : 32);
                 }
             }
             short* sc = (short*)(dst + 2048);     // [16 sub-blocks of 16][8 rows × 2]
