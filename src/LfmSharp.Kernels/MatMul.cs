@@ -184,8 +184,10 @@ public static unsafe class MatMul
         if (w.Interleaved == null || w.Type is not (GgmlType.Q4_K or GgmlType.Q6_K))
             return;
         int nb = w.Columns / 256;
-        // Interleaved matrices have whole groups of 8 rows, so batches of 4+ tokens take the packed GEMM instead.
-        System.Diagnostics.Debug.Assert(tokens < PackedGemm.Tokens);
+        // Interleaved matrices have whole groups of 8 rows, so batches of 4+ tokens take the packed GEMM instead
+        // (the buffer holds 3 rows); checked because a violation would write past it.
+        if (tokens >= PackedGemm.Tokens)
+            throw new InvalidOperationException($"MatMul: {tokens} tokens reached the decode kernels of {w}.");
         for (int t = 0; t < tokens; t++)
         {
             if (w.Type == GgmlType.Q4_K)
