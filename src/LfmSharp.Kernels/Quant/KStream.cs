@@ -64,6 +64,7 @@ internal static unsafe class KStream
     // ---- activations (per matmul and token, before the decode kernels) ----------------------------------------
 
     /// <summary>The 256 quants of each of the <paramref name="nb"/> super-blocks of a Q8_K row, in Q4_K stream order, to <paramref name="dst"/> (256 B per super-block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KActivations(byte* q8k, int nb, byte* dst)
     {
         for (int b = 0; b < nb; b++, dst += 256)
@@ -79,6 +80,7 @@ internal static unsafe class KStream
     }
 
     /// <summary>As <see cref="Q4KActivations"/>, in Q6_K stream order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6KActivations(byte* q8k, int nb, byte* dst)
     {
         for (int b = 0; b < nb; b++)
@@ -122,6 +124,7 @@ internal static unsafe class KStream
     /// Both directions are the same 8×8 dword transpose of the unpacked values: in GGUF order the low (high) nibbles of
     /// the 32 bytes at 32·c are sub-block 2c (2c+1), one dword per 4 values; in stream order they are vector 2u (2u+1).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Q4KTranspose(byte* src, byte* dst)
     {
         var low = Vector256.Create((byte)0x0F);
@@ -138,6 +141,7 @@ internal static unsafe class KStream
     }
 
     /// <summary>One Q6_K super-block's ql (128 B) and qh (64 B) at <paramref name="src"/> from GGUF to stream order at <paramref name="dst"/> (same shape).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6KToStream(byte* src, byte* dst)
     {
         if (!Avx2.IsSupported)
@@ -157,6 +161,7 @@ internal static unsafe class KStream
     }
 
     /// <summary>The inverse of <see cref="Q6KToStream"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6KFromStream(byte* src, byte* dst)
     {
         if (!Avx2.IsSupported)
