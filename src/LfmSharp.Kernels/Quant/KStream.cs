@@ -151,7 +151,7 @@ internal static unsafe class KStream
         }
         for (int h = 0; h < 2; h++)
         {
-            Q6KDecode(src, h, out var r0, out var r1, out var r2, out var r3);   // runs of 32 natural values
+            Q6K.DecodeHalf(src, h, out var r0, out var r1, out var r2, out var r3);   // runs of 32 natural values
             // Rows of 4 dwords: run m holds rows 2m (low lane) and 2m+1 (high); the transpose wants x_d = [row d | row d+4].
             var x0 = Avx2.Permute2x128(r0, r2, 0x20); var x1 = Avx2.Permute2x128(r0, r2, 0x31);
             var x2 = Avx2.Permute2x128(r1, r3, 0x20); var x3 = Avx2.Permute2x128(r1, r3, 0x31);
@@ -171,31 +171,14 @@ internal static unsafe class KStream
         }
         for (int h = 0; h < 2; h++)
         {
-            Q6KDecode(src, h, out var x0, out var x1, out var x2, out var x3);
+            Q6K.DecodeHalf(src, h, out var x0, out var x1, out var x2, out var x3);
             Transpose4x4(ref x0, ref x1, ref x2, ref x3);
             Q6KEncode(Avx2.Permute2x128(x0, x1, 0x20), Avx2.Permute2x128(x2, x3, 0x20),
                 Avx2.Permute2x128(x0, x1, 0x31), Avx2.Permute2x128(x2, x3, 0x31), dst, h);
         }
     }
 
-    /// <summary>
-    /// The 6-bit values of half <paramref name="h"/> of a Q6_K super-block's ql/qh (at <paramref name="x"/>) as four
-    /// vectors of 32 bytes, the decode every Q6_K kernel does (in GGUF order four runs of 32 consecutive values).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Q6KDecode(byte* x, int h, out Vector256<int> q1, out Vector256<int> q2, out Vector256<int> q3, out Vector256<int> q4)
-    {
-        var low = Vector256.Create((byte)0x0F);
-        var qlA = Vector256.Load(x + 64 * h);
-        var qlB = Vector256.Load(x + 64 * h + 32);
-        var qh = Vector256.Load(x + 128 + 32 * h);
-        q1 = ((qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte()).AsInt32();
-        q2 = ((qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte()).AsInt32();
-        q3 = ((Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30))).AsInt32();
-        q4 = ((Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte()).AsInt32();
-    }
-
-    /// <summary>The inverse of <see cref="Q6KDecode"/>: four vectors of 6-bit values to half <paramref name="h"/>'s ql and qh at <paramref name="x"/>.</summary>
+    /// <summary>The inverse of <see cref="Q6K.DecodeHalf"/>: four vectors of 6-bit values to half <paramref name="h"/>'s ql and qh at <paramref name="x"/>.</summary>
     private static void Q6KEncode(Vector256<int> q1, Vector256<int> q2, Vector256<int> q3, Vector256<int> q4, byte* x, int h)
     {
         var low = Vector256.Create((byte)0x0F);

@@ -574,19 +574,13 @@ internal static unsafe class MatVec8
         sbyte* q8 = (sbyte*)(y + 4);
         var sc16 = Avx2.ConvertToVector256Int16(Vector128.Load(scales));   // [s0..s7 | s8..s15]
         var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), sc16);
-        var low = Vector256.Create((byte)0x0F);
         var sumi = Vector256<int>.Zero;
         for (int h = 0; h < 2; h++)
         {
             // This half's 8 scales in both 128-bit lanes; a run of 32 uses scales (2k, 2k+1): low lanes get 2k, high 2k+1.
             var sh = (h == 0 ? Avx2.Permute2x128(sc16, sc16, 0x00) : Avx2.Permute2x128(sc16, sc16, 0x11)).AsByte();
-            var qlA = Vector256.Load(x + 64 * h);
-            var qlB = Vector256.Load(x + 64 * h + 32);
-            var qh = Vector256.Load(x + 128 + 32 * h);
-            var q1 = (qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte();
-            var q2 = (qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte();
-            var q3 = (Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30));
-            var q4 = (Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte();
+            Quant.Q6K.DecodeHalf(x, h, out var v1, out var v2, out var v3, out var v4);
+            var (q1, q2, q3, q4) = (v1.AsByte(), v2.AsByte(), v3.AsByte(), v4.AsByte());
             sbyte* ys = q8 + 128 * h;
             // Pair sums u6·s8 ≤ 2·63·128 each: one horizontal add (≤ 32256) still fits int16, so two runs share one
             // madd against their four scales (per half [run A's 4 lanes, run B's 4 lanes]): 2 multiplies instead of 4.
@@ -650,10 +644,10 @@ internal static unsafe class MatVec8
         var offset = Avx2.MultiplyAddAdjacent(bsums, Avx2.ConvertToVector256Int16(raw));
         var sLo = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(raw, raw));
         var sHi = Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(raw, raw));
-        KStream.Q6KDecode(x, 0, out var q1, out var q2, out var q3, out var q4);
+        Quant.Q6K.DecodeHalf(x, 0, out var q1, out var q2, out var q3, out var q4);
         var lo = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1.AsByte(), Vector256.Load(y)) + Avx2.MultiplyAddAdjacent(q2.AsByte(), Vector256.Load(y + 32)), sLo)
             + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3.AsByte(), Vector256.Load(y + 64)) + Avx2.MultiplyAddAdjacent(q4.AsByte(), Vector256.Load(y + 96)), sLo);
-        KStream.Q6KDecode(x, 1, out q1, out q2, out q3, out q4);
+        Quant.Q6K.DecodeHalf(x, 1, out q1, out q2, out q3, out q4);
         var hi = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1.AsByte(), Vector256.Load(y + 128)) + Avx2.MultiplyAddAdjacent(q2.AsByte(), Vector256.Load(y + 160)), sHi)
             + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3.AsByte(), Vector256.Load(y + 192)) + Avx2.MultiplyAddAdjacent(q4.AsByte(), Vector256.Load(y + 224)), sHi);
         return lo + hi - Avx2.ShiftLeftLogical(offset, 5);

@@ -239,7 +239,7 @@ internal static unsafe class PackedGemm
                 for (int r = 0; r < 8; r++)
                 {
                     byte* xr = interleaved ? x + 144 + 192 * r : x + r * rowBytes;   // ql (128 B), then qh (64 B)
-                    KStream.Q6KDecode(xr, h, out var q1, out var q2, out var q3, out var q4);
+                    Q6K.DecodeHalf(xr, h, out var q1, out var q2, out var q3, out var q4);
                     int* t = (int*)(tmp + 128 * r);
                     q1.Store(t); q2.Store(t + 8); q3.Store(t + 16); q4.Store(t + 24);
                 }

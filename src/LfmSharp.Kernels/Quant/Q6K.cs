@@ -148,7 +148,6 @@ public static unsafe class Q6K
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;
-        var low = Vector256.Create((byte)0x0F);
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + i * 210, y = a + i * 292;
@@ -163,13 +162,8 @@ public static unsafe class Q6K
             var sumi = Vector256<int>.Zero;
             for (int h = 0; h < 2; h++)
             {
-                var qlA = Vector256.Load(x + 64 * h);
-                var qlB = Vector256.Load(x + 64 * h + 32);
-                var qh = Vector256.Load(x + 128 + 32 * h);
-                var q1 = (qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte();
-                var q2 = (qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte();
-                var q3 = (Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30));
-                var q4 = (Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte();
+                DecodeHalf(x, h, out var v1, out var v2, out var v3, out var v4);
+                var (q1, q2, q3, q4) = (v1.AsByte(), v2.AsByte(), v3.AsByte(), v4.AsByte());
                 sbyte* ys = q8 + 128 * h;
                 sbyte* s = sc + 8 * h;
                 sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, Vector256.Load(ys)), Scales(s[0], s[1]));
@@ -181,6 +175,23 @@ public static unsafe class Q6K
             acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(sumi), d, acc);
         }
         return acc;
+    }
+
+    /// <summary>
+    /// The 6-bit values of half <paramref name="h"/> of a Q6_K super-block's ql/qh (at <paramref name="x"/>) as four
+    /// vectors of 32 bytes, the decode every AVX2 Q6_K kernel does (in GGUF order four runs of 32 consecutive values).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void DecodeHalf(byte* x, int h, out Vector256<int> q1, out Vector256<int> q2, out Vector256<int> q3, out Vector256<int> q4)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var qlA = Vector256.Load(x + 64 * h);
+        var qlB = Vector256.Load(x + 64 * h + 32);
+        var qh = Vector256.Load(x + 128 + 32 * h);
+        q1 = ((qlA & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x03)).AsUInt16(), 4).AsByte()).AsInt32();
+        q2 = ((qlB & low) | Avx2.ShiftLeftLogical((qh & Vector256.Create((byte)0x0C)).AsUInt16(), 2).AsByte()).AsInt32();
+        q3 = ((Avx2.ShiftRightLogical(qlA.AsUInt16(), 4).AsByte() & low) | (qh & Vector256.Create((byte)0x30))).AsInt32();
+        q4 = ((Avx2.ShiftRightLogical(qlB.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftRightLogical((qh & Vector256.Create((byte)0xC0)).AsUInt16(), 2).AsByte()).AsInt32();
     }
 
     /// <summary>int16 lanes 0..7 = <paramref name="first"/> (weights 0..15 of a 32-run), lanes 8..15 = <paramref name="second"/>.</summary>
