@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the whole suite with the machine's best SIMD paths, then the kernel and model suites again with
-# AVX-512 switched off and with all hardware intrinsics switched off (.NET 10 knobs DOTNET_EnableAVX512F and
-# DOTNET_EnableHWIntrinsic), so the narrower paths and the scalar fallbacks stay correct; then, where qemu-aarch64 is
+# AVX-512 and AVX-VNNI switched off and with all hardware intrinsics switched off (.NET 10 knobs DOTNET_EnableAVX512,
+# DOTNET_EnableAVXVNNI and DOTNET_EnableHWIntrinsic; .NET 10 no longer reads DOTNET_EnableAVX512F, and a test checks
+# that each leg's knobs took effect), so the narrower paths and the scalar fallbacks stay correct; then, where qemu-aarch64 is
 # installed, the kernel suite on an emulated ARM64 (scripts/test-arm64.sh).
 # Ends with one line: "tests: N passed, N failed[, N skipped]".
 set -uo pipefail
@@ -34,8 +35,8 @@ run_leg() { # name, env..., -- projects...
 all_projects=(tests/*/*.Tests.csproj)
 run_leg full DOTNET_TieredPGO=1 -- "${all_projects[@]}"
 isa_projects=(tests/LfmSharp.Kernels.Tests/LfmSharp.Kernels.Tests.csproj tests/LfmSharp.Tests/LfmSharp.Tests.csproj)
-run_leg no-avx512 DOTNET_EnableAVX512F=0 -- "${isa_projects[@]}"
-run_leg no-simd DOTNET_EnableHWIntrinsic=0 -- "${isa_projects[@]}"
+run_leg avx2-only DOTNET_EnableAVX512=0 DOTNET_EnableAVXVNNI=0 LFMSHARP_ISA_CEILING=avx2 -- "${isa_projects[@]}"
+run_leg no-simd DOTNET_EnableHWIntrinsic=0 LFMSHARP_ISA_CEILING=none -- "${isa_projects[@]}"
 
 # The kernel suite on an emulated ARM64 (sdot, AdvSimd, scalar) where qemu-aarch64 is installed; skipped otherwise.
 echo "== arm64 (scripts/test-arm64.sh)"
