@@ -317,6 +317,69 @@ internal static unsafe class PackedGemm
         acc3.Store(t.Y3);
     }
 
+    /// <summary>
+    /// <see cref="KernelQ4_0"/> with the products summed straight into int32 lanes by <typeparamref name="TDot"/>
+    /// (<see cref="VnniDot"/>: one vpdpbusd per token and step instead of vpmaddubsw, the int16 add and, per block, a
+    /// vpmaddwd). The integer totals per block are the same, so are the bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ4_0Dot4<TDot>(byte* pk, int nb, in TokenTile t) where TDot : struct, IByteDot
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0 + 2, a1 = t.A1 + 2, a2 = t.A2 + 2, a3 = t.A3 + 2;
+        for (int b = 0; b < nb; b++, pk += 288, a0 += 34, a1 += 34, a2 += 34, a3 += 34)
+        {
+            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int s = 0; s < 8; s++)
+            {
+                var w = Vector256.Load(pk + 32 * s);
+                p0 = TDot.Add(p0, w, Bcast(a0 + 4 * s));
+                p1 = TDot.Add(p1, w, Bcast(a1 + 4 * s));
+                p2 = TDot.Add(p2, w, Bcast(a2 + 4 * s));
+                p3 = TDot.Add(p3, w, Bcast(a3 + 4 * s));
+            }
+            var dw = Vector256.Load((float*)(pk + 256));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0 - Vector256.Create(t.S0[b])), dw * Vector256.Create(t.D0[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1 - Vector256.Create(t.S1[b])), dw * Vector256.Create(t.D1[b]), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p2 - Vector256.Create(t.S2[b])), dw * Vector256.Create(t.D2[b]), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p3 - Vector256.Create(t.S3[b])), dw * Vector256.Create(t.D3[b]), acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
+    /// <summary><see cref="KernelQ8_0"/> with <typeparamref name="TDot"/> summing |w|·sign(a, w) into int32 lanes (see <see cref="KernelQ4_0Dot4{TDot}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ8_0Dot4<TDot>(byte* pk, int nb, in TokenTile t) where TDot : struct, IByteDot
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0 + 2, a1 = t.A1 + 2, a2 = t.A2 + 2, a3 = t.A3 + 2;
+        for (int b = 0; b < nb; b++, pk += 288, a0 += 34, a1 += 34, a2 += 34, a3 += 34)
+        {
+            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int s = 0; s < 8; s++)
+            {
+                var w = Vector256.Load((sbyte*)(pk + 32 * s));
+                var aw = Avx2.Abs(w);
+                p0 = TDot.Add(p0, aw, Avx2.Sign(Bcast(a0 + 4 * s), w));
+                p1 = TDot.Add(p1, aw, Avx2.Sign(Bcast(a1 + 4 * s), w));
+                p2 = TDot.Add(p2, aw, Avx2.Sign(Bcast(a2 + 4 * s), w));
+                p3 = TDot.Add(p3, aw, Avx2.Sign(Bcast(a3 + 4 * s), w));
+            }
+            var dw = Vector256.Load((float*)(pk + 256));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), dw * Vector256.Create(t.D0[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1), dw * Vector256.Create(t.D1[b]), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p2), dw * Vector256.Create(t.D2[b]), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p3), dw * Vector256.Create(t.D3[b]), acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
     /// <summary>Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens (sign trick per pair; int16 pair sums reach 32512, so widen every step).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ8_0(byte* pk, int nb, in TokenTile t)
@@ -451,4 +514,35 @@ internal static unsafe class PackedGemm
         acc2.Store(t.Y2);
         acc3.Store(t.Y3);
     }
+}
+
+/// <summary>
+/// acc + Σ of the 4 products u·s (u8 × s8) in each int32 lane: what AVX-VNNI's vpdpbusd does in one instruction. The
+/// packed GEMM kernels are generic over it, so the same kernel runs with <see cref="VnniDot"/> on CPUs that have
+/// AVX-VNNI and with <see cref="Avx2Dot"/> in the tests of every AVX2 machine.
+/// </summary>
+internal interface IByteDot
+{
+    static abstract Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s);
+}
+
+/// <summary>vpdpbusd (AVX-VNNI, VEX-encoded: Intel since Alder Lake, AMD since Zen 5).</summary>
+internal readonly struct VnniDot : IByteDot
+{
+    public static bool IsSupported => AvxVnni.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) => AvxVnni.MultiplyWideningAndAdd(acc, u, s);
+}
+
+/// <summary>
+/// The same sums on AVX2: vpmaddubsw then vpmaddwd against ones. Equal to <see cref="VnniDot"/> whenever no pair sum
+/// saturates int16, which holds for the callers (|u·s + u'·s'| ≤ 2·128·127 = 32512 for |w|·sign(a, w) of Q8_0, ≤ 3840
+/// for Q4_0's u4).
+/// </summary>
+internal readonly struct Avx2Dot : IByteDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
+        => acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 }

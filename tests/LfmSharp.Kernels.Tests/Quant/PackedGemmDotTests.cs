@@ -1,0 +1,111 @@
+using System.Runtime.Intrinsics.X86;
+using LfmSharp.Kernels.Quant;
+
+namespace LfmSharp.Kernels.Tests.Quant;
+
+/// <summary>A theory that xunit reports as skipped where the CPU lacks AVX-VNNI (or the JIT has it switched off).</summary>
+public sealed class VnniTheoryAttribute : TheoryAttribute
+{
+    public VnniTheoryAttribute()
+    {
+        if (!(AvxVnni.IsSupported && Fma.IsSupported))
+            Skip = "AVX-VNNI not available here (or disabled via DOTNET_EnableAVXVNNI)";
+    }
+}
+
+/// <summary>
+/// The packed GEMM kernels written over <see cref="IByteDot"/> (the AVX-VNNI path) against the vpmaddubsw kernels:
+/// the same packed weights and activations must give the same bits, with the AVX2 stand-in everywhere and with
+/// vpdpbusd where the CPU has it.
+/// </summary>
+public sealed unsafe class PackedGemmDotTests
+{
+    private const int Cols = 512, Blocks = Cols / 32;
+
+    [Avx2Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0)]
+    public void Avx2StandInGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: false);
+
+    [VnniTheory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0)]
+    public void VnniGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: true);
+
+    private static void Compare(GgmlType type, bool vnni)
+    {
+        var rng = new Random(type == GgmlType.Q4_0 ? 40 : 80);
+        int rowBytes = Blocks * (type == GgmlType.Q4_0 ? 18 : 34);
+        var w = GC.AllocateArray<byte>(8 * rowBytes, pinned: true);
+        var row = new float[Cols];
+        for (int r = 0; r < 8; r++)
+        {
+            for (int i = 0; i < Cols; i++)
+                row[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 29 == 0 ? 6 : 1);
+            Quantize.RowReference(type, row, w.AsSpan(r * rowBytes, rowBytes));
+        }
+        if (type == GgmlType.Q8_0)
+        {
+            // −128 is a valid Q8_0 byte (the quantizer never writes it): |w| = 128 is the widest u8 operand.
+            for (int r = 0; r < 8; r++)
+                for (int b = 0; b < Blocks; b += 3)
+                    w[r * rowBytes + b * 34 + 2 + (r + b) % 32] = 0x80;
+        }
+
+        // Four tokens of Q8_0 activations, their f32 block scales and (Q4_0) 8·Σq per block; one token saturates ±127.
+        var act = GC.AllocateArray<byte>(4 * Blocks * 34, pinned: true);
+        var d = GC.AllocateArray<float>(4 * Blocks, pinned: true);
+        var sums = GC.AllocateArray<int>(4 * Blocks, pinned: true);
+        for (int t = 0; t < 4; t++)
+        {
+            for (int i = 0; i < Cols; i++)
+                row[i] = t == 3 ? (i % 2 == 0 ? 1f : -1f) : (float)(rng.NextDouble() * 2 - 1);
+            var a = act.AsSpan(t * Blocks * 34, Blocks * 34);
+            Quantize.Row(GgmlType.Q8_0, row, a);
+            for (int b = 0; b < Blocks; b++)
+            {
+                d[t * Blocks + b] = QuantMath.HalfToSingle(BitConverter.ToUInt16(a.Slice(b * 34, 2)));
+                int s = 0;
+                for (int k = 0; k < 32; k++)
+                    s += (sbyte)a[b * 34 + 2 + k];
+                sums[t * Blocks + b] = 8 * s;
+            }
+        }
+
+        var pk = GC.AllocateArray<byte>(PackedGemm.PackedBytes(type, Cols), pinned: true);
+        var want = new float[32];
+        var got = new float[32];
+        fixed (byte* pw = w, pp = pk, pa = act)
+        fixed (float* pd = d, py = want, pg = got)
+        fixed (int* ps = sums)
+        {
+            if (type == GgmlType.Q4_0)
+                PackedGemm.PackQ4_0(pw, rowBytes, Blocks, pp);
+            else
+                PackedGemm.PackQ8_0(pw, rowBytes, Blocks, pp);
+            var reference = Tile(pa, pd, ps, py);
+            var tile = Tile(pa, pd, ps, pg);
+            if (type == GgmlType.Q4_0)
+            {
+                PackedGemm.KernelQ4_0(pp, Blocks, reference);
+                if (vnni) PackedGemm.KernelQ4_0Dot4<VnniDot>(pp, Blocks, tile); else PackedGemm.KernelQ4_0Dot4<Avx2Dot>(pp, Blocks, tile);
+            }
+            else
+            {
+                PackedGemm.KernelQ8_0(pp, Blocks, reference);
+                if (vnni) PackedGemm.KernelQ8_0Dot4<VnniDot>(pp, Blocks, tile); else PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pp, Blocks, tile);
+            }
+        }
+        Assert.Contains(want, v => v != 0f);
+        for (int i = 0; i < 32; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(got[i]), $"token {i / 8} row {i % 8}: {got[i]:R} vs {want[i]:R}");
+    }
+
+    private static PackedGemm.TokenTile Tile(byte* a, float* d, int* s, float* y) => new()
+    {
+        A0 = a, A1 = a + Blocks * 34, A2 = a + 2 * Blocks * 34, A3 = a + 3 * Blocks * 34,
+        D0 = d, D1 = d + Blocks, D2 = d + 2 * Blocks, D3 = d + 3 * Blocks,
+        S0 = s, S1 = s + Blocks, S2 = s + 2 * Blocks, S3 = s + 3 * Blocks,
+        Y0 = y, Y1 = y + 8, Y2 = y + 16, Y3 = y + 24,
+    };
+}
