@@ -45,7 +45,7 @@ grep -E "^(== |Arm64|FAIL|arm64:)" "$log_dir/arm64.log" | head -40
 
 # Sum the per-project summaries: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..." (and the ARM64 run's
 # "tests: N passed, N failed, N skipped", rewritten to that shape).
-{ cat "$log_dir"/full.log "$log_dir"/no-avx512.log "$log_dir"/no-simd.log 2>/dev/null
+{ cat "$log_dir"/full.log "$log_dir"/avx2-only.log "$log_dir"/no-simd.log 2>/dev/null
   grep -E "^tests:" "$log_dir/arm64.log" | tail -1 \
     | sed -E 's/tests: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?/Passed! - Failed: \2, Passed: \1, Skipped: 0\3/; s/Skipped: 0, ([0-9]+) skipped/Skipped: \1/'
 } | grep -E "^(Passed!|Failed!)" \
