@@ -26,7 +26,7 @@ run_leg() { # name, env..., -- projects...
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
   for proj in "$@"; do
     echo "== $name: $proj"
-    env "${envs[@]}" dotnet test "$proj" -c Release --no-build -nologo 2>&1 | tee -a "$log_dir/$name.log" \
+    env "${envs[@]}" dotnet test "$proj" -c Release --no-build -nologo 2>&1 | tee -a "$log_dir/leg-$name.log" \
       | grep -E "^(Passed!|Failed!)|\[FAIL\]|Error Message|^\s+(Assert|Expected|Actual)" | head -60
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   done
@@ -45,7 +45,7 @@ grep -E "^(== |Arm64|FAIL|arm64:)" "$log_dir/arm64.log" | head -40
 
 # Sum the per-project summaries: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..." (and the ARM64 run's
 # "tests: N passed, N failed, N skipped", rewritten to that shape).
-{ cat "$log_dir"/full.log "$log_dir"/avx2-only.log "$log_dir"/no-simd.log 2>/dev/null
+{ cat "$log_dir"/leg-*.log 2>/dev/null
   grep -E "^tests:" "$log_dir/arm64.log" | tail -1 \
     | sed -E 's/tests: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?/Passed! - Failed: \2, Passed: \1, Skipped: 0\3/; s/Skipped: 0, ([0-9]+) skipped/Skipped: \1/'
 } | grep -E "^(Passed!|Failed!)" \
