@@ -530,6 +530,8 @@ public static unsafe class MatMul
                     {
                         case GgmlType.Q4_0 when VnniDot.IsSupported: PackedGemm.KernelQ4_0Dot4<VnniDot>(pk, nb, tile); break;
                         case GgmlType.Q8_0 when VnniDot.IsSupported: PackedGemm.KernelQ8_0Dot4<VnniDot>(pk, nb, tile); break;
+                        case GgmlType.Q4_K when VnniDot.IsSupported: PackedGemm.KernelQ4KDot4<VnniDot>(pk, nb, tile); break;
+                        case GgmlType.Q6_K when VnniDot.IsSupported: PackedGemm.KernelQ6KDot4<VnniDot>(pk, nb, tile); break;
                         case GgmlType.Q4_0: PackedGemm.KernelQ4_0(pk, nb, tile); break;
                         case GgmlType.Q8_0: PackedGemm.KernelQ8_0(pk, nb, tile); break;
                         case GgmlType.Q4_K: PackedGemm.KernelQ4K(pk, nb, tile); break;

@@ -380,6 +380,116 @@ internal static unsafe class PackedGemm
         acc3.Store(t.Y3);
     }
 
+    /// <summary>
+    /// <see cref="KernelQ4K"/> with <typeparamref name="TDot"/> summing each sub-block's products straight into int32
+    /// lanes (one per row), then one vpmulld by the rows' scales (the packed [s, s] int16 pairs read as dwords and
+    /// shifted down) — where the maddubs kernel needs an int16 add per step and a vpmaddwd per sub-block. Same integer
+    /// totals, same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ4KDot4<TDot>(byte* pk, int nb, in TokenTile t) where TDot : struct, IByteDot
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
+        for (int b = 0; b < nb; b++, pk += 2624, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
+        {
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            byte* v = pk;
+            for (int j = 0; j < 8; j++, v += 256)
+            {
+                Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+                int o = 4 + 32 * j;
+                for (int s = 0; s < 8; s++)
+                {
+                    var w = Vector256.Load(v + 32 * s);
+                    p0 = TDot.Add(p0, w, Bcast(a0 + o + 4 * s));
+                    p1 = TDot.Add(p1, w, Bcast(a1 + o + 4 * s));
+                    p2 = TDot.Add(p2, w, Bcast(a2 + o + 4 * s));
+                    p3 = TDot.Add(p3, w, Bcast(a3 + o + 4 * s));
+                }
+                var sc = Avx2.ShiftRightArithmetic(Vector256.Load((int*)(pk + 2048) + 8 * j), 16);   // row r's scale in dword r
+                i0 += Avx2.MultiplyLow(p0, sc);
+                i1 += Avx2.MultiplyLow(p1, sc);
+                i2 += Avx2.MultiplyLow(p2, sc);
+                i3 += Avx2.MultiplyLow(p3, sc);
+            }
+            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
+            for (int g = 0; g < 8; g++)
+            {
+                var mc = Vector256.Load((short*)(pk + 2304) + 16 * g);
+                m0 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
+                m1 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
+                m2 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
+                m3 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
+            }
+            var d = Vector256.Load((float*)(pk + 2560));
+            var dmin = Vector256.Load((float*)(pk + 2592));
+            var ad0 = Vector256.Create(*(float*)a0); var ad1 = Vector256.Create(*(float*)a1);
+            var ad2 = Vector256.Create(*(float*)a2); var ad3 = Vector256.Create(*(float*)a3);
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0), d * ad0, acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1), d * ad1, acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2), d * ad2, acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3), d * ad3, acc3);
+            acc0 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m0), dmin * ad0, acc0);
+            acc1 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m1), dmin * ad1, acc1);
+            acc2 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m2), dmin * ad2, acc2);
+            acc3 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m3), dmin * ad3, acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
+    /// <summary><see cref="KernelQ6K"/> with <typeparamref name="TDot"/> and one vpmulld per sub-block of 16 (see <see cref="KernelQ4KDot4{TDot}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ6KDot4<TDot>(byte* pk, int nb, in TokenTile t) where TDot : struct, IByteDot
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
+        for (int b = 0; b < nb; b++, pk += 2848, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
+        {
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            byte* v = pk;
+            for (int j = 0; j < 16; j++, v += 128)
+            {
+                Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+                int o = 4 + 16 * j;
+                for (int s = 0; s < 4; s++)
+                {
+                    var w = Vector256.Load(v + 32 * s);
+                    p0 = TDot.Add(p0, w, Bcast(a0 + o + 4 * s));
+                    p1 = TDot.Add(p1, w, Bcast(a1 + o + 4 * s));
+                    p2 = TDot.Add(p2, w, Bcast(a2 + o + 4 * s));
+                    p3 = TDot.Add(p3, w, Bcast(a3 + o + 4 * s));
+                }
+                var sc = Avx2.ShiftRightArithmetic(Vector256.Load((int*)(pk + 2048) + 8 * j), 16);   // row r's int8 scale in dword r
+                i0 += Avx2.MultiplyLow(p0, sc);
+                i1 += Avx2.MultiplyLow(p1, sc);
+                i2 += Avx2.MultiplyLow(p2, sc);
+                i3 += Avx2.MultiplyLow(p3, sc);
+            }
+            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
+            for (int g = 0; g < 8; g++)
+            {
+                var oc = Vector256.Load((short*)(pk + 2560) + 16 * g);
+                m0 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
+                m1 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
+                m2 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
+                m3 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
+            }
+            var d = Vector256.Load((float*)(pk + 2816));
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0 - Avx2.ShiftLeftLogical(m0, 5)), d * Vector256.Create(*(float*)a0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1 - Avx2.ShiftLeftLogical(m1, 5)), d * Vector256.Create(*(float*)a1), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2 - Avx2.ShiftLeftLogical(m2, 5)), d * Vector256.Create(*(float*)a2), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3 - Avx2.ShiftLeftLogical(m3, 5)), d * Vector256.Create(*(float*)a3), acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+
     /// <summary>Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens (sign trick per pair; int16 pair sums reach 32512, so widen every step).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ8_0(byte* pk, int nb, in TokenTile t)
@@ -537,8 +647,8 @@ internal readonly struct VnniDot : IByteDot
 
 /// <summary>
 /// The same sums on AVX2: vpmaddubsw then vpmaddwd against ones. Equal to <see cref="VnniDot"/> whenever no pair sum
-/// saturates int16, which holds for the callers (|u·s + u'·s'| ≤ 2·128·127 = 32512 for |w|·sign(a, w) of Q8_0, ≤ 3840
-/// for Q4_0's u4).
+/// saturates int16, which holds for the callers (|u·s + u'·s'| ≤ 2·128·127 = 32512 for |w|·sign(a, w) of Q8_0 with
+/// Q8_0 activations in ±127; ≤ 2·63·128 = 16128 for the K-quants' u4/u6 against Q8_K's −128..127).
 /// </summary>
 internal readonly struct Avx2Dot : IByteDot
 {

@@ -25,17 +25,22 @@ public sealed unsafe class PackedGemmDotTests
     [Avx2Theory]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q6_K)]
     public void Avx2StandInGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: false);
 
     [VnniTheory]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q6_K)]
     public void VnniGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: true);
 
     private static void Compare(GgmlType type, bool vnni)
     {
-        var rng = new Random(type == GgmlType.Q4_0 ? 40 : 80);
-        int rowBytes = Blocks * (type == GgmlType.Q4_0 ? 18 : 34);
+        var rng = new Random((int)type);
+        int rowBytes = (int)GgmlTypes.RowBytes(type, Cols);
+        bool kQuant = type is GgmlType.Q4_K or GgmlType.Q6_K;
         var w = GC.AllocateArray<byte>(8 * rowBytes, pinned: true);
         var row = new float[Cols];
         for (int r = 0; r < 8; r++)
@@ -52,17 +57,20 @@ public sealed unsafe class PackedGemmDotTests
                     w[r * rowBytes + b * 34 + 2 + (r + b) % 32] = 0x80;
         }
 
-        // Four tokens of Q8_0 activations, their f32 block scales and (Q4_0) 8·Σq per block; one token saturates ±127.
-        var act = GC.AllocateArray<byte>(4 * Blocks * 34, pinned: true);
+        // Four tokens of Q8_0 (Q8_K for the K-quants) activations, their f32 block scales and (Q4_0) 8·Σq per block;
+        // one token is all ±1 (Q8_0: ±127; Q8_K: −128 and 127).
+        var actType = kQuant ? GgmlType.Q8_K : GgmlType.Q8_0;
+        int actRow = (int)GgmlTypes.RowBytes(actType, Cols);
+        var act = GC.AllocateArray<byte>(4 * actRow, pinned: true);
         var d = GC.AllocateArray<float>(4 * Blocks, pinned: true);
         var sums = GC.AllocateArray<int>(4 * Blocks, pinned: true);
         for (int t = 0; t < 4; t++)
         {
             for (int i = 0; i < Cols; i++)
                 row[i] = t == 3 ? (i % 2 == 0 ? 1f : -1f) : (float)(rng.NextDouble() * 2 - 1);
-            var a = act.AsSpan(t * Blocks * 34, Blocks * 34);
-            Quantize.Row(GgmlType.Q8_0, row, a);
-            for (int b = 0; b < Blocks; b++)
+            var a = act.AsSpan(t * actRow, actRow);
+            Quantize.Row(actType, row, a);
+            for (int b = 0; b < Blocks && !kQuant; b++)
             {
                 d[t * Blocks + b] = QuantMath.HalfToSingle(BitConverter.ToUInt16(a.Slice(b * 34, 2)));
                 int s = 0;
@@ -79,21 +87,34 @@ public sealed unsafe class PackedGemmDotTests
         fixed (float* pd = d, py = want, pg = got)
         fixed (int* ps = sums)
         {
-            if (type == GgmlType.Q4_0)
-                PackedGemm.PackQ4_0(pw, rowBytes, Blocks, pp);
-            else
-                PackedGemm.PackQ8_0(pw, rowBytes, Blocks, pp);
-            var reference = Tile(pa, pd, ps, py);
-            var tile = Tile(pa, pd, ps, pg);
-            if (type == GgmlType.Q4_0)
+            int nb = Cols / GgmlTypes.BlockSize(type);
+            switch (type)
             {
-                PackedGemm.KernelQ4_0(pp, Blocks, reference);
-                if (vnni) PackedGemm.KernelQ4_0Dot4<VnniDot>(pp, Blocks, tile); else PackedGemm.KernelQ4_0Dot4<Avx2Dot>(pp, Blocks, tile);
+                case GgmlType.Q4_0: PackedGemm.PackQ4_0(pw, rowBytes, nb, pp); break;
+                case GgmlType.Q8_0: PackedGemm.PackQ8_0(pw, rowBytes, nb, pp); break;
+                case GgmlType.Q4_K: PackedGemm.PackQ4K(pw, rowBytes, nb, pp); break;
+                default: PackedGemm.PackQ6K(pw, rowBytes, nb, pp); break;
             }
-            else
+            var reference = Tile(pa, actRow, pd, ps, py);
+            var tile = Tile(pa, actRow, pd, ps, pg);
+            switch (type)
             {
-                PackedGemm.KernelQ8_0(pp, Blocks, reference);
-                if (vnni) PackedGemm.KernelQ8_0Dot4<VnniDot>(pp, Blocks, tile); else PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pp, Blocks, tile);
+                case GgmlType.Q4_0:
+                    PackedGemm.KernelQ4_0(pp, nb, reference);
+                    if (vnni) PackedGemm.KernelQ4_0Dot4<VnniDot>(pp, nb, tile); else PackedGemm.KernelQ4_0Dot4<Avx2Dot>(pp, nb, tile);
+                    break;
+                case GgmlType.Q8_0:
+                    PackedGemm.KernelQ8_0(pp, nb, reference);
+                    if (vnni) PackedGemm.KernelQ8_0Dot4<VnniDot>(pp, nb, tile); else PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pp, nb, tile);
+                    break;
+                case GgmlType.Q4_K:
+                    PackedGemm.KernelQ4K(pp, nb, reference);
+                    if (vnni) PackedGemm.KernelQ4KDot4<VnniDot>(pp, nb, tile); else PackedGemm.KernelQ4KDot4<Avx2Dot>(pp, nb, tile);
+                    break;
+                default:
+                    PackedGemm.KernelQ6K(pp, nb, reference);
+                    if (vnni) PackedGemm.KernelQ6KDot4<VnniDot>(pp, nb, tile); else PackedGemm.KernelQ6KDot4<Avx2Dot>(pp, nb, tile);
+                    break;
             }
         }
         Assert.Contains(want, v => v != 0f);
@@ -101,9 +122,9 @@ public sealed unsafe class PackedGemmDotTests
             Assert.True(BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(got[i]), $"token {i / 8} row {i % 8}: {got[i]:R} vs {want[i]:R}");
     }
 
-    private static PackedGemm.TokenTile Tile(byte* a, float* d, int* s, float* y) => new()
+    private static PackedGemm.TokenTile Tile(byte* a, int actRow, float* d, int* s, float* y) => new()
     {
-        A0 = a, A1 = a + Blocks * 34, A2 = a + 2 * Blocks * 34, A3 = a + 3 * Blocks * 34,
+        A0 = a, A1 = a + actRow, A2 = a + 2 * actRow, A3 = a + 3 * actRow,
         D0 = d, D1 = d + Blocks, D2 = d + 2 * Blocks, D3 = d + 3 * Blocks,
         S0 = s, S1 = s + Blocks, S2 = s + 2 * Blocks, S3 = s + 3 * Blocks,
         Y0 = y, Y1 = y + 8, Y2 = y + 16, Y3 = y + 24,
