@@ -216,19 +216,25 @@ internal static class Parent
             var rss = engines.ToDictionary(e => e, e => workers[e].Ask("rss").GetProperty("peak_rss_mib").GetDouble());
 
             Console.WriteLine();
-            string header = "| test    |" + string.Concat(engines.Select(e => $" {Label(e),-20} |")) + (engines.Length == 2 ? " ratio lfm/llama |" : "");
+            // The ratio of the means is the reported figure; the per-repetition ratios (each pair ran back to back, so
+            // they share the machine's state) show how much of it is this machine's drift.
+            string header = "| test    |" + string.Concat(engines.Select(e => $" {Label(e),-20} |")) + (engines.Length == 2 ? " ratio lfm/llama | paired: median (min–max) |" : "");
             Console.WriteLine(header);
-            Console.WriteLine("| ------- |" + string.Concat(engines.Select(_ => " -------------------: |")) + (engines.Length == 2 ? " --------------: |" : ""));
+            Console.WriteLine("| ------- |" + string.Concat(engines.Select(_ => " -------------------: |")) + (engines.Length == 2 ? " --------------: | ----------------------: |" : ""));
             foreach (string test in tests)
             {
                 int n = int.Parse(test.AsSpan(2), CultureInfo.InvariantCulture);
                 var stats = engines.Select(e => Stats(seconds[e][test].Select(s => n / s).ToArray())).ToArray();
                 string row = $"| {test,-7} |" + string.Concat(stats.Select(s => string.Create(CultureInfo.InvariantCulture, $" {s.Mean,9:F2} ± {s.Sd,7:F2} t/s |")));
                 if (engines.Length == 2)
-                    row += string.Create(CultureInfo.InvariantCulture, $" {stats[0].Mean / stats[1].Mean,15:F3} |");
+                {
+                    var paired = seconds[engines[1]][test].Zip(seconds[engines[0]][test], (other, lfm) => other / lfm).Order().ToArray();
+                    double median = paired.Length % 2 == 1 ? paired[paired.Length / 2] : (paired[paired.Length / 2 - 1] + paired[paired.Length / 2]) / 2;
+                    row += string.Create(CultureInfo.InvariantCulture, $" {stats[0].Mean / stats[1].Mean,15:F3} | {median,6:F3} ({paired[0]:F2}–{paired[^1]:F2}) |");
+                }
                 Console.WriteLine(row);
             }
-            Console.WriteLine("| peak RSS |" + string.Concat(engines.Select(e => string.Create(CultureInfo.InvariantCulture, $" {rss[e],16:F1} MiB |"))) + (engines.Length == 2 ? string.Create(CultureInfo.InvariantCulture, $" {rss[engines[0]] / rss[engines[1]],15:F3} |") : ""));
+            Console.WriteLine("| peak RSS |" + string.Concat(engines.Select(e => string.Create(CultureInfo.InvariantCulture, $" {rss[e],16:F1} MiB |"))) + (engines.Length == 2 ? string.Create(CultureInfo.InvariantCulture, $" {rss[engines[0]] / rss[engines[1]],15:F3} | |") : ""));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load average during the runs: min {loads.Min():F2}, max {loads.Max():F2} ({Environment.ProcessorCount} logical processors)"));
             return 0;
         }
