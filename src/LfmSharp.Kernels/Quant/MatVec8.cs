@@ -399,21 +399,13 @@ internal static unsafe class MatVec8
             Exact(&Quant.Q8_0.DotAvx2, w, rowBytes, nb, a, y);
     }
 
-    /// <summary>One Q4_K super-block of one row: exact Σ sc_j·q·a (8 lanes) and Σ m_j·bsum (8 lanes), as in <see cref="Q4K.DotAvx2"/>.</summary>
+    /// <summary>One Q4_K super-block of one row (GGUF order): exact Σ sc_j·q·a (8 lanes) and Σ m_j·bsum (8 lanes), as in <see cref="Q4K.DotAvx2"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Q4KBlock(byte* x, byte* y, out Vector256<int> minProd)
     {
         Quant.Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
-        return Q4KBlock(x + 16, Vector128.Create(scales, mins).AsByte(), y, out minProd);
-    }
-
-    /// <summary>
-    /// <see cref="Q4KBlock(byte*, byte*, out Vector256{int})"/> on a row's 128 quant bytes <paramref name="qs"/> with its
-    /// scales and mins already unpacked: <paramref name="scaleMin"/> = [s0..s7, m0..m7].
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q4KBlock(byte* qs, Vector128<byte> scaleMin, byte* y, out Vector256<int> minProd)
-    {
+        var scaleMin = Vector128.Create(scales, mins).AsByte();                              // [s0..s7, m0..m7]
+        byte* qs = x + 16;
         minProd = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(scaleMin, scaleMin)));
         var sc16 = Avx2.ConvertToVector256Int16(scaleMin);                                   // [s0..s7 | m0..m7]
         var sc = Avx2.Permute2x128(sc16, sc16, 0x00);                                        // [s0..s7 | s0..s7]
@@ -563,14 +555,11 @@ internal static unsafe class MatVec8
             Exact(&Quant.Q4K.DotAvx2, w, rowBytes, nb, a, y);
     }
 
-    /// <summary>One Q6_K super-block of one row: exact Σ sc·q·a − 32·Σ sc·bsum (8 lanes), as in <see cref="Q6K.DotAvx2"/>.</summary>
+    /// <summary>One Q6_K super-block of one row (GGUF order): exact Σ sc·q·a − 32·Σ sc·bsum (8 lanes), as in <see cref="Q6K.DotAvx2"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6KBlock(byte* x, byte* y) => Q6KBlock(x, (sbyte*)(x + 192), y);
-
-    /// <summary><see cref="Q6KBlock(byte*, byte*)"/> with the row's 16 scales at <paramref name="scales"/> (ql and qh at <paramref name="x"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6KBlock(byte* x, sbyte* scales, byte* y)
+    private static Vector256<int> Q6KBlock(byte* x, byte* y)
     {
+        sbyte* scales = (sbyte*)(x + 192);
         sbyte* q8 = (sbyte*)(y + 4);
         var sc16 = Avx2.ConvertToVector256Int16(Vector128.Load(scales));   // [s0..s7 | s8..s15]
         var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), sc16);
@@ -632,7 +621,7 @@ internal static unsafe class MatVec8
 
     /// <summary>
     /// One Q6_K super-block of one interleaved row in <see cref="KStream"/> order: exact Σ sc·q·a − 32·Σ sc·bsum
-    /// (8 lanes), as <see cref="Q6KBlock(byte*, sbyte*, byte*)"/>, from its ql/qh <paramref name="x"/>, its 16 int8
+    /// (8 lanes), as <see cref="Q6KBlock(byte*, byte*)"/>, from its ql/qh <paramref name="x"/>, its 16 int8
     /// scales, the activations' bsums and their quants in stream order <paramref name="y"/>. Per half, vector j's
     /// int16 lanes (2d, 2d+1) belong to sub-block 8·h + d in every vector, so two products are added (≤ 2·2·63·128 =
     /// 32256) and scaled by one vpmaddwd against [s_8h, s_8h, …, s_8h+7, s_8h+7].

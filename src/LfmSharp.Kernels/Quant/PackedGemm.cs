@@ -287,6 +287,64 @@ internal static unsafe class PackedGemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<sbyte> Bcast(byte* p) => Vector256.Create(*(int*)p).AsSByte();
 
+    /// <summary>
+    /// Per token, Σ_g coef_g · (Q8_K bsums of groups 2g and 2g+1, one broadcast int16 pair): the K-quants' term on the
+    /// activations' block sums (Q4_K: the mins; Q6_K: the −32 offset), int32 lane r for row r. <paramref name="coef"/>
+    /// is the packed [8 group pairs][8 rows × 2] int16 table.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BsumTerms(short* coef, byte* a0, byte* a1, byte* a2, byte* a3,
+        out Vector256<int> m0, out Vector256<int> m1, out Vector256<int> m2, out Vector256<int> m3)
+    {
+        m0 = m1 = m2 = m3 = default;
+        for (int g = 0; g < 8; g++)
+        {
+            var c = Vector256.Load(coef + 16 * g);
+            m0 += Avx2.MultiplyAddAdjacent(c, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
+            m1 += Avx2.MultiplyAddAdjacent(c, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
+            m2 += Avx2.MultiplyAddAdjacent(c, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
+            m3 += Avx2.MultiplyAddAdjacent(c, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
+        }
+    }
+
+    /// <summary>
+    /// The end of a packed Q4_K super-block for 4 tokens, whichever kernel summed it: acc += i·d·d_a − mins·dmin·d_a
+    /// (<paramref name="i0"/>.. are the exact Σ s·q·a per row).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateQ4K(byte* pk, byte* a0, byte* a1, byte* a2, byte* a3,
+        Vector256<int> i0, Vector256<int> i1, Vector256<int> i2, Vector256<int> i3,
+        ref Vector256<float> acc0, ref Vector256<float> acc1, ref Vector256<float> acc2, ref Vector256<float> acc3)
+    {
+        BsumTerms((short*)(pk + 2304), a0, a1, a2, a3, out var m0, out var m1, out var m2, out var m3);
+        var d = Vector256.Load((float*)(pk + 2560));
+        var dmin = Vector256.Load((float*)(pk + 2592));
+        var ad0 = Vector256.Create(*(float*)a0); var ad1 = Vector256.Create(*(float*)a1);
+        var ad2 = Vector256.Create(*(float*)a2); var ad3 = Vector256.Create(*(float*)a3);
+        acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0), d * ad0, acc0);
+        acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1), d * ad1, acc1);
+        acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2), d * ad2, acc2);
+        acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3), d * ad3, acc3);
+        acc0 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m0), dmin * ad0, acc0);
+        acc1 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m1), dmin * ad1, acc1);
+        acc2 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m2), dmin * ad2, acc2);
+        acc3 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m3), dmin * ad3, acc3);
+    }
+
+    /// <summary>The end of a packed Q6_K super-block for 4 tokens: acc += (i − 32·Σ scale·bsum)·d·d_a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateQ6K(byte* pk, byte* a0, byte* a1, byte* a2, byte* a3,
+        Vector256<int> i0, Vector256<int> i1, Vector256<int> i2, Vector256<int> i3,
+        ref Vector256<float> acc0, ref Vector256<float> acc1, ref Vector256<float> acc2, ref Vector256<float> acc3)
+    {
+        BsumTerms((short*)(pk + 2560), a0, a1, a2, a3, out var m0, out var m1, out var m2, out var m3);
+        var d = Vector256.Load((float*)(pk + 2816));
+        acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0 - Avx2.ShiftLeftLogical(m0, 5)), d * Vector256.Create(*(float*)a0), acc0);
+        acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1 - Avx2.ShiftLeftLogical(m1, 5)), d * Vector256.Create(*(float*)a1), acc1);
+        acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2 - Avx2.ShiftLeftLogical(m2, 5)), d * Vector256.Create(*(float*)a2), acc2);
+        acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3 - Avx2.ShiftLeftLogical(m3, 5)), d * Vector256.Create(*(float*)a3), acc3);
+    }
+
     /// <summary>Q4_0 weights × Q8_0 activations, 8 rows × 4 tokens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ4_0(byte* pk, int nb, in TokenTile t)
@@ -413,27 +471,7 @@ internal static unsafe class PackedGemm
                 i2 += Avx2.MultiplyLow(p2, sc);
                 i3 += Avx2.MultiplyLow(p3, sc);
             }
-            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
-            for (int g = 0; g < 8; g++)
-            {
-                var mc = Vector256.Load((short*)(pk + 2304) + 16 * g);
-                m0 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
-                m1 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
-                m2 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
-                m3 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
-            }
-            var d = Vector256.Load((float*)(pk + 2560));
-            var dmin = Vector256.Load((float*)(pk + 2592));
-            var ad0 = Vector256.Create(*(float*)a0); var ad1 = Vector256.Create(*(float*)a1);
-            var ad2 = Vector256.Create(*(float*)a2); var ad3 = Vector256.Create(*(float*)a3);
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0), d * ad0, acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1), d * ad1, acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2), d * ad2, acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3), d * ad3, acc3);
-            acc0 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m0), dmin * ad0, acc0);
-            acc1 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m1), dmin * ad1, acc1);
-            acc2 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m2), dmin * ad2, acc2);
-            acc3 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m3), dmin * ad3, acc3);
+            AccumulateQ4K(pk, a0, a1, a2, a3, i0, i1, i2, i3, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         acc0.Store(t.Y0);
         acc1.Store(t.Y1);
@@ -469,20 +507,7 @@ internal static unsafe class PackedGemm
                 i2 += Avx2.MultiplyLow(p2, sc);
                 i3 += Avx2.MultiplyLow(p3, sc);
             }
-            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
-            for (int g = 0; g < 8; g++)
-            {
-                var oc = Vector256.Load((short*)(pk + 2560) + 16 * g);
-                m0 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
-                m1 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
-                m2 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
-                m3 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
-            }
-            var d = Vector256.Load((float*)(pk + 2816));
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0 - Avx2.ShiftLeftLogical(m0, 5)), d * Vector256.Create(*(float*)a0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1 - Avx2.ShiftLeftLogical(m1, 5)), d * Vector256.Create(*(float*)a1), acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2 - Avx2.ShiftLeftLogical(m2, 5)), d * Vector256.Create(*(float*)a2), acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3 - Avx2.ShiftLeftLogical(m3, 5)), d * Vector256.Create(*(float*)a3), acc3);
+            AccumulateQ6K(pk, a0, a1, a2, a3, i0, i1, i2, i3, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         acc0.Store(t.Y0);
         acc1.Store(t.Y1);
@@ -549,28 +574,7 @@ internal static unsafe class PackedGemm
                 i2 += Avx2.MultiplyAddAdjacent(p2, sc);
                 i3 += Avx2.MultiplyAddAdjacent(p3, sc);
             }
-            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
-            for (int g = 0; g < 8; g++)
-            {
-                var mc = Vector256.Load((short*)(pk + 2304) + 16 * g);
-                // bsums of groups 2g and 2g+1 as one broadcast int16 pair.
-                m0 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
-                m1 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
-                m2 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
-                m3 += Avx2.MultiplyAddAdjacent(mc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
-            }
-            var d = Vector256.Load((float*)(pk + 2560));
-            var dmin = Vector256.Load((float*)(pk + 2592));
-            var ad0 = Vector256.Create(*(float*)a0); var ad1 = Vector256.Create(*(float*)a1);
-            var ad2 = Vector256.Create(*(float*)a2); var ad3 = Vector256.Create(*(float*)a3);
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0), d * ad0, acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1), d * ad1, acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2), d * ad2, acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3), d * ad3, acc3);
-            acc0 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m0), dmin * ad0, acc0);
-            acc1 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m1), dmin * ad1, acc1);
-            acc2 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m2), dmin * ad2, acc2);
-            acc3 = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(m3), dmin * ad3, acc3);
+            AccumulateQ4K(pk, a0, a1, a2, a3, i0, i1, i2, i3, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         acc0.Store(t.Y0);
         acc1.Store(t.Y1);
@@ -604,20 +608,7 @@ internal static unsafe class PackedGemm
                     i3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w0, Bcast(a3 + oo)) + Avx2.MultiplyAddAdjacent(w1, Bcast(a3 + oo + 4)), sc);
                 }
             }
-            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
-            for (int g = 0; g < 8; g++)
-            {
-                var oc = Vector256.Load((short*)(pk + 2560) + 16 * g);
-                m0 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a0 + 260 + 4 * g)).AsInt16());
-                m1 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a1 + 260 + 4 * g)).AsInt16());
-                m2 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a2 + 260 + 4 * g)).AsInt16());
-                m3 += Avx2.MultiplyAddAdjacent(oc, Vector256.Create(*(int*)(a3 + 260 + 4 * g)).AsInt16());
-            }
-            var d = Vector256.Load((float*)(pk + 2816));
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0 - Avx2.ShiftLeftLogical(m0, 5)), d * Vector256.Create(*(float*)a0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1 - Avx2.ShiftLeftLogical(m1, 5)), d * Vector256.Create(*(float*)a1), acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2 - Avx2.ShiftLeftLogical(m2, 5)), d * Vector256.Create(*(float*)a2), acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3 - Avx2.ShiftLeftLogical(m3, 5)), d * Vector256.Create(*(float*)a3), acc3);
+            AccumulateQ6K(pk, a0, a1, a2, a3, i0, i1, i2, i3, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         acc0.Store(t.Y0);
         acc1.Store(t.Y1);
