@@ -275,6 +275,30 @@ internal static unsafe class MatVec8
     private const int InterleavedLead = 1024;
 
     /// <summary>
+    /// Prefetches the 18 cache lines from <paramref name="p"/> (one interleaved Q4_K super-block, 1152 B), written
+    /// out: the JIT does not unroll loops, and a counted loop spent 6 instructions per line — a seventh of the Q4_K
+    /// decode kernel's time with its data in cache.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch18Lines(byte* p)
+    {
+        Sse.Prefetch0(p + 0); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
+        Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);
+        Sse.Prefetch0(p + 768); Sse.Prefetch0(p + 832); Sse.Prefetch0(p + 896); Sse.Prefetch0(p + 960); Sse.Prefetch0(p + 1024); Sse.Prefetch0(p + 1088);
+    }
+
+    /// <summary>As <see cref="Prefetch18Lines"/>, the 27 lines that cover one interleaved Q6_K super-block (1680 B).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch27Lines(byte* p)
+    {
+        Sse.Prefetch0(p + 0); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
+        Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);
+        Sse.Prefetch0(p + 768); Sse.Prefetch0(p + 832); Sse.Prefetch0(p + 896); Sse.Prefetch0(p + 960); Sse.Prefetch0(p + 1024); Sse.Prefetch0(p + 1088);
+        Sse.Prefetch0(p + 1152); Sse.Prefetch0(p + 1216); Sse.Prefetch0(p + 1280); Sse.Prefetch0(p + 1344); Sse.Prefetch0(p + 1408); Sse.Prefetch0(p + 1472);
+        Sse.Prefetch0(p + 1536); Sse.Prefetch0(p + 1600); Sse.Prefetch0(p + 1664);
+    }
+
+    /// <summary>
     /// <see cref="Q4_0"/> on an interleaved group (<see cref="Interleaved8"/>, at <paramref name="g"/>): the scales are
     /// one 16-byte load and each row pair one 32-byte load, so no ring and no cross-row prefetching; the same
     /// operations on the same values otherwise (identical bits). <paramref name="w"/>/<paramref name="rowBytes"/> are
@@ -526,8 +550,7 @@ internal static unsafe class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 1152, ab = a + b * 292;
-            for (int i = 0; i < 1152; i += 64)
-                Sse.Prefetch0(x + InterleavedLead + i);
+            Prefetch18Lines(x + InterleavedLead);
             // The activations' 8 sub-block sums (each ≤ 32·128), in both 128-bit lanes.
             var bs = Vector256.Load((short*)(ab + 4 + 256));
             var sub = Avx2.Permute4x64(Avx2.HorizontalAdd(bs, bs).AsInt64(), 0x88).AsInt16();
@@ -656,8 +679,7 @@ internal static unsafe class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 1680, ab = a + b * 292;
-            for (int i = 0; i < 1680; i += 64)
-                Sse.Prefetch0(x + InterleavedLead + i);
+            Prefetch27Lines(x + InterleavedLead);
             var bs = Vector256.Load((short*)(ab + 4 + 256));
             sbyte* ys = (sbyte*)(stream + b * 256);
             for (int r = 0; r < 8; r++)
