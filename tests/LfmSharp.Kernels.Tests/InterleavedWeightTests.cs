@@ -54,6 +54,38 @@ public sealed unsafe class InterleavedWeightTests
     }
 
     /// <summary>
+    /// Any 12 GGUF scale bytes (all 96 bits carry a value) come back from the regrouped scale field of the interleaved
+    /// Q4_K copy, at every row position, whatever the field held before (row 0 clears the shared top-bit bytes).
+    /// </summary>
+    [Fact]
+    public void Q4KScaleFieldKeepsEveryBitOfTheGgufScales()
+    {
+        var rng = new Random(11);
+        var blk = new byte[1152];
+        var src = new byte[8 * 12];
+        var back = new byte[12];
+        fixed (byte* b = blk, s = src, o = back)
+        {
+            for (int trial = 0; trial < 200; trial++)
+            {
+                rng.NextBytes(src);
+                rng.NextBytes(blk);
+                for (int r = 0; r < 8; r++)
+                {
+                    Q4K.UnpackScaleMin(s + 12 * r, out ulong sc, out ulong mn);
+                    Interleaved8.PackQ4KScales(b, r, sc, mn);
+                }
+                for (int r = 0; r < 8; r++)
+                {
+                    Interleaved8.Q4KScales(b, r, out ulong sc, out ulong mn);
+                    Q4K.PackScaleMin(sc, mn, o);
+                    Assert.True(src.AsSpan(12 * r, 12).SequenceEqual(back), $"trial {trial}, row {r}");
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// With an interleaved copy the matmul must read the copy (the GGUF-order bytes are wiped before it runs) and give
     /// the row dots' bits for every batch size: one token (8-row matvec), 2–8 (Q4_0's multi-token matvec; 2–3 tokens
     /// one at a time for the others) and more (the packed GEMM, packed from the copy).

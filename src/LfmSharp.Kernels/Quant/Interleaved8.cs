@@ -16,9 +16,9 @@ namespace LfmSharp.Kernels.Quant;
 /// <item>Q4_0 (144 B): the 8 rows' f16 scales (16 B), then the quant bytes of rows (0,4), (1,5), (2,6), (3,7) — 16 B
 /// each, so every 32-byte load is the two-row vector <see cref="MatVec8"/> builds from two loads in GGUF order;</item>
 /// <item>Q8_0 (272 B): the 8 scales (16 B), then the 32 quants of rows 0..7 in order;</item>
-/// <item>Q4_K (1152 B per super-block): the 8 rows' d (16 B), their dmin (16 B), their packed 6-bit scales and mins
-/// (8 × 12 B, unpacked for two rows at a time with one vector sequence), then each row's 128 quant bytes with the
-/// values in <see cref="KStream"/> order;</item>
+/// <item>Q4_K (1152 B per super-block): the 8 rows' d (16 B), their dmin (16 B), their 6-bit scales and mins
+/// (96 B, regrouped so that one vector sequence unpacks all 8 rows: see <see cref="PackQ4KScales"/>), then each
+/// row's 128 quant bytes with the values in <see cref="KStream"/> order;</item>
 /// <item>Q6_K (1680 B per super-block): the 8 rows' d (16 B), their 16 int8 scales each (128 B), then each row's
 /// ql and qh (192 B), values in <see cref="KStream"/> order.</item>
 /// </list>
@@ -49,7 +49,7 @@ internal static unsafe class Interleaved8
             (GgmlType.Q4_0, 1) => (2, 16, 16 + 32 * (r & 3) + 16 * (r >> 2)),         // rows r, r+4 share 32 bytes
             (GgmlType.Q8_0, 1) => (2, 32, 16 + 32 * r),
             (GgmlType.Q4_K, 1) => (2, 2, 16 + 2 * r),                                  // dmin
-            (GgmlType.Q4_K, 2) => (4, 12, 32 + 12 * r),                                // scales and mins, 6 bits each
+            (GgmlType.Q4_K, 2) => (4, 12, 32),                                         // scales and mins, 6 bits each, regrouped (PackQ4KScales)
             (GgmlType.Q4_K, 3) => (16, 128, 128 + 128 * r),                            // quants, in KStream order
             (GgmlType.Q6_K, 1) => (192, 16, 16 + 16 * r),                              // int8 scales
             (GgmlType.Q6_K, 2) => (0, 192, 144 + 192 * r),                             // ql (128 B) and qh (64 B), in KStream order
@@ -81,8 +81,8 @@ internal static unsafe class Interleaved8
                     case GgmlType.Q4_K:
                         ((ushort*)dst)[r] = *(ushort*)x;
                         ((ushort*)(dst + 16))[r] = *(ushort*)(x + 2);
-                        *(ulong*)(dst + 32 + 12 * r) = *(ulong*)(x + 4);
-                        *(uint*)(dst + 40 + 12 * r) = *(uint*)(x + 12);
+                        Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
+                        PackQ4KScales(dst, r, scales, mins);
                         KStream.Q4KToStream(x + 16, dst + 128 + 128 * r);
                         break;
                     default:   // Q6_K
@@ -92,6 +92,49 @@ internal static unsafe class Interleaved8
                         break;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Writes row <paramref name="r"/>'s eight 6-bit scales and mins (bytes of <paramref name="scales"/> /
+    /// <paramref name="mins"/>, as <see cref="Q4K.UnpackScaleMin"/> gives them) into the 96-byte scale field of an
+    /// interleaved Q4_K super-block <paramref name="blk"/>. The field holds value i = 8·r + j (row r, sub-block j) as
+    /// <list type="bullet">
+    /// <item>bytes 32..95: the low nibbles, byte i = (s_i &amp; 15) | (m_i &amp; 15) &lt;&lt; 4;</item>
+    /// <item>bytes 96..127: the top two bits, byte k (k = i mod 32) = s_k &gt;&gt; 4 | s_{32+k} &gt;&gt; 4 &lt;&lt; 2 |
+    /// m_k &gt;&gt; 4 &lt;&lt; 4 | m_{32+k} &gt;&gt; 4 &lt;&lt; 6,</item>
+    /// </list>
+    /// so three 32-byte loads, shifts, masks and ors give the scales and the mins of rows 0–3 and 4–7 as bytes in row
+    /// order (<see cref="MatVec8.Q4Kx8"/>); GGUF's 12-byte packing took a shuffle sequence per two rows. Same 96 bytes.
+    /// Rows must be written in order 0..7 (row 0 clears the shared top-bit bytes).
+    /// </summary>
+    internal static void PackQ4KScales(byte* blk, int r, ulong scales, ulong mins)
+    {
+        byte* lo = blk + 32, hi = blk + 96;
+        if (r == 0)
+            Unsafe.InitBlockUnaligned(hi, 0, 32);
+        for (int j = 0; j < 8; j++)
+        {
+            int sc = (byte)(scales >> (8 * j)), mn = (byte)(mins >> (8 * j));
+            int i = 8 * r + j, shift = i < 32 ? 0 : 2;
+            lo[i] = (byte)((sc & 15) | (mn & 15) << 4);
+            hi[i & 31] |= (byte)((sc >> 4 & 3) << shift | (mn >> 4 & 3) << (4 + shift));
+        }
+    }
+
+    /// <summary>The inverse of <see cref="PackQ4KScales"/>: row <paramref name="r"/>'s scales and mins, byte j = sub-block j.</summary>
+    internal static void Q4KScales(byte* blk, int r, out ulong scales, out ulong mins)
+    {
+        byte* lo = blk + 32, hi = blk + 96;
+        scales = mins = 0;
+        for (int j = 0; j < 8; j++)
+        {
+            int i = 8 * r + j, shift = i < 32 ? 0 : 2;
+            int top = hi[i & 31];
+            ulong sc = (ulong)((lo[i] & 15) | (top >> shift & 3) << 4);
+            ulong mn = (ulong)((lo[i] >> 4) | (top >> (4 + shift) & 3) << 4);
+            scales |= sc << (8 * j);
+            mins |= mn << (8 * j);
         }
     }
 
@@ -105,7 +148,12 @@ internal static unsafe class Interleaved8
             byte* o = dst + (long)b * blockBytes;
             for (int f = 0; Field(t, f, r, out int from, out int length, out int to); f++)
             {
-                if (t == GgmlType.Q4_K && f == 3)
+                if (t == GgmlType.Q4_K && f == 2)
+                {
+                    Q4KScales(blk, r, out ulong scales, out ulong mins);
+                    Q4K.PackScaleMin(scales, mins, o + from);
+                }
+                else if (t == GgmlType.Q4_K && f == 3)
                     KStream.Q4KFromStream(blk + to, o + from);
                 else if (t == GgmlType.Q6_K && f == 2)
                     KStream.Q6KFromStream(blk + to, o + from);

@@ -485,23 +485,6 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>
-    /// The 6-bit scales and mins of two Q4_K rows (their 12-byte fields at <paramref name="a"/> and <paramref name="b"/>;
-    /// 16 bytes are read from each) unpacked as [s0..s7, m0..m7] per 128-bit lane, the values of
-    /// <see cref="Q4K.UnpackScaleMin"/>: s_j = q_j &amp; 63 and m_j = q_{j+4} &amp; 63 for j &lt; 4; for j ≥ 4 the low
-    /// (scales) or high (mins) nibble of q_{j+4} with the top two bits of q_{j−4} (scales) or q_j (mins) above it.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Q4KScalePairs(byte* a, byte* b)
-    {
-        var q = Vector256.Create(Vector128.Load(a), Vector128.Load(b));
-        var x = Avx2.Shuffle(q, Vector256.Create(Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
-        var top = Avx2.Shuffle(q, Vector256.Create(Vector128.Create((byte)0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7)));
-        var low = x & Vector256.Create(Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
-        var high = Avx2.ShiftRightLogical(x.AsUInt16(), 4).AsByte() & Vector256.Create(Vector128.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
-        return low | high | (Avx2.ShiftRightLogical(top.AsUInt16(), 2).AsByte() & Vector256.Create((byte)0x30));
-    }
-
-    /// <summary>
     /// One Q4_K super-block of one interleaved row in <see cref="KStream"/> order: Σ_j s_j·Σ q·a over its sub-blocks,
     /// as 8 int32 lanes (lane d: sub-block d), from the row's 128 quant bytes <paramref name="qs"/>, its scales
     /// <paramref name="scales"/> = [s0, s0, s1, s1, …, s7, s7] (int16) and the activations in stream order
@@ -527,14 +510,11 @@ internal static unsafe class MatVec8
         return Avx2.MultiplyAddAdjacent((p01 + p23) + (p45 + p67), scales);
     }
 
-    /// <summary>vpshufb control: per 128-bit lane the 8 mins of <see cref="Q4KScalePairs"/> (bytes 8..15) as int16.</summary>
-    private static readonly Vector256<byte> MinsAsWords = Vector256.Create(Vector128.Create((byte)8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80, 12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80));
-
     /// <summary>
     /// <see cref="Q4K"/> on an interleaved group (<see cref="Interleaved8"/>) with the activations' quants also in
     /// <see cref="KStream"/> order (<paramref name="stream"/>, 256 B per super-block; <paramref name="a"/> is the
-    /// Q8_K row itself, for d and the bsums): d and dmin are one 16-byte load each, the 8 rows' scales are unpacked
-    /// two rows per vector sequence, each row's scaled sums take one vpmaddwd (<see cref="Q4KStreamBlock"/>), and the
+    /// Q8_K row itself, for d and the bsums): d and dmin are one 16-byte load each, the 8 rows' scales and mins one
+    /// short vector sequence (<see cref="Interleaved8.PackQ4KScales"/>), each row's scaled sums take one vpmaddwd (<see cref="Q4KStreamBlock"/>), and the
     /// mins of two rows take one against the 8 sub-block sums of the activations. The integer totals per row and
     /// super-block and the float operations are those of <see cref="Q4K"/> (identical bits).
     /// </summary>
@@ -554,14 +534,36 @@ internal static unsafe class MatVec8
             // The activations' 8 sub-block sums (each ≤ 32·128), in both 128-bit lanes.
             var bs = Vector256.Load((short*)(ab + 4 + 256));
             var sub = Avx2.Permute4x64(Avx2.HorizontalAdd(bs, bs).AsInt64(), 0x88).AsInt16();
-            for (int p = 0; p < 4; p++)
-            {
-                var sm = Q4KScalePairs(x + 32 + 24 * p, x + 44 + 24 * p);   // rows 2p, 2p+1: [s0..s7, m0..m7] per lane
-                var dup = Avx2.UnpackLow(sm, sm);
-                scales[2 * p] = Avx2.ConvertToVector256Int16(dup.GetLower()).AsInt16();
-                scales[2 * p + 1] = Avx2.ConvertToVector256Int16(dup.GetUpper()).AsInt16();
-                mins[p] = Avx2.MultiplyAddAdjacent(Avx2.Shuffle(sm, MinsAsWords).AsInt16(), sub);
-            }
+            // The 8 rows' scales and mins as bytes, rows 0-3 and 4-7 (Interleaved8.PackQ4KScales): low nibbles, then
+            // the top two bits from one shared vector.
+            var lo03 = Vector256.Load(x + 32);
+            var lo47 = Vector256.Load(x + 64);
+            var top = Vector256.Load(x + 96).AsUInt16();
+            var nib = Vector256.Create((byte)0x0F);
+            var bits = Vector256.Create((byte)0x30);
+            var s03 = (lo03 & nib) | (Avx2.ShiftLeftLogical(top, 4).AsByte() & bits);
+            var s47 = (lo47 & nib) | (Avx2.ShiftLeftLogical(top, 2).AsByte() & bits);
+            var m03 = (Avx2.ShiftRightLogical(lo03.AsUInt16(), 4).AsByte() & nib) | (top.AsByte() & bits);
+            var m47 = (Avx2.ShiftRightLogical(lo47.AsUInt16(), 4).AsByte() & nib) | (Avx2.ShiftRightLogical(top, 2).AsByte() & bits);
+            // Row r's scales duplicated into int16 pairs [s0, s0, …, s7, s7]: unpacking a vector with itself puts rows
+            // (0, 2) in the low bytes' lanes and (1, 3) in the high ones.
+            var d02 = Avx2.UnpackLow(s03, s03);
+            var d13 = Avx2.UnpackHigh(s03, s03);
+            var d46 = Avx2.UnpackLow(s47, s47);
+            var d57 = Avx2.UnpackHigh(s47, s47);
+            scales[0] = Avx2.ConvertToVector256Int16(d02.GetLower()).AsInt16();
+            scales[1] = Avx2.ConvertToVector256Int16(d13.GetLower()).AsInt16();
+            scales[2] = Avx2.ConvertToVector256Int16(d02.GetUpper()).AsInt16();
+            scales[3] = Avx2.ConvertToVector256Int16(d13.GetUpper()).AsInt16();
+            scales[4] = Avx2.ConvertToVector256Int16(d46.GetLower()).AsInt16();
+            scales[5] = Avx2.ConvertToVector256Int16(d57.GetLower()).AsInt16();
+            scales[6] = Avx2.ConvertToVector256Int16(d46.GetUpper()).AsInt16();
+            scales[7] = Avx2.ConvertToVector256Int16(d57.GetUpper()).AsInt16();
+            // Rows 2p, 2p+1: their mins as int16 (one row per 128-bit lane) against the sub-block sums.
+            mins[0] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m03.GetLower()).AsInt16(), sub);
+            mins[1] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m03.GetUpper()).AsInt16(), sub);
+            mins[2] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m47.GetLower()).AsInt16(), sub);
+            mins[3] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m47.GetUpper()).AsInt16(), sub);
             sbyte* ys = (sbyte*)(stream + b * 256);
             for (int r = 0; r < 8; r++)
                 sums[r] = Q4KStreamBlock(x + 128 + 128 * r, scales[r], ys);

@@ -177,11 +177,18 @@ internal static unsafe class PackedGemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PackQ4KScales(int r, ushort* d, ushort* dmin, byte* scales12, byte* dst)
     {
+        Q4K.UnpackScaleMin(scales12, out ulong scales, out ulong mins);
+        PackQ4KScales(r, d, dmin, scales, mins, dst);
+    }
+
+    /// <summary>As <see cref="PackQ4KScales(int, ushort*, ushort*, byte*, byte*)"/>, from unpacked scales and mins (byte j: sub-block j).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PackQ4KScales(int r, ushort* d, ushort* dmin, ulong scales, ulong mins, byte* dst)
+    {
         short* sc = (short*)(dst + 2048);     // [8 sub-blocks][8 rows × 2]
         short* mc = (short*)(dst + 2304);     // [8 group pairs][8 rows × 2]
         ((float*)(dst + 2560))[r] = HalfToSingle(*d);
         ((float*)(dst + 2592))[r] = HalfToSingle(*dmin);
-        Q4K.UnpackScaleMin(scales12, out ulong scales, out ulong mins);
         for (int j = 0; j < 8; j++)
         {
             short s = (byte)(scales >> (8 * j)), m = (byte)(mins >> (8 * j));
@@ -215,7 +222,10 @@ internal static unsafe class PackedGemm
                 StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 64 * u + 32, 256);
             }
             for (int r = 0; r < 8; r++)
-                PackQ4KScales(r, (ushort*)x + r, (ushort*)(x + 16) + r, x + 32 + 12 * r, dst);
+            {
+                Interleaved8.Q4KScales(x, r, out ulong scales, out ulong mins);
+                PackQ4KScales(r, (ushort*)x + r, (ushort*)(x + 16) + r, scales, mins, dst);
+            }
         }
     }
 

@@ -148,6 +148,19 @@ public static unsafe class Q4K
         mins = mnLo | ((ulong)mnHi << 32);
     }
 
+    /// <summary>The inverse of <see cref="UnpackScaleMin"/>: the 12-byte GGUF field at <paramref name="p"/> from the 6-bit values (bytes of <paramref name="scales"/> / <paramref name="mins"/>).</summary>
+    internal static void PackScaleMin(ulong scales, ulong mins, byte* p)
+    {
+        for (int j = 0; j < 4; j++)
+        {
+            int s = (byte)(scales >> (8 * j)), sHi = (byte)(scales >> (8 * j + 32));
+            int m = (byte)(mins >> (8 * j)), mHi = (byte)(mins >> (8 * j + 32));
+            p[j] = (byte)((s & 63) | (sHi >> 4) << 6);        // q[j]: s_j, top bits of s_{j+4}
+            p[j + 4] = (byte)((m & 63) | (mHi >> 4) << 6);    // q[j+4]: m_j, top bits of m_{j+4}
+            p[j + 8] = (byte)((sHi & 15) | (mHi & 15) << 4);  // q[j+8]: low nibbles of s_{j+4} and m_{j+4}
+        }
+    }
+
     /// <summary>
     /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order (<see cref="PackedGemm"/>): per super-block
     /// the exact integers sumi = Σ sc_j·q·a (maddubs, then madd by the sub-block scale) and msum = Σ m_j·bsum, then
