@@ -36,26 +36,43 @@ internal static unsafe class Interleaved8
     private static int GgufBlockBytes(GgmlType t) =>
         Handles(t) ? GgmlTypes.TypeSize(t) : throw new ArgumentOutOfRangeException(nameof(t), t, "no interleaved layout");
 
-    /// <summary>
-    /// The layout as data (what <see cref="PackGroup"/> does with fixed-size copies): field <paramref name="f"/> of a GGUF block: its offset and length there, and where row <paramref name="r"/>'s
-    /// copy goes in the interleaved block. False past the last field.
-    /// </summary>
-    private static bool Field(GgmlType t, int f, int r, out int src, out int length, out int dst)
+    /// <summary>How a field moves between a GGUF block and the interleaved block.</summary>
+    private enum FieldKind
     {
-        (src, length, dst) = (t, f) switch
+        /// <summary>Past the last field.</summary>
+        None,
+        /// <summary>The bytes as they are.</summary>
+        Copy,
+        /// <summary>Q4_K's 12-byte 6-bit scales and mins, into the group's shared 96-byte field (<see cref="PackQ4KScales"/>).</summary>
+        Q4KScales,
+        /// <summary>Q4_K's 128 quant bytes, values in <see cref="KStream"/> order.</summary>
+        Q4KStream,
+        /// <summary>Q6_K's ql and qh (192 bytes), values in <see cref="KStream"/> order.</summary>
+        Q6KStream,
+    }
+
+    /// <summary>
+    /// The layout as data (what <see cref="PackGroup"/> does with fixed-size code): field <paramref name="f"/> of a
+    /// GGUF block — its offset and length there, where row <paramref name="r"/>'s copy goes in the interleaved block,
+    /// and how it moves; <see cref="FieldKind.None"/> past the last field.
+    /// </summary>
+    private static FieldKind Field(GgmlType t, int f, int r, out int src, out int length, out int dst)
+    {
+        FieldKind kind;
+        (kind, src, length, dst) = (t, f) switch
         {
-            (GgmlType.Q6_K, 0) => (208, 2, 2 * r),                                    // d (last in the GGUF block)
-            (_, 0) => (0, 2, 2 * r),                                                  // d (first in the other types)
-            (GgmlType.Q4_0, 1) => (2, 16, 16 + 32 * (r & 3) + 16 * (r >> 2)),         // rows r, r+4 share 32 bytes
-            (GgmlType.Q8_0, 1) => (2, 32, 16 + 32 * r),
-            (GgmlType.Q4_K, 1) => (2, 2, 16 + 2 * r),                                  // dmin
-            (GgmlType.Q4_K, 2) => (4, 12, 32),                                         // scales and mins, 6 bits each, regrouped (PackQ4KScales)
-            (GgmlType.Q4_K, 3) => (16, 128, 128 + 128 * r),                            // quants, in KStream order
-            (GgmlType.Q6_K, 1) => (192, 16, 16 + 16 * r),                              // int8 scales
-            (GgmlType.Q6_K, 2) => (0, 192, 144 + 192 * r),                             // ql (128 B) and qh (64 B), in KStream order
-            _ => (0, 0, 0),
+            (GgmlType.Q6_K, 0) => (FieldKind.Copy, 208, 2, 2 * r),                          // d (last in the GGUF block)
+            (_, 0) => (FieldKind.Copy, 0, 2, 2 * r),                                        // d (first in the other types)
+            (GgmlType.Q4_0, 1) => (FieldKind.Copy, 2, 16, 16 + 32 * (r & 3) + 16 * (r >> 2)), // rows r, r+4 share 32 bytes
+            (GgmlType.Q8_0, 1) => (FieldKind.Copy, 2, 32, 16 + 32 * r),
+            (GgmlType.Q4_K, 1) => (FieldKind.Copy, 2, 2, 16 + 2 * r),                       // dmin
+            (GgmlType.Q4_K, 2) => (FieldKind.Q4KScales, 4, 12, 32),                         // scales and mins, all 8 rows at 32..127
+            (GgmlType.Q4_K, 3) => (FieldKind.Q4KStream, 16, 128, 128 + 128 * r),            // quants
+            (GgmlType.Q6_K, 1) => (FieldKind.Copy, 192, 16, 16 + 16 * r),                   // int8 scales
+            (GgmlType.Q6_K, 2) => (FieldKind.Q6KStream, 0, 192, 144 + 192 * r),             // ql (128 B) and qh (64 B)
+            _ => (FieldKind.None, 0, 0, 0),
         };
-        return length > 0;
+        return kind;
     }
 
     /// <summary>Reorders 8 GGUF rows (<paramref name="rowBytes"/> apart, <paramref name="nb"/> blocks each) into one interleaved group.</summary>
@@ -146,19 +163,25 @@ internal static unsafe class Interleaved8
         {
             byte* blk = group + (long)b * Rows * blockBytes;
             byte* o = dst + (long)b * blockBytes;
-            for (int f = 0; Field(t, f, r, out int from, out int length, out int to); f++)
+            FieldKind kind;
+            for (int f = 0; (kind = Field(t, f, r, out int from, out int length, out int to)) != FieldKind.None; f++)
             {
-                if (t == GgmlType.Q4_K && f == 2)
+                switch (kind)
                 {
-                    Q4KScales(blk, r, out ulong scales, out ulong mins);
-                    Q4K.PackScaleMin(scales, mins, o + from);
+                    case FieldKind.Copy:
+                        Unsafe.CopyBlockUnaligned(o + from, blk + to, (uint)length);
+                        break;
+                    case FieldKind.Q4KScales:
+                        Q4KScales(blk, r, out ulong scales, out ulong mins);
+                        Q4K.PackScaleMin(scales, mins, o + from);
+                        break;
+                    case FieldKind.Q4KStream:
+                        KStream.Q4KFromStream(blk + to, o + from);
+                        break;
+                    case FieldKind.Q6KStream:
+                        KStream.Q6KFromStream(blk + to, o + from);
+                        break;
                 }
-                else if (t == GgmlType.Q4_K && f == 3)
-                    KStream.Q4KFromStream(blk + to, o + from);
-                else if (t == GgmlType.Q6_K && f == 2)
-                    KStream.Q6KFromStream(blk + to, o + from);
-                else
-                    Unsafe.CopyBlockUnaligned(o + from, blk + to, (uint)length);
             }
         }
     }
