@@ -461,26 +461,7 @@ internal static unsafe class PackedGemm
         byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
         for (int b = 0; b < nb; b++, pk += 2624, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
         {
-            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            byte* v = pk;
-            for (int j = 0; j < 8; j++, v += 256)
-            {
-                Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
-                int o = 4 + 32 * j;
-                for (int s = 0; s < 8; s++)
-                {
-                    var w = Vector256.Load(v + 32 * s);
-                    p0 = TDot.Add(p0, w, Bcast(a0 + o + 4 * s));
-                    p1 = TDot.Add(p1, w, Bcast(a1 + o + 4 * s));
-                    p2 = TDot.Add(p2, w, Bcast(a2 + o + 4 * s));
-                    p3 = TDot.Add(p3, w, Bcast(a3 + o + 4 * s));
-                }
-                var sc = Avx2.ShiftRightArithmetic(Vector256.Load((int*)(pk + 2048) + 8 * j), 16);   // row r's scale in dword r
-                i0 += Avx2.MultiplyLow(p0, sc);
-                i1 += Avx2.MultiplyLow(p1, sc);
-                i2 += Avx2.MultiplyLow(p2, sc);
-                i3 += Avx2.MultiplyLow(p3, sc);
-            }
+            ScaledSubBlockSums<TDot>(pk, 8, 8, a0, a1, a2, a3, out var i0, out var i1, out var i2, out var i3);
             AccumulateQ4K(pk, a0, a1, a2, a3, i0, i1, i2, i3, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         acc0.Store(t.Y0);
@@ -497,32 +478,46 @@ internal static unsafe class PackedGemm
         byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
         for (int b = 0; b < nb; b++, pk += 2848, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
         {
-            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            byte* v = pk;
-            for (int j = 0; j < 16; j++, v += 128)
-            {
-                Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
-                int o = 4 + 16 * j;
-                for (int s = 0; s < 4; s++)
-                {
-                    var w = Vector256.Load(v + 32 * s);
-                    p0 = TDot.Add(p0, w, Bcast(a0 + o + 4 * s));
-                    p1 = TDot.Add(p1, w, Bcast(a1 + o + 4 * s));
-                    p2 = TDot.Add(p2, w, Bcast(a2 + o + 4 * s));
-                    p3 = TDot.Add(p3, w, Bcast(a3 + o + 4 * s));
-                }
-                var sc = Avx2.ShiftRightArithmetic(Vector256.Load((int*)(pk + 2048) + 8 * j), 16);   // row r's int8 scale in dword r
-                i0 += Avx2.MultiplyLow(p0, sc);
-                i1 += Avx2.MultiplyLow(p1, sc);
-                i2 += Avx2.MultiplyLow(p2, sc);
-                i3 += Avx2.MultiplyLow(p3, sc);
-            }
+            ScaledSubBlockSums<TDot>(pk, 16, 4, a0, a1, a2, a3, out var i0, out var i1, out var i2, out var i3);
             AccumulateQ6K(pk, a0, a1, a2, a3, i0, i1, i2, i3, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         acc0.Store(t.Y0);
         acc1.Store(t.Y1);
         acc2.Store(t.Y2);
         acc3.Store(t.Y3);
+    }
+
+    /// <summary>
+    /// The integer core of <see cref="KernelQ4KDot4{TDot}"/> and <see cref="KernelQ6KDot4{TDot}"/> for one packed
+    /// super-block and 4 tokens: per sub-block j of <paramref name="subBlocks"/> (<paramref name="steps"/> packed steps
+    /// of 4 quants × 8 rows each, 32·steps bytes, against the Q8_K quants from byte 4 + 4·steps·j), the products summed
+    /// into int32 lanes by <typeparamref name="TDot"/>, then one vpmulld by the rows' scales (the packed [s, s] int16
+    /// pairs at 2048 read as dwords and shifted down). Lane r of <paramref name="i0"/>.. = Σ_j s_rj·Σ q·a, exact.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaledSubBlockSums<TDot>(byte* pk, int subBlocks, int steps, byte* a0, byte* a1, byte* a2, byte* a3,
+        out Vector256<int> i0, out Vector256<int> i1, out Vector256<int> i2, out Vector256<int> i3) where TDot : struct, IByteDot
+    {
+        i0 = i1 = i2 = i3 = default;
+        byte* v = pk;
+        for (int j = 0; j < subBlocks; j++, v += 32 * steps)
+        {
+            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+            int o = 4 + 4 * steps * j;
+            for (int s = 0; s < steps; s++)
+            {
+                var w = Vector256.Load(v + 32 * s);
+                p0 = TDot.Add(p0, w, Bcast(a0 + o + 4 * s));
+                p1 = TDot.Add(p1, w, Bcast(a1 + o + 4 * s));
+                p2 = TDot.Add(p2, w, Bcast(a2 + o + 4 * s));
+                p3 = TDot.Add(p3, w, Bcast(a3 + o + 4 * s));
+            }
+            var sc = Avx2.ShiftRightArithmetic(Vector256.Load((int*)(pk + 2048) + 8 * j), 16);   // row r's scale in dword r
+            i0 += Avx2.MultiplyLow(p0, sc);
+            i1 += Avx2.MultiplyLow(p1, sc);
+            i2 += Avx2.MultiplyLow(p2, sc);
+            i3 += Avx2.MultiplyLow(p3, sc);
+        }
     }
 
     /// <summary>Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens (sign trick per pair; int16 pair sums reach 32512, so widen every step).</summary>
