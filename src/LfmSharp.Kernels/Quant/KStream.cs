@@ -129,15 +129,15 @@ internal static unsafe class KStream
     {
         var low = Vector256.Create((byte)0x0F);
         var b0 = Vector256.Load(src); var b1 = Vector256.Load(src + 32); var b2 = Vector256.Load(src + 64); var b3 = Vector256.Load(src + 96);
-        var a0 = (b0 & low).AsInt32(); var a1 = Hi(b0); var a2 = (b1 & low).AsInt32(); var a3 = Hi(b1);
-        var a4 = (b2 & low).AsInt32(); var a5 = Hi(b2); var a6 = (b3 & low).AsInt32(); var a7 = Hi(b3);
+        var a0 = (b0 & low).AsInt32(); var a1 = Simd.HighNibbles(b0);
+        var a2 = (b1 & low).AsInt32(); var a3 = Simd.HighNibbles(b1);
+        var a4 = (b2 & low).AsInt32(); var a5 = Simd.HighNibbles(b2);
+        var a6 = (b3 & low).AsInt32(); var a7 = Simd.HighNibbles(b3);
         Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
         (a0.AsByte() | Avx2.ShiftLeftLogical(a1.AsUInt16(), 4).AsByte()).Store(dst);
         (a2.AsByte() | Avx2.ShiftLeftLogical(a3.AsUInt16(), 4).AsByte()).Store(dst + 32);
         (a4.AsByte() | Avx2.ShiftLeftLogical(a5.AsUInt16(), 4).AsByte()).Store(dst + 64);
         (a6.AsByte() | Avx2.ShiftLeftLogical(a7.AsUInt16(), 4).AsByte()).Store(dst + 96);
-
-        static Vector256<int> Hi(Vector256<byte> v) => (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F)).AsInt32();
     }
 
     /// <summary>One Q6_K super-block's ql (128 B) and qh (64 B) at <paramref name="src"/> from GGUF to stream order at <paramref name="dst"/> (same shape).</summary>

@@ -159,7 +159,8 @@ internal static unsafe class PackedGemm
                 var v6 = Vector256.Load(q + 6 * rowBytes); var v7 = Vector256.Load(q + 7 * rowBytes);
                 StoreTransposed((v0 & low).AsInt32(), (v1 & low).AsInt32(), (v2 & low).AsInt32(), (v3 & low).AsInt32(),
                     (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 512 * c);
-                StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 512 * c + 256);
+                StoreTransposed(Simd.HighNibbles(v0), Simd.HighNibbles(v1), Simd.HighNibbles(v2), Simd.HighNibbles(v3),
+                    Simd.HighNibbles(v4), Simd.HighNibbles(v5), Simd.HighNibbles(v6), Simd.HighNibbles(v7), dst + 512 * c + 256);
             }
             for (int r = 0; r < 8; r++)
             {
@@ -168,10 +169,6 @@ internal static unsafe class PackedGemm
             }
         }
     }
-
-    /// <summary>The high nibbles of 32 Q4_K quant bytes as the dwords <see cref="StoreTransposed"/> takes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Hi(Vector256<byte> v) => (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F)).AsInt32();
 
     /// <summary>Row <paramref name="r"/>'s d, dmin and 6-bit scales/mins into a packed Q4_K super-block at <paramref name="dst"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -219,7 +216,8 @@ internal static unsafe class PackedGemm
                 var v6 = Vector256.Load(q + 768); var v7 = Vector256.Load(q + 896);
                 StoreTransposed((v0 & low).AsInt32(), (v1 & low).AsInt32(), (v2 & low).AsInt32(), (v3 & low).AsInt32(),
                     (v4 & low).AsInt32(), (v5 & low).AsInt32(), (v6 & low).AsInt32(), (v7 & low).AsInt32(), dst + 64 * u, 256);
-                StoreTransposed(Hi(v0), Hi(v1), Hi(v2), Hi(v3), Hi(v4), Hi(v5), Hi(v6), Hi(v7), dst + 64 * u + 32, 256);
+                StoreTransposed(Simd.HighNibbles(v0), Simd.HighNibbles(v1), Simd.HighNibbles(v2), Simd.HighNibbles(v3),
+                    Simd.HighNibbles(v4), Simd.HighNibbles(v5), Simd.HighNibbles(v6), Simd.HighNibbles(v7), dst + 64 * u + 32, 256);
             }
             for (int r = 0; r < 8; r++)
             {
@@ -649,6 +647,5 @@ internal readonly struct VnniDot : IByteDot
 internal readonly struct Avx2Dot : IByteDot
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
-        => acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+    public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) => acc + Simd.DotUnsigned(u, s);
 }

@@ -59,6 +59,13 @@ internal static class Simd
         return Vector256.Create(packed, hi) & Vector256.Create((byte)0x0F);
     }
 
+    /// <summary>
+    /// The high nibbles of 32 packed bytes, each in the low bits of its byte, as dwords (the shape the 8×8 dword
+    /// transposes of the Q4_K packers take; the low nibbles are just <c>v &amp; 0x0F</c>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> HighNibbles(Vector256<byte> v) => (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F)).AsInt32();
+
     /// <summary>Σ x[i]·y[i] over 32 signed bytes as 8 int32 lanes, with x in [−128, 127] and y in [−127, 127] (maddubs sign trick).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> DotSigned(Vector256<sbyte> x, Vector256<sbyte> y)
