@@ -20,7 +20,7 @@ internal static class ChatCompletionsEndpoint
         server.Host.CheckModel(request.Model);
 
         // Refuse an over-long prompt before it waits in the queue (the session would refuse it too, later).
-        int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options);
+        int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options, server.Options.ContextLength);
         int context = server.Options.ContextLength;
         if (promptTokens >= context)
         {
@@ -28,8 +28,13 @@ internal static class ChatCompletionsEndpoint
             throw GenerationStream.ContextTooLong(promptTokens, context);
         }
 
+        // The grammar is compiled here, on a worker thread, so the decode thread finds it cached and one large schema
+        // cannot stall the other requests' tokens. The local reference keeps it alive for the request.
+        var grammar = await StructuredOutput.CompileAsync(request.Options, ctx.RequestAborted).ConfigureAwait(false);
+
         using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
             (slot, ct) => slot.Session.Complete(request.Messages, request.Options, ct)).ConfigureAwait(false);
+        GC.KeepAlive(grammar);
         var response = new ChatResponseState(server.Host.ModelId, request.ReasoningFormat);
         if (request.Stream)
             await StreamAsync(ctx, generation, response, request.IncludeUsage).ConfigureAwait(false);

@@ -23,7 +23,7 @@ internal static class CompletionsEndpoint
             if (root.ValueKind != JsonValueKind.Object)
                 throw ApiException.WrongType("body", "a JSON object", root.ValueKind);
             server.Host.CheckModel(Json.String(root, "model"));
-            prompt = ParsePrompt(root, model, vocab);
+            prompt = ParsePrompt(root, model, vocab, server.Options.ContextLength);
             if (Json.Integer(root, "n", 1, 128) is > 1)
                 throw ApiException.BadRequest("Only n = 1 is supported.", "n", "unsupported_value");
             if (Json.Bool(root, "echo") == true)
@@ -138,12 +138,12 @@ internal static class CompletionsEndpoint
     }
 
     /// <summary>A string, a one-element array of strings, or an array of token ids.</summary>
-    private static int[] ParsePrompt(JsonElement root, LanguageModel model, int vocab)
+    private static int[] ParsePrompt(JsonElement root, LanguageModel model, int vocab, int context)
     {
         if (!Json.TryGet(root, "prompt", out var p))
             throw ApiException.Missing("prompt");
         if (p.ValueKind == JsonValueKind.String)
-            return Encode(model, p.GetString()!);
+            return Encode(model, p.GetString()!, context);
         if (p.ValueKind != JsonValueKind.Array)
             throw ApiException.WrongType("prompt", "a string, an array of strings or an array of token ids", p.ValueKind);
         int count = p.GetArrayLength();
@@ -154,7 +154,7 @@ internal static class CompletionsEndpoint
         {
             if (count > 1)
                 throw ApiException.BadRequest("Only one prompt per request is supported.", "prompt", "unsupported_value");
-            return Encode(model, first.GetString()!);
+            return Encode(model, first.GetString()!, context);
         }
         var ids = new int[count];
         int i = 0;
@@ -169,8 +169,13 @@ internal static class CompletionsEndpoint
         return ids;
     }
 
-    private static int[] Encode(LanguageModel model, string text)
+    private static int[] Encode(LanguageModel model, string text, int context)
     {
+        // A prompt that cannot fit is refused from its byte length, before tokenizing all of it.
+        int atLeast = ModelHost.AtLeastTokens(model, text, context);
+        if (atLeast >= context)
+            throw new ApiException(400, $"This model's maximum context length is {context} tokens. However, your prompt resulted in at least {atLeast} tokens.",
+                "invalid_request_error", "prompt", "context_length_exceeded");
         var ids = model.Tokenizer.EncodePrompt(text);
         if (ids.Length == 0)
             throw ApiException.BadRequest("'prompt' is empty.", "prompt");

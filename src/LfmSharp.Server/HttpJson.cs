@@ -16,12 +16,15 @@ internal static class HttpJson
     private static readonly byte[] s_dataPrefix = "data: "u8.ToArray();
     private static readonly byte[] s_eventEnd = "\n\n"u8.ToArray();
 
-    /// <summary>Parses the body as JSON: malformed JSON is a 400, a body over the limit a 413.</summary>
+    /// <summary>Parses the body as JSON: a non-JSON Content-Type is a 415, malformed JSON or invalid text (bad UTF-8,
+    /// a lone surrogate) a 400, a body over the limit a 413.</summary>
     public static async Task<JsonDocument> ReadAsync(HttpContext ctx)
     {
+        JsonContentType.Check(ctx.Request);
+        JsonDocument doc;
         try
         {
-            return await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { MaxDepth = 128 }, ctx.RequestAborted).ConfigureAwait(false);
+            doc = await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { MaxDepth = 128 }, ctx.RequestAborted).ConfigureAwait(false);
         }
         catch (JsonException e)
         {
@@ -34,6 +37,16 @@ internal static class HttpJson
                 : "The request body could not be read: " + e.Message;
             throw new ApiException(e.StatusCode, message, code: e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : "bad_request");
         }
+        try
+        {
+            TextValidation.Check(doc.RootElement);
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+        return doc;
     }
 
     public static async Task WriteAsync(HttpContext ctx, int status, Action<Utf8JsonWriter> write)
@@ -44,6 +57,8 @@ internal static class HttpJson
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json; charset=utf-8";
         ctx.Response.ContentLength = buffer.WrittenCount;
+        if (HttpMethods.IsHead(ctx.Request.Method))
+            return;   // same headers as GET, no body
         await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted).ConfigureAwait(false);
     }
 

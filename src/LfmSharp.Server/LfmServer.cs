@@ -30,6 +30,7 @@ public sealed class LfmServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ModelHost _host;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ServerContext _context;
     private int _disposed;
 
     private LfmServer(LfmServerOptions options, Func<LanguageModel> loader, bool ownsModel, string? sourcePath)
@@ -38,8 +39,8 @@ public sealed class LfmServer : IAsyncDisposable
         Options = options;
         Metrics = new ServerMetrics();
         _host = new ModelHost(options, loader, ownsModel, sourcePath);
-        var context = new ServerContext(options, _host, Metrics, _stopping.Token);
-        _app = Build(options, context);
+        _context = new ServerContext(options, _host, Metrics, _stopping.Token);
+        _app = Build(options, _context);
     }
 
     /// <summary>A server for the GGUF file in <see cref="LfmServerOptions.ModelPath"/>, loaded in the background.</summary>
@@ -100,9 +101,25 @@ public sealed class LfmServer : IAsyncDisposable
         {
             // Normal shutdown.
         }
-        await StopAsync().ConfigureAwait(false);
+        await ShutdownAsync().ConfigureAwait(false);
     }
 
+    /// <summary>True once a graceful shutdown has begun (<c>/health</c> answers 503, new requests are refused).</summary>
+    public bool Draining => _context.Drain.Draining;
+
+    /// <summary>
+    /// Graceful shutdown: new requests get 503 and <c>/health</c> says 503, running requests get up to
+    /// <paramref name="grace"/> (default <see cref="LfmServerOptions.ShutdownGracePeriod"/>) to finish, then the rest
+    /// are cancelled and the server stops. Returns true when every request finished within the grace period.
+    /// </summary>
+    public async Task<bool> ShutdownAsync(TimeSpan? grace = null)
+    {
+        bool drained = await _context.Drain.DrainAsync(grace ?? Options.ShutdownGracePeriod).ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
+        return drained;
+    }
+
+    /// <summary>Stops at once: running generations are cancelled.</summary>
     public async Task StopAsync()
     {
         _stopping.Cancel();   // running generations end now, so Kestrel's drain does not wait for them
@@ -130,6 +147,7 @@ public sealed class LfmServer : IAsyncDisposable
     private static WebApplication Build(LfmServerOptions options, ServerContext server)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CallerOwnedLifetime>();
         builder.Logging.ClearProviders();
         if (options.Verbose)
             builder.Logging.AddSimpleConsole();
@@ -140,11 +158,24 @@ public sealed class LfmServer : IAsyncDisposable
             k.Listen(ParseHost(options.Host), options.Port);
         });
         var app = builder.Build();
+        var hostCheck = new HostHeaderCheck(options);
 
         app.Use(async (ctx, next) =>
         {
+            bool counted = false;
             try
             {
+                hostCheck.Check(ctx);
+                if (!IsPublic(ctx.Request.Path))
+                {
+                    if (server.Drain.Draining)
+                    {
+                        ctx.Response.Headers.Connection = "close";
+                        throw new ApiException(503, "The server is shutting down.", "unavailable_error", code: "shutting_down");
+                    }
+                    server.Drain.Enter();
+                    counted = true;
+                }
                 if (options.ApiKey is not null && !IsPublic(ctx.Request.Path) && !Authorized(ctx, options.ApiKey))
                     throw new ApiException(401, "Invalid API key. Send it as 'Authorization: Bearer KEY'.", "authentication_error", code: "invalid_api_key");
                 await next(ctx).ConfigureAwait(false);
@@ -171,10 +202,16 @@ public sealed class LfmServer : IAsyncDisposable
                 app.Logger.LogError(e, "Unhandled error on {Path}", ctx.Request.Path);
                 await HttpJson.WriteErrorAsync(ctx, new ApiException(500, "Internal server error: " + e.Message, "server_error", code: "internal_error")).ConfigureAwait(false);
             }
+            finally
+            {
+                if (counted)
+                    server.Drain.Exit();
+            }
         });
 
-        app.MapGet("/health", ctx => UtilityEndpoints.HealthAsync(ctx, server));
-        app.MapGet("/v1/health", ctx => UtilityEndpoints.HealthAsync(ctx, server));
+        // HEAD too: load balancers and `curl -I` probe with it.
+        app.MapMethods("/health", ["GET", "HEAD"], ctx => UtilityEndpoints.HealthAsync(ctx, server));
+        app.MapMethods("/v1/health", ["GET", "HEAD"], ctx => UtilityEndpoints.HealthAsync(ctx, server));
         app.MapGet("/metrics", ctx => UtilityEndpoints.MetricsAsync(ctx, server));
         app.MapGet("/v1/models", ctx => UtilityEndpoints.ModelsAsync(ctx, server));
         app.MapGet("/models", ctx => UtilityEndpoints.ModelsAsync(ctx, server));

@@ -38,6 +38,15 @@ public sealed record LfmServerOptions
     /// <summary>Write ASP.NET Core's request logs to the console.</summary>
     public bool Verbose { get; init; }
 
+    /// <summary>
+    /// Further names the <c>Host</c> header may carry (besides IP addresses, <c>localhost</c> and <see cref="Host"/>);
+    /// any other gets 403, which stops DNS-rebinding pages from reaching the server. <c>"*"</c> allows every name.
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary>On shutdown, how long running requests may take to finish before they are cancelled.</summary>
+    public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
     internal void Validate()
     {
         ArgumentException.ThrowIfNullOrEmpty(Host, nameof(Host));
@@ -51,6 +60,9 @@ public sealed record LfmServerOptions
             throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context must hold at least 16 tokens.");
         if (MaxRequestBodyBytes < 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), MaxRequestBodyBytes, "The body limit must be at least 1 KiB.");
+        if (ShutdownGracePeriod < TimeSpan.Zero || ShutdownGracePeriod > TimeSpan.FromHours(1))
+            throw new ArgumentOutOfRangeException(nameof(ShutdownGracePeriod), ShutdownGracePeriod, "The shutdown grace period must be between 0 and 1 hour.");
+        ArgumentNullException.ThrowIfNull(AllowedHosts, nameof(AllowedHosts));
         if (ApiKey is { Length: 0 })
             throw new ArgumentException("The API key is empty.", nameof(ApiKey));
     }

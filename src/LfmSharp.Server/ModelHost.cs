@@ -83,7 +83,7 @@ internal sealed class ModelHost : IDisposable
     }
 
     /// <summary>Tokens of the rendered prompt (what the chat session will prefill, before prefix reuse).</summary>
-    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<ChatMessage> messages, ChatRequestOptions options)
+    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<ChatMessage> messages, ChatRequestOptions options, int contextLength = int.MaxValue)
     {
         // As the session renders it: tool choice "none" leaves the tools out of the prompt.
         var tools = options.ToolChoice.Mode == ToolChoiceMode.None || options.Tools is not { Count: > 0 } ? null : options.Tools;
@@ -96,7 +96,25 @@ internal sealed class ModelHost : IDisposable
         {
             throw ApiException.BadRequest(e.Message, "messages");
         }
+        int tooLong = AtLeastTokens(model, prompt, contextLength);
+        if (tooLong >= contextLength)
+            return tooLong;
         return model.Tokenizer.EncodePrompt(prompt).Length;
+    }
+
+    /// <summary>
+    /// A lower bound on the tokens of <paramref name="text"/> from its byte length alone (no token is longer than
+    /// the vocabulary's longest piece), so a prompt far past the context is refused without tokenizing megabytes.
+    /// Returns 0 when the bound says nothing (the text might fit).
+    /// </summary>
+    public static int AtLeastTokens(LanguageModel model, string text, int contextLength)
+    {
+        int maxPiece = Math.Max(1, model.Tokenizer.Vocabulary.MaxTokenBytes);
+        // UTF-16 length × 3 bounds the UTF-8 length; count exactly only when that bound could matter.
+        if ((long)text.Length * 3 < (long)contextLength * maxPiece)
+            return 0;
+        long bytes = System.Text.Encoding.UTF8.GetByteCount(text);
+        return (int)Math.Min(int.MaxValue, bytes / maxPiece);
     }
 
     public void Dispose()

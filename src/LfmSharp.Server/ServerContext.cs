@@ -10,4 +10,7 @@ internal sealed class ServerContext(LfmServerOptions options, ModelHost host, Se
     public ServerMetrics Metrics { get; } = metrics;
 
     public CancellationToken Stopping { get; } = stopping;
+
+    /// <summary>In-flight requests and the draining flag of a graceful shutdown.</summary>
+    public RequestDrain Drain { get; } = new();
 }

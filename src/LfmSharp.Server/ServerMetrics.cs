@@ -69,7 +69,34 @@ public sealed class ServerMetrics
         Metric(sb, "lfmsharp_queue_capacity", "gauge", "Most requests that may wait.", scheduler?.QueueCapacity ?? 0);
         Metric(sb, "lfmsharp_slots_total", "gauge", "Sequences generated at once.", scheduler?.SlotCount ?? 0);
         Metric(sb, "lfmsharp_scheduler_steps_total", "counter", "Decode steps run (about one token each; a prefill is one step).", scheduler?.Steps ?? 0);
+        Metric(sb, "process_resident_memory_bytes", "gauge", "Resident memory of the server process (VmRSS).", ResidentBytes());
+        Metric(sb, "lfmsharp_managed_heap_bytes", "gauge", "Bytes the .NET heap holds (live and not yet collected).", GC.GetTotalMemory(forceFullCollection: false));
+        Metric(sb, "lfmsharp_grammar_cache_bytes", "gauge", "Estimated bytes of the compiled structured-output grammars kept for reuse.", LfmSharp.Constraints.GrammarCache.Bytes);
+        Metric(sb, "lfmsharp_grammar_cache_entries", "gauge", "Compiled structured-output grammars kept for reuse.", LfmSharp.Constraints.GrammarCache.Count);
         return sb.ToString();
+    }
+
+    /// <summary>Resident set size: VmRSS on Linux (counts the mapped weights that are paged in), else the working set.</summary>
+    public static long ResidentBytes()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        catch (IOException)
+        {
+            // Not Linux: fall through.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Restricted /proc: fall through.
+        }
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.WorkingSet64;
     }
 
     private static void Metric(StringBuilder sb, string name, string type, string help, double value)

@@ -11,6 +11,8 @@ internal static class UtilityEndpoints
 {
     public static Task HealthAsync(HttpContext ctx, ServerContext server)
     {
+        if (server.Drain.Draining)
+            return HttpJson.WriteAsync(ctx, 503, w => ErrorWithNumericCode(w, 503, "Shutting down", "unavailable_error"));
         if (server.Host.IsReady)
             return HttpJson.WriteAsync(ctx, 200, w => { w.WriteStartObject(); w.WriteString("status", "ok"); w.WriteEndObject(); });
         if (server.Host.LoadError is Exception e)

@@ -30,24 +30,8 @@ internal sealed class AnswerConstraint
     /// <summary>Null when the turn is free text with tool choice Auto/None.</summary>
     public static AnswerConstraint? Create(LanguageModel model, ChatRequestOptions o, bool startsInReasoning)
     {
-        Grammar? grammar = null;
-        if (o.ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function)
-        {
-            var tools = o.Tools!.Select(t => new ToolFunction(t.Name, t.ParametersJsonSchema)).ToList();
-            grammar = Grammar.ForToolCalls(tools, new ToolCallGrammarOptions
-            {
-                ForcedToolName = o.ToolChoice.Mode == ToolChoiceMode.Function ? o.ToolChoice.FunctionName : null,
-                AllowParallelCalls = o.ParallelToolCalls,
-            });
-        }
-        else if (o.ResponseFormat is ResponseFormat.JsonObjectFormat)
-        {
-            grammar = Grammar.AnyJsonObject();
-        }
-        else if (o.ResponseFormat is ResponseFormat.JsonSchemaFormat s)
-        {
-            grammar = Grammar.FromJsonSchema(s.SchemaJson);
-        }
+        // Cached by schema: a server compiled it already, off the decode thread (see GrammarCache).
+        Grammar? grammar = GrammarCache.For(o);
         if (grammar is null)
             return null;
         var vocab = model.Tokenizer.Vocabulary;

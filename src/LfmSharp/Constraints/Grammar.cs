@@ -85,6 +85,7 @@ public sealed class Grammar
     public static Grammar FromJsonSchema(string schemaJson, JsonGrammarOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(schemaJson);
+        CheckSchemaSize(Encoding.UTF8.GetByteCount(schemaJson), (options ?? JsonGrammarOptions.Default).Limits);
         JsonDocument doc;
         try
         {
@@ -101,10 +102,30 @@ public sealed class Grammar
     /// <inheritdoc cref="FromJsonSchema(string, JsonGrammarOptions?)"/>
     public static Grammar FromJsonSchema(JsonElement schema, JsonGrammarOptions? options = null)
     {
-        var b = new GrammarBuilder(options ?? JsonGrammarOptions.Default);
+        options ??= JsonGrammarOptions.Default;
+        CheckSchemaSize(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(schema).Length, options.Limits);
+        var b = new GrammarBuilder(options);
         var compiler = new JsonSchemaCompiler(b, schema, python: false);
         int root = compiler.Compile(schema, "#");
         return b.Finish(root);
+    }
+
+    private static void CheckSchemaSize(long bytes, GrammarLimits limits)
+    {
+        if (bytes > limits.MaxSchemaBytes)
+            throw new GrammarLimitException("schema size", $"the JSON schema is {bytes} bytes; at most {limits.MaxSchemaBytes} are allowed (limit: schema size)");
+    }
+
+    /// <summary>Approximate bytes this grammar holds (nodes and tries), for caches that bound their memory.</summary>
+    internal long EstimatedBytes
+    {
+        get
+        {
+            long bytes = 64;
+            foreach (var node in Nodes)
+                bytes += node.EstimatedBytes;
+            return bytes;
+        }
     }
 
     /// <summary>
@@ -122,6 +143,7 @@ public sealed class Grammar
         if (string.IsNullOrEmpty(options.StartMarker) || string.IsNullOrEmpty(options.EndMarker))
             throw new ArgumentException("the start and end markers must be non-empty", nameof(options));
         var b = new GrammarBuilder(options.Json);
+        GrammarBudget.Count("alternatives", "the tool list", tools.Count, options.Json.Limits.MaxAlternatives, "tools");
         var calls = new List<int>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var tool in tools)
@@ -132,6 +154,8 @@ public sealed class Grammar
                 throw new ArgumentException($"tool '{tool.Name}' is listed twice", nameof(tools));
             if (options.ForcedToolName is not null && tool.Name != options.ForcedToolName)
                 continue;
+            if (tool.ParametersSchema is not null)
+                CheckSchemaSize(Encoding.UTF8.GetByteCount(tool.ParametersSchema), options.Json.Limits);
             calls.Add(CompileToolCall(b, tool));
         }
         if (calls.Count == 0)
@@ -193,20 +217,24 @@ internal sealed class GrammarBuilder
     public readonly JsonGrammarOptions Options;
     private readonly int[] _anyValue = [-1, -1];
 
-    /// <summary>Compiling a large recursive schema must not run away.</summary>
-    public const int MaxNodes = 200_000;
-
     public GrammarBuilder(JsonGrammarOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
+        Budget = new GrammarBudget(options.Limits);
     }
+
+    /// <summary>What this compile may still spend (time, literal bytes).</summary>
+    public GrammarBudget Budget { get; }
 
     public int Add(GNode node)
     {
-        if (Nodes.Count >= MaxNodes)
-            throw new ArgumentException($"the grammar needs more than {MaxNodes} nodes (a recursive schema unrolled too far?); lower MaxRecursionDepth");
+        // A large recursive schema unrolled too far must not run away.
+        int max = Options.Limits.MaxStates;
+        if (Nodes.Count >= max)
+            throw new GrammarLimitException("grammar states", $"the grammar needs more than {max} states (a recursive schema unrolled too far, or a very large schema?) (limit: grammar states)");
+        Budget.Tick();
         Nodes.Add(node);
         return Nodes.Count - 1;
     }
@@ -262,8 +290,16 @@ internal sealed class GrammarBuilder
         _ => "None",
     });
 
-    public int Literal(IReadOnlyList<byte[]> alternatives) =>
-        alternatives.Count == 0 ? Never() : Add(new LiteralNode { Trie = ByteTrie.Build(alternatives) });
+    public int Literal(IReadOnlyList<byte[]> alternatives)
+    {
+        if (alternatives.Count == 0)
+            return Never();
+        long bytes = 0;
+        foreach (var a in alternatives)
+            bytes += a.Length;
+        Budget.AddLiteralBytes(bytes);
+        return Add(new LiteralNode { Trie = ByteTrie.Build(alternatives, subtreeMasks: false) });
+    }
 
     public int Special(string text)
     {
@@ -282,7 +318,7 @@ internal sealed class GrammarBuilder
     public Grammar Finish(int root)
     {
         var nodes = Nodes.ToArray();
-        ComputeMinLengths(nodes);
+        ComputeMinLengths(nodes, Budget);
         if (nodes[root].MinLen >= GNode.Infinite)
             throw new ArgumentException("no document can satisfy this schema (contradictory constraints, or it needs deeper recursion than MaxRecursionDepth)");
         Prune(nodes);
@@ -301,7 +337,7 @@ internal sealed class GrammarBuilder
                         s.SuffixMin[i] = Sat(s.SuffixMin[i + 1] + (long)nodes[s.Children[i]].MinLen);
                     break;
                 case SwitchNode w:
-                    w.Trie = ByteTrie.Build([.. w.Targets.Select(t => ((ObjectNode)nodes[t]).Open)]);
+                    w.Trie = ByteTrie.Build([.. w.Targets.Select(t => ((ObjectNode)nodes[t]).Open)], subtreeMasks: false);
                     for (int k = 0; k < w.Targets.Length; k++)
                     {
                         int end = EndOf(w.Trie, ((ObjectNode)nodes[w.Targets[k]]).Open);
@@ -311,7 +347,8 @@ internal sealed class GrammarBuilder
                     break;
             }
         }
-        ComputeFirstSets(nodes);
+        Budget.CheckTime();
+        ComputeFirstSets(nodes, Budget);
         int need = DepthNeed(nodes, root, new int[nodes.Length], Options.MaxNestingDepth);
         return new Grammar(nodes, root, need + 2, Options.MaxIndent, Options.MaxNestingDepth, [.. Specials], [.. Ignored]);
     }
@@ -327,7 +364,7 @@ internal sealed class GrammarBuilder
     }
 
     /// <summary>First-byte sets, a fixpoint because sequences and unions defer to their children.</summary>
-    private static void ComputeFirstSets(GNode[] nodes)
+    private static void ComputeFirstSets(GNode[] nodes, GrammarBudget budget)
     {
         static void Add(ulong[] set, int b) => set[b >> 6] |= 1UL << (b & 63);
         foreach (var node in nodes)
@@ -368,6 +405,7 @@ internal sealed class GrammarBuilder
         while (changed)
         {
             changed = false;
+            budget.CheckTime();
             foreach (var node in nodes)
             {
                 IEnumerable<int> from = node switch
@@ -396,12 +434,13 @@ internal sealed class GrammarBuilder
     }
 
     /// <summary>Least fixpoint of the shortest-completion lengths (the any-value family is recursive).</summary>
-    private static void ComputeMinLengths(GNode[] nodes)
+    private static void ComputeMinLengths(GNode[] nodes, GrammarBudget budget)
     {
         bool changed = true;
         while (changed)
         {
             changed = false;
+            budget.CheckTime();
             foreach (var node in nodes)
             {
                 int m = MinLen(nodes, node);
@@ -539,7 +578,7 @@ internal sealed class GrammarBuilder
             for (int p = c; p <= hi; p++)
                 o.WindowMasks[c * words + p / 64] |= 1UL << (p % 64);
         }
-        o.KeyTrie = n > 0 ? ByteTrie.Build([.. o.Props.Select(p => p.Key)]) : null;
+        o.KeyTrie = n > 0 ? ByteTrie.Build([.. o.Props.Select(p => p.Key)], subtreeMasks: true) : null;
         o.FreeCost = o.Additional >= 0 ? Sat((o.BareKeys ? 2L : 3L) + nodes[o.Additional].MinLen) : GNode.Infinite;
     }
 

@@ -49,6 +49,9 @@ internal abstract class GNode(NodeKind kind)
     public bool CanStartWith(int symbol) => symbol > 255 || (First[symbol >> 6] & (1UL << (symbol & 63))) != 0;
 
     public const int Infinite = int.MaxValue / 4;
+
+    /// <summary>Approximate bytes the node holds (for caches that bound their memory).</summary>
+    public virtual long EstimatedBytes => 96;
 }
 
 internal sealed class DispatchNode() : GNode(NodeKind.Dispatch)
@@ -97,6 +100,8 @@ internal sealed class ObjectNode() : GNode(NodeKind.Object)
     public bool FreeKeysAllowedAt(int cursor) => Additional >= 0 && FirstRequired[cursor] == Props.Length;
     public bool CanCloseAt(int cursor) => FirstRequired[cursor] == Props.Length;
     public bool FreeKeyEscapes => Props.Length == 0;
+
+    public override long EstimatedBytes => 160 + Props.Length * 80L + WindowMasks.Length * 8L + (KeyTrie?.EstimatedBytes ?? 0);
 }
 
 internal sealed class ArrayNode() : GNode(NodeKind.Array)
@@ -126,6 +131,8 @@ internal sealed class NumberNode() : GNode(NodeKind.Number)
 internal sealed class LiteralNode() : GNode(NodeKind.Literal)
 {
     public required ByteTrie Trie;
+
+    public override long EstimatedBytes => 96 + Trie.EstimatedBytes;
 }
 
 internal sealed class SpecialNode() : GNode(NodeKind.Special)
@@ -156,6 +163,8 @@ internal sealed class SwitchNode() : GNode(NodeKind.Switch)
     public int[] Targets = [];
     /// <summary>Built by Grammar.Finish over the targets' opening bytes; terminal k leads to Targets[k].</summary>
     public ByteTrie? Trie;
+
+    public override long EstimatedBytes => 96 + Targets.Length * 4L + (Trie?.EstimatedBytes ?? 0);
 }
 
 /// <summary>
@@ -187,6 +196,9 @@ internal sealed class ByteTrie
     public int Words { get; }
     public int NodeCount => _label.Length;
 
+    /// <summary>Approximate bytes held (six ints and a byte per node, plus the masks).</summary>
+    public long EstimatedBytes => 64 + _label.Length * 25L + _masks.Length * 8L;
+
     public int Child(int node, int symbol)
     {
         if ((uint)symbol > 255)
@@ -216,10 +228,14 @@ internal sealed class ByteTrie
         return false;
     }
 
-    /// <summary>Builds the trie; duplicate keys keep the first index. Keys must be non-empty.</summary>
-    public static ByteTrie Build(IReadOnlyList<byte[]> keys)
+    /// <summary>
+    /// Builds the trie; duplicate keys keep the first index. Keys must be non-empty. <paramref name="subtreeMasks"/>
+    /// adds the per-node key sets <see cref="SubtreeHasAny"/> needs (object keys only): they cost nodes × keys / 64
+    /// words, which for a large enum would be gigabytes.
+    /// </summary>
+    public static ByteTrie Build(IReadOnlyList<byte[]> keys, bool subtreeMasks)
     {
-        int words = Math.Max(1, (keys.Count + 63) / 64);
+        int words = subtreeMasks ? Math.Max(1, (keys.Count + 63) / 64) : 0;
         var firstChild = new List<int> { -1 };
         var nextSibling = new List<int> { -1 };
         var label = new List<byte> { 0 };
@@ -265,12 +281,12 @@ internal sealed class ByteTrie
         }
         int n = label.Count;
         var minToEnd = new int[n];
-        var masks = new ulong[n * words];
+        var masks = new ulong[checked(n * words)];
         // Children always have larger indices than their parent, so one reverse sweep aggregates subtrees.
         for (int node = n - 1; node >= 0; node--)
         {
             int best = terminal[node] >= 0 ? 0 : GNode.Infinite;
-            if (terminal[node] >= 0)
+            if (terminal[node] >= 0 && words > 0)
                 masks[node * words + terminal[node] / 64] |= 1UL << (terminal[node] % 64);
             for (int c = firstChild[node]; c >= 0; c = nextSibling[c])
             {

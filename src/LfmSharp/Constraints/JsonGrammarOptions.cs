@@ -40,8 +40,12 @@ public sealed record JsonGrammarOptions
     /// </summary>
     public bool IgnoreUnsupportedKeywords { get; init; }
 
+    /// <summary>Bounds on the compile's time and memory (see <see cref="GrammarLimits"/>).</summary>
+    public GrammarLimits Limits { get; init; } = GrammarLimits.Default;
+
     internal void Validate()
     {
+        ArgumentNullException.ThrowIfNull(Limits, nameof(Limits));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxIndent, nameof(MaxIndent));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxIndent, 200, nameof(MaxIndent));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNestingDepth, 1, nameof(MaxNestingDepth));

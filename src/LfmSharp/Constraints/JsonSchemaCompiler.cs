@@ -62,7 +62,24 @@ internal sealed class JsonSchemaCompiler
         _python = python;
     }
 
+    private int _depth;
+
     public int Compile(JsonElement s, string path)
+    {
+        int max = _b.Options.Limits.MaxNesting;
+        if (++_depth > max)
+            throw new GrammarLimitException("nesting", $"the schema nests more than {max} levels deep at {path} (limit: nesting)");
+        try
+        {
+            return CompileSchema(s, path);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private int CompileSchema(JsonElement s, string path)
     {
         switch (s.ValueKind)
         {
@@ -105,6 +122,7 @@ internal sealed class JsonSchemaCompiler
             string name = hasAny ? "anyOf" : "oneOf";
             if (list.ValueKind != JsonValueKind.Array || list.GetArrayLength() == 0)
                 throw new ArgumentException($"{name} at {path} must be a non-empty array");
+            GrammarBudget.Count("alternatives", name, list.GetArrayLength(), _b.Options.Limits.MaxAlternatives, path);
             var alts = new List<int>();
             int k = 0;
             foreach (var alt in list.EnumerateArray())
@@ -122,6 +140,7 @@ internal sealed class JsonSchemaCompiler
         {
             if (values.ValueKind != JsonValueKind.Array)
                 throw new ArgumentException($"enum at {path} must be an array");
+            GrammarBudget.Count("enum values", "enum", values.GetArrayLength(), _b.Options.Limits.MaxEnumValues, path);
             var alternatives = new List<byte[]>();
             foreach (var v in values.EnumerateArray())
             {
@@ -310,6 +329,7 @@ internal sealed class JsonSchemaCompiler
         {
             if (req.ValueKind != JsonValueKind.Array)
                 throw new ArgumentException($"required at {path} must be an array of strings");
+            GrammarBudget.Count("properties", "required", req.GetArrayLength(), _b.Options.Limits.MaxProperties, path);
             foreach (var r in req.EnumerateArray())
             {
                 if (r.ValueKind != JsonValueKind.String)
@@ -321,6 +341,14 @@ internal sealed class JsonSchemaCompiler
         bool hasProps = s.TryGetProperty("properties", out var props);
         if (hasProps && props.ValueKind != JsonValueKind.Object)
             throw new ArgumentException($"properties at {path} must be an object");
+        int maxProps = _b.Options.Limits.MaxProperties;
+        if (hasProps)
+        {
+            int count = 0;
+            foreach (var _ in props.EnumerateObject())
+                count++;
+            GrammarBudget.Count("properties", "properties", count, maxProps, path);
+        }
 
         int additional;
         bool additionalForbidden = false;
