@@ -6,7 +6,13 @@ namespace LfmSharp.Cli;
 /// <summary>Wiring only: each command's behaviour lives in Commands/*.cs.</summary>
 public static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        // Before anything touches the console (see ShutdownSignals): a server started in the background still stops on SIGINT.
+        if (args.Length > 0 && args[0] == "serve")
+            ShutdownSignals.RestoreInterruptEarly();
+        return Run(args, Console.Out, Console.Error);
+    }
 
     /// <summary>Parses and runs; parse errors become one line on stderr and exit code 2.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TextReader? stdin = null)
@@ -88,12 +94,15 @@ public static class Program
         var verbose = new Option<bool>("--verbose") { Description = "log requests" };
         var soak = new Option<int?>("--soak") { Description = "instead of serving: run a loopback load test for SECONDS and print the figures" };
         var clients = new Option<int>("--clients") { Description = "concurrent streaming clients for --soak", DefaultValueFactory = _ => 16 };
+        var allowedHost = new Option<string[]>("--allowed-host") { Description = "a further host name clients may use in the Host header (repeatable; IP addresses and localhost always work; '*' allows any)" };
+        var grace = new Option<double>("--shutdown-grace") { Description = "seconds running requests get to finish on SIGTERM/SIGINT", DefaultValueFactory = _ => 10 };
         var serve = new Command("serve", "OpenAI-compatible HTTP server (POST /v1/chat/completions, /v1/completions, GET /v1/models, /health, /metrics).")
-        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, verbose, soak, clients };
+        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, verbose, soak, clients, allowedHost, grace };
         serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
             ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
             : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
-                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct, p.GetValue(serveKv))));
+                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct, p.GetValue(serveKv),
+                p.GetValue(allowedHost), p.GetValue(grace))));
         root.Subcommands.Add(serve);
 
         return root;

@@ -12,7 +12,8 @@ public static class ServeCommand
     /// <summary>Serves until Ctrl+C (or <paramref name="ct"/>). Returns 0, or 1 with one error line.</summary>
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
-        bool verbose = false, CancellationToken ct = default, string? kvCacheType = null)
+        bool verbose = false, CancellationToken ct = default, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
+        double shutdownGraceSeconds = 10)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -33,6 +34,10 @@ public static class ServeCommand
                 Threads = threads,
                 ModelAlias = alias,
                 Verbose = verbose,
+                AllowedHosts = allowedHosts ?? [],
+                ShutdownGracePeriod = double.IsFinite(shutdownGraceSeconds) && shutdownGraceSeconds is >= 0 and <= 3600
+                    ? TimeSpan.FromSeconds(shutdownGraceSeconds)
+                    : throw new ArgumentException($"--shutdown-grace must be between 0 and 3600 seconds (got {shutdownGraceSeconds})."),
             });
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException)
@@ -42,20 +47,9 @@ public static class ServeCommand
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;   // shut down cleanly instead of dying mid-response
-            stop.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            return RunAsync(server, modelPath, stdout, stderr, stop.Token).GetAwaiter().GetResult();
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        // SIGTERM (docker stop, systemd, Kubernetes) and SIGINT (Ctrl+C, kill -INT) drain and exit 0.
+        using var signals = ShutdownSignals.Register(stop);
+        return RunAsync(server, modelPath, stdout, stderr, stop.Token).GetAwaiter().GetResult();
     }
 
     private static async Task<int> RunAsync(LfmServer server, string modelPath, TextWriter stdout, TextWriter stderr, CancellationToken ct)
@@ -79,6 +73,7 @@ public static class ServeCommand
             }
             catch (OperationCanceledException)
             {
+                await server.StopAsync().ConfigureAwait(false);
                 return 0;
             }
             catch (Exception e)
@@ -92,9 +87,11 @@ public static class ServeCommand
             }
             catch (OperationCanceledException)
             {
-                stdout.WriteLine("lfm serve: stopping");
+                stdout.WriteLine($"lfm serve: stopping (running requests get up to {server.Options.ShutdownGracePeriod.TotalSeconds:0.#} s to finish)");
+                stdout.Flush();
             }
-            await server.StopAsync().ConfigureAwait(false);
+            bool drained = await server.ShutdownAsync().ConfigureAwait(false);
+            stdout.WriteLine(drained ? "lfm serve: stopped" : "lfm serve: stopped (requests still running after the grace period were cancelled)");
         }
         return 0;
     }
