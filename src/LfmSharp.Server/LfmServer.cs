@@ -48,8 +48,7 @@ public sealed class LfmServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         string path = options.ModelPath ?? throw new ArgumentException("ModelPath is required.", nameof(options));
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"Model file not found: {path}", path);
+        RuntimeLimits.CheckModelFile(path);   // a directory or FIFO fails here, with a clear message
         return new LfmServer(options, () => LanguageModel.Load(path, new ModelLoadOptions { Threads = options.Threads }), ownsModel: true, path);
     }
 

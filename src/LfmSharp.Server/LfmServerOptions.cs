@@ -58,6 +58,8 @@ public sealed record LfmServerOptions
             throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "The queue capacity cannot be negative.");
         if (ContextLength < 16)
             throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context must hold at least 16 tokens.");
+        if (Threads is int t)
+            RuntimeLimits.CheckThreads(t);
         if (MaxRequestBodyBytes < 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), MaxRequestBodyBytes, "The body limit must be at least 1 KiB.");
         if (ShutdownGracePeriod < TimeSpan.Zero || ShutdownGracePeriod > TimeSpan.FromHours(1))

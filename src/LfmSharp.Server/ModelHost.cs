@@ -51,6 +51,8 @@ internal sealed class ModelHost : IDisposable
         try
         {
             var model = loader();
+            // The same check the library and the CLI make: a context that cannot fit fails the start, not every request.
+            RuntimeLimits.CheckContextLength(model.Config, _options.ContextLength, _options.KvCacheType, _options.Slots, _options.Threads ?? Environment.ProcessorCount);
             _model = model;
             foreach (string alias in (ReadOnlySpan<string>)[model.Name])
                 _names.Add(alias);

@@ -67,9 +67,8 @@ public sealed class LanguageModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         options ??= new ModelLoadOptions();
-        int threads = options.Threads ?? Environment.ProcessorCount;
-        if (threads < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), threads, "Threads must be at least 1.");
+        int threads = RuntimeLimits.CheckThreads(options.Threads);
+        RuntimeLimits.CheckModelFile(path);
 
         var file = GgufFile.Open(path);
         KernelThreadPool? pool = null;

@@ -29,6 +29,11 @@ internal static class ChatCommand
 
     private static int Run(string path, string? toolsPath, GenerationSettings settings, ParseResult p, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
+        if (settings.Problem(p) is string problem)
+        {
+            stderr.WriteLine($"lfm chat: {problem}");
+            return 1;
+        }
         IReadOnlyList<ToolDefinition>? tools = null;
         try
         {
@@ -54,7 +59,9 @@ internal static class ChatCommand
         {
             bool color = CliConsole.UseColor(stdout);
             stdout.WriteLine($"{model.Name} · {model.Config.LayerCount} layers · context {p.GetValue(settings.Ctx)}{(tools is { Count: > 0 } ? $" · {tools.Count} tools" : "")}. /reset starts over, /exit quits.");
-            using var session = model.CreateChatSession(p.GetValue(settings.Ctx));
+            using var session = settings.CreateSession(model, p, stderr, "lfm chat");
+            if (session is null)
+                return 1;
             var options = settings.RequestOptions(p, model, tools);
             var messages = settings.StartMessages(p);
             while (!ct.IsCancellationRequested)

@@ -28,6 +28,11 @@ internal static class DemoCommand
 
     private static int Run(string? path, string shape, string type, string prompt, GenerationSettings settings, ParseResult p, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
+        if (settings.Problem(p) is string problem)
+        {
+            stderr.WriteLine($"lfm demo: {problem}");
+            return 1;
+        }
         bool synthetic = path is null;
         if (synthetic)
         {
@@ -81,7 +86,9 @@ internal static class DemoCommand
                 $"loaded {model.Name}: {model.Config.LayerCount} layers ({model.Config.KvHeadCounts.Count(k => k > 0)} attention), hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize} in {loadMs:F0} ms (RSS {rssAfterLoad:F0} MiB, {WeightsWhere(model)}) · {threads} threads"));
             stdout.WriteLine();
             stdout.WriteLine($"> {prompt}");
-            using var session = model.CreateChatSession(p.GetValue(settings.Ctx));
+            using var session = settings.CreateSession(model, p, stderr, "lfm demo");
+            if (session is null)
+                return 1;
             var messages = settings.StartMessages(p);
             messages.Add(ChatMessage.User(prompt));
             var options = settings.RequestOptions(p, model);

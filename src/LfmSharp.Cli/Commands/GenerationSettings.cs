@@ -28,6 +28,42 @@ internal sealed class GenerationSettings
 
     public ModelLoadOptions LoadOptions(ParseResult p) => new() { Threads = p.GetValue(Threads) };
 
+    /// <summary>The settings a model is not needed to judge (-t, -n, --ctx lower bound): one line, or null when fine.</summary>
+    public string? Problem(ParseResult p)
+    {
+        if (p.GetValue(MaxTokens) is < 1 and var n)
+            return $"--max-tokens must be at least 1; got {n}";
+        if (p.GetValue(Ctx) is < RuntimeLimits.MinContextLength and var c)
+            return $"--ctx must be at least {RuntimeLimits.MinContextLength}; got {c}";
+        try
+        {
+            RuntimeLimits.CheckThreads(p.GetValue(Threads));
+        }
+        catch (ArgumentException e)
+        {
+            return "--" + e.Message;
+        }
+        return null;
+    }
+
+    /// <summary>A chat session of --ctx tokens, or null after one error line when the context does not fit (a note
+    /// goes to stderr when it is past the model's trained context).</summary>
+    public ChatSession? CreateSession(LanguageModel model, ParseResult p, TextWriter stderr, string command)
+    {
+        int ctx = p.GetValue(Ctx);
+        try
+        {
+            if (RuntimeLimits.CheckContextLength(model.Config, ctx, KvCacheType.F16, 1, p.GetValue(Threads) ?? Environment.ProcessorCount) is string note)
+                stderr.WriteLine($"{command}: note: --ctx: {note}");
+            return model.CreateChatSession(ctx);
+        }
+        catch (ArgumentException e)
+        {
+            stderr.WriteLine($"{command}: --ctx: {e.Message}");
+            return null;
+        }
+    }
+
     public ChatRequestOptions RequestOptions(ParseResult p, LanguageModel model, IReadOnlyList<ToolDefinition>? tools = null)
     {
         var s = model.DefaultSampling;

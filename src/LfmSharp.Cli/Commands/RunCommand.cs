@@ -19,6 +19,11 @@ internal static class RunCommand
 
     private static int Run(string path, string prompt, GenerationSettings settings, ParseResult p, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
+        if (settings.Problem(p) is string problem)
+        {
+            stderr.WriteLine($"lfm run: {problem}");
+            return 1;
+        }
         LanguageModel model;
         try
         {
@@ -33,7 +38,9 @@ internal static class RunCommand
         {
             if (model.ChatTemplate.Warning is { } w)
                 stderr.WriteLine($"lfm run: note: {w}");
-            using var session = model.CreateChatSession(p.GetValue(settings.Ctx));
+            using var session = settings.CreateSession(model, p, stderr, "lfm run");
+            if (session is null)
+                return 1;
             var messages = settings.StartMessages(p);
             messages.Add(ChatMessage.User(prompt));
             var printer = new EventPrinter(stdout, CliConsole.UseColor(stdout), !p.GetValue(settings.HideThinking));
@@ -66,6 +73,7 @@ internal static class ModelErrors
         DirectoryNotFoundException => $"{path}: folder not found",
         Gguf.GgufFormatException g => $"{path}: not a valid GGUF file ({g.Message})",
         NotSupportedException n => $"{path}: {n.Message}",
+        _ when e.Message.StartsWith(path, StringComparison.Ordinal) => e.Message,
         _ => $"{path}: {e.Message}",
     };
 }

@@ -40,7 +40,7 @@ public static class ServeCommand
                     : throw new ArgumentException($"--shutdown-grace must be between 0 and 3600 seconds (got {shutdownGraceSeconds})."),
             });
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException)
+        catch (Exception e) when (e is ArgumentException or IOException)
         {
             stderr.WriteLine("lfm serve: " + e.Message);
             return 1;

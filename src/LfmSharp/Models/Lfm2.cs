@@ -606,10 +606,11 @@ public sealed class Lfm2Model : IDisposable
     /// cache; the whole 32K context of the 1.2B: 45 vs 39 tokens/s), with 11 MiB less scratch than 256.</param>
     public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16, int batchSize = 128)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         if (!Enum.IsDefined(kvCacheType))
             throw new ArgumentOutOfRangeException(nameof(kvCacheType), kvCacheType, "unknown KV cache type");
+        if (contextLength < RuntimeLimits.MinContextLength || contextLength > Config.ContextLength)
+            RuntimeLimits.CheckContextLength(Config, contextLength, kvCacheType, 1, Pool.ThreadCount);   // the shared, clear error
         return new Lfm2State(this, contextLength, kvCacheType, Math.Min(batchSize, contextLength));
     }
 
