@@ -48,10 +48,16 @@ internal static class ChatCompletionsEndpoint
         var reasoning = new StringBuilder();
         var calls = new List<(string Id, ToolCall Call)>();
         Done? done = null;
+        string? fault = null;
         await foreach (var ev in generation.ReadAllAsync().ConfigureAwait(false))
         {
             switch (ev)
             {
+                case GenerationStream.GenerationFault f:
+                    content.Append(state.CloseInlineThinking());
+                    fault = f.Message;
+                    done = new Done(FinishReason.Stop, new GenerationUsage());
+                    break;
                 case ReasoningDelta r when state.Format == ReasoningFormat.Separate:
                     reasoning.Append(r.Text);
                     break;
@@ -108,9 +114,11 @@ internal static class ChatCompletionsEndpoint
             }
             w.WriteEndObject();
             w.WriteNull("logprobs");
-            w.WriteString("finish_reason", FinishReasonText(done.Reason));
+            w.WriteString("finish_reason", fault is null ? FinishReasonText(done.Reason) : "error");
             w.WriteEndObject();
             w.WriteEndArray();
+            if (fault is not null)
+                WriteFault(w, fault);
             WriteUsage(w, done.Usage);
             WriteTimings(w, done.Usage);
             w.WriteEndObject();
@@ -181,6 +189,14 @@ internal static class ChatCompletionsEndpoint
                         })).ConfigureAwait(false);
                         break;
                     }
+                    case GenerationStream.GenerationFault f:
+                    {
+                        string close = state.CloseInlineThinking();
+                        if (close.Length > 0)
+                            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d => d.WriteString("content", close))).ConfigureAwait(false);
+                        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, static _ => { }, "error", fault: f.Message)).ConfigureAwait(false);
+                        break;
+                    }
                     case LoopDetectedEvent loop:
                         // An SSE comment: visible to anyone reading the raw stream, ignored by clients.
                         await HttpJson.WriteRawEventAsync(ctx, $": loop detected ({loop.Action}), {loop.Repeats} repeats\n\n").ConfigureAwait(false);
@@ -213,6 +229,16 @@ internal static class ChatCompletionsEndpoint
             await HttpJson.WriteEventAsync(ctx, buffer, e.WriteTo).ConfigureAwait(false);
         }
         await HttpJson.WriteRawEventAsync(ctx, "data: [DONE]\n\n").ConfigureAwait(false);
+    }
+
+    /// <summary>Why a response ended with finish_reason "error" (a numerical fault in the model).</summary>
+    internal static void WriteFault(Utf8JsonWriter w, string message)
+    {
+        w.WriteStartObject("error");
+        w.WriteString("message", message);
+        w.WriteString("type", "server_error");
+        w.WriteString("code", "numerical_fault");
+        w.WriteEndObject();
     }
 
     internal static string FinishReasonText(FinishReason reason) => reason switch
@@ -313,7 +339,7 @@ internal sealed class ChatResponseState(string model, ReasoningFormat format)
         w.WriteString("system_fingerprint", Fingerprint);
     }
 
-    public void Chunk(Utf8JsonWriter w, Action<Utf8JsonWriter> delta, string? finishReason = null, GenerationUsage? timings = null)
+    public void Chunk(Utf8JsonWriter w, Action<Utf8JsonWriter> delta, string? finishReason = null, GenerationUsage? timings = null, string? fault = null)
     {
         ChunkHeader(w);
         w.WriteStartArray("choices");
@@ -329,6 +355,8 @@ internal sealed class ChatResponseState(string model, ReasoningFormat format)
             w.WriteString("finish_reason", finishReason);
         w.WriteEndObject();
         w.WriteEndArray();
+        if (fault is not null)
+            ChatCompletionsEndpoint.WriteFault(w, fault);
         if (timings is not null)
             ChatCompletionsEndpoint.WriteTimings(w, timings);
         w.WriteEndObject();

@@ -55,6 +55,8 @@ internal sealed class GenerationStream : IDisposable
         }
     }
 
+    private NumericalFaultException? _fault;
+
     private async Task WaitFirstAsync()
     {
         try
@@ -63,9 +65,18 @@ internal sealed class GenerationStream : IDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            // NaN logits end the answer with finish_reason "error" (ReadAllAsync yields it), not a bare 500.
+            if (AsFault(e) is { } fault)
+            {
+                _fault = fault;
+                return;
+            }
             throw Translate(e, _server);
         }
     }
+
+    private static NumericalFaultException? AsFault(Exception e) =>
+        (e as NumericalFaultException) ?? (e as ChannelClosedException)?.InnerException as NumericalFaultException;
 
     /// <summary>The events in order; a failure mid-way is thrown as <see cref="ApiException"/>.</summary>
     public async IAsyncEnumerable<GenerationEvent> ReadAllAsync()
@@ -75,11 +86,22 @@ internal sealed class GenerationStream : IDisposable
             bool more;
             try
             {
-                more = await _reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false);
+                more = _fault is null && await _reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && AsFault(e) is not null)
+            {
+                _fault = AsFault(e);
+                more = false;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 throw Translate(e, _server);
+            }
+            if (_fault is not null)
+            {
+                _server.Metrics.Failed();
+                yield return new GenerationFault(_fault.Message);
+                yield break;
             }
             if (!more)
                 yield break;
@@ -122,6 +144,9 @@ internal sealed class GenerationStream : IDisposable
     public static ApiException ContextTooLong(int promptTokens, int contextLength) =>
         new(400, $"This model's maximum context length is {contextLength} tokens. However, your messages resulted in {promptTokens} tokens.",
             "invalid_request_error", "messages", "context_length_exceeded");
+
+    /// <summary>The generation stopped on a numerical fault: endpoints end the answer with finish_reason "error".</summary>
+    internal sealed record GenerationFault(string Message) : GenerationEvent;
 
     public void Dispose()
     {

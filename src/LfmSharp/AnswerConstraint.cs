@@ -37,8 +37,16 @@ internal sealed class AnswerConstraint
         var vocab = model.Tokenizer.Vocabulary;
         int thinkStart = vocab.TryGetId(ChatOutputParser.ThinkStart, out int a) ? a : -1;
         int thinkEnd = vocab.TryGetId(ChatOutputParser.ThinkEnd, out int b) ? b : -1;
+        // While thinking, only </think> may be a special token: a stray one (<|tool_call_end|>, <|im_start|>…) would
+        // end up as text in content ahead of the document, which JSON clients then fail to parse.
+        var banned = new List<int>(vocab.EndOfGenerationIds);
+        for (int id = 0; id < vocab.Count; id++)
+        {
+            if (id != thinkEnd && vocab.GetTokenType(id) is Tokenizers.TokenType.Control or Tokenizers.TokenType.UserDefined && !vocab.IsEndOfGeneration(id))
+                banned.Add(id);
+        }
         return new AnswerConstraint(new GrammarConstraint(grammar, model.ConstraintVocabulary), thinkStart, thinkEnd, startsInReasoning && thinkEnd >= 0,
-            [.. vocab.EndOfGenerationIds]);
+            [.. banned]);
     }
 
     /// <summary>True once the document is complete: only then may end-of-generation end the turn.</summary>
@@ -66,7 +74,7 @@ internal sealed class AnswerConstraint
                 _constraint.ApplyMask(logits, remaining);
                 break;
             case Phase.Thinking:
-                // The turn cannot end before the document exists.
+                // The turn cannot end before the document exists, and no special token but </think> may appear.
                 foreach (int id in _endIds)
                     logits[id] = float.NegativeInfinity;
                 break;

@@ -93,6 +93,11 @@ internal static class ChatCommand
                         printer.Print(e);
                     }
                 }
+                catch (NumericalFaultException e)
+                {
+                    stderr.WriteLine($"lfm chat: {e.Message}");
+                    return 1;
+                }
                 catch (ContextOverflowException e)
                 {
                     stderr.WriteLine($"lfm chat: {e.Message} — use /reset");

@@ -49,7 +49,7 @@ internal static class RunCommand
                 foreach (var e in session.Complete(messages, settings.RequestOptions(p, model), ct))
                     printer.Print(e);
             }
-            catch (Exception e) when (e is Generation.ContextOverflowException or ArgumentException)
+            catch (Exception e) when (e is Generation.ContextOverflowException or ArgumentException or Generation.NumericalFaultException)
             {
                 stderr.WriteLine($"lfm run: {e.Message}");
                 return 1;

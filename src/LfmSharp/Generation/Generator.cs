@@ -162,6 +162,8 @@ public sealed class Generator
                 }
                 else
                 {
+                    // Before any mask (a grammar sets −∞ on purpose): NaN/∞ from the model itself is a fault.
+                    NumericalFaultException.ThrowIfNotFinite(logits, generated);
                     controller?.ProcessLogits(logits);
                     id = sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history));
                 }
