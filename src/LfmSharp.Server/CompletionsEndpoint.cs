@@ -173,7 +173,7 @@ internal static class CompletionsEndpoint
     {
         // A prompt that cannot fit is refused from its byte length, before tokenizing all of it.
         int atLeast = ModelHost.AtLeastTokens(model, text, context);
-        if (atLeast >= context)
+        if (atLeast >= 4L * context)
             throw new ApiException(400, $"This model's maximum context length is {context} tokens. However, your prompt resulted in at least {atLeast} tokens.",
                 "invalid_request_error", "prompt", "context_length_exceeded");
         var ids = model.Tokenizer.EncodePrompt(text);

@@ -98,9 +98,12 @@ internal sealed class ModelHost : IDisposable
         {
             throw ApiException.BadRequest(e.Message, "messages");
         }
-        int tooLong = AtLeastTokens(model, prompt, contextLength);
-        if (tooLong >= contextLength)
-            return tooLong;
+        // Far past the context (an 8 MB prompt): refuse from the byte length, without tokenizing megabytes. Near it,
+        // tokenize, so the error reports the exact count.
+        int atLeast = AtLeastTokens(model, prompt, contextLength);
+        if (atLeast >= 4L * contextLength)
+            throw new ApiException(400, $"This model's maximum context length is {contextLength} tokens. However, your messages resulted in at least {atLeast} tokens.",
+                "invalid_request_error", "messages", "context_length_exceeded");
         return model.Tokenizer.EncodePrompt(prompt).Length;
     }
 
