@@ -19,6 +19,11 @@ internal static class ChatCompletionsEndpoint
             request = ChatCompletionRequest.Parse(body.RootElement, model.DefaultSampling, model.Tokenizer.Vocabulary.Count);
         server.Host.CheckModel(request.Model);
 
+        // The grammar is compiled here, on a worker thread, so the decode thread finds it cached and one large schema
+        // cannot stall the other requests' tokens (and a hostile one is refused before its prompt is rendered). The
+        // local reference keeps it alive for the request.
+        var grammar = await StructuredOutput.CompileAsync(request.Options, ctx.RequestAborted).ConfigureAwait(false);
+
         // Refuse an over-long prompt before it waits in the queue (the session would refuse it too, later).
         int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options, server.Options.ContextLength);
         int context = server.Options.ContextLength;
@@ -27,10 +32,6 @@ internal static class ChatCompletionsEndpoint
             server.Metrics.BadRequest();
             throw GenerationStream.ContextTooLong(promptTokens, context);
         }
-
-        // The grammar is compiled here, on a worker thread, so the decode thread finds it cached and one large schema
-        // cannot stall the other requests' tokens. The local reference keeps it alive for the request.
-        var grammar = await StructuredOutput.CompileAsync(request.Options, ctx.RequestAborted).ConfigureAwait(false);
 
         using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
             (slot, ct) => slot.Session.Complete(request.Messages, request.Options, ct)).ConfigureAwait(false);
