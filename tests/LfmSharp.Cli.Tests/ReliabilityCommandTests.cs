@@ -50,8 +50,8 @@ public sealed class ReliabilityCommandTests
     public void Bad_context_threads_and_token_limits_are_one_line_errors(string command, string option, string contains)
     {
         var args = new List<string> { command, "-m", TestData.Model("tiny-f32"), option };
-        if (command != "chat")
-            args.Add("hi");
+        if (command == "run")
+            args.Add("hi");   // demo takes --prompt, chat reads stdin
         AssertOneLineError(Lfm([.. args]), contains);
     }
 
