@@ -14,7 +14,11 @@ public sealed record RepoFile(string Path, long? Size, string? Sha256);
 /// <param name="Path">The file to load (the first of a split set), inside the cache's snapshot folder.</param>
 /// <param name="Files">Every file of the set, in order.</param>
 /// <param name="Downloaded">False when everything was already in the cache.</param>
-public sealed record PullResult(ModelReference Model, string Commit, string Path, IReadOnlyList<string> Files, bool Downloaded);
+public sealed record PullResult(ModelReference Model, string Commit, string Path, IReadOnlyList<string> Files, bool Downloaded)
+{
+    /// <summary>The quantization tag of the file name (<c>Q4_K_M</c>), "" when it carries none.</summary>
+    public string Quant => GgufFileNames.Quant(System.IO.Path.GetFileName(Path));
+}
 
 /// <summary>
 /// Fetches GGUF models from a Hugging Face hub into the shared cache (<see cref="HubCache"/>). The protocol is the one
