@@ -59,7 +59,7 @@ public sealed class HubCache
             return;
         string refFile = System.IO.Path.Combine(RepoFolder(repo), "refs", revision.Replace('/', System.IO.Path.DirectorySeparatorChar));
         System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(refFile)!);
-        string tmp = refFile + "." + Environment.ProcessId + ".tmp";
+        string tmp = refFile + "." + Guid.NewGuid().ToString("N") + ".tmp";
         File.WriteAllText(tmp, commit);
         File.Move(tmp, refFile, overwrite: true);
     }
@@ -97,7 +97,7 @@ public sealed class HubCache
                 return;
             existing.Delete();
         }
-        string tmp = link + "." + Environment.ProcessId + "." + Environment.CurrentManagedThreadId + ".tmp";
+        string tmp = link + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try
         {
             File.CreateSymbolicLink(tmp, target);

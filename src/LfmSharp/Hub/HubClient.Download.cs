@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 
 namespace LfmSharp.Hub;
@@ -102,7 +103,15 @@ public sealed partial class HubClient
                 {
                     EnsureSuccess(r, RepoOf(resolve), null, name);
                 }
-                have = await CopyAsync(r, incomplete, have, size, hash, meter, ct).ConfigureAwait(false);
+                var done = new StrongBox<long>(have);
+                try
+                {
+                    await CopyAsync(r, incomplete, done, size, hash, meter, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    have = done.Value;   // what reached the disk (and the hash) before a break: the next attempt resumes there
+                }
                 if (size is { } expected && have < expected)
                     throw new IOException($"the connection closed at byte {have} of {expected}");
                 break;
@@ -161,7 +170,7 @@ public sealed partial class HubClient
         return done;
     }
 
-    private async Task<long> CopyAsync(HttpResponseMessage r, string incomplete, long have, long? size, IncrementalHash hash, ProgressMeter meter, CancellationToken ct)
+    private async Task CopyAsync(HttpResponseMessage r, string incomplete, StrongBox<long> have, long? size, IncrementalHash hash, ProgressMeter meter, CancellationToken ct)
     {
         await using var body = await r.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
         await using var fs = new FileStream(incomplete, FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.Asynchronous);
@@ -173,14 +182,14 @@ public sealed partial class HubClient
             int n = await body.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
             if (n == 0)
                 break;
-            if (size is { } total && have + n > total)
+            if (size is { } total && have.Value + n > total)
                 throw new HubException(HubErrorKind.Integrity, $"{meter.Name}: the server sent more than the {total} bytes the hub announced");
             await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            await fs.FlushAsync(ct).ConfigureAwait(false);
             hash.AppendData(buffer, 0, n);
-            have += n;
-            meter.Update(have);
+            have.Value += n;
+            meter.Update(have.Value);
         }
-        return have;
     }
 
     private async Task<IDisposable> AcquireLockAsync(string lockPath, string name, CancellationToken ct)

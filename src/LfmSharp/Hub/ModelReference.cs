@@ -80,14 +80,18 @@ public sealed partial record ModelReference
             reference = new ModelReference(repo, null, string.Join('/', parts[4..]), Uri.UnescapeDataString(parts[3]));
             return true;
         }
-        if (parts.Length == 3 && parts[2] == "tree")
+        string revision = "main";
+        if (explicitHub && parts.Length >= 3 && parts[2] == "tree")
+        {
+            revision = parts.Length >= 4 ? Uri.UnescapeDataString(string.Join('/', parts[3..])) : revision;
             s = parts[0] + "/" + parts[1];
+        }
         if (!IsRepoId(s))
             return false;
         // Without a hub prefix, "dir/model.gguf" that does not exist is a mistyped path, not a repository.
         if (!explicitHub && s.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             return false;
-        reference = new ModelReference(s, quant);
+        reference = new ModelReference(s, quant, null, revision);
         return true;
     }
 
