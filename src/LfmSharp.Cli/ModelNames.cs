@@ -17,6 +17,8 @@ internal static class ModelNames
     /// </summary>
     public static int? Resolve(ParseResult parsed, ref string[] args, TextWriter stderr)
     {
+        if (parsed.Action is System.CommandLine.Help.HelpAction)
+            return null;   // `lfm run -m NAME --help` shows help without downloading anything
         var command = parsed.CommandResult.Command;
         string? value = null;
         bool positional = false;

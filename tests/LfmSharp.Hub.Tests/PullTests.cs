@@ -36,6 +36,13 @@ public sealed class PullTests : HubTestBase
         var second = await PullAsync("Org/Tiny-GGUF:Q4_0");
         Assert.False(second.Downloaded);
         Assert.Equal(1, Hub.Count("CDN GET /blobs/" + sha));
+
+        // A blob deleted by hand leaves a dangling link: the name is pulled again instead of failing to open.
+        File.Delete(Path.Combine(repoDir, "blobs", sha));
+        Assert.Null(new HubClient(Options()).FindCached(ModelReference.Parse("Org/Tiny-GGUF:Q4_0")));
+        Assert.Equal(result.Path, await ModelLocator.ResolveAsync("Org/Tiny-GGUF:Q4_0", Options()));
+        Assert.Equal(Q4_0, File.ReadAllBytes(result.Path));
+        Assert.Equal(2, Hub.Count("CDN GET /blobs/" + sha));
     }
 
     [Fact]

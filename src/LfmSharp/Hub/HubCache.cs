@@ -73,11 +73,27 @@ public sealed class HubCache
         var files = new List<string>();
         foreach (string f in System.IO.Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
         {
-            if (File.Exists(f))   // follows the link: false for a dangling one
+            if (IsPresent(f))
                 files.Add(System.IO.Path.GetRelativePath(root, f).Replace(System.IO.Path.DirectorySeparatorChar, '/'));
         }
         files.Sort(StringComparer.Ordinal);
         return files;
+    }
+
+    /// <summary>A file, or a link whose final target exists (a blob deleted by hand leaves a dangling link).</summary>
+    internal static bool IsPresent(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.LinkTarget is null)
+            return info.Exists;
+        try
+        {
+            return info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: true };
+        }
+        catch (IOException)
+        {
+            return false;   // a link loop
+        }
     }
 
     /// <summary>

@@ -62,7 +62,7 @@ public sealed partial class HubClient : IDisposable
         foreach (string part in set)
         {
             string p = Cache.SnapshotPath(model.Repo, commit, part);
-            if (!File.Exists(p))
+            if (!HubCache.IsPresent(p))
                 return null;
             paths.Add(p);
         }
