@@ -80,10 +80,10 @@ internal static class ModelNames
 /// Download progress on stderr: one updating line with bytes, speed and time left on a terminal; a plain line per
 /// 10 % otherwise (logs and CI stay readable).
 /// </summary>
-internal sealed class DownloadProgressPrinter(TextWriter w) : IProgress<DownloadProgress>
+internal sealed class DownloadProgressPrinter(TextWriter w, bool? terminal = null) : IProgress<DownloadProgress>
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
-    private readonly bool _terminal = ReferenceEquals(w, Console.Error) && !Console.IsErrorRedirected;
+    private readonly bool _terminal = terminal ?? (ReferenceEquals(w, Console.Error) && !Console.IsErrorRedirected);
     private readonly Dictionary<string, int> _lastDecile = new(StringComparer.Ordinal);
     private readonly object _gate = new();
 
