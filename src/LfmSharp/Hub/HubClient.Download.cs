@@ -159,7 +159,8 @@ public sealed partial class HubClient
             return 0;
         }
         byte[] buffer = new byte[CopyBuffer];
-        await using var fs = new FileStream(incomplete, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        var fs = new FileStream(incomplete, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        await using var fileScope = fs.ConfigureAwait(false);
         long done = 0;
         int n;
         while (done < length && (n = await fs.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - done)), ct).ConfigureAwait(false)) > 0)
@@ -172,8 +173,10 @@ public sealed partial class HubClient
 
     private async Task CopyAsync(HttpResponseMessage r, string incomplete, StrongBox<long> have, long? size, IncrementalHash hash, ProgressMeter meter, CancellationToken ct)
     {
-        await using var body = await r.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        await using var fs = new FileStream(incomplete, FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.Asynchronous);
+        var body = await r.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        await using var bodyScope = body.ConfigureAwait(false);
+        var fs = new FileStream(incomplete, FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.Asynchronous);
+        await using var fileScope = fs.ConfigureAwait(false);
         byte[] buffer = new byte[CopyBuffer];
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
         while (true)
