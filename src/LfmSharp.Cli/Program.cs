@@ -25,6 +25,12 @@ public static class Program
             stderr.WriteLine($"{command}: {parsed.Errors[0].Message} (see '{command} --help')");
             return 2;
         }
+        // A model name given to -m (or inspect) becomes the cached file's path here, pulled first when missing.
+        string[] given = args;
+        if (ModelNames.Resolve(parsed, ref args, stderr) is int failed)
+            return failed;
+        if (!ReferenceEquals(given, args))
+            parsed = root.Parse(args);
         try
         {
             return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
@@ -105,9 +111,13 @@ public static class Program
                 p.GetValue(allowedHost), p.GetValue(grace))));
         root.Subcommands.Add(serve);
 
+        root.Subcommands.Add(PullCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ListCommand.Create(stdout, stderr));
+        root.Subcommands.Add(RmCommand.Create(stdout, stderr));
+
         return root;
     }
 
     internal static Option<string> ModelOption(bool required = true) =>
-        new("--model", "-m") { Description = "GGUF model file", Required = required };
+        new("--model", "-m") { Description = "GGUF model file, or a model name (lfm2.5-thinking, ORG/REPO[:QUANT], hf.co/…) pulled into the cache when missing", Required = required };
 }

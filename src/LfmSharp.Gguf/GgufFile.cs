@@ -14,7 +14,7 @@ namespace LfmSharp.Gguf;
 /// by the OS when first touched. Every structural problem raises <see cref="GgufFormatException"/> naming the
 /// field and byte offset.
 /// </summary>
-public sealed unsafe class GgufFile : IDisposable
+public sealed unsafe partial class GgufFile : IDisposable
 {
     /// <summary>"GGUF" read as a little-endian u32.</summary>
     public const uint Magic = 0x46554747;
@@ -28,7 +28,7 @@ public sealed unsafe class GgufFile : IDisposable
     private readonly MemoryMappedViewAccessor? _view;
     private GCHandle _pin;
     private byte* _base;
-    private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+    private Dictionary<string, GgufTensorInfo> _tensorsByName;   // replaced once when the other parts of a split file attach
     private readonly object _readGate = new();
     private Microsoft.Win32.SafeHandles.SafeFileHandle? _readHandle;   // opened by the first ReadTensorData of a mapped file
 
@@ -75,12 +75,17 @@ public sealed unsafe class GgufFile : IDisposable
     public GgufMetadata Metadata { get; }
 
     /// <summary>Tensor directory in file order.</summary>
-    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; private set; }
 
-    /// <summary>Memory-maps <paramref name="path"/> read-only and parses its header.</summary>
-    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <summary>
+    /// Memory-maps <paramref name="path"/> read-only and parses its header. The first part of a split model
+    /// (<c>NAME-00001-of-0000N.gguf</c>) opens the other parts too and presents them as one file.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file (or a missing part of a split model).</exception>
     /// <exception cref="GgufFormatException">Not a valid GGUF file.</exception>
-    public static GgufFile Open(string path)
+    public static GgufFile Open(string path) => OpenOtherParts(OpenOne(path));
+
+    private static GgufFile OpenOne(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
@@ -141,6 +146,8 @@ public sealed unsafe class GgufFile : IDisposable
     public byte* GetTensorPointer(GgufTensorInfo tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
+        if (PartOf(tensor) is { } part)
+            return part.GetTensorPointer(tensor);
         ObjectDisposedException.ThrowIf(_base == null, this);
         if (!_tensorsByName.TryGetValue(tensor.Name, out var own) || !ReferenceEquals(own, tensor))
             throw new ArgumentException($"tensor '{tensor.Name}' does not belong to this file", nameof(tensor));
@@ -155,6 +162,11 @@ public sealed unsafe class GgufFile : IDisposable
     /// <exception cref="IOException">The file is shorter than when it was opened.</exception>
     public void ReadTensorData(GgufTensorInfo tensor, long offset, Span<byte> destination)
     {
+        if (PartOf(tensor) is { } part)
+        {
+            part.ReadTensorData(tensor, offset, destination);
+            return;
+        }
         byte* src = GetTensorPointer(tensor);   // validates ownership and disposal
         if (offset < 0 || offset > tensor.ByteSize - destination.Length)
             throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + destination.Length}) are outside tensor '{tensor.Name}' ({tensor.ByteSize} bytes)");
@@ -182,6 +194,7 @@ public sealed unsafe class GgufFile : IDisposable
 
     public void Dispose()
     {
+        DisposeOtherParts();
         lock (_readGate)
         {
             _readHandle?.Dispose();

@@ -58,8 +58,14 @@ public sealed class LanguageModel : IDisposable
     public ChatSession CreateChatSession(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
         new(this, contextLength, kvCacheType);
 
-    /// <summary>Memory-maps <paramref name="path"/> and binds its weights (nothing large is copied).</summary>
+    /// <summary>
+    /// Memory-maps <paramref name="path"/> and binds its weights (nothing large is copied). A model name works too
+    /// (<c>lfm2.5-thinking</c>, <c>LiquidAI/LFM2.5-1.2B-Thinking-GGUF:Q4_K_M</c>, <c>hf.co/…</c>): it is taken from the
+    /// Hugging Face cache, and downloaded first when missing (see <see cref="Hub.ModelLocator"/>; no progress is
+    /// reported here, use <see cref="LoadAsync"/> for that).
+    /// </summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="Hub.HubException">A model name that could not be resolved or downloaded.</exception>
     /// <exception cref="GgufFormatException">Not a valid GGUF file.</exception>
     /// <exception cref="NotSupportedException">Another architecture, or a tensor type the engine cannot compute with.</exception>
     /// <exception cref="InvalidDataException">Missing or inconsistent metadata, a missing tensor or a shape mismatch.</exception>
@@ -70,7 +76,7 @@ public sealed class LanguageModel : IDisposable
         int threads = RuntimeLimits.CheckThreads(options.Threads);
         RuntimeLimits.CheckModelFile(path);
 
-        var file = GgufFile.Open(path);
+        var file = GgufFile.Open(Hub.ModelLocator.Resolve(path));
         KernelThreadPool? pool = null;
         try
         {
@@ -84,6 +90,19 @@ public sealed class LanguageModel : IDisposable
             file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="pathOrName"/> (a path, or a model name pulled from the hub when it is not cached,
+    /// reporting <paramref name="progress"/>), then loads it on a worker thread.
+    /// </summary>
+    /// <exception cref="Hub.HubException">A model name that could not be resolved or downloaded.</exception>
+    public static async Task<LanguageModel> LoadAsync(string pathOrName, IProgress<Hub.DownloadProgress>? progress = null, ModelLoadOptions? options = null,
+        Hub.HubOptions? hubOptions = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pathOrName);
+        string path = await Hub.ModelLocator.ResolveAsync(pathOrName, hubOptions, progress, cancellationToken).ConfigureAwait(false);
+        return await Task.Run(() => Load(path, options), cancellationToken).ConfigureAwait(false);
     }
 
     public Lfm2Config Config => _model.Config;
