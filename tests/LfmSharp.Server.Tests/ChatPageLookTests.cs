@@ -128,7 +128,8 @@ public sealed class ChatPageLookTests(ServerFixture fx)
         browser.Until(() => Convert.ToDouble(browser.Js("return document.getElementById('sidebar').getBoundingClientRect().left"), CultureInfo.InvariantCulture) >= 0, "the sidebar to slide in");
         Thread.Sleep(300);   // let the slide finish before the picture
         browser.Screenshot("13-phone-sidebar-dark");
-        browser.Find("#scrim").Click();
+        browser.Js("document.getElementById('scrim').click()");   // the sidebar covers the scrim's centre
+        browser.Until(() => !browser.Find("#scrim").Displayed, "the sidebar to close");
         browser.Find("#theme").Click();
         browser.Screenshot("14-phone-light");
         browser.Find("#open-settings").Click();

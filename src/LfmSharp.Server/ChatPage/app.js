@@ -207,6 +207,7 @@ function metaText(msg, streaming) {
 }
 
 function formatSeconds(ms) {
+  if (ms < 100) return Math.max(1, Math.round(ms)) + ' ms';   // the small models think fast
   return ms < 10000 ? (ms / 1000).toFixed(1) + ' s' : Math.round(ms / 1000) + ' s';
 }
 
@@ -347,7 +348,7 @@ async function post(conv, msg, signal) {
   for (;;) {
     const res = await fetch('/v1/chat/completions', { method: 'POST', headers: headers(), body: JSON.stringify(requestBody(conv, msg)), signal });
     if (res.status !== 401) return res;
-    if (!(await askForKey(await errorText(res)))) throw new Error('This server needs an API key.');
+    if (!(await askForKey())) throw new Error('This server needs an API key.');
   }
 }
 
@@ -477,12 +478,11 @@ function saveSettings(e) {
   store.save('lfm.settings', settings);
 }
 
-function askForKey(message) {
+function askForKey() {
   return new Promise(resolve => {
     ui.keyInput.value = '';
     ui.keyDialog.querySelector('p').textContent = (apiKey ? 'The saved key was refused. ' : '') +
-      'This server asks for an API key. It is kept in this browser and sent as "Authorization: Bearer".' +
-      (message ? ' (' + message + ')' : '');
+      'This server asks for an API key. It is kept in this browser and sent as "Authorization: Bearer".';
     ui.keyDialog.addEventListener('close', () => {
       const ok = ui.keyDialog.returnValue === 'ok' && ui.keyInput.value.trim();
       if (ok) { apiKey = ui.keyInput.value.trim(); store.save('lfm.apiKey', apiKey); }
@@ -504,7 +504,7 @@ async function loadModel() {
     try {
       const res = await fetch('/v1/models', { headers: headers() });
       if (res.status === 401) {
-        if (await askForKey(await errorText(res))) continue;
+        if (await askForKey()) continue;
         ui.modelName.textContent = 'API key needed';
         return;
       }

@@ -16,7 +16,7 @@ const Markdown = (() => {
   const INLINE = new RegExp([
     '(`+)([^`]|[^`][\\s\\S]*?[^`])\\1(?!`)',
     '\\*\\*(?=\\S)([\\s\\S]*?\\S)\\*\\*',
-    '__(?=\\S)([\\s\\S]*?\\S)__',
+    '(?<![\\w])__(?=\\S)([\\s\\S]*?\\S)__(?![\\w])',
     '~~(?=\\S)([\\s\\S]*?\\S)~~',
     '\\*(?=[^\\s*])([\\s\\S]*?[^\\s*])\\*',
     '(?<![\\w])_(?=[^\\s_])([\\s\\S]*?[^\\s_])_(?![\\w])',
@@ -48,8 +48,8 @@ const Markdown = (() => {
   function inline(text) {
     const out = [];
     let last = 0;
-    INLINE.lastIndex = 0;
-    for (let m; (m = INLINE.exec(text)) !== null;) {
+    const re = new RegExp(INLINE);   // its own lastIndex: inline() recurses into bold, links…
+    for (let m; (m = re.exec(text)) !== null;) {
       if (m.index > last) pushText(out, text.slice(last, m.index));
       if (m[1] !== undefined) out.push(el('code', null, m[2].replace(/^ (.*) $/s, '$1')));
       else if (m[3] !== undefined || m[4] !== undefined) out.push(wrap('strong', m[3] ?? m[4]));
@@ -60,7 +60,7 @@ const Markdown = (() => {
         if (href) out.push(link(href, inline(m[8])));
         else pushText(out, m[0]);
       } else out.push(link(m[10], [document.createTextNode(m[10])]));
-      last = INLINE.lastIndex;
+      last = re.lastIndex;
     }
     if (last < text.length) pushText(out, text.slice(last));
     return out;
