@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using LfmSharp.Chat;
 using OpenQA.Selenium;
 
 namespace LfmSharp.Server.Tests;
@@ -150,12 +151,33 @@ public sealed class ChatPageLookTests(ServerFixture fx)
         browser.Until(() => browser.Find("#model-name").Text == Path.GetFileName(fx.ModelPath), "the model name, fetched with the key");
         Assert.Equal("\"open-sesame\"", browser.Js("return localStorage.getItem('lfm.apiKey')"));
 
+        // The settings reach the request: system prompt, max tokens, reasoning effort; extra fields merged last.
         var steer = Steer.Chain("OK", Steer.ImEnd);
-        ChatPageTests.SetExtra(browser, steer.Apply(new JsonObject { ["max_tokens"] = 8 }));
+        steer.AssertPromptAllows(fx.Model, [ChatMessage.System("Be brief."), ChatMessage.User("Hello")]);
+        ChatPageTests.Settings(browser, new Dictionary<string, string>
+        {
+            ["#set-system"] = "Be brief.", ["#set-temperature"] = "0.7", ["#set-max-tokens"] = "1", ["#set-effort"] = "low",
+            ["#set-extra"] = steer.Apply(new JsonObject()).ToJsonString(),
+        });
+        // Record what the page sends (WebDriver scripts are not bound by the page's CSP).
+        browser.Js("window.sent = []; const f = window.fetch; window.fetch = (u, o) => { window.sent.push({ url: String(u), auth: o.headers.Authorization, body: o.body }); return f(u, o); };");
         ChatPageTests.Send(browser, "Hello");
         var answer = ChatPageTests.WaitForAnswer(browser, "done");
-        Assert.Equal("OK", answer.FindElement(By.CssSelector(".content")).Text);
+        Assert.Equal("O", answer.FindElement(By.CssSelector(".content")).Text);   // max tokens 1
+        Assert.EndsWith("cut at max tokens", answer.FindElement(By.CssSelector(".meta")).Text);
         Assert.Equal(1, server.Metrics.RequestsCompleted);
+
+        Assert.Equal("Bearer open-sesame", browser.Js("return window.sent[0].auth"));
+        var body = JsonNode.Parse((string)browser.Js("return window.sent[0].body")!)!;
+        Assert.Equal("system", (string?)body["messages"]![0]!["role"]);
+        Assert.Equal("Be brief.", (string?)body["messages"]![0]!["content"]);
+        Assert.Equal("Hello", (string?)body["messages"]![1]!["content"]);
+        Assert.Equal(1, (int)body["max_tokens"]!);
+        Assert.Equal("low", (string?)body["reasoning_effort"]);
+        Assert.Equal(0, (double)body["temperature"]!);   // the extra fields' steering wins over the 0.7 field
+        Assert.True((bool)body["stream"]!);
+        Assert.True((bool)body["stream_options"]!["include_usage"]!);
+        Assert.Equal(Path.GetFileName(fx.ModelPath), (string?)body["model"]);
     }
 
     private static string? Theme(Browser browser) => browser.Js("return document.documentElement.dataset.theme") as string;

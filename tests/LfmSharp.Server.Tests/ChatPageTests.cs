@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using LfmSharp.Chat;
 using OpenQA.Selenium;
+using Xunit.Abstractions;
 
 namespace LfmSharp.Server.Tests;
 
@@ -157,10 +158,15 @@ public sealed partial class ChatPageTests(ServerFixture fx, ITestOutputHelper ou
         Assert.Equal("[]", browser.Js("return localStorage.getItem('lfm.conversations')"));
     }
 
-    internal static void SetExtra(Browser browser, JsonObject fields)
+    internal static void SetExtra(Browser browser, JsonObject fields) =>
+        Settings(browser, new Dictionary<string, string> { ["#set-extra"] = fields.ToJsonString() });
+
+    /// <summary>Fills settings fields (CSS selector → value) in the settings dialog and saves.</summary>
+    internal static void Settings(Browser browser, IReadOnlyDictionary<string, string> values)
     {
         browser.Find("#open-settings").Click();
-        browser.SetValue("#set-extra", fields.ToJsonString());
+        foreach (var (css, value) in values)
+            browser.SetValue(css, value);
         browser.Find("#save-settings").Click();
         browser.Until(() => browser.Js("return document.getElementById('settings').open") is false, "the settings dialog to close");
     }
