@@ -12,6 +12,14 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 log_dir=$(mktemp -d)
 status=0
 
+# The chat page's browser tests (ChatPage*Tests) drive Debian's Chromium through chromedriver; they skip without it.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== apt-get install chromium chromium-driver"
+  sudo=$([ "$(id -u)" -ne 0 ] && command -v sudo || true)
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver; } \
+    > "$log_dir/apt-chromium.log" 2>&1 || echo "chromium could not be installed: the browser tests will be skipped"
+fi
+
 echo "== build"
 if ! dotnet build LfmSharp.slnx -c Release -nologo -v q 2>&1 | tee "$log_dir/build.log" | grep -E "error|Warn|Elapsed"; then :; fi
 if grep -q " error " "$log_dir/build.log"; then

@@ -222,6 +222,7 @@ public sealed class LfmServer : IAsyncDisposable
         app.MapPost("/tokenize", ctx => UtilityEndpoints.TokenizeAsync(ctx, server));
         app.MapPost("/detokenize", ctx => UtilityEndpoints.DetokenizeAsync(ctx, server));
         app.MapPost("/apply-template", ctx => UtilityEndpoints.ApplyTemplateAsync(ctx, server));
+        app.MapChatPage();
         app.MapFallback(ctx =>
         {
             var method = ctx.Request.Method;
@@ -231,7 +232,8 @@ public sealed class LfmServer : IAsyncDisposable
     }
 
     private static bool IsPublic(PathString path) =>
-        path.Equals("/health", StringComparison.OrdinalIgnoreCase) || path.Equals("/v1/health", StringComparison.OrdinalIgnoreCase);
+        path.Equals("/health", StringComparison.OrdinalIgnoreCase) || path.Equals("/v1/health", StringComparison.OrdinalIgnoreCase)
+        || ChatPage.IsPublic(path);
 
     private static bool Authorized(HttpContext ctx, string apiKey)
     {

@@ -69,7 +69,7 @@ public static class ServeCommand
             try
             {
                 await server.ModelLoaded.WaitAsync(ct).ConfigureAwait(false);
-                stdout.WriteLine($"lfm serve: model ready; {server.Options.Slots} slots x {server.Options.ContextLength} tokens, queue {server.Options.QueueCapacity}. Ctrl+C stops.");
+                stdout.WriteLine($"lfm serve: model ready; {server.Options.Slots} slots x {server.Options.ContextLength} tokens, queue {server.Options.QueueCapacity}; chat page at {server.BaseAddress}; Ctrl+C stops.");
             }
             catch (OperationCanceledException)
             {
