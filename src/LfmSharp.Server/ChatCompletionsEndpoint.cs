@@ -17,7 +17,7 @@ internal static class ChatCompletionsEndpoint
         ChatCompletionRequest request;
         using (var body = await HttpJson.ReadAsync(ctx).ConfigureAwait(false))
             request = ChatCompletionRequest.Parse(body.RootElement, model.DefaultSampling, model.Tokenizer.Vocabulary.Count);
-        server.Host.CheckModel(request.Model);
+        string modelName = server.Host.ResolveModel(request.Model);
 
         // Refuse an over-long prompt before it waits in the queue (the session would refuse it too, later).
         int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options);
@@ -30,7 +30,7 @@ internal static class ChatCompletionsEndpoint
 
         using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
             (slot, ct) => slot.Session.Complete(request.Messages, request.Options, ct)).ConfigureAwait(false);
-        var response = new ChatResponseState(server.Host.ModelId, request.ReasoningFormat);
+        var response = new ChatResponseState(modelName, request.ReasoningFormat);
         if (request.Stream)
             await StreamAsync(ctx, generation, response, request.IncludeUsage).ConfigureAwait(false);
         else

@@ -17,12 +17,13 @@ internal static class CompletionsEndpoint
         int[] prompt;
         GenerationOptions options;
         bool stream, includeUsage;
+        string modelId;
         using (var body = await HttpJson.ReadAsync(ctx).ConfigureAwait(false))
         {
             var root = body.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 throw ApiException.WrongType("body", "a JSON object", root.ValueKind);
-            server.Host.CheckModel(Json.String(root, "model"));
+            modelId = server.Host.ResolveModel(Json.String(root, "model"));
             prompt = ParsePrompt(root, model, vocab);
             if (Json.Integer(root, "n", 1, 128) is > 1)
                 throw ApiException.BadRequest("Only n = 1 is supported.", "n", "unsupported_value");
@@ -55,7 +56,6 @@ internal static class CompletionsEndpoint
 
         string id = "cmpl-" + ChatCompletionsEndpoint.RandomId(29);
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        string modelId = server.Host.ModelId;
         if (stream)
         {
             await HttpJson.StartEventStreamAsync(ctx).ConfigureAwait(false);

@@ -141,6 +141,8 @@ public sealed class LfmServer : IAsyncDisposable
         });
         var app = builder.Build();
 
+        // First, so that every answer (a 401 included) carries the CORS headers a browser page needs to read it.
+        app.Use((ctx, next) => Cors.HandleAsync(ctx, next, options));
         app.Use(async (ctx, next) =>
         {
             try
@@ -183,6 +185,9 @@ public sealed class LfmServer : IAsyncDisposable
         app.MapPost("/chat/completions", ctx => ChatCompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/v1/completions", ctx => CompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/completions", ctx => CompletionsEndpoint.HandleAsync(ctx, server));
+        app.MapPost("/v1/responses", ctx => Responses.ResponsesEndpoint.HandleAsync(ctx, server));
+        app.MapPost("/responses", ctx => Responses.ResponsesEndpoint.HandleAsync(ctx, server));
+        Ollama.OllamaEndpoints.Map(app, server);
         app.MapPost("/tokenize", ctx => UtilityEndpoints.TokenizeAsync(ctx, server));
         app.MapPost("/detokenize", ctx => UtilityEndpoints.DetokenizeAsync(ctx, server));
         app.MapPost("/apply-template", ctx => UtilityEndpoints.ApplyTemplateAsync(ctx, server));

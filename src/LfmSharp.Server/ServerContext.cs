@@ -10,4 +10,7 @@ internal sealed class ServerContext(LfmServerOptions options, ModelHost host, Se
     public ServerMetrics Metrics { get; } = metrics;
 
     public CancellationToken Stopping { get; } = stopping;
+
+    /// <summary>Responses kept for <c>previous_response_id</c>.</summary>
+    public Responses.ResponseStore Responses { get; } = new(options.StoredResponses);
 }

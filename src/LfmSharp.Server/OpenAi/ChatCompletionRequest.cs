@@ -328,24 +328,7 @@ internal sealed partial record ChatCompletionRequest(
             if (type != "function")
                 throw ApiException.BadRequest($"'{p}.type' must be 'function' (got '{type}').", p + ".type", "invalid_tool_schema");
             var fn = Json.Object(t, "function", p + ".function") ?? throw ApiException.Missing(p + ".function");
-            string name = Json.String(fn, "name", p + ".function.name") ?? throw ApiException.Missing(p + ".function.name");
-            if (!ToolNamePattern().IsMatch(name))
-                throw ApiException.BadRequest($"'{p}.function.name' must be 1-64 letters, digits, '_', '-' or '.' (got '{name}').", p + ".function.name", "invalid_tool_schema");
-            if (!names.Add(name))
-                throw ApiException.BadRequest($"Two tools are named '{name}'.", p + ".function.name", "invalid_tool_schema");
-            Json.String(fn, "description", p + ".function.description");
-            if (Json.TryGet(fn, "parameters", out var parameters))
-            {
-                string pp = p + ".function.parameters";
-                if (parameters.ValueKind != JsonValueKind.Object)
-                    throw new ApiException(400, $"'{pp}' must be a JSON Schema object, not {ApiException.Describe(parameters.ValueKind)}.", param: pp, code: "invalid_tool_schema");
-                if (Json.TryGet(parameters, "type", out var st) && !(st.ValueKind == JsonValueKind.String && st.GetString() == "object"))
-                    throw new ApiException(400, $"'{pp}.type' must be \"object\": tool arguments are named.", param: pp, code: "invalid_tool_schema");
-                if (Json.TryGet(parameters, "properties", out var props) && props.ValueKind != JsonValueKind.Object)
-                    throw new ApiException(400, $"'{pp}.properties' must be an object.", param: pp, code: "invalid_tool_schema");
-                if (Json.TryGet(parameters, "required", out var req) && req.ValueKind != JsonValueKind.Array)
-                    throw new ApiException(400, $"'{pp}.required' must be an array of property names.", param: pp, code: "invalid_tool_schema");
-            }
+            ValidateFunction(fn, p + ".function", names);
             try
             {
                 tools.Add(ToolDefinition.FromJson(t));
@@ -357,6 +340,31 @@ internal sealed partial record ChatCompletionRequest(
             i++;
         }
         return tools.Count == 0 ? null : tools;
+    }
+
+    /// <summary>Checks a function tool's name (pattern, unique in <paramref name="names"/>) and parameter schema;
+    /// shared by chat completions (<c>tools[i].function</c>) and Responses (<c>tools[i]</c>, flat).</summary>
+    internal static string ValidateFunction(JsonElement fn, string p, HashSet<string> names)
+    {
+        string name = Json.String(fn, "name", p + ".name") ?? throw ApiException.Missing(p + ".name");
+        if (!ToolNamePattern().IsMatch(name))
+            throw ApiException.BadRequest($"'{p}.name' must be 1-64 letters, digits, '_', '-' or '.' (got '{name}').", p + ".name", "invalid_tool_schema");
+        if (!names.Add(name))
+            throw ApiException.BadRequest($"Two tools are named '{name}'.", p + ".name", "invalid_tool_schema");
+        Json.String(fn, "description", p + ".description");
+        if (Json.TryGet(fn, "parameters", out var parameters))
+        {
+            string pp = p + ".parameters";
+            if (parameters.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, $"'{pp}' must be a JSON Schema object, not {ApiException.Describe(parameters.ValueKind)}.", param: pp, code: "invalid_tool_schema");
+            if (Json.TryGet(parameters, "type", out var st) && !(st.ValueKind == JsonValueKind.String && st.GetString() == "object"))
+                throw new ApiException(400, $"'{pp}.type' must be \"object\": tool arguments are named.", param: pp, code: "invalid_tool_schema");
+            if (Json.TryGet(parameters, "properties", out var props) && props.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, $"'{pp}.properties' must be an object.", param: pp, code: "invalid_tool_schema");
+            if (Json.TryGet(parameters, "required", out var req) && req.ValueKind != JsonValueKind.Array)
+                throw new ApiException(400, $"'{pp}.required' must be an array of property names.", param: pp, code: "invalid_tool_schema");
+        }
+        return name;
     }
 
     private static ToolChoice ParseToolChoice(JsonElement root, List<ToolDefinition>? tools)
@@ -418,7 +426,7 @@ internal sealed partial record ChatCompletionRequest(
         }
     }
 
-    private static string SchemaText(JsonElement schema, string param)
+    internal static string SchemaText(JsonElement schema, string param)
     {
         // true/false are valid JSON Schemas but say nothing useful about an answer; an object is required.
         if (schema.ValueKind != JsonValueKind.Object)
