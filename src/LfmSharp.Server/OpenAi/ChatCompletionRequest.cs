@@ -24,8 +24,12 @@ internal sealed partial record ChatCompletionRequest(
     ChatRequestOptions Options,
     bool Stream,
     bool IncludeUsage,
-    ReasoningFormat ReasoningFormat)
+    ReasoningFormat ReasoningFormat,
+    int N = 1)
 {
+    /// <summary>Most choices one request may ask for (each is a sequence in the batched decode).</summary>
+    public const int MaxChoices = 8;
+
     // OpenAI's own rule is ^[a-zA-Z0-9_-]{1,64}$; LFM tools are often dotted (Calendar.create_event), so dots pass too.
     [GeneratedRegex("^[A-Za-z0-9_.\\-]{1,64}$")]
     private static partial Regex ToolNamePattern();
@@ -51,13 +55,8 @@ internal sealed partial record ChatCompletionRequest(
         var messages = ParseMessages(root);
         var sampling = ParseSampling(root, defaultSampling, vocabSize);
 
-        long? n = Json.Integer(root, "n", 1, 128);
-        if (n is > 1)
-            throw ApiException.BadRequest("Only n = 1 is supported.", "n", "unsupported_value");
-        if (Json.Bool(root, "logprobs") == true || Json.TryGet(root, "top_logprobs", out _))
-            throw ApiException.BadRequest("logprobs are not supported by this server.", "logprobs", "unsupported_parameter");
-
-        var options = new ChatRequestOptions { Sampling = sampling };
+        int n = (int)(Json.Integer(root, "n", 1, MaxChoices) ?? 1);
+        var options = new ChatRequestOptions { Sampling = sampling, Logprobs = ParseLogprobs(root) };
         long? maxTokens = Json.Integer(root, "max_completion_tokens", 1, int.MaxValue) ?? Json.Integer(root, "max_tokens", 1, int.MaxValue);
         if (maxTokens is long mt)
             options = options with { MaxTokens = (int)mt };
@@ -118,7 +117,18 @@ internal sealed partial record ChatCompletionRequest(
         if (Json.Object(root, "stream_options") is JsonElement so)
             includeUsage = Json.Bool(so, "include_usage", "stream_options.include_usage") ?? false;
 
-        return new ChatCompletionRequest(model, messages, options, stream, includeUsage, reasoningFormat);
+        return new ChatCompletionRequest(model, messages, options, stream, includeUsage, reasoningFormat, n);
+    }
+
+    /// <summary>OpenAI's <c>logprobs</c> (bool) and <c>top_logprobs</c> (0..20, only with logprobs): the alternatives
+    /// per token, or null when off.</summary>
+    private static int? ParseLogprobs(JsonElement root)
+    {
+        bool on = Json.Bool(root, "logprobs") ?? false;
+        long? top = Json.Integer(root, "top_logprobs", 0, TokenLogprobs.MaxTop);
+        if (top is not null && !on)
+            throw ApiException.BadRequest("'top_logprobs' needs 'logprobs': true.", "top_logprobs");
+        return on ? (int)(top ?? 0) : null;
     }
 
     /// <summary>Sampling fields shared by chat and text completions, on top of the model's recommended defaults.</summary>

@@ -25,6 +25,10 @@ public sealed record GenerationOptions
     /// before moving it on.
     /// </summary>
     public DecodeBatcher? Batcher { get; init; }
+
+    /// <summary>Null: no log probabilities. 0..<see cref="TokenLogprobs.MaxTop"/>: a <see cref="TokenLogprobs"/>
+    /// event before each generated token's text, with that many alternatives.</summary>
+    public int? Logprobs { get; init; }
 }
 
 /// <summary>
@@ -173,6 +177,9 @@ public sealed class Generator
 
                 bool eog = vocab.IsEndOfGeneration(id) && options.StopAtEndOfGeneration && !(controller?.SuppressEndOfGeneration ?? false);
                 if (eog) { reason = FinishReason.Stop; break; }
+                // The logits now hold what the sampler saw (bias, penalties, mask applied in place).
+                if (options.Logprobs is int top)
+                    yield return TokenLogprobs.Compute(logits, id, top);
 
                 string text = stops.Push(detok.Append(id));
                 if (text.Length > 0)
