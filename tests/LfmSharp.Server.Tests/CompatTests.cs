@@ -31,6 +31,8 @@ public sealed class CompatTests(ServerFixture fx)
         var (status, body, _) = await ServerFixture.PostAsync(http, "/v1/chat/completions", Body("gpt-4o-mini", Steer.Chain("Hi", Steer.ImEnd)));
         Assert.Equal(404, status);
         Assert.Equal("model_not_found", body!.Value.GetProperty("error").GetProperty("code").GetString());
+        var (completion, _, _) = await ServerFixture.PostAsync(http, "/v1/completions", "{\"prompt\":\"hi\",\"model\":\"other\",\"max_tokens\":1}");
+        Assert.Equal(404, completion);
         foreach (string alias in new[] { "first", "second", "third" })
         {
             var (ok, answer, text) = await ServerFixture.PostAsync(http, "/v1/chat/completions", Body(alias, Steer.Chain("Hi", Steer.ImEnd)));
