@@ -39,6 +39,7 @@ public sealed class CompatTests(ServerFixture fx)
             Assert.True(ok == 200, text);
             Assert.Equal(alias, answer!.Value.GetProperty("model").GetString());
         }
+        Assert.Equal(404, (await ServerFixture.GetAsync(http, "/v1/models/gpt-4")).Status);
         var (_, models, _) = await ServerFixture.GetAsync(http, "/v1/models");
         var ids = models!.Value.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).ToList();
         Assert.Equal(["first", "second", "third"], ids);
@@ -99,6 +100,18 @@ public sealed class CompatTests(ServerFixture fx)
         using var openHttp = new HttpClient { BaseAddress = open.BaseAddress };
         using var any = await openHttp.SendAsync(Preflight("https://other.example"));
         Assert.Equal(HttpStatusCode.NoContent, any.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_servers_own_origin_is_allowed_whatever_its_address()
+    {
+        // A page served by the server (the chat page at /) reached as http://machine:port calls back to that origin.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { { "Origin", "http://lan-box:8080" }, { "Host", "lan-box:8080" } } };
+        using var response = await fx.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var other = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { { "Origin", "http://lan-box:9999" }, { "Host", "lan-box:8080" } } };
+        using var refused = await fx.Http.SendAsync(other);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
     }
 
     [Fact]
