@@ -155,6 +155,23 @@ public sealed class OllamaTests(ServerFixture fx)
     }
 
     [Fact]
+    public async Task Think_false_closes_the_thinking_at_once_and_shows_none()
+    {
+        var steer = Steer.Chain(Steer.Think, "hm", Steer.EndThink, "Paris", Steer.ImEnd);
+        var request = new JsonObject
+        {
+            ["model"] = "m", ["stream"] = false, ["think"] = false, ["options"] = steer.Apply(new JsonObject()),
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Hello" }),
+        };
+        var (status, body, text) = await ServerFixture.PostAsync(fx.Http, "/api/chat", request.ToJsonString());
+        Assert.True(status == 200, text);
+        var message = body!.Value.GetProperty("message");
+        Assert.False(message.TryGetProperty("thinking", out _), text);
+        // The budget of 0 forced </think> right after <think>: "hm" was never thought, the steering writes it as answer.
+        Assert.EndsWith("Paris", message.GetProperty("content").GetString());
+    }
+
+    [Fact]
     public async Task Bad_requests_get_ollamas_error_shape()
     {
         var (status, body, _) = await ServerFixture.PostAsync(fx.Http, "/api/chat", "{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}");

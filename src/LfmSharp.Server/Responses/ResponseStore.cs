@@ -5,11 +5,13 @@ namespace LfmSharp.Server.Responses;
 /// <summary>
 /// The responses the server kept (<c>store</c>, default true) so a later request can continue them with
 /// <c>previous_response_id</c> or point at one of their items with <c>item_reference</c>. Bounded: past
-/// <see cref="Capacity"/> the oldest response (and its items) is forgotten, and a request naming it gets a clear 400.
-/// Memory is the conversation text only (no model state: the slot's prefix cache does the reuse).
+/// <see cref="Capacity"/> responses, or past <see cref="MaxChars"/> characters of kept text, the oldest response (and
+/// its items) is forgotten, and a request naming it gets a clear 400. Memory is the conversation text only (no model
+/// state: the slot's prefix cache does the reuse).
 /// </summary>
-internal sealed class ResponseStore(int capacity)
+internal sealed class ResponseStore(int capacity, long maxChars = 32L * 1024 * 1024)
 {
+    private long _chars;
     private readonly object _lock = new();
     private readonly Dictionary<string, Entry> _responses = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ChatMessage?> _items = new(StringComparer.Ordinal);
@@ -17,19 +19,24 @@ internal sealed class ResponseStore(int capacity)
 
     public int Capacity { get; } = capacity;
 
+    /// <summary>Most characters of conversation text kept over all responses (each keeps its whole history).</summary>
+    public long MaxChars { get; } = maxChars;
+
     /// <summary>Keeps a response: the conversation it continues (without instructions) and its output items by id
     /// (null for items that add nothing to a prompt, like reasoning).</summary>
     public void Add(string id, IReadOnlyList<ChatMessage> conversation, IReadOnlyList<(string ItemId, ChatMessage? Message)> items)
     {
-        if (Capacity == 0)
+        long chars = Size(conversation);
+        if (Capacity == 0 || chars > MaxChars)
             return;
         lock (_lock)
         {
-            while (_order.Count >= Capacity)
+            while (_order.Count >= Capacity || (_order.Count > 0 && _chars + chars > MaxChars))
             {
                 string old = _order.Dequeue();
                 if (_responses.Remove(old, out var gone))
                 {
+                    _chars -= gone.Chars;
                     foreach (string item in gone.ItemIds)
                         _items.Remove(item);
                 }
@@ -40,7 +47,8 @@ internal sealed class ResponseStore(int capacity)
                 ids[i] = items[i].ItemId;
                 _items[items[i].ItemId] = items[i].Message;
             }
-            _responses[id] = new Entry(conversation, ids);
+            _responses[id] = new Entry(conversation, ids, chars);
+            _chars += chars;
             _order.Enqueue(id);
         }
     }
@@ -67,5 +75,17 @@ internal sealed class ResponseStore(int capacity)
             return _items.TryGetValue(id, out message);
     }
 
-    private sealed record Entry(IReadOnlyList<ChatMessage> Conversation, string[] ItemIds);
+    private static long Size(IReadOnlyList<ChatMessage> conversation)
+    {
+        long chars = 0;
+        foreach (var m in conversation)
+        {
+            chars += m.Content.Length + (m.Reasoning?.Length ?? 0);
+            foreach (var call in m.ToolCalls ?? [])
+                chars += call.Name.Length + call.ArgumentsJson.Length;
+        }
+        return chars;
+    }
+
+    private sealed record Entry(IReadOnlyList<ChatMessage> Conversation, string[] ItemIds, long Chars);
 }
