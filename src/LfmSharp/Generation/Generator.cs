@@ -103,6 +103,8 @@ public sealed class Generator
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxTokens, 0);
+        if (options.Logprobs is < 0 or > TokenLogprobs.MaxTop)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Logprobs, "Logprobs must be in 0..20 alternatives");
         int cached = state.Position;
         if (prompt.Count == 0 && cached == 0)
             throw new ArgumentException("the prompt is empty", nameof(prompt));
