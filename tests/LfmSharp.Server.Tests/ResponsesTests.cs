@@ -179,4 +179,48 @@ public sealed class ResponsesTests(ServerFixture fx)
         var folded = types.Where((t, i) => i == 0 || t != types[i - 1]).ToArray();
         Assert.Equal(expected, folded);
     }
+
+    [Fact]
+    public async Task Function_call_items_in_input_become_the_assistant_turn_and_the_tool_result()
+    {
+        var body = Steer.Chain("OK", Steer.ImEnd).Apply(new JsonObject
+        {
+            ["model"] = "m",
+            ["max_output_tokens"] = 8,
+            ["tools"] = new JsonArray(new JsonObject { ["type"] = "function", ["name"] = "echo", ["description"] = "Echo a number", ["parameters"] = JsonNode.Parse(EchoSchema) }),
+            ["input"] = new JsonArray(
+                new JsonObject { ["role"] = "user", ["content"] = "Use the tool" },
+                new JsonObject { ["type"] = "function_call", ["call_id"] = "call_1", ["name"] = "echo", ["arguments"] = "{\"x\":1}" },
+                new JsonObject { ["type"] = "function_call_output", ["call_id"] = "call_1", ["output"] = "42" }),
+        });
+        var (status, json, text) = await ServerFixture.PostAsync(fx.Http, "/v1/responses", body.ToJsonString());
+        Assert.True(status == 200, text);
+        var tools = new[] { new LfmSharp.Chat.ToolDefinition("echo", "Echo a number", EchoSchema) };
+        LfmSharp.Chat.ChatMessage[] messages =
+        [
+            LfmSharp.Chat.ChatMessage.User("Use the tool"),
+            LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall("call_1", "echo", "{\"x\":1}")]),
+            LfmSharp.Chat.ChatMessage.Tool("42", "call_1", "echo"),
+        ];
+        int expected = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render(messages, tools)).Length;
+        Assert.Equal(expected, json!.Value.GetProperty("usage").GetProperty("input_tokens").GetInt32());
+        Assert.Equal("OK", json.Value.GetProperty("output")[0].GetProperty("content")[0].GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task Reasoning_effort_sets_the_thinking_budget()
+    {
+        async Task<int> ReasoningTokens(string effort)
+        {
+            var (status, json, text) = await ServerFixture.PostAsync(fx.Http, "/v1/responses",
+                RawBody(Steer.Chain(Steer.Think, "abcdefgh", Steer.EndThink, "OK", Steer.ImEnd), b => b["reasoning"] = new JsonObject { ["effort"] = effort }));
+            Assert.True(status == 200, text);
+            Assert.Equal(effort, json!.Value.GetProperty("reasoning").GetProperty("effort").GetString());
+            return json.Value.GetProperty("usage").GetProperty("output_tokens_details").GetProperty("reasoning_tokens").GetInt32();
+        }
+        int high = await ReasoningTokens("high");
+        int none = await ReasoningTokens("none");
+        Assert.True(high >= 9, $"high: {high}");
+        Assert.True(none <= 2, $"none: {none}");
+    }
 }
