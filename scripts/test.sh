@@ -28,6 +28,14 @@ if grep -q " error " "$log_dir/build.log"; then
   exit 1
 fi
 
+# The server tests drive npm clients (openai, ai, @ai-sdk/openai; each test installs its packages on first use):
+# node and npm come from Debian when missing.
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== apt-get install nodejs npm"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >/dev/null 2>&1 \
+    || echo "could not install nodejs/npm: the node client tests will be skipped"
+fi
+
 run_leg() { # name, env..., -- projects...
   local name=$1; shift
   local envs=()

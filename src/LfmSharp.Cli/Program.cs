@@ -96,19 +96,22 @@ public static class Program
         var serveCtx = new Option<int>("--ctx", "-c") { Description = "context length per slot", DefaultValueFactory = _ => 4096 };
         var serveThreads = new Option<int?>("--threads", "-t") { Description = "worker threads (default: all cores)" };
         var serveKv = new Option<string>("--kv") { Description = "KV cache type: f16 (default), f32 or q8_0 (half the memory of f16, for long contexts)", DefaultValueFactory = _ => "f16" };
-        var alias = new Option<string?>("--alias") { Description = "model id reported by /v1/models" };
+        var alias = new Option<string[]>("--alias") { Description = "a name the model answers to (repeatable; the first is the id /v1/models reports)", AllowMultipleArgumentsPerToken = false };
+        var strictModel = new Option<bool>("--strict-model") { Description = "answer 404 to requests naming another model (default: the served model answers any name)" };
+        var corsOrigin = new Option<string[]>("--cors-origin") { Description = "a browser origin allowed besides loopback ones (repeatable; '*' allows all)", AllowMultipleArgumentsPerToken = false };
         var verbose = new Option<bool>("--verbose") { Description = "log requests" };
         var soak = new Option<int?>("--soak") { Description = "instead of serving: run a loopback load test for SECONDS and print the figures" };
         var clients = new Option<int>("--clients") { Description = "concurrent streaming clients for --soak", DefaultValueFactory = _ => 16 };
         var allowedHost = new Option<string[]>("--allowed-host") { Description = "a further host name clients may use in the Host header (repeatable; IP addresses and localhost always work; '*' allows any)" };
         var grace = new Option<double>("--shutdown-grace") { Description = "seconds running requests get to finish on SIGTERM/SIGINT", DefaultValueFactory = _ => 10 };
         var serve = new Command("serve", "OpenAI-compatible HTTP server (POST /v1/chat/completions, /v1/completions, GET /v1/models, /health, /metrics).")
-        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, verbose, soak, clients, allowedHost, grace };
+        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, strictModel, corsOrigin, verbose, soak, clients, allowedHost, grace };
         serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
             ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
             : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
-                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct, p.GetValue(serveKv),
-                p.GetValue(allowedHost), p.GetValue(grace))));
+                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias) is [var first, ..] ? first : null, p.GetValue(verbose), ct, p.GetValue(serveKv),
+                p.GetValue(allowedHost), p.GetValue(grace),
+                new ServeCompatOptions(p.GetValue(alias) is [_, .. var more] ? more : null, p.GetValue(strictModel), p.GetValue(corsOrigin)))));
         root.Subcommands.Add(serve);
 
         root.Subcommands.Add(PullCommand.Create(stdout, stderr));

@@ -2,8 +2,10 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using LfmSharp.Generation;
 using LfmSharp.Server.OpenAi;
+using LfmSharp.Tokenizers;
 using Microsoft.AspNetCore.Http;
 
 namespace LfmSharp.Server;
@@ -17,7 +19,7 @@ internal static class ChatCompletionsEndpoint
         ChatCompletionRequest request;
         using (var body = await HttpJson.ReadAsync(ctx).ConfigureAwait(false))
             request = ChatCompletionRequest.Parse(body.RootElement, model.DefaultSampling, model.Tokenizer.Vocabulary.Count);
-        server.Host.CheckModel(request.Model);
+        string modelName = server.Host.ResolveModel(request.Model);
 
         // The grammar is compiled here, on a worker thread, so the decode thread finds it cached and one large schema
         // cannot stall the other requests' tokens (and a hostile one is refused before its prompt is rendered). The
@@ -33,50 +35,76 @@ internal static class ChatCompletionsEndpoint
             throw GenerationStream.ContextTooLong(promptTokens, context);
         }
 
-        using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
-            (slot, ct) => slot.Session.Complete(request.Messages, request.Options, ct)).ConfigureAwait(false);
+        var generations = await StartChoicesAsync(ctx, server, scheduler, request).ConfigureAwait(false);
         GC.KeepAlive(grammar);
-        var response = new ChatResponseState(server.Host.ModelId, request.ReasoningFormat);
-        if (request.Stream)
-            await StreamAsync(ctx, generation, response, request.IncludeUsage).ConfigureAwait(false);
-        else
-            await RespondAsync(ctx, generation, response).ConfigureAwait(false);
+        try
+        {
+            var response = new ChatResponseState(modelName, request.ReasoningFormat, model.Tokenizer.Vocabulary, request.Options.Logprobs is not null);
+            if (request.Stream)
+                await StreamAsync(ctx, generations, response, request.IncludeUsage).ConfigureAwait(false);
+            else
+                await RespondAsync(ctx, generations, response).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var g in generations)
+                g.Dispose();
+        }
     }
 
-    private static async Task RespondAsync(HttpContext ctx, GenerationStream generation, ChatResponseState state)
+    /// <summary>
+    /// One generation per choice (<c>n</c>), each a sequence of its own in the scheduler, so the choices' decode steps
+    /// run together in the batched forward pass. With a seed, choice i draws with seed + i (the same seed for all would
+    /// give n copies of one answer).
+    /// </summary>
+    private static async Task<GenerationStream[]> StartChoicesAsync(HttpContext ctx, ServerContext server, GenerationScheduler scheduler, ChatCompletionRequest request)
     {
-        var content = new StringBuilder();
-        var reasoning = new StringBuilder();
-        var calls = new List<(string Id, ToolCall Call)>();
-        Done? done = null;
-        string? fault = null;
-        await foreach (var ev in generation.ReadAllAsync().ConfigureAwait(false))
+        var starts = new Task<GenerationStream>[request.N];
+        for (int i = 0; i < request.N; i++)
         {
-            switch (ev)
-            {
-                case GenerationStream.GenerationFault f:
-                    content.Append(state.CloseInlineThinking());
-                    fault = f.Message;
-                    done = new Done(FinishReason.Stop, new GenerationUsage());
-                    break;
-                case ReasoningDelta r when state.Format == ReasoningFormat.Separate:
-                    reasoning.Append(r.Text);
-                    break;
-                case ReasoningDelta or ContentDelta or ParseErrorEvent:
-                    content.Append(state.ContentText(ev));
-                    break;
-                case ToolCallEvent call:
-                    content.Append(state.CloseInlineThinking());
-                    calls.Add((NewCallId(), call.Call));
-                    break;
-                case Done d:
-                    content.Append(state.CloseInlineThinking());
-                    done = d;
-                    break;
-            }
+            var options = request.Options;
+            if (i > 0 && options.Sampling?.Seed is ulong seed)
+                options = options with { Sampling = options.Sampling with { Seed = unchecked(seed + (ulong)i) } };
+            starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) => slot.Session.Complete(request.Messages, options, ct));
         }
-        if (done is null)
-            throw new ApiException(500, "The generation ended without a result.", "server_error");
+        return await WhenAllStartedAsync(starts).ConfigureAwait(false);
+    }
+
+    /// <summary>All the choices' generations, or (one failed to start) none: the started ones are stopped.</summary>
+    internal static async Task<GenerationStream[]> WhenAllStartedAsync(Task<GenerationStream>[] starts)
+    {
+        try
+        {
+            return await Task.WhenAll(starts).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (var t in starts)
+            {
+                if (t.IsCompletedSuccessfully)
+                    t.Result.Dispose();
+            }
+            throw;
+        }
+    }
+
+    private sealed class ChoiceResult(int index)
+    {
+        public int Index { get; } = index;
+        public StringBuilder Content { get; } = new();
+        public StringBuilder Reasoning { get; } = new();
+        public List<(string Id, ToolCall Call)> Calls { get; } = new();
+        public List<TokenLogprobs> Logprobs { get; } = new();
+        public Done? Done { get; set; }
+        public string? Fault { get; set; }
+    }
+
+    private static async Task RespondAsync(HttpContext ctx, GenerationStream[] generations, ChatResponseState state)
+    {
+        var results = new ChoiceResult[generations.Length];
+        for (int i = 0; i < generations.Length; i++)
+            results[i] = await CollectAsync(generations[i], state.Choice(i)).ConfigureAwait(false);
+        var usage = SumUsage(results.Select(r => r.Done!.Usage));
 
         await HttpJson.WriteAsync(ctx, 200, w =>
         {
@@ -87,141 +115,136 @@ internal static class ChatCompletionsEndpoint
             w.WriteString("model", state.Model);
             w.WriteString("system_fingerprint", ChatResponseState.Fingerprint);
             w.WriteStartArray("choices");
-            w.WriteStartObject();
-            w.WriteNumber("index", 0);
-            w.WriteStartObject("message");
-            w.WriteString("role", "assistant");
-            if (content.Length == 0 && calls.Count > 0)
-                w.WriteNull("content");
-            else
-                w.WriteString("content", content.ToString());
-            if (reasoning.Length > 0)
-                w.WriteString("reasoning_content", reasoning.ToString());
-            if (calls.Count > 0)
-            {
-                w.WriteStartArray("tool_calls");
-                foreach (var (id, call) in calls)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("id", id);
-                    w.WriteString("type", "function");
-                    w.WriteStartObject("function");
-                    w.WriteString("name", call.Name);
-                    w.WriteString("arguments", call.ArgumentsJson);
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            }
-            w.WriteEndObject();
-            w.WriteNull("logprobs");
-            w.WriteString("finish_reason", fault is null ? FinishReasonText(done.Reason) : "error");
-            w.WriteEndObject();
+            foreach (var r in results)
+                WriteChoice(w, r, state);
             w.WriteEndArray();
-            if (fault is not null)
-                WriteFault(w, fault);
-            WriteUsage(w, done.Usage);
-            WriteTimings(w, done.Usage);
+            if (results.FirstOrDefault(r => r.Fault is not null) is { } faulted)
+                WriteFault(w, faulted.Fault!);
+            WriteUsage(w, usage);
+            WriteTimings(w, results[0].Done!.Usage);
             w.WriteEndObject();
         }).ConfigureAwait(false);
     }
 
-    private static async Task StreamAsync(HttpContext ctx, GenerationStream generation, ChatResponseState state, bool includeUsage)
+    private static async Task<ChoiceResult> CollectAsync(GenerationStream generation, ChoiceState choice)
+    {
+        var r = new ChoiceResult(choice.Index);
+        await foreach (var ev in generation.ReadAllAsync().ConfigureAwait(false))
+        {
+            switch (ev)
+            {
+                case GenerationStream.GenerationFault f:
+                    r.Content.Append(choice.CloseInlineThinking());
+                    r.Fault = f.Message;
+                    r.Done = new Done(FinishReason.Stop, new GenerationUsage());
+                    break;
+                case ReasoningDelta rd when choice.Format == ReasoningFormat.Separate:
+                    r.Reasoning.Append(rd.Text);
+                    break;
+                case ReasoningDelta or ContentDelta or ParseErrorEvent:
+                    r.Content.Append(choice.ContentText(ev));
+                    break;
+                case TokenLogprobs lp when !lp.InReasoning || choice.Format == ReasoningFormat.Inline:
+                    r.Logprobs.Add(lp);
+                    break;
+                case ToolCallEvent call:
+                    r.Content.Append(choice.CloseInlineThinking());
+                    r.Calls.Add((NewCallId(), call.Call));
+                    break;
+                case Done d:
+                    r.Content.Append(choice.CloseInlineThinking());
+                    r.Done = d;
+                    break;
+            }
+        }
+        if (r.Done is null)
+            throw new ApiException(500, "The generation ended without a result.", "server_error");
+        return r;
+    }
+
+    private static void WriteChoice(Utf8JsonWriter w, ChoiceResult r, ChatResponseState state)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("index", r.Index);
+        w.WriteStartObject("message");
+        w.WriteString("role", "assistant");
+        if (r.Content.Length == 0 && r.Calls.Count > 0)
+            w.WriteNull("content");
+        else
+            w.WriteString("content", r.Content.ToString());
+        if (r.Reasoning.Length > 0)
+            w.WriteString("reasoning_content", r.Reasoning.ToString());
+        if (r.Calls.Count > 0)
+        {
+            w.WriteStartArray("tool_calls");
+            foreach (var (id, call) in r.Calls)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", id);
+                w.WriteString("type", "function");
+                w.WriteStartObject("function");
+                w.WriteString("name", call.Name);
+                w.WriteString("arguments", call.ArgumentsJson);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+        LogprobsJson.WriteChat(w, state.Vocabulary, state.WantsLogprobs ? r.Logprobs : null);
+        w.WriteString("finish_reason", r.Fault is null ? FinishReasonText(r.Done!.Reason) : "error");
+        w.WriteEndObject();
+    }
+
+    /// <summary>The usage of n choices: the prompt once (as OpenAI counts it), the completions added up.</summary>
+    internal static GenerationUsage SumUsage(IEnumerable<GenerationUsage> all)
+    {
+        GenerationUsage? sum = null;
+        foreach (var u in all)
+        {
+            sum = sum is null ? u : sum with
+            {
+                CompletionTokens = sum.CompletionTokens + u.CompletionTokens,
+                ReasoningTokens = sum.ReasoningTokens + u.ReasoningTokens,
+            };
+        }
+        return sum ?? new GenerationUsage();
+    }
+
+    private static async Task StreamAsync(HttpContext ctx, GenerationStream[] generations, ChatResponseState state, bool includeUsage)
     {
         await HttpJson.StartEventStreamAsync(ctx).ConfigureAwait(false);
         var buffer = new ArrayBufferWriter<byte>(512);
-        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d =>
+        for (int i = 0; i < generations.Length; i++)
         {
-            d.WriteString("role", "assistant");
-            d.WriteString("content", "");
-        })).ConfigureAwait(false);
+            int index = i;
+            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, index, d =>
+            {
+                d.WriteString("role", "assistant");
+                d.WriteString("content", "");
+            })).ConfigureAwait(false);
+        }
 
-        int callIndex = 0;
+        var usages = new List<GenerationUsage>();
         try
         {
-            await foreach (var ev in generation.ReadAllAsync().ConfigureAwait(false))
+            await foreach (var (index, ev) in MergeAsync(generations).ConfigureAwait(false))
             {
-                switch (ev)
+                await StreamEventAsync(ctx, buffer, state, state.Choice(index), ev).ConfigureAwait(false);
+                if (ev is Done done)
+                    usages.Add(done.Usage);
+            }
+            if (includeUsage && usages.Count == generations.Length)
+            {
+                var usage = SumUsage(usages);
+                await HttpJson.WriteEventAsync(ctx, buffer, w =>
                 {
-                    case ReasoningDelta r when state.Format == ReasoningFormat.Separate:
-                        if (r.Text.Length > 0)
-                            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d => d.WriteString("reasoning_content", r.Text))).ConfigureAwait(false);
-                        break;
-                    case ReasoningDelta or ContentDelta or ParseErrorEvent:
-                    {
-                        string text = state.ContentText(ev);
-                        if (text.Length > 0)
-                            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d => d.WriteString("content", text))).ConfigureAwait(false);
-                        break;
-                    }
-                    case ToolCallEvent call:
-                    {
-                        string close = state.CloseInlineThinking();
-                        if (close.Length > 0)
-                            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d => d.WriteString("content", close))).ConfigureAwait(false);
-                        int index = callIndex++;
-                        string id = NewCallId();
-                        // OpenAI streams a call as a header (id, type, name) and then argument fragments; clients
-                        // concatenate the fragments by index. The session parses whole calls, so there is one fragment.
-                        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d =>
-                        {
-                            d.WriteStartArray("tool_calls");
-                            d.WriteStartObject();
-                            d.WriteNumber("index", index);
-                            d.WriteString("id", id);
-                            d.WriteString("type", "function");
-                            d.WriteStartObject("function");
-                            d.WriteString("name", call.Call.Name);
-                            d.WriteString("arguments", "");
-                            d.WriteEndObject();
-                            d.WriteEndObject();
-                            d.WriteEndArray();
-                        })).ConfigureAwait(false);
-                        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d =>
-                        {
-                            d.WriteStartArray("tool_calls");
-                            d.WriteStartObject();
-                            d.WriteNumber("index", index);
-                            d.WriteStartObject("function");
-                            d.WriteString("arguments", call.Call.ArgumentsJson);
-                            d.WriteEndObject();
-                            d.WriteEndObject();
-                            d.WriteEndArray();
-                        })).ConfigureAwait(false);
-                        break;
-                    }
-                    case GenerationStream.GenerationFault f:
-                    {
-                        string close = state.CloseInlineThinking();
-                        if (close.Length > 0)
-                            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d => d.WriteString("content", close))).ConfigureAwait(false);
-                        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, static _ => { }, "error", fault: f.Message)).ConfigureAwait(false);
-                        break;
-                    }
-                    case LoopDetectedEvent loop:
-                        // An SSE comment: visible to anyone reading the raw stream, ignored by clients.
-                        await HttpJson.WriteRawEventAsync(ctx, $": loop detected ({loop.Action}), {loop.Repeats} repeats\n\n").ConfigureAwait(false);
-                        break;
-                    case Done done:
-                    {
-                        string close = state.CloseInlineThinking();
-                        if (close.Length > 0)
-                            await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, d => d.WriteString("content", close))).ConfigureAwait(false);
-                        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, static _ => { }, FinishReasonText(done.Reason), done.Usage)).ConfigureAwait(false);
-                        if (includeUsage)
-                        {
-                            await HttpJson.WriteEventAsync(ctx, buffer, w =>
-                            {
-                                state.ChunkHeader(w);
-                                w.WriteStartArray("choices");
-                                w.WriteEndArray();
-                                WriteUsage(w, done.Usage);
-                                w.WriteEndObject();
-                            }).ConfigureAwait(false);
-                        }
-                        break;
-                    }
-                }
+                    state.ChunkHeader(w);
+                    w.WriteStartArray("choices");
+                    w.WriteEndArray();
+                    WriteUsage(w, usage);
+                    w.WriteEndObject();
+                }).ConfigureAwait(false);
             }
         }
         catch (ApiException e)
@@ -230,6 +253,112 @@ internal static class ChatCompletionsEndpoint
             await HttpJson.WriteEventAsync(ctx, buffer, e.WriteTo).ConfigureAwait(false);
         }
         await HttpJson.WriteRawEventAsync(ctx, "data: [DONE]\n\n").ConfigureAwait(false);
+    }
+
+    /// <summary>The events of every choice as they come, tagged with the choice's index.</summary>
+    internal static async IAsyncEnumerable<(int Index, GenerationEvent Event)> MergeAsync(GenerationStream[] generations)
+    {
+        if (generations.Length == 1)
+        {
+            await foreach (var ev in generations[0].ReadAllAsync().ConfigureAwait(false))
+                yield return (0, ev);
+            yield break;
+        }
+        var merged = Channel.CreateUnbounded<(int, GenerationEvent)>(new UnboundedChannelOptions { SingleReader = true });
+        var pumps = new Task[generations.Length];
+        for (int i = 0; i < generations.Length; i++)
+        {
+            int index = i;
+            pumps[i] = Task.Run(async () =>
+            {
+                await foreach (var ev in generations[index].ReadAllAsync().ConfigureAwait(false))
+                    await merged.Writer.WriteAsync((index, ev)).ConfigureAwait(false);
+            });
+        }
+        _ = Task.WhenAll(pumps).ContinueWith(t => merged.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
+        await foreach (var item in merged.Reader.ReadAllAsync().ConfigureAwait(false))
+            yield return item;
+    }
+
+    private static async Task StreamEventAsync(HttpContext ctx, ArrayBufferWriter<byte> buffer, ChatResponseState state, ChoiceState choice, GenerationEvent ev)
+    {
+        int index = choice.Index;
+        switch (ev)
+        {
+            case ReasoningDelta r when choice.Format == ReasoningFormat.Separate:
+                if (r.Text.Length > 0)
+                    await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, index, d => d.WriteString("reasoning_content", r.Text))).ConfigureAwait(false);
+                break;
+            case ReasoningDelta or ContentDelta or ParseErrorEvent:
+                await WriteContentAsync(ctx, buffer, state, choice, choice.ContentText(ev)).ConfigureAwait(false);
+                break;
+            case TokenLogprobs lp when !lp.InReasoning || choice.Format == ReasoningFormat.Inline:
+                // Sent with the text that follows (its token's), as OpenAI pairs them.
+                choice.PendingLogprobs.Add(lp);
+                break;
+            case ToolCallEvent call:
+                await WriteContentAsync(ctx, buffer, state, choice, choice.CloseInlineThinking()).ConfigureAwait(false);
+                await WriteToolCallAsync(ctx, buffer, state, choice, call.Call).ConfigureAwait(false);
+                break;
+            case GenerationStream.GenerationFault f:
+                await WriteContentAsync(ctx, buffer, state, choice, choice.CloseInlineThinking()).ConfigureAwait(false);
+                await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, index, static _ => { }, "error", fault: f.Message)).ConfigureAwait(false);
+                break;
+            case LoopDetectedEvent loop:
+                // An SSE comment: visible to anyone reading the raw stream, ignored by clients.
+                await HttpJson.WriteRawEventAsync(ctx, $": loop detected ({loop.Action}), {loop.Repeats} repeats\n\n").ConfigureAwait(false);
+                break;
+            case Done done:
+            {
+                await WriteContentAsync(ctx, buffer, state, choice, choice.CloseInlineThinking()).ConfigureAwait(false);
+                var logprobs = choice.TakeLogprobs(state.WantsLogprobs);
+                await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, index, static _ => { }, FinishReasonText(done.Reason), done.Usage, logprobs)).ConfigureAwait(false);
+                break;
+            }
+        }
+    }
+
+    /// <summary>A content delta with the log probabilities of the tokens it completes.</summary>
+    private static Task WriteContentAsync(HttpContext ctx, ArrayBufferWriter<byte> buffer, ChatResponseState state, ChoiceState choice, string text)
+    {
+        if (text.Length == 0)
+            return Task.CompletedTask;
+        var logprobs = choice.TakeLogprobs(state.WantsLogprobs);
+        return HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, choice.Index, d => d.WriteString("content", text), logprobs: logprobs));
+    }
+
+    private static async Task WriteToolCallAsync(HttpContext ctx, ArrayBufferWriter<byte> buffer, ChatResponseState state, ChoiceState choice, ToolCall call)
+    {
+        int index = choice.Index;
+        int callIndex = choice.NextCallIndex++;
+        string id = NewCallId();
+        // OpenAI streams a call as a header (id, type, name) and then argument fragments; clients concatenate the
+        // fragments by index. The session parses whole calls, so there is one fragment.
+        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, index, d =>
+        {
+            d.WriteStartArray("tool_calls");
+            d.WriteStartObject();
+            d.WriteNumber("index", callIndex);
+            d.WriteString("id", id);
+            d.WriteString("type", "function");
+            d.WriteStartObject("function");
+            d.WriteString("name", call.Name);
+            d.WriteString("arguments", "");
+            d.WriteEndObject();
+            d.WriteEndObject();
+            d.WriteEndArray();
+        })).ConfigureAwait(false);
+        await HttpJson.WriteEventAsync(ctx, buffer, w => state.Chunk(w, index, d =>
+        {
+            d.WriteStartArray("tool_calls");
+            d.WriteStartObject();
+            d.WriteNumber("index", callIndex);
+            d.WriteStartObject("function");
+            d.WriteString("arguments", call.ArgumentsJson);
+            d.WriteEndObject();
+            d.WriteEndObject();
+            d.WriteEndArray();
+        })).ConfigureAwait(false);
     }
 
     /// <summary>Why a response ended with finish_reason "error" (a numerical fault in the model).</summary>
@@ -288,11 +417,11 @@ internal static class ChatCompletionsEndpoint
     }
 }
 
-/// <summary>Per-response ids and the inline-thinking bookkeeping of <c>reasoning_format: none</c>.</summary>
-internal sealed class ChatResponseState(string model, ReasoningFormat format)
+/// <summary>Per-response ids, and each choice's state.</summary>
+internal sealed class ChatResponseState(string model, ReasoningFormat format, Vocabulary vocabulary, bool wantsLogprobs)
 {
     public const string Fingerprint = "lfmsharp";
-    private bool _thinkOpen;
+    private readonly Dictionary<int, ChoiceState> _choices = new();
 
     public string Id { get; } = "chatcmpl-" + ChatCompletionsEndpoint.RandomId(29);
 
@@ -300,7 +429,76 @@ internal sealed class ChatResponseState(string model, ReasoningFormat format)
 
     public string Model { get; } = model;
 
+    public Vocabulary Vocabulary { get; } = vocabulary;
+
+    /// <summary>The request asked for <c>logprobs</c>.</summary>
+    public bool WantsLogprobs { get; } = wantsLogprobs;
+
+    public ChoiceState Choice(int index)
+    {
+        if (!_choices.TryGetValue(index, out var choice))
+            _choices[index] = choice = new ChoiceState(index, format);
+        return choice;
+    }
+
+    public void ChunkHeader(Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", Id);
+        w.WriteString("object", "chat.completion.chunk");
+        w.WriteNumber("created", Created);
+        w.WriteString("model", Model);
+        w.WriteString("system_fingerprint", Fingerprint);
+    }
+
+    public void Chunk(Utf8JsonWriter w, int index, Action<Utf8JsonWriter> delta, string? finishReason = null, GenerationUsage? timings = null,
+        IReadOnlyList<TokenLogprobs>? logprobs = null, string? fault = null)
+    {
+        ChunkHeader(w);
+        w.WriteStartArray("choices");
+        w.WriteStartObject();
+        w.WriteNumber("index", index);
+        w.WriteStartObject("delta");
+        delta(w);
+        w.WriteEndObject();
+        LogprobsJson.WriteChat(w, Vocabulary, logprobs);
+        if (finishReason is null)
+            w.WriteNull("finish_reason");
+        else
+            w.WriteString("finish_reason", finishReason);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        if (fault is not null)
+            ChatCompletionsEndpoint.WriteFault(w, fault);
+        if (timings is not null)
+            ChatCompletionsEndpoint.WriteTimings(w, timings);
+        w.WriteEndObject();
+    }
+}
+
+/// <summary>One choice of a response: the inline-thinking bookkeeping of <c>reasoning_format: none</c>, its tool call
+/// numbering and the log probabilities not yet sent.</summary>
+internal sealed class ChoiceState(int index, ReasoningFormat format)
+{
+    private bool _thinkOpen;
+
+    public int Index { get; } = index;
+
     public ReasoningFormat Format { get; } = format;
+
+    public int NextCallIndex { get; set; }
+
+    public List<TokenLogprobs> PendingLogprobs { get; } = new();
+
+    /// <summary>The pending log probabilities (null when none were asked for), and a fresh list for the next ones.</summary>
+    public IReadOnlyList<TokenLogprobs>? TakeLogprobs(bool wanted)
+    {
+        if (!wanted)
+            return null;
+        var taken = PendingLogprobs.ToArray();
+        PendingLogprobs.Clear();
+        return taken;
+    }
 
     /// <summary>The text an event adds to <c>content</c> (with inline reasoning wrapped in think tags).</summary>
     public string ContentText(GenerationEvent ev)
@@ -328,38 +526,5 @@ internal sealed class ChatResponseState(string model, ReasoningFormat format)
             return "";
         _thinkOpen = false;
         return "</think>";
-    }
-
-    public void ChunkHeader(Utf8JsonWriter w)
-    {
-        w.WriteStartObject();
-        w.WriteString("id", Id);
-        w.WriteString("object", "chat.completion.chunk");
-        w.WriteNumber("created", Created);
-        w.WriteString("model", Model);
-        w.WriteString("system_fingerprint", Fingerprint);
-    }
-
-    public void Chunk(Utf8JsonWriter w, Action<Utf8JsonWriter> delta, string? finishReason = null, GenerationUsage? timings = null, string? fault = null)
-    {
-        ChunkHeader(w);
-        w.WriteStartArray("choices");
-        w.WriteStartObject();
-        w.WriteNumber("index", 0);
-        w.WriteStartObject("delta");
-        delta(w);
-        w.WriteEndObject();
-        w.WriteNull("logprobs");
-        if (finishReason is null)
-            w.WriteNull("finish_reason");
-        else
-            w.WriteString("finish_reason", finishReason);
-        w.WriteEndObject();
-        w.WriteEndArray();
-        if (fault is not null)
-            ChatCompletionsEndpoint.WriteFault(w, fault);
-        if (timings is not null)
-            ChatCompletionsEndpoint.WriteTimings(w, timings);
-        w.WriteEndObject();
     }
 }

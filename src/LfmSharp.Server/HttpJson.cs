@@ -92,6 +92,33 @@ internal static class HttpJson
         await ctx.Response.Body.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>Writes one named <c>event: NAME</c> / <c>data: {json}</c> event (the Responses API's typed events) and
+    /// flushes it.</summary>
+    public static async Task WriteNamedEventAsync(HttpContext ctx, ArrayBufferWriter<byte> buffer, string name, Action<Utf8JsonWriter> write)
+    {
+        buffer.ResetWrittenCount();
+        buffer.Write("event: "u8);
+        Encoding.UTF8.GetBytes(name, buffer);
+        buffer.Write("\n"u8);
+        buffer.Write(s_dataPrefix);
+        using (var w = new Utf8JsonWriter(buffer, s_writerOptions))
+            write(w);
+        buffer.Write(s_eventEnd);
+        await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted).ConfigureAwait(false);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one line of NDJSON (Ollama's streaming format) and flushes it.</summary>
+    public static async Task WriteLineAsync(HttpContext ctx, ArrayBufferWriter<byte> buffer, Action<Utf8JsonWriter> write)
+    {
+        buffer.ResetWrittenCount();
+        using (var w = new Utf8JsonWriter(buffer, s_writerOptions))
+            write(w);
+        buffer.Write("\n"u8);
+        await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted).ConfigureAwait(false);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+    }
+
     public static async Task WriteRawEventAsync(HttpContext ctx, string text)
     {
         await ctx.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(text), ctx.RequestAborted).ConfigureAwait(false);

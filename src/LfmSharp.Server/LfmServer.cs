@@ -19,11 +19,16 @@ namespace LfmSharp.Server;
 /// <c>reasoning_tokens</c>, llama-server extras (<c>top_k</c>, <c>min_p</c>, <c>repetition_penalty</c>,
 /// <c>reasoning_format</c>, <c>thinking_budget_tokens</c> …).</item>
 /// <item><c>POST /v1/completions</c> — raw text continuation.</item>
+/// <item><c>POST /v1/responses</c> — OpenAI's Responses API (typed <c>response.*</c> events, <c>previous_response_id</c>).</item>
+/// <item>Ollama's <c>/api/chat</c>, <c>/api/generate</c>, <c>/api/tags</c>, <c>/api/show</c>, <c>/api/version</c>, <c>/api/ps</c>.</item>
+/// <item><c>logprobs</c> / <c>top_logprobs</c> and <c>n</c> (each choice a sequence of the batched decode) on chat and text completions.</item>
 /// <item><c>GET /v1/models</c>, <c>GET /health</c> (503 while loading), <c>GET /metrics</c> (Prometheus),
 /// <c>POST /tokenize</c>, <c>/detokenize</c>, <c>/apply-template</c>.</item>
 /// </list>
 /// Requests run on a <see cref="GenerationScheduler"/> (slots, bounded queue → 429, continuous batching of the
-/// active sequences' decode steps, cancellation on disconnect). Every refusal uses OpenAI's error shape.
+/// active sequences' decode steps, cancellation on disconnect). Every refusal uses OpenAI's error shape (Ollama's on
+/// <c>/api/*</c>). Any model name is answered by the one model and echoed back (<see cref="LfmServerOptions.StrictModel"/>
+/// refuses unknown ones); browser pages on loopback origins may call it (<see cref="LfmServerOptions.CorsOrigins"/> adds others).
 /// </summary>
 public sealed class LfmServer : IAsyncDisposable
 {
@@ -159,6 +164,8 @@ public sealed class LfmServer : IAsyncDisposable
         var app = builder.Build();
         var hostCheck = new HostHeaderCheck(options);
 
+        // First, so that every answer (a 401 included) carries the CORS headers a browser page needs to read it.
+        app.Use((ctx, next) => Cors.HandleAsync(ctx, next, options));
         app.Use(async (ctx, next) =>
         {
             bool counted = false;
@@ -219,6 +226,9 @@ public sealed class LfmServer : IAsyncDisposable
         app.MapPost("/chat/completions", ctx => ChatCompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/v1/completions", ctx => CompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/completions", ctx => CompletionsEndpoint.HandleAsync(ctx, server));
+        app.MapPost("/v1/responses", ctx => Responses.ResponsesEndpoint.HandleAsync(ctx, server));
+        app.MapPost("/responses", ctx => Responses.ResponsesEndpoint.HandleAsync(ctx, server));
+        Ollama.OllamaEndpoints.Map(app, server);
         app.MapPost("/tokenize", ctx => UtilityEndpoints.TokenizeAsync(ctx, server));
         app.MapPost("/detokenize", ctx => UtilityEndpoints.DetokenizeAsync(ctx, server));
         app.MapPost("/apply-template", ctx => UtilityEndpoints.ApplyTemplateAsync(ctx, server));
@@ -226,7 +236,7 @@ public sealed class LfmServer : IAsyncDisposable
         app.MapFallback(ctx =>
         {
             var method = ctx.Request.Method;
-            throw new ApiException(404, $"No endpoint {method} {ctx.Request.Path}. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions.", code: "not_found");
+            throw new ApiException(404, $"No endpoint {method} {ctx.Request.Path}. See GET /v1/models, POST /v1/chat/completions, /v1/completions, /v1/responses, /api/chat, /api/generate.", code: "not_found");
         });
         return app;
     }

@@ -18,6 +18,22 @@ public sealed record LfmServerOptions
     /// <summary>The model id clients send and <c>/v1/models</c> lists. Null: the file name.</summary>
     public string? ModelAlias { get; init; }
 
+    /// <summary>Further names the model answers to (besides <see cref="ModelAlias"/>, the file name and the GGUF's
+    /// <c>general.name</c>); listed by <c>/v1/models</c> and Ollama's <c>/api/tags</c>.</summary>
+    public IReadOnlyList<string>? Aliases { get; init; }
+
+    /// <summary>Refuse (404 <c>model_not_found</c>) a request naming a model the server does not know. Off by default:
+    /// apps send the name they were configured with (<c>gpt-4o-mini</c>, <c>llama3</c> …) and the one served model
+    /// answers it, echoing the name back.</summary>
+    public bool StrictModel { get; init; }
+
+    /// <summary>Browser origins allowed besides loopback ones (<c>http://localhost:*</c>, <c>http://127.0.0.1:*</c>,
+    /// <c>http://[::1]:*</c>, always allowed); <c>*</c> allows every origin.</summary>
+    public IReadOnlyList<string>? CorsOrigins { get; init; }
+
+    /// <summary>Responses (<c>/v1/responses</c>) kept for <c>previous_response_id</c>; the oldest goes first.</summary>
+    public int StoredResponses { get; init; } = 256;
+
     /// <summary>Sequences generated at once (each slot holds its own state of <see cref="ContextLength"/> tokens).</summary>
     public int Slots { get; init; } = 4;
 
@@ -65,6 +81,15 @@ public sealed record LfmServerOptions
         if (ShutdownGracePeriod < TimeSpan.Zero || ShutdownGracePeriod > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(ShutdownGracePeriod), ShutdownGracePeriod, "The shutdown grace period must be between 0 and 1 hour.");
         ArgumentNullException.ThrowIfNull(AllowedHosts, nameof(AllowedHosts));
+        if (StoredResponses < 0)
+            throw new ArgumentOutOfRangeException(nameof(StoredResponses), StoredResponses, "The response store size cannot be negative.");
+        if (Aliases is not null && Aliases.Any(string.IsNullOrWhiteSpace))
+            throw new ArgumentException("A model alias is empty.", nameof(Aliases));
+        if (CorsOrigins is not null)
+        {
+            foreach (string origin in CorsOrigins)
+                Cors.ValidateOrigin(origin);
+        }
         if (ApiKey is { Length: 0 })
             throw new ArgumentException("The API key is empty.", nameof(ApiKey));
     }

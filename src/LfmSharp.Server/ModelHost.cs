@@ -22,6 +22,8 @@ internal sealed class ModelHost : IDisposable
         string? file = sourcePath is null ? null : Path.GetFileName(sourcePath);
         ModelId = options.ModelAlias ?? file ?? "lfm";
         _names.Add(ModelId);
+        foreach (string alias in options.Aliases ?? [])
+            _names.Add(alias);
         if (file is not null)
         {
             _names.Add(file);
@@ -76,13 +78,37 @@ internal sealed class ModelHost : IDisposable
         throw new ApiException(503, "Loading model", "unavailable_error", code: "model_loading");
     }
 
-    /// <summary>Null or a name of the served model passes; anything else is a 404 like OpenAI's.</summary>
-    public void CheckModel(string? requested)
+    /// <summary>Every name the model answers to under <c>--strict-model</c> (the id first).</summary>
+    public IReadOnlyList<string> Names
     {
-        if (string.IsNullOrEmpty(requested) || _names.Contains(requested))
-            return;
+        get
+        {
+            var list = new List<string> { ModelId };
+            foreach (string alias in _options.Aliases ?? [])
+            {
+                if (!list.Contains(alias))
+                    list.Add(alias);
+            }
+            return list;
+        }
+    }
+
+    /// <summary>
+    /// The name a response reports: the one the request used (apps check it against what they sent), or the model id
+    /// when the request named none. Any name is served by the one model unless <see cref="LfmServerOptions.StrictModel"/>
+    /// is set, when an unknown one is a 404 like OpenAI's.
+    /// </summary>
+    public string ResolveModel(string? requested)
+    {
+        if (string.IsNullOrEmpty(requested))
+            return ModelId;
+        if (!_options.StrictModel || _names.Contains(requested))
+            return requested;
         throw new ApiException(404, $"The model '{requested}' does not exist; this server serves '{ModelId}'.", "invalid_request_error", "model", "model_not_found");
     }
+
+    /// <summary>Null or a name the server accepts passes (see <see cref="ResolveModel"/>).</summary>
+    public void CheckModel(string? requested) => ResolveModel(requested);
 
     /// <summary>Tokens of the rendered prompt (what the chat session will prefill, before prefix reuse).</summary>
     public static int CountPromptTokens(LanguageModel model, IReadOnlyList<ChatMessage> messages, ChatRequestOptions options, int contextLength = int.MaxValue)

@@ -13,4 +13,7 @@ internal sealed class ServerContext(LfmServerOptions options, ModelHost host, Se
 
     /// <summary>In-flight requests and the draining flag of a graceful shutdown.</summary>
     public RequestDrain Drain { get; } = new();
+
+    /// <summary>Responses kept for <c>previous_response_id</c>.</summary>
+    public Responses.ResponseStore Responses { get; } = new(options.StoredResponses);
 }

@@ -40,7 +40,8 @@ internal static class UtilityEndpoints
             w.WriteStartObject();
             w.WriteString("object", "list");
             w.WriteStartArray("data");
-            WriteModel(w, server, model);
+            foreach (string name in server.Host.Names)
+                WriteModel(w, server, model, name);
             w.WriteEndArray();
             w.WriteEndObject();
         });
@@ -49,14 +50,14 @@ internal static class UtilityEndpoints
     public static Task ModelAsync(HttpContext ctx, ServerContext server, string id)
     {
         var (model, _) = server.Host.Ready();
-        server.Host.CheckModel(id);
-        return HttpJson.WriteAsync(ctx, 200, w => WriteModel(w, server, model));
+        string name = server.Host.ResolveModel(id);
+        return HttpJson.WriteAsync(ctx, 200, w => WriteModel(w, server, model, name));
     }
 
-    private static void WriteModel(Utf8JsonWriter w, ServerContext server, LanguageModel model)
+    private static void WriteModel(Utf8JsonWriter w, ServerContext server, LanguageModel model, string id)
     {
         w.WriteStartObject();
-        w.WriteString("id", server.Host.ModelId);
+        w.WriteString("id", id);
         w.WriteString("object", "model");
         w.WriteNumber("created", server.Host.Created.ToUnixTimeSeconds());
         w.WriteString("owned_by", "lfmsharp");

@@ -74,12 +74,17 @@ public sealed record ChatRequestOptions
     /// <summary>When false, reasoning is generated but no <see cref="ReasoningDelta"/> is emitted.</summary>
     public bool IncludeReasoning { get; init; } = true;
 
+    /// <summary>Null: none. 0..20: a <see cref="Generation.TokenLogprobs"/> event per generated token with that many
+    /// alternatives (marked <see cref="Generation.TokenLogprobs.InReasoning"/> inside the thinking).</summary>
+    public int? Logprobs { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value.</summary>
     public void Validate()
     {
         if (MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "max tokens must be at least 1");
         if (MaxThinkingTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxThinkingTokens), MaxThinkingTokens, "the thinking budget must be >= 0");
         Sampling?.Validate();
+        if (Logprobs is < 0 or > Generation.TokenLogprobs.MaxTop) throw new ArgumentOutOfRangeException(nameof(Logprobs), Logprobs, "logprobs alternatives must be in 0..20");
         if (ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function && (Tools is null || Tools.Count == 0))
             throw new ArgumentException($"tool choice '{ToolChoice.Mode}' needs at least one tool", nameof(ToolChoice));
         if (ToolChoice.Mode == ToolChoiceMode.Function && !Tools!.Any(t => t.Name == ToolChoice.FunctionName))

@@ -210,7 +210,7 @@ public sealed class ChatSession : IDisposable
             ToolCallIdFactory = _ => $"call_{Interlocked.Increment(ref _toolCallCounter)}",
         });
         var controller = new ChatController(this, o, parser, prompt);
-        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Batcher = Batcher };
+        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Batcher = Batcher, Logprobs = o.Logprobs };
         var events = new List<GenerationEvent>();
         Done? done = null;
         int toolCalls = 0;
@@ -227,6 +227,11 @@ public sealed class ChatSession : IDisposable
                 case Done d:
                     done = d;
                     continue;
+                case TokenLogprobs lp when parser.InReasoning:
+                    // The parser has not seen this token's text yet: its state is the one the token was written in.
+                    if (o.IncludeReasoning)
+                        events.Add(lp with { InReasoning = true });
+                    break;
                 default:
                     events.Add(e);
                     break;

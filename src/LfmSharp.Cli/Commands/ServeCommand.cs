@@ -2,9 +2,15 @@ using LfmSharp.Server;
 
 namespace LfmSharp.Cli.Commands;
 
+/// <summary>The <c>lfm serve</c> settings for what existing apps expect: further model names, strict names, CORS origins.</summary>
+/// <param name="Aliases">Names besides the first <c>--alias</c>.</param>
+/// <param name="StrictModel">404 for unknown model names.</param>
+/// <param name="CorsOrigins">Browser origins allowed besides loopback ones.</param>
+public sealed record ServeCompatOptions(IReadOnlyList<string>? Aliases, bool StrictModel, IReadOnlyList<string>? CorsOrigins);
+
 /// <summary>
 /// <c>lfm serve -m FILE [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--ctx N] [--threads N] [--kv f16|f32|q8_0]
-/// [--alias NAME] [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
+/// [--alias NAME]… [--strict-model] [--cors-origin ORIGIN]… [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
 /// [--clients N]</c>: start it on a free loopback port, drive it with streaming clients, print the figures.
 /// </summary>
 public static class ServeCommand
@@ -13,7 +19,7 @@ public static class ServeCommand
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
         bool verbose = false, CancellationToken ct = default, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
-        double shutdownGraceSeconds = 10)
+        double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -33,6 +39,9 @@ public static class ServeCommand
                 ContextLength = contextLength,
                 Threads = threads,
                 ModelAlias = alias,
+                Aliases = compat?.Aliases,
+                StrictModel = compat?.StrictModel ?? false,
+                CorsOrigins = compat?.CorsOrigins,
                 Verbose = verbose,
                 AllowedHosts = allowedHosts ?? [],
                 ShutdownGracePeriod = double.IsFinite(shutdownGraceSeconds) && shutdownGraceSeconds is >= 0 and <= 3600

@@ -24,8 +24,12 @@ internal sealed partial record ChatCompletionRequest(
     ChatRequestOptions Options,
     bool Stream,
     bool IncludeUsage,
-    ReasoningFormat ReasoningFormat)
+    ReasoningFormat ReasoningFormat,
+    int N = 1)
 {
+    /// <summary>Most choices one request may ask for (each is a sequence in the batched decode).</summary>
+    public const int MaxChoices = 8;
+
     // OpenAI's own rule is ^[a-zA-Z0-9_-]{1,64}$; LFM tools are often dotted (Calendar.create_event), so dots pass too.
     [GeneratedRegex("^[A-Za-z0-9_.\\-]{1,64}$")]
     private static partial Regex ToolNamePattern();
@@ -51,13 +55,8 @@ internal sealed partial record ChatCompletionRequest(
         var messages = ParseMessages(root);
         var sampling = ParseSampling(root, defaultSampling, vocabSize);
 
-        long? n = Json.Integer(root, "n", 1, 128);
-        if (n is > 1)
-            throw ApiException.BadRequest("Only n = 1 is supported.", "n", "unsupported_value");
-        if (Json.Bool(root, "logprobs") == true || Json.TryGet(root, "top_logprobs", out _))
-            throw ApiException.BadRequest("logprobs are not supported by this server.", "logprobs", "unsupported_parameter");
-
-        var options = new ChatRequestOptions { Sampling = sampling };
+        int n = (int)(Json.Integer(root, "n", 1, MaxChoices) ?? 1);
+        var options = new ChatRequestOptions { Sampling = sampling, Logprobs = ParseLogprobs(root) };
         long? maxTokens = Json.Integer(root, "max_completion_tokens", 1, int.MaxValue) ?? Json.Integer(root, "max_tokens", 1, int.MaxValue);
         if (maxTokens is long mt)
             options = options with { MaxTokens = (int)mt };
@@ -118,7 +117,18 @@ internal sealed partial record ChatCompletionRequest(
         if (Json.Object(root, "stream_options") is JsonElement so)
             includeUsage = Json.Bool(so, "include_usage", "stream_options.include_usage") ?? false;
 
-        return new ChatCompletionRequest(model, messages, options, stream, includeUsage, reasoningFormat);
+        return new ChatCompletionRequest(model, messages, options, stream, includeUsage, reasoningFormat, n);
+    }
+
+    /// <summary>OpenAI's <c>logprobs</c> (bool) and <c>top_logprobs</c> (0..20, only with logprobs): the alternatives
+    /// per token, or null when off.</summary>
+    private static int? ParseLogprobs(JsonElement root)
+    {
+        bool on = Json.Bool(root, "logprobs") ?? false;
+        long? top = Json.Integer(root, "top_logprobs", 0, TokenLogprobs.MaxTop);
+        if (top is not null && !on)
+            throw ApiException.BadRequest("'top_logprobs' needs 'logprobs': true.", "top_logprobs");
+        return on ? (int)(top ?? 0) : null;
     }
 
     /// <summary>Sampling fields shared by chat and text completions, on top of the model's recommended defaults.</summary>
@@ -328,24 +338,7 @@ internal sealed partial record ChatCompletionRequest(
             if (type != "function")
                 throw ApiException.BadRequest($"'{p}.type' must be 'function' (got '{type}').", p + ".type", "invalid_tool_schema");
             var fn = Json.Object(t, "function", p + ".function") ?? throw ApiException.Missing(p + ".function");
-            string name = Json.String(fn, "name", p + ".function.name") ?? throw ApiException.Missing(p + ".function.name");
-            if (!ToolNamePattern().IsMatch(name))
-                throw ApiException.BadRequest($"'{p}.function.name' must be 1-64 letters, digits, '_', '-' or '.' (got '{name}').", p + ".function.name", "invalid_tool_schema");
-            if (!names.Add(name))
-                throw ApiException.BadRequest($"Two tools are named '{name}'.", p + ".function.name", "invalid_tool_schema");
-            Json.String(fn, "description", p + ".function.description");
-            if (Json.TryGet(fn, "parameters", out var parameters))
-            {
-                string pp = p + ".function.parameters";
-                if (parameters.ValueKind != JsonValueKind.Object)
-                    throw new ApiException(400, $"'{pp}' must be a JSON Schema object, not {ApiException.Describe(parameters.ValueKind)}.", param: pp, code: "invalid_tool_schema");
-                if (Json.TryGet(parameters, "type", out var st) && !(st.ValueKind == JsonValueKind.String && st.GetString() == "object"))
-                    throw new ApiException(400, $"'{pp}.type' must be \"object\": tool arguments are named.", param: pp, code: "invalid_tool_schema");
-                if (Json.TryGet(parameters, "properties", out var props) && props.ValueKind != JsonValueKind.Object)
-                    throw new ApiException(400, $"'{pp}.properties' must be an object.", param: pp, code: "invalid_tool_schema");
-                if (Json.TryGet(parameters, "required", out var req) && req.ValueKind != JsonValueKind.Array)
-                    throw new ApiException(400, $"'{pp}.required' must be an array of property names.", param: pp, code: "invalid_tool_schema");
-            }
+            ValidateFunction(fn, p + ".function", names);
             try
             {
                 tools.Add(ToolDefinition.FromJson(t));
@@ -357,6 +350,31 @@ internal sealed partial record ChatCompletionRequest(
             i++;
         }
         return tools.Count == 0 ? null : tools;
+    }
+
+    /// <summary>Checks a function tool's name (pattern, unique in <paramref name="names"/>) and parameter schema;
+    /// shared by chat completions (<c>tools[i].function</c>) and Responses (<c>tools[i]</c>, flat).</summary>
+    internal static string ValidateFunction(JsonElement fn, string p, HashSet<string> names)
+    {
+        string name = Json.String(fn, "name", p + ".name") ?? throw ApiException.Missing(p + ".name");
+        if (!ToolNamePattern().IsMatch(name))
+            throw ApiException.BadRequest($"'{p}.name' must be 1-64 letters, digits, '_', '-' or '.' (got '{name}').", p + ".name", "invalid_tool_schema");
+        if (!names.Add(name))
+            throw ApiException.BadRequest($"Two tools are named '{name}'.", p + ".name", "invalid_tool_schema");
+        Json.String(fn, "description", p + ".description");
+        if (Json.TryGet(fn, "parameters", out var parameters))
+        {
+            string pp = p + ".parameters";
+            if (parameters.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, $"'{pp}' must be a JSON Schema object, not {ApiException.Describe(parameters.ValueKind)}.", param: pp, code: "invalid_tool_schema");
+            if (Json.TryGet(parameters, "type", out var st) && !(st.ValueKind == JsonValueKind.String && st.GetString() == "object"))
+                throw new ApiException(400, $"'{pp}.type' must be \"object\": tool arguments are named.", param: pp, code: "invalid_tool_schema");
+            if (Json.TryGet(parameters, "properties", out var props) && props.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, $"'{pp}.properties' must be an object.", param: pp, code: "invalid_tool_schema");
+            if (Json.TryGet(parameters, "required", out var req) && req.ValueKind != JsonValueKind.Array)
+                throw new ApiException(400, $"'{pp}.required' must be an array of property names.", param: pp, code: "invalid_tool_schema");
+        }
+        return name;
     }
 
     private static ToolChoice ParseToolChoice(JsonElement root, List<ToolDefinition>? tools)
@@ -418,7 +436,7 @@ internal sealed partial record ChatCompletionRequest(
         }
     }
 
-    private static string SchemaText(JsonElement schema, string param)
+    internal static string SchemaText(JsonElement schema, string param)
     {
         // true/false are valid JSON Schemas but say nothing useful about an answer; an object is required.
         if (schema.ValueKind != JsonValueKind.Object)

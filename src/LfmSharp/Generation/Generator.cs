@@ -25,6 +25,10 @@ public sealed record GenerationOptions
     /// before moving it on.
     /// </summary>
     public DecodeBatcher? Batcher { get; init; }
+
+    /// <summary>Null: no log probabilities. 0..<see cref="TokenLogprobs.MaxTop"/>: a <see cref="TokenLogprobs"/>
+    /// event before each generated token's text, with that many alternatives.</summary>
+    public int? Logprobs { get; init; }
 }
 
 /// <summary>
@@ -99,6 +103,8 @@ public sealed class Generator
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxTokens, 0);
+        if (options.Logprobs is < 0 or > TokenLogprobs.MaxTop)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Logprobs, "Logprobs must be in 0..20 alternatives");
         int cached = state.Position;
         if (prompt.Count == 0 && cached == 0)
             throw new ArgumentException("the prompt is empty", nameof(prompt));
@@ -175,6 +181,9 @@ public sealed class Generator
 
                 bool eog = vocab.IsEndOfGeneration(id) && options.StopAtEndOfGeneration && !(controller?.SuppressEndOfGeneration ?? false);
                 if (eog) { reason = FinishReason.Stop; break; }
+                // The logits now hold what the sampler saw (bias, penalties, mask applied in place).
+                if (options.Logprobs is int top)
+                    yield return TokenLogprobs.Compute(logits, id, top);
 
                 string text = stops.Push(detok.Append(id));
                 if (text.Length > 0)
