@@ -4,12 +4,12 @@
 # mid-stream. Every minute it prints requests, 5xx, p50/p95 time to first token and the server's resident memory
 # (VmRSS); at the end it stops the server with SIGTERM and checks it exits 0.
 #
-#   scripts/soak.sh [-m MODEL.gguf] [-c CLIENTS] [-d SECONDS] [-p PORT] [-t THREADS] [--slots N]
+#   scripts/soak.sh [-m MODEL.gguf] [-c CLIENTS] [-d SECONDS] [-p PORT] [-t THREADS] [--slots N] [--client-timeout S]
 # Defaults: the small fixture model, 32 clients, 600 s. LFM=path/to/lfm overrides the CLI binary.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 model="$root/tests/TestData/fixtures/models/lfm2-small-q4_0.gguf"
-clients=32 duration=600 port=18480 threads="" slots=4
+clients=32 duration=600 port=18480 threads="" slots=4 client_timeout=300
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -m) model="$2"; shift 2 ;;
@@ -18,6 +18,7 @@ while [[ $# -gt 0 ]]; do
     -p) port="$2"; shift 2 ;;
     -t) threads="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
+    --client-timeout) client_timeout="$2"; shift 2 ;;
     *) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -39,9 +40,9 @@ done
 echo "soak: $clients clients for $duration s against $(basename "$model") (server pid $server, $slots slots)"
 
 status=0
-python3 - "$port" "$clients" "$duration" "$server" <<'PY' || status=$?
+python3 - "$port" "$clients" "$duration" "$server" "$client_timeout" <<'PY' || status=$?
 import http.client, json, random, sys, threading, time
-port, clients, duration, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+port, clients, duration, pid, client_timeout = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 lock = threading.Lock()
 stats = {"requests": 0, "5xx": 0, "4xx": 0, "disconnects": 0, "errors": 0}
 ttfts = []
@@ -71,7 +72,7 @@ def body(kind, i):
 
 def one(i):
     kind = random.choice(["chat", "stream", "schema", "json", "tools", "disconnect"])
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=client_timeout)
     t0 = time.time()
     try:
         conn.request("POST", "/v1/chat/completions", json.dumps(body(kind, i)), {"Content-Type": "application/json"})

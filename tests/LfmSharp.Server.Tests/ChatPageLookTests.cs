@@ -123,7 +123,8 @@ public sealed class ChatPageLookTests(ServerFixture fx)
         browser.Viewport(390, 844, mobile: true);
         browser.Until(() => browser.Find("#menu").Displayed, "the menu button at phone width");
         Assert.True(Convert.ToDouble(browser.Js("return document.documentElement.scrollWidth"), CultureInfo.InvariantCulture) <= 390);
-        Assert.True(Convert.ToDouble(browser.Js("return document.getElementById('sidebar').getBoundingClientRect().right"), CultureInfo.InvariantCulture) <= 0);
+        browser.Until(() => Convert.ToDouble(browser.Js("return document.getElementById('sidebar').getBoundingClientRect().right"), CultureInfo.InvariantCulture) <= 0,
+            "the sidebar to slide out of view");
         browser.Screenshot("12-phone-dark");
         browser.Find("#menu").Click();
         browser.Until(() => Convert.ToDouble(browser.Js("return document.getElementById('sidebar').getBoundingClientRect().left"), CultureInfo.InvariantCulture) >= 0, "the sidebar to slide in");

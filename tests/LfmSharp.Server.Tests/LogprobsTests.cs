@@ -103,6 +103,27 @@ public sealed class LogprobsTests(ServerFixture fx)
     }
 
     [Fact]
+    public async Task Logprobs_under_a_grammar_mask_never_report_banned_tokens()
+    {
+        // A forced call: the grammar leaves few tokens allowed at each step, fewer than the 20 alternatives asked for.
+        var body = Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd).Apply(new JsonObject
+        {
+            ["model"] = "m", ["max_tokens"] = 32, ["logprobs"] = true, ["top_logprobs"] = 20,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = Steer.DigitTailUser }),
+            ["tools"] = JsonNode.Parse("""[{"type":"function","function":{"name":"echo","parameters":{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]}}}]"""),
+            ["tool_choice"] = JsonNode.Parse("""{"type":"function","function":{"name":"echo"}}"""),
+        });
+        var (status, json, text) = await ServerFixture.PostAsync(fx.Http, "/v1/chat/completions", body.ToJsonString());
+        Assert.True(status == 200, text);
+        var choice = json!.Value.GetProperty("choices")[0];
+        Assert.Equal("echo", choice.GetProperty("message").GetProperty("tool_calls")[0].GetProperty("function").GetProperty("name").GetString());
+        var entries = choice.GetProperty("logprobs").GetProperty("content").EnumerateArray().ToList();
+        Assert.NotEmpty(entries);
+        Assert.Contains(entries, e => e.GetProperty("top_logprobs").GetArrayLength() < 20);
+        Assert.All(entries.SelectMany(e => e.GetProperty("top_logprobs").EnumerateArray()), t => Assert.True(t.GetProperty("logprob").GetDouble() > -1000));
+    }
+
+    [Fact]
     public async Task Completion_logprobs_match_the_models_logits()
     {
         var (status, json, text) = await ServerFixture.PostAsync(fx.Http, "/v1/completions", """{"model":"m","prompt":"The capital","temperature":0,"max_tokens":5,"logprobs":3}""");

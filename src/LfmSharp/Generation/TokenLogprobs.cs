@@ -20,6 +20,9 @@ public sealed record TokenLogprobs(int TokenId, float Logprob, IReadOnlyList<Top
     /// <summary>Most alternatives a caller may ask for (OpenAI's limit).</summary>
     public const int MaxTop = 20;
 
+    /// <summary>The log probability reported for a token the distribution gives none (OpenAI's -9999).</summary>
+    public const float Floor = -9999f;
+
     /// <summary>Log-softmax of <paramref name="logits"/> at <paramref name="tokenId"/>, with the <paramref name="top"/>
     /// most likely tokens (ties to the lower id).</summary>
     public static TokenLogprobs Compute(ReadOnlySpan<float> logits, int tokenId, int top)
@@ -48,7 +51,8 @@ public sealed record TokenLogprobs(int TokenId, float Logprob, IReadOnlyList<Top
         for (int i = 0; i < logits.Length && k > 0; i++)
         {
             float v = logits[i];
-            if (float.IsNaN(v) || (n == k && v <= values[k - 1]))
+            // Banned tokens (-inf: a grammar mask, a -100 bias…) are no alternatives.
+            if (float.IsNaN(v) || float.IsNegativeInfinity(v) || (n == k && v <= values[k - 1]))
                 continue;
             int at = n < k ? n++ : k - 1;
             while (at > 0 && values[at - 1] < v)
@@ -63,6 +67,8 @@ public sealed record TokenLogprobs(int TokenId, float Logprob, IReadOnlyList<Top
         var alternatives = new TopLogprob[n];
         for (int i = 0; i < n; i++)
             alternatives[i] = new TopLogprob(ids[i], values[i] - logZ);
-        return new TokenLogprobs(tokenId, logits[tokenId] - logZ, alternatives);
+        // A forced token may have been banned from sampling; OpenAI's floor for "impossible" stands in for -inf.
+        float chosen = logits[tokenId] - logZ;
+        return new TokenLogprobs(tokenId, float.IsFinite(chosen) ? chosen : Floor, alternatives);
     }
 }

@@ -19,6 +19,10 @@ public sealed class TokenLogprobsTests
         Assert.Equal(3 - z, lp.Top[0].Logprob, 5);
         Assert.Equal(1.0, lp.Top.Sum(t => Math.Exp(t.Logprob)) + Math.Exp(1 - z) + Math.Exp(0 - z), 5);
         Assert.Empty(TokenLogprobs.Compute(logits, 0, 0).Top);
+        // Fewer allowed tokens than asked for: the banned one is left out, and a banned chosen token gets the floor.
+        var banned = TokenLogprobs.Compute(logits, 4, 20);
+        Assert.Equal(5, banned.Top.Count);
+        Assert.Equal(TokenLogprobs.Floor, banned.Logprob);
         Assert.Throws<ArgumentOutOfRangeException>(() => TokenLogprobs.Compute(logits, 0, 21));
     }
 
