@@ -105,11 +105,12 @@ public sealed class CompatTests(ServerFixture fx)
     [Fact]
     public async Task The_servers_own_origin_is_allowed_whatever_its_address()
     {
-        // A page served by the server (the chat page at /) reached as http://machine:port calls back to that origin.
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { { "Origin", "http://lan-box:8080" }, { "Host", "lan-box:8080" } } };
+        // A page served by the server (the chat page at /) reached as http://address:port calls back to that origin.
+        // (A host name would need --allowed-host: the Host check refuses unknown names against DNS rebinding.)
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { { "Origin", "http://192.168.1.20:8080" }, { "Host", "192.168.1.20:8080" } } };
         using var response = await fx.Http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var other = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { { "Origin", "http://lan-box:9999" }, { "Host", "lan-box:8080" } } };
+        using var other = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { { "Origin", "http://192.168.1.20:9999" }, { "Host", "192.168.1.20:8080" } } };
         using var refused = await fx.Http.SendAsync(other);
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
     }
