@@ -92,6 +92,10 @@ internal static class OllamaEndpoints
             await RespondAsync(ctx, generation, reply).ConfigureAwait(false);
     }
 
+    /// <summary>NaN/Inf logits stopped the generation: Ollama has no finish reason for it, so it is an error.</summary>
+    private static ApiException NumericalFault(GenerationStream.GenerationFault f) =>
+        new(500, f.Message, "server_error", code: "numerical_fault");
+
     private static async Task RespondAsync(HttpContext ctx, GenerationStream generation, OllamaReply reply)
     {
         var content = new StringBuilder();
@@ -107,6 +111,7 @@ internal static class OllamaEndpoints
                 case ParseErrorEvent e: content.Append(e.RawText); break;
                 case ToolCallEvent t: calls.Add(t.Call); break;
                 case Done d: done = d; break;
+                case GenerationStream.GenerationFault f: throw NumericalFault(f);
             }
         }
         if (done is null)
@@ -142,6 +147,8 @@ internal static class OllamaEndpoints
                     case Done d:
                         await HttpJson.WriteLineAsync(ctx, buffer, w => reply.Write(w, "", "", null, d)).ConfigureAwait(false);
                         break;
+                    case GenerationStream.GenerationFault f:
+                        throw NumericalFault(f);
                 }
             }
         }
