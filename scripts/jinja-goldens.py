@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Renders the chat-template goldens: every template against every conversation, with Python Jinja2 set up the way
 Hugging Face transformers sets it up for apply_chat_template (utils/chat_template_utils.py): an
 ImmutableSandboxedEnvironment with trim_blocks, lstrip_blocks, the loopcontrols extension and a `generation` block
@@ -8,7 +8,7 @@ the goldens do not change from day to day).
 
 Usage (from the repository root; needs Debian's python3-jinja2, nothing else):
     bash scripts/template-corpus.sh            # llama.cpp's models/templates into .cache/templates/llama.cpp
-    python3 scripts/jinja-goldens.py           # writes tests/TestData/templates/goldens/<template>.json
+    /usr/bin/python3 scripts/jinja-goldens.py  # writes tests/TestData/templates/goldens/<template>.json
 
 Templates: .cache/templates/llama.cpp/*.jinja (third party, not committed) and tests/TestData/templates/own/*.jinja
 (ours). Each golden records the template's sha256, so a test can tell a different template version from a bug.
@@ -67,7 +67,7 @@ def main():
                 continue
             source = open(os.path.join(folder, file), encoding="utf-8").read()
             name = file[:-len(".jinja")]
-            golden = {"template": name, "sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(), "cases": []}
+            golden = {"template": name, "jinja2": jinja2.__version__, "sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(), "cases": []}
             try:
                 template = env.from_string(source)
             except jinja2.TemplateError as e:
