@@ -131,6 +131,8 @@ internal sealed partial class Evaluator
                 if (d.Items.TryGetValue(Hashable(key), out var v))
                     return v;
                 break;
+            case ListValue { IsGenerator: true }:
+                throw new TemplateException("'generator' object is not subscriptable");
             case ListValue l when key is IntValue or BoolValue:
                 long i = PyFormat.ToLong(key);
                 if (i < 0)
@@ -189,6 +191,7 @@ internal sealed partial class Evaluator
         long? start = SliceIndex(s.Start, scope), stop = SliceIndex(s.Stop, scope), step = SliceIndex(s.Step, scope);
         int n = target switch
         {
+            ListValue { IsGenerator: true } => throw new TemplateException("'generator' object is not subscriptable"),
             ListValue l => l.Items.Count,
             StringValue str => str.Value.Length,
             UndefinedValue u => throw new TemplateException(u.Hint),

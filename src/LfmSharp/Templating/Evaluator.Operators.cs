@@ -38,8 +38,10 @@ internal sealed partial class Evaluator
         {
             case "+" when left is StringValue s && right is StringValue t:
                 CheckSize((long)s.Value.Length + t.Value.Length);
+                if (s.IsSafe || t.IsSafe)
+                    return new StringValue(Filters.EscapeUnlessSafe(s) + Filters.EscapeUnlessSafe(t), isSafe: true);
                 return StringValue.Of(s.Value + t.Value);
-            case "+" when left is ListValue l && right is ListValue m && l.IsTuple == m.IsTuple:
+            case "+" when left is ListValue l && right is ListValue m && l.IsTuple == m.IsTuple && !l.IsGenerator && !m.IsGenerator:
                 CheckSize((long)l.Items.Count + m.Items.Count);
                 var joined = new List<Value>(l.Items.Count + m.Items.Count);
                 joined.AddRange(l.Items);

@@ -27,7 +27,7 @@ internal static partial class Filters
 
     private static Value Map(Evaluator ev, Value v, CallArgs a)
     {
-        var items = ev.Iterate(v);
+        var items = v.IsTrue ? ev.Iterate(v) : [];
         var result = new List<Value>(items.Count);
         if (a.Get(int.MaxValue, "attribute") is { } attribute)
         {
@@ -37,7 +37,7 @@ internal static partial class Filters
                 var x = GetPath(ev, item, attribute);
                 result.Add(x is UndefinedValue && fallback is not null ? fallback : x);
             }
-            return new ListValue(result);
+            return ListValue.Generator(result);
         }
         if (a.Count == 0)
             throw new TemplateException("map requires a filter name or attribute=");
@@ -46,12 +46,12 @@ internal static partial class Filters
         var rest = new CallArgs(a.Positional.GetRange(1, a.Count - 1), a.Named);
         foreach (var item in items)
             result.Add(filter(ev, item, rest));
-        return new ListValue(result);
+        return ListValue.Generator(result);
     }
 
     private static Value Select(Evaluator ev, Value v, CallArgs a, bool attr, bool keep)
     {
-        var items = ev.Iterate(v);
+        var items = v.IsTrue ? ev.Iterate(v) : [];
         int next = 0;
         Value? attribute = null;
         if (attr)
@@ -76,7 +76,7 @@ internal static partial class Filters
             if (ok == keep)
                 result.Add(item);
         }
-        return new ListValue(result);
+        return ListValue.Generator(result);
     }
 
     private static Value Fold(Value v, bool caseSensitive) =>
@@ -94,7 +94,7 @@ internal static partial class Filters
             if (seen.Add(key))
                 result.Add(item);
         }
-        return new ListValue(result);
+        return ListValue.Generator(result);
     }
 
     private static Value Sort(Evaluator ev, Value v, CallArgs a)
@@ -189,6 +189,6 @@ internal static partial class Filters
                 current.Add(fill);
             result.Add(new ListValue(current));
         }
-        return new ListValue(result);
+        return ListValue.Generator(result);
     }
 }

@@ -26,13 +26,13 @@ internal static partial class Filters
             ["d"] = Default,
             ["items"] = (_, v, _) => v switch
             {
-                DictValue d => Methods.Items(d),
-                UndefinedValue => new ListValue([]),
+                DictValue d => ListValue.Generator(Methods.Items(d).Items),
+                UndefinedValue => ListValue.Generator([]),
                 _ => throw new TemplateException($"can only get item pairs from a mapping, not {v.TypeName}"),
             },
             ["list"] = (ev, v, _) => new ListValue([.. ev.Iterate(v)]),
             ["first"] = (ev, v, _) => ev.Iterate(v) is { Count: > 0 } l ? l[0] : new UndefinedValue("No first item, sequence was empty."),
-            ["last"] = (ev, v, _) => ev.Iterate(v) is { Count: > 0 } l ? l[^1] : new UndefinedValue("No last item, sequence was empty."),
+            ["last"] = (ev, v, _) => v is ListValue { IsGenerator: true } ? throw new TemplateException("'generator' object is not reversible") : ev.Iterate(v) is { Count: > 0 } l ? l[^1] : new UndefinedValue("No last item, sequence was empty."),
             ["lower"] = (_, v, _) => StringValue.Of(PyFormat.Str(v).ToLowerInvariant()),
             ["upper"] = (_, v, _) => StringValue.Of(PyFormat.Str(v).ToUpperInvariant()),
             ["title"] = (_, v, _) => StringValue.Of(JinjaTitle(PyFormat.Str(v))),
@@ -60,13 +60,13 @@ internal static partial class Filters
             ["dictsort"] = DictSort,
             ["indent"] = Indent,
             ["wordcount"] = (_, v, _) => IntValue.Of(WordRegex().Count(PyFormat.Str(v))),
-            ["safe"] = (_, v, _) => v,
+            ["safe"] = (_, v, _) => v is StringValue { IsSafe: true } ? v : new StringValue(PyFormat.Str(v), isSafe: true),
             ["e"] = Escape,
             ["escape"] = Escape,
             ["forceescape"] = Escape,
             ["reverse"] = (ev, v, _) => v is StringValue s
                 ? StringValue.Of(new string(s.Value.Reverse().ToArray()))
-                : new ListValue(Enumerable.Reverse(ev.Iterate(v)).ToList()),
+                : ListValue.Generator(Enumerable.Reverse(ev.Iterate(v)).ToList()),
             ["sum"] = Sum,
             ["min"] = (ev, v, a) => MinMax(ev, v, a, max: false),
             ["max"] = (ev, v, a) => MinMax(ev, v, a, max: true),
@@ -108,6 +108,7 @@ internal static partial class Filters
     private static Value Length(Evaluator ev, Value v, CallArgs a) => v switch
     {
         StringValue s => IntValue.Of(s.Value.EnumerateRunes().Count()),
+        ListValue { IsGenerator: true } => throw new TemplateException("object of type 'generator' has no len()"),
         ListValue l => IntValue.Of(l.Items.Count),
         DictValue d => IntValue.Of(d.Items.Count),
         UndefinedValue => IntValue.Of(0),
@@ -176,9 +177,14 @@ internal static partial class Filters
         });
     }
 
-    private static Value Escape(Evaluator ev, Value v, CallArgs a)
+    private static Value Escape(Evaluator ev, Value v, CallArgs a) =>
+        v is StringValue { IsSafe: true } ? v : new StringValue(Escape(PyFormat.Str(v)), isSafe: true);
+
+    /// <summary>How Markup joins a plain string: HTML-escaped (markupsafe's escape).</summary>
+    internal static string EscapeUnlessSafe(StringValue s) => s.IsSafe ? s.Value : Escape(s.Value);
+
+    private static string Escape(string s)
     {
-        string s = PyFormat.Str(v);
         var sb = new StringBuilder(s.Length);
         foreach (char c in s)
         {
@@ -192,7 +198,7 @@ internal static partial class Filters
                 _ => c.ToString(),
             });
         }
-        return StringValue.Of(sb.ToString());
+        return sb.ToString();
     }
 
     private static Value Indent(Evaluator ev, Value v, CallArgs a)

@@ -44,6 +44,9 @@ internal static class PyFormat
             case IntValue i: sb.Append(i.Value.ToString(CultureInfo.InvariantCulture)); break;
             case FloatValue f: sb.Append(FloatStr(f.Value)); break;
             case StringValue s: AppendStringRepr(sb, s.Value); break;
+            case ListValue { IsGenerator: true }:
+                sb.Append("<generator object>");
+                break;
             case ListValue l:
                 sb.Append(l.IsTuple ? '(' : '[');
                 for (int i = 0; i < l.Items.Count; i++)
@@ -125,6 +128,8 @@ internal static class PyFormat
             case IntValue i: sb.Append(i.Value.ToString(CultureInfo.InvariantCulture)); break;
             case FloatValue f: sb.Append(PythonJson.FloatRepr(f.Value)); break;
             case StringValue s: PythonJson.DumpString(s.Value, sb, ensureAscii); break;
+            case ListValue { IsGenerator: true }:
+                throw new TemplateException("Object of type generator is not JSON serializable");
             case ListValue l:
                 if (l.Items.Count == 0)
                 {
@@ -210,7 +215,7 @@ internal static class PyFormat
             case StringValue s: return b is StringValue t && s.Value == t.Value;
             case NoneValue: return b is NoneValue;
             case UndefinedValue: return b is UndefinedValue;
-            case ListValue l when b is ListValue m:
+            case ListValue l when b is ListValue m && !l.IsGenerator && !m.IsGenerator:
                 if (l.Items.Count != m.Items.Count)
                     return false;
                 for (int i = 0; i < l.Items.Count; i++)

@@ -98,9 +98,16 @@ internal sealed class StringValue : Value
 {
     public static readonly StringValue Empty = new("");
 
-    public StringValue(string value) => Value = value;
+    public StringValue(string value, bool isSafe = false)
+    {
+        Value = value;
+        IsSafe = isSafe;
+    }
 
     public string Value { get; }
+
+    /// <summary>Jinja's <c>Markup</c> (from <c>| safe</c> or <c>| e</c>): <c>+</c> escapes the plain string it is joined with.</summary>
+    public bool IsSafe { get; }
 
     public static StringValue Of(string s) => s.Length == 0 ? Empty : new StringValue(s);
 
@@ -122,9 +129,14 @@ internal sealed class ListValue : Value
 
     public bool IsTuple { get; }
 
-    public override string TypeName => IsTuple ? "tuple" : "list";
+    /// <summary>What Jinja's map/select/… filters return: iterable, but no len(), index or JSON, and always true.</summary>
+    public bool IsGenerator { get; init; }
 
-    public override bool IsTrue => Items.Count > 0;
+    public override string TypeName => IsGenerator ? "generator" : IsTuple ? "tuple" : "list";
+
+    public override bool IsTrue => IsGenerator || Items.Count > 0;
+
+    public static ListValue Generator(List<Value> items) => new(items) { IsGenerator = true };
 }
 
 /// <summary>A Python dict: keys compare with Python equality (1 == 1.0 == True) and keep insertion order.</summary>
