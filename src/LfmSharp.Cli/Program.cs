@@ -88,12 +88,14 @@ public static class Program
         var verbose = new Option<bool>("--verbose") { Description = "log requests" };
         var soak = new Option<int?>("--soak") { Description = "instead of serving: run a loopback load test for SECONDS and print the figures" };
         var clients = new Option<int>("--clients") { Description = "concurrent streaming clients for --soak", DefaultValueFactory = _ => 16 };
+        var serveTemplate = new Option<string?>("--chat-template-file") { Description = "Jinja chat template to use instead of the model's own" };
         var serve = new Command("serve", "OpenAI-compatible HTTP server (POST /v1/chat/completions, /v1/completions, GET /v1/models, /health, /metrics).")
-        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, verbose, soak, clients };
+        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, verbose, soak, clients, serveTemplate };
         serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
             ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
             : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
-                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct, p.GetValue(serveKv))));
+                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias), p.GetValue(verbose), ct, p.GetValue(serveKv),
+                p.GetValue(serveTemplate))));
         root.Subcommands.Add(serve);
 
         return root;

@@ -49,7 +49,7 @@ public sealed class LfmServer : IAsyncDisposable
         string path = options.ModelPath ?? throw new ArgumentException("ModelPath is required.", nameof(options));
         if (!File.Exists(path))
             throw new FileNotFoundException($"Model file not found: {path}", path);
-        return new LfmServer(options, () => LanguageModel.Load(path, new ModelLoadOptions { Threads = options.Threads }), ownsModel: true, path);
+        return new LfmServer(options, () => LanguageModel.Load(path, new ModelLoadOptions { Threads = options.Threads, ChatTemplate = options.ChatTemplate }), ownsModel: true, path);
     }
 
     /// <summary>A server for an already loaded model, which the server does not dispose.</summary>

@@ -12,7 +12,7 @@ public static class ServeCommand
     /// <summary>Serves until Ctrl+C (or <paramref name="ct"/>). Returns 0, or 1 with one error line.</summary>
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
-        bool verbose = false, CancellationToken ct = default, string? kvCacheType = null)
+        bool verbose = false, CancellationToken ct = default, string? kvCacheType = null, string? chatTemplateFile = null)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -33,9 +33,10 @@ public static class ServeCommand
                 Threads = threads,
                 ModelAlias = alias,
                 Verbose = verbose,
+                ChatTemplate = GenerationSettings.ReadChatTemplate(chatTemplateFile),
             });
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException)
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or ChatTemplateFileException)
         {
             stderr.WriteLine("lfm serve: " + e.Message);
             return 1;
