@@ -75,6 +75,9 @@ public sealed class LfmServer : IAsyncDisposable
     /// <summary>Completes when the model is loaded (faults when loading failed).</summary>
     public Task ModelLoaded => _host.Loaded;
 
+    /// <summary>Once the model is loaded: why its chat template is a hand-written stand-in, or null (see <see cref="LfmSharp.Chat.ChatTemplate.Warning"/>).</summary>
+    public string? ChatTemplateWarning => _host.Loaded.IsCompletedSuccessfully ? _host.Ready().Model.ChatTemplate.Warning : null;
+
     /// <summary>The scheduler, once the model is loaded.</summary>
     public GenerationScheduler? Scheduler => _host.Scheduler;
 

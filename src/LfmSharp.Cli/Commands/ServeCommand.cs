@@ -77,6 +77,8 @@ public static class ServeCommand
             {
                 await server.ModelLoaded.WaitAsync(ct).ConfigureAwait(false);
                 stdout.WriteLine($"lfm serve: model ready; {server.Options.Slots} slots x {server.Options.ContextLength} tokens, queue {server.Options.QueueCapacity}. Ctrl+C stops.");
+                if (server.ChatTemplateWarning is { } w)
+                    stderr.WriteLine($"lfm serve: note: {w}");
             }
             catch (OperationCanceledException)
             {
