@@ -12,6 +12,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 log_dir=$(mktemp -d)
 status=0
 
+# The chat-template corpus (llama.cpp's models/templates, not committed) that the template tests compare against.
+echo "== template corpus"
+bash scripts/template-corpus.sh || { echo "scripts/template-corpus.sh failed (needs npm)"; status=1; }
+
 echo "== build"
 if ! dotnet build LfmSharp.slnx -c Release -nologo -v q 2>&1 | tee "$log_dir/build.log" | grep -E "error|Warn|Elapsed"; then :; fi
 if grep -q " error " "$log_dir/build.log"; then
