@@ -15,7 +15,6 @@ namespace LfmSharp.Chat;
 public sealed class JinjaChatTemplate : ChatTemplate
 {
     private static readonly ConditionalWeakTable<ToolDefinition, Value> s_toolValues = new();
-    private static readonly ConditionalWeakTable<ChatMessage, Value> s_messageValues = new();
 
     private readonly JinjaTemplate _template;
     private readonly string _bosToken;
@@ -82,7 +81,7 @@ public sealed class JinjaChatTemplate : ChatTemplate
         }
         var list = new List<Value>(messages.Count);
         for (int i = 0; i < messages.Count; i++)
-            list.Add(s_messageValues.GetValue(messages[i], m => MessageValue(m, i)));
+            list.Add(MessageValue(messages[i], i));
         vars["messages"] = new ListValue(list);
         if (tools is { Count: > 0 })
         {

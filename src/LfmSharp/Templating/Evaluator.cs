@@ -22,7 +22,10 @@ internal sealed record TemplateLimits
 /// <summary>Variables visible at one point of the template; a loop body and a macro call get their own.</summary>
 internal sealed class Scope
 {
-    private Dictionary<string, Value>? _vars;
+    // A scope holds a handful of names (a loop variable, loop, a few sets): a linear scan beats hashing.
+    private string[]? _names;
+    private Value[]? _values;
+    private int _count;
 
     public Scope(Scope? parent) => Parent = parent;
 
@@ -32,13 +35,40 @@ internal sealed class Scope
     {
         for (var s = this; s is not null; s = s.Parent)
         {
-            if (s._vars is not null && s._vars.TryGetValue(name, out var v))
-                return v;
+            int i = s.IndexOf(name);
+            if (i >= 0)
+                return s._values![i];
         }
         return null;
     }
 
-    public void Set(string name, Value value) => (_vars ??= new Dictionary<string, Value>(StringComparer.Ordinal))[name] = value;
+    public void Set(string name, Value value)
+    {
+        int i = IndexOf(name);
+        if (i >= 0)
+        {
+            _values![i] = value;
+            return;
+        }
+        if (_names is null || _count == _names.Length)
+        {
+            Array.Resize(ref _names, Math.Max(4, _count * 2));
+            Array.Resize(ref _values, _names.Length);
+        }
+        _names[_count] = name;
+        _values![_count++] = value;
+    }
+
+    private int IndexOf(string name)
+    {
+        var names = _names;
+        for (int i = 0; i < _count; i++)
+        {
+            if (string.Equals(names![i], name, StringComparison.Ordinal))
+                return i;
+        }
+        return -1;
+    }
 }
 
 /// <summary>Runs a parsed template: one instance per render (it holds the output and the limit counters).</summary>
