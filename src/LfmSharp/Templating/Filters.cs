@@ -7,8 +7,6 @@ namespace LfmSharp.Templating;
 /// <summary>The filters (<c>value | name(args)</c>) chat templates use, with Jinja2's semantics.</summary>
 internal static partial class Filters
 {
-    private delegate Value Filter(Evaluator ev, Value input, CallArgs args);
-
     private static readonly Dictionary<string, Func<Evaluator, Value, CallArgs, Value>> s_filters = Build();
 
     public static Func<Evaluator, Value, CallArgs, Value>? Get(string name) => s_filters.GetValueOrDefault(name);
@@ -170,11 +168,25 @@ internal static partial class Filters
         double x = PyFormat.ToDouble(v), scale = Math.Pow(10, precision);
         return new FloatValue(method switch
         {
-            "common" => Math.Round(x, Math.Clamp(precision, 0, 15), MidpointRounding.ToEven),
+            "common" => RoundHalfEven(x, precision),
             "ceil" => Math.Ceiling(x * scale) / scale,
             "floor" => Math.Floor(x * scale) / scale,
             _ => throw new TemplateException("method must be common, ceil or floor"),
         });
+    }
+
+    // Python's round(x, n) rounds the exact binary value half-to-even: round(2.675, 2) == 2.67 (2.675 is 2.67499…).
+    private static double RoundHalfEven(double x, int precision)
+    {
+        if (!double.IsFinite(x) || precision > 15 || Math.Abs(x) >= 1e27)
+            return x;
+        if (precision < 0)
+        {
+            double scale = Math.Pow(10, -precision);
+            return Math.Round(x / scale, MidpointRounding.ToEven) * scale;
+        }
+        decimal d = decimal.Parse(x.ToString("G17", CultureInfo.InvariantCulture), NumberStyles.Float, CultureInfo.InvariantCulture);
+        return (double)Math.Round(d, precision, MidpointRounding.ToEven);
     }
 
     private static Value Escape(Evaluator ev, Value v, CallArgs a) =>

@@ -151,6 +151,7 @@ internal sealed partial class Lexer
         _tokens.Add(new Token(variable ? TokenKind.VarBegin : TokenKind.BlockBegin, "", start));
         char close = variable ? '}' : '%';
         int n = _src.Length;
+        int depth = 0; // open ( [ {: as in Jinja2, "}}" inside a dict literal does not end the tag
         while (true)
         {
             while (pos < n && _src[pos] is ' ' or '\t' or '\n' or '\r')
@@ -159,7 +160,7 @@ internal sealed partial class Lexer
                 throw Error(variable ? "unexpected end of template, expected '}}'" : "unexpected end of template, expected '%}'", start);
             char c = _src[pos];
             // The end of the tag, with its optional - or + modifier.
-            if ((c == close && At(pos + 1, '}')) || (c is '-' or '+' && At(pos + 1, close) && At(pos + 2, '}')))
+            if (depth == 0 && ((c == close && At(pos + 1, '}')) || (c is '-' or '+' && At(pos + 1, close) && At(pos + 2, '}'))))
             {
                 bool strip = c == '-', keep = c == '+';
                 _tokens.Add(new Token(variable ? TokenKind.VarEnd : TokenKind.BlockEnd, "", pos));
@@ -167,6 +168,10 @@ internal sealed partial class Lexer
                 AfterTag(strip, trim: !variable && !keep);
                 break;
             }
+            if (c is '(' or '[' or '{')
+                depth++;
+            else if (c is ')' or ']' or '}' && depth > 0)
+                depth--;
             pos = LexExpressionToken(pos);
         }
         if (!variable && _tokens.Count - first == 3 && _tokens[first + 1] is { Kind: TokenKind.Name, Text: "raw" })
