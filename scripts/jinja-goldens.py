@@ -12,6 +12,7 @@ Usage (from the repository root; needs Debian's python3-jinja2, nothing else):
 
 Templates: .cache/templates/llama.cpp/*.jinja (third party, not committed) and tests/TestData/templates/own/*.jinja
 (ours). Each golden records the template's sha256, so a test can tell a different template version from a bug.
+scripts/jinja-snippets.py renders tests/TestData/templates/snippets.txt (engine semantics) with the same environment.
 """
 import datetime, hashlib, json, os, sys
 import jinja2
