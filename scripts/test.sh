@@ -20,6 +20,10 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     > "$log_dir/apt-chromium.log" 2>&1 || echo "chromium could not be installed: the browser tests will be skipped"
 fi
 
+# The chat-template corpus (llama.cpp's models/templates, not committed) that the template tests compare against.
+echo "== template corpus"
+bash scripts/template-corpus.sh || { echo "scripts/template-corpus.sh failed (needs npm)"; status=1; }
+
 echo "== build"
 if ! dotnet build LfmSharp.slnx -c Release -nologo -v q 2>&1 | tee "$log_dir/build.log" | grep -E "error|Warn|Elapsed"; then :; fi
 if grep -q " error " "$log_dir/build.log"; then

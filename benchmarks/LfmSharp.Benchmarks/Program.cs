@@ -9,7 +9,8 @@ namespace LfmSharp.Benchmarks;
 /// Side-by-side throughput of LfmSharp and llama.cpp (LLamaSharp + LLamaSharp.Backend.Cpu) on the same GGUF:
 /// <c>dotnet run -c Release --project benchmarks/LfmSharp.Benchmarks -- --shape lfm2.5-1.2b --type q4_0 -t 2</c>
 /// (or <c>-m FILE</c>). Options: <c>-p 512,1024</c> prompt rows, <c>-n 100</c> generation row, <c>-r 3</c> repetitions,
-/// <c>-t 2</c> threads, <c>--log FILE</c> for llama.cpp's own log.
+/// <c>-t 2</c> threads, <c>--log FILE</c> for llama.cpp's own log. <c>-- --templates [FILE.jinja ...]</c> measures
+/// chat-template rendering instead (<see cref="TemplateBench"/>).
 /// </summary>
 /// <remarks>
 /// Each engine runs in its own child process (this program started again with <c>--worker lfm|llama</c>), so peak RSS
@@ -27,6 +28,8 @@ public static class Program
     {
         try
         {
+            if (args.Length > 0 && args[0] == "--templates")
+                return TemplateBench.Run(args[1..]);
             var o = Options.Parse(args);
             return o.Worker switch
             {

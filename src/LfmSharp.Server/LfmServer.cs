@@ -54,7 +54,7 @@ public sealed class LfmServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         string path = options.ModelPath ?? throw new ArgumentException("ModelPath is required.", nameof(options));
         RuntimeLimits.CheckModelFile(path);   // a directory or FIFO fails here, with a clear message
-        return new LfmServer(options, () => LanguageModel.Load(path, new ModelLoadOptions { Threads = options.Threads }), ownsModel: true, path);
+        return new LfmServer(options, () => LanguageModel.Load(path, new ModelLoadOptions { Threads = options.Threads, ChatTemplate = options.ChatTemplate }), ownsModel: true, path);
     }
 
     /// <summary>A server for an already loaded model, which the server does not dispose.</summary>
@@ -79,6 +79,9 @@ public sealed class LfmServer : IAsyncDisposable
 
     /// <summary>Completes when the model is loaded (faults when loading failed).</summary>
     public Task ModelLoaded => _host.Loaded;
+
+    /// <summary>Once the model is loaded: why its chat template is a hand-written stand-in, or null (see <see cref="LfmSharp.Chat.ChatTemplate.Warning"/>).</summary>
+    public string? ChatTemplateWarning => _host.Loaded.IsCompletedSuccessfully ? _host.Ready().Model.ChatTemplate.Warning : null;
 
     /// <summary>The scheduler, once the model is loaded.</summary>
     public GenerationScheduler? Scheduler => _host.Scheduler;

@@ -48,6 +48,9 @@ public sealed record LfmServerOptions
     /// <summary>Kernel threads (null: one per logical processor).</summary>
     public int? Threads { get; init; }
 
+    /// <summary>Jinja chat template used instead of the model file's own (<see cref="ModelLoadOptions.ChatTemplate"/>).</summary>
+    public string? ChatTemplate { get; init; }
+
     /// <summary>Largest request body accepted; a larger one gets 413.</summary>
     public long MaxRequestBodyBytes { get; init; } = 8 * 1024 * 1024;
 

@@ -118,7 +118,7 @@ internal sealed class ModelHost : IDisposable
         string prompt;
         try
         {
-            prompt = model.ChatTemplate.Render(messages, tools, addGenerationPrompt: true, options.KeepPastThinking);
+            prompt = model.ChatTemplate.Render(messages, tools, addGenerationPrompt: true, options.TemplateKwargs());
         }
         catch (ArgumentException e)
         {

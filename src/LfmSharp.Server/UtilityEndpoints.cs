@@ -157,10 +157,13 @@ internal static class UtilityEndpoints
         var tools = ChatCompletionRequest.ParseTools(root);
         bool addGenerationPrompt = Json.Bool(root, "add_generation_prompt") ?? true;
         bool keep = Json.Bool(root, "keep_past_thinking") ?? false;
+        var options = new ChatRequestOptions { KeepPastThinking = keep };
+        if (Json.Object(root, "chat_template_kwargs") is JsonElement kwargs)
+            options = options with { ChatTemplateKwargs = ChatCompletionRequest.TemplateKwargs(kwargs) };
         string prompt;
         try
         {
-            prompt = model.ChatTemplate.Render(messages, tools, addGenerationPrompt, keep);
+            prompt = model.ChatTemplate.Render(messages, tools, addGenerationPrompt, options.TemplateKwargs());
         }
         catch (ArgumentException e)
         {

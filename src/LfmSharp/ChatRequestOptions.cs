@@ -71,6 +71,26 @@ public sealed record ChatRequestOptions
     /// <summary>Keep the reasoning of earlier assistant turns in the prompt (the template drops it by default).</summary>
     public bool KeepPastThinking { get; init; }
 
+    /// <summary>
+    /// Extra variables for the chat template (transformers' and llama.cpp's <c>chat_template_kwargs</c>, e.g.
+    /// <c>enable_thinking</c>). <see cref="KeepPastThinking"/> adds <c>keep_past_thinking: true</c> unless set here.
+    /// </summary>
+    public IReadOnlyDictionary<string, System.Text.Json.JsonElement>? ChatTemplateKwargs { get; init; }
+
+    /// <summary>The template variables for a render: <see cref="ChatTemplateKwargs"/> plus <c>keep_past_thinking</c>.</summary>
+    public IReadOnlyDictionary<string, System.Text.Json.JsonElement>? TemplateKwargs()
+    {
+        if (!KeepPastThinking || ChatTemplateKwargs?.ContainsKey("keep_past_thinking") == true)
+            return ChatTemplateKwargs;
+        var all = ChatTemplateKwargs is null
+            ? new Dictionary<string, System.Text.Json.JsonElement>(StringComparer.Ordinal)
+            : new Dictionary<string, System.Text.Json.JsonElement>(ChatTemplateKwargs, StringComparer.Ordinal);
+        all["keep_past_thinking"] = s_true;
+        return all;
+    }
+
+    private static readonly System.Text.Json.JsonElement s_true = System.Text.Json.JsonDocument.Parse("true").RootElement;
+
     /// <summary>When false, reasoning is generated but no <see cref="ReasoningDelta"/> is emitted.</summary>
     public bool IncludeReasoning { get; init; } = true;
 

@@ -142,7 +142,7 @@ public sealed class ChatSession : IDisposable
         options.Validate();
         var template = Model.ChatTemplate;
         var tools = options.ToolChoice.Mode == ToolChoiceMode.None ? null : options.Tools;
-        string text = template.Render(messages, tools is { Count: > 0 } ? tools : null, addGenerationPrompt: true, keepPastThinking: options.KeepPastThinking);
+        string text = template.Render(messages, tools is { Count: > 0 } ? tools : null, addGenerationPrompt: true, options.TemplateKwargs());
         int[] tokens = Model.Tokenizer.EncodePrompt(text);
         if (tokens.Length >= _state.ContextLength)
             throw new ContextOverflowException(tokens.Length, 0, _state.ContextLength);

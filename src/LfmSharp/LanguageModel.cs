@@ -22,7 +22,7 @@ public sealed class LanguageModel : IDisposable
 
     private readonly Lazy<TokenVocabulary> _constraintVocabulary;
 
-    private LanguageModel(GgufFile file, KernelThreadPool pool, Lfm2Model model)
+    private LanguageModel(GgufFile file, KernelThreadPool pool, Lfm2Model model, string? chatTemplateOverride)
     {
         _file = file;
         _pool = pool;
@@ -30,16 +30,35 @@ public sealed class LanguageModel : IDisposable
         Tokenizer = new BpeTokenizer(Vocabulary.FromGguf(file.Metadata));
         if (Tokenizer.Vocabulary.Count != model.Config.VocabSize)
             throw new InvalidDataException($"the tokenizer has {Tokenizer.Vocabulary.Count} tokens but the model's vocabulary size is {model.Config.VocabSize}");
-        ChatTemplate = ChatTemplate.FromGguf(file.Metadata.GetStringOrDefault("tokenizer.chat_template"));
+        // Parsed once per model; the override (ModelLoadOptions.ChatTemplate, --chat-template-file) replaces the file's.
+        var vocab = Tokenizer.Vocabulary;
+        string bos = vocab.BosId is int b ? vocab[b] : "", eos = vocab.EosId is int e ? vocab[e] : "";
+        ChatTemplate = chatTemplateOverride is null
+            ? ChatTemplate.FromGguf(file.Metadata.GetStringOrDefault("tokenizer.chat_template"), bos, eos)
+            : OverrideTemplate(chatTemplateOverride, bos, eos);
         DefaultSampling = SamplingOptions.ForModel(file.Metadata.GetStringOrDefault("general.name"), file.Metadata.GetStringOrDefault("general.finetune"));
         Name = file.Metadata.GetStringOrDefault("general.name") ?? System.IO.Path.GetFileNameWithoutExtension(file.Path ?? "model");
         _constraintVocabulary = new Lazy<TokenVocabulary>(() => TokenVocabulary.FromTokenizer(Tokenizer.Vocabulary));
     }
 
+    // An explicit template must run: falling back to a hand-written layout would silently ignore the caller's choice.
+    private static ChatTemplate OverrideTemplate(string source, string bos, string eos)
+    {
+        try
+        {
+            return new JinjaChatTemplate(source, bos, eos);
+        }
+        catch (Templating.TemplateException e)
+        {
+            throw new ArgumentException($"the chat template given to replace the model's cannot be used: {e.Message}", nameof(ModelLoadOptions.ChatTemplate), e);
+        }
+    }
+
     /// <summary>The model's tokenizer (vocabulary, merges and special tokens from the GGUF).</summary>
     public BpeTokenizer Tokenizer { get; }
 
-    /// <summary>The chat layout chosen from the GGUF's <c>tokenizer.chat_template</c> (see <see cref="ChatTemplate.Warning"/>).</summary>
+    /// <summary>The model's chat template: the GGUF's <c>tokenizer.chat_template</c> (or <see cref="ModelLoadOptions.ChatTemplate"/>)
+    /// run by the Jinja engine, or a hand-written fallback layout (see <see cref="ChatTemplate.Warning"/>).</summary>
     public ChatTemplate ChatTemplate { get; }
 
     /// <summary>Sampling defaults for this model (Liquid's recommendation when the metadata names an LFM2.5 model).</summary>
@@ -82,7 +101,7 @@ public sealed class LanguageModel : IDisposable
         {
             pool = new KernelThreadPool(threads);
             var model = Lfm2Model.Load(file, pool, options.Precision, options.RepackWeights);
-            return new LanguageModel(file, pool, model);
+            return new LanguageModel(file, pool, model, options.ChatTemplate);
         }
         catch
         {

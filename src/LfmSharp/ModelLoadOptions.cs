@@ -22,4 +22,10 @@ public sealed record ModelLoadOptions
     /// the map (fastest load, pages shared with other processes mapping the same file).
     /// </summary>
     public bool RepackWeights { get; init; } = true;
+
+    /// <summary>
+    /// Jinja chat-template source to use instead of the GGUF's <c>tokenizer.chat_template</c> (llama.cpp's
+    /// <c>--chat-template-file</c>). Null: the file's own template.
+    /// </summary>
+    public string? ChatTemplate { get; init; }
 }

@@ -46,6 +46,40 @@ public sealed class GenerationCommandTests
     }
 
     [Fact]
+    public void Chat_template_file_replaces_the_models_template_and_bad_files_are_clear_errors()
+    {
+        string dir = TestData.NewTempDir();
+        try
+        {
+            string bare = Path.Combine(dir, "bare.jinja");
+            File.WriteAllText(bare, "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}");
+            int Prompt(string err) => int.Parse(err.Split("prompt ")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            string[] common = ["run", "-m", TestData.Model("tiny-f32"), "-n", "2", "-t", "1", "--temp", "0"];
+            var (code, _, err) = Lfm(null, [.. common, "hello"]);
+            Assert.True(code == 0, err);
+            var (code2, _, err2) = Lfm(null, [.. common, "--chat-template-file", bare, "hello"]);
+            Assert.True(code2 == 0, err2);
+            // Without the <|im_start|> framing the prompt is BOS + "hello".
+            Assert.True(Prompt(err2) < Prompt(err), err2);
+
+            var (missing, _, missingErr) = Lfm(null, [.. common, "--chat-template-file", Path.Combine(dir, "nope.jinja"), "hello"]);
+            Assert.Equal(1, missing);
+            Assert.Contains("--chat-template-file", missingErr, StringComparison.Ordinal);
+            Assert.Contains("file not found", missingErr, StringComparison.Ordinal);
+
+            string broken = Path.Combine(dir, "broken.jinja");
+            File.WriteAllText(broken, "ok\n{% for m in messages %}");
+            var (bad, _, badErr) = Lfm(null, [.. common, "--chat-template-file", broken, "hello"]);
+            Assert.Equal(1, bad);
+            Assert.Contains("line 2", badErr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Chat_keeps_history_until_reset_and_exits()
     {
         var (code, output, err) = Lfm("hello\nsecond turn\n/reset\nafter reset\n/exit\n", "chat", "-m", TestData.Model("tiny-f32"), "-n", "6", "--temp", "1", "--seed", "2", "-t", "1");

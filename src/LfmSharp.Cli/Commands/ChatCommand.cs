@@ -58,6 +58,8 @@ internal static class ChatCommand
         using (model)
         {
             bool color = CliConsole.UseColor(stdout);
+            if (model.ChatTemplate.Warning is { } w)
+                stderr.WriteLine($"lfm chat: note: {w}");
             stdout.WriteLine($"{model.Name} · {model.Config.LayerCount} layers · context {p.GetValue(settings.Ctx)}{(tools is { Count: > 0 } ? $" · {tools.Count} tools" : "")}. /reset starts over, /exit quits.");
             using var session = settings.CreateSession(model, p, stderr, "lfm chat");
             if (session is null)

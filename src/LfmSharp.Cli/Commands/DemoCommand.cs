@@ -82,6 +82,8 @@ internal static class DemoCommand
         using (model)
         {
             int threads = p.GetValue(settings.Threads) ?? Environment.ProcessorCount;
+            if (model.ChatTemplate.Warning is { } w)
+                stderr.WriteLine($"lfm demo: note: {w}");
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"loaded {model.Name}: {model.Config.LayerCount} layers ({model.Config.KvHeadCounts.Count(k => k > 0)} attention), hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize} in {loadMs:F0} ms (RSS {rssAfterLoad:F0} MiB, {WeightsWhere(model)}) · {threads} threads"));
             stdout.WriteLine();

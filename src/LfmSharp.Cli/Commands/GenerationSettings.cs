@@ -19,14 +19,33 @@ internal sealed class GenerationSettings
     public Option<int?> ThinkBudget { get; } = new("--think-budget") { Description = "most reasoning tokens before </think> is forced (0 = no thinking)" };
     public Option<string?> System { get; } = new("--system", "-s") { Description = "system prompt" };
     public Option<bool> HideThinking { get; } = new("--hide-thinking") { Description = "do not print the reasoning" };
+    public Option<string?> ChatTemplateFile { get; } = new("--chat-template-file") { Description = "Jinja chat template to use instead of the model's own" };
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Ctx, Threads, MaxTokens, Temperature, TopK, TopP, MinP, RepeatPenalty, Seed, ThinkBudget, System, HideThinking })
+        foreach (var o in new Option[] { Ctx, Threads, MaxTokens, Temperature, TopK, TopP, MinP, RepeatPenalty, Seed, ThinkBudget, System, HideThinking, ChatTemplateFile })
             c.Options.Add(o);
     }
 
-    public ModelLoadOptions LoadOptions(ParseResult p) => new() { Threads = p.GetValue(Threads) };
+    public ModelLoadOptions LoadOptions(ParseResult p) =>
+        new() { Threads = p.GetValue(Threads), ChatTemplate = ReadChatTemplate(p.GetValue(ChatTemplateFile)) };
+
+    /// <summary>The text of a <c>--chat-template-file</c> (null when not given).</summary>
+    /// <exception cref="ChatTemplateFileException">The file cannot be read.</exception>
+    public static string? ReadChatTemplate(string? path)
+    {
+        if (path is null)
+            return null;
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ChatTemplateFileException($"--chat-template-file {path}: {(e is FileNotFoundException or DirectoryNotFoundException ? "file not found" : e.Message)}", e);
+        }
+    }
+
 
     /// <summary>The settings a model is not needed to judge (-t, -n, --ctx lower bound): one line, or null when fine.</summary>
     public string? Problem(ParseResult p)
@@ -86,3 +105,6 @@ internal sealed class GenerationSettings
     public List<ChatMessage> StartMessages(ParseResult p) =>
         p.GetValue(System) is { Length: > 0 } sys ? [ChatMessage.System(sys)] : [];
 }
+
+/// <summary>A <c>--chat-template-file</c> that cannot be read (reported without the model path).</summary>
+internal sealed class ChatTemplateFileException(string message, Exception inner) : IOException(message, inner);

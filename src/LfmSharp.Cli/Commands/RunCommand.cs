@@ -69,6 +69,7 @@ internal static class ModelErrors
 
     public static string Describe(string path, Exception e) => e switch
     {
+        ChatTemplateFileException c => c.Message,
         FileNotFoundException => $"{path}: file not found",
         DirectoryNotFoundException => $"{path}: folder not found",
         Gguf.GgufFormatException g => $"{path}: not a valid GGUF file ({g.Message})",

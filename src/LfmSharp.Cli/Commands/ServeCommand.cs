@@ -19,7 +19,7 @@ public static class ServeCommand
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
         bool verbose = false, CancellationToken ct = default, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
-        double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null)
+        double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null, string? chatTemplateFile = null)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -47,9 +47,10 @@ public static class ServeCommand
                 ShutdownGracePeriod = double.IsFinite(shutdownGraceSeconds) && shutdownGraceSeconds is >= 0 and <= 3600
                     ? TimeSpan.FromSeconds(shutdownGraceSeconds)
                     : throw new ArgumentException($"--shutdown-grace must be between 0 and 3600 seconds (got {shutdownGraceSeconds})."),
+                ChatTemplate = GenerationSettings.ReadChatTemplate(chatTemplateFile),
             });
         }
-        catch (Exception e) when (e is ArgumentException or IOException)
+        catch (Exception e) when (e is ArgumentException or IOException or ChatTemplateFileException)
         {
             stderr.WriteLine("lfm serve: " + e.Message);
             return 1;
@@ -79,6 +80,8 @@ public static class ServeCommand
             {
                 await server.ModelLoaded.WaitAsync(ct).ConfigureAwait(false);
                 stdout.WriteLine($"lfm serve: model ready; {server.Options.Slots} slots x {server.Options.ContextLength} tokens, queue {server.Options.QueueCapacity}; chat page at {server.BaseAddress}; Ctrl+C stops.");
+                if (server.ChatTemplateWarning is { } w)
+                    stderr.WriteLine($"lfm serve: note: {w}");
             }
             catch (OperationCanceledException)
             {

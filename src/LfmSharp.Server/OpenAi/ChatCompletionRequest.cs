@@ -100,8 +100,11 @@ internal sealed partial record ChatCompletionRequest(
         if (notice is not null)
             options = options with { ThinkingBudgetNotice = notice };
         bool? keep = Json.Bool(root, "keep_past_thinking");
-        if (keep is null && Json.Object(root, "chat_template_kwargs") is JsonElement kwargs)
-            keep = Json.Bool(kwargs, "keep_past_thinking", "chat_template_kwargs.keep_past_thinking");
+        if (Json.Object(root, "chat_template_kwargs") is JsonElement kwargs)
+        {
+            keep ??= Json.Bool(kwargs, "keep_past_thinking", "chat_template_kwargs.keep_past_thinking");
+            options = options with { ChatTemplateKwargs = TemplateKwargs(kwargs) };
+        }
         if (keep is bool k)
             options = options with { KeepPastThinking = k };
 
@@ -129,6 +132,15 @@ internal sealed partial record ChatCompletionRequest(
         if (top is not null && !on)
             throw ApiException.BadRequest("'top_logprobs' needs 'logprobs': true.", "top_logprobs");
         return on ? (int)(top ?? 0) : null;
+    }
+
+    /// <summary>The <c>chat_template_kwargs</c> object's members, passed to the chat template as variables.</summary>
+    internal static Dictionary<string, JsonElement> TemplateKwargs(JsonElement kwargs)
+    {
+        var d = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var p in kwargs.EnumerateObject())
+            d[p.Name] = p.Value.Clone();
+        return d;
     }
 
     /// <summary>Sampling fields shared by chat and text completions, on top of the model's recommended defaults.</summary>

@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.Json;
+using LfmSharp.Templating;
 
 namespace LfmSharp.Chat;
 
@@ -14,9 +16,10 @@ public enum ChatTemplateFamily
 }
 
 /// <summary>
-/// Turns messages and tools into prompt text, written by hand for the LFM templates (no Jinja engine). The text
-/// starts with exactly one <c>&lt;|startoftext|&gt;</c>; tokenize it with special tokens parsed and without adding
-/// another BOS. Choose the layout with <see cref="FromGguf"/>.
+/// Turns messages and tools into prompt text. <see cref="FromGguf(string?)"/> gives the model's own Jinja template run by
+/// the template engine (<see cref="JinjaChatTemplate"/>); <see cref="Lfm2ChatTemplate"/> and
+/// <see cref="Lfm25ChatTemplate"/> are hand-written layouts kept as the fallback. Tokenize the text with
+/// <c>EncodePrompt</c> (special tokens parsed, a leading BOS text not doubled).
 /// </summary>
 public abstract class ChatTemplate
 {
@@ -28,10 +31,11 @@ public abstract class ChatTemplate
 
     public abstract ChatTemplateFamily Family { get; }
 
-    /// <summary>Set when the layout was guessed (no template, or one without the LFM markers); say it to the user.</summary>
+    /// <summary>Set when a hand-written layout stands in for the model's template (no template, or one the engine
+    /// cannot run); say it to the user once.</summary>
     public string? Warning { get; init; }
 
-    /// <summary>The Jinja source this template was chosen for, when it came from <see cref="FromGguf"/>.</summary>
+    /// <summary>The Jinja source, when the template came from a model or an override.</summary>
     public string? Source { get; init; }
 
     /// <summary>True when the generation prompt already opens <c>&lt;think&gt;</c>: the output starts inside the
@@ -50,29 +54,39 @@ public abstract class ChatTemplate
     public abstract string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false);
 
+    /// <summary>Renders with extra template variables (transformers' <c>chat_template_kwargs</c>). The hand-written
+    /// layouts read only <c>keep_past_thinking</c>; <see cref="JinjaChatTemplate"/> passes all of them.</summary>
+    public virtual string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
+        bool addGenerationPrompt, IReadOnlyDictionary<string, JsonElement>? templateKwargs)
+    {
+        bool keep = templateKwargs is not null && templateKwargs.TryGetValue("keep_past_thinking", out var k) && k.ValueKind == JsonValueKind.True;
+        return Render(messages, tools, addGenerationPrompt, keep);
+    }
+
     /// <summary>
-    /// Picks the layout from the GGUF's <c>tokenizer.chat_template</c>, by the same markers llama.cpp and mlx-lm
-    /// use: <c>&lt;|tool_list_start|&gt;</c> means LFM2 (v1); <c>List of tools: [</c> means LFM2.5. Anything else
-    /// (or no template) falls back to LFM2.5 and sets <see cref="Warning"/>.
+    /// The template for a model: the GGUF's own <c>tokenizer.chat_template</c>, run by the Jinja engine
+    /// (<see cref="JinjaChatTemplate"/>). Only when there is no template, or the engine cannot parse it or run it on a
+    /// one-message conversation, a hand-written layout is used, chosen by llama.cpp's markers
+    /// (<c>&lt;|tool_list_start|&gt;</c> → LFM2, otherwise LFM2.5), and <see cref="Warning"/> says so.
     /// </summary>
-    public static ChatTemplate FromGguf(string? chatTemplateSource)
+    public static ChatTemplate FromGguf(string? chatTemplateSource) => FromGguf(chatTemplateSource, Bos, ImEnd);
+
+    /// <summary>As <see cref="FromGguf(string?)"/>, with the model's BOS and EOS token texts.</summary>
+    public static ChatTemplate FromGguf(string? chatTemplateSource, string bosToken, string eosToken)
     {
         if (string.IsNullOrEmpty(chatTemplateSource))
             return new Lfm25ChatTemplate { Warning = "The model has no chat template; using the LFM2.5 layout." };
-        if (chatTemplateSource.Contains("<|tool_list_start|>", StringComparison.Ordinal))
-            return new Lfm2ChatTemplate { Source = chatTemplateSource };
-        // A template whose generation prompt opens <think> (LFM2.5-2.6B style) makes the model start inside its
-        // reasoning. In the Jinja source the newline is usually the two characters \n inside a string literal.
-        bool prefill = chatTemplateSource.Contains("assistant\\n<think>", StringComparison.Ordinal)
-            || chatTemplateSource.Contains("assistant\n<think>", StringComparison.Ordinal);
-        if (chatTemplateSource.Contains("List of tools: [", StringComparison.Ordinal))
-            return new Lfm25ChatTemplate { Source = chatTemplateSource, PrefillThinking = prefill };
-        return new Lfm25ChatTemplate
+        try
         {
-            Source = chatTemplateSource,
-            PrefillThinking = prefill,
-            Warning = "The model's chat template is not a recognised LFM2/LFM2.5 template; rendering with the LFM2.5 layout.",
-        };
+            return new JinjaChatTemplate(chatTemplateSource, bosToken, eosToken);
+        }
+        catch (TemplateException e)
+        {
+            string why = $"The model's chat template cannot be run by the template engine ({e.Message}); ";
+            if (chatTemplateSource.Contains("<|tool_list_start|>", StringComparison.Ordinal))
+                return new Lfm2ChatTemplate { Source = chatTemplateSource, Warning = why + "rendering with the hand-written LFM2 layout." };
+            return new Lfm25ChatTemplate { Source = chatTemplateSource, Warning = why + "rendering with the hand-written LFM2.5 layout." };
+        }
     }
 
     // ---- shared pieces ----

@@ -46,7 +46,8 @@ public class ChatTemplateTests
         // tests/TestData/fixtures/README.md, "Chat template check": llama-completion --jinja -sys "You are helpful." -p "hi".
         string source = ReadFixtureTemplate();
         var template = ChatTemplate.FromGguf(source);
-        Assert.IsType<Lfm2ChatTemplate>(template);
+        Assert.IsType<JinjaChatTemplate>(template);
+        Assert.Equal(ChatTemplateFamily.Lfm2, template.Family);
         Assert.Null(template.Warning);
         Assert.False(template.GenerationPromptOpensThinking);
         string got = template.Render([ChatMessage.System("You are helpful."), ChatMessage.User("hi")]);
@@ -54,7 +55,7 @@ public class ChatTemplateTests
     }
 
     [Fact]
-    public void FromGguf_chooses_by_markers_and_warns_when_guessing()
+    public void FromGguf_runs_the_template_and_falls_back_with_a_warning_only_when_it_cannot()
     {
         // Our own minimal LFM2.5-style template text: what FromGguf keys on is the marker layout, not the whole text.
         const string stock = "{{- bos_token -}}{%- if tools -%}{{- \"<|im_start|>system\\nList of tools: [\" -}}{%- endif -%}"
@@ -67,12 +68,23 @@ public class ChatTemplateTests
 
         Assert.Equal(ChatTemplateFamily.Lfm2, ChatTemplate.FromGguf(ReadFixtureTemplate()).Family);
 
-        foreach (var unknown in new[] { null, "", "{% for m in messages %}{{ m.content }}{% endfor %}" })
+        // Any template the engine can run is run as written, without a warning.
+        var plain = ChatTemplate.FromGguf("{% for m in messages %}{{ m.content }}{% endfor %}");
+        Assert.IsType<JinjaChatTemplate>(plain);
+        Assert.Null(plain.Warning);
+        Assert.Equal("ab", plain.Render([ChatMessage.User("a"), ChatMessage.User("b")]));
+
+        // No template, or one the engine cannot parse or run: the hand-written layout, and a warning saying why.
+        foreach (var unusable in new[] { null, "", "{% for m in messages %}{{ m.content }}", "{{ messages | no_such_filter }}" })
         {
-            var t = ChatTemplate.FromGguf(unknown);
+            var t = ChatTemplate.FromGguf(unusable);
+            Assert.IsNotType<JinjaChatTemplate>(t);
             Assert.Equal(ChatTemplateFamily.Lfm25, t.Family);
             Assert.False(string.IsNullOrEmpty(t.Warning));
         }
+        var v1 = ChatTemplate.FromGguf("<|tool_list_start|>{% if %}");
+        Assert.IsType<Lfm2ChatTemplate>(v1);
+        Assert.Contains("line 1", v1.Warning, StringComparison.Ordinal);
 
         // An LFM2.5-2.6B-style template opens <think> in the generation prompt.
         string forced = stock.Replace("\"<|im_start|>assistant\\n\"", "\"<|im_start|>assistant\\n<think>\"", StringComparison.Ordinal);

@@ -181,6 +181,28 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     }
 
     [Fact]
+    public void With_a_thinking_prefill_template_later_turns_reuse_only_true_prefixes_and_match_a_cold_start()
+    {
+        // The generation prompt ends in <think>, but the rendered answer of that turn does not (its thinking is
+        // dropped), so the cached prompt is not a prefix of the next one: the session must not reuse it blindly.
+        using var s = fx.Model.CreateChatSession(1024);
+        var opts = Greedy(10) with { Sampling = Random(1.0f, 99) with { LogitBias = new Dictionary<int, float>(fx.Visible) { [2] = float.NegativeInfinity, [7] = float.NegativeInfinity } } };
+        _ = s.SendAsync("Hello there", opts).ToBlockingEnumerable().ToList();
+        var (firstText, _) = s.RenderPrompt([ChatMessage.User("Hello there")]);
+        Assert.EndsWith("<|im_start|>assistant\n<think>", firstText, StringComparison.Ordinal);
+        var second = s.SendAsync("And again", opts).ToBlockingEnumerable().ToList();
+        var (secondText, secondTokens) = s.RenderPrompt(s.History.Take(3).ToList());
+        Assert.Equal(secondTokens.Length, s.LastPromptTokens);
+        Assert.True(s.LastPrefilledTokens <= s.LastPromptTokens);
+
+        using var cold = fx.Model.CreateChatSession(1024);
+        var again = cold.Complete([.. s.History.Take(3)], opts).ToList();
+        Assert.Equal(cold.LastPromptTokens, cold.LastPrefilledTokens);
+        Assert.Equal(Text<ReasoningDelta>(second) + Text<ContentDelta>(second), Text<ReasoningDelta>(again) + Text<ContentDelta>(again));
+        Assert.StartsWith(firstText[..firstText.LastIndexOf("<|im_start|>assistant", StringComparison.Ordinal)], secondText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_prompt_longer_than_the_context_is_rejected_with_the_counts()
     {
         using var s = fx.Model.CreateChatSession(32);
