@@ -1,0 +1,239 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using static LfmSharp.Kernels.Quant.QuantMath;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// IQ4_NL rows (<see cref="BlockIQ4NL"/>): blocks of 32 weights, y = d·kvalues_iq4nl[q]. Dot products run against
+/// <see cref="Q8_0"/> (ggml's vec_dot_type for IQ4_NL).
+/// </summary>
+public static unsafe class IQ4NL
+{
+    public const GgmlType Type = GgmlType.IQ4_NL;
+
+    /// <summary>
+    /// y[32b + j] = d·kv[qs[j] &amp; 15], y[32b + 16 + j] = d·kv[qs[j] » 4] (kv = kvalues_iq4nl).
+    /// src: [blocks × 18] bytes; dst: at least [blocks × 32] floats. Bit-identical to ggml's dequantize_row_iq4_nl.
+    /// </summary>
+    public static void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int nb = CheckDequantize(Type, src.Length, dst.Length);
+        var blocks = Blocks<BlockIQ4NL>(src, nb);
+        ReadOnlySpan<sbyte> kv = IQTables.KValuesIq4Nl;
+        for (int i = 0; i < nb; i++)
+        {
+            ref readonly BlockIQ4NL b = ref blocks[i];
+            float d = FromHalf(b.D);
+            ReadOnlySpan<byte> qs = b.Qs;
+            Span<float> y = dst.Slice(32 * i, 32);
+            for (int j = 0; j < 16; j++)
+            {
+                y[j] = d * kv[qs[j] & 0xF];
+                y[j + 16] = d * kv[qs[j] >> 4];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ w[i]·a[i] like ggml_vec_dot_iq4_nl_q8_0_generic: per block the exact integer Σ kv[q]·a, then
+    /// sumf += (d_a·d_w)·sum in block order. weightRow: [n/32 × 18] bytes; q8Row: [n/32 × 34] bytes.
+    /// </summary>
+    public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8Row, int n)
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8Row.Length, n);
+        return Simd.Dot(weightRow, q8Row, nb, &DotAvx2, null, &DotScalar);
+    }
+
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/>, bit-identical to it: the same exact block integers (levels looked up with
+    /// vpshufb, products through the abs/sign maddubs trick with the activation as the unsigned side, exact for −128),
+    /// four blocks' sums reduced together, then the same float products and additions in block order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        var kv = IQ4XS.LevelTable();
+        float sumf = 0f;
+        int i = 0;
+        for (; i + 4 <= nb; i += 4)
+        {
+            var sums = IQ4XS.Sum4(
+                BlockSum(w + 18 * i, a + 34 * i, kv), BlockSum(w + 18 * (i + 1), a + 34 * (i + 1), kv),
+                BlockSum(w + 18 * (i + 2), a + 34 * (i + 2), kv), BlockSum(w + 18 * (i + 3), a + 34 * (i + 3), kv));
+            for (int k = 0; k < 4; k++)
+            {
+                float d = HalfToSingle(*(ushort*)(a + 34 * (i + k))) * HalfToSingle(*(ushort*)(w + 18 * (i + k)));
+                sumf += d * sums.GetElement(k);
+            }
+        }
+        for (; i < nb; i++)
+        {
+            float d = HalfToSingle(*(ushort*)(a + 34 * i)) * HalfToSingle(*(ushort*)(w + 18 * i));
+            sumf += d * Simd.HorizontalSum(BlockSum(w + 18 * i, a + 34 * i, kv));
+        }
+        return sumf;
+    }
+
+    /// <summary>One block's Σ kv[q]·a as 8 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BlockSum(byte* x, byte* y, Vector256<sbyte> kv)
+        => IQ4XS.LevelDot(Vector128.Load(x + 2), Vector256.Load((sbyte*)(y + 2)), kv);
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8Row, int nb)
+    {
+        var x = Blocks<BlockIQ4NL>(weightRow, nb);
+        var y = Blocks<BlockQ8_0>(q8Row, nb);
+        ReadOnlySpan<sbyte> kv = IQTables.KValuesIq4Nl;
+        float sumf = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            float d = FromHalf(y[ib].D) * FromHalf(x[ib].D);
+            ReadOnlySpan<byte> qs = x[ib].Qs;
+            ReadOnlySpan<sbyte> q8 = y[ib].Qs;
+            int sumi1 = 0, sumi2 = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                sumi1 += q8[j] * kv[qs[j] & 0xF];
+                sumi2 += q8[j + 16] * kv[qs[j] >> 4];
+            }
+            sumf += d * (sumi1 + sumi2);
+        }
+        return sumf;
+    }
+}
+
+/// <summary>
+/// IQ4_XS rows (<see cref="BlockIQ4XS"/>): super-blocks of 256 weights with 6-bit sub-block scales,
+/// y = d·(ls − 32)·kvalues_iq4nl[q]. Dot products run against <see cref="Q8K"/>.
+/// </summary>
+public static unsafe class IQ4XS
+{
+    public const GgmlType Type = GgmlType.IQ4_XS;
+
+    /// <summary>
+    /// For sub-block j with ls = (scales_l nibble j) | (2 bits j of scales_h) « 4: y = (d·(ls − 32))·kv[q].
+    /// src: [blocks × 136] bytes; dst: at least [blocks × 256] floats. Bit-identical to ggml's dequantize_row_iq4_xs.
+    /// </summary>
+    public static void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int nb = CheckDequantize(Type, src.Length, dst.Length);
+        var blocks = Blocks<BlockIQ4XS>(src, nb);
+        ReadOnlySpan<sbyte> kv = IQTables.KValuesIq4Nl;
+        for (int i = 0; i < nb; i++)
+        {
+            ref readonly BlockIQ4XS b = ref blocks[i];
+            float d = FromHalf(b.D);
+            ReadOnlySpan<byte> qs = b.Qs;
+            for (int ib = 0; ib < 8; ib++)
+            {
+                float dl = d * (Scale(b.ScalesH, b.ScalesL[ib / 2], ib) - 32);
+                ReadOnlySpan<byte> q = qs.Slice(16 * ib, 16);
+                Span<float> y = dst.Slice(256 * i + 32 * ib, 32);
+                for (int j = 0; j < 16; j++)
+                {
+                    y[j] = dl * kv[q[j] & 0xF];
+                    y[j + 16] = dl * kv[q[j] >> 4];
+                }
+            }
+        }
+    }
+
+    /// <summary>The 6-bit scale of sub-block <paramref name="ib"/> (<paramref name="low"/> = scales_l[ib / 2]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Scale(ushort scalesH, byte low, int ib) => ((low >> (4 * (ib & 1))) & 0xF) | (((scalesH >> (2 * ib)) & 3) << 4);
+
+    /// <summary>
+    /// Σ w[i]·a[i] like ggml_vec_dot_iq4_xs_q8_K_generic: per sub-block of 32 the exact integer Σ kv[q]·a, then
+    /// sumf += (d_w·d_a·(ls − 32))·sum in sub-block order. weightRow: [n/256 × 136] bytes; q8KRow: [n/256 × 292] bytes.
+    /// </summary>
+    public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
+    {
+        int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
+        return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
+    }
+
+    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact sub-block integers as in <see cref="IQ4NL.DotAvx2"/>, the same float steps).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotAvx2(byte* w, byte* a, int nb)
+    {
+        var kv = LevelTable();
+        float sumf = 0f;
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + 136 * i, y = a + 292 * i;
+            byte* qs = x + 8;
+            sbyte* q8 = (sbyte*)(y + 4);
+            var lo = Sum4(LevelDot(Vector128.Load(qs), Vector256.Load(q8), kv), LevelDot(Vector128.Load(qs + 16), Vector256.Load(q8 + 32), kv),
+                LevelDot(Vector128.Load(qs + 32), Vector256.Load(q8 + 64), kv), LevelDot(Vector128.Load(qs + 48), Vector256.Load(q8 + 96), kv));
+            var hi = Sum4(LevelDot(Vector128.Load(qs + 64), Vector256.Load(q8 + 128), kv), LevelDot(Vector128.Load(qs + 80), Vector256.Load(q8 + 160), kv),
+                LevelDot(Vector128.Load(qs + 96), Vector256.Load(q8 + 192), kv), LevelDot(Vector128.Load(qs + 112), Vector256.Load(q8 + 224), kv));
+            float d4d8 = HalfToSingle(*(ushort*)x) * *(float*)y;
+            ushort h = *(ushort*)(x + 2);
+            for (int ib = 0; ib < 8; ib++)
+            {
+                float dl = d4d8 * (Scale(h, x[4 + ib / 2], ib) - 32);
+                sumf += dl * (ib < 4 ? lo.GetElement(ib) : hi.GetElement(ib - 4));
+            }
+        }
+        return sumf;
+    }
+
+    /// <summary>kvalues_iq4nl in both 128-bit lanes, for vpshufb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<sbyte> LevelTable()
+    {
+        var t = Vector128.Create(IQTables.KValuesIq4Nl);
+        return Vector256.Create(t, t);
+    }
+
+    /// <summary>
+    /// Σ kv[q]·a over 32 weights (16 packed bytes: low nibbles first) as 8 int32 lanes. The activation is the unsigned
+    /// side of maddubs (|a| ≤ 128, levels ≥ −127), so every input byte, −128 included, gives the exact sum.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> LevelDot(Vector128<byte> packed, Vector256<sbyte> act, Vector256<sbyte> kv)
+    {
+        var levels = Avx2.Shuffle(kv, Simd.Nibbles(packed).AsSByte());
+        var p = Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(levels, act));
+        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
+    }
+
+    /// <summary>The lane sums of four int32×8 vectors, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<int> Sum4(Vector256<int> v0, Vector256<int> v1, Vector256<int> v2, Vector256<int> v3)
+    {
+        var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(v0, v1), Avx2.HorizontalAdd(v2, v3));
+        return h.GetLower() + h.GetUpper();
+    }
+
+    /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
+    {
+        var x = Blocks<BlockIQ4XS>(weightRow, nb);
+        var y = Blocks<BlockQ8K>(q8KRow, nb);
+        ReadOnlySpan<sbyte> kv = IQTables.KValuesIq4Nl;
+        float sumf = 0f;
+        for (int ibl = 0; ibl < nb; ibl++)
+        {
+            ref readonly BlockIQ4XS xb = ref x[ibl];
+            float d4d8 = FromHalf(xb.D) * y[ibl].D;
+            ReadOnlySpan<byte> qs = xb.Qs;
+            ReadOnlySpan<sbyte> q8 = y[ibl].Qs;
+            for (int ib = 0; ib < 8; ib++)
+            {
+                float dl = d4d8 * (Scale(xb.ScalesH, xb.ScalesL[ib / 2], ib) - 32);
+                int sumi1 = 0, sumi2 = 0;
+                for (int j = 0; j < 16; j++)
+                {
+                    sumi1 += q8[32 * ib + j] * kv[qs[16 * ib + j] & 0xF];
+                    sumi2 += q8[32 * ib + j + 16] * kv[qs[16 * ib + j] >> 4];
+                }
+                sumf += dl * (sumi1 + sumi2);
+            }
+        }
+        return sumf;
+    }
+}
