@@ -267,6 +267,17 @@ public static unsafe class MatMul
         GgmlType.Q6_K => Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128),
         GgmlType.F16 => Simd.Pick(&F16.DotAvx2, &F16.DotVector128),
         GgmlType.BF16 => Simd.Pick(&BF16.DotAvx2, &BF16.DotVector128),
+        GgmlType.IQ4_NL => Simd.Pick(&IQ4NL.DotAvx2, null),
+        GgmlType.IQ4_XS => Simd.Pick(&IQ4XS.DotAvx2, null),
+        GgmlType.TQ1_0 => Simd.Pick(&TQ1_0.DotAvx2, null),
+        GgmlType.TQ2_0 => Simd.Pick(&TQ2_0.DotAvx2, null),
+        GgmlType.IQ2_XXS => Simd.Pick(&IQ2XXS.DotAvx2, null),
+        GgmlType.IQ2_XS => Simd.Pick(&IQ2XS.DotAvx2, null),
+        GgmlType.IQ2_S => Simd.Pick(&IQ2S.DotAvx2, null),
+        GgmlType.IQ3_XXS => Simd.Pick(&IQ3XXS.DotAvx2, null),
+        GgmlType.IQ3_S => Simd.Pick(&IQ3S.DotAvx2, null),
+        GgmlType.IQ1_S => Simd.Pick(&IQ1S.DotAvx2, null),
+        GgmlType.IQ1_M => Simd.Pick(&IQ1M.DotAvx2, null),
         _ => null,
     };
 

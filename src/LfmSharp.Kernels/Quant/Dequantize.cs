@@ -7,7 +7,9 @@ public static class Dequantize
     public static bool IsSupported(GgmlType type) => type is
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or
         GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1 or
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K or
+        GgmlType.IQ4_NL or GgmlType.IQ4_XS or GgmlType.TQ1_0 or GgmlType.TQ2_0 or
+        GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M;
 
     /// <summary>
     /// Effectively dst[0..n) = to_float(src) with n = (src.Length / TypeSize)·BlockSize, bit-identical to ggml.
@@ -31,6 +33,17 @@ public static class Dequantize
             case GgmlType.Q5_K: Q5K.DequantizeRow(src, dst); break;
             case GgmlType.Q6_K: Q6K.DequantizeRow(src, dst); break;
             case GgmlType.Q8_K: Q8K.DequantizeRow(src, dst); break;
+            case GgmlType.IQ4_NL: IQ4NL.DequantizeRow(src, dst); break;
+            case GgmlType.IQ4_XS: IQ4XS.DequantizeRow(src, dst); break;
+            case GgmlType.TQ1_0: TQ1_0.DequantizeRow(src, dst); break;
+            case GgmlType.TQ2_0: TQ2_0.DequantizeRow(src, dst); break;
+            case GgmlType.IQ2_XXS: IQ2XXS.DequantizeRow(src, dst); break;
+            case GgmlType.IQ2_XS: IQ2XS.DequantizeRow(src, dst); break;
+            case GgmlType.IQ2_S: IQ2S.DequantizeRow(src, dst); break;
+            case GgmlType.IQ3_XXS: IQ3XXS.DequantizeRow(src, dst); break;
+            case GgmlType.IQ3_S: IQ3S.DequantizeRow(src, dst); break;
+            case GgmlType.IQ1_S: IQ1S.DequantizeRow(src, dst); break;
+            case GgmlType.IQ1_M: IQ1M.DequantizeRow(src, dst); break;
             default: throw QuantTraits.Unsupported(type, "for dequantization");
         }
     }

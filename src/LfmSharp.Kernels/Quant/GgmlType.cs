@@ -58,7 +58,9 @@ public static class GgmlTypes
     {
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or
         GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => true,
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or
+        GgmlType.IQ4_NL or GgmlType.IQ4_XS or GgmlType.TQ1_0 or GgmlType.TQ2_0 or
+        GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M => true,
         _ => false,
     };
 

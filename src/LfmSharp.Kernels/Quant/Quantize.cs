@@ -4,7 +4,10 @@ namespace LfmSharp.Kernels.Quant;
 public static class Quantize
 {
     /// <summary>True when <see cref="RowReference"/> handles <paramref name="type"/>.</summary>
-    public static bool IsReferenceSupported(GgmlType type) => Dequantize.IsSupported(type);
+    public static bool IsReferenceSupported(GgmlType type) => type is
+        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or
+        GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1 or
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
 
     /// <summary>
     /// llama.cpp's reference quantizer (quantize_row_*_ref, i.e. llama-quantize without an imatrix) for

@@ -41,7 +41,7 @@ public class QuantArgumentTests
     [Theory]
     [InlineData(GgmlType.Q2_K)]
     [InlineData(GgmlType.Q3_K)]
-    [InlineData(GgmlType.IQ4_NL)]
+    [InlineData(GgmlType.MXFP4)]
     [InlineData(GgmlType.I8)]
     [InlineData((GgmlType)4)] // removed Q4_2
     public void UnsupportedTypesThrowNotSupportedNamingTheType(GgmlType t)
