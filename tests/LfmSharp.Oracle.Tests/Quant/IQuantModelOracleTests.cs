@@ -41,44 +41,83 @@ public sealed class IQuantModelOracleTests(IQuantModelOracleTests.SourceModel so
             string path = Path.Combine(dir, $"{type}.gguf");
             int quantized = QuantizeModel(source.Path, path, type, quantizeChunk);
             Assert.True(quantized >= 4 * 5, $"only {quantized} tensors were quantized to {type}");
-
-            var rng = new Random(100 + (int)type);
-            int checkedPositions = 0, total = 0;
-            double maxDiff = 0;
-            using var model = LanguageModel.Load(path, new ModelLoadOptions { Threads = 2 });
-            for (int prompt = 0; prompt < 3; prompt++)
-            {
-                int[] ids = new int[32 + 8 * prompt];
-                for (int i = 0; i < ids.Length; i++)
-                    ids[i] = rng.Next(Shape.VocabSize);
-                float[] theirs = LlamaCpp.Logits(path, ids, out int vocab);
-                Assert.Equal(Shape.VocabSize, vocab);
-                float[] ours = new float[ids.Length * vocab];
-                var state = model.CreateState(ids.Length, KvCacheType.F32);
-                model.Forward(ids, state, ours, LogitPositions.All);
-
-                for (int p = 0; p < ids.Length; p++)
-                {
-                    var t = theirs.AsSpan(p * vocab, vocab);
-                    var o = ours.AsSpan(p * vocab, vocab);
-                    for (int v = 0; v < vocab; v++)
-                        maxDiff = Math.Max(maxDiff, Math.Abs(t[v] - o[v]));
-                    var (top1, margin) = Top(t);
-                    total++;
-                    if (margin <= Margin)
-                        continue;
-                    checkedPositions++;
-                    int mine = Top(o).Index;
-                    Assert.True(mine == top1, $"{type} prompt {prompt} position {p}: argmax {mine}, llama.cpp {top1} (its margin {margin:F3})");
-                }
-            }
-            output.WriteLine($"{type}: {quantized} tensors quantized; argmax checked at {checkedPositions}/{total} positions (llama.cpp margin > {Margin}); max |Δlogit| {maxDiff:E2}");
-            Assert.True(checkedPositions >= total / 4, $"{type}: only {checkedPositions} of {total} positions had a clear margin; the check says little");
+            CompareWithLlamaCpp(path, $"{type} ({quantized} tensors)", 100 + (int)type);
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// The llama-quantize file types of this family that need no importance matrix (TQ1_0 = 36, TQ2_0 = 37; llama_model_quantize
+    /// refuses IQ3_XXS, IQ2_* and IQ1_* without one).
+    /// </summary>
+    public static TheoryData<LLama.Native.LLamaFtype> FileTypes() =>
+    [
+        LLama.Native.LLamaFtype.MOSTLY_IQ4_NL, LLama.Native.LLamaFtype.MOSTLY_IQ4_XS,
+        LLama.Native.LLamaFtype.MOSTLY_IQ3_S, LLama.Native.LLamaFtype.MOSTLY_IQ3_M, (LLama.Native.LLamaFtype)36, (LLama.Native.LLamaFtype)37,
+    ];
+
+    /// <summary>
+    /// The same through llama_model_quantize itself (llama-quantize's per-tensor rules, so the files mix these types
+    /// with K-quants and Q8_0/F16 where llama.cpp chooses them).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FileTypes))]
+    public void LlamaQuantizeFilesGiveLlamaCppsArgmax(LLama.Native.LLamaFtype ftype)
+    {
+        string dir = TestData.NewTempDir();
+        try
+        {
+            string path = Path.Combine(dir, "q.gguf");
+            LlamaCpp.Quantize(source.Path, path, ftype);
+            string types;
+            using (var f = GgufFile.Open(path))
+                types = string.Join(", ", f.Tensors.GroupBy(t => t.Type).OrderBy(g => g.Key).Select(g => $"{GgmlTypes.Name(g.Key)} x{g.Count()}"));
+            CompareWithLlamaCpp(path, $"ftype {(int)ftype} [{types}]", 200 + (int)ftype);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>3 random prompts through llama.cpp and LfmSharp; argmax must agree wherever llama.cpp's margin exceeds <see cref="Margin"/>.</summary>
+    private void CompareWithLlamaCpp(string path, string what, int seed)
+    {
+        var rng = new Random(seed);
+        int checkedPositions = 0, total = 0;
+        double maxDiff = 0;
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { Threads = 2 });
+        for (int prompt = 0; prompt < 3; prompt++)
+        {
+            int[] ids = new int[32 + 8 * prompt];
+            for (int i = 0; i < ids.Length; i++)
+                ids[i] = rng.Next(Shape.VocabSize);
+            float[] theirs = LlamaCpp.Logits(path, ids, out int vocab);
+            Assert.Equal(Shape.VocabSize, vocab);
+            float[] ours = new float[ids.Length * vocab];
+            var state = model.CreateState(ids.Length, KvCacheType.F32);
+            model.Forward(ids, state, ours, LogitPositions.All);
+
+            for (int p = 0; p < ids.Length; p++)
+            {
+                var t = theirs.AsSpan(p * vocab, vocab);
+                var o = ours.AsSpan(p * vocab, vocab);
+                for (int v = 0; v < vocab; v++)
+                    maxDiff = Math.Max(maxDiff, Math.Abs(t[v] - o[v]));
+                var (top1, margin) = Top(t);
+                total++;
+                if (margin <= Margin)
+                    continue;
+                checkedPositions++;
+                int mine = Top(o).Index;
+                Assert.True(mine == top1, $"{what} prompt {prompt} position {p}: argmax {mine}, llama.cpp {top1} (its margin {margin:F3})");
+            }
+        }
+        output.WriteLine($"{what}: argmax checked at {checkedPositions}/{total} positions (llama.cpp margin > {Margin}); max |Δlogit| {maxDiff:E2}");
+        Assert.True(checkedPositions >= total / 4, $"{what}: only {checkedPositions} of {total} positions had a clear margin; the check says little");
     }
 
     private static (int Index, float Margin) Top(ReadOnlySpan<float> logits)
