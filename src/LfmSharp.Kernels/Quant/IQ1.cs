@@ -184,6 +184,10 @@ public static unsafe class IQ1M
         return FromHalf(BitConverter.UInt16BitsToHalf((ushort)bits));
     }
 
+    /// <summary>The f16 bits of the super-scale from the four u16 scale words (ggml's iq1m_scale_t assembly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort SuperScaleBits(ushort* sc) => (ushort)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) | ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
+
     /// <summary>
     /// Σ w[i]·a[i] like ggml_vec_dot_iq1_m_q8_K_generic: exact integers sumi1 = Σ ls·Σ g·a and sumi2 = Σ ls·Σ ±Σa per
     /// block, sumf += d·d_a·(sumi1 + 1/8·sumi2). weightRow: [n/256 × 56] bytes; q8KRow: [n/256 × 292] bytes.
@@ -224,7 +228,7 @@ public static unsafe class IQ1M
                     acc2 += Avx2.MultiplyAddAdjacent(IQ1S.SignedDot(delta, act), ls);
                 }
                 int sumi1 = Simd.HorizontalSum(acc1), sumi2 = Simd.HorizontalSum(acc2);
-                sumf += SuperScale(new ReadOnlySpan<byte>(x + 48, 8)) * *(float*)y * (sumi1 + IQ1S.Delta * sumi2);
+                sumf += HalfToSingle(SuperScaleBits(sc)) * *(float*)y * (sumi1 + IQ1S.Delta * sumi2);
             }
         }
         return sumf;

@@ -6,7 +6,7 @@ using static LfmSharp.Kernels.Quant.QuantMath;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>Building blocks shared by the grid i-quants' AVX2 kernels.</summary>
-internal static class IQSimd
+internal static unsafe class IQSimd
 {
     /// <summary>
     /// Σ ±g·a over 32 weights as 16 int16 pair sums, exact for every activation byte: g are unsigned grid magnitudes
@@ -21,11 +21,26 @@ internal static class IQSimd
         return Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(g.AsSByte(), sign.AsSByte()));
     }
 
-    /// <summary>Four 7-bit sign indices (bits 0..27 of <paramref name="packed"/>) expanded through ksigns_iq2xs to 32 sign bits.</summary>
+    /// <summary>
+    /// ksigns_iq2xs expanded to byte masks (ggml's keven_signs / ksigns64): entry i has byte j = 0xFF where bit j of
+    /// ksigns_iq2xs[i] is set, so a group of 8 gets its negative-weight mask with one load.
+    /// </summary>
+    public static readonly ulong[] SignMasks = BuildSignMasks();
+
+    private static ulong[] BuildSignMasks()
+    {
+        var m = new ulong[128];
+        for (int i = 0; i < 128; i++)
+            for (int j = 0; j < 8; j++)
+                if ((IQTables.KSigns[i] & (1 << j)) != 0)
+                    m[i] |= 0xFFul << (8 * j);
+        return m;
+    }
+
+    /// <summary>The negative-weight masks of four groups of 8 from the 7-bit sign indices in bits 0..27 of <paramref name="packed"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint Signs(uint packed, ReadOnlySpan<byte> ksigns)
-        => ksigns[(int)(packed & 127)] | (uint)ksigns[(int)((packed >> 7) & 127)] << 8
-         | (uint)ksigns[(int)((packed >> 14) & 127)] << 16 | (uint)ksigns[(int)((packed >> 21) & 127)] << 24;
+    public static Vector256<byte> NegativeMasks(uint packed, ulong* masks)
+        => Vector256.Create(masks[packed & 127], masks[(packed >> 7) & 127], masks[(packed >> 14) & 127], masks[(packed >> 21) & 127]).AsByte();
 
     /// <summary>Two int16 scales: <paramref name="lo"/> for the first 16 weights' pair sums, <paramref name="hi"/> for the last 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -78,9 +93,8 @@ public static unsafe class IQ2XXS
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        ReadOnlySpan<byte> ksigns = IQTables.KSigns;
         float sumf = 0f;
-        fixed (ulong* grid = IQ2Grids.Iq2XxsGrid)
+        fixed (ulong* grid = IQ2Grids.Iq2XxsGrid, masks = IQSimd.SignMasks)
         {
             for (int i = 0; i < nb; i++)
             {
@@ -91,7 +105,7 @@ public static unsafe class IQ2XXS
                 {
                     uint a0 = *(uint*)(x + 2 + 8 * ib), a1 = *(uint*)(x + 6 + 8 * ib);
                     var g = Vector256.Create(grid[a0 & 0xFF], grid[(a0 >> 8) & 0xFF], grid[(a0 >> 16) & 0xFF], grid[a0 >> 24]).AsByte();
-                    var p = IQSimd.SignedProducts(g, Simd.BitMasks(IQSimd.Signs(a1, ksigns)), Vector256.Load(q8 + 32 * ib));
+                    var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(a1, masks), Vector256.Load(q8 + 32 * ib));
                     acc += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (a1 >> 28) + 1)));
                 }
                 float d = HalfToSingle(*(ushort*)x) * *(float*)y;
@@ -198,9 +212,8 @@ public static unsafe class IQ2XS
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        ReadOnlySpan<byte> ksigns = IQTables.KSigns;
         float sumf = 0f;
-        fixed (ulong* grid = IQ2Grids.Iq2XsGrid)
+        fixed (ulong* grid = IQ2Grids.Iq2XsGrid, masks = IQSimd.SignMasks)
         {
             for (int i = 0; i < nb; i++)
             {
@@ -211,8 +224,8 @@ public static unsafe class IQ2XS
                 for (int ib = 0; ib < 8; ib++, q2 += 4)
                 {
                     var g = Vector256.Create(grid[q2[0] & 511], grid[q2[1] & 511], grid[q2[2] & 511], grid[q2[3] & 511]).AsByte();
-                    uint signs = ksigns[q2[0] >> 9] | (uint)ksigns[q2[1] >> 9] << 8 | (uint)ksigns[q2[2] >> 9] << 16 | (uint)ksigns[q2[3] >> 9] << 24;
-                    var p = IQSimd.SignedProducts(g, Simd.BitMasks(signs), Vector256.Load(q8 + 32 * ib));
+                    var neg = Vector256.Create(masks[q2[0] >> 9], masks[q2[1] >> 9], masks[q2[2] >> 9], masks[q2[3] >> 9]).AsByte();
+                    var p = IQSimd.SignedProducts(g, neg, Vector256.Load(q8 + 32 * ib));
                     byte sc = x[66 + ib];
                     acc += Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
                 }

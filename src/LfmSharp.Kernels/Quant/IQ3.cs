@@ -58,9 +58,9 @@ public static unsafe class IQ3XXS
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
-        ReadOnlySpan<byte> ksigns = IQTables.KSigns;
         float sumf = 0f;
         fixed (uint* grid = IQTables.Iq3XxsGrid)
+        fixed (ulong* masks = IQSimd.SignMasks)
         {
             for (int i = 0; i < nb; i++)
             {
@@ -73,7 +73,7 @@ public static unsafe class IQ3XXS
                     uint aux = *(uint*)(x + 66 + 4 * ib);
                     var g = Vector256.Create(grid[q3[0]], grid[q3[1]], grid[q3[2]], grid[q3[3]],
                                              grid[q3[4]], grid[q3[5]], grid[q3[6]], grid[q3[7]]).AsByte();
-                    var p = IQSimd.SignedProducts(g, Simd.BitMasks(IQSimd.Signs(aux, ksigns)), Vector256.Load(q8 + 32 * ib));
+                    var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(aux, masks), Vector256.Load(q8 + 32 * ib));
                     acc += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (aux >> 28) + 1)));
                 }
                 float d = HalfToSingle(*(ushort*)x) * *(float*)y;

@@ -47,34 +47,50 @@ public static unsafe class IQ4NL
     }
 
     /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/>, bit-identical to it: the same exact block integers (levels looked up with
-    /// vpshufb, products through the abs/sign maddubs trick with the activation as the unsigned side, exact for −128),
-    /// four blocks' sums reduced together, then the same float products and additions in block order.
+    /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order: the same exact block integers (levels
+    /// looked up with vpshufb, products through the abs/sign maddubs trick with the activation as the unsigned side,
+    /// exact for −128), four blocks' sums reduced together and scaled by their d_a·d_w in one fma into four float lanes,
+    /// summed at the end. Differs from the scalar's block-order sum only by f32 rounding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         var kv = IQ4XS.LevelTable();
-        float sumf = 0f;
+        var acc = Vector128<float>.Zero;
         int i = 0;
         for (; i + 4 <= nb; i += 4)
         {
-            var sums = IQ4XS.Sum4(
-                BlockSum(w + 18 * i, a + 34 * i, kv), BlockSum(w + 18 * (i + 1), a + 34 * (i + 1), kv),
-                BlockSum(w + 18 * (i + 2), a + 34 * (i + 2), kv), BlockSum(w + 18 * (i + 3), a + 34 * (i + 3), kv));
-            for (int k = 0; k < 4; k++)
-            {
-                float d = HalfToSingle(*(ushort*)(a + 34 * (i + k))) * HalfToSingle(*(ushort*)(w + 18 * (i + k)));
-                sumf += d * sums.GetElement(k);
-            }
+            byte* x = w + 18 * i, y = a + 34 * i;
+            var sums = IQ4XS.Sum4(BlockSum(x, y, kv), BlockSum(x + 18, y + 34, kv), BlockSum(x + 36, y + 68, kv), BlockSum(x + 54, y + 102, kv));
+            var dx = Vector128.Create(*(ushort*)x, *(ushort*)(x + 18), *(ushort*)(x + 36), (uint)*(ushort*)(x + 54));
+            var dy = Vector128.Create(*(ushort*)y, *(ushort*)(y + 34), *(ushort*)(y + 68), (uint)*(ushort*)(y + 102));
+            var d = HalfToSingle4(dy) * HalfToSingle4(dx);
+            acc = Fma.MultiplyAdd(d, Sse2.ConvertToVector128Single(sums), acc);
         }
+        float sumf = Vector128.Sum(acc);
         for (; i < nb; i++)
-        {
-            float d = HalfToSingle(*(ushort*)(a + 34 * i)) * HalfToSingle(*(ushort*)(w + 18 * i));
-            sumf += d * Simd.HorizontalSum(BlockSum(w + 18 * i, a + 34 * i, kv));
-        }
+            sumf = MathF.FusedMultiplyAdd(Scale(w + 18 * i, a + 34 * i), Simd.HorizontalSum(BlockSum(w + 18 * i, a + 34 * i, kv)), sumf);
         return sumf;
     }
+
+    /// <summary>
+    /// Four f16 bit patterns (one per u32 lane) to f32, the same values as <see cref="QuantMath.HalfToSingle"/> (the same
+    /// exact multiply by 2^112); a lane with Inf/NaN sends all four through the scalar conversion.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> HalfToSingle4(Vector128<uint> bits)
+    {
+        var em = bits & Vector128.Create(0x7fffu);
+        if (Vector128.GreaterThanOrEqualAny(em, Vector128.Create(0x7c00u)))
+            return Vector128.Create(HalfToSingle((ushort)bits.GetElement(0)), HalfToSingle((ushort)bits.GetElement(1)),
+                                    HalfToSingle((ushort)bits.GetElement(2)), HalfToSingle((ushort)bits.GetElement(3)));
+        var factor = (Vector128.Create(0x77800000u) | ((bits & Vector128.Create(0x8000u)) << 16)).AsSingle();
+        return (em << 13).AsSingle() * factor;
+    }
+
+    /// <summary>d_a·d_w of one block pair.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Scale(byte* x, byte* y) => HalfToSingle(*(ushort*)y) * HalfToSingle(*(ushort*)x);
 
     /// <summary>One block's Σ kv[q]·a as 8 int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -155,12 +171,16 @@ public static unsafe class IQ4XS
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact sub-block integers as in <see cref="IQ4NL.DotAvx2"/>, the same float steps).</summary>
+    /// <summary>
+    /// AVX2 twin of <see cref="DotScalar"/> in the canonical order: exact sub-block integers as in
+    /// <see cref="IQ4NL.DotAvx2"/>, then per super-block one fma of the 8 sums by d_w·d_a·(ls − 32) into 8 float lanes,
+    /// summed at the end. Differs from the scalar only by f32 rounding.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         var kv = LevelTable();
-        float sumf = 0f;
+        var acc = Vector256<float>.Zero;
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + 136 * i, y = a + 292 * i;
@@ -171,14 +191,20 @@ public static unsafe class IQ4XS
             var hi = Sum4(LevelDot(Vector128.Load(qs + 64), Vector256.Load(q8 + 128), kv), LevelDot(Vector128.Load(qs + 80), Vector256.Load(q8 + 160), kv),
                 LevelDot(Vector128.Load(qs + 96), Vector256.Load(q8 + 192), kv), LevelDot(Vector128.Load(qs + 112), Vector256.Load(q8 + 224), kv));
             float d4d8 = HalfToSingle(*(ushort*)x) * *(float*)y;
-            ushort h = *(ushort*)(x + 2);
-            for (int ib = 0; ib < 8; ib++)
-            {
-                float dl = d4d8 * (Scale(h, x[4 + ib / 2], ib) - 32);
-                sumf += dl * (ib < 4 ? lo.GetElement(ib) : hi.GetElement(ib - 4));
-            }
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Scales(*(ushort*)(x + 2), *(uint*)(x + 4))) * Vector256.Create(d4d8),
+                Avx.ConvertToVector256Single(Vector256.Create(lo, hi)), acc);
         }
-        return sumf;
+        return Simd.HorizontalSum(acc);
+    }
+
+    /// <summary>The 8 sub-block scales ls − 32 of a block (scales_h, scales_l as a u32) as int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Scales(ushort h, uint l)
+    {
+        // Lane j: nibble j of scales_l, then bits 2j..2j+1 of scales_h above it.
+        var lowNibbles = Avx2.ShiftRightLogicalVariable(Vector256.Create(l), Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28)) & Vector256.Create(0xFu);
+        var highBits = Avx2.ShiftRightLogicalVariable(Vector256.Create((uint)h), Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14)) & Vector256.Create(3u);
+        return (lowNibbles | (highBits << 4)).AsInt32() - Vector256.Create(32);
     }
 
     /// <summary>kvalues_iq4nl in both 128-bit lanes, for vpshufb.</summary>
