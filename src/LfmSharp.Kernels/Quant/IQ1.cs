@@ -92,7 +92,7 @@ public static unsafe class IQ1S
                                              grid[qs[2] | ((h << 2) & 0x700)], grid[qs[3] | ((h >> 1) & 0x700)]).AsSByte();
                     int ls = 2 * ((h >> 12) & 7) + 1;
                     acc += Avx2.MultiplyAddAdjacent(SignedDot(g, Vector256.Load(q8 + 32 * ib)), Vector256.Create((short)ls));
-                    int delta = (h & 0x8000) != 0 ? -1 : 1;
+                    int delta = 1 - ((h >> 14) & 2);   // −1 where bit 15 is set, without a data-dependent branch
                     sumi1 += ls * delta * (bsums[2 * ib] + bsums[2 * ib + 1]);
                 }
                 int sumi = Simd.HorizontalSum(acc);
@@ -184,6 +184,10 @@ public static unsafe class IQ1M
         return FromHalf(BitConverter.UInt16BitsToHalf((ushort)bits));
     }
 
+    /// <summary>Eight bytes of −1 when bit 0 of <paramref name="bit"/> is set, else eight bytes of +1 (no branch).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Delta8(int bit) => (ulong)-(long)(bit & 1) | 0x0101010101010101ul;
+
     /// <summary>The f16 bits of the super-scale from the four u16 scale words (ggml's iq1m_scale_t assembly).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ushort SuperScaleBits(ushort* sc) => (ushort)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) | ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
@@ -203,7 +207,6 @@ public static unsafe class IQ1M
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float sumf = 0f;
-        const ulong plus = 0x0101010101010101ul, minus = 0xFFFFFFFFFFFFFFFFul;
         fixed (ulong* grid = IQ1Grid.Iq1SGrid)
         {
             for (int i = 0; i < nb; i++)
@@ -219,8 +222,8 @@ public static unsafe class IQ1M
                     int h0 = qh[0], h1 = qh[1];
                     var g = Vector256.Create(grid[qs[0] | ((h0 << 8) & 0x700)], grid[qs[1] | ((h0 << 4) & 0x700)],
                                              grid[qs[2] | ((h1 << 8) & 0x700)], grid[qs[3] | ((h1 << 4) & 0x700)]).AsSByte();
-                    var delta = Vector256.Create((h0 & 0x08) != 0 ? minus : plus, (h0 & 0x80) != 0 ? minus : plus,
-                                                 (h1 & 0x08) != 0 ? minus : plus, (h1 & 0x80) != 0 ? minus : plus).AsSByte();
+                    // Branch-free (the delta bits are data-random): all-ones bytes (−1) where the bit is set, else 0x01.
+                    var delta = Vector256.Create(Delta8(h0 >> 3), Delta8(h0 >> 7), Delta8(h1 >> 3), Delta8(h1 >> 7)).AsSByte();
                     int word = sc[ib / 2] >> (6 * (ib % 2));
                     var ls = IQSimd.Scales(2 * (word & 7) + 1, 2 * ((word >> 3) & 7) + 1);
                     var act = Vector256.Load(q8 + 32 * ib);
