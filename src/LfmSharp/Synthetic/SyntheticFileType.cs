@@ -58,6 +58,9 @@ public static class SyntheticFileTypes
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
     };
 
+    /// <summary>True when this build can write the file type (its main tensor type has a reference quantizer).</summary>
+    public static bool IsWritable(this SyntheticFileType t) => Quantize.IsReferenceSupported(t.DefaultTensorType());
+
     /// <summary>True for the types produced by llama-quantize (as opposed to the converter's float types).</summary>
     public static bool IsQuantized(this SyntheticFileType t) => t is not (SyntheticFileType.F32 or SyntheticFileType.F16 or SyntheticFileType.BF16);
 
