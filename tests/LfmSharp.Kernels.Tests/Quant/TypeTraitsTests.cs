@@ -160,6 +160,48 @@ public sealed unsafe class TypeTraitsTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The packed GEMM of every type that has one gives the row dot's bits (the same exact integers, the same float
+    /// steps), on this machine's integer core (VNNI or AVX2), with a ragged last tile and ragged last rows.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TableTypes))]
+    public void PackedGemmGivesTheRowDotBits(GgmlType type)
+    {
+        var k = TypeTraits.For(type);
+        if (!k.HasGemm || k.FromFloatReference == null)
+            return;
+        const int rows = 19, cols = 512, tokens = 6;
+        var rng = new Random(17);
+        var f = new float[rows * cols];
+        for (int i = 0; i < f.Length; i++)
+            f[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 89 == 0 ? 6 : 1) + (i / cols % 3 == 0 ? 0.3f : 0f);
+        var w = GC.AllocateArray<byte>((int)GgmlTypes.RowBytes(type, f.Length), pinned: true);
+        Quantize.RowReference(type, f, w);
+        var x = new float[tokens * cols];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = (float)(rng.NextDouble() * 2 - 1);
+        using var pool = new KernelThreadPool(2);
+        var ws = new MatMulWorkspace(pool, tokens, cols);
+        fixed (byte* pw = w)
+        {
+            var m = new WeightMatrix(type, rows, cols, pw);
+            var y = new float[tokens * rows];
+            MatMul.Compute(m, x, y, ws);
+            var act = new byte[GgmlTypes.RowBytes(k.VecDotType, cols)];
+            for (int t = 0; t < tokens; t++)
+            {
+                Quantize.Row(k.VecDotType, x.AsSpan(t * cols, cols), act);
+                for (int r = 0; r < rows; r++)
+                {
+                    float want = VecDot.Row(type, m.Row(r), act, cols);
+                    Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[t * rows + r]),
+                        $"{type} token {t} row {r}: GEMM {y[t * rows + r]:R}, row dot {want:R}");
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(GgmlType.Q2_K, 0.0075f, 0.04f)]
     [InlineData(GgmlType.Q3_K, 0.0040f, 0.04f)]
