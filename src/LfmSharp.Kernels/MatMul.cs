@@ -107,8 +107,8 @@ public static unsafe class MatMul
         // The type's 8-row kernels where the table has them for this machine: packed 8×4 tiles for batches, one
         // token at a time otherwise; both (and the single-row dots of ragged rows) compute every output in the same
         // order. The workspace holds their scratch whenever it was made for LlamaCpp precision on such a machine.
-        bool grouped = mode == DotMode.Quantized && k.Grouped;
-        bool gemm = grouped && tokens > k.MaxMatVecTokens && w.Rows >= PackedGemm.Rows;
+        bool gemm = mode == DotMode.Quantized && k.HasGemm && tokens > k.MaxMatVecTokens && w.Rows >= PackedGemm.Rows;
+        bool grouped = gemm || (mode == DotMode.Quantized && k.Grouped);
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
         fixed (byte* pa = ws.Activations, pp = ws.Packed, pst = ws.Stream)

@@ -27,7 +27,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Activations are the usual vec-dot rows (Q8_0 / Q8_K); for Q8_0 the caller also provides each block's scale as
 /// f32 and, for Q4_0, 8·Σq per block (the −8 offset of Q4_0 weights).
 /// </remarks>
-internal static unsafe class PackedGemm
+internal static unsafe partial class PackedGemm
 {
     public const int Rows = 8;
     public const int Tokens = 4;

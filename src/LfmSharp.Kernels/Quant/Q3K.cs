@@ -296,4 +296,51 @@ public static unsafe class Q3K
         }
         return acc;
     }
+
+    /// <summary>
+    /// Rewrites one Q3_K block at <paramref name="x"/> as the Q6_K block of the same values at <paramref name="q6k"/>:
+    /// Q6_K stores d·scale·(q − 32) with int8 scales per 16 and 6-bit q, so scale = sc − 32 and q = q3 + 32 are exact.
+    /// The integer sums a Q6_K kernel forms, Σ scale·(q − 32)·a, are then those of Q3_K, and its float steps are the
+    /// same as <see cref="DotAvx2"/>'s: the packed Q6_K GEMM computes Q3_K rows bit-identically to it.
+    /// </summary>
+    internal static void ToQ6K(byte* x, byte* q6k)
+    {
+        sbyte* v = stackalloc sbyte[256];
+        byte* qs = x + 32;
+        for (int c = 0; c < 2; c++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++)
+                    v[128 * c + 32 * k + l] = (sbyte)(((qs[32 * c + l] >> (2 * k)) & 3) - (((x[l] >> (4 * c + k)) & 1) != 0 ? 0 : 4) + 32);
+        for (int h = 0; h < 2; h++)
+        {
+            byte* ql = q6k + 64 * h, qh = q6k + 128 + 32 * h;
+            sbyte* y = v + 128 * h;
+            for (int l = 0; l < 32; l++)
+            {
+                int a = y[l], b = y[l + 32], c = y[l + 64], d = y[l + 96];
+                ql[l] = (byte)((a & 0xF) | ((c & 0xF) << 4));
+                ql[l + 32] = (byte)((b & 0xF) | ((d & 0xF) << 4));
+                qh[l] = (byte)((a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((d >> 4) << 6));
+            }
+        }
+        UnpackScales(new ReadOnlySpan<byte>(x + 96, 12), new Span<sbyte>(q6k + 192, 16));
+        for (int j = 0; j < 16; j++)
+            ((sbyte*)q6k)[192 + j] -= 32;
+        *(ushort*)(q6k + 208) = *(ushort*)(x + 108);
+    }
+
+    /// <summary>
+    /// Packs 8 Q3_K rows (<paramref name="rowBytes"/> apart, <paramref name="nb"/> blocks) for the packed Q6_K GEMM
+    /// kernels, block by block through <see cref="ToQ6K"/>: the same packed bytes as the Q6_K rows of equal values.
+    /// </summary>
+    internal static void PackAsQ6K(byte* w, int rowBytes, int nb, byte* dst)
+    {
+        byte* tmp = stackalloc byte[8 * 210];
+        for (int b = 0; b < nb; b++)
+        {
+            for (int r = 0; r < 8; r++)
+                ToQ6K(w + (long)r * rowBytes + b * 110, tmp + 210 * r);
+            PackedGemm.PackQ6K(tmp, 210, 1, dst + (long)b * 2848);
+        }
+    }
 }

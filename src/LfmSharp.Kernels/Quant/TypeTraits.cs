@@ -110,8 +110,11 @@ internal sealed unsafe class TypeTraits
     /// <summary>True when the type has an 8-row interleaved layout (<see cref="Interleaved8"/>) and kernels that read it.</summary>
     public bool Interleaves => Decode8Interleaved != null;
 
-    /// <summary>True when the AVX2 8-row kernels (decode and packed GEMM) handle this type.</summary>
-    public bool Grouped => Decode8 != null && Pack8 != null && Gemm != null;
+    /// <summary>True when the type has a packed 8-row × 4-token GEMM (AVX2 only).</summary>
+    public bool HasGemm => Pack8 != null && Gemm != null;
+
+    /// <summary>True when the AVX2 8-row kernels (decode and packed GEMM) both handle this type.</summary>
+    public bool Grouped => Decode8 != null && HasGemm;
 
     /// <summary>The record of <paramref name="type"/>; <see cref="NotSupportedException"/> naming the type when the engine has none.</summary>
     public static TypeTraits For(GgmlType type)

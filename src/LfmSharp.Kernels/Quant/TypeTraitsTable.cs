@@ -48,9 +48,18 @@ internal static unsafe class TypeTraitsTable
 
         // K-quants (256-element super-blocks) against Q8_K.
         add(new(GgmlType.Q2_K, GgmlType.Q8_K, &Q2K.DequantizeRow, &Q2K.DotScalar)
-            { DotSimd = Simd.Pick(&Q2K.DotAvx2, null), FromFloatReference = &Q2K.QuantizeRowReference });
+        {
+            DotSimd = Simd.Pick(&Q2K.DotAvx2, null), FromFloatReference = &Q2K.QuantizeRowReference,
+            Pack8 = avx2 ? &PackedGemm.PackQ2K : null,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ2KDot4<VnniDot> : &PackedGemm.KernelQ2KDot4<Avx2Dot>,
+        });
+        // Q3_K batches run the packed Q6_K GEMM on blocks rewritten as Q6_K while packing (exact, see Q3K.ToQ6K).
         add(new(GgmlType.Q3_K, GgmlType.Q8_K, &Q3K.DequantizeRow, &Q3K.DotScalar)
-            { DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference });
+        {
+            DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference,
+            Pack8 = avx2 ? &Q3K.PackAsQ6K : null,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
+        });
         add(new(GgmlType.Q4_K, GgmlType.Q8_K, &Q4K.DequantizeRow, &Q4K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q4K.DotAvx2, &Q4K.DotVector128), FromFloatReference = &Q4K.QuantizeRowReference,
@@ -60,7 +69,11 @@ internal static unsafe class TypeTraitsTable
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4KDot4<VnniDot> : &PackedGemm.KernelQ4K,
         });
         add(new(GgmlType.Q5_K, GgmlType.Q8_K, &Q5K.DequantizeRow, &Q5K.DotScalar)
-            { DotSimd = Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128), FromFloatReference = &Q5K.QuantizeRowReference });
+        {
+            DotSimd = Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128), FromFloatReference = &Q5K.QuantizeRowReference,
+            Pack8 = avx2 ? &PackedGemm.PackQ5K : null,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ5KDot4<VnniDot> : &PackedGemm.KernelQ5KDot4<Avx2Dot>,
+        });
         add(new(GgmlType.Q6_K, GgmlType.Q8_K, &Q6K.DequantizeRow, &Q6K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128), FromFloatReference = &Q6K.QuantizeRowReference,

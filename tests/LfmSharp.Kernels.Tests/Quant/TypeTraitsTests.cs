@@ -36,10 +36,11 @@ public sealed unsafe class TypeTraitsTests(ITestOutputHelper output)
         var act = TypeTraits.For(k.VecDotType);
         Assert.True(act.FromFloat != null, $"{type}'s activation format {k.VecDotType} has no quantizer");
         Assert.Equal(0, k.BlockSize % act.BlockSize);
-        // The 8-row kernels come as a set (decode, pack, GEMM), and only where the AVX2 kernels run.
-        bool any = k.Decode8 != null || k.Pack8 != null || k.Gemm != null;
-        Assert.Equal(any, k.Grouped);
-        if (any)
+        // Pack and GEMM come together; an 8-row decode kernel needs the GEMM for batches; all only where AVX2 runs.
+        Assert.Equal(k.Pack8 != null, k.Gemm != null);
+        if (k.Decode8 != null)
+            Assert.True(k.HasGemm);
+        if (k.HasGemm)
             Assert.True(Simd.Avx2Fma);
         if (k.Interleaves)
             Assert.True(k.Grouped && k.Pack8Interleaved != null);
@@ -112,6 +113,92 @@ public sealed unsafe class TypeTraitsTests(ITestOutputHelper output)
             float scalar = VecDot.RowScalar(GgmlType.Q2_K, wq, aq, n);
             fixed (byte* pw = wq, pa = aq)
                 Assert.Equal(BitConverter.SingleToInt32Bits(scalar), BitConverter.SingleToInt32Bits(Q2K.DotAvx2(pw, pa, n / 256)));
+        }
+    }
+
+    [Fact]
+    public void Q3KAsQ6KHasTheSameValuesAndTheGemmTheSameBitsAsTheRowDot()
+    {
+        const int rows = 16, cols = 512;
+        var rng = new Random(5);
+        var f = new float[rows * cols];
+        for (int i = 0; i < f.Length; i++)
+            f[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 97 == 0 ? 8 : 1);
+        var w = GC.AllocateArray<byte>((int)GgmlTypes.RowBytes(GgmlType.Q3_K, f.Length), pinned: true);
+        Quantize.RowReference(GgmlType.Q3_K, f, w);
+        fixed (byte* pw = w)
+        {
+            var q6 = new byte[210];
+            float[] a = new float[256], b = new float[256];
+            for (int blk = 0; blk < w.Length / 110; blk++)
+            {
+                fixed (byte* p6 = q6)
+                    Q3K.ToQ6K(pw + blk * 110, p6);
+                Dequantize.Row(GgmlType.Q3_K, w.AsSpan(blk * 110, 110), a);
+                Dequantize.Row(GgmlType.Q6_K, q6, b);
+                for (int i = 0; i < 256; i++)
+                    Assert.Equal(BitConverter.SingleToInt32Bits(a[i]), BitConverter.SingleToInt32Bits(b[i]));
+            }
+            if (!Simd.Avx2Fma)
+                return;
+            const int tokens = 7;
+            var x = new float[tokens * cols];
+            for (int i = 0; i < x.Length; i++)
+                x[i] = (float)(rng.NextDouble() * 2 - 1);
+            using var pool = new KernelThreadPool(2);
+            var ws = new MatMulWorkspace(pool, tokens, cols);
+            var m = new WeightMatrix(GgmlType.Q3_K, rows, cols, pw);
+            var y = new float[tokens * rows];
+            MatMul.Compute(m, x, y, ws);   // 7 tokens: the packed GEMM
+            var act = new byte[GgmlTypes.RowBytes(GgmlType.Q8_K, cols)];
+            for (int t = 0; t < tokens; t++)
+            {
+                Quantize.Row(GgmlType.Q8_K, x.AsSpan(t * cols, cols), act);
+                for (int r = 0; r < rows; r++)
+                    Assert.Equal(BitConverter.SingleToInt32Bits(VecDot.Row(GgmlType.Q3_K, m.Row(r), act, cols)), BitConverter.SingleToInt32Bits(y[t * rows + r]));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The packed GEMM of every type that has one gives the row dot's bits (the same exact integers, the same float
+    /// steps), on this machine's integer core (VNNI or AVX2), with a ragged last tile and ragged last rows.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TableTypes))]
+    public void PackedGemmGivesTheRowDotBits(GgmlType type)
+    {
+        var k = TypeTraits.For(type);
+        if (!k.HasGemm || k.FromFloatReference == null)
+            return;
+        const int rows = 19, cols = 512, tokens = 6;
+        var rng = new Random(17);
+        var f = new float[rows * cols];
+        for (int i = 0; i < f.Length; i++)
+            f[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 89 == 0 ? 6 : 1) + (i / cols % 3 == 0 ? 0.3f : 0f);
+        var w = GC.AllocateArray<byte>((int)GgmlTypes.RowBytes(type, f.Length), pinned: true);
+        Quantize.RowReference(type, f, w);
+        var x = new float[tokens * cols];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = (float)(rng.NextDouble() * 2 - 1);
+        using var pool = new KernelThreadPool(2);
+        var ws = new MatMulWorkspace(pool, tokens, cols);
+        fixed (byte* pw = w)
+        {
+            var m = new WeightMatrix(type, rows, cols, pw);
+            var y = new float[tokens * rows];
+            MatMul.Compute(m, x, y, ws);
+            var act = new byte[GgmlTypes.RowBytes(k.VecDotType, cols)];
+            for (int t = 0; t < tokens; t++)
+            {
+                Quantize.Row(k.VecDotType, x.AsSpan(t * cols, cols), act);
+                for (int r = 0; r < rows; r++)
+                {
+                    float want = VecDot.Row(type, m.Row(r), act, cols);
+                    Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[t * rows + r]),
+                        $"{type} token {t} row {r}: GEMM {y[t * rows + r]:R}, row dot {want:R}");
+                }
+            }
         }
     }
 
