@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
@@ -43,7 +44,7 @@ public static unsafe class IQ4NL
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8Row, int n)
     {
         int nb = CheckDot(Type, GgmlType.Q8_0, weightRow.Length, q8Row.Length, n);
-        return Simd.Dot(weightRow, q8Row, nb, &DotAvx2, null, &DotScalar);
+        return Simd.Dot(weightRow, q8Row, nb, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     /// <summary>
@@ -72,6 +73,34 @@ public static unsafe class IQ4NL
             sumf = MathF.FusedMultiplyAdd(Scale(w + 18 * i, a + 34 * i), Simd.HorizontalSum(BlockSum(w + 18 * i, a + 34 * i, kv)), sumf);
         return sumf;
     }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: the same exact block integers (levels by
+    /// table lookup, products widened before any addition), the same four-block fma and final sum.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        var kv = Vector128.Create(IQTables.KValuesIq4Nl);
+        var acc = Vector128<float>.Zero;
+        int i = 0;
+        for (; i + 4 <= nb; i += 4)
+        {
+            byte* x = w + 18 * i, y = a + 34 * i;
+            var sums = Vector128.Create(BlockSum128(x, y, kv), BlockSum128(x + 18, y + 34, kv), BlockSum128(x + 36, y + 68, kv), BlockSum128(x + 54, y + 102, kv));
+            var dx = Vector128.Create(*(ushort*)x, *(ushort*)(x + 18), *(ushort*)(x + 36), (uint)*(ushort*)(x + 54));
+            var dy = Vector128.Create(*(ushort*)y, *(ushort*)(y + 34), *(ushort*)(y + 68), (uint)*(ushort*)(y + 102));
+            acc = Vector128.FusedMultiplyAdd(HalfToSingle4(dy) * HalfToSingle4(dx), Vector128.ConvertToSingle(sums), acc);
+        }
+        float sumf = Vector128.Sum(acc);
+        for (; i < nb; i++)
+            sumf = MathF.FusedMultiplyAdd(Scale(w + 18 * i, a + 34 * i), BlockSum128(w + 18 * i, a + 34 * i, kv), sumf);
+        return sumf;
+    }
+
+    /// <summary>One block's exact Σ kv[q]·a (Vector128).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockSum128(byte* x, byte* y, Vector128<sbyte> kv) => Vector128.Sum(IQ4XS.LevelDot128(Vector128.Load(x + 2), (sbyte*)(y + 2), kv));
 
     /// <summary>
     /// Four f16 bit patterns (one per u32 lane) to f32, the same values as <see cref="QuantMath.HalfToSingle"/> (the same
@@ -168,7 +197,7 @@ public static unsafe class IQ4XS
     public static float Dot(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int n)
     {
         int nb = CheckDot(Type, GgmlType.Q8_K, weightRow.Length, q8KRow.Length, n);
-        return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
+        return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, &DotVector128, &DotScalar);
     }
 
     /// <summary>
@@ -196,6 +225,57 @@ public static unsafe class IQ4XS
         }
         return Simd.HorizontalSum(acc);
     }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: the same exact sub-block integers, the
+    /// same per-lane fmas in two 4-lane halves, and <see cref="Simd.HorizontalSum(Vector256{float})"/>'s final order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotVector128(byte* w, byte* a, int nb)
+    {
+        var kv = Vector128.Create(IQTables.KValuesIq4Nl);
+        var accLo = Vector128<float>.Zero;
+        var accHi = Vector128<float>.Zero;
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + 136 * i, y = a + 292 * i;
+            byte* qs = x + 8;
+            sbyte* q8 = (sbyte*)(y + 4);
+            var lo = Vector128.Create(SubBlock(qs, q8, kv), SubBlock(qs + 16, q8 + 32, kv), SubBlock(qs + 32, q8 + 64, kv), SubBlock(qs + 48, q8 + 96, kv));
+            var hi = Vector128.Create(SubBlock(qs + 64, q8 + 128, kv), SubBlock(qs + 80, q8 + 160, kv), SubBlock(qs + 96, q8 + 192, kv), SubBlock(qs + 112, q8 + 224, kv));
+            var d = Vector128.Create(HalfToSingle(*(ushort*)x) * *(float*)y);
+            ushort h = *(ushort*)(x + 2);
+            uint l = *(uint*)(x + 4);
+            var lsLo = Vector128.Create(Scale(h, (byte)l, 0), Scale(h, (byte)l, 1), Scale(h, (byte)(l >> 8), 2), Scale(h, (byte)(l >> 8), 3)) - Vector128.Create(32);
+            var lsHi = Vector128.Create(Scale(h, (byte)(l >> 16), 4), Scale(h, (byte)(l >> 16), 5), Scale(h, (byte)(l >> 24), 6), Scale(h, (byte)(l >> 24), 7)) - Vector128.Create(32);
+            accLo = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(lsLo) * d, Vector128.ConvertToSingle(lo), accLo);
+            accHi = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(lsHi) * d, Vector128.ConvertToSingle(hi), accHi);
+        }
+        var s = accLo + accHi;
+        return (s.GetElement(0) + s.GetElement(2)) + (s.GetElement(1) + s.GetElement(3));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SubBlock(byte* qs, sbyte* q8, Vector128<sbyte> kv) => Vector128.Sum(LevelDot128(Vector128.Load(qs), q8, kv));
+
+    /// <summary>
+    /// Σ kv[q]·a over 32 weights (16 packed bytes, low nibbles first) as 4 int32 lanes, exact for every activation byte
+    /// (|kv·a| ≤ 127·128: one <see cref="Simd.MulPairs"/> pair sum fits int16, two would not, so each half is widened
+    /// on its own).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<int> LevelDot128(Vector128<byte> packed, sbyte* act, Vector128<sbyte> kv)
+    {
+        var (low, high) = Simd.Nibbles128(packed);
+        return Simd.DotPair(Lookup(kv, low), Vector128.Load(act)) + Simd.DotPair(Lookup(kv, high), Vector128.Load(act + 16));
+    }
+
+    /// <summary>table[idx] per byte for indices 0..15: pshufb (SSSE3), tbl (ARM64), else the portable shuffle.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<sbyte> Lookup(Vector128<sbyte> table, Vector128<sbyte> idx)
+        => Ssse3.IsSupported ? Ssse3.Shuffle(table, idx)
+         : AdvSimd.Arm64.IsSupported ? AdvSimd.Arm64.VectorTableLookup(table.AsByte(), idx.AsByte()).AsSByte()
+         : Vector128.Shuffle(table, idx);
 
     /// <summary>The 8 sub-block scales ls − 32 of a block (scales_h, scales_l as a u32) as int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -88,6 +88,39 @@ public sealed unsafe class IQuantTests
         }
     }
 
+    public static TheoryData<GgmlType, int> Vector128Cases()
+    {
+        var data = new TheoryData<GgmlType, int>();
+        foreach (var t in new[] { GgmlType.IQ4_NL, GgmlType.IQ4_XS })
+            foreach (int nb in GgmlTypes.BlockSize(t) == 32 ? new[] { 1, 3, 4, 7, 9, 64 } : new[] { 1, 2, 3, 8 })
+                data.Add(t, nb);
+        return data;
+    }
+
+    /// <summary>The portable Vector128 twins (IQ4_NL, IQ4_XS) repeat the AVX2 kernels' integers and float steps exactly.</summary>
+    [Avx2Theory]
+    [MemberData(nameof(Vector128Cases))]
+    public void Vector128IsBitIdenticalToAvx2(GgmlType type, int nb)
+    {
+        foreach (var (w, a) in Rows(type, nb))
+            AssertSameBits(Avx2(type, w, a, nb), Vector128(type, w, a, nb), type, nb);
+    }
+
+    /// <summary>Runs everywhere (in software where intrinsics are off): the Vector128 twin against the scalar.</summary>
+    [Theory]
+    [MemberData(nameof(Vector128Cases))]
+    public void Vector128MatchesScalarToSummationRounding(GgmlType type, int nb)
+    {
+        foreach (var (w, a) in Rows(type, nb))
+            AssertClose(type, w, a, VecDot.RowScalar(type, w, a, nb * GgmlTypes.BlockSize(type)), Vector128(type, w, a, nb));
+    }
+
+    private static float Vector128(GgmlType type, byte[] w, byte[] a, int nb)
+    {
+        fixed (byte* pw = w, pa = a)
+            return type == GgmlType.IQ4_NL ? IQ4NL.DotVector128(pw, pa, nb) : IQ4XS.DotVector128(pw, pa, nb);
+    }
+
     /// <summary>The types whose AVX2 dot sums in float lanes instead of the scalar's order.</summary>
     internal static bool IsCanonicalOrder(GgmlType type) => type is GgmlType.IQ4_NL or GgmlType.IQ4_XS;
 
@@ -114,7 +147,8 @@ public sealed unsafe class IQuantTests
         int n = nb * GgmlTypes.BlockSize(type);
         foreach (var (w, a) in Rows(type, nb))
         {
-            float want = Simd.Avx2Fma ? Avx2(type, w, a, nb) : VecDot.RowScalar(type, w, a, n);
+            float want = Simd.Avx2Fma ? Avx2(type, w, a, nb)
+                : Simd.UseVector128 && IsCanonicalOrder(type) ? Vector128(type, w, a, nb) : VecDot.RowScalar(type, w, a, n);
             AssertSameBits(want, VecDot.Row(type, w, a, n), type, nb);
         }
     }
