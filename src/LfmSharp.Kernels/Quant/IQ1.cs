@@ -11,6 +11,7 @@ namespace LfmSharp.Kernels.Quant;
 /// </summary>
 public static unsafe class IQ1S
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ1_S;
 
     /// <summary>The grid shift (ggml's IQ1S_DELTA / IQ1M_DELTA).</summary>
@@ -145,6 +146,7 @@ public static unsafe class IQ1S
 /// </summary>
 public static unsafe class IQ1M
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ1_M;
 
     /// <summary>

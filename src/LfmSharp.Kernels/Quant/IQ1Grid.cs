@@ -1,7 +1,8 @@
 namespace LfmSharp.Kernels.Quant;
 
-// Format data of the i-quants, value for value as ggml-common.h defines it (iq1s_grid). These are facts of the GGUF
-// formats (a block stores indices into them), not tunable code; IQGridTests checks every entry against ggml's own
+// Format data of the i-quants, value for value as ggml-common.h defines it
+// (iq1s_grid). These are facts of the GGUF
+// formats (a block stores indices into them), not tunable code; IQuantOracleTests.GridAndSignTablesAreGgmls checks every entry against ggml's own
 // dequantizer. Each 64-bit (32-bit) entry holds 8 (4) bytes, element 0 in the low byte.
 
 /// <summary>The IQ1 grid.</summary>

@@ -53,6 +53,7 @@ internal static unsafe class IQSimd
 /// </summary>
 public static unsafe class IQ2XXS
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ2_XXS;
 
     /// <summary>
@@ -150,6 +151,7 @@ public static unsafe class IQ2XXS
 /// </summary>
 public static unsafe class IQ2XS
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ2_XS;
 
     /// <summary>
@@ -275,6 +277,7 @@ public static unsafe class IQ2XS
 /// </summary>
 public static unsafe class IQ2S
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ2_S;
 
     /// <summary>

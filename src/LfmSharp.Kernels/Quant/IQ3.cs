@@ -11,6 +11,7 @@ namespace LfmSharp.Kernels.Quant;
 /// </summary>
 public static unsafe class IQ3XXS
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ3_XXS;
 
     /// <summary>
@@ -121,6 +122,7 @@ public static unsafe class IQ3XXS
 /// </summary>
 public static unsafe class IQ3S
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ3_S;
 
     /// <summary>

@@ -12,6 +12,7 @@ namespace LfmSharp.Kernels.Quant;
 /// </summary>
 public static unsafe class IQ4NL
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ4_NL;
 
     /// <summary>
@@ -156,6 +157,7 @@ public static unsafe class IQ4NL
 /// </summary>
 public static unsafe class IQ4XS
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ4_XS;
 
     /// <summary>

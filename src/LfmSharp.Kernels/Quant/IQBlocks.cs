@@ -11,7 +11,9 @@ namespace LfmSharp.Kernels.Quant;
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ4NL
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 32;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 18;
 
     /// <summary>Scale.</summary>
@@ -24,9 +26,12 @@ public struct BlockIQ4NL
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ4XS
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 136;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>High 2 bits of the 8 sub-block scales (bits 2j..2j+1 for sub-block j).</summary>
     public ushort ScalesH;
@@ -40,7 +45,9 @@ public struct BlockIQ4XS
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockTQ1_0
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 54;
 
     /// <summary>[48] five trits per byte, stored as a fixed-point fraction (digit n = top bits of byte·3^n·3).</summary>
@@ -55,11 +62,14 @@ public struct BlockTQ1_0
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockTQ2_0
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 66;
 
     /// <summary>[64] four codes per byte: weight 128h + 32l + m is bits 2l..2l+1 of byte 32h + m.</summary>
     public Bytes64 Qs;
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
 }
 
@@ -67,9 +77,12 @@ public struct BlockTQ2_0
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ2XXS
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 66;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>[32] per sub-block of 32: two u32, the first the 4 grid indices, the second 4×7 sign bits and the scale on top.</summary>
     public UInt16x32 Qs;
@@ -79,9 +92,12 @@ public struct BlockIQ2XXS
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ2XS
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 74;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>[32] grid index (low 9 bits) and sign index (high 7 bits) of each group of 8.</summary>
     public UInt16x32 Qs;
@@ -93,9 +109,12 @@ public struct BlockIQ2XS
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ2S
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 82;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>[64] low 8 bits of the 32 grid indices, then the 32 sign bytes.</summary>
     public Bytes64 Qs;
@@ -109,9 +128,12 @@ public struct BlockIQ2S
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ3XXS
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 98;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>[96] 64 grid indices, then 8 u32 of signs and scale.</summary>
     public Bytes96 Qs;
@@ -121,9 +143,12 @@ public struct BlockIQ3XXS
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ3S
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 110;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>[64] low 8 bits of the grid indices.</summary>
     public Bytes64 Qs;
@@ -139,9 +164,12 @@ public struct BlockIQ3S
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ1S
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 50;
 
+    /// <summary>Super-block scale (f16).</summary>
     public Half D;
     /// <summary>[32] low 8 bits of the grid indices.</summary>
     public Bytes32 Qs;
@@ -153,7 +181,9 @@ public struct BlockIQ1S
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockIQ1M
 {
+    /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
+    /// <summary>Bytes per block (ggml-common.h's static_assert).</summary>
     public const int SizeInBytes = 56;
 
     /// <summary>[32] low 8 bits of the grid indices.</summary>

@@ -12,6 +12,7 @@ namespace LfmSharp.Kernels.Quant;
 /// </summary>
 public static unsafe class TQ1_0
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.TQ1_0;
 
     private static ReadOnlySpan<byte> Pow3 => [1, 3, 9, 27, 81, 243];
@@ -142,6 +143,7 @@ public static unsafe class TQ1_0
 /// </summary>
 public static unsafe class TQ2_0
 {
+    /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.TQ2_0;
 
     /// <summary>
