@@ -104,6 +104,9 @@ internal sealed unsafe class TypeTraits
     /// <summary>Packs one 8-row group of the interleaved copy (nb blocks) for the GEMM kernel, or null.</summary>
     public delegate*<byte*, int, byte*, void> Pack8Interleaved { get; init; }
 
+    /// <summary>Bytes <see cref="Pack8"/> writes per block of 8 rows (at most <see cref="PackedGemm.MaxPackedBytesPerColumn"/> per column).</summary>
+    public int PackedBlockBytes { get; init; }
+
     /// <summary>The packed 8-row × 4-token kernel this machine runs (VNNI or AVX2), or null.</summary>
     public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm { get; init; }
 

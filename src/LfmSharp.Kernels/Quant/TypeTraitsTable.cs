@@ -26,7 +26,7 @@ internal static unsafe class TypeTraitsTable
             Side = ActivationSide.Q8_0ScalesAndSums,
             Decode8 = avx2 ? &Q4_0Group : null, Decode8Interleaved = avx2 ? &Q4_0GroupX8 : null,
             Decode8Tokens = avx2 ? &Q4_0Tokens : null, Decode8TokensInterleaved = avx2 ? &Q4_0TokensX8 : null, MaxMatVecTokens = 8,
-            Pack8 = avx2 ? &PackedGemm.PackQ4_0 : null, Pack8Interleaved = avx2 ? &PackedGemm.PackQ4_0x8 : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ4_0 : null, PackedBlockBytes = 288, Pack8Interleaved = avx2 ? &PackedGemm.PackQ4_0x8 : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Dot4<VnniDot> : &PackedGemm.KernelQ4_0,
         });
         add(new(GgmlType.Q4_1, GgmlType.Q8_1, &Q4_1.DequantizeRow, &Q4_1.DotScalar)
@@ -40,7 +40,7 @@ internal static unsafe class TypeTraitsTable
             DotSimd = Simd.Pick(&Q8_0.DotAvx2, &Q8_0.DotVector128), FromFloatReference = &Q8_0.QuantizeRowReference, FromFloat = &Q8_0.QuantizeRow,
             Side = ActivationSide.Q8_0Scales,
             Decode8 = avx2 ? &Q8_0Group : null, Decode8Interleaved = avx2 ? &Q8_0GroupX8 : null,
-            Pack8 = avx2 ? &PackedGemm.PackQ8_0 : null, Pack8Interleaved = avx2 ? &PackedGemm.PackQ8_0x8 : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ8_0 : null, PackedBlockBytes = 288, Pack8Interleaved = avx2 ? &PackedGemm.PackQ8_0x8 : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0,
         });
         add(new(GgmlType.Q8_1, GgmlType.Q8_1, &Q8_1.DequantizeRow, &NoDot)
@@ -50,14 +50,14 @@ internal static unsafe class TypeTraitsTable
         add(new(GgmlType.Q2_K, GgmlType.Q8_K, &Q2K.DequantizeRow, &Q2K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q2K.DotAvx2, null), FromFloatReference = &Q2K.QuantizeRowReference,
-            Pack8 = avx2 ? &PackedGemm.PackQ2K : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ2K : null, PackedBlockBytes = 2880,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ2KDot4<VnniDot> : &PackedGemm.KernelQ2KDot4<Avx2Dot>,
         });
         // Q3_K batches run the packed Q6_K GEMM on blocks rewritten as Q6_K while packing (exact, see Q3K.ToQ6K).
         add(new(GgmlType.Q3_K, GgmlType.Q8_K, &Q3K.DequantizeRow, &Q3K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference,
-            Pack8 = avx2 ? &Q3K.PackAsQ6K : null,
+            Pack8 = avx2 ? &Q3K.PackAsQ6K : null, PackedBlockBytes = 2848,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
         });
         add(new(GgmlType.Q4_K, GgmlType.Q8_K, &Q4K.DequantizeRow, &Q4K.DotScalar)
@@ -65,13 +65,13 @@ internal static unsafe class TypeTraitsTable
             DotSimd = Simd.Pick(&Q4K.DotAvx2, &Q4K.DotVector128), FromFloatReference = &Q4K.QuantizeRowReference,
             StreamActivations = avx2 ? &KStream.Q4KActivations : null,
             Decode8 = avx2 ? &Q4KGroup : null, Decode8Interleaved = avx2 ? &Q4KGroupX8 : null,
-            Pack8 = avx2 ? &PackedGemm.PackQ4K : null, Pack8Interleaved = avx2 ? &PackedGemm.PackQ4Kx8 : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ4K : null, PackedBlockBytes = 2624, Pack8Interleaved = avx2 ? &PackedGemm.PackQ4Kx8 : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4KDot4<VnniDot> : &PackedGemm.KernelQ4K,
         });
         add(new(GgmlType.Q5_K, GgmlType.Q8_K, &Q5K.DequantizeRow, &Q5K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128), FromFloatReference = &Q5K.QuantizeRowReference,
-            Pack8 = avx2 ? &PackedGemm.PackQ5K : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ5K : null, PackedBlockBytes = 2624,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ5KDot4<VnniDot> : &PackedGemm.KernelQ5KDot4<Avx2Dot>,
         });
         add(new(GgmlType.Q6_K, GgmlType.Q8_K, &Q6K.DequantizeRow, &Q6K.DotScalar)
@@ -79,7 +79,7 @@ internal static unsafe class TypeTraitsTable
             DotSimd = Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128), FromFloatReference = &Q6K.QuantizeRowReference,
             StreamActivations = avx2 ? &KStream.Q6KActivations : null,
             Decode8 = avx2 ? &Q6KGroup : null, Decode8Interleaved = avx2 ? &Q6KGroupX8 : null,
-            Pack8 = avx2 ? &PackedGemm.PackQ6K : null, Pack8Interleaved = avx2 ? &PackedGemm.PackQ6Kx8 : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ6K : null, PackedBlockBytes = 2848, Pack8Interleaved = avx2 ? &PackedGemm.PackQ6Kx8 : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
         });
         add(new(GgmlType.Q8_K, GgmlType.Q8_K, &Q8K.DequantizeRow, &NoDot)

@@ -41,7 +41,11 @@ public sealed unsafe class TypeTraitsTests(ITestOutputHelper output)
         if (k.Decode8 != null)
             Assert.True(k.HasGemm);
         if (k.HasGemm)
+        {
             Assert.True(Simd.Avx2Fma);
+            // The workspace holds one packed group per thread at MaxPackedBytesPerColumn per column.
+            Assert.InRange(k.PackedBlockBytes, 1, PackedGemm.MaxPackedBytesPerColumn * k.BlockSize);
+        }
         if (k.Interleaves)
             Assert.True(k.Grouped && k.Pack8Interleaved != null);
         Assert.True(GgmlTypes.IsComputeSupported(type));
