@@ -102,11 +102,13 @@ public static unsafe class MatMul
         if (tokens == 0)
             return;
 
+        var k = Kernels(w);
         var mode = w.Type == GgmlType.F32 ? DotMode.F32 : ws.Precision == MatMulPrecision.Float ? DotMode.Dequantized : DotMode.Quantized;
-        // AVX2 kernels of the common weight types: 8-row groups, packed 8×4 tiles for batches, one token at a time
-        // otherwise; both (and the single-row dots of ragged rows) compute every output in the same order.
-        bool grouped = mode == DotMode.Quantized && ws.ActivationScales.Length > 0 && PackedGemm.Handles(w.Type);
-        bool gemm = grouped && tokens > MaxMatVecTokens(w.Type) && w.Rows >= PackedGemm.Rows && ws.Packed.Length > 0;
+        // The type's 8-row kernels where the table has them for this machine: packed 8×4 tiles for batches, one
+        // token at a time otherwise; both (and the single-row dots of ragged rows) compute every output in the same
+        // order. The workspace holds their scratch whenever it was made for LlamaCpp precision on such a machine.
+        bool gemm = mode == DotMode.Quantized && k.HasGemm && tokens > k.MaxMatVecTokens && w.Rows >= PackedGemm.Rows;
+        bool grouped = gemm || (mode == DotMode.Quantized && k.Grouped);
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
         fixed (byte* pa = ws.Activations, pp = ws.Packed, pst = ws.Stream)
@@ -135,7 +137,7 @@ public static unsafe class MatMul
                 v.W = w;
                 (v.Y, v.Act, v.Scales, v.Sums, v.Stream) = ((nint)py, (nint)pa, (nint)pas, (nint)pasum, (nint)pst);
                 (v.Tokens, v.ActRowBytes, v.SideStride, v.StreamStride) = (tokens, actRowBytes, ws.SideStride, ws.MaxColumns);
-                v.RowKernel = RowKernel(w.Type);
+                v.RowKernel = k.DotSimd;
                 int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
                 // At least ~32K multiply-adds per chunk so the atomic hand-out stays negligible.
                 ws.Pool.For(groups, Math.Max(1, 4096 / (w.Columns * tokens)), v);
@@ -146,7 +148,7 @@ public static unsafe class MatMul
             job.W = w;
             (job.X, job.Y, job.Act, job.Scratch) = ((nint)px, (nint)py, (nint)pa, (nint)ps);
             (job.Tokens, job.Mode, job.ActRowBytes, job.ScratchStride) = (tokens, mode, actRowBytes, ws.MaxColumns);
-            job.RowKernel = mode == DotMode.Quantized ? RowKernel(w.Type) : null;
+            job.RowKernel = mode == DotMode.Quantized ? k.DotSimd : null;
             // At least ~16K multiply-adds per chunk so the atomic hand-out stays negligible.
             int grain = Math.Max(1, 16384 / Math.Max(1, w.Columns * tokens));
             ws.Pool.For(w.Rows, grain, job);
@@ -160,12 +162,13 @@ public static unsafe class MatMul
     /// </summary>
     private static int QuantizeActivations(in WeightMatrix w, float* x, int tokens, bool grouped, MatMulWorkspace ws, byte* act, float* scales, int* sums)
     {
-        var actType = RowOps.VecDotType(w.Type);
+        var k = Kernels(w);
+        var actType = k.VecDotType;
         int actRowBytes = (int)GgmlTypes.RowBytes(actType, w.Columns);
         var q = ws.QuantizeJob;
         (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)x, (nint)act, w.Columns, actRowBytes, actType);
-        (q.Scales, q.Sums, q.SideStride, q.WithSums) = grouped && actType == GgmlType.Q8_0
-            ? ((nint)scales, (nint)sums, ws.SideStride, w.Type == GgmlType.Q4_0)
+        (q.Scales, q.Sums, q.SideStride, q.WithSums) = grouped && k.Side != ActivationSide.None
+            ? ((nint)scales, (nint)sums, ws.SideStride, k.Side == ActivationSide.Q8_0ScalesAndSums)
             : (0, 0, 0, false);
         // Converting a row is cheap next to the matmul; only spread it over threads for real batches.
         if (tokens < 4)
@@ -176,57 +179,50 @@ public static unsafe class MatMul
     }
 
     /// <summary>
-    /// For the decode kernels of an interleaved Q4_K / Q6_K matrix, each token's Q8_K quants in <see cref="KStream"/>
-    /// order as well (the matching order of the interleaved weights; 1 byte per column, a few hundred ns per row).
+    /// For the decode kernels of an interleaved matrix whose type asks for it (Q4_K / Q6_K), each token's activation
+    /// quants in the order of the interleaved weights as well (1 byte per column, a few hundred ns per row).
     /// </summary>
     private static void StreamActivations(in WeightMatrix w, int tokens, byte* act, int actRowBytes, byte* stream, int streamStride)
     {
-        if (w.Interleaved == null || w.Type is not (GgmlType.Q4_K or GgmlType.Q6_K))
+        var toStream = Kernels(w).StreamActivations;
+        if (w.Interleaved == null || toStream == null)
             return;
-        int nb = w.Columns / 256;
+        int nb = w.Columns / GgmlTypes.BlockSize(w.Type);
         // Interleaved matrices have whole groups of 8 rows, so batches of 4+ tokens take the packed GEMM instead
         // (the buffer holds 3 rows); checked because a violation would write past it.
         if (tokens >= PackedGemm.Tokens)
             throw new InvalidOperationException($"MatMul: {tokens} tokens reached the decode kernels of {w}.");
         for (int t = 0; t < tokens; t++)
-        {
-            if (w.Type == GgmlType.Q4_K)
-                KStream.Q4KActivations(act + (long)t * actRowBytes, nb, stream + (long)t * streamStride);
-            else
-                KStream.Q6KActivations(act + (long)t * actRowBytes, nb, stream + (long)t * streamStride);
-        }
+            toStream(act + (long)t * actRowBytes, nb, stream + (long)t * streamStride);
     }
 
-    /// <summary>
-    /// Largest batch the 8-row matvec kernels take before the packed GEMM pays for packing each weight group per call:
-    /// Q4_0 has a multi-token kernel that unpacks each block once for up to 4 tokens (batched decode of several
-    /// sequences); the other types run one token at a time.
-    /// </summary>
-    internal static int MaxMatVecTokens(GgmlType t) => t == GgmlType.Q4_0 ? MatVecTokensQ4_0 : PackedGemm.Tokens - 1;
+    /// <summary>The kernel record bound to <paramref name="w"/>; <see cref="NotSupportedException"/> naming the type when it has none.</summary>
+    private static TypeTraits Kernels(in WeightMatrix w) => w.Kernels is { IsWeight: true } k ? k : throw QuantTraits.Unsupported(w.Type, "as a matmul weight");
 
-    /// <summary>Crossover of the Q4_0 multi-token matvec and the packed GEMM (measured on the 1.2B shape).</summary>
-    private const int MatVecTokensQ4_0 = 8;
+    /// <summary>Largest batch the 8-row matvec kernels of <paramref name="t"/> take before the packed GEMM (see <see cref="TypeTraits.MaxMatVecTokens"/>).</summary>
+    internal static int MaxMatVecTokens(GgmlType t) => TypeTraits.TryFor(t)?.MaxMatVecTokens ?? PackedGemm.Tokens - 1;
 
     /// <summary>
-    /// The first half of a SwiGLU feed-forward: y = silu(gate·x) ⊙ (up·x), shapes gate/up [Rows, Columns] (same type
-    /// and shape), x [tokens, Columns], y and <paramref name="upScratch"/> [tokens, Rows]. Equal to two
+    /// The first half of a SwiGLU feed-forward: y = silu(gate·x) ⊙ (up·x), shapes gate/up [Rows, Columns] (each of any
+    /// supported type), x [tokens, Columns], y and <paramref name="upScratch"/> [tokens, Rows]. Equal to two
     /// <see cref="Compute"/> calls and <see cref="SwiGlu.Apply"/> up to the SIMD/scalar split of the SwiGLU; for
-    /// decode (fewer than 4 tokens, AVX2 kernels) the activations are quantized once and both projections and the
-    /// SwiGLU run in one parallel region, 8 rows at a time.
+    /// decode (fewer than 4 tokens, AVX2 kernels, gate and up of one type) the activations are quantized once and both
+    /// projections and the SwiGLU run in one parallel region, 8 rows at a time. Gate and up of different types take
+    /// the two separate matmuls (each quantizes the input to its own activation format).
     /// </summary>
     public static void ComputeSwiGlu(in WeightMatrix gate, in WeightMatrix up, ReadOnlySpan<float> x, Span<float> y, Span<float> upScratch, MatMulWorkspace ws)
     {
         ArgumentNullException.ThrowIfNull(ws);
         int tokens = CheckShapes(gate, x.Length, y.Length);
-        if (up.Type != gate.Type || up.Rows != gate.Rows || up.Columns != gate.Columns)
-            throw new ArgumentException($"MatMul: gate {gate} and up {up} must have the same type and shape.");
+        if (up.Rows != gate.Rows || up.Columns != gate.Columns)
+            throw new ArgumentException($"MatMul: gate {gate} and up {up} must have the same shape.");
         if (upScratch.Length != y.Length)
             throw new ArgumentException($"MatMul: up scratch length {upScratch.Length} != output length {y.Length}.");
         if (tokens > ws.MaxTokens || gate.Columns > ws.MaxColumns)
             throw new ArgumentException($"MatMul: batch {tokens} x {gate.Columns} exceeds the workspace ({ws.MaxTokens} x {ws.MaxColumns}).");
-        var rowKernel = RowKernel(gate.Type);
-        bool fused = tokens is > 0 and < 4 && ws.Precision == MatMulPrecision.LlamaCpp && gate.Type != GgmlType.F32
-            && ws.ActivationScales.Length > 0 && PackedGemm.Handles(gate.Type) && rowKernel != null;
+        var k = gate.Kernels;
+        bool fused = tokens is > 0 and < PackedGemm.Tokens && ws.Precision == MatMulPrecision.LlamaCpp && up.Type == gate.Type
+            && gate.Type != GgmlType.F32 && k is { Grouped: true } && k.DotSimd != null;
         if (!fused)
         {
             Compute(gate, x, y, ws);
@@ -245,30 +241,11 @@ public static unsafe class MatMul
             (j.Gate, j.Up) = (gate, up);
             (j.Y, j.UpY, j.Act, j.Scales, j.Sums, j.Stream) = ((nint)py, (nint)pu, (nint)pa, (nint)pas, (nint)pasum, (nint)pst);
             (j.Tokens, j.ActRowBytes, j.SideStride, j.StreamStride) = (tokens, actRowBytes, ws.SideStride, ws.MaxColumns);
-            j.RowKernel = rowKernel;
+            j.RowKernel = k!.DotSimd;
             int groups = (gate.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
             ws.Pool.For(groups, Math.Max(1, 2048 / (gate.Columns * tokens)), j);
         }
     }
-
-    /// <summary>
-    /// The SIMD row·row dot of a weight type over raw pointers (arguments known good; the count is blocks, which for
-    /// F16/BF16 is elements): AVX2 first, else the portable Vector128 one; null where only the span path exists.
-    /// </summary>
-    private static delegate*<byte*, byte*, int, float> RowKernel(GgmlType t) => t switch
-    {
-        GgmlType.Q4_0 => Simd.Pick(&Q4_0.DotAvx2, &Q4_0.DotVector128),
-        GgmlType.Q4_1 => Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128),
-        GgmlType.Q5_0 => Simd.Pick(&Q5_0.DotAvx2, &Q5_0.DotVector128),
-        GgmlType.Q5_1 => Simd.Pick(&Q5_1.DotAvx2, &Q5_1.DotVector128),
-        GgmlType.Q8_0 => Simd.Pick(&Q8_0.DotAvx2, &Q8_0.DotVector128),
-        GgmlType.Q4_K => Simd.Pick(&Q4K.DotAvx2, &Q4K.DotVector128),
-        GgmlType.Q5_K => Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128),
-        GgmlType.Q6_K => Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128),
-        GgmlType.F16 => Simd.Pick(&F16.DotAvx2, &F16.DotVector128),
-        GgmlType.BF16 => Simd.Pick(&BF16.DotAvx2, &BF16.DotVector128),
-        _ => null,
-    };
 
     /// <summary>
     /// Single-threaded reference with the same per-row math as <see cref="Compute"/> (the definition the
@@ -390,44 +367,38 @@ public static unsafe class MatMul
             }
             // The group in GGUF order, and in the matrix's interleaved copy when it has one (see Interleaved8); the
             // interleaved kernels read the GGUF rows only to recompute a group with an Inf/NaN scale.
-            byte* wg = w.Data + (long)r0 * w.RowBytes;
-            byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
+            // The group in GGUF order, and in the matrix's interleaved copy when it has one (see Interleaved8); the
+            // interleaved kernels read the GGUF rows only to recompute a group with an Inf/NaN scale.
+            var k = w.Kernels!;
             bool il = w.Interleaved != null;
-            if (w.Type == GgmlType.Q4_0 && tokens > 1)
+            var g8 = new Group8
             {
-                // Up to 4 tokens per pass over the group's blocks (the group stays in cache between passes).
+                Rows = w.Data + (long)r0 * w.RowBytes, RowBytes = w.RowBytes, Nb = nb,
+                Interleaved = il ? w.Interleaved + (long)r0 * w.RowBytes : null,
+            };
+            var multi = il ? k.Decode8TokensInterleaved : k.Decode8Tokens;
+            if (multi != null && tokens > 1)
+            {
+                // Several tokens per pass over the group's blocks (the group stays in cache between passes).
                 for (int t = 0; t < tokens; t += MatVec8.MultiTokens)
                 {
-                    byte* a = act + (long)t * actRowBytes;
-                    float* d = scales + (long)t * sideStride;
-                    int* s = sums + (long)t * sideStride;
-                    float* yt = y + (long)t * rows + r0;
-                    int n = Math.Min(MatVec8.MultiTokens, tokens - t);
-                    if (il)
-                        MatVec8.Q4_0x8Tokens(ig, nb, a, actRowBytes, d, s, sideStride, yt, rows, n, wg, w.RowBytes);
-                    else
-                        MatVec8.Q4_0Tokens(wg, w.RowBytes, nb, a, actRowBytes, d, s, sideStride, yt, rows, n);
+                    g8.Act = act + (long)t * actRowBytes;
+                    g8.Scales = scales + (long)t * sideStride;
+                    g8.Sums = sums + (long)t * sideStride;
+                    g8.Y = y + (long)t * rows + r0;
+                    multi(g8, actRowBytes, sideStride, rows, Math.Min(MatVec8.MultiTokens, tokens - t));
                 }
                 return;
             }
+            var kernel = il ? k.Decode8Interleaved : k.Decode8;
             for (int t = 0; t < tokens; t++)
             {
-                byte* a = act + (long)t * actRowBytes;
-                float* d = scales + (long)t * sideStride;
-                int* s = sums + (long)t * sideStride;
-                float* yt = y + (long)t * rows + r0;
-                byte* st = stream + (long)t * streamStride;
-                switch (w.Type)
-                {
-                    case GgmlType.Q4_0 when il: MatVec8.Q4_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q8_0 when il: MatVec8.Q8_0x8(ig, nb, a, d, s, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q4_K when il: MatVec8.Q4Kx8(ig, nb, a, st, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q6_K when il: MatVec8.Q6Kx8(ig, nb, a, st, yt, wg, w.RowBytes); break;
-                    case GgmlType.Q4_0: MatVec8.Q4_0(wg, w.RowBytes, nb, a, d, s, yt); break;
-                    case GgmlType.Q8_0: MatVec8.Q8_0(wg, w.RowBytes, nb, a, d, s, yt); break;
-                    case GgmlType.Q4_K: MatVec8.Q4K(wg, w.RowBytes, nb, a, d, s, yt); break;
-                    case GgmlType.Q6_K: MatVec8.Q6K(wg, w.RowBytes, nb, a, d, s, yt); break;
-                }
+                g8.Act = act + (long)t * actRowBytes;
+                g8.Scales = scales + (long)t * sideStride;
+                g8.Sums = sums + (long)t * sideStride;
+                g8.Y = y + (long)t * rows + r0;
+                g8.Stream = stream + (long)t * streamStride;
+                kernel(g8);
             }
         }
     }
@@ -473,6 +444,7 @@ public static unsafe class MatMul
         public void Execute(int start, int end, int thread)
         {
             var w = W;
+            var k = w.Kernels!;
             int n = w.Columns, rows = w.Rows, tokens = Tokens, nb = n / GgmlTypes.BlockSize(w.Type);
             byte* pk = (byte*)Packed + (long)thread * PackedStride;
             float* y = (float*)Y;
@@ -489,23 +461,14 @@ public static unsafe class MatMul
                     {
                         var wr = new ReadOnlySpan<byte>(w.Data + (long)r * w.RowBytes, w.RowBytes);
                         for (int t = 0; t < tokens; t++)
-                            y[(long)t * rows + r] = RowOps.Dot(w.Type, wr, new ReadOnlySpan<byte>(act + (long)t * ActRowBytes, ActRowBytes), n);
+                            y[(long)t * rows + r] = VecDot.Row(w.Type, wr, new ReadOnlySpan<byte>(act + (long)t * ActRowBytes, ActRowBytes), n);
                     }
                     continue;
                 }
-                byte* wg = w.Data + (long)r0 * w.RowBytes;
-                byte* ig = w.Interleaved + (long)r0 * w.RowBytes;
-                switch (w.Type)
-                {
-                    case GgmlType.Q4_0 when w.Interleaved != null: PackedGemm.PackQ4_0x8(ig, nb, pk); break;
-                    case GgmlType.Q8_0 when w.Interleaved != null: PackedGemm.PackQ8_0x8(ig, nb, pk); break;
-                    case GgmlType.Q4_K when w.Interleaved != null: PackedGemm.PackQ4Kx8(ig, nb, pk); break;
-                    case GgmlType.Q6_K when w.Interleaved != null: PackedGemm.PackQ6Kx8(ig, nb, pk); break;
-                    case GgmlType.Q4_0: PackedGemm.PackQ4_0(wg, w.RowBytes, nb, pk); break;
-                    case GgmlType.Q8_0: PackedGemm.PackQ8_0(wg, w.RowBytes, nb, pk); break;
-                    case GgmlType.Q4_K: PackedGemm.PackQ4K(wg, w.RowBytes, nb, pk); break;
-                    case GgmlType.Q6_K: PackedGemm.PackQ6K(wg, w.RowBytes, nb, pk); break;
-                }
+                if (w.Interleaved != null)
+                    k.Pack8Interleaved(w.Interleaved + (long)r0 * w.RowBytes, nb, pk);
+                else
+                    k.Pack8(w.Data + (long)r0 * w.RowBytes, w.RowBytes, nb, pk);
                 for (int t0 = 0; t0 < tokens; t0 += PackedGemm.Tokens)
                 {
                     // A ragged last tile repeats its last token; the duplicate results land in `tail` and are dropped.
@@ -526,17 +489,7 @@ public static unsafe class MatMul
                             default: tile.A3 = a; tile.D3 = d; tile.S3 = s; tile.Y3 = yt; break;
                         }
                     }
-                    switch (w.Type)
-                    {
-                        case GgmlType.Q4_0 when VnniDot.IsSupported: PackedGemm.KernelQ4_0Dot4<VnniDot>(pk, nb, tile); break;
-                        case GgmlType.Q8_0 when VnniDot.IsSupported: PackedGemm.KernelQ8_0Dot4<VnniDot>(pk, nb, tile); break;
-                        case GgmlType.Q4_K when VnniDot.IsSupported: PackedGemm.KernelQ4KDot4<VnniDot>(pk, nb, tile); break;
-                        case GgmlType.Q6_K when VnniDot.IsSupported: PackedGemm.KernelQ6KDot4<VnniDot>(pk, nb, tile); break;
-                        case GgmlType.Q4_0: PackedGemm.KernelQ4_0(pk, nb, tile); break;
-                        case GgmlType.Q8_0: PackedGemm.KernelQ8_0(pk, nb, tile); break;
-                        case GgmlType.Q4_K: PackedGemm.KernelQ4K(pk, nb, tile); break;
-                        case GgmlType.Q6_K: PackedGemm.KernelQ6K(pk, nb, tile); break;
-                    }
+                    k.Gemm(pk, nb, tile);
                 }
             }
         }

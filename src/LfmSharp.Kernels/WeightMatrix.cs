@@ -19,6 +19,7 @@ public readonly unsafe struct WeightMatrix
         if (columns % GgmlTypes.BlockSize(type) != 0)
             throw new ArgumentException($"Row length {columns} is not a multiple of the {GgmlTypes.Name(type)} block size {GgmlTypes.BlockSize(type)}.");
         Type = type;
+        Kernels = TypeTraits.TryFor(type);
         Rows = rows;
         Columns = columns;
         RowBytes = (int)GgmlTypes.RowBytes(type, columns);
@@ -26,6 +27,9 @@ public readonly unsafe struct WeightMatrix
     }
 
     public GgmlType Type { get; }
+
+    /// <summary>The kernel record of <see cref="Type"/> for this machine, bound once here (null for types the engine cannot compute with).</summary>
+    internal TypeTraits? Kernels { get; }
 
     /// <summary>Output size (rows of the matrix).</summary>
     public int Rows { get; }
@@ -45,7 +49,8 @@ public readonly unsafe struct WeightMatrix
     public byte* Interleaved { get; private init; }
 
     /// <summary>True when this machine's kernels have an interleaved layout for <paramref name="type"/> and the row count allows it.</summary>
-    public static bool CanInterleave(GgmlType type, int rows) => PackedGemm.IsSupported && Interleaved8.Handles(type) && rows % Interleaved8.Rows == 0;
+    public static bool CanInterleave(GgmlType type, int rows) =>
+        TypeTraits.TryFor(type) is { Interleaves: true } t && t.Pack8Interleaved != null && Interleaved8.Handles(type) && rows % Interleaved8.Rows == 0;
 
     /// <summary>
     /// Writes <paramref name="rows"/> (whole GGUF rows of a <paramref name="type"/> matrix with <paramref name="columns"/>

@@ -233,7 +233,7 @@ public static class InspectCommand
 
     private static void Row(StringBuilder o, string label, string value) => o.AppendLine($"  {label,-15} {value}");
 
-    /// <summary>llama_ftype names for general.file_type (the common ones).</summary>
+    /// <summary>llama_ftype names for general.file_type.</summary>
     private static string? FileTypeName(long ft) => ft switch
     {
         0 => "ALL_F32",
@@ -252,7 +252,22 @@ public static class InspectCommand
         16 => "MOSTLY_Q5_K_S",
         17 => "MOSTLY_Q5_K_M",
         18 => "MOSTLY_Q6_K",
+        19 => "MOSTLY_IQ2_XXS",
+        20 => "MOSTLY_IQ2_XS",
+        21 => "MOSTLY_Q2_K_S",
+        22 => "MOSTLY_IQ3_XS",
+        23 => "MOSTLY_IQ3_XXS",
+        24 => "MOSTLY_IQ1_S",
+        25 => "MOSTLY_IQ4_NL",
+        26 => "MOSTLY_IQ3_S",
+        27 => "MOSTLY_IQ3_M",
+        28 => "MOSTLY_IQ2_S",
+        29 => "MOSTLY_IQ2_M",
+        30 => "MOSTLY_IQ4_XS",
+        31 => "MOSTLY_IQ1_M",
         32 => "MOSTLY_BF16",
+        36 => "MOSTLY_TQ1_0",
+        37 => "MOSTLY_TQ2_0",
         _ => null,
     };
 

@@ -11,7 +11,7 @@ public sealed record SynthOptions
     /// <summary>Preset: tiny, small, lfm2-350m, lfm2-700m, lfm2.5-1.2b (alias full), lfm2-2.6b.</summary>
     public string Shape { get; init; } = "tiny";
 
-    /// <summary>f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_m, q5_k_m, q6_k.</summary>
+    /// <summary>f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs.</summary>
     public string Type { get; init; } = "f32";
 
     public ulong Seed { get; init; } = 42;
@@ -45,6 +45,12 @@ public sealed record SynthOptions
 
     /// <summary>No progress bar.</summary>
     public bool Quiet { get; init; }
+
+    /// <summary>Per-tensor overrides <c>NAME=TYPE</c> (NAME a regular expression searched in tensor names; first match wins).</summary>
+    public IReadOnlyList<string> TensorTypes { get; init; } = [];
+
+    /// <summary>Write a separate output.weight head instead of tying it to token_embd.</summary>
+    public bool UntiedOutput { get; init; }
 }
 
 /// <summary><c>lfm synth</c>: writes an LFM2 GGUF with random weights of a given shape and file type.</summary>
@@ -78,6 +84,7 @@ public static class SynthCommand
             stdout.WriteLine($"wrote {Path.GetFullPath(path)}");
             stdout.WriteLine($"  shape   {shape.Name}: {shape.Describe()}");
             stdout.WriteLine($"  type    {options.FileType.Name()} (general.file_type {options.FileType.LlamaFileType()}), seed {options.Seed}");
+            stdout.WriteLine($"  tensors {string.Join(", ", SyntheticModel.PlanTensors(options).GroupBy(t => t.Type).OrderBy(g => g.Key).Select(g => $"{LfmSharp.Kernels.Quant.GgmlTypes.Name(g.Key)} x{g.Count()}"))}");
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  params  {shape.ParameterCount:N0}"));
             stdout.WriteLine($"  size    {FormatBytes(new FileInfo(path).Length)}");
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  time    {sw.Elapsed.TotalSeconds:F2} s"));
@@ -145,6 +152,8 @@ public static class SynthCommand
             Seed = o.Seed,
             ChatTemplate = template,
             MaxDegreeOfParallelism = o.Threads ?? 0,
+            TensorTypes = (o.TensorTypes ?? []).Select(TensorTypeOverride.Parse).ToArray(),
+            UntiedOutput = o.UntiedOutput,
         };
     }
 
@@ -170,9 +179,11 @@ public static class SynthCommand
         var template = new Option<string?>("--template") { Description = "Chat template style: lfm2 or lfm2.5" };
         var threads = new Option<int?>("--threads") { Description = "Quantization threads (default: all cores)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
+        var tensorType = new Option<string[]>("--tensor-type") { Description = "Per-tensor type NAME=TYPE (regex on the tensor name, e.g. ffn_up=q4_1); repeatable, first match wins", AllowMultipleArgumentsPerToken = false };
+        var untied = new Option<bool>("--untied-output") { Description = "Write a separate output.weight head (llama-quantize gives it the output type)" };
         var cmd = new Command("synth", "Write an LFM2 GGUF with synthetic (seeded random) weights")
         {
-            shape, type, seed, output, cache, hidden, ffn, heads, kvHeads, layers, layerCount, vocab, context, ropeBase, lCache, eps, template, threads, quiet,
+            shape, type, seed, output, cache, hidden, ffn, heads, kvHeads, layers, layerCount, vocab, context, ropeBase, lCache, eps, template, threads, quiet, tensorType, untied,
         };
         cmd.SetAction(r => Run(new SynthOptions
         {
@@ -195,6 +206,8 @@ public static class SynthCommand
             Template = r.GetValue(template),
             Threads = r.GetValue(threads),
             Quiet = r.GetValue(quiet),
+            TensorTypes = r.GetValue(tensorType) ?? [],
+            UntiedOutput = r.GetValue(untied),
         }, stdout ?? Console.Out, stderr ?? Console.Error));
         return cmd;
     }

@@ -144,6 +144,46 @@ public struct BlockQ6K
     public Half D;
 }
 
+/// <summary>
+/// Q2_K: 16 sub-blocks of 16 with a 4-bit scale and a 4-bit min each; y = d·(sc &amp; 15)·q − dmin·(sc » 4), 2-bit q.
+/// 84 bytes.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public struct BlockQ2K
+{
+    public const int BlockSize = 256;
+    public const int SizeInBytes = 84;
+
+    /// <summary>[16] sub-block scale (low nibble) and min (high nibble).</summary>
+    public Bytes16 Scales;
+    /// <summary>[64] 2-bit quants: chunk c (128 weights) uses bytes 32c..32c+31, bits 2k..2k+1 for weights 128c+32k+l.</summary>
+    public Bytes64 Qs;
+    /// <summary>Super-block scale for the quantized scales.</summary>
+    public Half D;
+    /// <summary>Super-block scale for the quantized mins.</summary>
+    public Half DMin;
+}
+
+/// <summary>
+/// Q3_K: 16 sub-blocks of 16 with 6-bit signed scales (−32 offset); y = d·(sc − 32)·(q − 4·(1 − h)), where q is 2 bits
+/// in <see cref="Qs"/> and h the high bit in <see cref="HMask"/>. 110 bytes.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public struct BlockQ3K
+{
+    public const int BlockSize = 256;
+    public const int SizeInBytes = 110;
+
+    /// <summary>[32] high bits: bit m of hmask[l] belongs to weight 32m + l.</summary>
+    public Bytes32 HMask;
+    /// <summary>[64] low 2 bits, laid out as in <see cref="BlockQ2K.Qs"/>.</summary>
+    public Bytes64 Qs;
+    /// <summary>[12] sixteen 6-bit scales (low nibbles in bytes 0..7, top 2 bits in bytes 8..11).</summary>
+    public Bytes12 Scales;
+    /// <summary>Super-block scale.</summary>
+    public Half D;
+}
+
 /// <summary>Q8_K: activation-only format for K-quant dot products; f32 scale, 256 int8 quants, 16 sums of 16. 292 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct BlockQ8K

@@ -54,13 +54,7 @@ public static class GgmlTypes
     public static bool IsKnown(uint id) => id < (uint)s_traits.Length && s_traits[id].BlockSize != 0;
 
     /// <summary>True for the types this engine can dequantize and multiply with.</summary>
-    public static bool IsComputeSupported(GgmlType type) => type switch
-    {
-        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or
-        GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => true,
-        _ => false,
-    };
+    public static bool IsComputeSupported(GgmlType type) => TypeTraits.TryFor(type) is { IsWeight: true };
 
     /// <summary>Bytes taken by <paramref name="elements"/> elements, which must be a whole number of blocks.</summary>
     public static long RowBytes(GgmlType type, long elements)

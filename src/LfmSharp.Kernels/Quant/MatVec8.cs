@@ -17,8 +17,6 @@ namespace LfmSharp.Kernels.Quant;
 /// </remarks>
 internal static unsafe class MatVec8
 {
-    public static bool Handles(GgmlType t) => PackedGemm.Handles(t);
-
     /// <summary>Lane r = Σ of the 8 int32 lanes of s_r (exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Totals(Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3,

@@ -27,24 +27,17 @@ namespace LfmSharp.Kernels.Quant;
 /// Activations are the usual vec-dot rows (Q8_0 / Q8_K); for Q8_0 the caller also provides each block's scale as
 /// f32 and, for Q4_0, 8·Σq per block (the −8 offset of Q4_0 weights).
 /// </remarks>
-internal static unsafe class PackedGemm
+internal static unsafe partial class PackedGemm
 {
     public const int Rows = 8;
     public const int Tokens = 4;
 
-    /// <summary>Weight types with a packed kernel (when <see cref="IsSupported"/>).</summary>
-    public static bool Handles(GgmlType t) => t is GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q6_K;
-
     public static bool IsSupported => Simd.Avx2Fma;
 
     /// <summary>Bytes of one packed 8-row group of <paramref name="columns"/> columns.</summary>
-    public static int PackedBytes(GgmlType t, int columns) => t switch
-    {
-        GgmlType.Q4_0 or GgmlType.Q8_0 => columns / 32 * 288,
-        GgmlType.Q4_K => columns / 256 * 2624,
-        GgmlType.Q6_K => columns / 256 * 2848,
-        _ => throw new ArgumentOutOfRangeException(nameof(t)),
-    };
+    public static int PackedBytes(GgmlType t, int columns) => TypeTraits.For(t) is { HasGemm: true } k
+        ? columns / k.BlockSize * k.PackedBlockBytes
+        : throw new ArgumentOutOfRangeException(nameof(t), t, "no packed GEMM");
 
     /// <summary>Largest <see cref="PackedBytes"/> per column over all types (workspace sizing).</summary>
     public const int MaxPackedBytesPerColumn = 12;

@@ -1,6 +1,6 @@
 namespace LfmSharp.Kernels.Quant;
 
-/// <summary>One weight row · one quantized activation row, for any supported weight type (dispatches per format).</summary>
+/// <summary>One weight row · one quantized activation row, for any supported weight type (through <see cref="TypeTraits"/>).</summary>
 public static class VecDot
 {
     /// <summary>
@@ -9,43 +9,23 @@ public static class VecDot
     /// holds n elements of <see cref="QuantTraits.VecDotType"/>(weightType), produced by <see cref="Quantize.Row"/>.
     /// n must be a multiple of the block size and both rows long enough (<see cref="ArgumentException"/>).
     /// </summary>
-    public static float Row(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n) => weightType switch
+    public static unsafe float Row(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
-        GgmlType.F32 => F32.Dot(weightRow, activationRow, n),
-        GgmlType.F16 => F16.Dot(weightRow, activationRow, n),
-        GgmlType.BF16 => BF16.Dot(weightRow, activationRow, n),
-        GgmlType.Q4_0 => Q4_0.Dot(weightRow, activationRow, n),
-        GgmlType.Q4_1 => Q4_1.Dot(weightRow, activationRow, n),
-        GgmlType.Q5_0 => Q5_0.Dot(weightRow, activationRow, n),
-        GgmlType.Q5_1 => Q5_1.Dot(weightRow, activationRow, n),
-        GgmlType.Q8_0 => Q8_0.Dot(weightRow, activationRow, n),
-        GgmlType.Q4_K => Q4K.Dot(weightRow, activationRow, n),
-        GgmlType.Q5_K => Q5K.Dot(weightRow, activationRow, n),
-        GgmlType.Q6_K => Q6K.Dot(weightRow, activationRow, n),
-        _ => throw QuantTraits.Unsupported(weightType, "as a matmul weight"),
-    };
+        var t = TypeTraits.ForWeight(weightType);
+        int count = QuantMath.CheckDot(weightType, t.VecDotType, weightRow.Length, activationRow.Length, n);
+        if (t.DotSimd == null)
+            return t.DotScalar(weightRow, activationRow, count);
+        fixed (byte* w = weightRow, a = activationRow)
+            return t.DotSimd(w, a, count);
+    }
 
     /// <summary>
     /// The scalar twins of <see cref="Row"/>: the reference the SIMD paths are tested against, and the one that is
     /// bit-identical to ggml's generic (portable) dot products.
     /// </summary>
-    internal static float RowScalar(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    internal static unsafe float RowScalar(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
-        int nb = n / GgmlTypes.BlockSize(weightType);
-        return weightType switch
-        {
-            GgmlType.F32 => F32.DotScalar(weightRow, activationRow, n),
-            GgmlType.F16 => F16.DotScalar(weightRow, activationRow, n),
-            GgmlType.BF16 => BF16.DotScalar(weightRow, activationRow, n),
-            GgmlType.Q4_0 => Q4_0.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q4_1 => Q4_1.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q5_0 => Q5_0.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q5_1 => Q5_1.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q8_0 => Q8_0.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q4_K => Q4K.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q5_K => Q5K.DotScalar(weightRow, activationRow, nb),
-            GgmlType.Q6_K => Q6K.DotScalar(weightRow, activationRow, nb),
-            _ => throw QuantTraits.Unsupported(weightType, "as a matmul weight"),
-        };
+        var t = TypeTraits.ForWeight(weightType);
+        return t.DotScalar(weightRow, activationRow, QuantMath.CheckDot(weightType, t.VecDotType, weightRow.Length, activationRow.Length, n));
     }
 }

@@ -19,6 +19,14 @@ public enum SyntheticFileType
     Q4_K_M,
     Q5_K_M,
     Q6_K,
+    Q2_K,
+    Q3_K_S,
+    Q3_K_M,
+    Q3_K_L,
+    Q4_K_S,
+    Q5_K_S,
+    IQ4_NL,
+    IQ4_XS,
 }
 
 public static class SyntheticFileTypes
@@ -39,8 +47,19 @@ public static class SyntheticFileTypes
         SyntheticFileType.Q5_K_M => 17,
         SyntheticFileType.Q6_K => 18,
         SyntheticFileType.BF16 => 32,
+        SyntheticFileType.Q2_K => 10,
+        SyntheticFileType.Q3_K_S => 11,
+        SyntheticFileType.Q3_K_M => 12,
+        SyntheticFileType.Q3_K_L => 13,
+        SyntheticFileType.Q4_K_S => 14,
+        SyntheticFileType.Q5_K_S => 16,
+        SyntheticFileType.IQ4_NL => 25,
+        SyntheticFileType.IQ4_XS => 30,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
     };
+
+    /// <summary>True when this build can write the file type (its main tensor type has a reference quantizer).</summary>
+    public static bool IsWritable(this SyntheticFileType t) => Quantize.IsReferenceSupported(t.DefaultTensorType());
 
     /// <summary>True for the types produced by llama-quantize (as opposed to the converter's float types).</summary>
     public static bool IsQuantized(this SyntheticFileType t) => t is not (SyntheticFileType.F32 or SyntheticFileType.F16 or SyntheticFileType.BF16);
@@ -59,6 +78,12 @@ public static class SyntheticFileTypes
         SyntheticFileType.Q4_K_M => GgmlType.Q4_K,
         SyntheticFileType.Q5_K_M => GgmlType.Q5_K,
         SyntheticFileType.Q6_K => GgmlType.Q6_K,
+        SyntheticFileType.Q2_K => GgmlType.Q2_K,
+        SyntheticFileType.Q3_K_S or SyntheticFileType.Q3_K_M or SyntheticFileType.Q3_K_L => GgmlType.Q3_K,
+        SyntheticFileType.Q4_K_S => GgmlType.Q4_K,
+        SyntheticFileType.Q5_K_S => GgmlType.Q5_K,
+        SyntheticFileType.IQ4_NL => GgmlType.IQ4_NL,
+        SyntheticFileType.IQ4_XS => GgmlType.IQ4_XS,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
     };
 

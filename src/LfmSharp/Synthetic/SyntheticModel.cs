@@ -30,6 +30,12 @@ public sealed record SyntheticModelOptions
 
     /// <summary>Threads used to quantize (0: all cores).</summary>
     public int MaxDegreeOfParallelism { get; init; }
+
+    /// <summary>Per-tensor type overrides (llama-quantize's <c>--tensor-type</c>; first match wins).</summary>
+    public IReadOnlyList<TensorTypeOverride> TensorTypes { get; init; } = [];
+
+    /// <summary>Write a separate <c>output.weight</c> head instead of tying it to <c>token_embd</c>.</summary>
+    public bool UntiedOutput { get; init; }
 }
 
 /// <summary>Summary of a written model.</summary>
@@ -57,6 +63,14 @@ public static class SyntheticModel
         return TensorPlanner.Plan(shape, fileType);
     }
 
+    /// <summary>The tensors <see cref="Write"/> would write for <paramref name="options"/> (overrides and untied head included).</summary>
+    public static IReadOnlyList<SyntheticTensor> PlanTensors(SyntheticModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Shape.Validate();
+        return TensorPlanner.Plan(options.Shape, options.FileType, options.TensorTypes ?? [], options.UntiedOutput);
+    }
+
     /// <summary>The f32 values (before any rounding or quantization) of one tensor, row after row.</summary>
     public static float[] GenerateValues(SyntheticTensor tensor, SyntheticModelOptions options)
     {
@@ -78,11 +92,10 @@ public static class SyntheticModel
         shape.Validate();
         if (!float.IsFinite(options.MatrixGain) || !float.IsFinite(options.EmbeddingGain))
             throw new ArgumentException("gains must be finite numbers", nameof(options));
-        var tensors = TensorPlanner.Plan(shape, options.FileType);
-        if (options.FileType.IsQuantized())
-            foreach (var t in tensors)
-                if (!TensorEncoder.IsSupported(t.Type))
-                    throw new NotSupportedException($"no quantizer for {GgmlTypes.Name(t.Type)} (tensor {t.Name})");
+        var tensors = TensorPlanner.Plan(shape, options.FileType, options.TensorTypes ?? [], options.UntiedOutput);
+        foreach (var t in tensors)
+            if (!TensorEncoder.IsSupported(t.Type))
+                throw new NotSupportedException($"no quantizer for {GgmlTypes.Name(t.Type)} in this build (tensor {t.Name})");
         VocabularySpec vocab = options.Vocabulary ?? VocabularySpec.ForShape(shape);
         if (vocab.Count != shape.VocabSize)
             throw new ArgumentException($"the vocabulary has {vocab.Count} tokens but the shape says {shape.VocabSize}", nameof(options));
@@ -214,6 +227,8 @@ public static class SyntheticModel
         var key = new StringBuilder();
         key.Append(options.Shape.Describe());
         key.Append(System.Globalization.CultureInfo.InvariantCulture, $" gains={options.MatrixGain:R}/{options.EmbeddingGain:R} template={options.ChatTemplate}");
+        if (options.UntiedOutput || options.TensorTypes is { Count: > 0 })
+            key.Append($" untied={options.UntiedOutput} types={string.Join(",", options.TensorTypes ?? [])}");
         if (options.Vocabulary is { } v)
         {
             key.Append(" vocab=");

@@ -37,11 +37,18 @@ public sealed record SyntheticTensor(string Name, long[] Dimensions, GgmlType Ty
 /// </summary>
 internal static class TensorPlanner
 {
-    public static List<SyntheticTensor> Plan(ModelShape s, SyntheticFileType fileType)
+    public static List<SyntheticTensor> Plan(ModelShape s, SyntheticFileType fileType) => Plan(s, fileType, [], untiedOutput: false);
+
+    /// <summary>
+    /// The tensors of <paramref name="s"/> in <paramref name="fileType"/>; <paramref name="overrides"/> (first match
+    /// wins, as llama-quantize's <c>--tensor-type</c>) replace the recipe's type of every quantizable tensor whose name
+    /// they match; <paramref name="untiedOutput"/> adds a separate <c>output.weight</c> head.
+    /// </summary>
+    public static List<SyntheticTensor> Plan(ModelShape s, SyntheticFileType fileType, IReadOnlyList<TensorTypeOverride> overrides, bool untiedOutput)
     {
         long n = s.EmbeddingLength, ff = s.FeedForwardLength, hd = s.HeadDim;
         var list = new List<(string Name, long[] Ne, SyntheticTensorKind Kind)>();
-        // Generator order (HOW-MADE §1.2): token_embd, each block, then the final norm.
+        // Generator order (HOW-MADE §1.2): token_embd, each block, then the final norm (and the untied head).
         list.Add(("token_embd.weight", [n, s.VocabSize], SyntheticTensorKind.Embedding));
         for (int i = 0; i < s.BlockCount; i++)
         {
@@ -68,57 +75,95 @@ internal static class TensorPlanner
             list.Add((p + "ffn_down.weight", [ff, n], SyntheticTensorKind.Matrix));
         }
         list.Add(("token_embd_norm.weight", [n], SyntheticTensorKind.Norm));
+        if (untiedOutput)
+            list.Add(("output.weight", [n, s.VocabSize], SyntheticTensorKind.Matrix));
 
         var result = new List<SyntheticTensor>(list.Count);
-        int nAttentionV = s.AttentionLayers.Count;
-        int nFfnDown = s.BlockCount;
+        var state = new RecipeState(s, fileType, untiedOutput);
         foreach (var (name, ne, kind) in list)
         {
-            GgmlType type = fileType.IsQuantized()
-                ? QuantizedType(name, ne, kind, fileType, nAttentionV, nFfnDown, s)
-                : FloatType(ne, kind, fileType);
+            GgmlType type;
+            if (ne.Length < 2 || kind is SyntheticTensorKind.Norm or SyntheticTensorKind.Conv)
+                type = GgmlType.F32;   // tensor_allows_quantization: copied as they are (the source is F32)
+            else if (Override(name, overrides) is { } manual)
+                type = Fallback(name, ne[0], manual);
+            else
+                type = fileType.IsQuantized() ? state.QuantizedType(name, ne) : fileType.DefaultTensorType();
             result.Add(new SyntheticTensor(name, ne, type, kind));
         }
         return result;
     }
 
-    // convert_hf_to_gguf: 1-D tensors, norms and shortconv.conv stay F32; every other tensor takes the out type.
-    private static GgmlType FloatType(long[] ne, SyntheticTensorKind kind, SyntheticFileType ft) =>
-        ne.Length < 2 || kind is SyntheticTensorKind.Norm or SyntheticTensorKind.Conv ? GgmlType.F32 : ft.DefaultTensorType();
-
-    private static GgmlType QuantizedType(string name, long[] ne, SyntheticTensorKind kind, SyntheticFileType ft, int nAttentionV, int nFfnDown, ModelShape s)
+    private static GgmlType? Override(string name, IReadOnlyList<TensorTypeOverride> overrides)
     {
-        // tensor_allows_quantization: 1-D tensors, *_norm.weight and shortconv.conv.weight are copied as they are
-        // (F32, since the synthetic source is F32).
-        if (ne.Length < 2 || kind is SyntheticTensorKind.Norm or SyntheticTensorKind.Conv)
-            return GgmlType.F32;
+        foreach (var o in overrides)
+            if (o.Matches(name))
+                return o.Type;
+        return null;
+    }
 
-        GgmlType type = ft.DefaultTensorType();
-        if (name == "token_embd.weight")
+    /// <summary>llama_tensor_get_type_impl for an LFM2 model without an imatrix (n_gqa() is 0: layer 0 is a conv layer).</summary>
+    private sealed class RecipeState(ModelShape s, SyntheticFileType ft, bool untied)
+    {
+        private int _attentionV;   // i_attention_wv: attn_v tensors seen so far
+        private int _ffnDown;      // i_ffn_down: ffn_down tensors seen so far (llama.cpp's layer index for them)
+
+        public GgmlType QuantizedType(string name, long[] ne)
         {
-            // No output.weight: the tied embedding is quantized as the output head. A row length that the default
-            // type cannot block goes to Q8_0; otherwise Q6_K unless the default is already Q8_0.
-            if (ne[0] % GgmlTypes.BlockSize(type) != 0)
-                type = GgmlType.Q8_0;
-            else if (type != GgmlType.Q8_0)
-                type = GgmlType.Q6_K;
+            GgmlType type = ft.DefaultTensorType();
+            int nLayers = s.BlockCount;
+            bool output = name == "output.weight" || (!untied && name == "token_embd.weight");
+            if (output)
+            {
+                // The output head (or the tied embedding standing in for it): Q8_0 where the row cannot be blocked,
+                // else Q6_K unless the default is already Q8_0.
+                if (ne[0] % GgmlTypes.BlockSize(type) != 0)
+                    type = GgmlType.Q8_0;
+                else if (type != GgmlType.Q8_0)
+                    type = GgmlType.Q6_K;
+            }
+            else if (name.EndsWith(".attn_v.weight", StringComparison.Ordinal))
+            {
+                int i = _attentionV++;
+                int nv = s.AttentionLayers.Count;
+                type = ft switch
+                {
+                    SyntheticFileType.Q2_K => GgmlType.Q3_K,
+                    SyntheticFileType.Q3_K_M => i < 2 ? GgmlType.Q5_K : GgmlType.Q4_K,
+                    SyntheticFileType.Q3_K_L => GgmlType.Q5_K,
+                    SyntheticFileType.Q4_K_M or SyntheticFileType.Q5_K_M when UseMoreBits(i, nv) => GgmlType.Q6_K,
+                    SyntheticFileType.Q4_K_S when i < 4 => GgmlType.Q5_K,
+                    _ => type,
+                };
+            }
+            else if (name.EndsWith(".ffn_down.weight", StringComparison.Ordinal))
+            {
+                int i = _ffnDown++;
+                type = ft switch
+                {
+                    SyntheticFileType.Q2_K => GgmlType.Q3_K,
+                    SyntheticFileType.Q3_K_M => i < nLayers / 16 ? GgmlType.Q5_K : GgmlType.Q4_K,
+                    SyntheticFileType.Q3_K_L => GgmlType.Q5_K,
+                    SyntheticFileType.Q4_K_M when UseMoreBits(i, nLayers) => GgmlType.Q6_K,
+                    SyntheticFileType.IQ4_NL or SyntheticFileType.IQ4_XS when i < nLayers / 8 => GgmlType.Q5_K,
+                    SyntheticFileType.Q5_K_M when UseMoreBits(i, nLayers) => GgmlType.Q6_K,
+                    SyntheticFileType.Q4_K_S when i < nLayers / 8 => GgmlType.Q5_K,
+                    // (Q4_0/Q5_0 would use Q4_1/Q5_1 for the first layers only with an imatrix; synthetic files have none.)
+                    _ => type,
+                };
+            }
+            else if (name.EndsWith(".attn_output.weight", StringComparison.Ordinal))
+            {
+                type = ft switch
+                {
+                    SyntheticFileType.Q2_K => GgmlType.Q3_K,
+                    SyntheticFileType.Q3_K_M => GgmlType.Q4_K,
+                    SyntheticFileType.Q3_K_L => GgmlType.Q5_K,
+                    _ => type,
+                };
+            }
+            return Fallback(name, ne[0], type);
         }
-        else if (name.EndsWith(".attn_v.weight", StringComparison.Ordinal))
-        {
-            // i_attention_wv counts attn_v tensors in layer order.
-            int layer = LayerOf(name);
-            int i = s.AttentionLayers.Count(l => l < layer);
-            if ((ft is SyntheticFileType.Q4_K_M or SyntheticFileType.Q5_K_M) && UseMoreBits(i, nAttentionV))
-                type = GgmlType.Q6_K;
-        }
-        else if (name.EndsWith(".ffn_down.weight", StringComparison.Ordinal))
-        {
-            int i = LayerOf(name);
-            if ((ft is SyntheticFileType.Q4_K_M or SyntheticFileType.Q5_K_M) && UseMoreBits(i, nFfnDown))
-                type = GgmlType.Q6_K;
-            // (Q4_0/Q5_0 would use Q4_1/Q5_1 for the first layers only with an imatrix; synthetic files have none.)
-        }
-        return Fallback(name, ne[0], type);
     }
 
     /// <summary>llama.cpp's use_more_bits: the first and last eighth of the layers plus every third one between.</summary>
@@ -131,20 +176,55 @@ internal static class TensorPlanner
             return type;
         GgmlType fallback = type switch
         {
+            GgmlType.IQ1_S or GgmlType.IQ1_M or GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS
+                or GgmlType.IQ3_S or GgmlType.IQ4_XS => GgmlType.IQ4_NL,
+            GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.TQ1_0 or GgmlType.TQ2_0 => GgmlType.Q4_0,
             GgmlType.Q4_K => GgmlType.Q5_0,
             GgmlType.Q5_K => GgmlType.Q5_1,
             GgmlType.Q6_K => GgmlType.Q8_0,
+            _ when GgmlTypes.BlockSize(type) <= 32 => type,
             _ => throw new ArgumentException(
                 $"tensor '{name}': row length {rowLength} is not a multiple of the {GgmlTypes.Name(type)} block size {GgmlTypes.BlockSize(type)} and llama-quantize has no fallback for it"),
         };
         return rowLength % GgmlTypes.BlockSize(fallback) == 0 ? fallback : GgmlType.F16;
     }
+}
 
-    private static int LayerOf(string name)
+/// <summary>
+/// One <c>--tensor-type NAME=TYPE</c> override as llama-quantize takes it: tensors whose name contains a match of the
+/// regular expression <see cref="Pattern"/> are stored as <see cref="Type"/> (the first matching override wins).
+/// </summary>
+public sealed record TensorTypeOverride(string Pattern, GgmlType Type)
+{
+    private readonly System.Text.RegularExpressions.Regex _regex = new(Pattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
+    /// <summary>True when the pattern matches somewhere in <paramref name="tensorName"/>.</summary>
+    public bool Matches(string tensorName) => _regex.IsMatch(tensorName);
+
+    /// <summary>
+    /// Parses <c>NAME=TYPE</c> (TYPE as ggml names it, any case: q4_k, Q8_0, iq4_nl, f16). Throws
+    /// <see cref="ArgumentException"/> naming the problem for a missing '=', an empty name, a bad regular expression
+    /// or an unknown type.
+    /// </summary>
+    public static TensorTypeOverride Parse(string text)
     {
-        // "blk.<i>.<rest>"
-        int start = "blk.".Length;
-        int end = name.IndexOf('.', start);
-        return int.Parse(name.AsSpan(start, end - start), System.Globalization.CultureInfo.InvariantCulture);
+        ArgumentNullException.ThrowIfNull(text);
+        int eq = text.LastIndexOf('=');
+        if (eq <= 0 || eq == text.Length - 1)
+            throw new ArgumentException($"tensor type override '{text}' is not NAME=TYPE (e.g. ffn_up=q4_1)");
+        string pattern = text[..eq].Trim(), typeName = text[(eq + 1)..].Trim();
+        if (!Enum.TryParse<GgmlType>(typeName, ignoreCase: true, out var type) || !Enum.IsDefined(type) || int.TryParse(typeName, out _))
+            throw new ArgumentException($"tensor type override '{text}': unknown ggml type '{typeName}'");
+        try
+        {
+            return new TensorTypeOverride(pattern, type);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"tensor type override '{text}': '{pattern}' is not a valid regular expression ({e.Message})");
+        }
     }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Pattern}={GgmlTypes.Name(Type)}";
 }

@@ -16,6 +16,8 @@ public class BlockLayoutTests
         Assert.Equal(24, Unsafe.SizeOf<BlockQ5_1>());
         Assert.Equal(34, Unsafe.SizeOf<BlockQ8_0>());
         Assert.Equal(36, Unsafe.SizeOf<BlockQ8_1>());
+        Assert.Equal(84, Unsafe.SizeOf<BlockQ2K>());
+        Assert.Equal(110, Unsafe.SizeOf<BlockQ3K>());
         Assert.Equal(144, Unsafe.SizeOf<BlockQ4K>());
         Assert.Equal(176, Unsafe.SizeOf<BlockQ5K>());
         Assert.Equal(210, Unsafe.SizeOf<BlockQ6K>());
@@ -29,6 +31,8 @@ public class BlockLayoutTests
     [InlineData(GgmlType.Q5_1, typeof(BlockQ5_1))]
     [InlineData(GgmlType.Q8_0, typeof(BlockQ8_0))]
     [InlineData(GgmlType.Q8_1, typeof(BlockQ8_1))]
+    [InlineData(GgmlType.Q2_K, typeof(BlockQ2K))]
+    [InlineData(GgmlType.Q3_K, typeof(BlockQ3K))]
     [InlineData(GgmlType.Q4_K, typeof(BlockQ4K))]
     [InlineData(GgmlType.Q5_K, typeof(BlockQ5K))]
     [InlineData(GgmlType.Q6_K, typeof(BlockQ6K))]

@@ -8,7 +8,7 @@ public class QuantArgumentTests
     public static TheoryData<GgmlType> Supported() => new()
     {
         GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
-        GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K,
+        GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K,
     };
 
     [Theory]
@@ -39,9 +39,8 @@ public class QuantArgumentTests
     }
 
     [Theory]
-    [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q3_K)]
-    [InlineData(GgmlType.IQ4_NL)]
+    [InlineData(GgmlType.MXFP4)]
+    [InlineData(GgmlType.F64)]
     [InlineData(GgmlType.I8)]
     [InlineData((GgmlType)4)] // removed Q4_2
     public void UnsupportedTypesThrowNotSupportedNamingTheType(GgmlType t)

@@ -18,13 +18,13 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
     public static TheoryData<GgmlType> QuantTypes() => new()
     {
         GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
-        GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K,
     };
 
     public static TheoryData<GgmlType> WeightTypes() => new()
     {
         GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
-        GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
     };
 
     [Theory]
@@ -149,7 +149,7 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
 
     private static string CName(GgmlType t) => t switch
     {
-        GgmlType.Q4_K => "q4_K", GgmlType.Q5_K => "q5_K", GgmlType.Q6_K => "q6_K", GgmlType.Q8_K => "q8_K",
+        GgmlType.Q2_K => "q2_K", GgmlType.Q3_K => "q3_K", GgmlType.Q4_K => "q4_K", GgmlType.Q5_K => "q5_K", GgmlType.Q6_K => "q6_K", GgmlType.Q8_K => "q8_K",
         _ => t.ToString().ToLowerInvariant(),
     };
 
