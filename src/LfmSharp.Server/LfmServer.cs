@@ -76,7 +76,7 @@ public sealed class LfmServer : IAsyncDisposable
     public Task ModelLoaded => _host.Loaded;
 
     /// <summary>The scheduler, once the model is loaded.</summary>
-    public GenerationScheduler? Scheduler => _host.Scheduler;
+    internal GenerationScheduler? Scheduler => _host.Scheduler;
 
     /// <summary>Binds and starts answering (the model may still be loading: <c>/health</c> says so).</summary>
     public async Task StartAsync(CancellationToken ct = default)
@@ -178,7 +178,8 @@ public sealed class LfmServer : IAsyncDisposable
         app.MapGet("/metrics", ctx => UtilityEndpoints.MetricsAsync(ctx, server));
         app.MapGet("/v1/models", ctx => UtilityEndpoints.ModelsAsync(ctx, server));
         app.MapGet("/models", ctx => UtilityEndpoints.ModelsAsync(ctx, server));
-        app.MapGet("/v1/models/{**id}", (HttpContext ctx, string id) => UtilityEndpoints.ModelAsync(ctx, server, id));
+        // A RequestDelegate, not a parameter-binding lambda: the latter needs reflection or the request delegate generator (NativeAOT).
+        app.MapGet("/v1/models/{**id}", ctx => UtilityEndpoints.ModelAsync(ctx, server, ctx.Request.RouteValues["id"] as string ?? ""));
         app.MapPost("/v1/chat/completions", ctx => ChatCompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/chat/completions", ctx => ChatCompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/v1/completions", ctx => CompletionsEndpoint.HandleAsync(ctx, server));

@@ -41,7 +41,7 @@ public sealed class ServerMetrics
 
     public long PredictedTokens => Interlocked.Read(ref _predictedTokens);
 
-    public string Render(GenerationScheduler? scheduler)
+    internal string Render(GenerationScheduler? scheduler)
     {
         var sb = new StringBuilder();
         double prefillSeconds = TimeSpan.FromTicks(Interlocked.Read(ref _prefillTicks)).TotalSeconds;

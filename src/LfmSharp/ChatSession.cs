@@ -53,7 +53,7 @@ public sealed class ChatSession : IDisposable
     /// <see cref="Complete"/> stream then yields <see cref="DecodePending"/> at every decode step (see
     /// <see cref="DecodeBatcher"/>). Leave null for ordinary use.
     /// </summary>
-    public DecodeBatcher? Batcher { get; set; }
+    internal DecodeBatcher? Batcher { get; set; }
 
     /// <summary>Forgets the conversation and every cached prefix.</summary>
     public void Reset()

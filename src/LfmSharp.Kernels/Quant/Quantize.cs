@@ -1,7 +1,7 @@
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>Quantizes f32 rows to a block format (dispatches to the per-format classes).</summary>
-public static class Quantize
+internal static class Quantize
 {
     /// <summary>True when <see cref="RowReference"/> handles <paramref name="type"/>.</summary>
     public static bool IsReferenceSupported(GgmlType type) => Dequantize.IsSupported(type);

@@ -88,7 +88,7 @@ public sealed record LoopDetection(string Pattern, int Repeats, bool InReasoning
 /// </list>
 /// Only consecutive repetition counts: a phrase that merely recurs ("Wait, let me check") is natural.
 /// </summary>
-public sealed class LoopGuard
+internal sealed class LoopGuard
 {
     private readonly LoopGuardOptions _o;
 

@@ -74,7 +74,7 @@ public sealed record LoopDetectedEvent(string Pattern, int Repeats, bool InReaso
 /// is done and the others may step) and the stream must not be moved on before <see cref="DecodeBatcher.RunPending"/>
 /// has run. Carries no output.
 /// </summary>
-public sealed record DecodePending : GenerationEvent
+internal sealed record DecodePending : GenerationEvent
 {
     public static DecodePending Instance { get; } = new();
 

@@ -308,7 +308,7 @@ internal sealed class Lfm2Scratch
 /// scratch buffers of a forward pass, all preallocated for <see cref="ContextLength"/> tokens and batches of up
 /// to <see cref="BatchSize"/> tokens. Not thread-safe; one sequence per state.
 /// </summary>
-public sealed class Lfm2State
+internal sealed class Lfm2State
 {
     internal Lfm2State(Lfm2Model model, int contextLength, KvCacheType kvType, int batchSize)
     {
@@ -390,8 +390,9 @@ public sealed class Lfm2State
             // The used rows of each head (the cache is [kvHeads, ContextLength, row]), packed as [kvHeads, Position, row].
             int heads = KvDims[a] / Config.HeadSize;
             long row = HeadRowElements(), used = Position * row, run = ContextLength * row;
-            kv[2 * a] = Array.CreateInstance(k.GetType().GetElementType()!, heads * used);
-            kv[2 * a + 1] = Array.CreateInstance(v.GetType().GetElementType()!, heads * used);
+            // From the array type, not its element type: NativeAOT has that array type compiled already.
+            kv[2 * a] = Array.CreateInstanceFromArrayType(k.GetType(), checked((int)(heads * used)));
+            kv[2 * a + 1] = Array.CreateInstanceFromArrayType(v.GetType(), checked((int)(heads * used)));
             for (int g = 0; g < heads; g++)
             {
                 Array.Copy(k, g * run, kv[2 * a], g * used, used);
@@ -480,7 +481,7 @@ public sealed class Lfm2State
 internal readonly record struct Lfm2Segment(Lfm2State State, int Row, int Count);
 
 /// <summary>An immutable copy of an <see cref="Lfm2State"/> (see <see cref="Lfm2State.Snapshot"/>).</summary>
-public sealed class Lfm2StateSnapshot
+internal sealed class Lfm2StateSnapshot
 {
     internal Lfm2StateSnapshot(Lfm2State from, int position, float[][] convStates, Array[] kv)
     {
@@ -512,7 +513,7 @@ internal sealed unsafe class InterleavedCopies
     /// <summary>Bytes held.</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>Allocates the copy of <paramref name="m"/> and returns the matrix using it; <see cref="Fill"/> writes it.</summary>
+    /// <summary>Allocates the copy of <paramref name="m"/> and returns the matrix using it; <see cref="Fill(GgufFile, int)"/> writes it.</summary>
     public WeightMatrix Add(GgufTensorInfo t, in WeightMatrix m)
     {
         long size = (long)m.Rows * m.RowBytes;
@@ -562,7 +563,7 @@ internal sealed unsafe class InterleavedCopies
     }
 }
 
-public sealed class Lfm2Model : IDisposable
+internal sealed class Lfm2Model : IDisposable
 {
     private readonly Lfm2Weights _weights;
     private readonly object _gate = new();

@@ -6,7 +6,7 @@ namespace LfmSharp.Synthetic;
 /// File types a synthetic model can be written in. Float types follow the HF converter (norms and conv kernels stay
 /// F32); quantized types follow llama-quantize's per-tensor recipe (see <see cref="SyntheticModel.PlanTensors"/>).
 /// </summary>
-public enum SyntheticFileType
+internal enum SyntheticFileType
 {
     F32,
     F16,
@@ -21,7 +21,7 @@ public enum SyntheticFileType
     Q6_K,
 }
 
-public static class SyntheticFileTypes
+internal static class SyntheticFileTypes
 {
     public static IReadOnlyList<SyntheticFileType> All { get; } = Enum.GetValues<SyntheticFileType>();
 
