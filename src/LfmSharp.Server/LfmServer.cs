@@ -65,8 +65,10 @@ public sealed class LfmServer : IAsyncDisposable
     internal static LfmServer Create(LfmServerOptions options, Func<LanguageModel> loader, bool ownsModel) =>
         new(options, loader, ownsModel, options.ModelPath);
 
+    /// <summary>The options the server was created with.</summary>
     public LfmServerOptions Options { get; }
 
+    /// <summary>Request and token counters (also served as <c>/metrics</c>).</summary>
     public ServerMetrics Metrics { get; }
 
     /// <summary>Where the server listens, e.g. <c>http://127.0.0.1:8080/</c> (known after <see cref="StartAsync"/>).</summary>
@@ -103,12 +105,14 @@ public sealed class LfmServer : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Stops accepting requests and ends the running ones.</summary>
     public async Task StopAsync()
     {
         _stopping.Cancel();   // running generations end now, so Kestrel's drain does not wait for them
         await _app.StopAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Stops the server and releases the model if the server loaded it.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

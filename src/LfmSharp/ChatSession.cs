@@ -25,6 +25,7 @@ public sealed class ChatSession : IDisposable
     private readonly SemaphoreSlim _busy = new(1, 1);
     private int _toolCallCounter;
 
+    /// <summary>A conversation with <paramref name="model"/>, with its own state of <paramref name="contextLength"/> tokens.</summary>
     public ChatSession(LanguageModel model, int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
@@ -34,6 +35,7 @@ public sealed class ChatSession : IDisposable
         _toolCallStartId = model.Tokenizer.Vocabulary.TryGetId(ChatOutputParser.ToolCallStart, out int ts) ? ts : -1;
     }
 
+    /// <summary>The model this session runs.</summary>
     public LanguageModel Model { get; }
 
     /// <summary>The conversation so far (for <see cref="SendAsync"/>).</summary>
@@ -124,6 +126,7 @@ public sealed class ChatSession : IDisposable
         return (p.PromptText, p.PromptTokens);
     }
 
+    /// <summary>Releases the session's state and KV cache (the model stays loaded).</summary>
     public void Dispose()
     {
         _busy.Dispose();

@@ -87,8 +87,10 @@ public sealed class LanguageModel : IDisposable
         }
     }
 
+    /// <summary>The network's hyper-parameters, read from the GGUF metadata.</summary>
     public Lfm2Config Config => _model.Config;
 
+    /// <summary>All metadata of the GGUF file.</summary>
     public GgufMetadata Metadata => _file.Metadata;
 
     /// <summary>The network itself (for callers that manage states directly).</summary>
@@ -109,6 +111,7 @@ public sealed class LanguageModel : IDisposable
     internal void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2State> states, Span<float> logits) =>
         _model.ForwardBatch(tokens, states, logits);
 
+    /// <summary>Unmaps the file and stops the model's worker threads; sessions of this model must not be used afterwards.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -5,9 +5,13 @@ namespace LfmSharp.Chat;
 /// <summary>Who wrote a message. Rendered lower-case, verbatim, after <c>&lt;|im_start|&gt;</c>.</summary>
 public enum ChatRole
 {
+    /// <summary>Instructions that frame the conversation.</summary>
     System,
+    /// <summary>The person talking to the model.</summary>
     User,
+    /// <summary>The model.</summary>
     Assistant,
+    /// <summary>The result of a tool call.</summary>
     Tool,
 }
 
@@ -34,13 +38,17 @@ public sealed record ChatMessage(ChatRole Role, string Content)
     /// <summary>Tool only: the name of the tool that produced the result (not rendered by the LFM templates).</summary>
     public string? Name { get; init; }
 
+    /// <summary>A system message.</summary>
     public static ChatMessage System(string content) => new(ChatRole.System, content);
 
+    /// <summary>A user message.</summary>
     public static ChatMessage User(string content) => new(ChatRole.User, content);
 
+    /// <summary>An assistant message, optionally with its reasoning and tool calls.</summary>
     public static ChatMessage Assistant(string content, string? reasoning = null, IReadOnlyList<ToolCall>? toolCalls = null) =>
         new(ChatRole.Assistant, content) { Reasoning = reasoning, ToolCalls = toolCalls };
 
+    /// <summary>A tool message: the result of the call <paramref name="toolCallId"/>.</summary>
     public static ChatMessage Tool(string content, string? toolCallId = null, string? name = null) =>
         new(ChatRole.Tool, content) { ToolCallId = toolCallId, Name = name };
 

@@ -26,6 +26,7 @@ public abstract class ChatTemplate
     internal const string ThinkStart = "<think>";
     internal const string ThinkEnd = "</think>";
 
+    /// <summary>The layout this template renders.</summary>
     public abstract ChatTemplateFamily Family { get; }
 
     /// <summary>Set when the layout was guessed (no template, or one without the LFM markers); say it to the user.</summary>

@@ -18,13 +18,16 @@ namespace LfmSharp.Chat;
 /// </summary>
 public sealed class Lfm25ChatTemplate : ChatTemplate
 {
+    /// <inheritdoc/>
     public override ChatTemplateFamily Family => ChatTemplateFamily.Lfm25;
 
     /// <summary>End the generation prompt with <c>&lt;think&gt;</c> (templates that force thinking on).</summary>
     public bool PrefillThinking { get; init; }
 
+    /// <inheritdoc/>
     public override bool GenerationPromptOpensThinking => PrefillThinking;
 
+    /// <inheritdoc/>
     public override string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false)
     {

@@ -15,8 +15,10 @@ namespace LfmSharp.Chat;
 /// </summary>
 public sealed class Lfm2ChatTemplate : ChatTemplate
 {
+    /// <inheritdoc/>
     public override ChatTemplateFamily Family => ChatTemplateFamily.Lfm2;
 
+    /// <inheritdoc/>
     public override string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false)
     {

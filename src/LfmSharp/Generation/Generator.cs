@@ -62,7 +62,9 @@ internal abstract class GenerationController
 public sealed class ContextOverflowException(int promptTokens, int cachedTokens, int contextLength)
     : Exception($"the prompt has {promptTokens} tokens ({cachedTokens} already in the state) but the context holds {contextLength}; nothing is left to generate")
 {
+    /// <summary>Tokens the prompt needs.</summary>
     public int PromptTokens { get; } = promptTokens;
+    /// <summary>The session's context length.</summary>
     public int ContextLength { get; } = contextLength;
 }
 

@@ -40,25 +40,38 @@ namespace LfmSharp.Models;
 /// <summary>Hyper-parameters of a dense LFM2 / LFM2.5 model, read from GGUF metadata.</summary>
 public sealed record Lfm2Config
 {
+    /// <summary>The GGUF <c>general.architecture</c> of LFM2 / LFM2.5 models.</summary>
     public const string Architecture = "lfm2";
 
+    /// <summary>Number of blocks (attention and short-convolution layers).</summary>
     public required int LayerCount { get; init; }
+    /// <summary>Width of the residual stream.</summary>
     public required int HiddenSize { get; init; }
+    /// <summary>Width of the SwiGLU feed-forward layer.</summary>
     public required int FeedForwardSize { get; init; }
+    /// <summary>Query heads of the attention layers.</summary>
     public required int HeadCount { get; init; }
     /// <summary>KV heads per layer; 0 marks a short-conv layer.</summary>
     public required IReadOnlyList<int> KvHeadCounts { get; init; }
+    /// <summary>Vocabulary size (rows of the embedding).</summary>
     public required int VocabSize { get; init; }
     /// <summary>The training context length from the file (the state's context is chosen separately).</summary>
     public required int ContextLength { get; init; }
+    /// <summary>Length of the short convolution (L_cache).</summary>
     public required int ConvKernelSize { get; init; }
+    /// <summary>Epsilon of the RMS norms.</summary>
     public required float RmsNormEps { get; init; }
+    /// <summary>RoPE frequency base.</summary>
     public required float RopeTheta { get; init; }
 
+    /// <summary>Width of one attention head.</summary>
     public int HeadSize => HiddenSize / HeadCount;
+    /// <summary>Whether <paramref name="layer"/> is an attention layer (otherwise a short convolution).</summary>
     public bool IsAttentionLayer(int layer) => KvHeadCounts[layer] != 0;
+    /// <summary>Key/value heads of <paramref name="layer"/> (0 for convolution layers).</summary>
     public int KvHeadCount(int layer) => KvHeadCounts[layer];
 
+    /// <summary>Reads the hyper-parameters from GGUF metadata; throws <see cref="InvalidDataException"/> naming a missing or inconsistent key.</summary>
     public static Lfm2Config FromGguf(GgufMetadata md)
     {
         ArgumentNullException.ThrowIfNull(md);
