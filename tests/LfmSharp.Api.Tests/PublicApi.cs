@@ -103,7 +103,9 @@ internal static class PublicApi
     {
         string prefix = p.ParameterType.IsByRef ? (p.IsOut ? "out " : p.IsIn ? "in " : "ref ") : "";
         if (p.IsDefined(typeof(ParamArrayAttribute), false)) prefix = "params ";
-        string optional = p.HasDefaultValue ? " = " + Literal(p.RawDefaultValue) : "";
+        string optional = !p.HasDefaultValue ? ""
+            : p.RawDefaultValue is null && p.ParameterType.IsValueType && Nullable.GetUnderlyingType(p.ParameterType) is null ? " = default"
+            : " = " + Literal(p.RawDefaultValue);
         return $"{prefix}{TypeName(p.ParameterType)} {p.Name}{optional}";
     }));
 
