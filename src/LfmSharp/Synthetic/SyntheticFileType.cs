@@ -6,18 +6,29 @@ namespace LfmSharp.Synthetic;
 /// File types a synthetic model can be written in. Float types follow the HF converter (norms and conv kernels stay
 /// F32); quantized types follow llama-quantize's per-tensor recipe (see <see cref="SyntheticModel.PlanTensors"/>).
 /// </summary>
-internal enum SyntheticFileType
+public enum SyntheticFileType
 {
+    /// <summary>All tensors F32.</summary>
     F32,
+    /// <summary>Matrices F16 (as the HF converter writes).</summary>
     F16,
+    /// <summary>Matrices BF16.</summary>
     BF16,
+    /// <summary>llama-quantize Q8_0.</summary>
     Q8_0,
+    /// <summary>llama-quantize Q4_0.</summary>
     Q4_0,
+    /// <summary>llama-quantize Q4_1.</summary>
     Q4_1,
+    /// <summary>llama-quantize Q5_0.</summary>
     Q5_0,
+    /// <summary>llama-quantize Q5_1.</summary>
     Q5_1,
+    /// <summary>llama-quantize Q4_K_M (Q4_K with Q6_K where it uses it).</summary>
     Q4_K_M,
+    /// <summary>llama-quantize Q5_K_M.</summary>
     Q5_K_M,
+    /// <summary>llama-quantize Q6_K.</summary>
     Q6_K,
 }
 
