@@ -19,7 +19,7 @@ public sealed class ChatSession : IDisposable
 
     private readonly Lfm2State _state;
     private readonly Generator _generator;
-    private readonly List<ChatMessage> _history = [];
+    private readonly List<LfmChatMessage> _history = [];
     private readonly List<(int[] Tokens, Lfm2StateSnapshot Snapshot)> _snapshots = []; // most recent last
     private readonly int _thinkEndId, _toolCallStartId;
     private readonly SemaphoreSlim _busy = new(1, 1);
@@ -39,7 +39,7 @@ public sealed class ChatSession : IDisposable
     public LanguageModel Model { get; }
 
     /// <summary>The conversation so far (for <see cref="SendAsync"/>).</summary>
-    public IReadOnlyList<ChatMessage> History => _history;
+    public IReadOnlyList<LfmChatMessage> History => _history;
 
     /// <summary>Context length of this session's state.</summary>
     public int ContextLength => _state.ContextLength;
@@ -70,7 +70,7 @@ public sealed class ChatSession : IDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(userMessage);
-        var messages = new List<ChatMessage>(_history) { ChatMessage.User(userMessage) };
+        var messages = new List<LfmChatMessage>(_history) { LfmChatMessage.User(userMessage) };
         var reasoning = new System.Text.StringBuilder();
         var content = new System.Text.StringBuilder();
         var calls = new List<ToolCall>();
@@ -88,11 +88,11 @@ public sealed class ChatSession : IDisposable
         }
         if (done)
         {
-            _history.Add(ChatMessage.User(userMessage));
+            _history.Add(LfmChatMessage.User(userMessage));
             // Past thinking is dropped from later prompts anyway (the template strips it); keeping it out of the
             // history makes every later render of this turn identical, so the next turn reuses the cached prefix.
             bool keep = options?.KeepPastThinking == true && reasoning.Length > 0;
-            _history.Add(ChatMessage.Assistant(content.ToString(), keep ? reasoning.ToString() : null, calls.Count > 0 ? calls : null));
+            _history.Add(LfmChatMessage.Assistant(content.ToString(), keep ? reasoning.ToString() : null, calls.Count > 0 ? calls : null));
         }
     }
 
@@ -101,7 +101,7 @@ public sealed class ChatSession : IDisposable
     /// arrive as they are produced. Throws <see cref="ContextOverflowException"/> before generating when the prompt
     /// does not fit the context.
     /// </summary>
-    public IAsyncEnumerable<GenerationEvent> CompleteAsync(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null,
+    public IAsyncEnumerable<GenerationEvent> CompleteAsync(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         if (Batcher is not null)
@@ -112,7 +112,7 @@ public sealed class ChatSession : IDisposable
     }
 
     /// <summary>Synchronous form of <see cref="CompleteAsync"/>, run on the calling thread.</summary>
-    public IEnumerable<GenerationEvent> Complete(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null,
+    public IEnumerable<GenerationEvent> Complete(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         var prepared = Prepare(messages, options);
@@ -120,7 +120,7 @@ public sealed class ChatSession : IDisposable
     }
 
     /// <summary>The exact prompt text and token ids a call with these messages would prefill.</summary>
-    public (string Text, int[] Tokens) RenderPrompt(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null)
+    public (string Text, int[] Tokens) RenderPrompt(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null)
     {
         var p = Prepare(messages, options);
         return (p.PromptText, p.PromptTokens);
@@ -136,7 +136,7 @@ public sealed class ChatSession : IDisposable
 
     private sealed record Prepared(string PromptText, int[] PromptTokens, ChatRequestOptions Options, ChatTemplate Template);
 
-    private Prepared Prepare(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options)
+    private Prepared Prepare(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         if (messages.Count == 0)

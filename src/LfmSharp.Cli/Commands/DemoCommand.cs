@@ -83,7 +83,7 @@ internal static class DemoCommand
             stdout.WriteLine($"> {prompt}");
             using var session = model.CreateChatSession(p.GetValue(settings.Ctx));
             var messages = settings.StartMessages(p);
-            messages.Add(ChatMessage.User(prompt));
+            messages.Add(LfmChatMessage.User(prompt));
             var options = settings.RequestOptions(p, model);
             // A random model never stops by itself: keep the synthetic demo short unless -n was given.
             if (synthetic && p.GetResult(settings.MaxTokens) is null or { Implicit: true })

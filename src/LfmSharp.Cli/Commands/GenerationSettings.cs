@@ -47,6 +47,6 @@ internal sealed class GenerationSettings
         };
     }
 
-    public List<ChatMessage> StartMessages(ParseResult p) =>
-        p.GetValue(System) is { Length: > 0 } sys ? [ChatMessage.System(sys)] : [];
+    public List<LfmChatMessage> StartMessages(ParseResult p) =>
+        p.GetValue(System) is { Length: > 0 } sys ? [LfmChatMessage.System(sys)] : [];
 }

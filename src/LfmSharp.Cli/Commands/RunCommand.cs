@@ -35,7 +35,7 @@ internal static class RunCommand
                 stderr.WriteLine($"lfm run: note: {w}");
             using var session = model.CreateChatSession(p.GetValue(settings.Ctx));
             var messages = settings.StartMessages(p);
-            messages.Add(ChatMessage.User(prompt));
+            messages.Add(LfmChatMessage.User(prompt));
             var printer = new EventPrinter(stdout, CliConsole.UseColor(stdout), !p.GetValue(settings.HideThinking));
             try
             {
