@@ -3,13 +3,13 @@
 #   artifacts/packages/*.nupkg + *.snupkg   LfmSharp (+ .Kernels, .Gguf, .Tokenizers, same version), LfmSharp.Extensions.AI,
 #                                           LfmSharp.Server, LfmSharp.Cli (the `lfm` dotnet tool)
 #   artifacts/bin/<rid>/lfm                 the NativeAOT single-file `lfm` for each RID in $LFMSHARP_AOT_RIDS
-#                                           (default: this machine's, linux-x64; NativeAOT cannot cross OSes, see README)
+#                                           (default: linux-x64; empty: none; NativeAOT cannot cross OSes, see README)
 # The version comes from Directory.Build.props (VersionPrefix / VersionSuffix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 out=${ARTIFACTS:-artifacts}
-rids=${LFMSHARP_AOT_RIDS:-linux-x64}
+rids=${LFMSHARP_AOT_RIDS-linux-x64}  # set but empty: packages only
 
 echo "== pack -> $out/packages"
 rm -rf "$out/packages"
