@@ -58,6 +58,12 @@ isa_projects=(tests/LfmSharp.Kernels.Tests/LfmSharp.Kernels.Tests.csproj tests/L
 run_leg avx2-only DOTNET_EnableAVX512=0 DOTNET_EnableAVXVNNI=0 LFMSHARP_ISA_CEILING=avx2 -- "${isa_projects[@]}"
 run_leg no-simd DOTNET_EnableHWIntrinsic=0 LFMSHARP_ISA_CEILING=none -- "${isa_projects[@]}"
 
+# The packages as a user installs them: a console app on the local feed running the README sample, the dotnet tool,
+# the NativeAOT binary (scripts/test-packages.sh; its "Passed! - ..." line joins the sum below).
+echo "== packages (scripts/test-packages.sh)"
+bash scripts/test-packages.sh --no-build > "$log_dir/leg-packages.log" 2>&1 || status=1
+grep -E "^(==|ok|FAIL|skip|Passed!|Failed!)" "$log_dir/leg-packages.log" | head -40
+
 # The kernel suite on an emulated ARM64 (sdot, AdvSimd, scalar) where qemu-aarch64 is installed; skipped otherwise.
 echo "== arm64 (scripts/test-arm64.sh)"
 bash scripts/test-arm64.sh > "$log_dir/arm64.log" 2>&1 || status=1

@@ -4,7 +4,7 @@ using LfmSharp.Cli.Commands;
 namespace LfmSharp.Cli;
 
 /// <summary>Wiring only: each command's behaviour lives in Commands/*.cs.</summary>
-public static class Program
+internal static class Program
 {
     public static int Main(string[] args)
     {

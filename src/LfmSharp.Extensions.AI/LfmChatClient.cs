@@ -38,6 +38,7 @@ public sealed class LfmChatClient : IChatClient
     private readonly ChatClientMetadata _metadata;
     private int _disposed;
 
+    /// <summary>A chat client over <paramref name="model"/>; sessions are created on demand, up to <see cref="LfmChatClientOptions.MaxConcurrentSessions"/>.</summary>
     public LfmChatClient(LanguageModel model, LfmChatClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -49,19 +50,23 @@ public sealed class LfmChatClient : IChatClient
         _metadata = new ChatClientMetadata("lfmsharp", providerUri: null, defaultModelId: ModelId);
     }
 
+    /// <summary>The model this client runs.</summary>
     public LanguageModel Model => _model;
 
+    /// <summary>The options this client was created with.</summary>
     public LfmChatClientOptions Options => _options;
 
     /// <summary>The id in responses (<see cref="LfmChatClientOptions.ModelId"/> or the model's name).</summary>
     public string ModelId { get; }
 
+    /// <inheritdoc/>
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<MeaiChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var response = await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
         return response;
     }
 
+    /// <inheritdoc/>
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<MeaiChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -138,6 +143,7 @@ public sealed class LfmChatClient : IChatClient
         }
     }
 
+    /// <inheritdoc/>
     public object? GetService(Type serviceType, object? serviceKey = null)
     {
         ArgumentNullException.ThrowIfNull(serviceType);
@@ -152,6 +158,7 @@ public sealed class LfmChatClient : IChatClient
         return null;
     }
 
+    /// <summary>Releases the pooled sessions, and the model when <see cref="LfmChatClientOptions.DisposeModel"/> is set.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

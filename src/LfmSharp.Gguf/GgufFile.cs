@@ -62,8 +62,10 @@ public sealed unsafe partial class GgufFile : IDisposable
     /// <summary>The path the file was opened from, or null for in-memory files.</summary>
     public string? Path { get; }
 
+    /// <summary>The GGUF format version (2 or 3).</summary>
     public uint Version { get; }
 
+    /// <summary>The file size in bytes.</summary>
     public long FileSize { get; }
 
     /// <summary>Alignment of tensor data (<c>general.alignment</c>, default 32).</summary>
@@ -72,6 +74,7 @@ public sealed unsafe partial class GgufFile : IDisposable
     /// <summary>Absolute file offset where the tensor data section starts.</summary>
     public long DataOffset { get; }
 
+    /// <summary>The key/value metadata.</summary>
     public GgufMetadata Metadata { get; }
 
     /// <summary>Tensor directory in file order.</summary>
@@ -128,9 +131,11 @@ public sealed unsafe partial class GgufFile : IDisposable
         return new GgufFile((byte*)pin.AddrOfPinnedObject(), bytes.LongLength, null, null, pin, null);
     }
 
+    /// <summary>The tensor named <paramref name="name"/>; throws <see cref="KeyNotFoundException"/> naming it when absent.</summary>
     public GgufTensorInfo GetTensor(string name) =>
         TryGetTensor(name, out var t) ? t : throw new KeyNotFoundException($"tensor '{name}' not found ({Tensors.Count} tensors in file)");
 
+    /// <summary>The tensor named <paramref name="name"/>, if present.</summary>
     public bool TryGetTensor(string name, [NotNullWhen(true)] out GgufTensorInfo? tensor) => _tensorsByName.TryGetValue(name, out tensor);
 
     /// <summary>The tensor's bytes as a span over the map (tensors are limited to 2 GiB each; the file is not).</summary>
@@ -143,7 +148,7 @@ public sealed unsafe partial class GgufFile : IDisposable
     }
 
     /// <summary>Pointer to the tensor's first byte; valid until <see cref="Dispose"/>.</summary>
-    public byte* GetTensorPointer(GgufTensorInfo tensor)
+    internal byte* GetTensorPointer(GgufTensorInfo tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
         if (PartOf(tensor) is { } part)
@@ -192,6 +197,7 @@ public sealed unsafe partial class GgufFile : IDisposable
         }
     }
 
+    /// <summary>Unmaps the file: spans handed out before become invalid.</summary>
     public void Dispose()
     {
         DisposeOtherParts();

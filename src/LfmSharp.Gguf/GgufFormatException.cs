@@ -6,6 +6,7 @@ namespace LfmSharp.Gguf;
 /// </summary>
 public sealed class GgufFormatException : Exception
 {
+    /// <summary>A format error in <paramref name="field"/> at byte <paramref name="offset"/>: <paramref name="problem"/>.</summary>
     public GgufFormatException(string field, long offset, string problem)
         : base($"invalid GGUF: {field} at byte {offset}: {problem}")
     {

@@ -16,6 +16,7 @@ public sealed class GgufMetadata : IEnumerable<GgufMetadataEntry>
     private readonly List<GgufMetadataEntry> _entries;
     private readonly Dictionary<string, GgufValue> _byKey;
 
+    /// <summary>Metadata with these entries, in this order (a key may appear once).</summary>
     public GgufMetadata(IEnumerable<GgufMetadataEntry> entries)
     {
         _entries = new List<GgufMetadataEntry>(entries);
@@ -27,22 +28,31 @@ public sealed class GgufMetadata : IEnumerable<GgufMetadataEntry>
         }
     }
 
+    /// <summary>The number of entries.</summary>
     public int Count => _entries.Count;
 
+    /// <summary>The keys, in file order.</summary>
     public IEnumerable<string> Keys => _entries.Select(e => e.Key);
 
+    /// <summary>The value of <paramref name="key"/>; throws <see cref="KeyNotFoundException"/> naming the key when absent.</summary>
     public GgufValue this[string key] => TryGetValue(key, out var v) ? v : throw Missing(key);
 
+    /// <summary>Whether <paramref name="key"/> is present.</summary>
     public bool Contains(string key) => _byKey.ContainsKey(key);
 
+    /// <summary>The value of <paramref name="key"/>, if present.</summary>
     public bool TryGetValue(string key, [NotNullWhen(true)] out GgufValue? value) => _byKey.TryGetValue(key, out value);
 
+    /// <summary>The string value of <paramref name="key"/>; throws when absent or of another type.</summary>
     public string GetString(string key) => this[key] is { Type: GgufValueType.String, Value: string s } ? s : throw WrongType(key, "string");
 
+    /// <summary>The string value of <paramref name="key"/>, or <paramref name="fallback"/> when absent or not a string.</summary>
     public string? GetStringOrDefault(string key, string? fallback = null) => TryGetValue(key, out var v) && v.Value is string s ? s : fallback;
 
+    /// <summary>The boolean value of <paramref name="key"/>; throws when absent or of another type.</summary>
     public bool GetBool(string key) => this[key] is { Type: GgufValueType.Bool, Value: bool b } ? b : throw WrongType(key, "bool");
 
+    /// <summary>The boolean value of <paramref name="key"/>, or <paramref name="fallback"/> when absent; throws when of another type.</summary>
     public bool GetBoolOrDefault(string key, bool fallback) => TryGetValue(key, out var v) ? (v.Value is bool b ? b : throw WrongType(key, "bool")) : fallback;
 
     /// <summary>Any scalar integer type, widened to long (u64 values above long.MaxValue are rejected).</summary>
@@ -52,6 +62,7 @@ public sealed class GgufMetadata : IEnumerable<GgufMetadataEntry>
         return TryInteger(v, out long x) ? x : throw WrongType(key, "integer");
     }
 
+    /// <summary><see cref="GetInt64"/> of <paramref name="key"/>, or <paramref name="fallback"/> when absent.</summary>
     public long GetInt64OrDefault(string key, long fallback) => TryGetValue(key, out _) ? GetInt64(key) : fallback;
 
     /// <summary>Any scalar integer type that fits a u32.</summary>
@@ -69,8 +80,10 @@ public sealed class GgufMetadata : IEnumerable<GgufMetadataEntry>
         _ => throw WrongType(key, "f32"),
     };
 
+    /// <summary><see cref="GetFloat32"/> of <paramref name="key"/>, or <paramref name="fallback"/> when absent.</summary>
     public float GetFloat32OrDefault(string key, float fallback) => Contains(key) ? GetFloat32(key) : fallback;
 
+    /// <summary>The string-array value of <paramref name="key"/>; throws when absent or of another type.</summary>
     public string[] GetStringArray(string key) => this[key] is { Type: GgufValueType.Array, Value: string[] a } ? a : throw WrongType(key, "array of string");
 
     /// <summary>An array of any integer element type, each element fitting an i32.</summary>
@@ -96,8 +109,10 @@ public sealed class GgufMetadata : IEnumerable<GgufMetadataEntry>
         return dst;
     }
 
+    /// <summary>The f32-array value of <paramref name="key"/>; throws when absent or of another type.</summary>
     public float[] GetFloat32Array(string key) => this[key] is { Type: GgufValueType.Array, Value: float[] a } ? a : throw WrongType(key, "array of f32");
 
+    /// <summary>The entries, in file order.</summary>
     public IEnumerator<GgufMetadataEntry> GetEnumerator() => _entries.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

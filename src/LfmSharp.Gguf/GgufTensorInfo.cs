@@ -8,6 +8,7 @@ namespace LfmSharp.Gguf;
 /// </summary>
 public sealed class GgufTensorInfo
 {
+    /// <summary>A tensor directory entry: name, type, dimensions (innermost first, as ggml <c>ne</c>) and data offset.</summary>
     public GgufTensorInfo(string name, GgmlType type, long[] dimensions, long offset)
     {
         Name = name;
@@ -21,8 +22,10 @@ public sealed class GgufTensorInfo
         ByteSize = GgmlTypes.RowBytes(type, n);
     }
 
+    /// <summary>The tensor name (for example <c>blk.0.attn_q.weight</c>).</summary>
     public string Name { get; }
 
+    /// <summary>The element / block type of the data.</summary>
     public GgmlType Type { get; }
 
     /// <summary>ggml ne order (ne[0] = row length).</summary>
@@ -31,8 +34,10 @@ public sealed class GgufTensorInfo
     /// <summary>Offset of the data relative to the start of the data section.</summary>
     public long Offset { get; }
 
+    /// <summary>The number of elements (product of the dimensions).</summary>
     public long ElementCount { get; }
 
+    /// <summary>The size of the data in bytes.</summary>
     public long ByteSize { get; }
 
     /// <summary>ne[0]: elements per row.</summary>
@@ -47,5 +52,6 @@ public sealed class GgufTensorInfo
     /// <summary>Shape as ggml prints it, e.g. <c>[2048, 65536]</c>.</summary>
     public string ShapeString => "[" + string.Join(", ", Dimensions) + "]";
 
+    /// <summary>Name, type and shape.</summary>
     public override string ToString() => $"{Name} {GgmlTypes.Name(Type)} {ShapeString}";
 }

@@ -21,10 +21,13 @@ public sealed class GgufWriter
     /// <summary>Data alignment (must be a power of two). A value other than 32 is also written as <c>general.alignment</c>.</summary>
     public int Alignment { get; set; } = GgufFile.DefaultAlignment;
 
+    /// <summary>The metadata added so far, in order.</summary>
     public IReadOnlyList<GgufMetadataEntry> Metadata => _metadata;
 
+    /// <summary>The number of tensors added so far.</summary>
     public int TensorCount => _tensors.Count;
 
+    /// <summary>Adds a metadata entry; a key may be added once.</summary>
     public GgufWriter Add(string key, GgufValue value)
     {
         ArgumentNullException.ThrowIfNull(key);
@@ -35,15 +38,25 @@ public sealed class GgufWriter
         return this;
     }
 
+    /// <summary>Adds a string metadata entry.</summary>
     public GgufWriter AddString(string key, string value) => Add(key, GgufValue.From(value));
+    /// <summary>Adds a u32 metadata entry.</summary>
     public GgufWriter AddUInt32(string key, uint value) => Add(key, GgufValue.From(value));
+    /// <summary>Adds an i32 metadata entry.</summary>
     public GgufWriter AddInt32(string key, int value) => Add(key, GgufValue.From(value));
+    /// <summary>Adds a u64 metadata entry.</summary>
     public GgufWriter AddUInt64(string key, ulong value) => Add(key, GgufValue.From(value));
+    /// <summary>Adds an f32 metadata entry.</summary>
     public GgufWriter AddFloat32(string key, float value) => Add(key, GgufValue.From(value));
+    /// <summary>Adds a boolean metadata entry.</summary>
     public GgufWriter AddBool(string key, bool value) => Add(key, GgufValue.From(value));
+    /// <summary>Adds a string-array metadata entry.</summary>
     public GgufWriter AddArray(string key, string[] values) => Add(key, GgufValue.Array(values));
+    /// <summary>Adds an i32-array metadata entry.</summary>
     public GgufWriter AddArray(string key, int[] values) => Add(key, GgufValue.Array(values));
+    /// <summary>Adds a u32-array metadata entry.</summary>
     public GgufWriter AddArray(string key, uint[] values) => Add(key, GgufValue.Array(values));
+    /// <summary>Adds an f32-array metadata entry.</summary>
     public GgufWriter AddArray(string key, float[] values) => Add(key, GgufValue.Array(values));
 
     /// <summary>Adds a tensor whose bytes are already in memory (length must equal the type's byte size for <paramref name="ne"/>).</summary>

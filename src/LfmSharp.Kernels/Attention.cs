@@ -25,7 +25,7 @@ namespace LfmSharp.Kernels;
 /// With an F16 cache the query is rounded to F16 before the q·k dot (llama.cpp converts q to the cache's
 /// vec-dot type); probabilities and the value sum stay f32. <see cref="HeadScalar"/> is the two-pass reference.
 /// </remarks>
-public static unsafe class Attention
+internal static unsafe class Attention
 {
     public static void Causal(KernelThreadPool pool, ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         int tokens, int startPos, int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> dst)

@@ -6,7 +6,7 @@ namespace LfmSharp.Kernels;
 /// Embedding lookup (ggml <c>get_rows</c>): dst = row <c>id</c> of the table, dequantized exactly to f32.
 /// Shapes: table [Rows, Columns] of any supported type, dst [Columns].
 /// </summary>
-public static unsafe class Embedding
+internal static unsafe class Embedding
 {
     public static void Lookup(in WeightMatrix table, int id, Span<float> dst)
     {

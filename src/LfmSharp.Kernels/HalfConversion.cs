@@ -7,7 +7,7 @@ namespace LfmSharp.Kernels;
 /// <summary>
 /// f16 → f32 widening of a span (exact for every bit pattern): the F16 KV cache is read through this.
 /// </summary>
-public static class HalfConversion
+internal static class HalfConversion
 {
     public static void ToSingle(ReadOnlySpan<Half> src, Span<float> dst)
     {

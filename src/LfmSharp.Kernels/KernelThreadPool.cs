@@ -1,11 +1,11 @@
 namespace LfmSharp.Kernels;
 
 /// <summary>
-/// A unit of parallel work: process the index range [<paramref name="start"/>, <paramref name="end"/>) on thread
-/// <paramref name="thread"/> (0 = the calling thread, up to ThreadCount − 1; use it to pick per-thread scratch).
+/// A unit of parallel work: process the index range [<c>start</c>, <c>end</c>) on thread
+/// <c>thread</c> (0 = the calling thread, up to ThreadCount − 1; use it to pick per-thread scratch).
 /// Implemented by long-lived job objects whose fields are set before each region, so a region allocates nothing.
 /// </summary>
-public interface IParallelWork
+internal interface IParallelWork
 {
     void Execute(int start, int end, int thread);
 }
@@ -23,7 +23,7 @@ public interface IParallelWork
 /// an idle model does not burn CPU.
 /// Not re-entrant: one region at a time (callers serialise, e.g. one forward pass at a time per model).
 /// </remarks>
-public sealed class KernelThreadPool : IDisposable
+internal sealed class KernelThreadPool : IDisposable
 {
     // How many SpinOnce rounds a worker polls for the next region before blocking. SpinWait starts
     // yielding after ~10 rounds, so this is a few tens of microseconds on a busy machine.

@@ -25,7 +25,7 @@ public enum MatMulPrecision
 /// Preallocated buffers and job objects for <see cref="MatMul"/>: one per model (or per caller), used by one
 /// matmul at a time. Sized for the largest batch and row length it will see, so matmuls never allocate.
 /// </summary>
-public sealed unsafe class MatMulWorkspace
+internal sealed unsafe class MatMulWorkspace
 {
     // Worst case bytes per activation element over all vec-dot formats: F16/BF16 take 2
     // (Q8_0 34/32, Q8_1 36/32, Q8_K 292/256 are smaller).
@@ -91,7 +91,7 @@ public sealed unsafe class MatMulWorkspace
 /// y [tokens, Rows]. Work is split by output rows over the workspace's thread pool; each weight row is read
 /// once and dotted against every token of the batch.
 /// </summary>
-public static unsafe class MatMul
+internal static unsafe class MatMul
 {
     public static void Compute(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, MatMulWorkspace ws)
     {

@@ -11,7 +11,7 @@ namespace LfmSharp.Kernels;
 /// Matches ggml-cpu <c>rms_norm</c> followed by <c>mul</c>: each x·x is rounded to f32 and accumulated in
 /// double, mean = (float)(sum / n), s = 1f / sqrtf(mean + eps), then x·s and (x·s)·w are two f32 roundings.
 /// </remarks>
-public static class RmsNorm
+internal static class RmsNorm
 {
     public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> dst)
     {
@@ -24,7 +24,7 @@ public static class RmsNorm
         Scale(x, scale, weight, dst);
     }
 
-    /// <summary>Applies the norm to each of the <c>x.Length / n</c> rows of length <paramref name="n"/> (per-head q/k norm, batches).</summary>
+    /// <summary>Applies the norm to each of the <c>x.Length / n</c> rows of length <c>n = weight.Length</c> (per-head q/k norm, batches).</summary>
     public static void ApplyRows(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> dst)
     {
         int n = weight.Length;

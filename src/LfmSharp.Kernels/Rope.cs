@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels;
 /// starting from θ_0 = pos, which can differ from pow(base, −2j/d) by an ulp. Only full rotation (n_rot = head
 /// size) and no YaRN/frequency scaling: LFM2 uses neither.
 /// </remarks>
-public static class Rope
+internal static class Rope
 {
     private const int MaxHeadDim = 1024;
 

@@ -11,7 +11,7 @@ namespace LfmSharp.Kernels;
 /// Afterwards <c>state</c> holds the last k−1 rows of w (so it works for any chunking of the sequence).
 /// <c>dst</c> must not alias <c>input</c> or <c>state</c>.
 /// </remarks>
-public static class ShortConv
+internal static class ShortConv
 {
     public static void Apply(ReadOnlySpan<float> input, Span<float> state, ReadOnlySpan<float> weight, int dim, int kernelSize, Span<float> dst)
     {

@@ -7,7 +7,7 @@ namespace LfmSharp.Kernels;
 /// As ggml's <c>soft_max</c>: the exponentials are f32, their sum is accumulated in double, and the result is
 /// scaled by (float)(1 / sum).
 /// </remarks>
-public static class Softmax
+internal static class Softmax
 {
     public static void Apply(Span<float> x)
     {

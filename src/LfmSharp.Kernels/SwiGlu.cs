@@ -7,7 +7,7 @@ namespace LfmSharp.Kernels;
 /// SwiGLU gate: effectively computes dst[i] = silu(gate[i]) · up[i], silu(a) = a / (1 + e^(−a)).
 /// Shapes: gate, up, dst are [n]; dst may alias either input.
 /// </summary>
-public static class SwiGlu
+internal static class SwiGlu
 {
     public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
     {

@@ -8,7 +8,7 @@ namespace LfmSharp.Kernels;
 /// Element-wise float ops and the f32 dot product used by every f32 path (F32 matmul, attention).
 /// Each op: a validating entry, a <c>Scalar</c> reference, and a Vector256/Vector512 path.
 /// </summary>
-public static class VectorMath
+internal static class VectorMath
 {
     /// <summary>Effectively computes Σ a[i]·b[i] in f32. Lengths must match.</summary>
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

@@ -8,7 +8,7 @@ namespace LfmSharp.Kernels;
 /// ne = [Columns, Rows] (a PyTorch Linear.weight [out, in]); the data usually lives in a memory map.
 /// </summary>
 /// <remarks>The pointer must stay valid (the owner keeps the map open) while kernels use the matrix.</remarks>
-public readonly unsafe struct WeightMatrix
+internal readonly unsafe struct WeightMatrix
 {
     public WeightMatrix(GgmlType type, int rows, int columns, byte* data)
     {

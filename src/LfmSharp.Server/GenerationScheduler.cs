@@ -6,7 +6,7 @@ using LfmSharp.Models;
 namespace LfmSharp.Server;
 
 /// <summary>The scheduler's queue is full; answer 429.</summary>
-public sealed class QueueFullException(int capacity)
+internal sealed class QueueFullException(int capacity)
     : Exception($"The server is busy: {capacity} requests are already waiting. Retry later.")
 {
     public int Capacity { get; } = capacity;
@@ -14,7 +14,7 @@ public sealed class QueueFullException(int capacity)
 
 /// <summary>One generation slot: a chat session and a raw state, each made on first use and reused afterwards (so a
 /// slot keeps its prefix cache across requests).</summary>
-public sealed class GenerationSlot : IDisposable
+internal sealed class GenerationSlot : IDisposable
 {
     private readonly LanguageModel _model;
     private readonly int _contextLength;
@@ -73,7 +73,7 @@ public sealed class GenerationSlot : IDisposable
 /// are not batched with each other or with the decode steps).
 /// </para>
 /// </summary>
-public sealed class GenerationScheduler : IDisposable
+internal sealed class GenerationScheduler : IDisposable
 {
     private readonly object _lock = new();
     private readonly Queue<Job> _waiting = new();

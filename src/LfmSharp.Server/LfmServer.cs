@@ -70,8 +70,10 @@ public sealed class LfmServer : IAsyncDisposable
     internal static LfmServer Create(LfmServerOptions options, Func<LanguageModel> loader, bool ownsModel) =>
         new(options, loader, ownsModel, options.ModelPath);
 
+    /// <summary>The options the server was created with.</summary>
     public LfmServerOptions Options { get; }
 
+    /// <summary>Request and token counters (also served as <c>/metrics</c>).</summary>
     public ServerMetrics Metrics { get; }
 
     /// <summary>Where the server listens, e.g. <c>http://127.0.0.1:8080/</c> (known after <see cref="StartAsync"/>).</summary>
@@ -84,7 +86,7 @@ public sealed class LfmServer : IAsyncDisposable
     public string? ChatTemplateWarning => _host.Loaded.IsCompletedSuccessfully ? _host.Ready().Model.ChatTemplate.Warning : null;
 
     /// <summary>The scheduler, once the model is loaded.</summary>
-    public GenerationScheduler? Scheduler => _host.Scheduler;
+    internal GenerationScheduler? Scheduler => _host.Scheduler;
 
     /// <summary>Binds and starts answering (the model may still be loading: <c>/health</c> says so).</summary>
     public async Task StartAsync(CancellationToken ct = default)
@@ -133,6 +135,7 @@ public sealed class LfmServer : IAsyncDisposable
         await _app.StopAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Stops the server and releases the model if the server loaded it.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -224,7 +227,8 @@ public sealed class LfmServer : IAsyncDisposable
         app.MapGet("/metrics", ctx => UtilityEndpoints.MetricsAsync(ctx, server));
         app.MapGet("/v1/models", ctx => UtilityEndpoints.ModelsAsync(ctx, server));
         app.MapGet("/models", ctx => UtilityEndpoints.ModelsAsync(ctx, server));
-        app.MapGet("/v1/models/{**id}", (HttpContext ctx, string id) => UtilityEndpoints.ModelAsync(ctx, server, id));
+        // A RequestDelegate, not a parameter-binding lambda: the latter needs reflection or the request delegate generator (NativeAOT).
+        app.MapGet("/v1/models/{**id}", ctx => UtilityEndpoints.ModelAsync(ctx, server, ctx.Request.RouteValues["id"] as string ?? ""));
         app.MapPost("/v1/chat/completions", ctx => ChatCompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/chat/completions", ctx => ChatCompletionsEndpoint.HandleAsync(ctx, server));
         app.MapPost("/v1/completions", ctx => CompletionsEndpoint.HandleAsync(ctx, server));

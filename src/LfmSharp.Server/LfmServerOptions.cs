@@ -43,6 +43,7 @@ public sealed record LfmServerOptions
     /// <summary>Tokens per slot (prompt + reply).</summary>
     public int ContextLength { get; init; } = 4096;
 
+    /// <summary>The precision of each slot's KV cache (<see cref="KvCacheType.Q8_0"/> halves it).</summary>
     public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
 
     /// <summary>Kernel threads (null: one per logical processor).</summary>

@@ -8,7 +8,7 @@ using System.Text.Json;
 namespace LfmSharp.Server;
 
 /// <summary>What <see cref="LoadTest.RunAsync"/> measured.</summary>
-public sealed record LoadTestReport
+internal sealed record LoadTestReport
 {
     public int Clients { get; init; }
     public TimeSpan Duration { get; init; }
@@ -37,7 +37,7 @@ public sealed record LoadTestReport
 /// back to back until <c>duration</c> ends (requests already started run to their end). Used by the test suite
 /// (a few seconds) and by <c>lfm serve --soak</c> (a minute or more). Loopback targets only, by design of its callers.
 /// </summary>
-public static class LoadTest
+internal static class LoadTest
 {
     public static async Task<LoadTestReport> RunAsync(Uri baseAddress, int clients, TimeSpan duration, string? apiKey = null,
         int maxTokens = 32, string model = "", CancellationToken ct = default)
@@ -87,17 +87,34 @@ public static class LoadTest
 
     private sealed record Result(Outcome Status, int Tokens = 0, double FirstTokenMs = 0, double TotalMs = 0, string? Error = null);
 
+    // Written with Utf8JsonWriter, not JsonSerializer over dictionaries: no reflection, so it runs under NativeAOT.
+    private static string RequestBody(string model, int maxTokens, int seed, string prompt)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("model", model);
+            w.WriteBoolean("stream", true);
+            w.WriteStartObject("stream_options");
+            w.WriteBoolean("include_usage", true);
+            w.WriteEndObject();
+            w.WriteNumber("max_tokens", maxTokens);
+            w.WriteNumber("seed", seed);
+            w.WriteStartArray("messages");
+            w.WriteStartObject();
+            w.WriteString("role", "user");
+            w.WriteString("content", prompt);
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
     private static async Task<Result> OneAsync(HttpClient http, int client, int n, int maxTokens, string model, CancellationToken ct)
     {
-        string body = JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["model"] = model,
-            ["stream"] = true,
-            ["stream_options"] = new Dictionary<string, object> { ["include_usage"] = true },
-            ["max_tokens"] = maxTokens,
-            ["seed"] = client * 1000 + n,
-            ["messages"] = new[] { new Dictionary<string, string> { ["role"] = "user", ["content"] = $"Client {client}, request {n}: say something." } },
-        });
+        string body = RequestBody(model, maxTokens, client * 1000 + n, $"Client {client}, request {n}: say something.");
         var sw = Stopwatch.StartNew();
         try
         {

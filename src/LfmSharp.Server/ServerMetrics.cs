@@ -33,15 +33,19 @@ public sealed class ServerMetrics
 
     internal void BadRequest() => Interlocked.Increment(ref _badRequests);
 
+    /// <summary>Requests answered in full.</summary>
     public long RequestsCompleted => Interlocked.Read(ref _requests);
 
+    /// <summary>Requests the client abandoned.</summary>
     public long RequestsCancelled => Interlocked.Read(ref _cancelled);
 
+    /// <summary>Requests turned away (queue full: HTTP 429).</summary>
     public long RequestsRejected => Interlocked.Read(ref _rejected);
 
+    /// <summary>Tokens generated over all requests.</summary>
     public long PredictedTokens => Interlocked.Read(ref _predictedTokens);
 
-    public string Render(GenerationScheduler? scheduler)
+    internal string Render(GenerationScheduler? scheduler)
     {
         var sb = new StringBuilder();
         double prefillSeconds = TimeSpan.FromTicks(Interlocked.Read(ref _prefillTicks)).TotalSeconds;

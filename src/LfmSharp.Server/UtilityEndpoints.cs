@@ -150,7 +150,7 @@ internal static class UtilityEndpoints
         using var body = await HttpJson.ReadAsync(ctx).ConfigureAwait(false);
         var root = Object(body);
         var arr = Json.Array(root, "messages") ?? throw ApiException.Missing("messages");
-        var messages = new List<LfmSharp.Chat.ChatMessage>();
+        var messages = new List<LfmSharp.Chat.LfmChatMessage>();
         int i = 0;
         foreach (var m in arr.EnumerateArray())
             messages.Add(ChatCompletionRequest.ParseMessage(m, $"messages[{i++}]"));

@@ -45,6 +45,7 @@ public sealed class BpeTokenizer
         _specials = new SpecialTokenMatcher(vocabulary);
     }
 
+    /// <summary>The vocabulary this tokenizer encodes with.</summary>
     public Vocabulary Vocabulary => _vocab;
 
     /// <summary>Forces the heap path above this many bytes per word (tests compare both paths).</summary>

@@ -15,7 +15,7 @@ namespace LfmSharp.Tokenizers;
 /// </list>
 /// Being greedy and deterministic, training N merges always yields a prefix of training N + k.
 /// </summary>
-public static class BpeTrainer
+internal static class BpeTrainer
 {
     /// <summary>Trains up to <paramref name="maxMerges"/> merges on <paramref name="corpus"/>; returns them as <c>"left right"</c> in byte-level form, rank order.</summary>
     public static string[] Train(string corpus, int maxMerges)

@@ -5,7 +5,7 @@ namespace LfmSharp.Tokenizers;
 /// 0xAE-0xFF map to the same code point; the other 68 bytes map to U+0100.. in byte order. Byte-level BPE vocabularies
 /// store every token in this form so that a token is a printable string (space = 'Ġ' U+0120, newline = 'Ċ' U+010A).
 /// </summary>
-public static class ByteLevel
+internal static class ByteLevel
 {
     // [256] byte -> char
     private static readonly char[] s_byteToChar = BuildByteToChar();

@@ -68,6 +68,7 @@ internal static class Llama3PreTokenizer
     /// Decodes UTF-16 <paramref name="text"/> into code points (an unpaired surrogate becomes U+FFFD, as it does when
     /// the text is converted to UTF-8 for llama.cpp) and their classes. Returns the number of code points.
     /// </summary>
+    /// <param name="text">The text to decode.</param>
     /// <param name="cps">[text.Length] receives the code points.</param>
     /// <param name="classes">[text.Length] receives <see cref="Classify"/> of each code point.</param>
     public static int Decode(ReadOnlySpan<char> text, Span<int> cps, Span<byte> classes)
@@ -103,6 +104,7 @@ internal static class Llama3PreTokenizer
     /// </summary>
     /// <param name="cps">[n] code points of one text fragment (special tokens already removed).</param>
     /// <param name="classes">[n] their classes.</param>
+    /// <param name="ends">Receives the end index of each pre-token.</param>
     public static void Split(ReadOnlySpan<int> cps, ReadOnlySpan<byte> classes, List<int> ends)
     {
         int n = cps.Length;

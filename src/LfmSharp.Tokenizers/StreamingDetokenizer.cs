@@ -25,6 +25,7 @@ public sealed class StreamingDetokenizer
         _renderSpecial = renderSpecial;
     }
 
+    /// <summary>A detokenizer over <paramref name="tokenizer"/>'s vocabulary.</summary>
     public StreamingDetokenizer(BpeTokenizer tokenizer, bool renderSpecial = true)
         : this((tokenizer ?? throw new ArgumentNullException(nameof(tokenizer))).Vocabulary, renderSpecial)
     {

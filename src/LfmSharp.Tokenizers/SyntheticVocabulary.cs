@@ -7,7 +7,7 @@ namespace LfmSharp.Tokenizers;
 /// the vocabulary of lfm2-tiny, with 600 merges and 1024 tokens that of lfm2-small. The corpus runs out after
 /// <see cref="MaxMerges"/> merges (1029), which is what a full-size (65,536-token) synthetic model gets.
 /// </summary>
-public static class SyntheticVocabulary
+internal static class SyntheticVocabulary
 {
     /// <summary>Beginning-of-sequence id (<c>&lt;|startoftext|&gt;</c>).</summary>
     public const int BosId = 1;

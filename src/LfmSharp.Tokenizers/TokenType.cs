@@ -6,8 +6,11 @@ namespace LfmSharp.Tokenizers;
 /// </summary>
 public enum TokenType
 {
+    /// <summary>No type stored.</summary>
     Undefined = 0,
+    /// <summary>An ordinary vocabulary token.</summary>
     Normal = 1,
+    /// <summary>The unknown-token placeholder.</summary>
     Unknown = 2,
     /// <summary>Special tokens such as <c>&lt;|im_start|&gt;</c>: matched in text only when special parsing is on.</summary>
     Control = 3,

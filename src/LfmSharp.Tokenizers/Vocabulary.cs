@@ -11,18 +11,18 @@ namespace LfmSharp.Tokenizers;
 /// </summary>
 public sealed class Vocabulary
 {
-    public const string KeyModel = "tokenizer.ggml.model";
-    public const string KeyPre = "tokenizer.ggml.pre";
-    public const string KeyTokens = "tokenizer.ggml.tokens";
-    public const string KeyTokenType = "tokenizer.ggml.token_type";
-    public const string KeyMerges = "tokenizer.ggml.merges";
-    public const string KeyBosId = "tokenizer.ggml.bos_token_id";
-    public const string KeyEosId = "tokenizer.ggml.eos_token_id";
-    public const string KeyPadId = "tokenizer.ggml.padding_token_id";
-    public const string KeyEotId = "tokenizer.ggml.eot_token_id";
-    public const string KeyEomId = "tokenizer.ggml.eom_token_id";
-    public const string KeyAddBos = "tokenizer.ggml.add_bos_token";
-    public const string KeyAddEos = "tokenizer.ggml.add_eos_token";
+    internal const string KeyModel = "tokenizer.ggml.model";
+    internal const string KeyPre = "tokenizer.ggml.pre";
+    internal const string KeyTokens = "tokenizer.ggml.tokens";
+    internal const string KeyTokenType = "tokenizer.ggml.token_type";
+    internal const string KeyMerges = "tokenizer.ggml.merges";
+    internal const string KeyBosId = "tokenizer.ggml.bos_token_id";
+    internal const string KeyEosId = "tokenizer.ggml.eos_token_id";
+    internal const string KeyPadId = "tokenizer.ggml.padding_token_id";
+    internal const string KeyEotId = "tokenizer.ggml.eot_token_id";
+    internal const string KeyEomId = "tokenizer.ggml.eom_token_id";
+    internal const string KeyAddBos = "tokenizer.ggml.add_bos_token";
+    internal const string KeyAddEos = "tokenizer.ggml.add_eos_token";
 
     /// <summary>The only <c>tokenizer.ggml.model</c> this library implements: GPT-2 style byte-level BPE.</summary>
     public const string ModelGpt2 = "gpt2";
@@ -224,10 +224,13 @@ public sealed class Vocabulary
     /// <summary>Merges, <c>"left right"</c>, rank = index.</summary>
     public IReadOnlyList<string> Merges => _merges;
 
+    /// <summary>The beginning-of-sequence token id, if the vocabulary has one.</summary>
     public int? BosId { get; }
 
+    /// <summary>The end-of-sequence token id, if the vocabulary has one.</summary>
     public int? EosId { get; }
 
+    /// <summary>The padding token id, if the vocabulary has one.</summary>
     public int? PadId { get; }
 
     /// <summary>Whether the model expects prompts to start with <see cref="BosId"/>.</summary>
@@ -248,6 +251,7 @@ public sealed class Vocabulary
     /// <summary>Whether generation should stop at <paramref name="id"/>. Ids outside the vocabulary are not EOG.</summary>
     public bool IsEndOfGeneration(int id) => (uint)id < (uint)_isEog.Length && _isEog[id];
 
+    /// <summary>The stored type of token <paramref name="id"/>.</summary>
     public TokenType GetTokenType(int id) => _types[CheckId(id)];
 
     /// <summary>The effective attributes llama.cpp uses for <paramref name="id"/>.</summary>

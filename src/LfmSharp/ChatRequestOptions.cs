@@ -16,23 +16,38 @@ public enum ToolChoiceMode
     Function,
 }
 
+/// <summary>The <c>tool_choice</c> of a request: a mode and, for <see cref="ToolChoiceMode.Function"/>, the function.</summary>
+/// <param name="Mode">Whether tools may, must or must not be called.</param>
+/// <param name="FunctionName">With <see cref="ToolChoiceMode.Function"/>: the function to call.</param>
 public sealed record ToolChoice(ToolChoiceMode Mode, string? FunctionName = null)
 {
+    /// <summary>The model decides (the default).</summary>
     public static ToolChoice Auto { get; } = new(ToolChoiceMode.Auto);
+    /// <summary>No tool calls.</summary>
     public static ToolChoice None { get; } = new(ToolChoiceMode.None);
+    /// <summary>At least one tool call.</summary>
     public static ToolChoice Required { get; } = new(ToolChoiceMode.Required);
+    /// <summary>A call of the function <paramref name="name"/>.</summary>
     public static ToolChoice Function(string name) => new(ToolChoiceMode.Function, name ?? throw new ArgumentNullException(nameof(name)));
 }
 
 /// <summary>The shape the answer (after the reasoning) must have.</summary>
 public abstract record ResponseFormat
 {
+    /// <summary>Free text (the default).</summary>
     public static ResponseFormat Text { get; } = new TextFormat();
+    /// <summary>Any JSON object.</summary>
     public static ResponseFormat JsonObject { get; } = new JsonObjectFormat();
+    /// <summary>JSON matching the schema <paramref name="schemaJson"/>, optionally named.</summary>
     public static ResponseFormat JsonSchema(string schemaJson, string? name = null) => new JsonSchemaFormat(schemaJson ?? throw new ArgumentNullException(nameof(schemaJson)), name);
 
+    /// <summary>See <see cref="Text"/>.</summary>
     public sealed record TextFormat : ResponseFormat;
+    /// <summary>See <see cref="JsonObject"/>.</summary>
     public sealed record JsonObjectFormat : ResponseFormat;
+    /// <summary>See <see cref="JsonSchema"/>.</summary>
+    /// <param name="SchemaJson">The JSON schema, as JSON text.</param>
+    /// <param name="Name">The schema's name, if any.</param>
     public sealed record JsonSchemaFormat(string SchemaJson, string? Name) : ResponseFormat;
 }
 
@@ -45,10 +60,13 @@ public sealed record ChatRequestOptions
     /// <summary>Most tokens to generate, reasoning and answer together.</summary>
     public int MaxTokens { get; init; } = 2048;
 
+    /// <summary>Stop strings: the answer ends before the first one, which is not returned.</summary>
     public IReadOnlyList<string>? Stop { get; init; }
 
+    /// <summary>Tools the model may call.</summary>
     public IReadOnlyList<ToolDefinition>? Tools { get; init; }
 
+    /// <summary>Whether and which tools the model may call.</summary>
     public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
 
     /// <summary>When false, a tool-call block may hold one call only.</summary>
@@ -66,6 +84,7 @@ public sealed record ChatRequestOptions
     /// <summary>Repetition-loop detection; null uses the defaults. Set <see cref="LoopGuardEnabled"/> false to turn it off.</summary>
     public LoopGuardOptions? LoopGuard { get; init; }
 
+    /// <summary>Whether the loop guard watches for repeated text (see <see cref="LoopGuard"/>).</summary>
     public bool LoopGuardEnabled { get; init; } = true;
 
     /// <summary>Keep the reasoning of earlier assistant turns in the prompt (the template drops it by default).</summary>

@@ -19,12 +19,13 @@ public sealed class ChatSession : IDisposable
 
     private readonly Lfm2State _state;
     private readonly Generator _generator;
-    private readonly List<ChatMessage> _history = [];
+    private readonly List<LfmChatMessage> _history = [];
     private readonly List<(int[] Tokens, Lfm2StateSnapshot Snapshot)> _snapshots = []; // most recent last
     private readonly int _thinkEndId, _toolCallStartId;
     private readonly SemaphoreSlim _busy = new(1, 1);
     private int _toolCallCounter;
 
+    /// <summary>A conversation with <paramref name="model"/>, with its own state of <paramref name="contextLength"/> tokens.</summary>
     public ChatSession(LanguageModel model, int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
@@ -34,10 +35,11 @@ public sealed class ChatSession : IDisposable
         _toolCallStartId = model.Tokenizer.Vocabulary.TryGetId(ChatOutputParser.ToolCallStart, out int ts) ? ts : -1;
     }
 
+    /// <summary>The model this session runs.</summary>
     public LanguageModel Model { get; }
 
     /// <summary>The conversation so far (for <see cref="SendAsync"/>).</summary>
-    public IReadOnlyList<ChatMessage> History => _history;
+    public IReadOnlyList<LfmChatMessage> History => _history;
 
     /// <summary>Context length of this session's state.</summary>
     public int ContextLength => _state.ContextLength;
@@ -53,7 +55,7 @@ public sealed class ChatSession : IDisposable
     /// <see cref="Complete"/> stream then yields <see cref="DecodePending"/> at every decode step (see
     /// <see cref="DecodeBatcher"/>). Leave null for ordinary use.
     /// </summary>
-    public DecodeBatcher? Batcher { get; set; }
+    internal DecodeBatcher? Batcher { get; set; }
 
     /// <summary>Forgets the conversation and every cached prefix.</summary>
     public void Reset()
@@ -68,7 +70,7 @@ public sealed class ChatSession : IDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(userMessage);
-        var messages = new List<ChatMessage>(_history) { ChatMessage.User(userMessage) };
+        var messages = new List<LfmChatMessage>(_history) { LfmChatMessage.User(userMessage) };
         var reasoning = new System.Text.StringBuilder();
         var content = new System.Text.StringBuilder();
         var calls = new List<ToolCall>();
@@ -86,11 +88,11 @@ public sealed class ChatSession : IDisposable
         }
         if (done)
         {
-            _history.Add(ChatMessage.User(userMessage));
+            _history.Add(LfmChatMessage.User(userMessage));
             // Past thinking is dropped from later prompts anyway (the template strips it); keeping it out of the
             // history makes every later render of this turn identical, so the next turn reuses the cached prefix.
             bool keep = options?.KeepPastThinking == true && reasoning.Length > 0;
-            _history.Add(ChatMessage.Assistant(content.ToString(), keep ? reasoning.ToString() : null, calls.Count > 0 ? calls : null));
+            _history.Add(LfmChatMessage.Assistant(content.ToString(), keep ? reasoning.ToString() : null, calls.Count > 0 ? calls : null));
         }
     }
 
@@ -99,7 +101,7 @@ public sealed class ChatSession : IDisposable
     /// arrive as they are produced. Throws <see cref="ContextOverflowException"/> before generating when the prompt
     /// does not fit the context.
     /// </summary>
-    public IAsyncEnumerable<GenerationEvent> CompleteAsync(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null,
+    public IAsyncEnumerable<GenerationEvent> CompleteAsync(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         if (Batcher is not null)
@@ -110,7 +112,7 @@ public sealed class ChatSession : IDisposable
     }
 
     /// <summary>Synchronous form of <see cref="CompleteAsync"/>, run on the calling thread.</summary>
-    public IEnumerable<GenerationEvent> Complete(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null,
+    public IEnumerable<GenerationEvent> Complete(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         var prepared = Prepare(messages, options);
@@ -118,12 +120,13 @@ public sealed class ChatSession : IDisposable
     }
 
     /// <summary>The exact prompt text and token ids a call with these messages would prefill.</summary>
-    public (string Text, int[] Tokens) RenderPrompt(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options = null)
+    public (string Text, int[] Tokens) RenderPrompt(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null)
     {
         var p = Prepare(messages, options);
         return (p.PromptText, p.PromptTokens);
     }
 
+    /// <summary>Releases the session's state and KV cache (the model stays loaded).</summary>
     public void Dispose()
     {
         _busy.Dispose();
@@ -133,7 +136,7 @@ public sealed class ChatSession : IDisposable
 
     private sealed record Prepared(string PromptText, int[] PromptTokens, ChatRequestOptions Options, ChatTemplate Template);
 
-    private Prepared Prepare(IReadOnlyList<ChatMessage> messages, ChatRequestOptions? options)
+    private Prepared Prepare(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         if (messages.Count == 0)

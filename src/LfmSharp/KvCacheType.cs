@@ -29,6 +29,7 @@ public static class KvCacheTypes
         _ => throw new ArgumentException($"unknown KV cache type '{name}' (use f16, f32 or q8_0)"),
     };
 
+    /// <summary>The lower-case name used by the CLI and the server (<c>f16</c>, <c>q8_0</c>).</summary>
     public static string Name(KvCacheType type) => type switch
     {
         KvCacheType.F16 => "f16",

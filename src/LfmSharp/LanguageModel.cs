@@ -124,28 +124,31 @@ public sealed class LanguageModel : IDisposable
         return await Task.Run(() => Load(path, options), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The network's hyper-parameters, read from the GGUF metadata.</summary>
     public Lfm2Config Config => _model.Config;
 
+    /// <summary>All metadata of the GGUF file.</summary>
     public GgufMetadata Metadata => _file.Metadata;
 
     /// <summary>The network itself (for callers that manage states directly).</summary>
-    public Lfm2Model Model => _model;
+    internal Lfm2Model Model => _model;
 
     /// <summary>
     /// A fresh sequence state with room for <paramref name="contextLength"/> tokens (not the file's training
     /// context, which can be 128K) and the given KV cache precision.
     /// </summary>
-    public Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
+    internal Lfm2State CreateState(int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16) =>
         _model.CreateState(contextLength, kvCacheType);
 
     /// <inheritdoc cref="Lfm2Model.Forward"/>
-    public void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last) =>
+    internal void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last) =>
         _model.Forward(tokens, state, logits, positions);
 
     /// <inheritdoc cref="Lfm2Model.ForwardBatch"/>
-    public void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2State> states, Span<float> logits) =>
+    internal void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2State> states, Span<float> logits) =>
         _model.ForwardBatch(tokens, states, logits);
 
+    /// <summary>Unmaps the file and stops the model's worker threads; sessions of this model must not be used afterwards.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

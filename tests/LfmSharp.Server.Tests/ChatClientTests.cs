@@ -37,7 +37,7 @@ public sealed class ChatClientTests(ServerFixture fx)
         Assert.Equal(MeaiChatRole.Assistant, response.Messages.Single().Role);
         Assert.NotNull(response.ResponseId);
         Assert.Equal(fx.Model.Name, response.ModelId);
-        int prompt = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.ChatMessage.User("Hello")])).Length;
+        int prompt = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User("Hello")])).Length;
         Assert.Equal(prompt, response.Usage!.InputTokenCount);
         Assert.InRange(response.Usage.OutputTokenCount!.Value, 5, 6);
         Assert.Equal(0, response.Usage.ReasoningTokenCount);
@@ -145,9 +145,9 @@ public sealed class ChatClientTests(ServerFixture fx)
         // The function's result reached the model's prompt: the second prompt is the template's render of the whole
         // exchange, with the result text inside the tool message.
         Assert.Contains("result-6", fx.Model.ChatTemplate.Render(
-            [LfmSharp.Chat.ChatMessage.User(Steer.DigitTailUser),
-             LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall(call.CallId, "echo", "{\"x\":3}")]),
-             LfmSharp.Chat.ChatMessage.Tool("result-6", call.CallId)]));
+            [LfmSharp.Chat.LfmChatMessage.User(Steer.DigitTailUser),
+             LfmSharp.Chat.LfmChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall(call.CallId, "echo", "{\"x\":3}")]),
+             LfmSharp.Chat.LfmChatMessage.Tool("result-6", call.CallId)]));
     }
 
     public sealed record Reading(int N);

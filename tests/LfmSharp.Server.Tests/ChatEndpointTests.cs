@@ -11,7 +11,7 @@ namespace LfmSharp.Server.Tests;
 [Collection("server")]
 public sealed class ChatEndpointTests(ServerFixture fx)
 {
-    private static readonly ChatMessage[] s_hello = [ChatMessage.User("Hello")];
+    private static readonly LfmChatMessage[] s_hello = [LfmChatMessage.User("Hello")];
 
     internal static JsonObject Request(string user, Steer steer, int maxTokens = 32)
     {
@@ -30,7 +30,7 @@ public sealed class ChatEndpointTests(ServerFixture fx)
         return json!.Value;
     }
 
-    private int PromptTokens(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null) =>
+    private int PromptTokens(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null) =>
         fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render(messages, tools)).Length;
 
     [Fact]
@@ -164,7 +164,7 @@ public sealed class ChatEndpointTests(ServerFixture fx)
     {
         var tools = new[] { ToolDefinition.FromJson(EchoTool) };
         var steer = Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd);
-        steer.AssertPromptAllows(fx.Model, [ChatMessage.User(Steer.DigitTailUser)], tools);
+        steer.AssertPromptAllows(fx.Model, [LfmChatMessage.User(Steer.DigitTailUser)], tools);
         var body = Request(Steer.DigitTailUser, steer);
         body["tools"] = JsonNode.Parse("[" + EchoTool + "]");
         body["stream"] = true;
@@ -194,7 +194,7 @@ public sealed class ChatEndpointTests(ServerFixture fx)
     {
         var tools = new[] { ToolDefinition.FromJson(EchoTool) };
         var callChain = Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd);
-        callChain.AssertPromptAllows(fx.Model, [ChatMessage.User(Steer.DigitTailUser)], tools);
+        callChain.AssertPromptAllows(fx.Model, [LfmChatMessage.User(Steer.DigitTailUser)], tools);
         var first = Request(Steer.DigitTailUser, callChain);
         first["tools"] = JsonNode.Parse("[" + EchoTool + "]");
         var json = await PostOkAsync(first);
@@ -216,11 +216,11 @@ public sealed class ChatEndpointTests(ServerFixture fx)
         Assert.Equal("OK", answer.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
 
         // The prompt the server built holds the call and the result: its size is the template's render of them.
-        var expected = new List<ChatMessage>
+        var expected = new List<LfmChatMessage>
         {
-            ChatMessage.User(Steer.DigitTailUser),
-            ChatMessage.Assistant("", toolCalls: [new ToolCall(id, "echo", call.GetProperty("function").GetProperty("arguments").GetString()!)]),
-            ChatMessage.Tool("42", id),
+            LfmChatMessage.User(Steer.DigitTailUser),
+            LfmChatMessage.Assistant("", toolCalls: [new ToolCall(id, "echo", call.GetProperty("function").GetProperty("arguments").GetString()!)]),
+            LfmChatMessage.Tool("42", id),
         };
         Assert.Equal(PromptTokens(expected, tools), answer.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
     }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using LfmSharp.Extensions.AI;
 using Microsoft.Extensions.AI;
-using LfmChatRole = LfmSharp.Chat.ChatRole;
+using LfmChatRole = LfmSharp.Chat.LfmChatRole;
 using MeaiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using MeaiChatRole = Microsoft.Extensions.AI.ChatRole;
 

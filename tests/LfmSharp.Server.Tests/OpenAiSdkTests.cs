@@ -37,7 +37,7 @@ public sealed class OpenAiSdkTests(ServerFixture fx)
         Assert.Equal("Paris", completion.Content[0].Text);
         Assert.Equal(ChatFinishReason.Stop, completion.FinishReason);
         Assert.Equal(ChatMessageRole.Assistant, completion.Role);
-        int prompt = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.ChatMessage.User("Hello")])).Length;
+        int prompt = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User("Hello")])).Length;
         Assert.Equal(prompt, completion.Usage.InputTokenCount);
         Assert.InRange(completion.Usage.OutputTokenCount, 5, 6);
         Assert.Equal(completion.Usage.InputTokenCount + completion.Usage.OutputTokenCount, completion.Usage.TotalTokenCount);
@@ -96,16 +96,16 @@ public sealed class OpenAiSdkTests(ServerFixture fx)
         Assert.Equal(ChatFinishReason.Stop, second.FinishReason);
 
         // The SDK's own serialization of the assistant call and the tool result reached the template.
-        var expected = new List<LfmSharp.Chat.ChatMessage>
+        var expected = new List<LfmSharp.Chat.LfmChatMessage>
         {
-            LfmSharp.Chat.ChatMessage.User(Steer.DigitTailUser),
-            LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new ToolCall(call.Id, "echo", call.FunctionArguments.ToString())]),
-            LfmSharp.Chat.ChatMessage.Tool("42", call.Id),
+            LfmSharp.Chat.LfmChatMessage.User(Steer.DigitTailUser),
+            LfmSharp.Chat.LfmChatMessage.Assistant("", toolCalls: [new ToolCall(call.Id, "echo", call.FunctionArguments.ToString())]),
+            LfmSharp.Chat.LfmChatMessage.Tool("42", call.Id),
         };
         var tools = new[] { new ToolDefinition("echo", "Echo a number", "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},\"required\":[\"x\"]}") };
         // The system block (tools) is the same in both prompts and tokenized apart (special tokens bound it), so the
         // growth of the prompt is exactly the tokens of the assistant call and the tool result as the template renders them.
-        int Count(IReadOnlyList<LfmSharp.Chat.ChatMessage> m) => fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render(m, tools)).Length;
+        int Count(IReadOnlyList<LfmSharp.Chat.LfmChatMessage> m) => fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render(m, tools)).Length;
         Assert.Equal(Count(expected) - Count(expected.Take(1).ToList()), second.Usage.InputTokenCount - first.Usage.InputTokenCount);
     }
 

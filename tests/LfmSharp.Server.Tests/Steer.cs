@@ -82,7 +82,7 @@ public sealed class Steer
     /// Precondition: the chain's token k is not among the last <see cref="Window"/> − k prompt tokens (at step k the
     /// penalty window still reaches that far back into the prompt, and a penalized chain token would be skipped).
     /// </summary>
-    public void AssertPromptAllows(LanguageModel model, IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null)
+    public void AssertPromptAllows(LanguageModel model, IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null)
     {
         int[] ids = model.Tokenizer.EncodePrompt(model.ChatTemplate.Render(messages, tools));
         var clash = new List<string>();

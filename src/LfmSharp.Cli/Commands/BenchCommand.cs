@@ -8,7 +8,7 @@ using LfmSharp.Synthetic;
 namespace LfmSharp.Cli.Commands;
 
 /// <summary>Options of <c>lfm bench</c>. Either <see cref="Model"/> or <see cref="Shape"/> (synthesized, cached).</summary>
-public sealed record BenchOptions
+internal sealed record BenchOptions
 {
     /// <summary>GGUF file to measure.</summary>
     public string? Model { get; init; }
@@ -44,7 +44,7 @@ public sealed record BenchOptions
 }
 
 /// <summary>One measured row: tokens per second over the repetitions.</summary>
-public sealed record BenchResult(string Test, int Tokens, double[] Seconds)
+internal sealed record BenchResult(string Test, int Tokens, double[] Seconds)
 {
     public double[] TokensPerSecond => Seconds.Select(s => Tokens / s).ToArray();
     public double Mean => TokensPerSecond.Average();
@@ -73,7 +73,7 @@ public sealed record BenchResult(string Test, int Tokens, double[] Seconds)
 /// each with its logits (no sampling). One untimed warm-up run precedes each row. The peak resident set (VmHWM) covers
 /// the whole process, memory-mapped weights included.
 /// </remarks>
-public static class BenchCommand
+internal static class BenchCommand
 {
     public static int Run(BenchOptions o, TextWriter stdout, TextWriter stderr)
     {

@@ -82,7 +82,7 @@ internal static class ChatCommand
                 }
                 if (line.Trim().Length == 0)
                     continue;
-                messages.Add(ChatMessage.User(line));
+                messages.Add(LfmChatMessage.User(line));
                 var printer = new EventPrinter(stdout, color, !p.GetValue(settings.HideThinking));
                 var content = new System.Text.StringBuilder();
                 var calls = new List<ToolCall>();
@@ -106,7 +106,7 @@ internal static class ChatCommand
                     messages.RemoveAt(messages.Count - 1);
                     continue;
                 }
-                messages.Add(ChatMessage.Assistant(content.ToString(), null, calls.Count > 0 ? calls : null));
+                messages.Add(LfmChatMessage.Assistant(content.ToString(), null, calls.Count > 0 ? calls : null));
                 if (printer.Done is { } d)
                     stderr.WriteLine($"[{d.Reason.ToString().ToLowerInvariant()}] {EventPrinter.Stats(d.Usage, CliConsole.PeakRssMiB())}");
             }

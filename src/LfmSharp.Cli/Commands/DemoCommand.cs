@@ -92,7 +92,7 @@ internal static class DemoCommand
             if (session is null)
                 return 1;
             var messages = settings.StartMessages(p);
-            messages.Add(ChatMessage.User(prompt));
+            messages.Add(LfmChatMessage.User(prompt));
             var options = settings.RequestOptions(p, model);
             // A random model never stops by itself: keep the synthetic demo short unless -n was given.
             if (synthetic && p.GetResult(settings.MaxTokens) is null or { Implicit: true })

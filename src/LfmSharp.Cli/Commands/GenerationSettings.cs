@@ -102,8 +102,8 @@ internal sealed class GenerationSettings
         };
     }
 
-    public List<ChatMessage> StartMessages(ParseResult p) =>
-        p.GetValue(System) is { Length: > 0 } sys ? [ChatMessage.System(sys)] : [];
+    public List<LfmChatMessage> StartMessages(ParseResult p) =>
+        p.GetValue(System) is { Length: > 0 } sys ? [LfmChatMessage.System(sys)] : [];
 }
 
 /// <summary>A <c>--chat-template-file</c> that cannot be read (reported without the model path).</summary>

@@ -9,7 +9,7 @@ namespace LfmSharp.Cli.Commands;
 /// <c>lfm inspect FILE</c>: what a GGUF file holds, read from its header only (tensor bytes are never touched):
 /// file summary, metadata, tensor table, totals by type, parameter count and, for LFM2, the layer layout.
 /// </summary>
-public static class InspectCommand
+internal static class InspectCommand
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 

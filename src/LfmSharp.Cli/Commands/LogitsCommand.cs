@@ -10,7 +10,7 @@ namespace LfmSharp.Cli.Commands;
 /// the model and writes raw float32 little-endian logits for every position (row i = logits after ids[0..i]),
 /// the same layout as the llama.cpp goldens, so the two can be diffed directly.
 /// </summary>
-public static class LogitsCommand
+internal static class LogitsCommand
 {
     // Rows are produced and written in chunks so memory stays ~chunk × vocab floats for any input length.
     private const int ChunkTokens = 64;

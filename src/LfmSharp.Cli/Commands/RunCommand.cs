@@ -42,7 +42,7 @@ internal static class RunCommand
             if (session is null)
                 return 1;
             var messages = settings.StartMessages(p);
-            messages.Add(ChatMessage.User(prompt));
+            messages.Add(LfmChatMessage.User(prompt));
             var printer = new EventPrinter(stdout, CliConsole.UseColor(stdout), !p.GetValue(settings.HideThinking));
             try
             {

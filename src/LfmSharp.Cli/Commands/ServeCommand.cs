@@ -13,7 +13,7 @@ public sealed record ServeCompatOptions(IReadOnlyList<string>? Aliases, bool Str
 /// [--alias NAME]… [--strict-model] [--cors-origin ORIGIN]… [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
 /// [--clients N]</c>: start it on a free loopback port, drive it with streaming clients, print the figures.
 /// </summary>
-public static class ServeCommand
+internal static class ServeCommand
 {
     /// <summary>Serves until Ctrl+C (or <paramref name="ct"/>). Returns 0, or 1 with one error line.</summary>
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,

@@ -6,7 +6,7 @@ using LfmSharp.Synthetic;
 namespace LfmSharp.Cli.Commands;
 
 /// <summary>Options of <c>lfm synth</c>. Explicit dimensions override the chosen shape preset.</summary>
-public sealed record SynthOptions
+internal sealed record SynthOptions
 {
     /// <summary>Preset: tiny, small, lfm2-350m, lfm2-700m, lfm2.5-1.2b (alias full), lfm2-2.6b.</summary>
     public string Shape { get; init; } = "tiny";
@@ -54,7 +54,7 @@ public sealed record SynthOptions
 }
 
 /// <summary><c>lfm synth</c>: writes an LFM2 GGUF with random weights of a given shape and file type.</summary>
-public static class SynthCommand
+internal static class SynthCommand
 {
     public static int Run(SynthOptions o, TextWriter stdout, TextWriter stderr)
     {

@@ -6,7 +6,7 @@ using LfmSharp.Tokenizers;
 namespace LfmSharp.Cli.Commands;
 
 /// <summary><c>lfm tokenize -m FILE [--no-special] [--bos] [--json] TEXT</c>: ids and pieces of a text.</summary>
-public static class TokenizeCommand
+internal static class TokenizeCommand
 {
     public static int Run(string model, string text, bool parseSpecial, bool addBos, bool json, TextWriter stdout, TextWriter stderr)
     {

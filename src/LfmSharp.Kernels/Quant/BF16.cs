@@ -7,7 +7,7 @@ using static LfmSharp.Kernels.Quant.QuantMath;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>BF16 rows: the top 16 bits of an f32, 2 bytes per value. Dot products run against BF16 activations.</summary>
-public static unsafe class BF16
+internal static unsafe class BF16
 {
     public const GgmlType Type = GgmlType.BF16;
 

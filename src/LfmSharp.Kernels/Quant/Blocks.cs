@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>Q4_0: 32 weights, y = (q - 8)·d with 4-bit q. Low nibbles hold weights 0..15, high nibbles 16..31. 18 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ4_0
+internal struct BlockQ4_0
 {
     public const int BlockSize = 32;
     public const int SizeInBytes = 18;
@@ -23,7 +23,7 @@ public struct BlockQ4_0
 
 /// <summary>Q4_1: 32 weights, y = q·d + m with 4-bit q. Same nibble order as Q4_0. 20 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ4_1
+internal struct BlockQ4_1
 {
     public const int BlockSize = 32;
     public const int SizeInBytes = 20;
@@ -37,7 +37,7 @@ public struct BlockQ4_1
 
 /// <summary>Q5_0: 32 weights, y = (q - 16)·d with 5-bit q; bit 4 of weight j is bit j of the little-endian u32 <see cref="Qh"/>. 22 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ5_0
+internal struct BlockQ5_0
 {
     public const int BlockSize = 32;
     public const int SizeInBytes = 22;
@@ -51,7 +51,7 @@ public struct BlockQ5_0
 
 /// <summary>Q5_1: 32 weights, y = q·d + m with 5-bit q (bit layout as Q5_0). 24 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ5_1
+internal struct BlockQ5_1
 {
     public const int BlockSize = 32;
     public const int SizeInBytes = 24;
@@ -66,7 +66,7 @@ public struct BlockQ5_1
 
 /// <summary>Q8_0: 32 weights, y = q·d with signed 8-bit q. Also the activation format for Q4_0/Q5_0/Q8_0 dot products. 34 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ8_0
+internal struct BlockQ8_0
 {
     public const int BlockSize = 32;
     public const int SizeInBytes = 34;
@@ -78,7 +78,7 @@ public struct BlockQ8_0
 
 /// <summary>Q8_1: 32 values, y = q·d, plus s = d·Σq. Activation format for Q4_1/Q5_1 dot products. 36 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ8_1
+internal struct BlockQ8_1
 {
     public const int BlockSize = 32;
     public const int SizeInBytes = 36;
@@ -95,7 +95,7 @@ public struct BlockQ8_1
 /// (see get_scale_min_k4). 144 bytes.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ4K
+internal struct BlockQ4K
 {
     public const int BlockSize = 256;
     public const int SizeInBytes = 144;
@@ -112,7 +112,7 @@ public struct BlockQ4K
 
 /// <summary>Q5_K: as Q4_K plus one high bit per weight in <see cref="Qh"/>. 176 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ5K
+internal struct BlockQ5K
 {
     public const int BlockSize = 256;
     public const int SizeInBytes = 176;
@@ -129,7 +129,7 @@ public struct BlockQ5K
 
 /// <summary>Q6_K: 16 sub-blocks of 16 with int8 scales; y = d·scale·(q − 32), 6-bit q. Note d comes last. 210 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ6K
+internal struct BlockQ6K
 {
     public const int BlockSize = 256;
     public const int SizeInBytes = 210;
@@ -149,7 +149,7 @@ public struct BlockQ6K
 /// 84 bytes.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ2K
+internal struct BlockQ2K
 {
     public const int BlockSize = 256;
     public const int SizeInBytes = 84;
@@ -169,7 +169,7 @@ public struct BlockQ2K
 /// in <see cref="Qs"/> and h the high bit in <see cref="HMask"/>. 110 bytes.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ3K
+internal struct BlockQ3K
 {
     public const int BlockSize = 256;
     public const int SizeInBytes = 110;
@@ -186,7 +186,7 @@ public struct BlockQ3K
 
 /// <summary>Q8_K: activation-only format for K-quant dot products; f32 scale, 256 int8 quants, 16 sums of 16. 292 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockQ8K
+internal struct BlockQ8K
 {
     public const int BlockSize = 256;
     public const int SizeInBytes = 292;
@@ -201,40 +201,40 @@ public struct BlockQ8K
 
 /// <summary>Fixed 4-byte buffer inside a block.</summary>
 [InlineArray(4)]
-public struct Bytes4 { private byte _e0; }
+internal struct Bytes4 { private byte _e0; }
 
 /// <summary>Fixed 12-byte buffer inside a block.</summary>
 [InlineArray(12)]
-public struct Bytes12 { private byte _e0; }
+internal struct Bytes12 { private byte _e0; }
 
 /// <summary>Fixed 16-byte buffer inside a block.</summary>
 [InlineArray(16)]
-public struct Bytes16 { private byte _e0; }
+internal struct Bytes16 { private byte _e0; }
 
 /// <summary>Fixed 32-byte buffer inside a block.</summary>
 [InlineArray(32)]
-public struct Bytes32 { private byte _e0; }
+internal struct Bytes32 { private byte _e0; }
 
 /// <summary>Fixed 64-byte buffer inside a block.</summary>
 [InlineArray(64)]
-public struct Bytes64 { private byte _e0; }
+internal struct Bytes64 { private byte _e0; }
 
 /// <summary>Fixed 128-byte buffer inside a block.</summary>
 [InlineArray(128)]
-public struct Bytes128 { private byte _e0; }
+internal struct Bytes128 { private byte _e0; }
 
 /// <summary>Fixed 16 signed bytes inside a block.</summary>
 [InlineArray(16)]
-public struct SBytes16 { private sbyte _e0; }
+internal struct SBytes16 { private sbyte _e0; }
 
 /// <summary>Fixed 32 signed bytes inside a block.</summary>
 [InlineArray(32)]
-public struct SBytes32 { private sbyte _e0; }
+internal struct SBytes32 { private sbyte _e0; }
 
 /// <summary>Fixed 256 signed bytes inside a block.</summary>
 [InlineArray(256)]
-public struct SBytes256 { private sbyte _e0; }
+internal struct SBytes256 { private sbyte _e0; }
 
 /// <summary>Fixed 16 little-endian int16 values inside a block.</summary>
 [InlineArray(16)]
-public struct Int16x16 { private short _e0; }
+internal struct Int16x16 { private short _e0; }

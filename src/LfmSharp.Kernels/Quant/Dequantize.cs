@@ -1,7 +1,7 @@
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>Dequantizes a row of any supported block format to f32 (through <see cref="TypeTraits"/>).</summary>
-public static class Dequantize
+internal static class Dequantize
 {
     /// <summary>True when <see cref="Row"/> handles <paramref name="type"/>.</summary>
     public static bool IsSupported(GgmlType type) => TypeTraits.TryFor(type) is not null;

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// F16 rows: IEEE binary16, 2 bytes per value. llama.cpp dots F16 weights against activations that were themselves
 /// rounded to F16 (F16 is its own vec_dot_type), which is why an F16 model's logits move by ~5e-3 against f32 math.
 /// </summary>
-public static unsafe class F16
+internal static unsafe class F16
 {
     public const GgmlType Type = GgmlType.F16;
 

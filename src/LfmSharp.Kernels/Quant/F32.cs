@@ -4,7 +4,7 @@ using static LfmSharp.Kernels.Quant.QuantMath;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>F32 rows: 4 little-endian bytes per value. Dot products run against F32 activations.</summary>
-public static class F32
+internal static class F32
 {
     public const GgmlType Type = GgmlType.F32;
 

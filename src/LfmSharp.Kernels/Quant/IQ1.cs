@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 /// IQ1_S rows (<see cref="BlockIQ1S"/>): 1.5625 bits per weight; groups of 8 are points of the ternary iq1s_grid,
 /// shifted by ±1/8 per 32 weights. Dot products run against <see cref="Q8K"/> (the shift through its bsums).
 /// </summary>
-public static unsafe class IQ1S
+internal static unsafe class IQ1S
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ1_S;
@@ -144,7 +144,7 @@ public static unsafe class IQ1S
 /// shift, 3-bit scales per 16, and an f16 super-scale assembled from the scales' top nibbles. Dot products run against
 /// <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ1M
+internal static unsafe class IQ1M
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ1_M;

@@ -51,7 +51,7 @@ internal static unsafe class IQSimd
 /// IQ2_XXS rows (<see cref="BlockIQ2XXS"/>): 2.0625 bits per weight; groups of 8 are points of iq2xxs_grid with
 /// signs from ksigns_iq2xs. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ2XXS
+internal static unsafe class IQ2XXS
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ2_XXS;
@@ -149,7 +149,7 @@ public static unsafe class IQ2XXS
 /// IQ2_XS rows (<see cref="BlockIQ2XS"/>): 2.3125 bits per weight; each group of 8 has a 9-bit index into
 /// iq2xs_grid and a 7-bit sign index. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ2XS
+internal static unsafe class IQ2XS
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ2_XS;
@@ -275,7 +275,7 @@ public static unsafe class IQ2XS
 /// IQ2_S rows (<see cref="BlockIQ2S"/>): 2.5625 bits per weight; each group of 8 has a 10-bit index into iq2s_grid
 /// and 8 explicit sign bits. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ2S
+internal static unsafe class IQ2S
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ2_S;

@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 /// IQ3_XXS rows (<see cref="BlockIQ3XXS"/>): 3.0625 bits per weight; groups of 4 are points of iq3xxs_grid, signs
 /// per 8 from ksigns_iq2xs. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ3XXS
+internal static unsafe class IQ3XXS
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ3_XXS;
@@ -120,7 +120,7 @@ public static unsafe class IQ3XXS
 /// IQ3_S rows (<see cref="BlockIQ3S"/>): 3.4375 bits per weight; groups of 4 have a 9-bit index into iq3s_grid,
 /// every weight an explicit sign bit, every 32 a 4-bit scale. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ3S
+internal static unsafe class IQ3S
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ3_S;

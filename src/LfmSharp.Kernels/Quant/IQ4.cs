@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// IQ4_NL rows (<see cref="BlockIQ4NL"/>): blocks of 32 weights, y = d·kvalues_iq4nl[q]. Dot products run against
 /// <see cref="Q8_0"/> (ggml's vec_dot_type for IQ4_NL).
 /// </summary>
-public static unsafe class IQ4NL
+internal static unsafe class IQ4NL
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ4_NL;
@@ -155,7 +155,7 @@ public static unsafe class IQ4NL
 /// IQ4_XS rows (<see cref="BlockIQ4XS"/>): super-blocks of 256 weights with 6-bit sub-block scales,
 /// y = d·(ls − 32)·kvalues_iq4nl[q]. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class IQ4XS
+internal static unsafe class IQ4XS
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.IQ4_XS;

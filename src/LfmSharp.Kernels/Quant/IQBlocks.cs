@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>IQ4_NL: 32 weights, y = d·kvalues_iq4nl[q] with 4-bit q, nibble order as Q4_0. 18 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ4NL
+internal struct BlockIQ4NL
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 32;
@@ -24,7 +24,7 @@ public struct BlockIQ4NL
 
 /// <summary>IQ4_XS: 256 weights in 8 sub-blocks of 32, y = d·(ls − 32)·kvalues_iq4nl[q] with a 6-bit ls per sub-block. 136 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ4XS
+internal struct BlockIQ4XS
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -43,7 +43,7 @@ public struct BlockIQ4XS
 
 /// <summary>TQ1_0: 256 ternary weights in base-3 digits, 5 per byte in <see cref="Qs"/> and 4 per byte in <see cref="Qh"/>; y = d·(t − 1). 54 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockTQ1_0
+internal struct BlockTQ1_0
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -60,7 +60,7 @@ public struct BlockTQ1_0
 
 /// <summary>TQ2_0: 256 ternary weights as 2-bit codes q, y = d·(q − 1). 66 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockTQ2_0
+internal struct BlockTQ2_0
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -75,7 +75,7 @@ public struct BlockTQ2_0
 
 /// <summary>IQ2_XXS: 256 weights; per 32, four 8-bit grid indices, four 7-bit sign indices and a 4-bit scale. 66 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ2XXS
+internal struct BlockIQ2XXS
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -90,7 +90,7 @@ public struct BlockIQ2XXS
 
 /// <summary>IQ2_XS: 256 weights; per 8, a u16 of 9-bit grid index and 7-bit sign index; 4-bit scales per 16. 74 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ2XS
+internal struct BlockIQ2XS
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -107,7 +107,7 @@ public struct BlockIQ2XS
 
 /// <summary>IQ2_S: 256 weights; per 8, a 10-bit grid index and 8 explicit sign bits; 4-bit scales per 16. 82 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ2S
+internal struct BlockIQ2S
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -126,7 +126,7 @@ public struct BlockIQ2S
 
 /// <summary>IQ3_XXS: 256 weights; per 4, an 8-bit grid index; per 32, a u32 of 4×7 sign bits and a 4-bit scale. 98 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ3XXS
+internal struct BlockIQ3XXS
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -141,7 +141,7 @@ public struct BlockIQ3XXS
 
 /// <summary>IQ3_S: 256 weights; per 4, a 9-bit grid index; explicit sign bits; 4-bit scales per 32. 110 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ3S
+internal struct BlockIQ3S
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -162,7 +162,7 @@ public struct BlockIQ3S
 
 /// <summary>IQ1_S: 256 weights; per 8, an 11-bit index into the ternary grid; per 32, a 3-bit scale and a delta sign. 50 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ1S
+internal struct BlockIQ1S
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -179,7 +179,7 @@ public struct BlockIQ1S
 
 /// <summary>IQ1_M: 256 weights; per 8, an 11-bit grid index and a delta sign; 3-bit scales per 16; the f16 super-scale is spread over the top nibbles of <see cref="Scales"/>. 56 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct BlockIQ1M
+internal struct BlockIQ1M
 {
     /// <summary>Weights per block.</summary>
     public const int BlockSize = 256;
@@ -196,20 +196,20 @@ public struct BlockIQ1M
 
 /// <summary>Fixed 8-byte buffer inside a block.</summary>
 [InlineArray(8)]
-public struct Bytes8 { private byte _e0; }
+internal struct Bytes8 { private byte _e0; }
 
 /// <summary>Fixed 48-byte buffer inside a block.</summary>
 [InlineArray(48)]
-public struct Bytes48 { private byte _e0; }
+internal struct Bytes48 { private byte _e0; }
 
 /// <summary>Fixed 96-byte buffer inside a block.</summary>
 [InlineArray(96)]
-public struct Bytes96 { private byte _e0; }
+internal struct Bytes96 { private byte _e0; }
 
 /// <summary>Fixed 8 little-endian u16 values inside a block.</summary>
 [InlineArray(8)]
-public struct UInt16x8 { private ushort _e0; }
+internal struct UInt16x8 { private ushort _e0; }
 
 /// <summary>Fixed 32 little-endian u16 values inside a block.</summary>
 [InlineArray(32)]
-public struct UInt16x32 { private ushort _e0; }
+internal struct UInt16x32 { private ushort _e0; }

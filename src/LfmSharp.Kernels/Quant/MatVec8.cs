@@ -95,7 +95,7 @@ internal static unsafe class MatVec8
     }
 
     /// <summary>
-    /// int32 lane r = the exact block sum of row r, from pairs (0,4), (1,5), (2,6), (3,7) as <see cref="Q4_0Pair"/> lays
+    /// int32 lane r = the exact block sum of row r, from pairs (0,4), (1,5), (2,6), (3,7) as <c>Q4_0Pair</c> lays
     /// them out: two int16 horizontal adds (≤ 4·7620 = 30480, no overflow) put per 128-bit half two lanes of each of
     /// four rows in row order, and one madd against ones finishes them — one multiply per block instead of four.
     /// </summary>

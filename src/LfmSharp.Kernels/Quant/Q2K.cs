@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q2_K rows (<see cref="BlockQ2K"/>): super-blocks of 256 weights (16 sub-blocks of 16) in 84 bytes,
 /// y = d·(sc &amp; 15)·q − dmin·(sc » 4) with 2-bit q. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class Q2K
+internal static unsafe class Q2K
 {
     public const GgmlType Type = GgmlType.Q2_K;
 

@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q3_K rows (<see cref="BlockQ3K"/>): super-blocks of 256 weights (16 sub-blocks of 16) in 110 bytes,
 /// y = d·(sc − 32)·q with q = 2 low bits − 4·(1 − high bit) in −4..3. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class Q3K
+internal static unsafe class Q3K
 {
     public const GgmlType Type = GgmlType.Q3_K;
 

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q4_K rows (<see cref="BlockQ4K"/>): super-blocks of 256 weights (8 sub-blocks of 32) in 144 bytes,
 /// y = d·sc_j·q − dmin·m_j with 4-bit q and 6-bit sub-block scale/min. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class Q4K
+internal static unsafe class Q4K
 {
     public const GgmlType Type = GgmlType.Q4_K;
 

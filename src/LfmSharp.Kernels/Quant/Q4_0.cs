@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q4_0 rows (<see cref="BlockQ4_0"/>): 32 weights per 18-byte block, y = (q − 8)·d.
 /// Dot products run against <see cref="Q8_0"/> activations.
 /// </summary>
-public static unsafe class Q4_0
+internal static unsafe class Q4_0
 {
     public const GgmlType Type = GgmlType.Q4_0;
 

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Dot products run against <see cref="Q8_1"/> activations (ggml's vec_dot_type for Q4_1), which carry d·Σq so the
 /// offset m costs one multiply per block.
 /// </summary>
-public static unsafe class Q4_1
+internal static unsafe class Q4_1
 {
     public const GgmlType Type = GgmlType.Q4_1;
 

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q5_K rows (<see cref="BlockQ5K"/>): as Q4_K with a fifth bit per weight (176 bytes per 256 weights).
 /// Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class Q5K
+internal static unsafe class Q5K
 {
     public const GgmlType Type = GgmlType.Q5_K;
 

@@ -11,7 +11,7 @@ namespace LfmSharp.Kernels.Quant;
 /// sits in the little-endian u32 qh (bit j for weight j). Dot products run against <see cref="Q8_0"/> activations.
 /// llama-quantize falls back to Q5_0 for Q4_K tensors whose rows are not a multiple of 256.
 /// </summary>
-public static unsafe class Q5_0
+internal static unsafe class Q5_0
 {
     public const GgmlType Type = GgmlType.Q5_0;
 

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q5_1 rows (<see cref="BlockQ5_1"/>): 32 weights per 24-byte block, y = q·d + m with a 5-bit q (bits as Q5_0).
 /// Dot products run against <see cref="Q8_1"/> activations (ggml's vec_dot_type for Q5_1).
 /// </summary>
-public static unsafe class Q5_1
+internal static unsafe class Q5_1
 {
     public const GgmlType Type = GgmlType.Q5_1;
 

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q6_K rows (<see cref="BlockQ6K"/>): super-blocks of 256 weights (16 sub-blocks of 16 with int8 scales) in 210 bytes,
 /// y = d·scale_j·(q − 32) with 6-bit q. Dot products run against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class Q6K
+internal static unsafe class Q6K
 {
     public const GgmlType Type = GgmlType.Q6_K;
 

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q8_K rows (<see cref="BlockQ8K"/>): 256 values per 292-byte block with an f32 scale and per-16 sums. Only an
 /// activation format: ggml dots Q4_K, Q5_K and Q6_K weights against it. Never stored in model files.
 /// </summary>
-public static unsafe class Q8K
+internal static unsafe class Q8K
 {
     public const GgmlType Type = GgmlType.Q8_K;
 

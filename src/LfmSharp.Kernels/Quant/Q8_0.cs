@@ -9,7 +9,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q8_0 rows (<see cref="BlockQ8_0"/>): 32 values per 34-byte block, y = q·d. A weight format and also the activation
 /// format that Q4_0, Q5_0 and Q8_0 weights are dotted against.
 /// </summary>
-public static unsafe class Q8_0
+internal static unsafe class Q8_0
 {
     public const GgmlType Type = GgmlType.Q8_0;
 

@@ -6,7 +6,7 @@ namespace LfmSharp.Kernels.Quant;
 /// Q8_1 rows (<see cref="BlockQ8_1"/>): 32 values per 36-byte block, y = q·d, plus s = d·Σq. Only an activation
 /// format: ggml dots Q4_1 and Q5_1 weights against it. Never stored in model files.
 /// </summary>
-public static class Q8_1
+internal static class Q8_1
 {
     public const GgmlType Type = GgmlType.Q8_1;
 

@@ -5,7 +5,7 @@ namespace LfmSharp.Kernels.Quant;
 /// quantizes the input vector once to this type with <see cref="Quantize.Row"/>, then calls <see cref="VecDot.Row"/>
 /// per weight row.
 /// </summary>
-public static class QuantTraits
+internal static class QuantTraits
 {
     /// <summary>
     /// F32 → F32, F16 → F16, BF16 → BF16, Q4_0/Q5_0/Q8_0 → Q8_0, Q4_1/Q5_1 → Q8_1, Q2_K..Q6_K → Q8_K (the table in TypeTraits).

@@ -1,7 +1,7 @@
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>Quantizes f32 rows to a block format (through <see cref="TypeTraits"/>).</summary>
-public static class Quantize
+internal static class Quantize
 {
     /// <summary>True when <see cref="RowReference"/> handles <paramref name="type"/>.</summary>
     public static unsafe bool IsReferenceSupported(GgmlType type) => TypeTraits.TryFor(type) is { } t && t.FromFloatReference != null;

@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// A byte holds its base-3 digits as a fixed-point fraction: digit n is ((byte·3^n mod 256)·3) » 8. Dot products run
 /// against <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class TQ1_0
+internal static unsafe class TQ1_0
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.TQ1_0;
@@ -141,7 +141,7 @@ public static unsafe class TQ1_0
 /// TQ2_0 rows (<see cref="BlockTQ2_0"/>): ternary weights as 2-bit codes, y = d·(q − 1). Dot products run against
 /// <see cref="Q8K"/>.
 /// </summary>
-public static unsafe class TQ2_0
+internal static unsafe class TQ2_0
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.TQ2_0;

@@ -1,7 +1,7 @@
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>One weight row · one quantized activation row, for any supported weight type (through <see cref="TypeTraits"/>).</summary>
-public static class VecDot
+internal static class VecDot
 {
     /// <summary>
     /// Effectively Σ_{i&lt;n} w[i]·a[i] computed the way ggml's generic ggml_vec_dot_* does it (integer sums per

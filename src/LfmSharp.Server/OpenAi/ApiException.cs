@@ -6,7 +6,7 @@ namespace LfmSharp.Server.OpenAi;
 /// A request the server refuses, answered in OpenAI's error shape
 /// <c>{"error":{"message","type","param","code"}}</c> with <see cref="StatusCode"/>.
 /// </summary>
-public sealed class ApiException : Exception
+internal sealed class ApiException : Exception
 {
     public ApiException(int statusCode, string message, string type = "invalid_request_error", string? param = null, string? code = null)
         : base(message)

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using LfmSharp.Chat;
 using LfmSharp.Generation;
-using LfmChatMessage = LfmSharp.Chat.ChatMessage;
+using LfmChatMessage = LfmSharp.Chat.LfmChatMessage;
 
 namespace LfmSharp.Server.OpenAi;
 

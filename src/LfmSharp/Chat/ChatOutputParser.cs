@@ -4,7 +4,7 @@ using LfmSharp.Generation;
 namespace LfmSharp.Chat;
 
 /// <summary>Options of a <see cref="ChatOutputParser"/>.</summary>
-public sealed record ChatOutputParserOptions
+internal sealed record ChatOutputParserOptions
 {
     /// <summary>The prompt already opened <c>&lt;think&gt;</c> (see <see cref="ChatTemplate.GenerationPromptOpensThinking"/>),
     /// so the output starts inside the reasoning.</summary>
@@ -31,7 +31,7 @@ public sealed record ChatOutputParserOptions
 }
 
 /// <summary>Where the parser is in the model's output.</summary>
-public enum ChatOutputSection
+internal enum ChatOutputSection
 {
     Content,
     Reasoning,
@@ -51,7 +51,7 @@ public enum ChatOutputSection
 /// new <c>&lt;|tool_call_start|&gt;</c> inside an open call ends the open one as unterminated. The parser never
 /// throws on model output. Not thread-safe; one instance per generation (or <see cref="Reset"/>).</para>
 /// </summary>
-public sealed class ChatOutputParser
+internal sealed class ChatOutputParser
 {
     public const string ThinkStart = "<think>";
     public const string ThinkEnd = "</think>";

@@ -29,6 +29,7 @@ public abstract class ChatTemplate
     internal const string ThinkStart = "<think>";
     internal const string ThinkEnd = "</think>";
 
+    /// <summary>The layout this template renders.</summary>
     public abstract ChatTemplateFamily Family { get; }
 
     /// <summary>Set when a hand-written layout stands in for the model's template (no template, or one the engine
@@ -51,7 +52,7 @@ public abstract class ChatTemplate
     /// <param name="tools">Tools listed in the system block; null or empty for none.</param>
     /// <param name="addGenerationPrompt">Append <c>&lt;|im_start|&gt;assistant\n</c> so the model answers next.</param>
     /// <param name="keepPastThinking">Keep the reasoning of earlier assistant turns (LFM2.5's <c>keep_past_thinking</c>).</param>
-    public abstract string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
+    public abstract string Render(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false);
 
     /// <summary>Renders with extra template variables (transformers' <c>chat_template_kwargs</c>). The hand-written
@@ -92,12 +93,12 @@ public abstract class ChatTemplate
     // ---- shared pieces ----
 
     /// <summary>The system block text: the leading system message's content, then the tool list.</summary>
-    private protected string SystemPrompt(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
+    private protected string SystemPrompt(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
         string toolsOpen, string toolsClose, out int firstMessage)
     {
         string system = "";
         firstMessage = 0;
-        if (messages.Count > 0 && messages[0].Role == ChatRole.System)
+        if (messages.Count > 0 && messages[0].Role == LfmChatRole.System)
         {
             system = messages[0].Content ?? "";
             firstMessage = 1;
@@ -119,7 +120,7 @@ public abstract class ChatTemplate
         return sb.ToString();
     }
 
-    private protected static void Validate(IReadOnlyList<ChatMessage> messages)
+    private protected static void Validate(IReadOnlyList<LfmChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         for (int i = 0; i < messages.Count; i++)

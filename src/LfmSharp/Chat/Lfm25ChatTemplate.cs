@@ -12,20 +12,23 @@ namespace LfmSharp.Chat;
 /// Past thinking is stripped from every assistant message except the last one (keep the text after the last
 /// <c>&lt;/think&gt;</c>, Python-<c>strip</c>ped) unless <c>keepPastThinking</c>. Two additions the stock 1.2B
 /// template lacks, taken from the later LFM2.5 templates (<c>render_tool_calls</c>, <c>thinking</c>): an assistant
-/// message's <see cref="ChatMessage.ToolCalls"/> are written as <c>&lt;|tool_call_start|&gt;[f(a="x")]&lt;|tool_call_end|&gt;</c>
-/// before its content, and its <see cref="ChatMessage.Reasoning"/> as <c>&lt;think&gt;…&lt;/think&gt;</c> before that when
+/// message's <see cref="LfmChatMessage.ToolCalls"/> are written as <c>&lt;|tool_call_start|&gt;[f(a="x")]&lt;|tool_call_end|&gt;</c>
+/// before its content, and its <see cref="LfmChatMessage.Reasoning"/> as <c>&lt;think&gt;…&lt;/think&gt;</c> before that when
 /// the thinking is kept. Messages without those fields render exactly as the stock template.
 /// </summary>
 public sealed class Lfm25ChatTemplate : ChatTemplate
 {
+    /// <inheritdoc/>
     public override ChatTemplateFamily Family => ChatTemplateFamily.Lfm25;
 
     /// <summary>End the generation prompt with <c>&lt;think&gt;</c> (templates that force thinking on).</summary>
     public bool PrefillThinking { get; init; }
 
+    /// <inheritdoc/>
     public override bool GenerationPromptOpensThinking => PrefillThinking;
 
-    public override string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
+    /// <inheritdoc/>
+    public override string Render(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false)
     {
         Validate(messages);
@@ -38,16 +41,16 @@ public sealed class Lfm25ChatTemplate : ChatTemplate
         int lastAssistant = -1;
         for (int i = first; i < messages.Count; i++)
         {
-            if (messages[i].Role == ChatRole.Assistant)
+            if (messages[i].Role == LfmChatRole.Assistant)
                 lastAssistant = i;
         }
 
         for (int i = first; i < messages.Count; i++)
         {
             var m = messages[i];
-            sb.Append(ImStart).Append(ChatMessage.RoleName(m.Role)).Append('\n');
+            sb.Append(ImStart).Append(LfmChatMessage.RoleName(m.Role)).Append('\n');
             string content = m.Content;
-            if (m.Role == ChatRole.Assistant)
+            if (m.Role == LfmChatRole.Assistant)
             {
                 bool keep = keepPastThinking || i == lastAssistant;
                 if (m.Reasoning is not null && keep)

@@ -9,15 +9,17 @@ namespace LfmSharp.Chat;
 /// &lt;|im_start|&gt;{role}\n{content}&lt;|im_end|&gt;\n …   (tool results: &lt;|tool_response_start|&gt;{content}&lt;|tool_response_end|&gt;)
 /// [&lt;|im_start|&gt;assistant\n]
 /// </code>
-/// v1 has no thinking: content is rendered as given (nothing stripped), <see cref="ChatMessage.Reasoning"/> and
-/// <c>keepPastThinking</c> are ignored. Assistant <see cref="ChatMessage.ToolCalls"/> are written before the content
+/// v1 has no thinking: content is rendered as given (nothing stripped), <see cref="LfmChatMessage.Reasoning"/> and
+/// <c>keepPastThinking</c> are ignored. Assistant <see cref="LfmChatMessage.ToolCalls"/> are written before the content
 /// in pythonic form, as for LFM2.5 (the v1 template has no field for them; the model writes calls this way).
 /// </summary>
 public sealed class Lfm2ChatTemplate : ChatTemplate
 {
+    /// <inheritdoc/>
     public override ChatTemplateFamily Family => ChatTemplateFamily.Lfm2;
 
-    public override string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
+    /// <inheritdoc/>
+    public override string Render(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false)
     {
         Validate(messages);
@@ -30,10 +32,10 @@ public sealed class Lfm2ChatTemplate : ChatTemplate
         for (int i = first; i < messages.Count; i++)
         {
             var m = messages[i];
-            sb.Append(ImStart).Append(ChatMessage.RoleName(m.Role)).Append('\n');
-            if (m.Role == ChatRole.Assistant && m.ToolCalls is { Count: > 0 })
+            sb.Append(ImStart).Append(LfmChatMessage.RoleName(m.Role)).Append('\n');
+            if (m.Role == LfmChatRole.Assistant && m.ToolCalls is { Count: > 0 })
                 PythonicCallWriter.Write(sb, m.ToolCalls);
-            if (m.Role == ChatRole.Tool)
+            if (m.Role == LfmChatRole.Tool)
                 sb.Append("<|tool_response_start|>").Append(m.Content).Append("<|tool_response_end|>");
             else
                 sb.Append(m.Content);

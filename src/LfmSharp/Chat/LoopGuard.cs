@@ -36,6 +36,7 @@ public enum LoopKind
 /// and code while catching a doom loop within a few repeats.</summary>
 public sealed record LoopGuardOptions
 {
+    /// <summary>What to do when a loop is detected.</summary>
     public LoopPolicy Policy { get; init; } = LoopPolicy.ForceEndThinking;
 
     /// <summary>Both detectors need at least this many consecutive copies of the repeating unit.</summary>
@@ -70,7 +71,7 @@ public sealed record LoopGuardOptions
 /// <param name="Period">Length of one copy, in tokens or characters (see <paramref name="Kind"/>).</param>
 public sealed record LoopDetection(string Pattern, int Repeats, bool InReasoning, LoopAction Action, LoopKind Kind, int Period)
 {
-    public LoopDetectedEvent ToEvent() => new(Pattern, Repeats, InReasoning, Action.ToString());
+    internal LoopDetectedEvent ToEvent() => new(Pattern, Repeats, InReasoning, Action.ToString());
 }
 
 /// <summary>
@@ -88,7 +89,7 @@ public sealed record LoopDetection(string Pattern, int Repeats, bool InReasoning
 /// </list>
 /// Only consecutive repetition counts: a phrase that merely recurs ("Wait, let me check") is natural.
 /// </summary>
-public sealed class LoopGuard
+internal sealed class LoopGuard
 {
     private readonly LoopGuardOptions _o;
 

@@ -7,7 +7,7 @@ namespace LfmSharp.Chat;
 /// both through the model and the output parser as generated text, call <see cref="MarkForced"/>, and continue in
 /// answer mode. Apply the force after any other logit constraint, so nothing masks it away.
 /// </summary>
-public sealed class ThinkingBudget
+internal sealed class ThinkingBudget
 {
     /// <param name="maxReasoningTokens">Most reasoning tokens allowed; 0 closes the thinking at once; null = no limit.</param>
     /// <param name="notice">Optional short text written before the forced close (e.g. "\nTime is up; answering now.\n").</param>

@@ -58,6 +58,7 @@ public sealed class ToolDefinition
     /// <summary>The function name.</summary>
     public string Name { get; }
 
+    /// <summary>What the tool does, for the model; null when not given.</summary>
     public string? Description { get; }
 
     /// <summary>The <c>parameters</c> JSON Schema object as text, or null.</summary>
@@ -97,6 +98,7 @@ public sealed class ToolDefinition
     /// <summary>The declared JSON Schema "type" of a top-level parameter, or null.</summary>
     internal string? ParameterType(string name) => _parameterTypes.GetValueOrDefault(name);
 
+    /// <summary>The definition as OpenAI-style JSON.</summary>
     public override string ToString() => Json.GetRawText();
 
     private static JsonElement BuildBare(string name, string? description, string? parametersJsonSchema)

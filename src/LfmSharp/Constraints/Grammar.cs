@@ -22,7 +22,7 @@ namespace LfmSharp.Constraints;
 /// could grow ("12" → "123") is complete and extendable at the same time.
 /// </para>
 /// </summary>
-public sealed class Grammar
+internal sealed class Grammar
 {
     /// <summary>
     /// Most parallel parse stacks (anyOf alternatives alive at once, after filtering by their first byte). Beyond

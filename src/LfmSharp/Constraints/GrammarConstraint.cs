@@ -4,7 +4,7 @@ using System.Text;
 namespace LfmSharp.Constraints;
 
 /// <summary>
-/// Token-level constrained decoding: before each sampling step <see cref="ApplyMask"/> sets the logit of every token
+/// Token-level constrained decoding: before each sampling step <see cref="ApplyMask(Span{float})"/> sets the logit of every token
 /// that cannot continue a valid document to −∞; after sampling, <see cref="Accept"/> advances. End-of-generation
 /// tokens are allowed exactly when the text so far is a complete document; once nothing can follow (a closed object,
 /// a finished tool call), they are the only tokens allowed.
@@ -18,7 +18,7 @@ namespace LfmSharp.Constraints;
 /// byte is a token in byte-level vocabularies). <see cref="ForceCompletion"/> finishes as soon as possible instead.
 /// </para>
 /// </summary>
-public sealed class GrammarConstraint
+internal sealed class GrammarConstraint
 {
     private readonly Grammar _g;
     private readonly TokenVocabulary _vocab;

@@ -6,7 +6,7 @@ namespace LfmSharp.Constraints;
 /// Byte-level progress through a <see cref="Grammar"/>: feed bytes, ask whether the text so far is a complete
 /// document. Advancing is all-or-nothing (a rejected span leaves the matcher as it was). Not thread-safe.
 /// </summary>
-public sealed class GrammarMatcher
+internal sealed class GrammarMatcher
 {
     private StackSet _state;
     private StackSet _scratch;

@@ -17,8 +17,10 @@ public enum JsonWhitespace
 /// <summary>Options for compiling JSON mode and JSON schemas.</summary>
 public sealed record JsonGrammarOptions
 {
+    /// <summary>The defaults.</summary>
     public static JsonGrammarOptions Default { get; } = new();
 
+    /// <summary>Where whitespace is allowed.</summary>
     public JsonWhitespace Whitespace { get; init; } = JsonWhitespace.Flexible;
 
     /// <summary>Most indent bytes after a newline (Flexible only); at most 200.</summary>
@@ -61,6 +63,7 @@ public sealed record ToolFunction(string Name, string? ParametersSchema = null);
 /// <summary>Options for the LFM2 pythonic tool-call grammar.</summary>
 public sealed record ToolCallGrammarOptions
 {
+    /// <summary>The defaults.</summary>
     public static ToolCallGrammarOptions Default { get; } = new();
 
     /// <summary>Only this tool may be called (tool_choice naming a function); null lets the model pick any (tool_choice "required").</summary>

@@ -7,7 +7,7 @@ namespace LfmSharp.Constraints;
 /// <c>&lt;|im_start|&gt;</c>: never produced as text inside a document, only as a grammar's special token). Build one
 /// per model and share it: the byte trie the constraints walk is built once, on first use, and cached here.
 /// </summary>
-public sealed class TokenVocabulary
+internal sealed class TokenVocabulary
 {
     private readonly byte[][] _bytes;   // [vocab] token bytes (specials: their text as UTF-8)
     private readonly bool[] _special;   // [vocab]

@@ -14,7 +14,7 @@ namespace LfmSharp.Generation;
 /// of <see cref="Generator.PrefillChunk"/> tokens with a <see cref="DecodePending"/> (nothing queued) between chunks.
 /// Not thread-safe: one thread drives the batcher and all of its streams.
 /// </remarks>
-public sealed class DecodeBatcher
+internal sealed class DecodeBatcher
 {
     private readonly LanguageModel _model;
     private readonly int[] _tokens;          // [Capacity] one token per pending sequence

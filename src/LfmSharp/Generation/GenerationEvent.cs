@@ -30,18 +30,22 @@ public sealed record GenerationUsage
     /// <summary>Generated tokens that were inside &lt;think&gt;…&lt;/think&gt;.</summary>
     public int ReasoningTokens { get; init; }
 
+    /// <summary>Time spent on the prompt, up to the first token.</summary>
     public TimeSpan PrefillTime { get; init; }
 
+    /// <summary>Time spent generating after the first token.</summary>
     public TimeSpan DecodeTime { get; init; }
 
     /// <summary>Time from the start of the call to the first generated token.</summary>
     public TimeSpan TimeToFirstToken { get; init; }
 
+    /// <summary>Prompt tokens per second.</summary>
     public double PrefillTokensPerSecond => PrefillTime > TimeSpan.Zero ? PrefilledTokens / PrefillTime.TotalSeconds : 0;
 
     /// <summary>Decode speed over the tokens after the first (the first comes out of the prefill).</summary>
     public double DecodeTokensPerSecond => DecodeTime > TimeSpan.Zero && CompletionTokens > 1 ? (CompletionTokens - 1) / DecodeTime.TotalSeconds : 0;
 
+    /// <summary>Prompt plus completion tokens.</summary>
     public int TotalTokens => PromptTokens + CompletionTokens;
 }
 
@@ -74,7 +78,7 @@ public sealed record LoopDetectedEvent(string Pattern, int Repeats, bool InReaso
 /// is done and the others may step) and the stream must not be moved on before <see cref="DecodeBatcher.RunPending"/>
 /// has run. Carries no output.
 /// </summary>
-public sealed record DecodePending : GenerationEvent
+internal sealed record DecodePending : GenerationEvent
 {
     public static DecodePending Instance { get; } = new();
 

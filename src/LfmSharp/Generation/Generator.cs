@@ -5,7 +5,7 @@ using LfmSharp.Tokenizers;
 namespace LfmSharp.Generation;
 
 /// <summary>Options of one generation call.</summary>
-public sealed record GenerationOptions
+internal sealed record GenerationOptions
 {
     /// <summary>Most tokens to generate (reasoning included).</summary>
     public int MaxTokens { get; init; } = 512;
@@ -35,7 +35,7 @@ public sealed record GenerationOptions
 /// Hooks the chat layer uses to steer a generation token by token: force a token (thinking budget, loop guard),
 /// mask logits (structured output), watch what was chosen, add events, or stop.
 /// </summary>
-public abstract class GenerationController
+internal abstract class GenerationController
 {
     private readonly Queue<GenerationEvent> _events = new();
 
@@ -66,7 +66,9 @@ public abstract class GenerationController
 public sealed class ContextOverflowException(int promptTokens, int cachedTokens, int contextLength)
     : Exception($"the prompt has {promptTokens} tokens ({cachedTokens} already in the state) but the context holds {contextLength}; nothing is left to generate")
 {
+    /// <summary>Tokens the prompt needs.</summary>
     public int PromptTokens { get; } = promptTokens;
+    /// <summary>The session's context length.</summary>
     public int ContextLength { get; } = contextLength;
 }
 
@@ -76,7 +78,7 @@ public sealed class ContextOverflowException(int promptTokens, int cachedTokens,
 /// cancellation (checked before every token, so it stops within one token). Produces <see cref="TextDelta"/>
 /// events and a final <see cref="Done"/>.
 /// </summary>
-public sealed class Generator
+internal sealed class Generator
 {
     private readonly LanguageModel _model;
 
@@ -93,7 +95,7 @@ public sealed class Generator
     }
 
     /// <summary>
-    /// Generates after <paramref name="prompt"/>. The state must already hold <paramref name="cachedPromptTokens"/>
+    /// Generates after <paramref name="prompt"/>. The state must already hold <c>state.Position</c>
     /// tokens of the prompt (restored from a snapshot); <paramref name="prompt"/> are the tokens still to prefill.
     /// </summary>
     public IEnumerable<GenerationEvent> Generate(Lfm2State state, IReadOnlyList<int> prompt, GenerationOptions? options = null,

@@ -4,7 +4,7 @@ namespace LfmSharp.Generation;
 /// xoshiro256** with an explicit state, seeded through SplitMix64: small, fast, and the same sequence on every
 /// platform and runtime version (System.Random's seeded sequence is not a documented contract).
 /// </summary>
-public struct Rng
+internal struct Rng
 {
     private ulong _s0, _s1, _s2, _s3;
 

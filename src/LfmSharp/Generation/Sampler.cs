@@ -11,7 +11,7 @@ namespace LfmSharp.Generation;
 /// </list>
 /// All buffers are allocated once per sampler (vocabulary-sized), so sampling allocates nothing per token.
 /// </summary>
-public sealed class Sampler
+internal sealed class Sampler
 {
     private readonly int _vocabSize;
     private readonly int[] _ids;       // [vocab] candidate ids

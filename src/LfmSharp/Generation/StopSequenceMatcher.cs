@@ -5,7 +5,7 @@ namespace LfmSharp.Generation;
 /// held back, so no part of a stop string ever reaches the caller; when a stop string completes, everything from
 /// its first character on is dropped.
 /// </summary>
-public sealed class StopSequenceMatcher
+internal sealed class StopSequenceMatcher
 {
     private readonly string[] _stops;
     private readonly int _maxLength;

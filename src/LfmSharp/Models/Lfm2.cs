@@ -40,25 +40,38 @@ namespace LfmSharp.Models;
 /// <summary>Hyper-parameters of a dense LFM2 / LFM2.5 model, read from GGUF metadata.</summary>
 public sealed record Lfm2Config
 {
+    /// <summary>The GGUF <c>general.architecture</c> of LFM2 / LFM2.5 models.</summary>
     public const string Architecture = "lfm2";
 
+    /// <summary>Number of blocks (attention and short-convolution layers).</summary>
     public required int LayerCount { get; init; }
+    /// <summary>Width of the residual stream.</summary>
     public required int HiddenSize { get; init; }
+    /// <summary>Width of the SwiGLU feed-forward layer.</summary>
     public required int FeedForwardSize { get; init; }
+    /// <summary>Query heads of the attention layers.</summary>
     public required int HeadCount { get; init; }
     /// <summary>KV heads per layer; 0 marks a short-conv layer.</summary>
     public required IReadOnlyList<int> KvHeadCounts { get; init; }
+    /// <summary>Vocabulary size (rows of the embedding).</summary>
     public required int VocabSize { get; init; }
     /// <summary>The training context length from the file (the state's context is chosen separately).</summary>
     public required int ContextLength { get; init; }
+    /// <summary>Length of the short convolution (L_cache).</summary>
     public required int ConvKernelSize { get; init; }
+    /// <summary>Epsilon of the RMS norms.</summary>
     public required float RmsNormEps { get; init; }
+    /// <summary>RoPE frequency base.</summary>
     public required float RopeTheta { get; init; }
 
+    /// <summary>Width of one attention head.</summary>
     public int HeadSize => HiddenSize / HeadCount;
+    /// <summary>Whether <paramref name="layer"/> is an attention layer (otherwise a short convolution).</summary>
     public bool IsAttentionLayer(int layer) => KvHeadCounts[layer] != 0;
+    /// <summary>Key/value heads of <paramref name="layer"/> (0 for convolution layers).</summary>
     public int KvHeadCount(int layer) => KvHeadCounts[layer];
 
+    /// <summary>Reads the hyper-parameters from GGUF metadata; throws <see cref="InvalidDataException"/> naming a missing or inconsistent key.</summary>
     public static Lfm2Config FromGguf(GgufMetadata md)
     {
         ArgumentNullException.ThrowIfNull(md);
@@ -308,7 +321,7 @@ internal sealed class Lfm2Scratch
 /// scratch buffers of a forward pass, all preallocated for <see cref="ContextLength"/> tokens and batches of up
 /// to <see cref="BatchSize"/> tokens. Not thread-safe; one sequence per state.
 /// </summary>
-public sealed class Lfm2State
+internal sealed class Lfm2State
 {
     internal Lfm2State(Lfm2Model model, int contextLength, KvCacheType kvType, int batchSize)
     {
@@ -390,8 +403,9 @@ public sealed class Lfm2State
             // The used rows of each head (the cache is [kvHeads, ContextLength, row]), packed as [kvHeads, Position, row].
             int heads = KvDims[a] / Config.HeadSize;
             long row = HeadRowElements(), used = Position * row, run = ContextLength * row;
-            kv[2 * a] = Array.CreateInstance(k.GetType().GetElementType()!, heads * used);
-            kv[2 * a + 1] = Array.CreateInstance(v.GetType().GetElementType()!, heads * used);
+            // From the array type, not its element type: NativeAOT has that array type compiled already.
+            kv[2 * a] = Array.CreateInstanceFromArrayType(k.GetType(), checked((int)(heads * used)));
+            kv[2 * a + 1] = Array.CreateInstanceFromArrayType(v.GetType(), checked((int)(heads * used)));
             for (int g = 0; g < heads; g++)
             {
                 Array.Copy(k, g * run, kv[2 * a], g * used, used);
@@ -480,7 +494,7 @@ public sealed class Lfm2State
 internal readonly record struct Lfm2Segment(Lfm2State State, int Row, int Count);
 
 /// <summary>An immutable copy of an <see cref="Lfm2State"/> (see <see cref="Lfm2State.Snapshot"/>).</summary>
-public sealed class Lfm2StateSnapshot
+internal sealed class Lfm2StateSnapshot
 {
     internal Lfm2StateSnapshot(Lfm2State from, int position, float[][] convStates, Array[] kv)
     {
@@ -512,7 +526,7 @@ internal sealed unsafe class InterleavedCopies
     /// <summary>Bytes held.</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>Allocates the copy of <paramref name="m"/> and returns the matrix using it; <see cref="Fill"/> writes it.</summary>
+    /// <summary>Allocates the copy of <paramref name="m"/> and returns the matrix using it; <see cref="Fill(GgufFile, int)"/> writes it.</summary>
     public WeightMatrix Add(GgufTensorInfo t, in WeightMatrix m)
     {
         long size = (long)m.Rows * m.RowBytes;
@@ -562,7 +576,7 @@ internal sealed unsafe class InterleavedCopies
     }
 }
 
-public sealed class Lfm2Model : IDisposable
+internal sealed class Lfm2Model : IDisposable
 {
     private readonly Lfm2Weights _weights;
     private readonly object _gate = new();

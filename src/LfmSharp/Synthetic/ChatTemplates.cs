@@ -1,7 +1,7 @@
 namespace LfmSharp.Synthetic;
 
 /// <summary>Chat templates (Jinja) embedded into synthetic models as <c>tokenizer.chat_template</c>.</summary>
-public static class ChatTemplates
+internal static class ChatTemplates
 {
     /// <summary>
     /// The fixtures' LFM2 (v1) style template (HOW-MADE §1.4): ChatML turns after a BOS, a system turn that also

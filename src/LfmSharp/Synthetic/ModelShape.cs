@@ -4,7 +4,7 @@ using System.Text;
 namespace LfmSharp.Synthetic;
 
 /// <summary>Which chat template a synthetic model embeds.</summary>
-public enum ChatTemplateStyle
+internal enum ChatTemplateStyle
 {
     /// <summary>LFM2 (v1) layout, as in the test fixtures: tool list wrapped in tool-list tokens, tool results in tool-response tokens.</summary>
     Lfm2,
@@ -18,7 +18,7 @@ public enum ChatTemplateStyle
 /// (<c>tiny</c>, <c>small</c>) and the published family; any other shape can be described explicitly and checked
 /// with <see cref="Validate"/>.
 /// </summary>
-public sealed record ModelShape
+internal sealed record ModelShape
 {
     /// <summary>Short id (a preset name, or <c>custom</c>); used in cache file names.</summary>
     public string Name { get; init; } = "custom";

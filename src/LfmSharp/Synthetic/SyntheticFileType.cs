@@ -8,16 +8,27 @@ namespace LfmSharp.Synthetic;
 /// </summary>
 public enum SyntheticFileType
 {
+    /// <summary>All tensors F32.</summary>
     F32,
+    /// <summary>Matrices F16 (as the HF converter writes).</summary>
     F16,
+    /// <summary>Matrices BF16.</summary>
     BF16,
+    /// <summary>llama-quantize Q8_0.</summary>
     Q8_0,
+    /// <summary>llama-quantize Q4_0.</summary>
     Q4_0,
+    /// <summary>llama-quantize Q4_1.</summary>
     Q4_1,
+    /// <summary>llama-quantize Q5_0.</summary>
     Q5_0,
+    /// <summary>llama-quantize Q5_1.</summary>
     Q5_1,
+    /// <summary>llama-quantize Q4_K_M (Q4_K with Q6_K where it uses it).</summary>
     Q4_K_M,
+    /// <summary>llama-quantize Q5_K_M.</summary>
     Q5_K_M,
+    /// <summary>llama-quantize Q6_K.</summary>
     Q6_K,
     Q2_K,
     Q3_K_S,
@@ -29,7 +40,7 @@ public enum SyntheticFileType
     IQ4_XS,
 }
 
-public static class SyntheticFileTypes
+internal static class SyntheticFileTypes
 {
     public static IReadOnlyList<SyntheticFileType> All { get; } = Enum.GetValues<SyntheticFileType>();
 

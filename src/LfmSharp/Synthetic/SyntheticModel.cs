@@ -7,7 +7,7 @@ using LfmSharp.Kernels.Quant;
 namespace LfmSharp.Synthetic;
 
 /// <summary>What to write: shape, file type, seed and the optional overrides.</summary>
-public sealed record SyntheticModelOptions
+internal sealed record SyntheticModelOptions
 {
     public ModelShape Shape { get; init; } = ModelShape.Tiny;
 
@@ -39,7 +39,7 @@ public sealed record SyntheticModelOptions
 }
 
 /// <summary>Summary of a written model.</summary>
-public sealed record SyntheticModelInfo(string Path, long FileSize, long ParameterCount, TimeSpan Elapsed, ModelShape Shape, SyntheticFileType FileType, ulong Seed);
+internal sealed record SyntheticModelInfo(string Path, long FileSize, long ParameterCount, TimeSpan Elapsed, ModelShape Shape, SyntheticFileType FileType, ulong Seed);
 
 /// <summary>
 /// Writes LFM2 GGUF files with random weights of any family shape and file type (HOW-MADE §1 describes the
@@ -47,7 +47,7 @@ public sealed record SyntheticModelInfo(string Path, long FileSize, long Paramet
 /// data of the fixtures <c>lfm2-tiny-f32.gguf</c> / <c>lfm2-tiny-f16.gguf</c>. Tensors are generated and encoded
 /// in chunks while the file is written, so a 1.2B model never sits in memory.
 /// </summary>
-public static class SyntheticModel
+internal static class SyntheticModel
 {
     /// <summary>Bumped whenever the bytes written for the same options change; part of the cache file names.</summary>
     public const int GeneratorVersion = 1;

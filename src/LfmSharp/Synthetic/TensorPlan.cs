@@ -3,7 +3,7 @@ using LfmSharp.Kernels.Quant;
 namespace LfmSharp.Synthetic;
 
 /// <summary>How a tensor's random values are scaled (HOW-MADE §1.3).</summary>
-public enum SyntheticTensorKind
+internal enum SyntheticTensorKind
 {
     /// <summary><c>token_embd</c>: z · e / sqrt(n_embd).</summary>
     Embedding,
@@ -19,7 +19,7 @@ public enum SyntheticTensorKind
 }
 
 /// <summary>One tensor of a synthetic model: name, ggml shape (<c>ne</c>, row length first), storage type and scaling.</summary>
-public sealed record SyntheticTensor(string Name, long[] Dimensions, GgmlType Type, SyntheticTensorKind Kind)
+internal sealed record SyntheticTensor(string Name, long[] Dimensions, GgmlType Type, SyntheticTensorKind Kind)
 {
     public long ElementCount => Dimensions.Aggregate(1L, (a, b) => a * b);
 

@@ -5,7 +5,7 @@ namespace LfmSharp.Synthetic;
 /// BPE merges, written under <c>tokenizer.ggml.*</c>. Any vocabulary can be passed in; <see cref="CreateDefault"/>
 /// builds the fixtures' layout.
 /// </summary>
-public sealed class VocabularySpec
+internal sealed class VocabularySpec
 {
     /// <summary>llama.cpp token types (<c>tokenizer.ggml.token_type</c>).</summary>
     public const int TypeNormal = 1, TypeControl = 3, TypeUserDefined = 4, TypeUnused = 5;

@@ -50,7 +50,7 @@ public class ChatTemplateTests
         Assert.Equal(ChatTemplateFamily.Lfm2, template.Family);
         Assert.Null(template.Warning);
         Assert.False(template.GenerationPromptOpensThinking);
-        string got = template.Render([ChatMessage.System("You are helpful."), ChatMessage.User("hi")]);
+        string got = template.Render([LfmChatMessage.System("You are helpful."), LfmChatMessage.User("hi")]);
         Assert.Equal("<|startoftext|><|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", got);
     }
 
@@ -91,7 +91,7 @@ public class ChatTemplateTests
         Assert.NotEqual(stock, forced);
         var prefill = ChatTemplate.FromGguf(forced);
         Assert.True(prefill.GenerationPromptOpensThinking);
-        Assert.EndsWith("<|im_start|>assistant\n<think>", prefill.Render([ChatMessage.User("q")]), StringComparison.Ordinal);
+        Assert.EndsWith("<|im_start|>assistant\n<think>", prefill.Render([LfmChatMessage.User("q")]), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -128,10 +128,10 @@ public class ChatTemplateTests
     [Fact]
     public void Bad_tool_call_arguments_in_history_are_rejected()
     {
-        var msg = ChatMessage.Assistant("", toolCalls: [new ToolCall("c1", "f", "[1]")]);
-        var e = Assert.Throws<ArgumentException>(() => new Lfm25ChatTemplate().Render([ChatMessage.User("q"), msg]));
+        var msg = LfmChatMessage.Assistant("", toolCalls: [new ToolCall("c1", "f", "[1]")]);
+        var e = Assert.Throws<ArgumentException>(() => new Lfm25ChatTemplate().Render([LfmChatMessage.User("q"), msg]));
         Assert.Contains("'f'", e.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => new Lfm25ChatTemplate().Render([ChatMessage.Assistant("", toolCalls: [new ToolCall("c1", "f", "{bad")])]));
+        Assert.Throws<ArgumentException>(() => new Lfm25ChatTemplate().Render([LfmChatMessage.Assistant("", toolCalls: [new ToolCall("c1", "f", "{bad")])]));
     }
 
     [Fact]
@@ -140,7 +140,7 @@ public class ChatTemplateTests
         // Strings the Jinja macro would break (quotes, backslashes) must survive history → model → parser.
         string args = """{"path": "C:\\new\\dir", "quote": "say \"hi\"", "nl": "a\nb\tc", "uni": "日本 😀", "n": -1.5e-3, "i": 42, "b": false, "z": null, "list": [1, "x", {"k": true}], "obj": {"a": {"b": []}}}""";
         var call = new ToolCall("call_9", "pkg.do_it", args);
-        string prompt = new Lfm25ChatTemplate().Render([ChatMessage.User("q"), ChatMessage.Assistant("ok", toolCalls: [call])], addGenerationPrompt: false);
+        string prompt = new Lfm25ChatTemplate().Render([LfmChatMessage.User("q"), LfmChatMessage.Assistant("ok", toolCalls: [call])], addGenerationPrompt: false);
         int start = prompt.IndexOf("<|tool_call_start|>", StringComparison.Ordinal);
         int end = prompt.IndexOf("<|tool_call_end|>", StringComparison.Ordinal) + "<|tool_call_end|>".Length;
         var events = ChatOutputParser.ParseAll(prompt[start..end]);
@@ -171,7 +171,7 @@ public class ChatTemplateTests
     {
         var t = new Lfm25ChatTemplate();
         Assert.Throws<ArgumentNullException>(() => t.Render(null!));
-        Assert.Throws<ArgumentException>(() => t.Render([new ChatMessage(ChatRole.User, null!)]));
+        Assert.Throws<ArgumentException>(() => t.Render([new LfmChatMessage(LfmChatRole.User, null!)]));
         Assert.Equal("<|startoftext|><|im_start|>assistant\n", t.Render([]));
     }
 

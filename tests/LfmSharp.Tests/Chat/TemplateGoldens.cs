@@ -17,17 +17,17 @@ internal static class TemplateGoldens
 
     public static JsonElement Case(string name) => Cases.Single(c => c.GetProperty("name").GetString() == name);
 
-    public static List<ChatMessage> Messages(JsonElement c)
+    public static List<LfmChatMessage> Messages(JsonElement c)
     {
-        var list = new List<ChatMessage>();
+        var list = new List<LfmChatMessage>();
         foreach (var m in c.GetProperty("messages").EnumerateArray())
         {
             var role = m.GetProperty("role").GetString() switch
             {
-                "system" => ChatRole.System,
-                "user" => ChatRole.User,
-                "assistant" => ChatRole.Assistant,
-                "tool" => ChatRole.Tool,
+                "system" => LfmChatRole.System,
+                "user" => LfmChatRole.User,
+                "assistant" => LfmChatRole.Assistant,
+                "tool" => LfmChatRole.Tool,
                 var r => throw new InvalidDataException("role " + r),
             };
             List<ToolCall>? calls = null;
@@ -38,7 +38,7 @@ internal static class TemplateGoldens
                     tc.GetProperty("function").GetProperty("name").GetString()!,
                     tc.GetProperty("function").GetProperty("arguments").GetString()!)).ToList();
             }
-            list.Add(new ChatMessage(role, m.GetProperty("content").GetString()!)
+            list.Add(new LfmChatMessage(role, m.GetProperty("content").GetString()!)
             {
                 Reasoning = m.TryGetProperty("thinking", out var t) ? t.GetString() : null,
                 ToolCalls = calls,

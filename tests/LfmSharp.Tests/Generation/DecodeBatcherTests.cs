@@ -95,7 +95,7 @@ public sealed class DecodeBatcherTests : IDisposable
     {
         using var session = _model.CreateChatSession(256);
         session.Batcher = new DecodeBatcher(_model, 2);
-        Assert.Throws<InvalidOperationException>(() => session.CompleteAsync([ChatMessage.User("hi")]));
+        Assert.Throws<InvalidOperationException>(() => session.CompleteAsync([LfmChatMessage.User("hi")]));
     }
 
     [Fact]

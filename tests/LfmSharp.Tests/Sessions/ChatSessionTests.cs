@@ -89,7 +89,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     {
         Assert.True(fx.Model.ChatTemplate.GenerationPromptOpensThinking);
         using var s = fx.Model.CreateChatSession(512);
-        var events = s.Complete([ChatMessage.User("What is 17*23?")], Greedy(12)).ToList();
+        var events = s.Complete([LfmChatMessage.User("What is 17*23?")], Greedy(12)).ToList();
         Assert.IsType<ReasoningDelta>(events[0]);
         Assert.Empty(events.OfType<ContentDelta>());
         var done = Assert.IsType<Done>(events[^1]);
@@ -103,7 +103,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     public void Thinking_budget_forces_the_close_and_continues_in_answer_mode(int budget)
     {
         using var s = fx.Model.CreateChatSession(512);
-        var events = s.Complete([ChatMessage.User("What is 17*23?")], Greedy(20) with { MaxThinkingTokens = budget, ThinkingBudgetNotice = budget > 0 ? " Time is up." : null }).ToList();
+        var events = s.Complete([LfmChatMessage.User("What is 17*23?")], Greedy(20) with { MaxThinkingTokens = budget, ThinkingBudgetNotice = budget > 0 ? " Time is up." : null }).ToList();
         var done = Assert.IsType<Done>(events[^1]);
         // Counted as reasoning: the budget's sampled tokens, the forced notice and the forced </think> itself.
         Assert.Equal(budget + (budget > 0 ? NoticeTokens(" Time is up.") : 0) + 1, done.Usage.ReasoningTokens);
@@ -122,7 +122,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     public void Reasoning_can_be_left_out_of_the_stream_but_is_still_counted()
     {
         using var s = fx.Model.CreateChatSession(512);
-        var events = s.Complete([ChatMessage.User("hi")], Greedy(8) with { IncludeReasoning = false }).ToList();
+        var events = s.Complete([LfmChatMessage.User("hi")], Greedy(8) with { IncludeReasoning = false }).ToList();
         Assert.Empty(events.OfType<ReasoningDelta>());
         Assert.Equal(8, Assert.IsType<Done>(events[^1]).Usage.ReasoningTokens);
     }
@@ -132,7 +132,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     {
         using var s = fx.Model.CreateChatSession(1024);
         var guard = new LoopGuardOptions { MinRunTokens = 16, MinRunChars = 24, CheckIntervalChars = 16 };
-        var events = s.Complete([ChatMessage.User("hi")], Greedy(400) with { LoopGuardEnabled = true, LoopGuard = guard }).ToList();
+        var events = s.Complete([LfmChatMessage.User("hi")], Greedy(400) with { LoopGuardEnabled = true, LoopGuard = guard }).ToList();
         var loops = events.OfType<LoopDetectedEvent>().ToList();
         Assert.NotEmpty(loops);
         Assert.True(loops[0].InReasoning);
@@ -148,7 +148,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     {
         using var s = fx.Model.CreateChatSession(1024);
         var guard = new LoopGuardOptions { MinRunTokens = 16, MinRunChars = 24, CheckIntervalChars = 16, Policy = LoopPolicy.Stop };
-        var events = s.Complete([ChatMessage.User("hi")], Greedy(400) with { LoopGuardEnabled = true, LoopGuard = guard }).ToList();
+        var events = s.Complete([LfmChatMessage.User("hi")], Greedy(400) with { LoopGuardEnabled = true, LoopGuard = guard }).ToList();
         Assert.Equal(FinishReason.Loop, Assert.IsType<Done>(events[^1]).Reason);
         Assert.Empty(events.OfType<ContentDelta>());
     }
@@ -206,7 +206,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     public void A_prompt_longer_than_the_context_is_rejected_with_the_counts()
     {
         using var s = fx.Model.CreateChatSession(32);
-        var ex = Assert.Throws<ContextOverflowException>(() => s.Complete([ChatMessage.User(new string('x', 400))]).ToList());
+        var ex = Assert.Throws<ContextOverflowException>(() => s.Complete([LfmChatMessage.User(new string('x', 400))]).ToList());
         Assert.True(ex.PromptTokens >= 32);
         Assert.Equal(32, ex.ContextLength);
     }
@@ -233,7 +233,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
             Sampling = Random(1.0f, (ulong)name.Length * 7919),
             LoopGuardEnabled = false,
         };
-        var events = s.Complete([ChatMessage.User("Extract the data as JSON.")], opts).ToList();
+        var events = s.Complete([LfmChatMessage.User("Extract the data as JSON.")], opts).ToList();
         string json = Text<ContentDelta>(events);
         var done = Assert.IsType<Done>(events[^1]);
         Assert.True(IsJson(json), $"{name}: not JSON after {done.Reason} ({done.Usage.CompletionTokens} tokens): '{json}'");
@@ -247,7 +247,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     public void Json_mode_gives_an_object_after_the_reasoning()
     {
         using var s = fx.Model.CreateChatSession(1024);
-        var events = s.Complete([ChatMessage.User("JSON please")], new ChatRequestOptions
+        var events = s.Complete([LfmChatMessage.User("JSON please")], new ChatRequestOptions
         {
             MaxTokens = 120, MaxThinkingTokens = 6, ResponseFormat = ResponseFormat.JsonObject,
             Sampling = Random(1.2f, 5), LoopGuardEnabled = false,
@@ -268,7 +268,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
             new ToolDefinition("search", "Web search", """{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}"""),
         };
         using var s = fx.Model.CreateChatSession(1024);
-        var events = s.Complete([ChatMessage.User("Weather in Paris?")], new ChatRequestOptions
+        var events = s.Complete([LfmChatMessage.User("Weather in Paris?")], new ChatRequestOptions
         {
             MaxTokens = 120, MaxThinkingTokens = 4, Tools = tools,
             ToolChoice = forced is null ? ToolChoice.Required : ToolChoice.Function(forced),
@@ -292,7 +292,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
         var tools = new[] { new ToolDefinition("f", null, """{"type":"object","properties":{}}""") };
         using var s = fx.Model.CreateChatSession(512);
         var bias = new Dictionary<int, float> { [fx.Model.Tokenizer.Vocabulary.GetId("<|tool_call_start|>")] = 1000f };
-        var events = s.Complete([ChatMessage.User("x")], Greedy(10) with { Tools = tools, ToolChoice = ToolChoice.None, MaxThinkingTokens = 0, Sampling = SamplingOptions.Greedy with { LogitBias = new Dictionary<int, float>(fx.Visible) { [bias.Keys.First()] = 1000f } } }).ToList();
+        var events = s.Complete([LfmChatMessage.User("x")], Greedy(10) with { Tools = tools, ToolChoice = ToolChoice.None, MaxThinkingTokens = 0, Sampling = SamplingOptions.Greedy with { LogitBias = new Dictionary<int, float>(fx.Visible) { [bias.Keys.First()] = 1000f } } }).ToList();
         Assert.Empty(events.OfType<ToolCallEvent>());
         Assert.Empty(events.OfType<ParseErrorEvent>());
         Assert.DoesNotContain("<|tool_call_start|>", Text<ContentDelta>(events), StringComparison.Ordinal);
@@ -304,7 +304,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
         using var s = fx.Model.CreateChatSession(512);
         using var cts = new CancellationTokenSource();
         var list = new List<GenerationEvent>();
-        foreach (var e in s.CompleteAsync([ChatMessage.User("hi")], Greedy(400), cts.Token).ToBlockingEnumerable())
+        foreach (var e in s.CompleteAsync([LfmChatMessage.User("hi")], Greedy(400), cts.Token).ToBlockingEnumerable())
         {
             list.Add(e);
             if (list.Count == 3)

@@ -3,11 +3,15 @@ using LfmSharp.Generation;
 namespace LfmSharp.Chat;
 
 /// <summary>Who wrote a message. Rendered lower-case, verbatim, after <c>&lt;|im_start|&gt;</c>.</summary>
-public enum ChatRole
+public enum LfmChatRole
 {
+    /// <summary>Instructions that frame the conversation.</summary>
     System,
+    /// <summary>The person talking to the model.</summary>
     User,
+    /// <summary>The model.</summary>
     Assistant,
+    /// <summary>The result of a tool call.</summary>
     Tool,
 }
 
@@ -19,7 +23,7 @@ public enum ChatRole
 /// <param name="Role">Who wrote it.</param>
 /// <param name="Content">The text. For an assistant message this may still contain <c>&lt;think&gt;…&lt;/think&gt;</c>
 /// (the raw model output); the LFM2.5 template strips it from past turns.</param>
-public sealed record ChatMessage(ChatRole Role, string Content)
+public sealed record LfmChatMessage(LfmChatRole Role, string Content)
 {
     /// <summary>Assistant only: the reasoning text, rendered as <c>&lt;think&gt;…&lt;/think&gt;</c> for the last
     /// assistant message (or every one with <c>keepPastThinking</c>). Null: none rendered.</summary>
@@ -34,22 +38,26 @@ public sealed record ChatMessage(ChatRole Role, string Content)
     /// <summary>Tool only: the name of the tool that produced the result (not rendered by the LFM templates).</summary>
     public string? Name { get; init; }
 
-    public static ChatMessage System(string content) => new(ChatRole.System, content);
+    /// <summary>A system message.</summary>
+    public static LfmChatMessage System(string content) => new(LfmChatRole.System, content);
 
-    public static ChatMessage User(string content) => new(ChatRole.User, content);
+    /// <summary>A user message.</summary>
+    public static LfmChatMessage User(string content) => new(LfmChatRole.User, content);
 
-    public static ChatMessage Assistant(string content, string? reasoning = null, IReadOnlyList<ToolCall>? toolCalls = null) =>
-        new(ChatRole.Assistant, content) { Reasoning = reasoning, ToolCalls = toolCalls };
+    /// <summary>An assistant message, optionally with its reasoning and tool calls.</summary>
+    public static LfmChatMessage Assistant(string content, string? reasoning = null, IReadOnlyList<ToolCall>? toolCalls = null) =>
+        new(LfmChatRole.Assistant, content) { Reasoning = reasoning, ToolCalls = toolCalls };
 
-    public static ChatMessage Tool(string content, string? toolCallId = null, string? name = null) =>
-        new(ChatRole.Tool, content) { ToolCallId = toolCallId, Name = name };
+    /// <summary>A tool message: the result of the call <paramref name="toolCallId"/>.</summary>
+    public static LfmChatMessage Tool(string content, string? toolCallId = null, string? name = null) =>
+        new(LfmChatRole.Tool, content) { ToolCallId = toolCallId, Name = name };
 
-    internal static string RoleName(ChatRole role) => role switch
+    internal static string RoleName(LfmChatRole role) => role switch
     {
-        ChatRole.System => "system",
-        ChatRole.User => "user",
-        ChatRole.Assistant => "assistant",
-        ChatRole.Tool => "tool",
+        LfmChatRole.System => "system",
+        LfmChatRole.User => "user",
+        LfmChatRole.Assistant => "assistant",
+        LfmChatRole.Tool => "tool",
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "Unknown chat role."),
     };
 }
