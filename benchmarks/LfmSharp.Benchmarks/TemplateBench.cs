@@ -86,19 +86,19 @@ internal static class TemplateBench
         return tools;
     }
 
-    private static List<ChatMessage> Conversation()
+    private static List<LfmChatMessage> Conversation()
     {
-        var m = new List<ChatMessage> { ChatMessage.System("You are a helpful assistant. Answer briefly and use tools when they help.") };
+        var m = new List<LfmChatMessage> { LfmChatMessage.System("You are a helpful assistant. Answer briefly and use tools when they help.") };
         for (int turn = 0; turn < 20; turn++)
         {
-            m.Add(ChatMessage.User($"Question number {turn}: what is the weather like in city {turn}, and should I take an umbrella?"));
+            m.Add(LfmChatMessage.User($"Question number {turn}: what is the weather like in city {turn}, and should I take an umbrella?"));
             if (turn % 4 == 1)
             {
-                m.Add(ChatMessage.Assistant("", $"I need the forecast for city {turn}.",
+                m.Add(LfmChatMessage.Assistant("", $"I need the forecast for city {turn}.",
                     [new ToolCall($"call_{turn}", "get_weather", $$"""{"query": "city {{turn}}", "limit": 3, "exact": true}""")]));
-                m.Add(ChatMessage.Tool($$"""{"temp_c": {{10 + turn}}, "rain": 0.{{turn % 10}}}""", $"call_{turn}", "get_weather"));
+                m.Add(LfmChatMessage.Tool($$"""{"temp_c": {{10 + turn}}, "rain": 0.{{turn % 10}}}""", $"call_{turn}", "get_weather"));
             }
-            m.Add(ChatMessage.Assistant($"It is {10 + turn} °C in city {turn}; a light jacket is enough, no umbrella needed.",
+            m.Add(LfmChatMessage.Assistant($"It is {10 + turn} °C in city {turn}; a light jacket is enough, no umbrella needed.",
                 turn % 2 == 0 ? "The forecast is dry, so no umbrella." : null));
         }
         return m;

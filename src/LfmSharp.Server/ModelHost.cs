@@ -111,7 +111,7 @@ internal sealed class ModelHost : IDisposable
     public void CheckModel(string? requested) => ResolveModel(requested);
 
     /// <summary>Tokens of the rendered prompt (what the chat session will prefill, before prefix reuse).</summary>
-    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<ChatMessage> messages, ChatRequestOptions options, int contextLength = int.MaxValue)
+    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions options, int contextLength = int.MaxValue)
     {
         // As the session renders it: tool choice "none" leaves the tools out of the prompt.
         var tools = options.ToolChoice.Mode == ToolChoiceMode.None || options.Tools is not { Count: > 0 } ? null : options.Tools;

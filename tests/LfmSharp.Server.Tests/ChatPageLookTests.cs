@@ -154,7 +154,7 @@ public sealed class ChatPageLookTests(ServerFixture fx)
 
         // The settings reach the request: system prompt, max tokens, reasoning effort; extra fields merged last.
         var steer = Steer.Chain("OK", Steer.ImEnd);
-        steer.AssertPromptAllows(fx.Model, [ChatMessage.System("Be brief."), ChatMessage.User("Hello")]);
+        steer.AssertPromptAllows(fx.Model, [LfmChatMessage.System("Be brief."), LfmChatMessage.User("Hello")]);
         ChatPageTests.Settings(browser, new Dictionary<string, string>
         {
             ["#set-system"] = "Be brief.", ["#set-temperature"] = "0.7", ["#set-max-tokens"] = "1", ["#set-effort"] = "low",

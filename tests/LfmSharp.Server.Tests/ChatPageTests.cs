@@ -34,8 +34,8 @@ public sealed partial class ChatPageTests(ServerFixture fx, ITestOutputHelper ou
 
         // A streamed answer that thinks first: "<think>hm</think># Hey".
         var thinking = Steer.Chain(Steer.Think, "hm", Steer.EndThink, "# Hey", Steer.ImEnd);
-        thinking.AssertPromptAllows(fx.Model, [ChatMessage.User("Hello")]);
-        thinking.AssertPromptAllows(fx.Model, [ChatMessage.User("Hello again")]);
+        thinking.AssertPromptAllows(fx.Model, [LfmChatMessage.User("Hello")]);
+        thinking.AssertPromptAllows(fx.Model, [LfmChatMessage.User("Hello again")]);
         SetExtra(browser, thinking.Apply(new JsonObject { ["max_tokens"] = 32 }));
         Send(browser, "Hello");
         var answer = WaitForAnswer(browser, "done");
@@ -83,7 +83,7 @@ public sealed partial class ChatPageTests(ServerFixture fx, ITestOutputHelper ou
         browser.Find("#new-chat").Click();
         var call = Steer.Chain(Steer.ToolCallStart, "[echo(x=1)]", Steer.ToolCallEnd, Steer.ImEnd);
         var tools = new[] { ToolDefinition.FromJson(ChatEndpointTests.EchoTool) };
-        call.AssertPromptAllows(fx.Model, [ChatMessage.User(Steer.DigitTailUser)], tools);
+        call.AssertPromptAllows(fx.Model, [LfmChatMessage.User(Steer.DigitTailUser)], tools);
         SetExtra(browser, call.Apply(new JsonObject { ["max_tokens"] = 32, ["tools"] = JsonNode.Parse("[" + ChatEndpointTests.EchoTool + "]") }));
         Send(browser, Steer.DigitTailUser);
         answer = WaitForAnswer(browser, "done");

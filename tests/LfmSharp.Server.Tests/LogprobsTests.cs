@@ -67,7 +67,7 @@ public sealed class LogprobsTests(ServerFixture fx)
         }
     }
 
-    private int[] ChatPrompt(string user) => fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.ChatMessage.User(user)]));
+    private int[] ChatPrompt(string user) => fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User(user)]));
 
     [Fact]
     public async Task Chat_logprobs_match_the_models_logits_at_temperature_0()

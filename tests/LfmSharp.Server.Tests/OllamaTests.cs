@@ -48,7 +48,7 @@ public sealed class OllamaTests(ServerFixture fx)
         Assert.Equal("hm", done.Message.Thinking);
         Assert.Equal("llama3.2:latest", done.Model);
         Assert.Equal("stop", done.DoneReason);
-        Assert.Equal(fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.ChatMessage.User("Hello")])).Length, done.PromptEvalCount);
+        Assert.Equal(fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User("Hello")])).Length, done.PromptEvalCount);
         Assert.Equal(steer.Tokens.Count, done.EvalCount);
     }
 

@@ -11,7 +11,7 @@ public sealed class ResponseStoreTests
     {
         var store = new ResponseStore(2);
         for (int i = 0; i < 3; i++)
-            store.Add($"resp_{i}", [ChatMessage.User($"q{i}")], [($"msg_{i}", ChatMessage.Assistant($"a{i}"))]);
+            store.Add($"resp_{i}", [LfmChatMessage.User($"q{i}")], [($"msg_{i}", LfmChatMessage.Assistant($"a{i}"))]);
         Assert.False(store.TryGet("resp_0", out _));
         Assert.False(store.TryGetItem("msg_0", out _));
         Assert.True(store.TryGet("resp_2", out var kept));
@@ -24,12 +24,12 @@ public sealed class ResponseStoreTests
     public void Text_past_the_character_budget_evicts_the_oldest()
     {
         var store = new ResponseStore(100, maxChars: 10);
-        store.Add("a", [ChatMessage.User("123456")], []);
-        store.Add("b", [ChatMessage.User("123456")], []);
+        store.Add("a", [LfmChatMessage.User("123456")], []);
+        store.Add("b", [LfmChatMessage.User("123456")], []);
         Assert.False(store.TryGet("a", out _));
         Assert.True(store.TryGet("b", out _));
         // One conversation over the whole budget is not kept at all.
-        store.Add("c", [ChatMessage.User(new string('x', 11))], []);
+        store.Add("c", [LfmChatMessage.User(new string('x', 11))], []);
         Assert.False(store.TryGet("c", out _));
         Assert.True(store.TryGet("b", out _));
     }

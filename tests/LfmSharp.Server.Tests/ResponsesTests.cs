@@ -31,7 +31,7 @@ public sealed class ResponsesTests(ServerFixture fx)
         return options;
     }
 
-    private int PromptTokens(params LfmSharp.Chat.ChatMessage[] messages) =>
+    private int PromptTokens(params LfmSharp.Chat.LfmChatMessage[] messages) =>
         fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render(messages)).Length;
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class ResponsesTests(ServerFixture fx)
         ResponseResult response = await Client().CreateResponseAsync(Options(Steer.Chain("Paris", Steer.ImEnd), "Hello"));
         Assert.Equal("Paris", response.GetOutputText());
         Assert.Equal("gpt-4o-mini", response.Model);
-        Assert.Equal(PromptTokens(LfmSharp.Chat.ChatMessage.User("Hello")), response.Usage.InputTokenCount);
+        Assert.Equal(PromptTokens(LfmSharp.Chat.LfmChatMessage.User("Hello")), response.Usage.InputTokenCount);
         Assert.InRange(response.Usage.OutputTokenCount, 5, 6);
         Assert.Equal(response.Usage.InputTokenCount + response.Usage.OutputTokenCount, response.Usage.TotalTokenCount);
     }
@@ -95,9 +95,9 @@ public sealed class ResponsesTests(ServerFixture fx)
         Assert.Equal("OK", second.GetOutputText());
         // The prompt held the whole conversation: the first input, the call and its output.
         Assert.Equal(PromptTokens(
-            LfmSharp.Chat.ChatMessage.User(Steer.DigitTailUser),
-            LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall(call.CallId, "echo", call.FunctionArguments.ToString())]),
-            LfmSharp.Chat.ChatMessage.Tool("42", call.CallId, "echo")), second.Usage.InputTokenCount);
+            LfmSharp.Chat.LfmChatMessage.User(Steer.DigitTailUser),
+            LfmSharp.Chat.LfmChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall(call.CallId, "echo", call.FunctionArguments.ToString())]),
+            LfmSharp.Chat.LfmChatMessage.Tool("42", call.CallId, "echo")), second.Usage.InputTokenCount);
     }
 
     private static string RawBody(Steer steer, Action<JsonObject>? extra = null)
@@ -196,11 +196,11 @@ public sealed class ResponsesTests(ServerFixture fx)
         var (status, json, text) = await ServerFixture.PostAsync(fx.Http, "/v1/responses", body.ToJsonString());
         Assert.True(status == 200, text);
         var tools = new[] { new LfmSharp.Chat.ToolDefinition("echo", "Echo a number", EchoSchema) };
-        LfmSharp.Chat.ChatMessage[] messages =
+        LfmSharp.Chat.LfmChatMessage[] messages =
         [
-            LfmSharp.Chat.ChatMessage.User("Use the tool"),
-            LfmSharp.Chat.ChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall("call_1", "echo", "{\"x\":1}")]),
-            LfmSharp.Chat.ChatMessage.Tool("42", "call_1", "echo"),
+            LfmSharp.Chat.LfmChatMessage.User("Use the tool"),
+            LfmSharp.Chat.LfmChatMessage.Assistant("", toolCalls: [new LfmSharp.Generation.ToolCall("call_1", "echo", "{\"x\":1}")]),
+            LfmSharp.Chat.LfmChatMessage.Tool("42", "call_1", "echo"),
         ];
         int expected = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render(messages, tools)).Length;
         Assert.Equal(expected, json!.Value.GetProperty("usage").GetProperty("input_tokens").GetInt32());

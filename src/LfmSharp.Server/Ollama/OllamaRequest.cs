@@ -2,7 +2,7 @@ using System.Text.Json;
 using LfmSharp.Chat;
 using LfmSharp.Generation;
 using LfmSharp.Server.OpenAi;
-using LfmChatMessage = LfmSharp.Chat.ChatMessage;
+using LfmChatMessage = LfmSharp.Chat.LfmChatMessage;
 
 namespace LfmSharp.Server.Ollama;
 

@@ -14,7 +14,7 @@ internal sealed class ResponseStore(int capacity, long maxChars = 32L * 1024 * 1
     private long _chars;
     private readonly object _lock = new();
     private readonly Dictionary<string, Entry> _responses = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ChatMessage?> _items = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LfmChatMessage?> _items = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
 
     public int Capacity { get; } = capacity;
@@ -24,7 +24,7 @@ internal sealed class ResponseStore(int capacity, long maxChars = 32L * 1024 * 1
 
     /// <summary>Keeps a response: the conversation it continues (without instructions) and its output items by id
     /// (null for items that add nothing to a prompt, like reasoning).</summary>
-    public void Add(string id, IReadOnlyList<ChatMessage> conversation, IReadOnlyList<(string ItemId, ChatMessage? Message)> items)
+    public void Add(string id, IReadOnlyList<LfmChatMessage> conversation, IReadOnlyList<(string ItemId, LfmChatMessage? Message)> items)
     {
         long chars = Size(conversation);
         if (Capacity == 0 || chars > MaxChars)
@@ -54,7 +54,7 @@ internal sealed class ResponseStore(int capacity, long maxChars = 32L * 1024 * 1
     }
 
     /// <summary>The conversation of a kept response (its input and its output as messages), or false.</summary>
-    public bool TryGet(string id, out IReadOnlyList<ChatMessage> conversation)
+    public bool TryGet(string id, out IReadOnlyList<LfmChatMessage> conversation)
     {
         lock (_lock)
         {
@@ -69,13 +69,13 @@ internal sealed class ResponseStore(int capacity, long maxChars = 32L * 1024 * 1
     }
 
     /// <summary>An output item of a kept response as a message (null message: an item with nothing to render).</summary>
-    public bool TryGetItem(string id, out ChatMessage? message)
+    public bool TryGetItem(string id, out LfmChatMessage? message)
     {
         lock (_lock)
             return _items.TryGetValue(id, out message);
     }
 
-    private static long Size(IReadOnlyList<ChatMessage> conversation)
+    private static long Size(IReadOnlyList<LfmChatMessage> conversation)
     {
         long chars = 0;
         foreach (var m in conversation)
@@ -87,5 +87,5 @@ internal sealed class ResponseStore(int capacity, long maxChars = 32L * 1024 * 1
         return chars;
     }
 
-    private sealed record Entry(IReadOnlyList<ChatMessage> Conversation, string[] ItemIds, long Chars);
+    private sealed record Entry(IReadOnlyList<LfmChatMessage> Conversation, string[] ItemIds, long Chars);
 }

@@ -4,7 +4,7 @@ using LfmSharp.Chat;
 using LfmSharp.Generation;
 using LfmSharp.Server.OpenAi;
 using Microsoft.AspNetCore.Http;
-using LfmChatMessage = LfmSharp.Chat.ChatMessage;
+using LfmChatMessage = LfmSharp.Chat.LfmChatMessage;
 
 namespace LfmSharp.Server.Responses;
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 using LfmSharp.Chat;
 using LfmSharp.Generation;
 using LfmSharp.Server.OpenAi;
-using LfmChatMessage = LfmSharp.Chat.ChatMessage;
+using LfmChatMessage = LfmSharp.Chat.LfmChatMessage;
 
 namespace LfmSharp.Server.Responses;
 
@@ -154,7 +154,7 @@ internal sealed record ResponsesRequest(
 
     private static void AddMessage(List<LfmChatMessage> conversation, LfmChatMessage message, ref string? pendingReasoning)
     {
-        if (message.Role == ChatRole.Assistant && pendingReasoning is not null)
+        if (message.Role == LfmChatRole.Assistant && pendingReasoning is not null)
             message = message with { Reasoning = pendingReasoning };
         pendingReasoning = null;
         conversation.Add(message);
@@ -163,7 +163,7 @@ internal sealed record ResponsesRequest(
     private static void AddCall(List<LfmChatMessage> conversation, ToolCall call, ref string? pendingReasoning)
     {
         // A call right after the assistant's text (or another call) is part of the same turn.
-        if (pendingReasoning is null && conversation.Count > 0 && conversation[^1] is { Role: ChatRole.Assistant } last)
+        if (pendingReasoning is null && conversation.Count > 0 && conversation[^1] is { Role: LfmChatRole.Assistant } last)
         {
             conversation[^1] = last with { ToolCalls = [.. last.ToolCalls ?? [], call] };
             return;

@@ -57,7 +57,7 @@ public abstract class ChatTemplate
 
     /// <summary>Renders with extra template variables (transformers' <c>chat_template_kwargs</c>). The hand-written
     /// layouts read only <c>keep_past_thinking</c>; <see cref="JinjaChatTemplate"/> passes all of them.</summary>
-    public virtual string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
+    public virtual string Render(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
         bool addGenerationPrompt, IReadOnlyDictionary<string, JsonElement>? templateKwargs)
     {
         bool keep = templateKwargs is not null && templateKwargs.TryGetValue("keep_past_thinking", out var k) && k.ValueKind == JsonValueKind.True;

@@ -56,7 +56,7 @@ public sealed class JinjaChatTemplate : ChatTemplate
     internal TemplateLimits Limits { get; init; } = new();
 
     /// <inheritdoc />
-    public override string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
+    public override string Render(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null,
         bool addGenerationPrompt = true, bool keepPastThinking = false) =>
         Render(messages, tools, addGenerationPrompt, keepPastThinking ? KeepPastThinkingKwargs : null);
 
@@ -65,7 +65,7 @@ public sealed class JinjaChatTemplate : ChatTemplate
     /// <exception cref="ArgumentException">A message or tool call is invalid, or the template rejected the conversation
     /// (its <c>raise_exception</c>, an error while running it, or a sandbox limit); the inner exception is the
     /// <see cref="TemplateException"/> with the template line.</exception>
-    public override string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
+    public override string Render(IReadOnlyList<LfmChatMessage> messages, IReadOnlyList<ToolDefinition>? tools,
         bool addGenerationPrompt, IReadOnlyDictionary<string, JsonElement>? templateKwargs)
     {
         Validate(messages);
@@ -110,11 +110,11 @@ public sealed class JinjaChatTemplate : ChatTemplate
     };
 
     /// <summary>One message as transformers and llama.cpp pass it: the OpenAI shape, tool-call arguments parsed.</summary>
-    private static Value MessageValue(ChatMessage m, int index)
+    private static Value MessageValue(LfmChatMessage m, int index)
     {
         var d = new DictValue();
-        d.Set("role", StringValue.Of(ChatMessage.RoleName(m.Role)));
-        if (m.Role == ChatRole.Tool)
+        d.Set("role", StringValue.Of(LfmChatMessage.RoleName(m.Role)));
+        if (m.Role == LfmChatRole.Tool)
         {
             if (m.ToolCallId is not null)
                 d.Set("tool_call_id", StringValue.Of(m.ToolCallId));
@@ -163,7 +163,7 @@ public sealed class JinjaChatTemplate : ChatTemplate
     // starts inside its reasoning.
     private bool ProbeThinkingPrefill()
     {
-        ChatMessage[] probe = [ChatMessage.User("Hi")];
+        LfmChatMessage[] probe = [LfmChatMessage.User("Hi")];
         string without = RenderProbe(probe, false), with = RenderProbe(probe, true);
         if (!with.StartsWith(without, StringComparison.Ordinal))
             return false;
@@ -171,7 +171,7 @@ public sealed class JinjaChatTemplate : ChatTemplate
         return added.EndsWith(ThinkStart, StringComparison.Ordinal);
     }
 
-    private string RenderProbe(ChatMessage[] probe, bool addGenerationPrompt)
+    private string RenderProbe(LfmChatMessage[] probe, bool addGenerationPrompt)
     {
         try
         {

@@ -10,7 +10,7 @@ namespace LfmSharp.Constraints;
 /// calls <see cref="For"/> on a worker thread before queueing a request: the compile (bounded by
 /// <see cref="GrammarLimits"/>) then never runs on the decode thread, which finds the grammar here.
 /// </summary>
-public static class GrammarCache
+internal static class GrammarCache
 {
     /// <summary>Most bytes (by <see cref="Grammar"/>'s own estimate) the cache keeps.</summary>
     public const long MaxBytes = 64L * 1024 * 1024;

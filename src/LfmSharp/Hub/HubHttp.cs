@@ -37,7 +37,7 @@ internal sealed class HubHttp : IDisposable
 
     /// <summary>
     /// Sends a request (a fresh one per attempt and hop), retrying transient failures. A final 429/5xx response is
-    /// returned to the caller, who turns it into a message. <paramref name="followRedirects"/>: "all" follows every
+    /// returned to the caller, who turns it into a message. <c>followRedirects</c>: "all" follows every
     /// redirect; "relative" follows only those that stay on the same host (huggingface_hub's HEAD rule).
     /// </summary>
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri uri, long? rangeFrom, bool followAll, CancellationToken ct)

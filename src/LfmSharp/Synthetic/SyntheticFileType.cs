@@ -4,7 +4,7 @@ namespace LfmSharp.Synthetic;
 
 /// <summary>
 /// File types a synthetic model can be written in. Float types follow the HF converter (norms and conv kernels stay
-/// F32); quantized types follow llama-quantize's per-tensor recipe (see <see cref="SyntheticModel.PlanTensors"/>).
+/// F32); quantized types follow llama-quantize's per-tensor recipe (see <see cref="SyntheticModel.PlanTensors(ModelShape, SyntheticFileType)"/>).
 /// </summary>
 public enum SyntheticFileType
 {
@@ -30,13 +30,21 @@ public enum SyntheticFileType
     Q5_K_M,
     /// <summary>llama-quantize Q6_K.</summary>
     Q6_K,
+    /// <summary>llama-quantize Q2_K (Q2_K matrices, Q3_K/Q4_K where its recipe says).</summary>
     Q2_K,
+    /// <summary>llama-quantize Q3_K_S.</summary>
     Q3_K_S,
+    /// <summary>llama-quantize Q3_K_M.</summary>
     Q3_K_M,
+    /// <summary>llama-quantize Q3_K_L.</summary>
     Q3_K_L,
+    /// <summary>llama-quantize Q4_K_S.</summary>
     Q4_K_S,
+    /// <summary>llama-quantize Q5_K_S.</summary>
     Q5_K_S,
+    /// <summary>llama-quantize IQ4_NL.</summary>
     IQ4_NL,
+    /// <summary>llama-quantize IQ4_XS.</summary>
     IQ4_XS,
 }
 

@@ -72,7 +72,7 @@ public class ChatTemplateTests
         var plain = ChatTemplate.FromGguf("{% for m in messages %}{{ m.content }}{% endfor %}");
         Assert.IsType<JinjaChatTemplate>(plain);
         Assert.Null(plain.Warning);
-        Assert.Equal("ab", plain.Render([ChatMessage.User("a"), ChatMessage.User("b")]));
+        Assert.Equal("ab", plain.Render([LfmChatMessage.User("a"), LfmChatMessage.User("b")]));
 
         // No template, or one the engine cannot parse or run: the hand-written layout, and a warning saying why.
         foreach (var unusable in new[] { null, "", "{% for m in messages %}{{ m.content }}", "{{ messages | no_such_filter }}" })

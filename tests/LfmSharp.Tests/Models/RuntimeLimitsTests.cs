@@ -71,7 +71,7 @@ public sealed class RuntimeLimitsTests
         using var model = LanguageModel.Load(NanModel.Create(), new ModelLoadOptions { Threads = 1 });
         using var session = model.CreateChatSession(256);
         var e = Assert.Throws<NumericalFaultException>(() =>
-            session.Complete([ChatMessage.User("hi")], new ChatRequestOptions { MaxTokens = 8 }).ToList());
+            session.Complete([LfmChatMessage.User("hi")], new ChatRequestOptions { MaxTokens = 8 }).ToList());
         Assert.Equal(0, e.TokenIndex);
         Assert.Contains("non-finite", e.Message, StringComparison.Ordinal);
     }

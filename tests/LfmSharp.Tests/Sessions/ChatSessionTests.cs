@@ -188,7 +188,7 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
         using var s = fx.Model.CreateChatSession(1024);
         var opts = Greedy(10) with { Sampling = Random(1.0f, 99) with { LogitBias = new Dictionary<int, float>(fx.Visible) { [2] = float.NegativeInfinity, [7] = float.NegativeInfinity } } };
         _ = s.SendAsync("Hello there", opts).ToBlockingEnumerable().ToList();
-        var (firstText, _) = s.RenderPrompt([ChatMessage.User("Hello there")]);
+        var (firstText, _) = s.RenderPrompt([LfmChatMessage.User("Hello there")]);
         Assert.EndsWith("<|im_start|>assistant\n<think>", firstText, StringComparison.Ordinal);
         var second = s.SendAsync("And again", opts).ToBlockingEnumerable().ToList();
         var (secondText, secondTokens) = s.RenderPrompt(s.History.Take(3).ToList());

@@ -21,7 +21,7 @@ public sealed class JsonModeThinkingTests(ThinkingModelFixture fx) : IClassFixtu
         foreach (var format in new[] { ResponseFormat.JsonObject, ResponseFormat.JsonSchema("""{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}""") })
         {
             using var session = fx.Model.CreateChatSession(512);
-            var events = session.Complete([ChatMessage.User("answer in JSON")],
+            var events = session.Complete([LfmChatMessage.User("answer in JSON")],
                 new ChatRequestOptions { MaxTokens = 40, ResponseFormat = format, Sampling = sampling, LoopGuardEnabled = false }).ToList();
             string content = string.Concat(events.Select(e => e switch
             {

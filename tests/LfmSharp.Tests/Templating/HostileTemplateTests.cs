@@ -129,7 +129,7 @@ public class HostileTemplateTests
     public void A_template_error_reaches_the_chat_caller_as_an_argument_error_with_the_line()
     {
         var t = new JinjaChatTemplate("{% if messages[-1].role == 'tool' %}{{ raise_exception('no trailing tool message') }}{% endif %}{{ messages[-1].content }}");
-        var e = Assert.Throws<ArgumentException>(() => t.Render([ChatMessage.User("q"), ChatMessage.Tool("r")]));
+        var e = Assert.Throws<ArgumentException>(() => t.Render([LfmChatMessage.User("q"), LfmChatMessage.Tool("r")]));
         var inner = Assert.IsType<TemplateException>(e.InnerException);
         Assert.True(inner.RaisedByTemplate);
         Assert.Equal(1, inner.Line);

@@ -9,7 +9,7 @@ namespace LfmSharp.Tests.Templating;
 
 public class JinjaChatTemplateTests
 {
-    /// <summary>The corpus again, but through the chat API: conversations as <see cref="ChatMessage"/> and
+    /// <summary>The corpus again, but through the chat API: conversations as <see cref="LfmChatMessage"/> and
     /// <see cref="ToolDefinition"/>, so the message mapping (OpenAI shape, parsed arguments, reasoning fields) is
     /// what the goldens were rendered from.</summary>
     [Theory]
@@ -62,8 +62,8 @@ public class JinjaChatTemplateTests
         var template = new JinjaChatTemplate(TemplateCorpus.Source("lfm25-finetune"), "<|startoftext|>", "<|im_end|>", () => new DateTime(2031, 2, 3));
         var tools = new[] { ToolDefinition.FromJson("""{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}""") };
         string text = template.Render([
-            ChatMessage.System("Be brief."), ChatMessage.User("Weather?"),
-            ChatMessage.Assistant("", "Call it.", [new ToolCall("c1", "get_weather", """{"city": "Oslo", "days": 2}""")]),
+            LfmChatMessage.System("Be brief."), LfmChatMessage.User("Weather?"),
+            LfmChatMessage.Assistant("", "Call it.", [new ToolCall("c1", "get_weather", """{"city": "Oslo", "days": 2}""")]),
         ], tools, addGenerationPrompt: false);
         Assert.Contains("Today's date: 03 February 2031.\nBe brief.\nList of tools: [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"", text, StringComparison.Ordinal);
         Assert.Contains("<think>Call it.</think>\n<|tool_call_start|>[get_weather(city=\"Oslo\", days=2)]<|tool_call_end|>", text, StringComparison.Ordinal);
@@ -102,12 +102,12 @@ public class JinjaChatTemplateTests
     public void Template_kwargs_reach_the_template()
     {
         var t = new JinjaChatTemplate("{{ enable_thinking | default('unset') }}|{{ keep_past_thinking | default(false) }}");
-        Assert.Equal("unset|False", t.Render([ChatMessage.User("q")]));
-        Assert.Equal("unset|True", t.Render([ChatMessage.User("q")], keepPastThinking: true));
+        Assert.Equal("unset|False", t.Render([LfmChatMessage.User("q")]));
+        Assert.Equal("unset|True", t.Render([LfmChatMessage.User("q")], keepPastThinking: true));
         var kwargs = new Dictionary<string, JsonElement> { ["enable_thinking"] = JsonDocument.Parse("false").RootElement };
-        Assert.Equal("False|False", t.Render([ChatMessage.User("q")], null, true, kwargs));
+        Assert.Equal("False|False", t.Render([LfmChatMessage.User("q")], null, true, kwargs));
         var options = new ChatRequestOptions { KeepPastThinking = true, ChatTemplateKwargs = kwargs };
-        Assert.Equal("False|True", t.Render([ChatMessage.User("q")], null, true, options.TemplateKwargs()));
+        Assert.Equal("False|True", t.Render([LfmChatMessage.User("q")], null, true, options.TemplateKwargs()));
     }
 
     [Fact]
@@ -117,7 +117,7 @@ public class JinjaChatTemplateTests
         using (var model = LanguageModel.Load(TestData.Model("tiny-f32"), new ModelLoadOptions { Threads = 1, ChatTemplate = custom }))
         {
             Assert.Equal(custom, model.ChatTemplate.Source);
-            Assert.Equal("<|startoftext|>[user] hi\n", model.ChatTemplate.Render([ChatMessage.User("hi")]));
+            Assert.Equal("<|startoftext|>[user] hi\n", model.ChatTemplate.Render([LfmChatMessage.User("hi")]));
         }
         var e = Assert.Throws<ArgumentException>(() => LanguageModel.Load(TestData.Model("tiny-f32"), new ModelLoadOptions { Threads = 1, ChatTemplate = "{% for %}" }));
         Assert.Contains("line 1", e.Message, StringComparison.Ordinal);
@@ -128,23 +128,23 @@ public class JinjaChatTemplateTests
     {
         var t = new JinjaChatTemplate("{{ messages | tojson }}");
         string json = t.Render([
-            ChatMessage.Assistant("a", "r", [new ToolCall("c1", "f", """{"x": 1.5, "y": [true, null]}""")]),
-            ChatMessage.Tool("out", "c1", "f"),
+            LfmChatMessage.Assistant("a", "r", [new ToolCall("c1", "f", """{"x": 1.5, "y": [true, null]}""")]),
+            LfmChatMessage.Tool("out", "c1", "f"),
         ], addGenerationPrompt: false);
         Assert.Equal("""[{"role": "assistant", "content": "a", "reasoning_content": "r", "thinking": "r", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"x": 1.5, "y": [true, null]}}}]}, {"role": "tool", "tool_call_id": "c1", "name": "f", "content": "out"}]""", json);
     }
 
-    internal static List<ChatMessage> Messages(JsonElement conv)
+    internal static List<LfmChatMessage> Messages(JsonElement conv)
     {
-        var list = new List<ChatMessage>();
+        var list = new List<LfmChatMessage>();
         foreach (var m in conv.GetProperty("messages").EnumerateArray())
         {
             var role = m.GetProperty("role").GetString() switch
             {
-                "system" => ChatRole.System,
-                "user" => ChatRole.User,
-                "assistant" => ChatRole.Assistant,
-                "tool" => ChatRole.Tool,
+                "system" => LfmChatRole.System,
+                "user" => LfmChatRole.User,
+                "assistant" => LfmChatRole.Assistant,
+                "tool" => LfmChatRole.Tool,
                 var other => throw new InvalidDataException("role " + other),
             };
             List<ToolCall>? calls = null;
@@ -154,7 +154,7 @@ public class JinjaChatTemplateTests
                     tc.GetProperty("function").GetProperty("name").GetString()!,
                     tc.GetProperty("function").GetProperty("arguments").GetRawText())).ToList();
             }
-            list.Add(new ChatMessage(role, m.GetProperty("content").GetString()!)
+            list.Add(new LfmChatMessage(role, m.GetProperty("content").GetString()!)
             {
                 Reasoning = m.TryGetProperty("reasoning_content", out var r) ? r.GetString() : null,
                 ToolCalls = calls,
