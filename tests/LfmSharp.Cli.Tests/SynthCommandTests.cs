@@ -56,6 +56,33 @@ public class SynthCommandTests
     }
 
     [Fact]
+    public void Command_TakesRepeatedTensorTypeOverridesAndAnUntiedHead()
+    {
+        string path = Path.Combine(TestData.NewTempDir(), "mix.gguf");
+        var stdout = new StringWriter();
+        var cmd = SynthCommand.CreateCommand(stdout, new StringWriter());
+        int rc = cmd.Parse(["--shape", "tiny", "--type", "q8_0", "--tensor-type", "ffn_up=q4_1", "--tensor-type", "blk\\.2\\.attn_v=q5_0",
+            "--untied-output", "-o", path, "-q"]).Invoke();
+        Assert.Equal(0, rc);
+        using var f = GgufFile.Open(path);
+        Assert.Equal(LfmSharp.Kernels.Quant.GgmlType.Q4_1, f.GetTensor("blk.0.ffn_up.weight").Type);
+        Assert.Equal(LfmSharp.Kernels.Quant.GgmlType.Q8_0, f.GetTensor("blk.0.ffn_gate.weight").Type);
+        Assert.Equal(LfmSharp.Kernels.Quant.GgmlType.Q5_0, f.GetTensor("blk.2.attn_v.weight").Type);
+        Assert.True(f.TryGetTensor("output.weight", out _));
+        Assert.Contains("Q4_1 x6", stdout.ToString());
+    }
+
+    [Fact]
+    public void Run_RejectsABadTensorTypeOverride()
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int rc = SynthCommand.Run(new SynthOptions { Shape = "tiny", Type = "q8_0", TensorTypes = ["ffn_up=q9"], Output = Path.Combine(TestData.NewTempDir(), "x.gguf") }, stdout, stderr);
+        Assert.Equal(1, rc);
+        Assert.Contains("unknown ggml type 'q9'", stderr.ToString());
+    }
+
+    [Fact]
     public void Lfm_Synth_RunsThroughTheRootCommand()
     {
         string path = Path.Combine(TestData.NewTempDir(), "r.gguf");
