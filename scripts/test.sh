@@ -62,7 +62,7 @@ run_leg no-simd DOTNET_EnableHWIntrinsic=0 LFMSHARP_ISA_CEILING=none -- "${isa_p
 # the NativeAOT binary (scripts/test-packages.sh; its "Passed! - ..." line joins the sum below).
 echo "== packages (scripts/test-packages.sh)"
 bash scripts/test-packages.sh --no-build > "$log_dir/leg-packages.log" 2>&1 || status=1
-grep -E "^(==|ok|FAIL|skip|Passed!|Failed!)" "$log_dir/leg-packages.log" | head -40
+grep -aE "^(==|ok|FAIL|skip|Passed!|Failed!)" "$log_dir/leg-packages.log" | head -40
 
 # The kernel suite on an emulated ARM64 (sdot, AdvSimd, scalar) where qemu-aarch64 is installed; skipped otherwise.
 echo "== arm64 (scripts/test-arm64.sh)"
@@ -74,7 +74,7 @@ grep -E "^(== |Arm64|FAIL|arm64:)" "$log_dir/arm64.log" | head -40
 { cat "$log_dir"/leg-*.log 2>/dev/null
   grep -E "^tests:" "$log_dir/arm64.log" | tail -1 \
     | sed -E 's/tests: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?/Passed! - Failed: \2, Passed: \1, Skipped: 0\3/; s/Skipped: 0, ([0-9]+) skipped/Skipped: \1/'
-} | grep -E "^(Passed!|Failed!)" \
+} | grep -aE "^(Passed!|Failed!)" \
   | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' \
   | awk -v st=$status '{f+=$1; p+=$2; s+=$3} END {
       if (st != 0 && f == 0) f = 1;
