@@ -226,5 +226,24 @@ public sealed class ReliabilityTests(ServerFixture fx)
         var events = await ServerFixture.ReadEventsAsync(response);
         Assert.Contains(events, e => e.Contains("\"finish_reason\":\"error\"", StringComparison.Ordinal));
         Assert.Equal("[DONE]", events[^1]);
+
+        // The Responses API reports the fault as a failed response (never "ended without a result"), and does not
+        // keep it for previous_response_id.
+        var (rcode, rjson, rtext) = await ServerFixture.PostAsync(http, "v1/responses", "{\"input\":\"hi\",\"max_output_tokens\":8}");
+        Assert.True(rcode == 200, rtext);
+        Assert.Equal("failed", rjson!.Value.GetProperty("status").GetString());
+        Assert.Contains("non-finite", rjson.Value.GetProperty("error").GetProperty("message").GetString() ?? "", StringComparison.OrdinalIgnoreCase);
+        using var streamed = new HttpRequestMessage(HttpMethod.Post, "v1/responses")
+        {
+            Content = new StringContent("{\"input\":\"hi\",\"max_output_tokens\":8,\"stream\":true}", Encoding.UTF8, "application/json"),
+        };
+        using var rs = await http.SendAsync(streamed, HttpCompletionOption.ResponseHeadersRead);
+        var revents = await ServerFixture.ReadEventsAsync(rs);
+        Assert.Contains(revents, e => e.Contains("\"type\":\"response.failed\"", StringComparison.Ordinal));
+
+        // Ollama's API answers with its error shape, naming the fault.
+        var (ocode, ojson, otext) = await ServerFixture.PostAsync(http, "api/chat", "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":false,\"options\":{\"num_predict\":8}}");
+        Assert.True(ocode == 500, otext);
+        Assert.Contains("non-finite", ojson!.Value.GetProperty("error").GetString() ?? "", StringComparison.OrdinalIgnoreCase);
     }
 }

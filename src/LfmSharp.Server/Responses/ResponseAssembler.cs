@@ -94,6 +94,9 @@ internal sealed class ResponseAssembler
 
     public Done? Result { get; private set; }
 
+    /// <summary>Why the generation failed (NaN/Inf logits), or null; the response's status is then "failed".</summary>
+    public string? Fault { get; private set; }
+
     /// <summary>Applies one event; the streaming events it causes go to <paramref name="emit"/> (null: none wanted).</summary>
     public void Apply(GenerationEvent ev, List<ResponseEvent>? emit)
     {
@@ -133,6 +136,11 @@ internal sealed class ResponseAssembler
             case Done d:
                 Close(emit);
                 Result = d;
+                break;
+            case GenerationStream.GenerationFault f:
+                Close(emit);
+                Fault = f.Message;
+                Result = new Done(FinishReason.Stop, new GenerationUsage());
                 break;
         }
     }

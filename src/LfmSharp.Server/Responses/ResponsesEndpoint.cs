@@ -46,7 +46,7 @@ internal static class ResponsesEndpoint
                 throw new ApiException(500, "The generation ended without a result.", "server_error");
             await HttpJson.WriteAsync(ctx, 200, w => response.Write(w, assembler)).ConfigureAwait(false);
         }
-        if (request.Store && assembler.Result is not null)
+        if (request.Store && assembler.Result is not null && assembler.Fault is null)
             Keep(server.Responses, response.Id, request, assembler);
     }
 
@@ -78,7 +78,12 @@ internal static class ResponsesEndpoint
             }
             if (assembler.Result is not null)
             {
-                string type = ResponseState.Status(assembler) == "incomplete" ? "response.incomplete" : "response.completed";
+                string type = ResponseState.Status(assembler) switch
+                {
+                    "incomplete" => "response.incomplete",
+                    "failed" => "response.failed",
+                    _ => "response.completed",
+                };
                 await Send(new ResponseEvent(type, w => { w.WritePropertyName("response"); response.Write(w, assembler); })).ConfigureAwait(false);
             }
         }
@@ -132,6 +137,7 @@ internal sealed class ResponseState(string id, long created, string model, Respo
     public static string Status(ResponseAssembler a) => a.Result switch
     {
         null => "in_progress",
+        _ when a.Fault is not null => "failed",
         { Reason: FinishReason.Length or FinishReason.Loop } => "incomplete",
         _ => "completed",
     };
@@ -146,7 +152,17 @@ internal sealed class ResponseState(string id, long created, string model, Respo
         w.WriteNumber("created_at", created);
         w.WriteString("status", status);
         w.WriteBoolean("background", false);
-        w.WriteNull("error");
+        if (a.Fault is not null)
+        {
+            w.WriteStartObject("error");
+            w.WriteString("code", "server_error");
+            w.WriteString("message", a.Fault);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("error");
+        }
         if (status == "incomplete")
         {
             w.WriteStartObject("incomplete_details");
