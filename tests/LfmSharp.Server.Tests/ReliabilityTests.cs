@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using LfmSharp.Constraints;
 using LfmSharp.Server;
 using LfmSharp.Testing;
 
@@ -245,5 +246,47 @@ public sealed class ReliabilityTests(ServerFixture fx)
         var (ocode, ojson, otext) = await ServerFixture.PostAsync(http, "api/chat", "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":false,\"options\":{\"num_predict\":8}}");
         Assert.True(ocode == 500, otext);
         Assert.Contains("non-finite", ojson!.Value.GetProperty("error").GetString() ?? "", StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_schema_being_compiled_does_not_hold_up_other_requests()
+    {
+        // The compile of a new schema is held open; a plain request sent meanwhile must still stream to the end. When
+        // grammars were compiled on the decode thread, every other sequence waited for the compile to finish.
+        using var gate = new ManualResetEventSlim(false);
+        using var entered = new ManualResetEventSlim(false);
+        string marker = Guid.NewGuid().ToString("N");
+        GrammarCache.BeforeCompile = input =>
+        {
+            if (!input.Contains(marker, StringComparison.Ordinal))
+                return;   // another test's schema
+            entered.Set();
+            gate.Wait(TimeSpan.FromSeconds(60));
+        };
+        try
+        {
+            string schema = "{\"type\":\"object\",\"properties\":{\"held\":{\"type\":\"string\",\"enum\":[\"" + marker + "\"]}},\"required\":[\"held\"]}";
+            var structured = ServerFixture.PostAsync(fx.Http, "v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":64,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"h\",\"schema\":" + schema + "}}}");
+            Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the schema's compile never started");
+
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+            {
+                Content = new StringContent("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":8,\"stream\":true}", Encoding.UTF8, "application/json"),
+            };
+            using var response = await fx.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            var events = await ServerFixture.ReadEventsAsync(response);
+            Assert.Equal("[DONE]", events[^1]);
+            Assert.False(structured.IsCompleted, "the structured request finished although its compile was held open");
+
+            gate.Set();
+            var (code, _, text) = await structured;
+            Assert.True(code == 200, text);
+        }
+        finally
+        {
+            GrammarCache.BeforeCompile = null;
+            gate.Set();
+        }
     }
 }
