@@ -47,7 +47,7 @@ run_leg() { # name, env..., -- projects...
   for proj in "$@"; do
     echo "== $name: $proj"
     env "${envs[@]}" dotnet test "$proj" -c Release --no-build -nologo 2>&1 | tee -a "$log_dir/leg-$name.log" \
-      | grep -E "^(Passed!|Failed!)|\[FAIL\]|Error Message|^\s+(Assert|Expected|Actual)" | head -60
+      | grep -E -A2 "^(Passed!|Failed!)|\[FAIL\]|Error Message" | head -80
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   done
 }

@@ -191,6 +191,10 @@ public sealed class LfmServer : IAsyncDisposable
                 if (options.ApiKey is not null && !IsPublic(ctx.Request.Path) && !Authorized(ctx, options.ApiKey))
                     throw new ApiException(401, "Invalid API key. Send it as 'Authorization: Bearer KEY'.", "authentication_error", code: "invalid_api_key");
                 await next(ctx).ConfigureAwait(false);
+                // A counted response is sent to its end (a stream's last chunk included) before it stops counting, so
+                // a graceful shutdown that sees no request in flight cannot stop Kestrel under a response's tail.
+                if (counted && ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
+                    await ctx.Response.CompleteAsync().ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
             {
