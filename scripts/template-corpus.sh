@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Extracts the chat-template corpus (llama.cpp's models/templates/*.jinja) into .cache/templates/llama.cpp/ (gitignored;
 # third-party files are not committed). Source: llama.cpp as bundled in the npm package node-llama-cpp@3.22.1
-# (package/llama/gitRelease.bundle, a git bundle), the same source as /work/shared/tools/build-llamacpp.sh.
+# (package/llama/gitRelease.bundle, a git bundle), the same source as ../shared/tools/build-llamacpp.sh.
 # Needs npm, git and tar; does nothing when the folder is already filled. Prints the folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
