@@ -1,0 +1,68 @@
+using System.Runtime.InteropServices;
+using LfmSharp.Gguf;
+using LfmSharp.Kernels;
+
+namespace LfmSharp.Models;
+
+/// <summary>
+/// Interleaved copies of weight matrices (<see cref="WeightMatrix.InterleaveRows"/>) in native memory. Each is filled
+/// from the file with ordinary reads (<see cref="GgufFile.ReadTensorData"/>), a few rows at a time, so the mapped
+/// pages of those tensors are never touched by the matmuls and never become resident: the copy takes their place.
+/// </summary>
+internal sealed unsafe class InterleavedCopies
+{
+    private readonly List<nint> _blocks = [];
+    private readonly List<(GgufTensorInfo Tensor, WeightMatrix Matrix)> _pending = [];
+
+    /// <summary>Bytes held.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>Allocates the copy of <paramref name="m"/> and returns the matrix using it; <see cref="Fill(GgufFile, int)"/> writes it.</summary>
+    public WeightMatrix Add(GgufTensorInfo t, in WeightMatrix m)
+    {
+        long size = (long)m.Rows * m.RowBytes;
+        byte* dst = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
+        _blocks.Add((nint)dst);
+        Bytes += size;
+        var result = m.WithInterleaved(dst);
+        _pending.Add((t, result));
+        return result;
+    }
+
+    /// <summary>Reads every added tensor from <paramref name="file"/> into its copy, on up to <paramref name="threads"/> threads.</summary>
+    public void Fill(GgufFile file, int threads)
+    {
+        Parallel.ForEach(_pending, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, p => Fill(file, p.Tensor, p.Matrix));
+        _pending.Clear();
+    }
+
+    private static void Fill(GgufFile file, GgufTensorInfo t, WeightMatrix m)
+    {
+        long size = (long)m.Rows * m.RowBytes;
+        // 64 rows (a multiple of the 8-row group) per read: large enough for few system calls, small enough to stay in cache.
+        long chunk = 64L * m.RowBytes;
+        var staging = System.Buffers.ArrayPool<byte>.Shared.Rent((int)chunk);
+        try
+        {
+            for (long off = 0; off < size; off += chunk)
+            {
+                int n = (int)Math.Min(chunk, size - off);
+                file.ReadTensorData(t, off, staging.AsSpan(0, n));
+                WeightMatrix.InterleaveRows(m.Type, m.Columns, staging.AsSpan(0, n), new Span<byte>(m.Interleaved + off, n));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(staging);
+        }
+    }
+
+    public void Free()
+    {
+        foreach (var p in _blocks)
+            NativeMemory.AlignedFree((void*)p);
+        _blocks.Clear();
+        _pending.Clear();
+        Bytes = 0;
+    }
+}
