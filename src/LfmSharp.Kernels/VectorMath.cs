@@ -6,7 +6,7 @@ namespace LfmSharp.Kernels;
 
 /// <summary>
 /// Element-wise float ops and the f32 dot product used by every f32 path (F32 matmul, attention).
-/// Each op: a validating entry, a <c>Scalar</c> reference, and a Vector256/Vector512 path.
+/// Each op: a validating entry, a <c>Scalar</c> reference, and a vector path (the dot: one body for Vector256 and Vector512).
 /// </summary>
 internal static class VectorMath
 {
@@ -16,9 +16,9 @@ internal static class VectorMath
         if (a.Length != b.Length)
             throw new ArgumentException($"Dot: lengths differ ({a.Length} vs {b.Length}).");
         if (Vector512.IsHardwareAccelerated && a.Length >= 64)
-            return DotVector512(a, b);
+            return DotVector<Float512, Vector512<float>>(a, b);
         if (Vector256.IsHardwareAccelerated && a.Length >= 32)
-            return DotVector256(a, b);
+            return DotVector<Float256, Vector256<float>>(a, b);
         return DotScalar(a, b);
     }
 
@@ -30,44 +30,25 @@ internal static class VectorMath
         return sum;
     }
 
-    internal static float DotVector256(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    /// <summary>The vector path at one width (<see cref="Float256"/>, <see cref="Float512"/>); tests call each width directly.</summary>
+    internal static float DotVector<TWidth, TVec>(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        where TWidth : struct, IFloatVector<TVec> where TVec : struct
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float pb = ref MemoryMarshal.GetReference(b);
-        int n = a.Length, i = 0;
+        int n = a.Length, i = 0, w = TWidth.Lanes;
         // Four independent accumulators hide the FMA latency.
-        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (; i + 32 <= n; i += 32)
+        TVec s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; i + 4 * w <= n; i += 4 * w)
         {
-            s0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)i), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
-            s1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)(i + 8)), Vector256.LoadUnsafe(ref pb, (nuint)(i + 8)), s1);
-            s2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)(i + 16)), Vector256.LoadUnsafe(ref pb, (nuint)(i + 16)), s2);
-            s3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)(i + 24)), Vector256.LoadUnsafe(ref pb, (nuint)(i + 24)), s3);
+            s0 = TWidth.MultiplyAdd(TWidth.LoadUnsafe(ref pa, (nuint)i), TWidth.LoadUnsafe(ref pb, (nuint)i), s0);
+            s1 = TWidth.MultiplyAdd(TWidth.LoadUnsafe(ref pa, (nuint)(i + w)), TWidth.LoadUnsafe(ref pb, (nuint)(i + w)), s1);
+            s2 = TWidth.MultiplyAdd(TWidth.LoadUnsafe(ref pa, (nuint)(i + 2 * w)), TWidth.LoadUnsafe(ref pb, (nuint)(i + 2 * w)), s2);
+            s3 = TWidth.MultiplyAdd(TWidth.LoadUnsafe(ref pa, (nuint)(i + 3 * w)), TWidth.LoadUnsafe(ref pb, (nuint)(i + 3 * w)), s3);
         }
-        for (; i + 8 <= n; i += 8)
-            s0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref pa, (nuint)i), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
-        float sum = Vector256.Sum((s0 + s1) + (s2 + s3));
-        for (; i < n; i++)
-            sum += Unsafe.Add(ref pa, i) * Unsafe.Add(ref pb, i);
-        return sum;
-    }
-
-    internal static float DotVector512(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        ref float pa = ref MemoryMarshal.GetReference(a);
-        ref float pb = ref MemoryMarshal.GetReference(b);
-        int n = a.Length, i = 0;
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (; i + 64 <= n; i += 64)
-        {
-            s0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)i), Vector512.LoadUnsafe(ref pb, (nuint)i), s0);
-            s1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)(i + 16)), Vector512.LoadUnsafe(ref pb, (nuint)(i + 16)), s1);
-            s2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)(i + 32)), Vector512.LoadUnsafe(ref pb, (nuint)(i + 32)), s2);
-            s3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)(i + 48)), Vector512.LoadUnsafe(ref pb, (nuint)(i + 48)), s3);
-        }
-        for (; i + 16 <= n; i += 16)
-            s0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref pa, (nuint)i), Vector512.LoadUnsafe(ref pb, (nuint)i), s0);
-        float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        for (; i + w <= n; i += w)
+            s0 = TWidth.MultiplyAdd(TWidth.LoadUnsafe(ref pa, (nuint)i), TWidth.LoadUnsafe(ref pb, (nuint)i), s0);
+        float sum = TWidth.Sum(TWidth.Add(TWidth.Add(s0, s1), TWidth.Add(s2, s3)));
         for (; i < n; i++)
             sum += Unsafe.Add(ref pa, i) * Unsafe.Add(ref pb, i);
         return sum;

@@ -29,24 +29,18 @@ public static class RuntimeLimits
         return t;
     }
 
-    /// <summary>Bytes one sequence state of <paramref name="contextLength"/> tokens holds (KV cache and attention scores).</summary>
+    /// <summary>Bytes the KV cache of one sequence state of <paramref name="contextLength"/> tokens holds.</summary>
+    /// <param name="threads">Not used: a state no longer holds per-thread buffers (kept so callers compile).</param>
     public static long StateBytes(Lfm2Config config, int contextLength, KvCacheType kv, int threads)
     {
         ArgumentNullException.ThrowIfNull(config);
         long perToken = 0;
         for (int i = 0; i < config.LayerCount; i++)
         {
-            if (!config.IsAttentionLayer(i))
-                continue;
-            long kvDim = (long)config.KvHeadCount(i) * config.HeadSize;
-            perToken += 2 * kv switch
-            {
-                KvCacheType.F32 => kvDim * 4,
-                KvCacheType.Q8_0 => kvDim / 32 * 34,
-                _ => kvDim * 2,
-            };
+            if (config.IsAttentionLayer(i))
+                perToken += KvCacheTypes.BytesPerPosition(kv, config.KvHeadCount(i), config.HeadSize);
         }
-        return perToken * contextLength + 4L * threads * contextLength;
+        return perToken * contextLength;
     }
 
     /// <summary>
@@ -69,7 +63,7 @@ public static class RuntimeLimits
         }
         long bytes = StateBytes(config, contextLength, kv, threads) * Math.Max(1, sequences);
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (largestKv > Array.MaxLength || (long)threads * contextLength > Array.MaxLength || bytes > available * 9 / 10)
+        if (largestKv > Array.MaxLength || bytes > available * 9 / 10)
         {
             throw new ArgumentException($"a context of {contextLength} tokens does not fit: {sequences} state(s) would need {Gib(bytes)} of the {Gib(available)} "
                 + $"this process may use (the model was trained for {config.ContextLength} tokens)");

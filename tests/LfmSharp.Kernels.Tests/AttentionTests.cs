@@ -10,15 +10,11 @@ public sealed class AttentionTests
         return Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
     }
 
-    /// <summary>[rows, kvHeads, hd] (position-major, as the reference reads it) → the kernel's [kvHeads, rows, hd].</summary>
-    internal static T[] HeadMajor<T>(T[] x, int kvHeads, int hd)
+    /// <summary>A cache of the given format holding rows k, v ([rows, kvHeads, hd], position-major, as the reference reads them).</summary>
+    internal static KvCache Filled(KvCache cache, float[] k, float[] v)
     {
-        int rows = x.Length / (kvHeads * hd);
-        var y = new T[x.Length];
-        for (int p = 0; p < rows; p++)
-            for (int g = 0; g < kvHeads; g++)
-                Array.Copy(x, (p * kvHeads + g) * hd, y, ((long)g * rows + p) * hd, hd);
-        return y;
+        cache.Append(0, k, v);
+        return cache;
     }
 
     /// <summary>Causal GQA attention in double, straight from the definition (k, v position-major).</summary>
@@ -60,8 +56,7 @@ public sealed class AttentionTests
         var k = Random((rows + 3) * kvHeads * hd, 2);   // the cache may hold more rows than used
         var v = Random((rows + 3) * kvHeads * hd, 3);
         var dst = new float[q.Length];
-        var scores = new float[threads * rows];
-        Attention.Causal(pool, q, HeadMajor(k, kvHeads, hd), HeadMajor(v, kvHeads, hd), T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), scores, dst);
+        Attention.Causal(pool, q, Filled(new F32KvCache(kvHeads, hd, rows + 3), k, v), T, start, heads, 1f / MathF.Sqrt(hd), dst);
         var want = Reference(q, k, v, T, start, heads, kvHeads, hd);
         for (int i = 0; i < dst.Length; i++)
             Assert.Equal(want[i], dst[i], 1e-5);
@@ -88,7 +83,7 @@ public sealed class AttentionTests
             var k = Random(rows * kvHeads * hd, 12);
             var v = Random(rows * kvHeads * hd, 13);
             var dst = new float[q.Length];
-            Attention.Causal(path, pool, q, HeadMajor(k, kvHeads, hd), HeadMajor(v, kvHeads, hd), T, start, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), new float[2 * rows], dst);
+            Attention.Causal(path, pool, q, Filled(new F32KvCache(kvHeads, hd, rows), k, v), T, start, heads, 1f / MathF.Sqrt(hd), dst);
             var want = Reference(q, k, v, T, start, heads, kvHeads, hd);
             for (int i = 0; i < dst.Length; i++)
                 Assert.True(Math.Abs(want[i] - dst[i]) <= 1e-5, $"{path} T {T} start {start} hd {hd}: element {i} {dst[i]} vs {want[i]}");
@@ -109,38 +104,36 @@ public sealed class AttentionTests
         using var pool = new KernelThreadPool(threads);
         int rows = start + T, kvDim = kvHeads * hd;
         var q = Random(T * heads * hd, 4);
-        var k = HeadMajor(Random(rows * kvDim, 5), kvHeads, hd);
-        var v = HeadMajor(Random(rows * kvDim, 6), kvHeads, hd);
-        // Head-major rows of hd (a multiple of 32) values are whole blocks, so the cache quantizes as one run.
-        var k8 = new byte[k.Length / 32 * 34];
-        var v8 = new byte[v.Length / 32 * 34];
+        var k = Random(rows * kvDim, 5);
+        var v = Random(rows * kvDim, 6);
+        // Rows of hd (a multiple of 32) values are whole blocks, so quantizing the rows as one run gives the cache's blocks.
         var kd = new float[k.Length];
         var vd = new float[v.Length];
+        var k8 = new byte[k.Length / 32 * 34];
+        var v8 = new byte[v.Length / 32 * 34];
         LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(k, k8);
         LfmSharp.Kernels.Quant.Q8_0.QuantizeRow(v, v8);
         LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(k8, kd);
         LfmSharp.Kernels.Quant.Q8_0.DequantizeRow(v8, vd);
-        var scores = new float[threads * rows];
         var got = new float[q.Length];
         var viaF32 = new float[q.Length];
         var exact = new float[q.Length];
         float scale = 1f / MathF.Sqrt(hd);
-        Attention.CausalQ8_0(pool, q, k8, v8, T, start, heads, kvHeads, hd, scale, scores, got);
-        Attention.Causal(pool, q, kd, vd, T, start, heads, kvHeads, hd, scale, scores, viaF32);
-        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, scale, scores, exact);
+        Attention.Causal(pool, q, Filled(new Q8_0KvCache(kvHeads, hd, rows), k, v), T, start, heads, scale, got);
+        Attention.Causal(pool, q, Filled(new F32KvCache(kvHeads, hd, rows), kd, vd), T, start, heads, scale, viaF32);
+        Attention.Causal(pool, q, Filled(new F32KvCache(kvHeads, hd, rows), k, v), T, start, heads, scale, exact);
         Assert.Equal(viaF32, got);
         for (int i = 0; i < got.Length; i++)
             Assert.True(Math.Abs(got[i] - exact[i]) < 0.02f, $"element {i}: Q8_0 {got[i]} vs f32 {exact[i]}");
     }
 
     [Fact]
-    public void Q8_0CacheRefusesHeadSizesThatSplitBlocksAndPartialBlocks()
+    public void Q8_0CacheRefusesHeadSizesThatSplitBlocks()
     {
-        using var pool = new KernelThreadPool(1);
-        var e = Assert.Throws<ArgumentException>(() => Attention.CausalQ8_0(pool, new float[16], new byte[34], new byte[34], 1, 0, 1, 1, 16, 1f, new float[1], new float[16]));
+        var e = Assert.Throws<ArgumentException>(() => new Q8_0KvCache(1, 16, 4));
         Assert.Contains("multiple of 32", e.Message);
-        e = Assert.Throws<ArgumentException>(() => Attention.CausalQ8_0(pool, new float[32], new byte[33], new byte[33], 1, 0, 1, 1, 32, 1f, new float[1], new float[32]));
-        Assert.Contains("34-byte blocks", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Q8_0KvCache(1, 48, 4));
+        Assert.Contains("multiple of 32", e.Message);
     }
 
     [Theory]
@@ -151,23 +144,26 @@ public sealed class AttentionTests
         using var pool = new KernelThreadPool(2);
         int rows = start + T;
         var q = Random(T * heads * hd, 4);
-        var k = HeadMajor(Random(rows * kvHeads * hd, 5), kvHeads, hd);
-        var v = HeadMajor(Random(rows * kvHeads * hd, 6), kvHeads, hd);
+        var k = Random(rows * kvHeads * hd, 5);
+        var v = Random(rows * kvHeads * hd, 6);
         var d32 = new float[q.Length];
         var d16 = new float[q.Length];
-        var scores = new float[2 * rows];
         float scale = 1f / MathF.Sqrt(hd);
-        Attention.Causal(pool, q, k, v, T, start, heads, kvHeads, hd, scale, scores, d32);
-        Attention.Causal(pool, q, k.Select(x => (Half)x).ToArray(), v.Select(x => (Half)x).ToArray(), T, start, heads, kvHeads, hd, scale, scores, d16);
+        Attention.Causal(pool, q, Filled(new F32KvCache(kvHeads, hd, rows), k, v), T, start, heads, scale, d32);
+        Attention.Causal(pool, q, Filled(new F16KvCache(kvHeads, hd, rows), k, v), T, start, heads, scale, d16);
         for (int i = 0; i < d32.Length; i++)
             Assert.Equal(d32[i], d16[i], 2e-3f);
     }
 
     [Fact]
-    public void RejectsTooSmallCacheOrScratch()
+    public void RejectsTooSmallCacheOrMismatchedQuery()
     {
         using var pool = new KernelThreadPool(2);
-        Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[32], new float[32], new float[32], 2, 1, 1, 1, 16, 1f, new float[6], new float[32]));
-        Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[16], new float[32], new float[32], 1, 1, 1, 1, 16, 1f, new float[1], new float[16]));
+        // 2 tokens from position 1 need 3 positions; the cache holds 2.
+        var e = Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[32], new F32KvCache(1, 16, 2), 2, 1, 1, 1f, new float[32]));
+        Assert.Contains("holds 2 positions; 3 needed", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[16], new F32KvCache(1, 16, 2), 2, 0, 1, 1f, new float[16]));
+        Assert.Contains("q/dst length", e.Message);
+        Assert.Throws<ArgumentException>(() => Attention.Causal(pool, new float[48], new F32KvCache(2, 16, 2), 1, 0, 3, 1f, new float[48]));   // 3 heads over 2 KV heads
     }
 }

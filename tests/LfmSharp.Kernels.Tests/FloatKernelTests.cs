@@ -29,9 +29,9 @@ public sealed class FloatKernelTests
         Assert.InRange(VectorMath.DotScalar(a, b), exact - tol, exact + tol);
         Assert.InRange(VectorMath.Dot(a, b), exact - tol, exact + tol);
         if (n >= 32)
-            Assert.InRange(VectorMath.DotVector256(a, b), exact - tol, exact + tol);
+            Assert.InRange(VectorMath.DotVector<Float256, System.Runtime.Intrinsics.Vector256<float>>(a, b), exact - tol, exact + tol);
         if (n >= 64)
-            Assert.InRange(VectorMath.DotVector512(a, b), exact - tol, exact + tol);
+            Assert.InRange(VectorMath.DotVector<Float512, System.Runtime.Intrinsics.Vector512<float>>(a, b), exact - tol, exact + tol);
     }
 
     [Theory]

@@ -205,6 +205,38 @@ public sealed class Lfm2StateTests
         }
     }
 
+    /// <summary>
+    /// A snapshot counts the bytes it holds (the conv histories and the KV rows of its positions, not the context),
+    /// and shares no buffer with its state: rewriting every row and the conv history does not reach it.
+    /// </summary>
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    [InlineData(KvCacheType.Q8_0)]
+    public void SnapshotCountsItsBytesAndOutlivesTheStateBeingRewritten(KvCacheType kv)
+    {
+        using var lm = Lfm2GoldenTests.Load("small-q8_0", MatMulPrecision.LlamaCpp);
+        var c = lm.Config;
+        var state = lm.CreateState(64, kv);
+        var logits = new float[c.VocabSize];
+        lm.Forward(Ids(20, 472, 3), state, logits);
+        var snap = state.Snapshot();
+        var want = new float[c.VocabSize];
+        lm.Forward([9, 10, 11], state, want);
+
+        long bytes = 0;
+        for (int i = 0; i < c.LayerCount; i++)
+            bytes += c.IsAttentionLayer(i) ? 20 * KvCacheTypes.BytesPerPosition(kv, c.KvHeadCount(i), c.HeadSize) : 4L * (c.ConvKernelSize - 1) * c.HiddenSize;
+        Assert.Equal(bytes, snap.Bytes);
+
+        state.Reset();
+        lm.Forward(Ids(40, 472, 4), state, logits);   // every row the snapshot copied, and the conv history, rewritten
+        state.Restore(snap);
+        var got = new float[c.VocabSize];
+        lm.Forward([9, 10, 11], state, got);
+        Assert.Equal(want, got);
+    }
+
     [Fact]
     public void Q8_0CacheNamesTheHeadSizeItCannotHold()
     {

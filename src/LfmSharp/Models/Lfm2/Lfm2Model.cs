@@ -265,13 +265,9 @@ internal sealed class Lfm2Model : IDisposable
                 Rope.Neox(sq.Slice(t * qDim, qDim), hd, pos0 + t, c.RopeTheta);
                 Rope.Neox(sk.Slice(t * kvDim, kvDim), hd, pos0 + t, c.RopeTheta);
             }
-            st.AppendKv(w.Index, pos0, sk, sv);
-            if (st.KvCacheType == KvCacheType.F32)
-                Attention.Causal(Pool, sq, st.K32[w.Index], st.V32[w.Index], n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
-            else if (st.KvCacheType == KvCacheType.Q8_0)
-                Attention.CausalQ8_0(Pool, sq, st.K8[w.Index], st.V8[w.Index], n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
-            else
-                Attention.Causal(Pool, sq, st.K16[w.Index], st.V16[w.Index], n, pos0, c.HeadCount, w.KvHeads, hd, scale, st.Scores, satt);
+            var cache = st.KvCaches[w.Index];
+            cache.Append(pos0, sk, sv);
+            Attention.Causal(Pool, sq, cache, n, pos0, c.HeadCount, scale, satt);
         }
         MatMul.Compute(w.OutProj, att, o, s.Workspace);
     }
