@@ -238,18 +238,10 @@ internal static unsafe class Attention
                 {
                     var x = W.Load(qa + i);
                     var y = W.Load(qb + i);
-                    var w = W.Load(k0 + i);
-                    a0 = W.MultiplyAdd(x, w, a0);
-                    b0 = W.MultiplyAdd(y, w, b0);
-                    w = W.Load(k1 + i);
-                    a1 = W.MultiplyAdd(x, w, a1);
-                    b1 = W.MultiplyAdd(y, w, b1);
-                    w = W.Load(k2 + i);
-                    a2 = W.MultiplyAdd(x, w, a2);
-                    b2 = W.MultiplyAdd(y, w, b2);
-                    w = W.Load(k3 + i);
-                    a3 = W.MultiplyAdd(x, w, a3);
-                    b3 = W.MultiplyAdd(y, w, b3);
+                    Fma2<W, TVec>(x, y, W.Load(k0 + i), ref a0, ref b0);
+                    Fma2<W, TVec>(x, y, W.Load(k1 + i), ref a1, ref b1);
+                    Fma2<W, TVec>(x, y, W.Load(k2 + i), ref a2, ref b2);
+                    Fma2<W, TVec>(x, y, W.Load(k3 + i), ref a3, ref b3);
                 }
                 (W.Sum4(a0, a1, a2, a3) * vscale).Store(pa + j);
                 (W.Sum4(b0, b1, b2, b3) * vscale).Store(pb + j);
@@ -306,18 +298,10 @@ internal static unsafe class Attention
                     float* vr = v + (long)j * hd + d;
                     var x = W.Broadcast(pa[j]);
                     var y = W.Broadcast(pb[j]);
-                    var w = W.Load(vr);
-                    a0 = W.MultiplyAdd(x, w, a0);
-                    b0 = W.MultiplyAdd(y, w, b0);
-                    w = W.Load(vr + l1);
-                    a1 = W.MultiplyAdd(x, w, a1);
-                    b1 = W.MultiplyAdd(y, w, b1);
-                    w = W.Load(vr + l2);
-                    a2 = W.MultiplyAdd(x, w, a2);
-                    b2 = W.MultiplyAdd(y, w, b2);
-                    w = W.Load(vr + l3);
-                    a3 = W.MultiplyAdd(x, w, a3);
-                    b3 = W.MultiplyAdd(y, w, b3);
+                    Fma2<W, TVec>(x, y, W.Load(vr), ref a0, ref b0);
+                    Fma2<W, TVec>(x, y, W.Load(vr + l1), ref a1, ref b1);
+                    Fma2<W, TVec>(x, y, W.Load(vr + l2), ref a2, ref b2);
+                    Fma2<W, TVec>(x, y, W.Load(vr + l3), ref a3, ref b3);
                 }
                 W.Store(a0, oa + d); W.Store(a1, oa + d + l1); W.Store(a2, oa + d + l2); W.Store(a3, oa + d + l3);
                 W.Store(b0, ob + d); W.Store(b1, ob + d + l1); W.Store(b2, ob + d + l2); W.Store(b3, ob + d + l3);
@@ -347,6 +331,17 @@ internal static unsafe class Attention
                 W.Store(a, oa + d);
             }
         }
+    }
+
+    /// <summary>
+    /// a += x·w and b += y·w: one loaded vector serving two queries, the step both tiled products repeat four times per
+    /// pass (inlined; the accumulators stay in registers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fma2<W, TVec>(TVec x, TVec y, TVec w, ref TVec a, ref TVec b) where W : struct, IFloatVector<TVec> where TVec : struct
+    {
+        a = W.MultiplyAdd(x, w, a);
+        b = W.MultiplyAdd(y, w, b);
     }
 
     /// <summary>Folds n cache rows (keys/values [n, hd]) into one query's running softmax state.</summary>

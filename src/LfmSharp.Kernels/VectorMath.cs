@@ -55,26 +55,15 @@ internal static class VectorMath
     }
 
     /// <summary>dst[i] = a[i] + b[i]. dst may alias a or b.</summary>
-    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
-    {
-        CheckBinary(a, b, dst, nameof(Add));
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref float pa = ref MemoryMarshal.GetReference(a);
-            ref float pb = ref MemoryMarshal.GetReference(b);
-            ref float pd = ref MemoryMarshal.GetReference(dst);
-            for (; i + 8 <= a.Length; i += 8)
-                (Vector256.LoadUnsafe(ref pa, (nuint)i) + Vector256.LoadUnsafe(ref pb, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
-        }
-        for (; i < a.Length; i++)
-            dst[i] = a[i] + b[i];
-    }
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst) => Elementwise<AddOp>(a, b, dst, nameof(Add));
 
     /// <summary>dst[i] = a[i] · b[i]. dst may alias a or b.</summary>
-    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst) => Elementwise<MultiplyOp>(a, b, dst, nameof(Multiply));
+
+    /// <summary>dst[i] = a[i] ∘ b[i] for the operation <typeparamref name="TOp"/>: 8 at a time, then the tail.</summary>
+    private static void Elementwise<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst, string op) where TOp : struct, IElementwise
     {
-        CheckBinary(a, b, dst, nameof(Multiply));
+        CheckBinary(a, b, dst, op);
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
@@ -82,10 +71,28 @@ internal static class VectorMath
             ref float pb = ref MemoryMarshal.GetReference(b);
             ref float pd = ref MemoryMarshal.GetReference(dst);
             for (; i + 8 <= a.Length; i += 8)
-                (Vector256.LoadUnsafe(ref pa, (nuint)i) * Vector256.LoadUnsafe(ref pb, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+                TOp.Apply(Vector256.LoadUnsafe(ref pa, (nuint)i), Vector256.LoadUnsafe(ref pb, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
         }
         for (; i < a.Length; i++)
-            dst[i] = a[i] * b[i];
+            dst[i] = TOp.Apply(a[i], b[i]);
+    }
+
+    private interface IElementwise
+    {
+        static abstract float Apply(float a, float b);
+        static abstract Vector256<float> Apply(Vector256<float> a, Vector256<float> b);
+    }
+
+    private readonly struct AddOp : IElementwise
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Apply(float a, float b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a + b;
+    }
+
+    private readonly struct MultiplyOp : IElementwise
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Apply(float a, float b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a * b;
     }
 
     /// <summary>dst[i] += a · x[i] (axpy), the f32 accumulation step of attention's weighted sum of values.</summary>
