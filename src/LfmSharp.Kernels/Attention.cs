@@ -21,6 +21,7 @@ namespace LfmSharp.Kernels;
 /// </remarks>
 internal static unsafe class Attention
 {
+    /// <summary>dst = attention of <paramref name="tokens"/> queries at positions startPos.. over <paramref name="cache"/> (see the remarks).</summary>
     public static void Causal(KernelThreadPool pool, ReadOnlySpan<float> q, KvCache cache, int tokens, int startPos, int heads, float scale, Span<float> dst) =>
         Causal(null, pool, q, cache, tokens, startPos, heads, scale, dst);
 
