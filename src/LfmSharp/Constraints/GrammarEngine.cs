@@ -63,7 +63,6 @@ internal static class GrammarEngine
 
     private static bool StepOne(Grammar g, StackSet s, int i, int sym)
     {
-        var nodes = g.Nodes;
         while (true)
         {
             int depth = s.Depth[i];
@@ -71,79 +70,22 @@ internal static class GrammarEngine
                 return false; // the document is already complete
             int top = i * s.Capacity + depth - 1;
             ref Frame f = ref s.Frames[top];
-            GNode node = nodes[f.Node];
+            GNode node = g.Nodes[f.Node];
             int child = -1;
             StepResult r;
             switch (node.Kind)
             {
                 case NodeKind.Dispatch:
-                {
-                    int target = Resolve(g, Unsafe.As<DispatchNode>(node), s, i, sym);
-                    if (target < 0)
-                        return false;
-                    f = new Frame { Node = target };
-                    continue;
-                }
                 case NodeKind.Union:
-                {
-                    // Fork only to the alternatives that can start with this symbol.
-                    var alts = Unsafe.As<UnionNode>(node).Alternatives;
-                    int chosen = -1;
-                    foreach (int alt in alts)
-                    {
-                        if (!nodes[alt].CanStartWith(sym))
-                            continue;
-                        if (chosen < 0)
-                            chosen = alt;
-                        else if (s.Count < Grammar.MaxStacks)
-                        {
-                            int k = s.AddCopyOf(i); // may reallocate Frames: f is not used after this
-                            s.Frames[k * s.Capacity + depth - 1] = new Frame { Node = alt };
-                        }
-                    }
-                    if (chosen < 0)
+                    // A choice replaces itself with the alternative(s) that can start with the symbol, which then take it.
+                    if (!Choose(g, s, i, top, node, sym))
                         return false;
-                    s.Frames[top] = new Frame { Node = chosen };
                     continue;
-                }
                 case NodeKind.Switch:
-                {
-                    var sw = Unsafe.As<SwitchNode>(node);
-                    int c = sw.Trie!.Child(f.Pos, sym);
-                    if (c < 0)
-                        return false;
-                    int k = sw.Trie.Terminal(c);
-                    if (k >= 0)
-                        f = new Frame { Node = sw.Targets[k], ObjectPhase = ObjectPhase.AfterOpen }; // the opening bytes are consumed
-                    else
-                        f.Pos = c;
-                    return true;
-                }
-                case NodeKind.Sequence:
-                    f.Phase = 1;
-                    child = Unsafe.As<SequenceNode>(node).Children[f.Count];
-                    r = StepResult.Push;
-                    break;
-                case NodeKind.Object:
-                    r = ObjectStepper.Step(g, ref f, Unsafe.As<ObjectNode>(node), sym, ref child);
-                    break;
-                case NodeKind.Array:
-                    r = ArrayStepper.Step(g, ref f, Unsafe.As<ArrayNode>(node), sym, ref child);
-                    break;
-                case NodeKind.String:
-                    r = StringStepper.Step(ref f, Unsafe.As<StringNode>(node), sym);
-                    break;
-                case NodeKind.Number:
-                    r = NumberStepper.Step(ref f, Unsafe.As<NumberNode>(node), sym);
-                    break;
-                case NodeKind.Literal:
-                    r = LiteralStepper.Step(ref f, Unsafe.As<LiteralNode>(node), sym);
-                    break;
-                case NodeKind.Special:
-                    r = sym == 256 + Unsafe.As<SpecialNode>(node).Index ? StepResult.Done : StepResult.Reject;
-                    break;
+                    return StepSwitch(ref f, Unsafe.As<SwitchNode>(node), sym);
                 default:
-                    throw new InvalidOperationException("unknown node kind " + node.Kind);
+                    r = StepFrame(g, ref f, node, sym, ref child);
+                    break;
             }
             switch (r)
             {
@@ -165,6 +107,81 @@ internal static class GrammarEngine
                     continue;
             }
         }
+    }
+
+    /// <summary>The stepper of the frame's node kind (every kind but the choices and the switch).</summary>
+    private static StepResult StepFrame(Grammar g, ref Frame f, GNode node, int sym, ref int child)
+    {
+        switch (node.Kind)
+        {
+            case NodeKind.Sequence:
+                f.Phase = 1;
+                child = Unsafe.As<SequenceNode>(node).Children[f.Count];
+                return StepResult.Push;
+            case NodeKind.Object:
+                return ObjectStepper.Step(g, ref f, Unsafe.As<ObjectNode>(node), sym, ref child);
+            case NodeKind.Array:
+                return ArrayStepper.Step(g, ref f, Unsafe.As<ArrayNode>(node), sym, ref child);
+            case NodeKind.String:
+                return StringStepper.Step(ref f, Unsafe.As<StringNode>(node), sym);
+            case NodeKind.Number:
+                return NumberStepper.Step(ref f, Unsafe.As<NumberNode>(node), sym);
+            case NodeKind.Literal:
+                return LiteralStepper.Step(ref f, Unsafe.As<LiteralNode>(node), sym);
+            case NodeKind.Special:
+                return sym == 256 + Unsafe.As<SpecialNode>(node).Index ? StepResult.Done : StepResult.Reject;
+            default:
+                throw new InvalidOperationException("unknown node kind " + node.Kind);
+        }
+    }
+
+    /// <summary>
+    /// Replaces a dispatch or union frame (stack <paramref name="i"/>, frame index <paramref name="top"/>) by the
+    /// alternative that can start with <paramref name="sym"/>; a union forks a stack copy for each further one.
+    /// </summary>
+    private static bool Choose(Grammar g, StackSet s, int i, int top, GNode node, int sym)
+    {
+        if (node.Kind == NodeKind.Dispatch)
+        {
+            int target = Resolve(g, Unsafe.As<DispatchNode>(node), s, i, sym);
+            if (target < 0)
+                return false;
+            s.Frames[top] = new Frame { Node = target };
+            return true;
+        }
+        // Fork only to the alternatives that can start with this symbol.
+        int depth = s.Depth[i];
+        int chosen = -1;
+        foreach (int alt in Unsafe.As<UnionNode>(node).Alternatives)
+        {
+            if (!g.Nodes[alt].CanStartWith(sym))
+                continue;
+            if (chosen < 0)
+                chosen = alt;
+            else if (s.Count < Grammar.MaxStacks)
+            {
+                int k = s.AddCopyOf(i); // may reallocate Frames: index them afresh
+                s.Frames[k * s.Capacity + depth - 1] = new Frame { Node = alt };
+            }
+        }
+        if (chosen < 0)
+            return false;
+        s.Frames[top] = new Frame { Node = chosen };
+        return true;
+    }
+
+    /// <summary>A switch walks its trie of opening byte strings, then becomes the object whose opening matched.</summary>
+    private static bool StepSwitch(ref Frame f, SwitchNode sw, int sym)
+    {
+        int c = sw.Trie!.Child(f.Pos, sym);
+        if (c < 0)
+            return false;
+        int k = sw.Trie.Terminal(c);
+        if (k >= 0)
+            f = new Frame { Node = sw.Targets[k], ObjectPhase = ObjectPhase.AfterOpen }; // the opening bytes are consumed
+        else
+            f.Pos = c;
+        return true;
     }
 
     /// <summary>Pops the finished top frame and lets the parents know; a sequence that ends with it pops too.</summary>

@@ -223,20 +223,7 @@ internal sealed partial class JsonSchemaCompiler
     private int CompileObject(JsonElement s, string path, byte[]? kwargsOpen)
     {
         bool bare = kwargsOpen is not null;
-        var required = new List<string>();
-        if (s.TryGetProperty("required", out var req))
-        {
-            if (req.ValueKind != JsonValueKind.Array)
-                throw new ArgumentException($"required at {path} must be an array of strings");
-            GrammarBudget.Count("properties", "required", req.GetArrayLength(), _b.Options.Limits.MaxProperties, path);
-            foreach (var r in req.EnumerateArray())
-            {
-                if (r.ValueKind != JsonValueKind.String)
-                    throw new ArgumentException($"required at {path} must be an array of strings");
-                if (!required.Contains(r.GetString()!))
-                    required.Add(r.GetString()!);
-            }
-        }
+        List<string> required = ReadRequired(s, path);
         bool hasProps = s.TryGetProperty("properties", out var props);
         if (hasProps && props.ValueKind != JsonValueKind.Object)
             throw new ArgumentException($"properties at {path} must be an object");
@@ -308,6 +295,25 @@ internal sealed partial class JsonSchemaCompiler
         node.Props = [.. list];
         node.Additional = additional;
         return _b.Add(node);
+    }
+
+    /// <summary>The object's <c>required</c> names, first occurrence of each, in schema order.</summary>
+    private List<string> ReadRequired(JsonElement s, string path)
+    {
+        var required = new List<string>();
+        if (!s.TryGetProperty("required", out var req))
+            return required;
+        if (req.ValueKind != JsonValueKind.Array)
+            throw new ArgumentException($"required at {path} must be an array of strings");
+        GrammarBudget.Count("properties", "required", req.GetArrayLength(), _b.Options.Limits.MaxProperties, path);
+        foreach (var r in req.EnumerateArray())
+        {
+            if (r.ValueKind != JsonValueKind.String)
+                throw new ArgumentException($"required at {path} must be an array of strings");
+            if (!required.Contains(r.GetString()!))
+                required.Add(r.GetString()!);
+        }
+        return required;
     }
 
     private static byte[] KeyBytes(string name, bool bare, string path)
