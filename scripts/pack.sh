@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Produces everything a user installs, into artifacts/ (ARTIFACTS=dir to change):
 #   artifacts/packages/*.nupkg + *.snupkg   LfmSharp (+ .Kernels, .Gguf, .Tokenizers, same version), LfmSharp.Extensions.AI,
-#                                           LfmSharp.Server, LfmSharp.Cli (the `lfm` dotnet tool)
+#                                           LfmSharp.Server, LfmSharp.Cli (the `lfm` dotnet tool, which carries
+#                                           LfmSharp.Synthetic inside: that project is not a package of its own)
 #   artifacts/bin/<rid>/lfm                 the NativeAOT single-file `lfm` for each RID in $LFMSHARP_AOT_RIDS
 #                                           (default: linux-x64; empty: none; NativeAOT cannot cross OSes, see README)
 # The version comes from Directory.Build.props (VersionPrefix / VersionSuffix).

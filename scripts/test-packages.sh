@@ -38,6 +38,9 @@ check "dotnet pack LfmSharp.slnx" dotnet pack LfmSharp.slnx -c Release $build_fl
 for id in LfmSharp LfmSharp.Kernels LfmSharp.Gguf LfmSharp.Tokenizers LfmSharp.Extensions.AI LfmSharp.Server LfmSharp.Cli; do
   check "$id.$version.nupkg + .snupkg" test -s "$feed/$id.$version.nupkg" -a -s "$feed/$id.$version.snupkg"
 done
+# LfmSharp.Synthetic (synthetic models for synth/demo/bench) is tooling: inside the tool package, never a package.
+check "the lfm tool carries LfmSharp.Synthetic.dll" python3 -c "import sys, zipfile; sys.exit(not any(n.endswith('/LfmSharp.Synthetic.dll') for n in zipfile.ZipFile('$feed/LfmSharp.Cli.$version.nupkg').namelist()))"
+check "no LfmSharp.Synthetic package" sh -c "! ls '$feed' | grep -q '^LfmSharp\.Synthetic\.'"
 [ $failed -eq 0 ] || finish
 
 # Our packages go to a fresh cache (a rerun with the same version must not see a stale copy); everything else is

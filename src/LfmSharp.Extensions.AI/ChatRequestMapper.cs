@@ -170,7 +170,34 @@ internal static class ChatRequestMapper
         if (options is null)
             return request;
 
-        var sampling = request.Sampling ?? model.DefaultSampling;
+        request = request with { Sampling = ToSampling(options, request.Sampling ?? model.DefaultSampling) };
+
+        if (options.MaxOutputTokens is int max)
+        {
+            if (max < 1)
+                throw new ArgumentException($"MaxOutputTokens must be at least 1 (got {max}).", nameof(options));
+            request = request with { MaxTokens = max };
+        }
+        if (options.StopSequences is { Count: > 0 } stops)
+            request = request with { Stop = stops.ToArray() };
+
+        request = WithTools(request, options);
+
+        request = options.ResponseFormat switch
+        {
+            null => request,
+            ChatResponseFormatText => request with { ResponseFormat = LfmResponseFormat.Text },
+            ChatResponseFormatJson { Schema: JsonElement schema } json => request with { ResponseFormat = LfmResponseFormat.JsonSchema(schema.GetRawText(), json.SchemaName) },
+            ChatResponseFormatJson => request with { ResponseFormat = LfmResponseFormat.JsonObject },
+            _ => throw new NotSupportedException($"Response format {options.ResponseFormat.GetType().Name} is not supported."),
+        };
+
+        return WithThinking(request, options, clientOptions);
+    }
+
+    /// <summary>ChatOptions' sampling fields (and the extra min_p, repetition_penalty, logit_bias) over <paramref name="sampling"/>.</summary>
+    private static SamplingOptions ToSampling(ChatOptions options, SamplingOptions sampling)
+    {
         if (options.Temperature is float temperature)
             sampling = sampling with { Temperature = temperature };
         if (options.TopP is float topP)
@@ -202,17 +229,12 @@ internal static class ChatRequestMapper
         {
             throw new ArgumentException("Invalid sampling option: " + e.Message, nameof(options), e);
         }
-        request = request with { Sampling = sampling };
+        return sampling;
+    }
 
-        if (options.MaxOutputTokens is int max)
-        {
-            if (max < 1)
-                throw new ArgumentException($"MaxOutputTokens must be at least 1 (got {max}).", nameof(options));
-            request = request with { MaxTokens = max };
-        }
-        if (options.StopSequences is { Count: > 0 } stops)
-            request = request with { Stop = stops.ToArray() };
-
+    /// <summary>Tools, tool mode and parallel tool calls; a required tool must be among the tools.</summary>
+    private static ChatRequestOptions WithTools(ChatRequestOptions request, ChatOptions options)
+    {
         if (options.Tools is { Count: > 0 } tools)
             request = request with { Tools = ToToolDefinitions(tools) };
         request = options.ToolMode switch
@@ -230,16 +252,13 @@ internal static class ChatRequestMapper
             throw new ArgumentException($"ToolMode requires the function '{required}', which is not among ChatOptions.Tools.", nameof(options));
         if (options.AllowMultipleToolCalls is bool multiple)
             request = request with { ParallelToolCalls = multiple };
+        return request;
+    }
 
-        request = options.ResponseFormat switch
-        {
-            null => request,
-            ChatResponseFormatText => request with { ResponseFormat = LfmResponseFormat.Text },
-            ChatResponseFormatJson { Schema: JsonElement schema } json => request with { ResponseFormat = LfmResponseFormat.JsonSchema(schema.GetRawText(), json.SchemaName) },
-            ChatResponseFormatJson => request with { ResponseFormat = LfmResponseFormat.JsonObject },
-            _ => throw new NotSupportedException($"Response format {options.ResponseFormat.GetType().Name} is not supported."),
-        };
-
+    /// <summary>Reasoning effort and output, and the extra thinking keys (budget, notice, keeping past thinking).</summary>
+    private static ChatRequestOptions WithThinking(ChatRequestOptions request, ChatOptions options, LfmChatClientOptions clientOptions)
+    {
+        var extra = options.AdditionalProperties;
         if (options.Reasoning is { } reasoning)
         {
             if (reasoning.Effort is ReasoningEffort effort)

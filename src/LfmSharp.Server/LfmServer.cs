@@ -225,6 +225,13 @@ public sealed class LfmServer : IAsyncDisposable
             }
         });
 
+        MapEndpoints(app, server);
+        return app;
+    }
+
+    /// <summary>The routes: OpenAI-compatible, Ollama-compatible, utilities and the chat page; 404 names the known ones.</summary>
+    private static void MapEndpoints(WebApplication app, ServerContext server)
+    {
         // HEAD too: load balancers and `curl -I` probe with it.
         app.MapMethods("/health", ["GET", "HEAD"], ctx => UtilityEndpoints.HealthAsync(ctx, server));
         app.MapMethods("/v1/health", ["GET", "HEAD"], ctx => UtilityEndpoints.HealthAsync(ctx, server));
@@ -249,7 +256,6 @@ public sealed class LfmServer : IAsyncDisposable
             var method = ctx.Request.Method;
             throw new ApiException(404, $"No endpoint {method} {ctx.Request.Path}. See GET /v1/models, POST /v1/chat/completions, /v1/completions, /v1/responses, /api/chat, /api/generate.", code: "not_found");
         });
-        return app;
     }
 
     private static bool IsPublic(PathString path) =>

@@ -111,113 +111,118 @@ internal static class Llama3PreTokenizer
         int pos = 0;
         while (pos < n)
         {
-            int cp = cps[pos];
-            byte cls = classes[pos];
-
-            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
-            if (cp == '\'' && pos + 1 < n)
+            // The alternatives of the pattern, tried in its order; each returns the match's end, or -1.
+            int end = MatchContraction(cps, pos);
+            if (end < 0)
+                end = MatchLetters(cps, classes, pos);
+            if (end < 0 && (classes[pos] & Number) != 0)
             {
-                int c1 = AsciiLower(cps[pos + 1]);
-                if (c1 is 's' or 't' or 'm' or 'd')
-                {
-                    pos += 2;
-                    ends.Add(pos);
-                    continue;
-                }
-                if (pos + 2 < n)
-                {
-                    int c2 = AsciiLower(cps[pos + 2]);
-                    if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
-                    {
-                        pos += 3;
-                        ends.Add(pos);
-                        continue;
-                    }
-                }
-            }
-
-            // [^\r\n\p{L}\p{N}]?\p{L}+
-            if (cp != '\r' && cp != '\n' && (cls & Number) == 0)
-            {
-                if ((cls & Letter) != 0 || (ClassAt(classes, pos + 1) & Letter) != 0)
-                {
-                    pos++;
-                    while ((ClassAt(classes, pos) & Letter) != 0)
-                        pos++;
-                    ends.Add(pos);
-                    continue;
-                }
-            }
-
-            // \p{N}{1,3}
-            if ((cls & Number) != 0)
-            {
-                int start = pos;
-                while ((ClassAt(classes, pos) & Number) != 0)
-                {
-                    pos++;
-                    if (pos - start == 3)
-                    {
-                        ends.Add(pos);
-                        start = pos;
-                    }
-                }
-                if (pos > start)
-                    ends.Add(pos);
+                pos = MatchDigits(classes, pos, ends); // adds its own ends (one per three digits)
                 continue;
             }
-
-            // ' ?[^\s\p{L}\p{N}]+[\r\n]*'. llama.cpp tests the class of the code point after an optional space, and
-            // stops at the fragment end (class 0); a lone trailing space therefore ends up here as " ".
-            byte cls2 = cp == ' ' ? ClassAt(classes, pos + 1) : cls;
-            if ((cls2 & (Whitespace | Letter | Number)) == 0 && cls != 0)
-            {
-                if (cp == ' ')
-                    pos++;
-                while ((cls2 & (Whitespace | Letter | Number)) == 0 && cls2 != 0)
-                {
-                    pos++;
-                    cls2 = ClassAt(classes, pos);
-                }
-                while (pos < n && (cps[pos] == '\r' || cps[pos] == '\n'))
-                    pos++;
-                ends.Add(pos);
-                continue;
-            }
-
-            // whitespace run starting here; remember the end of its last \r or \n
-            int run = 0;
-            int lastLineBreakEnd = -1;
-            while ((ClassAt(classes, pos + run) & Whitespace) != 0)
-            {
-                int c = cps[pos + run];
-                run++;
-                if (c == '\r' || c == '\n')
-                    lastLineBreakEnd = pos + run;
-            }
-
-            if (lastLineBreakEnd >= 0)
-            {
-                // \s*[\r\n]+
-                pos = lastLineBreakEnd;
-            }
-            else if (run > 1 && pos + run < n)
-            {
-                // \s+(?!\S): leave the last space to prefix the next word
-                pos += run - 1;
-            }
-            else if (run > 0)
-            {
-                // \s+
-                pos += run;
-            }
-            else
-            {
-                // no alternative matches (cannot happen for a classified code point, kept like llama.cpp)
-                pos++;
-            }
+            if (end < 0)
+                end = MatchPunctuation(cps, classes, pos);
+            if (end < 0)
+                end = MatchWhitespace(cps, classes, pos);
+            pos = end;
             ends.Add(pos);
         }
+    }
+
+    /// <summary>(?i:'s|'t|'re|'ve|'m|'ll|'d)</summary>
+    private static int MatchContraction(ReadOnlySpan<int> cps, int pos)
+    {
+        int n = cps.Length;
+        if (cps[pos] != '\'' || pos + 1 >= n)
+            return -1;
+        int c1 = AsciiLower(cps[pos + 1]);
+        if (c1 is 's' or 't' or 'm' or 'd')
+            return pos + 2;
+        if (pos + 2 < n)
+        {
+            int c2 = AsciiLower(cps[pos + 2]);
+            if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
+                return pos + 3;
+        }
+        return -1;
+    }
+
+    /// <summary>[^\r\n\p{L}\p{N}]?\p{L}+</summary>
+    private static int MatchLetters(ReadOnlySpan<int> cps, ReadOnlySpan<byte> classes, int pos)
+    {
+        int cp = cps[pos];
+        byte cls = classes[pos];
+        if (cp == '\r' || cp == '\n' || (cls & Number) != 0)
+            return -1;
+        if ((cls & Letter) == 0 && (ClassAt(classes, pos + 1) & Letter) == 0)
+            return -1;
+        pos++;
+        while ((ClassAt(classes, pos) & Letter) != 0)
+            pos++;
+        return pos;
+    }
+
+    /// <summary>\p{N}{1,3}, repeated: a digit run becomes pre-tokens of three digits and a shorter rest.</summary>
+    private static int MatchDigits(ReadOnlySpan<byte> classes, int pos, List<int> ends)
+    {
+        int start = pos;
+        while ((ClassAt(classes, pos) & Number) != 0)
+        {
+            pos++;
+            if (pos - start == 3)
+            {
+                ends.Add(pos);
+                start = pos;
+            }
+        }
+        if (pos > start)
+            ends.Add(pos);
+        return pos;
+    }
+
+    /// <summary>
+    /// ' ?[^\s\p{L}\p{N}]+[\r\n]*'. llama.cpp tests the class of the code point after an optional space, and stops
+    /// at the fragment end (class 0); a lone trailing space therefore ends up here as " ".
+    /// </summary>
+    private static int MatchPunctuation(ReadOnlySpan<int> cps, ReadOnlySpan<byte> classes, int pos)
+    {
+        int cp = cps[pos];
+        byte cls = classes[pos];
+        byte cls2 = cp == ' ' ? ClassAt(classes, pos + 1) : cls;
+        if ((cls2 & (Whitespace | Letter | Number)) != 0 || cls == 0)
+            return -1;
+        if (cp == ' ')
+            pos++;
+        while ((cls2 & (Whitespace | Letter | Number)) == 0 && cls2 != 0)
+        {
+            pos++;
+            cls2 = ClassAt(classes, pos);
+        }
+        while (pos < cps.Length && (cps[pos] == '\r' || cps[pos] == '\n'))
+            pos++;
+        return pos;
+    }
+
+    /// <summary>\s*[\r\n]+ | \s+(?!\S) | \s+, from the whitespace run starting here (always advances).</summary>
+    private static int MatchWhitespace(ReadOnlySpan<int> cps, ReadOnlySpan<byte> classes, int pos)
+    {
+        // remember the end of the run's last \r or \n
+        int run = 0;
+        int lastLineBreakEnd = -1;
+        while ((ClassAt(classes, pos + run) & Whitespace) != 0)
+        {
+            int c = cps[pos + run];
+            run++;
+            if (c == '\r' || c == '\n')
+                lastLineBreakEnd = pos + run;
+        }
+        if (lastLineBreakEnd >= 0)
+            return lastLineBreakEnd;            // \s*[\r\n]+
+        if (run > 1 && pos + run < cps.Length)
+            return pos + run - 1;               // \s+(?!\S): leave the last space to prefix the next word
+        if (run > 0)
+            return pos + run;                   // \s+
+        return pos + 1; // no alternative matches (cannot happen for a classified code point, kept like llama.cpp)
     }
 
     private static byte ClassAt(ReadOnlySpan<byte> classes, int i) => (uint)i < (uint)classes.Length ? classes[i] : (byte)0;

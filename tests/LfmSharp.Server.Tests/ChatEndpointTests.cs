@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LfmSharp.Chat;
 using LfmSharp.Generation;
+using LfmSharp.Testing;
 
 namespace LfmSharp.Server.Tests;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using LfmSharp.Chat;
+using LfmSharp.Testing;
 using OpenQA.Selenium;
 
 namespace LfmSharp.Server.Tests;

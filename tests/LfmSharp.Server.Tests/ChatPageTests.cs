@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using LfmSharp.Chat;
+using LfmSharp.Testing;
 using OpenQA.Selenium;
 using Xunit.Abstractions;
 

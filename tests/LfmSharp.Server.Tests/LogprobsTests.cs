@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LfmSharp.Generation;
+using LfmSharp.Testing;
 using OpenAI;
 using OpenAI.Chat;
 

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using LfmSharp.Chat;
 using LfmSharp.Generation;
+using LfmSharp.Testing;
 using OpenAI;
 using OpenAI.Chat;
 using OaiChatMessage = OpenAI.Chat.ChatMessage;

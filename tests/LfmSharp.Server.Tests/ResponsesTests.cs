@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LfmSharp.Testing;
 using OpenAI.Responses;
 
 namespace LfmSharp.Server.Tests;

@@ -34,37 +34,8 @@ internal static class DemoCommand
             return 1;
         }
         bool synthetic = path is null;
-        if (synthetic)
-        {
-            SyntheticFileType fileType;
-            try
-            {
-                fileType = SyntheticFileTypes.Parse(type);
-                ModelShape.Preset(shape);
-            }
-            catch (ArgumentException e)
-            {
-                stderr.WriteLine($"lfm demo: {e.Message}");
-                return 2;
-            }
-            stdout.WriteLine($"No model given: using a SYNTHETIC model of the {shape} shape ({type}). Its weights are random, so the");
-            stdout.WriteLine("text below is meaningless; the speed and memory figures are real. Pass -m FILE.gguf to run a real model.");
-            var bar = new SynthCommand.ProgressBar(stderr);
-            var clock = Stopwatch.StartNew();
-            string cacheDir = SyntheticModel.CacheDirectory;
-            try
-            {
-                path = SyntheticModel.GetOrCreateCached(shape, fileType, progress: bar);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                bar.Finish();
-                stderr.WriteLine($"lfm demo: cannot write the synthetic model into {cacheDir}: {e.Message} (set LFMSHARP_CACHE to another folder)");
-                return 1;
-            }
-            bar.Finish();
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"model: {path} ({new FileInfo(path).Length / 1e6:F0} MB, ready in {clock.Elapsed.TotalSeconds:F1} s)"));
-        }
+        if (synthetic && !TrySynthesize(shape, type, stdout, stderr, out path, out int failed))
+            return failed;
 
         var load = Stopwatch.StartNew();
         LanguageModel model;
@@ -116,16 +87,59 @@ internal static class DemoCommand
             stdout.WriteLine();
             if (printer.Done is not { } d)
                 return 1;
-            var u = d.Usage;
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"finish: {d.Reason.ToString().ToLowerInvariant()}"));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"prefill: {u.PrefilledTokens} tokens at {u.PrefillTokensPerSecond:F1} tok/s"));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"decode:  {u.CompletionTokens} tokens at {u.DecodeTokensPerSecond:F1} tok/s"));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"time to first token: {u.TimeToFirstToken.TotalMilliseconds:F0} ms"));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory (RSS): {CliConsole.PeakRssMiB():F0} MiB"));
-            if (synthetic)
-                stdout.WriteLine("(synthetic weights: the text is meaningless; the figures are real)");
+            PrintReport(stdout, d, synthetic);
             return 0;
         }
+    }
+
+    /// <summary>Writes (or finds in the cache) the synthetic model of <paramref name="shape"/>; false with the exit code on failure.</summary>
+    private static bool TrySynthesize(string shape, string type, TextWriter stdout, TextWriter stderr, out string? path, out int exitCode)
+    {
+        path = null;
+        exitCode = 0;
+        SyntheticFileType fileType;
+        try
+        {
+            fileType = SyntheticFileTypes.Parse(type);
+            ModelShape.Preset(shape);
+        }
+        catch (ArgumentException e)
+        {
+            stderr.WriteLine($"lfm demo: {e.Message}");
+            exitCode = 2;
+            return false;
+        }
+        stdout.WriteLine($"No model given: using a SYNTHETIC model of the {shape} shape ({type}). Its weights are random, so the");
+        stdout.WriteLine("text below is meaningless; the speed and memory figures are real. Pass -m FILE.gguf to run a real model.");
+        var bar = new SynthCommand.ProgressBar(stderr);
+        var clock = Stopwatch.StartNew();
+        string cacheDir = SyntheticModel.CacheDirectory;
+        try
+        {
+            path = SyntheticModel.GetOrCreateCached(shape, fileType, progress: bar);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            bar.Finish();
+            stderr.WriteLine($"lfm demo: cannot write the synthetic model into {cacheDir}: {e.Message} (set LFMSHARP_CACHE to another folder)");
+            exitCode = 1;
+            return false;
+        }
+        bar.Finish();
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"model: {path} ({new FileInfo(path).Length / 1e6:F0} MB, ready in {clock.Elapsed.TotalSeconds:F1} s)"));
+        return true;
+    }
+
+    private static void PrintReport(TextWriter stdout, Generation.Done done, bool synthetic)
+    {
+        var u = done.Usage;
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"finish: {done.Reason.ToString().ToLowerInvariant()}"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"prefill: {u.PrefilledTokens} tokens at {u.PrefillTokensPerSecond:F1} tok/s"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"decode:  {u.CompletionTokens} tokens at {u.DecodeTokensPerSecond:F1} tok/s"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"time to first token: {u.TimeToFirstToken.TotalMilliseconds:F0} ms"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory (RSS): {CliConsole.PeakRssMiB():F0} MiB"));
+        if (synthetic)
+            stdout.WriteLine("(synthetic weights: the text is meaningless; the figures are real)");
     }
 
     /// <summary>Where the weights live: memory-mapped, or partly copied into the kernels' interleaved layout at load.</summary>

@@ -152,27 +152,7 @@ internal sealed class ResponseState(string id, long created, string model, Respo
         w.WriteNumber("created_at", created);
         w.WriteString("status", status);
         w.WriteBoolean("background", false);
-        if (a.Fault is not null)
-        {
-            w.WriteStartObject("error");
-            w.WriteString("code", "server_error");
-            w.WriteString("message", a.Fault);
-            w.WriteEndObject();
-        }
-        else
-        {
-            w.WriteNull("error");
-        }
-        if (status == "incomplete")
-        {
-            w.WriteStartObject("incomplete_details");
-            w.WriteString("reason", "max_output_tokens");
-            w.WriteEndObject();
-        }
-        else
-        {
-            w.WriteNull("incomplete_details");
-        }
+        WriteProblem(w, a, status);
         w.WriteString("instructions", request.Instructions);
         w.WriteNumber("max_output_tokens", request.Options.MaxTokens);
         w.WriteString("model", model);
@@ -195,6 +175,50 @@ internal sealed class ResponseState(string id, long created, string model, Respo
             w.WriteNumber("temperature", s.Temperature);
             w.WriteNumber("top_p", s.TopP);
         }
+        WriteFormatAndTools(w);
+        w.WriteString("truncation", "disabled");
+        WriteUsage(w, a);
+        w.WriteNull("user");
+        w.WritePropertyName("metadata");
+        if (request.Metadata is JsonElement metadata)
+            metadata.WriteTo(w);
+        else
+        {
+            w.WriteStartObject();
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>error and incomplete_details: null unless the response failed or stopped at its token limit.</summary>
+    private static void WriteProblem(Utf8JsonWriter w, ResponseAssembler a, string status)
+    {
+        if (a.Fault is not null)
+        {
+            w.WriteStartObject("error");
+            w.WriteString("code", "server_error");
+            w.WriteString("message", a.Fault);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("error");
+        }
+        if (status == "incomplete")
+        {
+            w.WriteStartObject("incomplete_details");
+            w.WriteString("reason", "max_output_tokens");
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("incomplete_details");
+        }
+    }
+
+    /// <summary>The request's text format, tool choice and tools, echoed (OpenAI's defaults when absent).</summary>
+    private void WriteFormatAndTools(Utf8JsonWriter w)
+    {
         w.WriteStartObject("text");
         w.WritePropertyName("format");
         if (request.TextFormat is JsonElement format)
@@ -219,7 +243,11 @@ internal sealed class ResponseState(string id, long created, string model, Respo
             w.WriteStartArray();
             w.WriteEndArray();
         }
-        w.WriteString("truncation", "disabled");
+    }
+
+    /// <summary>Token counts once the result is in (null while in progress).</summary>
+    private static void WriteUsage(Utf8JsonWriter w, ResponseAssembler a)
+    {
         if (a.Result is { Usage: var u })
         {
             w.WriteStartObject("usage");
@@ -238,15 +266,5 @@ internal sealed class ResponseState(string id, long created, string model, Respo
         {
             w.WriteNull("usage");
         }
-        w.WriteNull("user");
-        w.WritePropertyName("metadata");
-        if (request.Metadata is JsonElement metadata)
-            metadata.WriteTo(w);
-        else
-        {
-            w.WriteStartObject();
-            w.WriteEndObject();
-        }
-        w.WriteEndObject();
     }
 }

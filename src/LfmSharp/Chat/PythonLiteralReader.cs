@@ -396,31 +396,7 @@ internal sealed class PythonLiteralReader(string text, int maxDepth)
         }
         string sign = negative ? "-" : "";
         if (Peek() == '0' && Peek(1) is 'x' or 'X' or 'o' or 'O' or 'b' or 'B')
-        {
-            int radix = Peek(1) switch { 'x' or 'X' => 16, 'o' or 'O' => 8, _ => 2 };
-            Position += 2;
-            BigInteger v = BigInteger.Zero;
-            int digits = 0;
-            while (!AtEnd)
-            {
-                char c = _s[Position];
-                if (c == '_')
-                {
-                    Position++;
-                    continue;
-                }
-                int d = HexValue(c);
-                if (d < 0 || d >= radix)
-                    break;
-                v = v * radix + d;
-                digits++;
-                Position++;
-            }
-            if (digits == 0)
-                throw Error("Number prefix without digits", start);
-            EnsureNumberEnds(start);
-            return new PyNumber(sign + v.ToString(CultureInfo.InvariantCulture));
-        }
+            return ReadPrefixedInteger(start, sign);
 
         string intPart = ReadDigits();
         bool hasDot = false, hasExp = false;
@@ -466,6 +442,34 @@ internal sealed class PythonLiteralReader(string text, int maxDepth)
         if (hasExp)
             sb.Append('e').Append(expSign).Append(exp);
         return new PyNumber(sb.ToString());
+    }
+
+    /// <summary>0x…, 0o… or 0b… (underscores allowed), as a decimal integer.</summary>
+    private PyNumber ReadPrefixedInteger(int start, string sign)
+    {
+        int radix = Peek(1) switch { 'x' or 'X' => 16, 'o' or 'O' => 8, _ => 2 };
+        Position += 2;
+        BigInteger v = BigInteger.Zero;
+        int digits = 0;
+        while (!AtEnd)
+        {
+            char c = _s[Position];
+            if (c == '_')
+            {
+                Position++;
+                continue;
+            }
+            int d = HexValue(c);
+            if (d < 0 || d >= radix)
+                break;
+            v = v * radix + d;
+            digits++;
+            Position++;
+        }
+        if (digits == 0)
+            throw Error("Number prefix without digits", start);
+        EnsureNumberEnds(start);
+        return new PyNumber(sign + v.ToString(CultureInfo.InvariantCulture));
     }
 
     private string ReadDigits()

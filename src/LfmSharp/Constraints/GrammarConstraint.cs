@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace LfmSharp.Constraints;
@@ -264,23 +265,7 @@ internal sealed class GrammarConstraint
         // plain token within the length limit is allowed at once, and all-plain subtrees need no visit.
         bool bulk = plain && (!check || below + GrammarEngine.Remaining(_g, top, true) + 3 <= limit);
         if (bulk)
-        {
-            var plainTokens = trie.PlainTokens;
-            if (!countsChars || (long)top.Count + trie.MaxPlainChars <= maxChars)
-                plainTokens.AsSpan().CopyTo(_allowed);
-            else
-            {
-                int room = maxChars - top.Count;
-                var chars = trie.TokenPlainChars;
-                for (int t = 0; t < chars.Length; t++)
-                {
-                    if ((uint)chars[t] <= (uint)room)
-                        _allowed[t >> 6] |= 1UL << (t & 63);
-                }
-            }
-            foreach (int id in _specialIds)
-                _allowed[id >> 6] &= ~(1UL << (id & 63)); // grammar special tokens are decided below, never as text
-        }
+            AllowAllPlain(in top, countsChars, maxChars);
         var plainSubtree = trie.PlainSubtree;
         Array.Fill(_levelOwner, -1);
         int nodes = trie.NodeCount;
@@ -308,18 +293,7 @@ internal sealed class GrammarConstraint
                 i++;
                 continue;
             }
-            StackSet src = _state;
-            if (d > 1)
-            {
-                int parent = _path[d - 1];
-                src = _levels[d - 1];
-                if (plain && plainString[parent] && _levelOwner[d - 1] != parent)
-                {
-                    src.CopyFrom(_state);
-                    src.Frames[src.Depth[0] - 1] = PlainFrame(top, countsChars, plainChars[parent], plainSub[parent]);
-                    _levelOwner[d - 1] = parent;
-                }
-            }
+            StackSet src = d > 1 ? ParentLevel(d, plain, in top, countsChars) : _state;
             StackSet dst = _levels[d];
             dst.CopyFrom(src);
             _levelOwner[d] = i;
@@ -334,6 +308,56 @@ internal sealed class GrammarConstraint
             i++;
         }
 
+        AllowSpecials(check, limit);
+        if (complete)
+            AllowEog();
+        return AllowedCount();
+    }
+
+    /// <summary>
+    /// Bulk path inside a string body: every token that is plain content (and fits the length limit) is allowed at once.
+    /// </summary>
+    private void AllowAllPlain(in Frame top, bool countsChars, int maxChars)
+    {
+        var trie = _trie;
+        var plainTokens = trie.PlainTokens;
+        if (!countsChars || (long)top.Count + trie.MaxPlainChars <= maxChars)
+            plainTokens.AsSpan().CopyTo(_allowed);
+        else
+        {
+            int room = maxChars - top.Count;
+            var chars = trie.TokenPlainChars;
+            for (int t = 0; t < chars.Length; t++)
+            {
+                if ((uint)chars[t] <= (uint)room)
+                    _allowed[t >> 6] |= 1UL << (t & 63);
+            }
+        }
+        foreach (int id in _specialIds)
+            _allowed[id >> 6] &= ~(1UL << (id & 63)); // grammar special tokens are decided by AllowSpecials, never as text
+    }
+
+    /// <summary>
+    /// The state after the parent of a depth-<paramref name="d"/> trie node; a plain-content parent's level is only
+    /// materialised here, when a child leaves plain content.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private StackSet ParentLevel(int d, bool plain, in Frame top, bool countsChars)
+    {
+        int parent = _path[d - 1];
+        StackSet src = _levels[d - 1];
+        if (plain && _trie.PlainString[parent] && _levelOwner[d - 1] != parent)
+        {
+            src.CopyFrom(_state);
+            src.Frames[src.Depth[0] - 1] = PlainFrame(top, countsChars, _trie.PlainChars[parent], _trie.PlainSub[parent]);
+            _levelOwner[d - 1] = parent;
+        }
+        return src;
+    }
+
+    /// <summary>The grammar's special tokens (tool-call markers), each decided by stepping it as one symbol.</summary>
+    private void AllowSpecials(bool check, int limit)
+    {
         for (int k = 0; k < _specialIds.Length; k++)
         {
             _scratch.CopyFrom(_state);
@@ -343,9 +367,6 @@ internal sealed class GrammarConstraint
                 _allowed[id >> 6] |= 1UL << (id & 63);
             }
         }
-        if (complete)
-            AllowEog();
-        return AllowedCount();
     }
 
     /// <summary>Allows every token of one trie node (they share their bytes).</summary>

@@ -18,32 +18,8 @@ namespace LfmSharp.Constraints;
 /// </list>
 /// Validation keywords it cannot enforce throw <see cref="NotSupportedException"/> naming the keyword.
 /// </summary>
-internal sealed class JsonSchemaCompiler
+internal sealed partial class JsonSchemaCompiler
 {
-    private static readonly HashSet<string> s_annotations =
-    [
-        "title", "description", "default", "examples", "example", "$comment", "$schema", "$id", "$defs", "definitions",
-        "deprecated", "readOnly", "writeOnly", "contentMediaType", "contentEncoding", "contentSchema", "$anchor",
-    ];
-
-    private static readonly HashSet<string> s_unsupported =
-    [
-        "pattern", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependentRequired",
-        "dependentSchemas", "dependencies", "unevaluatedProperties", "unevaluatedItems", "contains", "minContains",
-        "maxContains", "prefixItems", "additionalItems", "multipleOf", "not", "if", "then", "else", "$dynamicRef",
-        "$recursiveRef", "$dynamicAnchor", "$recursiveAnchor",
-    ];
-
-    /// <summary>Keywords that constrain the value and so cannot sit next to $ref / anyOf / oneOf / allOf.</summary>
-    private static readonly HashSet<string> s_validation =
-    [
-        "type", "properties", "required", "additionalProperties", "enum", "const", "items", "minItems", "maxItems",
-        "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "uniqueItems",
-        "$ref", "anyOf", "oneOf", "allOf",
-    ];
-
-    private static readonly HashSet<string> s_handled = [.. s_validation, "nullable", "format"];
-
     private static readonly JsonDocument s_anySchema = JsonDocument.Parse("true");
 
     // The largest magnitude a 18-digit integer can have (the runtime's digit cap).
@@ -95,12 +71,34 @@ internal sealed class JsonSchemaCompiler
         CheckKeywords(s, path);
         bool nullable = s.TryGetProperty("nullable", out var nl) && nl.ValueKind == JsonValueKind.True;
 
+        if (TryCompileComposition(s, path, nullable, out int composed))
+            return composed;
+
+        HashSet<string>? types = ReadTypes(s, path);
+        if (types is not null && nullable)
+            types.Add("null");
+        if (s.TryGetProperty("const", out var constant))
+            return OrNull(TypeAllows(types, constant) ? _b.Literal([Serialize(constant)]) : _b.Never(), nullable && types is null);
+        if (s.TryGetProperty("enum", out var values))
+            return OrNull(CompileEnum(values, types, path), nullable && types is null);
+
+        types ??= InferTypes(s);
+        if (types is null)
+            return _b.AnyValue(_python); // includes null, so nullable adds nothing
+        return CompileTypes(s, path, types);
+    }
+
+    /// <summary>$ref, allOf, anyOf or oneOf: a schema that stands for others (no validation keywords beside it).</summary>
+    private bool TryCompileComposition(JsonElement s, string path, bool nullable, out int node)
+    {
+        node = -1;
         if (s.TryGetProperty("$ref", out var reference))
         {
             RejectSiblings(s, path, "$ref");
             if (reference.ValueKind != JsonValueKind.String)
                 throw new ArgumentException($"$ref at {path} must be a string");
-            return OrNull(CompileRef(reference.GetString()!, path), nullable);
+            node = OrNull(CompileRef(reference.GetString()!, path), nullable);
+            return true;
         }
         if (s.TryGetProperty("allOf", out var allOf))
         {
@@ -109,7 +107,8 @@ internal sealed class JsonSchemaCompiler
             RejectSiblings(s, path, "allOf");
             if (allOf.GetArrayLength() > 1)
                 Unsupported(path, "allOf", "with more than one schema");
-            return OrNull(Compile(allOf[0], path + "/allOf/0"), nullable);
+            node = OrNull(Compile(allOf[0], path + "/allOf/0"), nullable);
+            return true;
         }
         bool hasAny = s.TryGetProperty("anyOf", out var anyOf);
         bool hasOne = s.TryGetProperty("oneOf", out var oneOf);
@@ -128,31 +127,29 @@ internal sealed class JsonSchemaCompiler
             foreach (var alt in list.EnumerateArray())
                 alts.Add(Compile(alt, $"{path}/{name}/{k++}"));
             int union = alts.Count == 1 ? alts[0] : _b.Add(new UnionNode { Alternatives = [.. alts] });
-            return OrNull(union, nullable);
+            node = OrNull(union, nullable);
+            return true;
         }
+        return false;
+    }
 
-        HashSet<string>? types = ReadTypes(s, path);
-        if (types is not null && nullable)
-            types.Add("null");
-        if (s.TryGetProperty("const", out var constant))
-            return OrNull(TypeAllows(types, constant) ? _b.Literal([Serialize(constant)]) : _b.Never(), nullable && types is null);
-        if (s.TryGetProperty("enum", out var values))
+    private int CompileEnum(JsonElement values, HashSet<string>? types, string path)
+    {
+        if (values.ValueKind != JsonValueKind.Array)
+            throw new ArgumentException($"enum at {path} must be an array");
+        GrammarBudget.Count("enum values", "enum", values.GetArrayLength(), _b.Options.Limits.MaxEnumValues, path);
+        var alternatives = new List<byte[]>();
+        foreach (var v in values.EnumerateArray())
         {
-            if (values.ValueKind != JsonValueKind.Array)
-                throw new ArgumentException($"enum at {path} must be an array");
-            GrammarBudget.Count("enum values", "enum", values.GetArrayLength(), _b.Options.Limits.MaxEnumValues, path);
-            var alternatives = new List<byte[]>();
-            foreach (var v in values.EnumerateArray())
-            {
-                if (TypeAllows(types, v))
-                    alternatives.Add(Serialize(v));
-            }
-            return OrNull(_b.Literal(alternatives), nullable && types is null);
+            if (TypeAllows(types, v))
+                alternatives.Add(Serialize(v));
         }
+        return _b.Literal(alternatives);
+    }
 
-        types ??= InferTypes(s);
-        if (types is null)
-            return _b.AnyValue(_python); // includes null, so nullable adds nothing
+    /// <summary>One branch per JSON type the schema allows, dispatched on the value's first byte.</summary>
+    private int CompileTypes(JsonElement s, string path, HashSet<string> types)
+    {
         var dispatch = new DispatchNode();
         var literals = new List<byte[]>();
         foreach (string type in types)
@@ -223,121 +220,10 @@ internal sealed class JsonSchemaCompiler
     private int OrNull(int node, bool nullable) =>
         nullable ? _b.Add(new UnionNode { Alternatives = [node, _b.Literal([GrammarBuilder.Keyword("null", _python)])] }) : node;
 
-    private void CheckKeywords(JsonElement s, string path)
-    {
-        foreach (var p in s.EnumerateObject())
-        {
-            string k = p.Name;
-            if (s_annotations.Contains(k))
-                continue;
-            if (k == "format")
-                _b.Ignored.Add($"{path}: format");
-            else if (k == "uniqueItems")
-            {
-                if (p.Value.ValueKind == JsonValueKind.True)
-                    Unsupported(path, k, null);
-            }
-            else if (s_unsupported.Contains(k))
-                Unsupported(path, k, null);
-            else if (!s_handled.Contains(k))
-                _b.Ignored.Add($"{path}: {k} (unknown keyword)");
-        }
-    }
-
-    private void Unsupported(string path, string keyword, string? detail)
-    {
-        string what = detail is null ? $"'{keyword}'" : $"'{keyword}' {detail}";
-        if (!_b.Options.IgnoreUnsupportedKeywords)
-            throw new NotSupportedException($"JSON schema keyword {what} (at {path}) is not supported by constrained decoding; set IgnoreUnsupportedKeywords to skip it");
-        _b.Ignored.Add($"{path}: {keyword}" + (detail is null ? "" : " " + detail));
-    }
-
-    private void RejectSiblings(JsonElement s, string path, string keyword)
-    {
-        foreach (var p in s.EnumerateObject())
-        {
-            if (p.Name != keyword && s_validation.Contains(p.Name) && !(p.Name == "uniqueItems" && p.Value.ValueKind == JsonValueKind.False))
-                Unsupported(path, keyword, $"combined with '{p.Name}'");
-        }
-    }
-
-    private HashSet<string>? ReadTypes(JsonElement s, string path)
-    {
-        if (!s.TryGetProperty("type", out var t))
-            return null;
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        if (t.ValueKind == JsonValueKind.String)
-            set.Add(CheckType(t.GetString()!, path));
-        else if (t.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var x in t.EnumerateArray())
-            {
-                if (x.ValueKind != JsonValueKind.String)
-                    throw new ArgumentException($"type at {path} must be a string or an array of strings");
-                set.Add(CheckType(x.GetString()!, path));
-            }
-        }
-        else
-            throw new ArgumentException($"type at {path} must be a string or an array of strings");
-        return set;
-    }
-
-    private static string CheckType(string type, string path) => type switch
-    {
-        "object" or "array" or "string" or "number" or "integer" or "boolean" or "null" => type,
-        _ => throw new ArgumentException($"unknown type '{type}' at {path}"),
-    };
-
-    private static HashSet<string>? InferTypes(JsonElement s)
-    {
-        bool Has(params string[] keys) => keys.Any(k => s.TryGetProperty(k, out _));
-        if (Has("properties", "required", "additionalProperties"))
-            return ["object"];
-        if (Has("items", "minItems", "maxItems"))
-            return ["array"];
-        if (Has("minLength", "maxLength"))
-            return ["string"];
-        if (Has("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"))
-            return ["number"];
-        return null;
-    }
-
-    private static bool TypeAllows(HashSet<string>? types, JsonElement v)
-    {
-        if (types is null)
-            return true;
-        return v.ValueKind switch
-        {
-            JsonValueKind.Object => types.Contains("object"),
-            JsonValueKind.Array => types.Contains("array"),
-            JsonValueKind.String => types.Contains("string"),
-            JsonValueKind.Number => types.Contains("number") || (types.Contains("integer") && IsIntegral(v)),
-            JsonValueKind.True or JsonValueKind.False => types.Contains("boolean"),
-            JsonValueKind.Null => types.Contains("null"),
-            _ => false,
-        };
-    }
-
-    private static bool IsIntegral(JsonElement v) =>
-        v.TryGetDecimal(out decimal d) ? decimal.Truncate(d) == d : v.TryGetDouble(out double x) && Math.Floor(x) == x;
-
     private int CompileObject(JsonElement s, string path, byte[]? kwargsOpen)
     {
         bool bare = kwargsOpen is not null;
-        var required = new List<string>();
-        if (s.TryGetProperty("required", out var req))
-        {
-            if (req.ValueKind != JsonValueKind.Array)
-                throw new ArgumentException($"required at {path} must be an array of strings");
-            GrammarBudget.Count("properties", "required", req.GetArrayLength(), _b.Options.Limits.MaxProperties, path);
-            foreach (var r in req.EnumerateArray())
-            {
-                if (r.ValueKind != JsonValueKind.String)
-                    throw new ArgumentException($"required at {path} must be an array of strings");
-                if (!required.Contains(r.GetString()!))
-                    required.Add(r.GetString()!);
-            }
-        }
+        List<string> required = ReadRequired(s, path);
         bool hasProps = s.TryGetProperty("properties", out var props);
         if (hasProps && props.ValueKind != JsonValueKind.Object)
             throw new ArgumentException($"properties at {path} must be an object");
@@ -409,6 +295,25 @@ internal sealed class JsonSchemaCompiler
         node.Props = [.. list];
         node.Additional = additional;
         return _b.Add(node);
+    }
+
+    /// <summary>The object's <c>required</c> names, first occurrence of each, in schema order.</summary>
+    private List<string> ReadRequired(JsonElement s, string path)
+    {
+        var required = new List<string>();
+        if (!s.TryGetProperty("required", out var req))
+            return required;
+        if (req.ValueKind != JsonValueKind.Array)
+            throw new ArgumentException($"required at {path} must be an array of strings");
+        GrammarBudget.Count("properties", "required", req.GetArrayLength(), _b.Options.Limits.MaxProperties, path);
+        foreach (var r in req.EnumerateArray())
+        {
+            if (r.ValueKind != JsonValueKind.String)
+                throw new ArgumentException($"required at {path} must be an array of strings");
+            if (!required.Contains(r.GetString()!))
+                required.Add(r.GetString()!);
+        }
+        return required;
     }
 
     private static byte[] KeyBytes(string name, bool bare, string path)
@@ -545,92 +450,5 @@ internal sealed class JsonSchemaCompiler
                 throw new ArgumentException($"$ref '{reference}' at {path} does not resolve");
         }
         return cur;
-    }
-
-    /// <summary>Compact JSON bytes of an enum/const value (Python literals in the Python dialect).</summary>
-    private byte[] Serialize(JsonElement v)
-    {
-        var o = new List<byte>();
-        Write(o, v);
-        return [.. o];
-    }
-
-    private void Write(List<byte> o, JsonElement v)
-    {
-        switch (v.ValueKind)
-        {
-            case JsonValueKind.Object:
-                o.Add((byte)'{');
-                bool first = true;
-                foreach (var p in v.EnumerateObject())
-                {
-                    if (!first)
-                        o.Add((byte)',');
-                    first = false;
-                    AppendJsonString(o, p.Name);
-                    o.Add((byte)':');
-                    Write(o, p.Value);
-                }
-                o.Add((byte)'}');
-                break;
-            case JsonValueKind.Array:
-                o.Add((byte)'[');
-                int i = 0;
-                foreach (var x in v.EnumerateArray())
-                {
-                    if (i++ > 0)
-                        o.Add((byte)',');
-                    Write(o, x);
-                }
-                o.Add((byte)']');
-                break;
-            case JsonValueKind.String:
-                AppendJsonString(o, v.GetString()!);
-                break;
-            case JsonValueKind.Number:
-                o.AddRange(Encoding.UTF8.GetBytes(v.GetRawText()));
-                break;
-            case JsonValueKind.True:
-                o.AddRange(GrammarBuilder.Keyword("true", _python));
-                break;
-            case JsonValueKind.False:
-                o.AddRange(GrammarBuilder.Keyword("false", _python));
-                break;
-            default:
-                o.AddRange(GrammarBuilder.Keyword("null", _python));
-                break;
-        }
-    }
-
-    /// <summary>A quoted JSON string that is also a valid Python literal with the same meaning (no <c>\/</c>, raw UTF-8).</summary>
-    internal static void AppendJsonString(List<byte> o, string s)
-    {
-        o.Add((byte)'"');
-        Span<byte> utf8 = stackalloc byte[4];
-        foreach (var rune in s.EnumerateRunes())
-        {
-            int c = rune.Value;
-            switch (c)
-            {
-                case '"': o.Add((byte)'\\'); o.Add((byte)'"'); break;
-                case '\\': o.Add((byte)'\\'); o.Add((byte)'\\'); break;
-                case '\n': o.Add((byte)'\\'); o.Add((byte)'n'); break;
-                case '\r': o.Add((byte)'\\'); o.Add((byte)'r'); break;
-                case '\t': o.Add((byte)'\\'); o.Add((byte)'t'); break;
-                case '\b': o.Add((byte)'\\'); o.Add((byte)'b'); break;
-                case '\f': o.Add((byte)'\\'); o.Add((byte)'f'); break;
-                default:
-                    if (c < 0x20)
-                        o.AddRange(Encoding.ASCII.GetBytes($"\\u{c:x4}"));
-                    else
-                    {
-                        int n = rune.EncodeToUtf8(utf8);
-                        for (int k = 0; k < n; k++)
-                            o.Add(utf8[k]);
-                    }
-                    break;
-            }
-        }
-        o.Add((byte)'"');
     }
 }

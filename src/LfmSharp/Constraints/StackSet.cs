@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace LfmSharp.Constraints;
 
 /// <summary>
-/// Progress inside one node. What the fields mean depends on the node kind (see the phase constants in
-/// <see cref="GrammarEngine"/>); every field is written explicitly so that equal progress means equal bytes
+/// Progress inside one node. What the fields mean depends on the node kind (see the phase enums in
+/// GrammarPhases.cs, read through the typed accessors below); every field is written explicitly so that equal progress means equal bytes
 /// (stacks are deduplicated by comparing frames).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
@@ -22,6 +22,15 @@ internal struct Frame
     public byte Ws;
     /// <summary>Object key: bit 0 = a free key is still possible. Number: bit 0 = negative.</summary>
     public byte Flags;
+
+    // Typed views of Phase and Sub for the node kind the frame belongs to (the stored bytes stay untyped so that
+    // stacks compare as plain bytes).
+    public ObjectPhase ObjectPhase { readonly get => (ObjectPhase)Phase; set => Phase = (byte)value; }
+    public ArrayPhase ArrayPhase { readonly get => (ArrayPhase)Phase; set => Phase = (byte)value; }
+    public StringPhase StringPhase { readonly get => (StringPhase)Phase; set => Phase = (byte)value; }
+    public NumberPhase NumberPhase { readonly get => (NumberPhase)Phase; set => Phase = (byte)value; }
+    public StringState StringState { readonly get => (StringState)Sub; set => Sub = (byte)value; }
+    public KeyState KeyState { readonly get => (KeyState)Sub; set => Sub = (byte)value; }
 }
 
 /// <summary>

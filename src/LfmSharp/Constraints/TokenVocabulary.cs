@@ -173,7 +173,7 @@ internal sealed class TokenTrie
     public readonly int[] NextToken;   // [vocab] the next token with the same bytes, or -1
     public readonly int MaxDepth;
 
-    // String-content fast path, relative to a string body between characters (GrammarEngine.SNormal):
+    // String-content fast path, relative to a string body between characters (StringState.Normal):
     public readonly bool[] PlainString;  // [nodes] the path is string content: valid UTF-8 so far, no quote, backslash or control byte
     public readonly int[] PlainChars;    // [nodes] code points the path starts (when PlainString)
     public readonly byte[] PlainSub;     // [nodes] string sub-state after the path (SNormal or inside a UTF-8 sequence)
@@ -204,7 +204,7 @@ internal sealed class TokenTrie
             if (!PlainString[parent])
                 continue;
             byte sub = PlainSub[parent];
-            if (GrammarEngine.StepStringBody(ref sub, label[i], escapes: false, python: false, out bool charStart) != 0)
+            if (StringStepper.StepBody(ref sub, label[i], escapes: false, python: false, out bool charStart) != 0)
                 continue;
             PlainString[i] = true;
             PlainSub[i] = sub;

@@ -5,11 +5,11 @@ using LfmChatRole = LfmSharp.Chat.LfmChatRole;
 using MeaiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using MeaiChatRole = Microsoft.Extensions.AI.ChatRole;
 
-namespace LfmSharp.Server.Tests;
+namespace LfmSharp.Extensions.AI.Tests;
 
 /// <summary>How <see cref="ChatOptions"/> and MEAI messages become the session's request (no generation).</summary>
-[Collection("server")]
-public sealed class ChatOptionsMappingTests(ServerFixture fx)
+[Collection("model")]
+public sealed class ChatOptionsMappingTests(ModelFixture fx)
 {
     private ChatRequestOptions Map(ChatOptions options, LfmChatClientOptions? client = null)
     {

@@ -1,21 +1,18 @@
-#pragma warning disable SCME0001
-#pragma warning disable OPENAI001
-using System.ClientModel;
 using System.ComponentModel;
 using System.Text;
 using LfmSharp.Extensions.AI;
 using Microsoft.Extensions.AI;
+using LfmSharp.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using OpenAI;
 using MeaiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using MeaiChatRole = Microsoft.Extensions.AI.ChatRole;
 
-namespace LfmSharp.Server.Tests;
+namespace LfmSharp.Extensions.AI.Tests;
 
-/// <summary>The in-process <see cref="LfmChatClient"/> with Microsoft.Extensions.AI middleware, and MEAI's OpenAI
-/// client over the real server.</summary>
-[Collection("server")]
-public sealed class ChatClientTests(ServerFixture fx)
+/// <summary>The in-process <see cref="LfmChatClient"/> with Microsoft.Extensions.AI middleware (MEAI's OpenAI client over
+/// the real server is in LfmSharp.Server.Tests).</summary>
+[Collection("model")]
+public sealed class ChatClientTests(ModelFixture fx)
 {
     /// <summary>Per-call steering: the options' raw-representation factory hands the session its sampling.</summary>
     private ChatOptions Steered(Steer steer, int maxTokens = 32, ChatOptions? options = null)
@@ -219,33 +216,5 @@ public sealed class ChatClientTests(ServerFixture fx)
         Assert.Equal("di", client.GetService<ChatClientMetadata>()!.DefaultModelId);
         var response = await client.GetResponseAsync([new MeaiChatMessage(MeaiChatRole.User, "Hello")], Steered(Steer.Chain("OK", Steer.ImEnd)));
         Assert.Equal("OK", response.Text);
-    }
-
-    [Fact]
-    public async Task Meai_openai_client_over_the_server_runs_a_tool_loop()
-    {
-        var log = new ToolLog();
-        var echo = AIFunctionFactory.Create((int x) => { log.Calls.Add(x); return x + 1; }, "echo", "Echo a number");
-        var callChain = Steer.Chain(Steer.ToolCallStart, "[echo(x=5)]", Steer.ToolCallEnd, Steer.ImEnd);
-        var answerChain = Steer.Chain("OK", Steer.ImEnd);
-        IChatClient remote = new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(fx.BaseAddress, "v1") })
-            .GetChatClient(fx.ModelId).AsIChatClient();
-        using var client = new ChatClientBuilder(remote)
-            .UseFunctionInvocation()
-            .Use((messages, options, next, ct) =>
-            {
-                var list = messages.ToList();
-                bool answered = list.SelectMany(m => m.Contents).OfType<FunctionResultContent>().Any();
-                var steer = answered ? answerChain : callChain;
-                var steered = options!.Clone();
-                steered.RawRepresentationFactory = _ => OpenAiSdkTests.Options(steer);
-                return next(list, steered, ct);
-            })
-            .Build();
-
-        var response = await client.GetResponseAsync([new MeaiChatMessage(MeaiChatRole.User, Steer.DigitTailUser)], new ChatOptions { Tools = [echo] });
-        Assert.Equal([5], log.Calls);
-        Assert.Equal("OK", response.Text);
-        Assert.True(response.Usage?.InputTokenCount > 0);
     }
 }

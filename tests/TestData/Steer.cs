@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using LfmSharp.Chat;
 
-namespace LfmSharp.Server.Tests;
+namespace LfmSharp.Testing;
 
 /// <summary>
 /// Makes the random-weight fixture model write an exact token sequence: token i of the chain gets logit bias
