@@ -510,6 +510,22 @@ internal sealed class Lfm2StateSnapshot
     internal KvCacheType KvCacheType { get; }
     internal float[][] ConvStates { get; }
     internal Array[] Kv { get; }   // per attention layer: K then V, [Position, kvDim] each
+
+    /// <summary>Bytes this snapshot holds (conv states plus KV rows), for caches bounded by memory.</summary>
+    internal long Bytes
+    {
+        get
+        {
+            long bytes = 0;
+            foreach (var s in ConvStates)
+                bytes += (long)s.Length * sizeof(float);
+            // Q8_0 rows are byte arrays already; F16 and F32 rows are Half and float arrays.
+            int element = KvCacheType switch { KvCacheType.F32 => sizeof(float), KvCacheType.F16 => 2, _ => 1 };
+            foreach (var a in Kv)
+                bytes += (long)a.Length * element;
+            return bytes;
+        }
+    }
 }
 
 /// <summary>The LFM2 network: immutable weights plus the forward pass. One forward pass runs at a time.</summary>
