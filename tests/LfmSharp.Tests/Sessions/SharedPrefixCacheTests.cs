@@ -57,6 +57,23 @@ public sealed class SharedPrefixCacheTests(ThinkingModelFixture fx) : IClassFixt
     }
 
     [Fact]
+    public void Tools_without_a_system_message_are_reused_up_to_the_end_of_the_system_block_they_make()
+    {
+        var tools = Enumerable.Range(0, 6).Select(i => new ToolDefinition($"tool_{i}", $"Does thing number {i} for the user.",
+            """{"type":"object","properties":{"query":{"type":"string","description":"what to look for"}},"required":["query"]}""")).ToList();
+        var cache = new PrefixCache(256L << 20);
+        using var a = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache);
+        using var b = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache);
+        _ = a.Complete([LfmChatMessage.User("Find me a hotel.")], Options(4) with { Tools = tools }).ToList();
+        LfmChatMessage[] second = [LfmChatMessage.User("What is the weather?")];
+        var hot = Output(b.Complete(second, Options(5) with { Tools = tools }));
+        string block = fx.Plain.ChatTemplate.Render([], tools, addGenerationPrompt: false);
+        Assert.Contains("tool_5", block, StringComparison.Ordinal);
+        Assert.Equal(fx.Plain.Tokenizer.EncodePrompt(block).Length, b.LastPromptTokens - b.LastPrefilledTokens);
+        Assert.Equal(Cold(fx.Plain, second, Options(5) with { Tools = tools }), hot);
+    }
+
+    [Fact]
     public void An_identical_request_in_another_session_prefills_only_its_last_token_and_answers_the_same()
     {
         var cache = new PrefixCache(256L << 20);
