@@ -16,6 +16,11 @@ internal static class PromptCheckpoints
     /// costs a render and a tokenization of that prefix, on the thread that starts the generation.</summary>
     internal const int MaxTailMessages = 16;
 
+    /// <summary>Most interval checkpoints inside one message. Each checkpoint copies the whole KV cache up to it, so
+    /// a very long message doubles its spacing until it has at most this many (doubling keeps the coarser positions a
+    /// subset of the finer ones, so two prompts that share a long message still share checkpoints).</summary>
+    internal const int MaxPerMessage = 8;
+
     /// <summary>
     /// Token positions in <paramref name="prompt"/> where a message ends (ascending, each &lt; prompt length). A
     /// boundary counts only when rendering the conversation up to that message and tokenizing it gives exactly the
@@ -42,7 +47,8 @@ internal static class PromptCheckpoints
     /// <summary>
     /// The checkpoints of one prefill (ascending, all in (<paramref name="start"/>, prompt length)): the
     /// <paramref name="boundaries"/>, every <paramref name="interval"/> tokens after each boundary (and after 0) up to the
-    /// next, and prompt length − 1.
+    /// next (a power-of-two multiple of it in a message longer than <see cref="MaxPerMessage"/> intervals), and prompt
+    /// length − 1.
     /// </summary>
     public static int[] Positions(IReadOnlyList<int> boundaries, int promptLength, int interval, int start)
     {
@@ -52,8 +58,11 @@ internal static class PromptCheckpoints
         for (int b = 0; b <= boundaries.Count; b++)
         {
             int segmentEnd = b < boundaries.Count ? boundaries[b] : promptLength - 1;
-            for (int p = segmentStart + interval; p < segmentEnd; p += interval)
-                points.Add(p);
+            long step = interval;
+            while ((segmentEnd - segmentStart - 1) / step > MaxPerMessage)
+                step *= 2;
+            for (long p = segmentStart + step; p < segmentEnd; p += step)
+                points.Add((int)p);
             points.Add(segmentEnd);
             segmentStart = Math.Max(segmentStart, segmentEnd);
         }

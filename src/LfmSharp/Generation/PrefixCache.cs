@@ -29,6 +29,7 @@ internal sealed class PrefixCache
     private readonly LinkedList<Entry> _lru = new();                 // most recently used first
     private readonly SortedDictionary<int, int> _lengths = new();   // entry length → number of entries of that length
     private long _bytes, _lookups, _hits, _cachedTokens, _evictions, _stores;
+    private long _fixedBytes, _bytesPerToken;   // the size of the last copy made, so Store can skip one too large to keep
 
     /// <param name="maxBytes">Memory bound of the stored snapshots and their token keys; 0 disables the cache.</param>
     /// <param name="interval">Checkpoint every this many tokens inside a long message.</param>
@@ -119,7 +120,7 @@ internal sealed class PrefixCache
     /// <summary>
     /// Stores <paramref name="state"/>, which holds the first <c>state.Position</c> tokens of <paramref name="prompt"/>,
     /// unless that prefix is cached already (then it only becomes the most recently used). False when nothing new was
-    /// stored (disabled, present, or larger than the whole bound).
+    /// stored (disabled, present, or larger than half the bound: it would push out nearly everything else).
     /// </summary>
     public bool Store(Lfm2State state, ReadOnlySpan<int> prompt)
     {
@@ -136,14 +137,22 @@ internal sealed class PrefixCache
                 _lru.AddFirst(existing);
                 return false;
             }
+            // A copy that would take more than half the cache is not worth making: it would push out nearly
+            // everything else. Its size is known before copying: fixed conv states plus KV rows linear in the length.
+            if (_fixedBytes + _bytesPerToken * length > MaxBytes / 2)
+                return false;
         }
         // The copy is made outside the lock (it is the costly part) and checked again before it goes in.
         var snapshot = state.Snapshot();
         var entry = new Entry(prompt[..length].ToArray(), snapshot, snapshot.Bytes + (long)length * sizeof(int));
-        if (entry.Bytes > MaxBytes)
-            return false;
         lock (_lock)
         {
+            long fixedBytes = 0;
+            foreach (var c in snapshot.ConvStates)
+                fixedBytes += (long)c.Length * sizeof(float);
+            (_fixedBytes, _bytesPerToken) = (fixedBytes, (entry.Bytes - fixedBytes) / length);
+            if (entry.Bytes > MaxBytes / 2)
+                return false;
             if (_index.TryGetValue(key, out var raced))
                 Remove(raced);   // same key: the same prefix (or a hash collision, where the newer one wins)
             var node = _lru.AddFirst(entry);

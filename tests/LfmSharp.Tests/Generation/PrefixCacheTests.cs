@@ -62,11 +62,24 @@ public sealed class PrefixCacheTests : IDisposable
     [Fact]
     public void Positions_cover_message_ends_intervals_from_each_message_start_and_the_last_but_one_token()
     {
-        Assert.Equal([10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 99], PromptCheckpoints.Positions([], 100, 5, 7));
+        Assert.Equal([10, 15, 20, 25, 30, 35, 40, 45], PromptCheckpoints.Positions([], 46, 5, 7));
         int[] ps = PromptCheckpoints.Positions([23, 61], 100, 16, 0);
         Assert.Equal([16, 23, 39, 55, 61, 77, 93, 99], ps);
         Assert.Equal([99], PromptCheckpoints.Positions([23, 61], 100, 1000, 61));
         Assert.Empty(PromptCheckpoints.Positions([], 1, 16, 0));
+    }
+
+    [Fact]
+    public void A_very_long_message_gets_at_most_a_few_checkpoints_that_shorter_and_longer_prompts_share()
+    {
+        // Each checkpoint copies the KV cache up to it: a long message doubles the spacing instead of copying 128 times.
+        int[] longer = PromptCheckpoints.Positions([], 32_000, 256, 0), shorter = PromptCheckpoints.Positions([], 9_000, 256, 0);
+        Assert.InRange(longer.Length, 2, PromptCheckpoints.MaxPerMessage + 1);
+        Assert.InRange(shorter.Length, 2, PromptCheckpoints.MaxPerMessage + 1);
+        Assert.All(longer[..^1], p => Assert.Equal(0, p % 256));
+        // The coarser spacing is a multiple of the finer one: the longer prompt's positions within the shorter one are its too.
+        Assert.All(longer[..^1].Where(p => p < 9_000 - 1), p => Assert.Contains(p, shorter));
+        Assert.Equal([20, 40, 60, 80, 99], PromptCheckpoints.Positions([], 100, 5, 7));
     }
 
     [Theory]
@@ -151,9 +164,16 @@ public sealed class PrefixCacheTests : IDisposable
         foreach (int kept in (int[])[0, 4, 5])
             Assert.Equal(20, cache.Restore(probe, prompts[kept]));
 
-        var tiny = new PrefixCache(one - 1);
+        // A copy over half the bound would push out nearly everything: it is not made.
+        var tiny = new PrefixCache(2 * one - 2);
         Assert.False(tiny.Store(state, prompts[5]));
         Assert.Equal(0, tiny.Bytes);
+        var half = new PrefixCache(2 * one);
+        Assert.True(half.Store(state, prompts[5]));
+        state.Reset();
+        _model.Forward(prompts[4].AsSpan(0, 21), state, new float[_model.Config.VocabSize]);
+        Assert.False(half.Store(state, prompts[4]));   // one token longer: known too large before the copy
+        Assert.Equal(1, half.Stores);
         var off = new PrefixCache(0);
         Assert.False(off.Store(state, prompts[5]));
         Assert.Equal(0, off.Restore(probe, prompts[5]));
