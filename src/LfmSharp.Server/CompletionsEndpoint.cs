@@ -53,9 +53,9 @@ internal static class CompletionsEndpoint
             var o = i > 0 && options.Sampling?.Seed is ulong seed ? options with { Sampling = options.Sampling with { Seed = unchecked(seed + (ulong)i) } } : options;
             starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) =>
             {
-                var state = slot.State;
-                state.Reset();   // a raw completion starts from an empty sequence
-                return new Generator(model).Generate(state, prompt, o with { Batcher = slot.Batcher }, controller: null, ct);
+                // The longest cached prefix of the prompt (from any slot, chat or raw) is restored, the rest prefilled.
+                var (rest, withCheckpoints, controller) = PrefixCacheController.Prepare(slot.Cache, slot.State, prompt, o with { Batcher = slot.Batcher });
+                return new Generator(model).Generate(slot.State, rest, withCheckpoints, controller, ct);
             });
         }
         var generations = await ChatCompletionsEndpoint.WhenAllStartedAsync(starts).ConfigureAwait(false);

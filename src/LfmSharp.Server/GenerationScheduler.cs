@@ -12,8 +12,8 @@ internal sealed class QueueFullException(int capacity)
     public int Capacity { get; } = capacity;
 }
 
-/// <summary>One generation slot: a chat session and a raw state, each made on first use and reused afterwards (so a
-/// slot keeps its prefix cache across requests).</summary>
+/// <summary>One generation slot: a chat session and a raw state, each made on first use and reused afterwards. Both
+/// restore prompt prefixes from, and checkpoint into, the scheduler's <see cref="PrefixCache"/>, shared by all slots.</summary>
 internal sealed class GenerationSlot : IDisposable
 {
     private readonly LanguageModel _model;
@@ -22,8 +22,9 @@ internal sealed class GenerationSlot : IDisposable
     private ChatSession? _session;
     private Lfm2State? _state;
 
-    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv, DecodeBatcher batcher)
+    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv, DecodeBatcher batcher, PrefixCache cache)
     {
+        Cache = cache;
         Id = id;
         _model = model;
         _contextLength = contextLength;
@@ -37,6 +38,9 @@ internal sealed class GenerationSlot : IDisposable
 
     public int Id { get; }
 
+    /// <summary>The prefix cache every slot of the scheduler shares.</summary>
+    public PrefixCache Cache { get; }
+
     public int ContextLength => _contextLength;
 
     /// <summary>The slot's chat session (stateless <c>Complete</c> calls reuse its cached prefixes).</summary>
@@ -44,7 +48,7 @@ internal sealed class GenerationSlot : IDisposable
 
     private ChatSession CreateSession()
     {
-        var session = _model.CreateChatSession(_contextLength, _kv);
+        var session = new ChatSession(_model, _contextLength, _kv, Cache);
         session.Batcher = Batcher;
         return session;
     }
@@ -91,8 +95,10 @@ internal sealed class GenerationScheduler : IDisposable
     /// <param name="queueCapacity">Requests that may wait for a slot; one more is refused.</param>
     /// <param name="contextLength">Tokens per slot.</param>
     /// <param name="kv">KV cache element type.</param>
-    public GenerationScheduler(LanguageModel model, int slots, int queueCapacity, int contextLength, KvCacheType kv = KvCacheType.F16)
+    /// <param name="cache">The prompt-prefix cache all slots share; null: none (every prompt is prefilled in full).</param>
+    public GenerationScheduler(LanguageModel model, int slots, int queueCapacity, int contextLength, KvCacheType kv = KvCacheType.F16, PrefixCache? cache = null)
     {
+        Cache = cache ?? new PrefixCache(0);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(queueCapacity);
@@ -101,7 +107,7 @@ internal sealed class GenerationScheduler : IDisposable
         _batcher = new DecodeBatcher(model, slots);
         for (int i = slots - 1; i >= 0; i--)
         {
-            var slot = new GenerationSlot(i, model, contextLength, kv, _batcher);
+            var slot = new GenerationSlot(i, model, contextLength, kv, _batcher, Cache);
             _slots.Add(slot);
             _free.Push(slot);
         }
@@ -110,6 +116,9 @@ internal sealed class GenerationScheduler : IDisposable
     }
 
     public int SlotCount => _slots.Count;
+
+    /// <summary>The prompt-prefix cache shared by the slots (disabled when the server runs without one).</summary>
+    public PrefixCache Cache { get; }
 
     public int QueueCapacity => _queueCapacity;
 

@@ -46,6 +46,17 @@ public sealed record LfmServerOptions
     /// <summary>The precision of each slot's KV cache (<see cref="KvCacheType.Q8_0"/> halves it).</summary>
     public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
 
+    /// <summary>
+    /// Memory (MiB) for the prompt-prefix cache all slots share (<c>--cache-ram</c>): copies of the model state at
+    /// message ends and other checkpoints of earlier prompts, so a request that starts like an earlier one (same system
+    /// prompt and tools, an earlier turn of the conversation, the same request again) skips that part of its prefill.
+    /// The least recently used copies go first; 0 turns the cache off.
+    /// </summary>
+    public int CacheRamMiB { get; init; } = 1024;
+
+    /// <summary>Tokens between prefix-cache checkpoints inside a long message (<c>--cache-checkpoint-interval</c>).</summary>
+    public int CacheCheckpointInterval { get; init; } = Generation.PrefixCache.DefaultInterval;
+
     /// <summary>Kernel threads (null: one per logical processor).</summary>
     public int? Threads { get; init; }
 
@@ -78,6 +89,10 @@ public sealed record LfmServerOptions
             throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "The queue capacity cannot be negative.");
         if (ContextLength < 16)
             throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context must hold at least 16 tokens.");
+        if (CacheRamMiB < 0)
+            throw new ArgumentOutOfRangeException(nameof(CacheRamMiB), CacheRamMiB, "The prefix cache size cannot be negative (0 turns it off).");
+        if (CacheCheckpointInterval < 1)
+            throw new ArgumentOutOfRangeException(nameof(CacheCheckpointInterval), CacheCheckpointInterval, "The checkpoint interval must be at least 1 token.");
         if (Threads is int t)
             RuntimeLimits.CheckThreads(t);
         if (MaxRequestBodyBytes < 1024)

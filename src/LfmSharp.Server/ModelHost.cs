@@ -1,4 +1,5 @@
 using LfmSharp.Chat;
+using LfmSharp.Generation;
 using LfmSharp.Server.OpenAi;
 
 namespace LfmSharp.Server;
@@ -58,7 +59,8 @@ internal sealed class ModelHost : IDisposable
             _model = model;
             foreach (string alias in (ReadOnlySpan<string>)[model.Name])
                 _names.Add(alias);
-            _scheduler = new GenerationScheduler(model, _options.Slots, _options.QueueCapacity, _options.ContextLength, _options.KvCacheType);
+            _scheduler = new GenerationScheduler(model, _options.Slots, _options.QueueCapacity, _options.ContextLength, _options.KvCacheType,
+                new PrefixCache((long)_options.CacheRamMiB << 20, _options.CacheCheckpointInterval));
         }
         catch (Exception e)
         {

@@ -77,7 +77,22 @@ public sealed class ServerMetrics
         Metric(sb, "lfmsharp_managed_heap_bytes", "gauge", "Bytes the .NET heap holds (live and not yet collected).", GC.GetTotalMemory(forceFullCollection: false));
         Metric(sb, "lfmsharp_grammar_cache_bytes", "gauge", "Estimated bytes of the compiled structured-output grammars kept for reuse.", LfmSharp.Constraints.GrammarCache.Bytes);
         Metric(sb, "lfmsharp_grammar_cache_entries", "gauge", "Compiled structured-output grammars kept for reuse.", LfmSharp.Constraints.GrammarCache.Count);
+        PrefixCacheMetrics(sb, scheduler?.Cache);
         return sb.ToString();
+    }
+
+    private static void PrefixCacheMetrics(StringBuilder sb, Generation.PrefixCache? cache)
+    {
+        long lookups = cache?.Lookups ?? 0, hits = cache?.Hits ?? 0;
+        Metric(sb, "lfmsharp_prefix_cache_lookups_total", "counter", "Prompts looked up in the prefix cache.", lookups);
+        Metric(sb, "lfmsharp_prefix_cache_hits_total", "counter", "Lookups that restored a cached prefix.", hits);
+        Metric(sb, "lfmsharp_prefix_cache_hit_rate", "gauge", "Hits per lookup so far.", lookups > 0 ? (double)hits / lookups : 0);
+        Metric(sb, "lfmsharp_prefix_cache_cached_tokens_total", "counter", "Prompt tokens restored from the prefix cache instead of prefilled.", cache?.CachedTokens ?? 0);
+        Metric(sb, "lfmsharp_prefix_cache_stores_total", "counter", "State checkpoints stored.", cache?.Stores ?? 0);
+        Metric(sb, "lfmsharp_prefix_cache_evictions_total", "counter", "Checkpoints dropped (least recently used) to stay under the memory bound.", cache?.Evictions ?? 0);
+        Metric(sb, "lfmsharp_prefix_cache_entries", "gauge", "Checkpoints held.", cache?.Count ?? 0);
+        Metric(sb, "lfmsharp_prefix_cache_bytes", "gauge", "Bytes the checkpoints hold.", cache?.Bytes ?? 0);
+        Metric(sb, "lfmsharp_prefix_cache_max_bytes", "gauge", "Memory bound of the prefix cache (--cache-ram); 0: off.", cache?.MaxBytes ?? 0);
     }
 
     /// <summary>Resident set size: VmRSS on Linux (counts the mapped weights that are paged in), else the working set.</summary>

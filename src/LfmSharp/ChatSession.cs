@@ -8,26 +8,38 @@ namespace LfmSharp;
 
 /// <summary>
 /// A conversation with one model: renders messages with the model's chat template, reuses the state of the longest
-/// earlier prompt that is a prefix of the new one (LFM2's conv state cannot be truncated, so the state is
-/// snapshotted at every prompt end instead), generates, and turns the text into one event stream: reasoning, answer,
+/// earlier prompt prefix that the new one starts with (LFM2's conv state cannot be truncated, so the state is
+/// copied at checkpoints: message ends, every few hundred tokens of a long message, the prompt's end; see
+/// <see cref="PrefixCache"/>), generates, and turns the text into one event stream: reasoning, answer,
 /// tool calls, then <see cref="Done"/>. Thinking budget, loop guard, tool choice and structured output are applied
 /// token by token. One session runs one generation at a time; use one session per concurrent conversation.
 /// </summary>
 public sealed class ChatSession : IDisposable
 {
-    private const int MaxSnapshots = 4;
+    /// <summary>Memory bound of the prefix cache of a session used alone (a server shares one among its slots).</summary>
+    internal const long PrivateCacheBytes = 256L << 20;
 
     private readonly Lfm2State _state;
     private readonly Generator _generator;
     private readonly List<LfmChatMessage> _history = [];
-    private readonly List<(int[] Tokens, Lfm2StateSnapshot Snapshot)> _snapshots = []; // most recent last
+    private readonly PrefixCache _cache;
+    private readonly bool _ownsCache;
     private readonly int _thinkEndId, _toolCallStartId;
     private readonly SemaphoreSlim _busy = new(1, 1);
     private int _toolCallCounter;
 
     /// <summary>A conversation with <paramref name="model"/>, with its own state of <paramref name="contextLength"/> tokens.</summary>
     public ChatSession(LanguageModel model, int contextLength = 4096, KvCacheType kvCacheType = KvCacheType.F16)
+        : this(model, contextLength, kvCacheType, cache: null)
     {
+    }
+
+    /// <summary>A session whose prompt prefixes go to <paramref name="cache"/> (shared with other sessions of the same
+    /// model and context); null: a private cache of <see cref="PrivateCacheBytes"/>.</summary>
+    internal ChatSession(LanguageModel model, int contextLength, KvCacheType kvCacheType, PrefixCache? cache)
+    {
+        _ownsCache = cache is null;
+        _cache = cache ?? new PrefixCache(PrivateCacheBytes);
         Model = model ?? throw new ArgumentNullException(nameof(model));
         _state = model.CreateState(contextLength, kvCacheType);
         _generator = new Generator(model);
@@ -57,11 +69,12 @@ public sealed class ChatSession : IDisposable
     /// </summary>
     internal DecodeBatcher? Batcher { get; set; }
 
-    /// <summary>Forgets the conversation and every cached prefix.</summary>
+    /// <summary>Forgets the conversation and every cached prefix (of a private cache; a shared one is left alone).</summary>
     public void Reset()
     {
         _history.Clear();
-        _snapshots.Clear();
+        if (_ownsCache)
+            _cache.Clear();
         _state.Reset();
     }
 
@@ -134,7 +147,7 @@ public sealed class ChatSession : IDisposable
 
     // ------------------------------------------------------------------ internals
 
-    private sealed record Prepared(string PromptText, int[] PromptTokens, ChatRequestOptions Options, ChatTemplate Template);
+    private sealed record Prepared(string PromptText, int[] PromptTokens, ChatRequestOptions Options, ChatTemplate Template, int[] MessageEnds);
 
     private Prepared Prepare(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options)
     {
@@ -149,7 +162,11 @@ public sealed class ChatSession : IDisposable
         int[] tokens = Model.Tokenizer.EncodePrompt(text);
         if (tokens.Length >= _state.ContextLength)
             throw new ContextOverflowException(tokens.Length, 0, _state.ContextLength);
-        return new Prepared(text, tokens, options, template);
+        // Message ends are checkpoints other prompts may share; finding them costs renders, so only with a cache.
+        int[] ends = _cache.Enabled
+            ? PromptCheckpoints.MessageBoundaries(template, Model.Tokenizer, messages, tools is { Count: > 0 } ? tools : null, options.TemplateKwargs(), text, tokens)
+            : [];
+        return new Prepared(text, tokens, options, template, ends);
     }
 
     private async IAsyncEnumerable<GenerationEvent> RunOnWorker(Prepared p, [EnumeratorCancellation] CancellationToken ct)
@@ -200,8 +217,9 @@ public sealed class ChatSession : IDisposable
         var o = p.Options;
         int[] prompt = p.PromptTokens;
 
-        // Reuse the longest cached prompt that is a proper prefix of this one.
-        int reuse = RestoreLongestPrefix(prompt);
+        // Reuse the longest cached prefix of this prompt (one token at least is left to prefill, for the logits).
+        int reuse = _cache.Restore(_state, prompt);
+        int[]? checkpoints = _cache.Enabled ? PromptCheckpoints.Positions(p.MessageEnds, prompt.Length, _cache.Interval, reuse) : null;
         LastPromptTokens = prompt.Length;
         LastPrefilledTokens = prompt.Length - reuse;
 
@@ -213,7 +231,7 @@ public sealed class ChatSession : IDisposable
             ToolCallIdFactory = _ => $"call_{Interlocked.Increment(ref _toolCallCounter)}",
         });
         var controller = new ChatController(this, o, parser, prompt);
-        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Batcher = Batcher, Logprobs = o.Logprobs };
+        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Batcher = Batcher, Logprobs = o.Logprobs, Checkpoints = checkpoints };
         var events = new List<GenerationEvent>();
         Done? done = null;
         int toolCalls = 0;
@@ -260,31 +278,9 @@ public sealed class ChatSession : IDisposable
         yield return new Done(reason, d0.Usage with { ReasoningTokens = controller.ReasoningTokens, PromptTokens = prompt.Length, PrefilledTokens = prompt.Length - reuse });
     }
 
-    private int RestoreLongestPrefix(int[] prompt)
-    {
-        int best = -1;
-        for (int i = 0; i < _snapshots.Count; i++)
-        {
-            var t = _snapshots[i].Tokens;
-            if (t.Length < prompt.Length && (best < 0 || t.Length > _snapshots[best].Tokens.Length) && prompt.AsSpan(0, t.Length).SequenceEqual(t))
-                best = i;
-        }
-        if (best < 0)
-        {
-            _state.Reset();
-            return 0;
-        }
-        _state.Restore(_snapshots[best].Snapshot);
-        return _snapshots[best].Tokens.Length;
-    }
-
-    internal void SaveSnapshot(int[] prompt)
-    {
-        _snapshots.RemoveAll(s => s.Tokens.AsSpan().SequenceEqual(prompt));
-        if (_snapshots.Count >= MaxSnapshots)
-            _snapshots.RemoveAt(0);
-        _snapshots.Add((prompt, _state.Snapshot()));
-    }
+    /// <summary>Copies the state (which holds the first <c>state.Position</c> tokens of <paramref name="prompt"/>)
+    /// into the prefix cache, unless that prefix is there already.</summary>
+    internal void SaveSnapshot(Lfm2State state, int[] prompt) => _cache.Store(state, prompt);
 
     /// <summary>Steers one generation: snapshot after prefill, thinking budget, loop guard, tool choice, structured output.</summary>
     private sealed class ChatController : GenerationController
@@ -319,7 +315,11 @@ public sealed class ChatSession : IDisposable
 
         public override FinishReason? StopReason => _stop;
 
-        public override void OnPrefillComplete(Lfm2State state) => _session.SaveSnapshot(_prompt);
+        // The whole prompt too: the next turn of a conversation starts with it (the stock template's answer begins
+        // with the generation prompt), so it reuses every token.
+        public override void OnPrefillComplete(Lfm2State state) => _session.SaveSnapshot(state, _prompt);
+
+        public override void OnCheckpoint(Lfm2State state) => _session.SaveSnapshot(state, _prompt);
 
         public override int ForcedToken()
         {

@@ -10,7 +10,7 @@ public sealed record ServeCompatOptions(IReadOnlyList<string>? Aliases, bool Str
 
 /// <summary>
 /// <c>lfm serve -m FILE [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--ctx N] [--threads N] [--kv f16|f32|q8_0]
-/// [--alias NAME]… [--strict-model] [--cors-origin ORIGIN]… [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
+/// [--cache-ram MIB] [--cache-checkpoint-interval N] [--alias NAME]… [--strict-model] [--cors-origin ORIGIN]… [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
 /// [--clients N]</c>: start it on a free loopback port, drive it with streaming clients, print the figures.
 /// </summary>
 internal static class ServeCommand
@@ -19,7 +19,8 @@ internal static class ServeCommand
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
         bool verbose = false, CancellationToken ct = default, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
-        double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null, string? chatTemplateFile = null)
+        double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null, string? chatTemplateFile = null,
+        int cacheRamMiB = 1024, int cacheCheckpointInterval = 256)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -48,6 +49,8 @@ internal static class ServeCommand
                     ? TimeSpan.FromSeconds(shutdownGraceSeconds)
                     : throw new ArgumentException($"--shutdown-grace must be between 0 and 3600 seconds (got {shutdownGraceSeconds})."),
                 ChatTemplate = GenerationSettings.ReadChatTemplate(chatTemplateFile),
+                CacheRamMiB = cacheRamMiB,
+                CacheCheckpointInterval = cacheCheckpointInterval,
             });
         }
         catch (Exception e) when (e is ArgumentException or IOException or ChatTemplateFileException)

@@ -29,6 +29,13 @@ internal sealed record GenerationOptions
     /// <summary>Null: no log probabilities. 0..<see cref="TokenLogprobs.MaxTop"/>: a <see cref="TokenLogprobs"/>
     /// event before each generated token's text, with that many alternatives.</summary>
     public int? Logprobs { get; init; }
+
+    /// <summary>
+    /// Absolute state positions (token counts from the start of the prompt, ascending) where the prefill stops and
+    /// calls <see cref="GenerationController.OnCheckpoint"/> before it goes on, so the state there can be copied
+    /// (a prefix cache). Positions at or before the state's start or past the prompt's end are ignored.
+    /// </summary>
+    public IReadOnlyList<int>? Checkpoints { get; init; }
 }
 
 /// <summary>
@@ -50,6 +57,10 @@ internal abstract class GenerationController
 
     /// <summary>Called once the prompt is in the state, before the first token is chosen (e.g. to snapshot it).</summary>
     public virtual void OnPrefillComplete(Lfm2State state) { }
+
+    /// <summary>Called during prefill when the state reaches one of <see cref="GenerationOptions.Checkpoints"/>
+    /// (<c>state.Position</c> is that checkpoint), before the prefill goes on.</summary>
+    public virtual void OnCheckpoint(Lfm2State state) { }
 
     /// <summary>Non-null ends the generation with that reason after the current token.</summary>
     public virtual FinishReason? StopReason => null;
@@ -146,11 +157,24 @@ internal sealed class Generator
                 // Under a batched driver, prefill in chunks and give the other sequences a decode round between
                 // chunks, so a long prompt delays their next token by one chunk, not by the whole prompt.
                 int chunk = options.Batcher is null ? ids.Length : PrefillChunk;
-                for (int start = 0; start < ids.Length; start += chunk)
+                var checkpoints = options.Checkpoints;
+                int next = 0;   // the first checkpoint not yet reached
+                while (checkpoints is not null && next < checkpoints.Count && checkpoints[next] <= cached)
+                    next++;
+                for (int start = 0; start < ids.Length;)
                 {
                     int n = Math.Min(chunk, ids.Length - start);
+                    // A chunk ends at the next checkpoint, so the state can be copied exactly there.
+                    if (checkpoints is not null && next < checkpoints.Count && checkpoints[next] - cached < start + n)
+                        n = checkpoints[next] - cached - start;
                     _model.Forward(ids.AsSpan(start, n), state, logits);
-                    if (start + n < ids.Length)
+                    start += n;
+                    while (checkpoints is not null && next < checkpoints.Count && checkpoints[next] <= cached + start)
+                    {
+                        if (checkpoints[next++] == cached + start)
+                            controller?.OnCheckpoint(state);
+                    }
+                    if (start < ids.Length && options.Batcher is not null)
                         yield return DecodePending.Instance;
                 }
             }

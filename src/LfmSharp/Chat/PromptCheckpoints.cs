@@ -1,0 +1,107 @@
+using System.Text.Json;
+using LfmSharp.Tokenizers;
+
+namespace LfmSharp.Chat;
+
+/// <summary>
+/// Where in a prompt the state is worth copying for later prompts (see <see cref="Generation.PrefixCache"/>): the
+/// places other prompts share with this one. Those are the end of the system block, the end of each message, every
+/// <c>interval</c> tokens inside a long message (counted from the message's start, so two prompts that share the
+/// start of a long message share those positions), and the last-but-one token (an identical prompt then prefills
+/// one token, which it must do to get logits).
+/// </summary>
+internal static class PromptCheckpoints
+{
+    /// <summary>Message ends looked for at the tail of a long conversation (besides the first message's end): each
+    /// costs a render and a tokenization of that prefix, on the thread that starts the generation.</summary>
+    internal const int MaxTailMessages = 16;
+
+    /// <summary>Most interval checkpoints inside one message. Each checkpoint copies the whole KV cache up to it, so
+    /// a very long message doubles its spacing until it has at most this many (doubling keeps the coarser positions a
+    /// subset of the finer ones, so two prompts that share a long message still share checkpoints).</summary>
+    internal const int MaxPerMessage = 8;
+
+    /// <summary>
+    /// Token positions in <paramref name="prompt"/> where a message ends (ascending, each &lt; prompt length). A
+    /// boundary counts only when rendering the conversation up to that message and tokenizing it gives exactly the
+    /// first tokens of <paramref name="prompt"/>; a template that renders a prefix differently (it drops past
+    /// thinking, or refuses a conversation that does not end with a user message) just yields fewer boundaries.
+    /// </summary>
+    public static int[] MessageBoundaries(ChatTemplate template, BpeTokenizer tokenizer, IReadOnlyList<LfmChatMessage> messages,
+        IReadOnlyList<ToolDefinition>? tools, IReadOnlyDictionary<string, JsonElement>? kwargs, string promptText, int[] prompt)
+    {
+        var ends = new List<int>();
+        // The system block alone, when the tools make one without a system message.
+        if (tools is { Count: > 0 } && messages.Count > 0 && messages[0].Role != LfmChatRole.System)
+            AddIfPrefix(ends, template, tokenizer, [], tools, kwargs, promptText, prompt);
+        int firstTail = Math.Max(1, messages.Count - MaxTailMessages);
+        for (int i = 0; i < messages.Count; i++)
+        {
+            if (i == 0 || i >= firstTail)
+                AddIfPrefix(ends, template, tokenizer, Take(messages, i + 1), tools, kwargs, promptText, prompt);
+        }
+        ends.Sort();
+        return [.. ends.Distinct()];
+    }
+
+    /// <summary>
+    /// The checkpoints of one prefill (ascending, all in (<paramref name="start"/>, prompt length)): the
+    /// <paramref name="boundaries"/>, every <paramref name="interval"/> tokens after each boundary (and after 0) up to the
+    /// next (a power-of-two multiple of it in a message longer than <see cref="MaxPerMessage"/> intervals), and prompt
+    /// length − 1.
+    /// </summary>
+    public static int[] Positions(IReadOnlyList<int> boundaries, int promptLength, int interval, int start)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(interval, 1);
+        var points = new SortedSet<int>();
+        int segmentStart = 0;
+        for (int b = 0; b <= boundaries.Count; b++)
+        {
+            int segmentEnd = b < boundaries.Count ? boundaries[b] : promptLength - 1;
+            long step = interval;
+            while ((segmentEnd - segmentStart - 1) / step > MaxPerMessage)
+                step *= 2;
+            for (long p = segmentStart + step; p < segmentEnd; p += step)
+                points.Add((int)p);
+            points.Add(segmentEnd);
+            segmentStart = Math.Max(segmentStart, segmentEnd);
+        }
+        points.Add(promptLength - 1);
+        var result = new List<int>(points.Count);
+        foreach (int p in points)
+        {
+            if (p > start && p < promptLength)
+                result.Add(p);
+        }
+        return [.. result];
+    }
+
+    private static void AddIfPrefix(List<int> ends, ChatTemplate template, BpeTokenizer tokenizer, IReadOnlyList<LfmChatMessage> messages,
+        IReadOnlyList<ToolDefinition>? tools, IReadOnlyDictionary<string, JsonElement>? kwargs, string promptText, int[] prompt)
+    {
+        string text;
+        try
+        {
+            text = template.Render(messages, tools, addGenerationPrompt: false, kwargs);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A template may refuse a partial conversation (raise_exception); that prefix is just not a checkpoint.
+            return;
+        }
+        // The text check is cheap and rejects most misfits before the tokenizer runs.
+        if (text.Length == 0 || text.Length >= promptText.Length || !promptText.StartsWith(text, StringComparison.Ordinal))
+            return;
+        int[] tokens = tokenizer.EncodePrompt(text);
+        if (tokens.Length > 0 && tokens.Length < prompt.Length && prompt.AsSpan(0, tokens.Length).SequenceEqual(tokens))
+            ends.Add(tokens.Length);
+    }
+
+    private static LfmChatMessage[] Take(IReadOnlyList<LfmChatMessage> messages, int count)
+    {
+        var list = new LfmChatMessage[count];
+        for (int i = 0; i < count; i++)
+            list[i] = messages[i];
+        return list;
+    }
+}
