@@ -55,7 +55,7 @@ internal static class CompletionsEndpoint
             {
                 var state = slot.State;
                 state.Reset();   // a raw completion starts from an empty sequence
-                return new Generator(model).Generate(state, prompt, o with { Batcher = slot.Batcher }, controller: null, ct);
+                return new Generator(model).Generate(state, prompt, o, controller: null, ct);
             });
         }
         var generations = await ChatCompletionsEndpoint.WhenAllStartedAsync(starts).ConfigureAwait(false);

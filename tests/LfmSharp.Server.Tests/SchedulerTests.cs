@@ -9,7 +9,7 @@ namespace LfmSharp.Server.Tests;
 public sealed class SchedulerTests(ServerFixture fx)
 {
     /// <summary>A sequence that logs each step it takes (steps run on the decode thread, so the log is ordered).
-    /// Like a batched generation, it yields <see cref="DecodePending"/> after each token's output.</summary>
+    /// A plain stream: the scheduler advances it one event per step.</summary>
     private static IEnumerable<GenerationEvent> Script(string name, int steps, List<string> log, ManualResetEventSlim? gate = null)
     {
         for (int i = 0; i < steps; i++)
@@ -19,7 +19,6 @@ public sealed class SchedulerTests(ServerFixture fx)
             lock (log)
                 log.Add(name);
             yield return new ContentDelta($"{name}{i}");
-            yield return DecodePending.Instance;
         }
         yield return new Done(FinishReason.Stop, new GenerationUsage { CompletionTokens = steps });
     }
