@@ -58,6 +58,18 @@ public sealed class ChatSession : IDisposable
         _state.Reset();
     }
 
+    /// <summary>Forgets the conversation and every cached prefix, then starts <see cref="History"/> from
+    /// <paramref name="history"/> (e.g. a system message, or a saved conversation to continue with <see cref="SendAsync"/>).</summary>
+    public void Reset(IEnumerable<LfmChatMessage> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var messages = history.ToList();
+        if (messages.Any(m => m is null))
+            throw new ArgumentException("the history holds a null message", nameof(history));
+        Reset();
+        _history.AddRange(messages);
+    }
+
     /// <summary>Adds <paramref name="userMessage"/> to <see cref="History"/>, answers, and adds the answer too.</summary>
     public async IAsyncEnumerable<GenerationEvent> SendAsync(string userMessage, ChatRequestOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
