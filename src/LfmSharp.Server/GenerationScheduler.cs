@@ -376,6 +376,12 @@ internal sealed class GenerationScheduler : IDisposable
     private static void Finish(Job job, Exception? error)
     {
         job.Registration.Dispose();
+        // A cancelled request's reader wants the cancellation, not a backlog: undelivered events would hold back
+        // its Completion until read.
+        if (error is OperationCanceledException && job.Ct.IsCancellationRequested)
+        {
+            while (job.Output.Reader.TryRead(out _)) { }
+        }
         job.Output.Writer.TryComplete(error);
     }
 
@@ -396,7 +402,7 @@ internal sealed class GenerationScheduler : IDisposable
     {
         public readonly Func<GenerationSlot, IEnumerable<GenerationEvent>> Start = start;
         public readonly CancellationToken Ct = ct;
-        public readonly Channel<GenerationEvent> Output = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        public readonly Channel<GenerationEvent> Output = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });   // two readers: the scheduler drops a cancelled request's backlog
         public readonly List<GenerationEvent> Buffer = [];
         public readonly long EnqueuedTimestamp = Stopwatch.GetTimestamp();
         public CancellationTokenRegistration Registration;
