@@ -22,19 +22,14 @@ internal sealed class GenerationSlot : IDisposable
     private ChatSession? _session;
     private Lfm2State? _state;
 
-    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv, DecodeBatcher batcher, PrefixCache cache)
+    internal GenerationSlot(int id, LanguageModel model, int contextLength, KvCacheType kv, PrefixCache cache)
     {
         Cache = cache;
         Id = id;
         _model = model;
         _contextLength = contextLength;
         _kv = kv;
-        Batcher = batcher;
     }
-
-    /// <summary>The scheduler's batcher: generations in this slot must use it (the session already does), so their
-    /// decode steps run together with the other slots'.</summary>
-    public DecodeBatcher Batcher { get; }
 
     public int Id { get; }
 
@@ -44,14 +39,7 @@ internal sealed class GenerationSlot : IDisposable
     public int ContextLength => _contextLength;
 
     /// <summary>The slot's chat session (stateless <c>Complete</c> calls reuse its cached prefixes).</summary>
-    public ChatSession Session => _session ??= CreateSession();
-
-    private ChatSession CreateSession()
-    {
-        var session = new ChatSession(_model, _contextLength, _kv, Cache);
-        session.Batcher = Batcher;
-        return session;
-    }
+    public ChatSession Session => _session ??= new ChatSession(_model, _contextLength, _kv, Cache);
 
     /// <summary>A raw model state for text completions.</summary>
     public Lfm2State State => _state ??= _model.CreateState(_contextLength, _kv);
@@ -61,20 +49,19 @@ internal sealed class GenerationSlot : IDisposable
 
 /// <summary>
 /// Runs many generations on one model: a fixed number of slots (each with its own state), a bounded wait queue
-/// (<see cref="QueueFullException"/> past it), and one decode thread running rounds.
+/// (<see cref="QueueFullException"/> past it), and one decode thread running steps.
 /// <para>
-/// <b>Continuous batching.</b> In a round every active sequence is advanced to its next decode step (its stream
-/// yields <see cref="DecodePending"/>), then one <see cref="DecodeBatcher.RunPending"/> runs all those steps as a
-/// single batched forward pass: the weights are read once per round, so total throughput rises with the number of
-/// active sequences. Sequences join (after their prefill, which runs inside their first advances) and leave between
-/// rounds. Cancellation is checked before every advance, so an aborted request stops within one token (or one prefill
-/// chunk) and its slot
-/// goes to the next waiting request at once.
+/// <b>Continuous batching with prefill inside the batch.</b> A generation is a <see cref="GenerationSequence"/> (the
+/// endpoints' streams are <see cref="IGenerationSource"/>s, started here on the decode thread). Each step gathers the
+/// next decode token of every running sequence, then fills what is left of the per-step token budget with prefill
+/// chunks of new ones, and runs all of it as one forward pass (<see cref="DecodeBatcher"/>): the weights are read once
+/// per step, a new request starts within a step or two, and the running ones keep streaming while it prefills.
+/// Sequences join and leave between steps. Cancellation is checked before every step, so an aborted request stops
+/// within one token (or one prefill chunk) and its slot goes to the next waiting request at once.
 /// </para>
 /// <para>
-/// A new request's prefill runs inside its advances in chunks of <see cref="Generator.PrefillChunk"/> tokens, one chunk
-/// per round, so a long prompt delays the others' next token by one chunk rather than by its whole length (prefills
-/// are not batched with each other or with the decode steps).
+/// A stream that is not a generation (no model work) is advanced one event per step, so it never holds the decode
+/// thread for long.
 /// </para>
 /// </summary>
 internal sealed class GenerationScheduler : IDisposable
@@ -88,6 +75,7 @@ internal sealed class GenerationScheduler : IDisposable
     private readonly Thread _thread;
     private readonly int _queueCapacity;
     private readonly DecodeBatcher _batcher;
+    private readonly Job?[] _stepJobs;           // [slots] the job of each sequence in the step being run
     private volatile bool _stopping;
 
     /// <param name="model">The model every slot runs.</param>
@@ -95,8 +83,12 @@ internal sealed class GenerationScheduler : IDisposable
     /// <param name="queueCapacity">Requests that may wait for a slot; one more is refused.</param>
     /// <param name="contextLength">Tokens per slot.</param>
     /// <param name="kv">KV cache element type.</param>
+    /// <param name="tokensPerStep">Most tokens one forward pass feeds: every running sequence's decode token, then
+    /// prefill chunks of new ones up to this budget (at least <paramref name="slots"/>). Larger starts long prompts
+    /// sooner; smaller keeps the running sequences' steps shorter while a prompt prefills.</param>
     /// <param name="cache">The prompt-prefix cache all slots share; null: none (every prompt is prefilled in full).</param>
-    public GenerationScheduler(LanguageModel model, int slots, int queueCapacity, int contextLength, KvCacheType kv = KvCacheType.F16, PrefixCache? cache = null)
+    public GenerationScheduler(LanguageModel model, int slots, int queueCapacity, int contextLength, KvCacheType kv = KvCacheType.F16,
+        int tokensPerStep = DecodeBatcher.DefaultTokenBudget, PrefixCache? cache = null)
     {
         Cache = cache ?? new PrefixCache(0);
         ArgumentNullException.ThrowIfNull(model);
@@ -104,10 +96,11 @@ internal sealed class GenerationScheduler : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(queueCapacity);
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         _queueCapacity = queueCapacity;
-        _batcher = new DecodeBatcher(model, slots);
+        _batcher = new DecodeBatcher(model, slots, Math.Max(tokensPerStep, slots));
+        _stepJobs = new Job?[slots];
         for (int i = slots - 1; i >= 0; i--)
         {
-            var slot = new GenerationSlot(i, model, contextLength, kv, _batcher, Cache);
+            var slot = new GenerationSlot(i, model, contextLength, kv, Cache);
             _slots.Add(slot);
             _free.Push(slot);
         }
@@ -122,31 +115,38 @@ internal sealed class GenerationScheduler : IDisposable
 
     public int QueueCapacity => _queueCapacity;
 
+    /// <summary>Most tokens one forward pass feeds.</summary>
+    public int TokensPerStep => _batcher.TokenBudget;
+
     /// <summary>Requests waiting for a slot.</summary>
     public int Waiting { get { lock (_lock) return _waiting.Count; } }
 
     /// <summary>Requests generating now.</summary>
     public int Active { get { lock (_lock) return _active.Count; } }
 
-    /// <summary>Sequence steps run so far (≈ tokens, plus one prefill per request).</summary>
+    /// <summary>Sequence steps run so far (≈ tokens, plus one per prefill chunk).</summary>
     public long Steps => Interlocked.Read(ref _steps);
 
-    /// <summary>Batched forward passes run so far (one per round with pending decode steps).</summary>
+    /// <summary>Batched forward passes run so far (one per step with queued inputs).</summary>
     public long BatchedSteps => Interlocked.Read(ref _batchedSteps);
 
     /// <summary>Largest number of sequences stepped by one batched forward pass so far.</summary>
     public int LargestBatch => Volatile.Read(ref _largestBatch);
 
+    /// <summary>Largest number of tokens fed by one forward pass so far (never above <see cref="TokensPerStep"/>).</summary>
+    public int LargestStepTokens => Volatile.Read(ref _largestStepTokens);
+
     private long _steps, _batchedSteps;
-    private int _largestBatch;
+    private int _largestBatch, _largestStepTokens;
 
     /// <summary>Delay after each step (tests use it to make a generation slow enough to abort mid-way).</summary>
     internal TimeSpan StepDelay { get; set; }
 
     /// <summary>
     /// Queues a generation. <paramref name="start"/> runs on the decode thread with a free slot and returns the
-    /// sequence's event stream; the returned reader yields its events and completes after the last one (with the
-    /// exception the stream threw, or <see cref="OperationCanceledException"/> when <paramref name="ct"/> fired).
+    /// sequence's event stream (a generation is stepped in batches, see the class remarks); the returned reader
+    /// yields its events and completes after the last one (with the exception the stream threw, or
+    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> fired).
     /// </summary>
     /// <exception cref="QueueFullException">All slots are busy and the queue is full.</exception>
     public ChannelReader<GenerationEvent> Enqueue(Func<GenerationSlot, IEnumerable<GenerationEvent>> start, CancellationToken ct)
@@ -179,18 +179,12 @@ internal sealed class GenerationScheduler : IDisposable
                 _wake.Wait();
                 continue;
             }
-            // Advance every active sequence to its next decode step, in admission order...
-            for (int i = 0; i < _active.Count && !_stopping; i++)
+            Step();
+            for (int i = _active.Count - 1; i >= 0; i--)
             {
-                if (!Advance(_active[i]))
-                {
+                if (_active[i].Over)
                     Retire(i);
-                    i--;
-                }
             }
-            // ...then run all those steps as one batched forward pass.
-            if (_batcher.Pending > 0)
-                RunBatch();
             if (StepDelay > TimeSpan.Zero)
                 Thread.Sleep(StepDelay);
         }
@@ -199,7 +193,7 @@ internal sealed class GenerationScheduler : IDisposable
         {
             foreach (var job in _active)
             {
-                try { job.Events?.Dispose(); } catch (Exception) { /* shutting down: the sequence is abandoned anyway */ }
+                try { Release(job); } catch (Exception) { /* shutting down: the sequence is abandoned anyway */ }
                 Finish(job, new ObjectDisposedException(nameof(GenerationScheduler), "The server is shutting down."));
             }
             foreach (var job in _waiting)
@@ -237,44 +231,81 @@ internal sealed class GenerationScheduler : IDisposable
         }
     }
 
-    // An advance that yields this many events without reaching a decode step gives the others a turn (a stream that
-    // does not use the batcher must not hold the decode thread for a whole generation).
-    private const int MaxEventsPerAdvance = 64;
+    /// <summary>One step: start new jobs, queue every decode token, then prefill chunks within the budget, run
+    /// them as one pass and hand each sequence its logits. Jobs that ended are marked <see cref="Job.Over"/>.</summary>
+    private void Step()
+    {
+        int queued = 0;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < _active.Count && !_stopping; i++)
+            {
+                var job = _active[i];
+                if (pass == 0 && !Prepare(job))
+                    continue;
+                // Decode tokens first, so the prefill chunks only take what budget the running sequences leave.
+                if (job.Over || job.Sequence is not { } seq || seq.IsPrefilling != (pass == 1))
+                    continue;
+                try
+                {
+                    if (_batcher.TryAdd(seq, job.Buffer))
+                        _stepJobs[queued++] = job;
+                    else
+                        job.Over = seq.IsFinished;
+                }
+                catch (Exception e)
+                {
+                    Fail(job, e);
+                }
+                Flush(job);
+            }
+        }
+        if (queued > 0)
+            RunBatch(queued);
+    }
 
-    /// <summary>Moves a sequence on to its next pending decode step (or its end); false when it is over (its output
-    /// is then completed by <see cref="Retire"/>).</summary>
-    private bool Advance(Job job)
+    /// <summary>Starts the job on its first step, checks cancellation, and advances a plain stream by one event.
+    /// False when the job has nothing to queue this step.</summary>
+    private bool Prepare(Job job)
     {
         if (job.Ct.IsCancellationRequested)
         {
             job.Error = new OperationCanceledException(job.Ct);
+            job.Over = true;
             return false;
         }
         try
         {
-            job.Events ??= job.Start(job.Slot!).GetEnumerator();
-            Interlocked.Increment(ref _steps);
-            for (int n = 0; n < MaxEventsPerAdvance; n++)
+            if (job.Sequence is null && job.Stream is null)
             {
-                if (!job.Events.MoveNext())
+                var produced = job.Start(job.Slot!);
+                if (produced is IGenerationSource source)
+                    job.Sequence = source.Start();
+                else
+                    job.Stream = produced.GetEnumerator();
+            }
+            if (job.Stream is { } stream)
+            {
+                Interlocked.Increment(ref _steps);
+                if (!stream.MoveNext())
+                {
+                    job.Over = true;
                     return false;
-                var ev = job.Events.Current;
-                if (ev is DecodePending)
-                    return true;
-                job.Output.Writer.TryWrite(ev);
-                if (ev is Done)
-                    return false;
+                }
+                job.Output.Writer.TryWrite(stream.Current);
+                job.Over = stream.Current is Done;
+                return false;
             }
             return true;
         }
         catch (Exception e)
         {
-            job.Error = e is OperationCanceledException && job.Ct.IsCancellationRequested ? new OperationCanceledException(job.Ct) : e;
+            Fail(job, e);
             return false;
         }
     }
 
-    private void RunBatch()
+    private void RunBatch(int queued)
     {
         try
         {
@@ -282,17 +313,54 @@ internal sealed class GenerationScheduler : IDisposable
             Interlocked.Increment(ref _batchedSteps);
             if (n > _largestBatch)
                 Volatile.Write(ref _largestBatch, n);
+            if (_batcher.PendingTokens > _largestStepTokens)
+                Volatile.Write(ref _largestStepTokens, _batcher.PendingTokens);
         }
         catch (Exception e)
         {
-            // The batched pass failed part-way: every sequence in it has an unknown state, so all active ones end
-            // with the error (none may be resumed on stale logits).
-            for (int i = _active.Count - 1; i >= 0; i--)
-            {
-                _active[i].Error ??= e;
-                Retire(i);
-            }
+            // The pass failed part-way: every sequence in it has an unknown state, so all of them end with the
+            // error (none may be resumed on stale logits).
+            for (int i = 0; i < queued; i++)
+                Fail(_stepJobs[i]!, e);
+            queued = 0;
         }
+        for (int i = 0; i < queued; i++)
+        {
+            var job = _stepJobs[i]!;
+            try
+            {
+                Interlocked.Increment(ref _steps);
+                _batcher.Accept(i, job.Buffer);
+                job.Over = job.Sequence!.IsFinished;
+            }
+            catch (Exception e)
+            {
+                Fail(job, e);
+            }
+            Flush(job);
+        }
+        _batcher.Clear();
+        Array.Clear(_stepJobs, 0, _stepJobs.Length);
+    }
+
+    private static void Fail(Job job, Exception e)
+    {
+        job.Error ??= e is OperationCanceledException && job.Ct.IsCancellationRequested ? new OperationCanceledException(job.Ct) : e;
+        job.Over = true;
+    }
+
+    private static void Flush(Job job)
+    {
+        var buffer = job.Buffer;
+        for (int i = 0; i < buffer.Count; i++)
+            job.Output.Writer.TryWrite(buffer[i]);
+        buffer.Clear();
+    }
+
+    private static void Release(Job job)
+    {
+        job.Sequence?.Dispose();
+        job.Stream?.Dispose();
     }
 
     private void Retire(int index)
@@ -300,7 +368,7 @@ internal sealed class GenerationScheduler : IDisposable
         var job = _active[index];
         try
         {
-            job.Events?.Dispose();
+            Release(job);
         }
         catch (Exception e)
         {
@@ -317,6 +385,12 @@ internal sealed class GenerationScheduler : IDisposable
     private static void Finish(Job job, Exception? error)
     {
         job.Registration.Dispose();
+        // A cancelled request's reader wants the cancellation, not a backlog: undelivered events would hold back
+        // its Completion until read.
+        if (error is OperationCanceledException && job.Ct.IsCancellationRequested)
+        {
+            while (job.Output.Reader.TryRead(out _)) { }
+        }
         job.Output.Writer.TryComplete(error);
     }
 
@@ -337,11 +411,14 @@ internal sealed class GenerationScheduler : IDisposable
     {
         public readonly Func<GenerationSlot, IEnumerable<GenerationEvent>> Start = start;
         public readonly CancellationToken Ct = ct;
-        public readonly Channel<GenerationEvent> Output = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        public readonly Channel<GenerationEvent> Output = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });   // two readers: the scheduler drops a cancelled request's backlog
+        public readonly List<GenerationEvent> Buffer = [];
         public readonly long EnqueuedTimestamp = Stopwatch.GetTimestamp();
         public CancellationTokenRegistration Registration;
         public GenerationSlot? Slot;
-        public IEnumerator<GenerationEvent>? Events;
+        public GenerationSequence? Sequence;     // a generation, stepped in batches
+        public IEnumerator<GenerationEvent>? Stream;  // anything else, one event per step
+        public bool Over;
         public Exception? Error;
     }
 }

@@ -60,7 +60,7 @@ internal sealed class ModelHost : IDisposable
             foreach (string alias in (ReadOnlySpan<string>)[model.Name])
                 _names.Add(alias);
             _scheduler = new GenerationScheduler(model, _options.Slots, _options.QueueCapacity, _options.ContextLength, _options.KvCacheType,
-                new PrefixCache((long)_options.CacheRamMiB << 20, _options.CacheCheckpointInterval));
+                cache: new PrefixCache((long)_options.CacheRamMiB << 20, _options.CacheCheckpointInterval));
         }
         catch (Exception e)
         {

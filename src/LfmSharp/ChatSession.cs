@@ -62,13 +62,6 @@ public sealed class ChatSession : IDisposable
     /// <summary>Prompt tokens of the last call.</summary>
     public int LastPromptTokens { get; private set; }
 
-    /// <summary>
-    /// Set by a driver that batches the decode steps of many sessions (a server): the synchronous
-    /// <see cref="Complete"/> stream then yields <see cref="DecodePending"/> at every decode step (see
-    /// <see cref="DecodeBatcher"/>). Leave null for ordinary use.
-    /// </summary>
-    internal DecodeBatcher? Batcher { get; set; }
-
     /// <summary>Forgets the conversation and every cached prefix (of a private cache; a shared one is left alone).</summary>
     public void Reset()
     {
@@ -76,6 +69,18 @@ public sealed class ChatSession : IDisposable
         if (_ownsCache)
             _cache.Clear();
         _state.Reset();
+    }
+
+    /// <summary>Forgets the conversation and every cached prefix, then starts <see cref="History"/> from
+    /// <paramref name="history"/> (e.g. a system message, or a saved conversation to continue with <see cref="SendAsync"/>).</summary>
+    public void Reset(IEnumerable<LfmChatMessage> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var messages = history.ToList();
+        if (messages.Any(m => m is null))
+            throw new ArgumentException("the history holds a null message", nameof(history));
+        Reset();
+        _history.AddRange(messages);
     }
 
     /// <summary>Adds <paramref name="userMessage"/> to <see cref="History"/>, answers, and adds the answer too.</summary>
@@ -117,19 +122,19 @@ public sealed class ChatSession : IDisposable
     public IAsyncEnumerable<GenerationEvent> CompleteAsync(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
-        if (Batcher is not null)
-            throw new InvalidOperationException("this session's decode steps are batched (Batcher is set); drive it through Complete and the batcher");
         // Render and tokenize eagerly so bad input and context overflow surface as exceptions from this call.
         var prepared = Prepare(messages, options);
         return RunOnWorker(prepared, cancellationToken);
     }
 
     /// <summary>Synchronous form of <see cref="CompleteAsync"/>, run on the calling thread.</summary>
+    /// <remarks>The generation starts when the stream is enumerated. A batching driver (the server's scheduler) may
+    /// instead start it on its own thread and step it together with other sessions' generations.</remarks>
     public IEnumerable<GenerationEvent> Complete(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         var prepared = Prepare(messages, options);
-        return RunLocked(prepared, cancellationToken);
+        return new PendingGeneration(this, prepared, cancellationToken);
     }
 
     /// <summary>The exact prompt text and token ids a call with these messages would prefill.</summary>
@@ -178,7 +183,7 @@ public sealed class ChatSession : IDisposable
         {
             try
             {
-                foreach (var e in RunLocked(p, ct))
+                foreach (var e in new PendingGeneration(this, p, ct))
                 {
                     var write = channel.Writer.WriteAsync(e, CancellationToken.None);
                     if (!write.IsCompletedSuccessfully)
@@ -197,129 +202,109 @@ public sealed class ChatSession : IDisposable
         await worker.ConfigureAwait(false);
     }
 
-    private IEnumerable<GenerationEvent> RunLocked(Prepared p, CancellationToken ct)
+    /// <summary>A prepared call not started yet: enumerate it to run it alone, or start it and step it (a batcher).</summary>
+    private sealed class PendingGeneration(ChatSession session, Prepared prepared, CancellationToken ct) : IEnumerable<GenerationEvent>, IGenerationSource
+    {
+        public GenerationSequence Start() => session.Run(prepared, ct);
+
+        public IEnumerator<GenerationEvent> GetEnumerator()
+        {
+            using var sequence = Start();
+            foreach (var e in sequence)
+                yield return e;
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>Takes the session (one generation at a time), restores the longest cached prefix and returns the
+    /// generation, which releases the session when it ends.</summary>
+    private GenerationSequence Run(Prepared p, CancellationToken ct)
     {
         if (!_busy.Wait(0))
             throw new InvalidOperationException("this chat session is already generating; use one session per concurrent conversation");
         try
         {
-            foreach (var e in Run(p, ct))
-                yield return e;
+            var o = p.Options;
+            int[] prompt = p.PromptTokens;
+
+            // Reuse the longest cached prefix of this prompt (one token at least is left to prefill, for the logits).
+            int reuse = RestoreLongestPrefix(prompt);
+            int[]? checkpoints = _cache.Enabled ? PromptCheckpoints.Positions(p.MessageEnds, prompt.Length, _cache.Interval, reuse) : null;
+            LastPromptTokens = prompt.Length;
+            LastPrefilledTokens = prompt.Length - reuse;
+
+            var tools = o.ToolChoice.Mode == ToolChoiceMode.None ? null : o.Tools;
+            var parser = new ChatOutputParser(new ChatOutputParserOptions
+            {
+                StartInReasoning = p.Template.GenerationPromptOpensThinking,
+                Tools = tools is { Count: > 0 } ? tools : null,
+                ToolCallIdFactory = _ => $"call_{Interlocked.Increment(ref _toolCallCounter)}",
+            });
+            var controller = new ChatController(this, o, parser, onPrefilled: state => SaveSnapshot(state, prompt));
+            var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Logprobs = o.Logprobs, Checkpoints = checkpoints };
+            var sequence = _generator.Generate(_state, new ArraySegment<int>(prompt, reuse, prompt.Length - reuse), genOptions, controller, ct);
+            sequence.Ended = () => _busy.Release();
+            return sequence;
         }
-        finally
+        catch
         {
             _busy.Release();
+            throw;
         }
     }
 
-    private IEnumerable<GenerationEvent> Run(Prepared p, CancellationToken ct)
-    {
-        var o = p.Options;
-        int[] prompt = p.PromptTokens;
-
-        // Reuse the longest cached prefix of this prompt (one token at least is left to prefill, for the logits).
-        int reuse = _cache.Restore(_state, prompt);
-        int[]? checkpoints = _cache.Enabled ? PromptCheckpoints.Positions(p.MessageEnds, prompt.Length, _cache.Interval, reuse) : null;
-        LastPromptTokens = prompt.Length;
-        LastPrefilledTokens = prompt.Length - reuse;
-
-        var tools = o.ToolChoice.Mode == ToolChoiceMode.None ? null : o.Tools;
-        var parser = new ChatOutputParser(new ChatOutputParserOptions
-        {
-            StartInReasoning = p.Template.GenerationPromptOpensThinking,
-            Tools = tools is { Count: > 0 } ? tools : null,
-            ToolCallIdFactory = _ => $"call_{Interlocked.Increment(ref _toolCallCounter)}",
-        });
-        var controller = new ChatController(this, o, parser, prompt);
-        var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Batcher = Batcher, Logprobs = o.Logprobs, Checkpoints = checkpoints };
-        var events = new List<GenerationEvent>();
-        Done? done = null;
-        int toolCalls = 0;
-
-        foreach (var e in _generator.Generate(_state, new ArraySegment<int>(prompt, reuse, prompt.Length - reuse), genOptions, controller, ct))
-        {
-            events.Clear();
-            switch (e)
-            {
-                case TextDelta t:
-                    parser.Push(t.Text, events);
-                    controller.ObserveText(t.Text, events);
-                    break;
-                case Done d:
-                    done = d;
-                    continue;
-                case TokenLogprobs lp when parser.InReasoning:
-                    // The parser has not seen this token's text yet: its state is the one the token was written in.
-                    if (o.IncludeReasoning)
-                        events.Add(lp with { InReasoning = true });
-                    break;
-                default:
-                    events.Add(e);
-                    break;
-            }
-            foreach (var ev in events)
-            {
-                if (ev is ToolCallEvent) toolCalls++;
-                if (ev is ReasoningDelta && !o.IncludeReasoning) continue;
-                yield return ev;
-            }
-        }
-        events.Clear();
-        parser.Finish(events);
-        foreach (var ev in events)
-        {
-            if (ev is ToolCallEvent) toolCalls++;
-            if (ev is ReasoningDelta && !o.IncludeReasoning) continue;
-            yield return ev;
-        }
-        var d0 = done!;
-        // A complete call is a finished turn even when it used the last token of the budget.
-        var reason = toolCalls > 0 && d0.Reason is FinishReason.Stop or FinishReason.Length ? FinishReason.ToolCalls : d0.Reason;
-        yield return new Done(reason, d0.Usage with { ReasoningTokens = controller.ReasoningTokens, PromptTokens = prompt.Length, PrefilledTokens = prompt.Length - reuse });
-    }
+    /// <summary>Restores the longest cached prefix of <paramref name="prompt"/> (from this session or, with a shared
+    /// cache, any other) into the state; at least one token is left to prefill, for the logits.</summary>
+    private int RestoreLongestPrefix(int[] prompt) => _cache.Restore(_state, prompt);
 
     /// <summary>Copies the state (which holds the first <c>state.Position</c> tokens of <paramref name="prompt"/>)
     /// into the prefix cache, unless that prefix is there already.</summary>
     internal void SaveSnapshot(Lfm2State state, int[] prompt) => _cache.Store(state, prompt);
 
-    /// <summary>Steers one generation: snapshot after prefill, thinking budget, loop guard, tool choice, structured output.</summary>
+    /// <summary>
+    /// Steers one generation, token by token, from inside the generator's cycle: thinking budget, loop guard, tool
+    /// choice and structured output decide on the parser's state, which this controller feeds itself with each
+    /// token's text (so it is current before the next token is chosen); it also turns the text into reasoning,
+    /// content and tool-call events.
+    /// </summary>
     private sealed class ChatController : GenerationController
     {
         private readonly ChatSession _session;
         private readonly ChatRequestOptions _o;
         private readonly ChatOutputParser _parser;
-        private readonly int[] _prompt;
+        private readonly Action<Lfm2State> _onPrefilled;
         private readonly ThinkingBudget _budget;
         private readonly LoopGuard? _guard;
         private readonly Queue<int> _forced = new();
         private readonly AnswerConstraint? _constraint;
         private readonly bool _noTools;
+        private readonly List<GenerationEvent> _parsed = [];
         private FinishReason? _stop;
         private bool _endThinkingRequested;
         private int _generated;
         private int _lastToken = -1;
+        private int _toolCalls;
 
-        public ChatController(ChatSession session, ChatRequestOptions o, ChatOutputParser parser, int[] prompt)
+        public ChatController(ChatSession session, ChatRequestOptions o, ChatOutputParser parser, Action<Lfm2State> onPrefilled)
         {
             _session = session;
             _o = o;
             _parser = parser;
-            _prompt = prompt;
+            _onPrefilled = onPrefilled;
             _budget = new ThinkingBudget(o.MaxThinkingTokens, o.ThinkingBudgetNotice);
             _guard = o.LoopGuardEnabled ? new LoopGuard(o.LoopGuard) : null;
             _constraint = AnswerConstraint.Create(session.Model, o, parser.InReasoning);
             _noTools = o.ToolChoice.Mode == ToolChoiceMode.None || o.Tools is not { Count: > 0 };
         }
 
-        public int ReasoningTokens => _budget.ReasoningTokens;
-
         public override FinishReason? StopReason => _stop;
 
-        // The whole prompt too: the next turn of a conversation starts with it (the stock template's answer begins
-        // with the generation prompt), so it reuses every token.
-        public override void OnPrefillComplete(Lfm2State state) => _session.SaveSnapshot(state, _prompt);
+        // At each checkpoint (message ends, every N tokens, the last-but-one token) and at the whole prompt: the
+        // next turn of a conversation starts with it (the stock template's answer begins with the generation prompt).
+        public override void OnPrefillComplete(Lfm2State state) => _onPrefilled(state);
 
-        public override void OnCheckpoint(Lfm2State state) => _session.SaveSnapshot(state, _prompt);
+        public override void OnCheckpoint(Lfm2State state) => _onPrefilled(state);
 
         public override int ForcedToken()
         {
@@ -361,8 +346,46 @@ public sealed class ChatSession : IDisposable
 
         public override bool SuppressEndOfGeneration => _constraint is { } c && !c.CanEnd;
 
-        /// <summary>Called with each piece of text after the parser has seen it.</summary>
-        public void ObserveText(string text, List<GenerationEvent> events)
+        public override void OnLogprobs(TokenLogprobs logprobs, List<GenerationEvent> events)
+        {
+            // The parser has not seen this token's text yet: its state is the one the token was written in.
+            if (!_parser.InReasoning)
+                events.Add(logprobs);
+            else if (_o.IncludeReasoning)
+                events.Add(logprobs with { InReasoning = true });
+        }
+
+        public override void OnText(string text, List<GenerationEvent> events)
+        {
+            _parsed.Clear();
+            _parser.Push(text, _parsed);
+            ObserveText(text, _parsed);
+            Forward(events);
+        }
+
+        public override Done OnFinish(Done done, List<GenerationEvent> events)
+        {
+            _parsed.Clear();
+            _parser.Finish(_parsed);
+            Forward(events);
+            // A complete call is a finished turn even when it used the last token of the budget.
+            var reason = _toolCalls > 0 && done.Reason is FinishReason.Stop or FinishReason.Length ? FinishReason.ToolCalls : done.Reason;
+            return new Done(reason, done.Usage with { ReasoningTokens = _budget.ReasoningTokens });
+        }
+
+        private void Forward(List<GenerationEvent> events)
+        {
+            foreach (var ev in _parsed)
+            {
+                if (ev is ToolCallEvent) _toolCalls++;
+                if (ev is ReasoningDelta && !_o.IncludeReasoning) continue;
+                events.Add(ev);
+            }
+            _parsed.Clear();
+        }
+
+        /// <summary>The loop guard sees each piece of text after the parser has seen it.</summary>
+        private void ObserveText(string text, List<GenerationEvent> events)
         {
             if (_guard is null || _stop is not null)
                 return;

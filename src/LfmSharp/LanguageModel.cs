@@ -144,7 +144,7 @@ public sealed class LanguageModel : IDisposable
     internal void Forward(ReadOnlySpan<int> tokens, Lfm2State state, Span<float> logits, LogitPositions positions = LogitPositions.Last) =>
         _model.Forward(tokens, state, logits, positions);
 
-    /// <inheritdoc cref="Lfm2Model.ForwardBatch"/>
+    /// <inheritdoc cref="Lfm2Model.ForwardBatch(ReadOnlySpan{int}, ReadOnlySpan{Lfm2State}, Span{float})"/>
     internal void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<Lfm2State> states, Span<float> logits) =>
         _model.ForwardBatch(tokens, states, logits);
 

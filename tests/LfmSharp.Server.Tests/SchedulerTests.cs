@@ -9,7 +9,7 @@ namespace LfmSharp.Server.Tests;
 public sealed class SchedulerTests(ServerFixture fx)
 {
     /// <summary>A sequence that logs each step it takes (steps run on the decode thread, so the log is ordered).
-    /// Like a batched generation, it yields <see cref="DecodePending"/> after each token's output.</summary>
+    /// A plain stream: the scheduler advances it one event per step.</summary>
     private static IEnumerable<GenerationEvent> Script(string name, int steps, List<string> log, ManualResetEventSlim? gate = null)
     {
         for (int i = 0; i < steps; i++)
@@ -19,7 +19,6 @@ public sealed class SchedulerTests(ServerFixture fx)
             lock (log)
                 log.Add(name);
             yield return new ContentDelta($"{name}{i}");
-            yield return DecodePending.Instance;
         }
         yield return new Done(FinishReason.Stop, new GenerationUsage { CompletionTokens = steps });
     }
@@ -139,5 +138,35 @@ public sealed class SchedulerTests(ServerFixture fx)
         // B's three steps are interleaved with U's long run, not queued behind all 1000 of its events.
         int lastB = log.LastIndexOf("B");
         Assert.True(lastB < 300, $"B finished only at log entry {lastB}");
+    }
+
+    [Fact]
+    public async Task New_requests_prefill_inside_the_decode_steps_within_the_token_budget_and_match_their_solo_runs()
+    {
+        const int budget = 24;
+        using var scheduler = new GenerationScheduler(fx.Model, slots: 4, queueCapacity: 4, contextLength: 256, tokensPerStep: budget);
+        var options = new GenerationOptions { MaxTokens = 16, Sampling = SamplingOptions.Greedy, StopAtEndOfGeneration = false };
+        int[] Prompt(int i) => Enumerable.Range(0, 5 + 37 * i).Select(j => j == 0 ? 1 : 30 + (j * 41 + i * 7) % 400).ToArray();
+        string Text(List<GenerationEvent> e) => string.Concat(e.OfType<TextDelta>().Select(t => t.Text));
+
+        var solo = new string[4];
+        for (int i = 0; i < 4; i++)
+            solo[i] = Text(new Generator(fx.Model).Generate(fx.Model.CreateState(256), Prompt(i), options).ToList());
+
+        // The first request decodes while the others (up to 116 prompt tokens, several steps each) join.
+        scheduler.StepDelay = TimeSpan.FromMilliseconds(2);
+        var readers = new ChannelReader<GenerationEvent>[4];
+        for (int i = 0; i < 4; i++)
+        {
+            int k = i;
+            readers[i] = scheduler.Enqueue(slot => new Generator(fx.Model).Generate(slot.State, Prompt(k), options), CancellationToken.None);
+            await Task.Delay(10);
+        }
+        var results = await Task.WhenAll(readers.Select(DrainAsync));
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(solo[i], Text(results[i]));
+        Assert.Equal(budget, scheduler.TokensPerStep);
+        Assert.Equal(budget, scheduler.LargestStepTokens);   // reached, never exceeded
+        Assert.True(scheduler.LargestBatch >= 2, $"largest batch {scheduler.LargestBatch}");
     }
 }

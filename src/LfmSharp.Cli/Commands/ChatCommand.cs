@@ -15,7 +15,7 @@ internal static class ChatCommand
         var settings = new GenerationSettings();
         var cmd = new Command("chat", "Interactive multi-turn chat (/reset starts over, /exit quits).") { model, tools };
         settings.AddTo(cmd);
-        cmd.SetAction((p, ct) => Task.FromResult(Run(p.GetValue(model)!, p.GetValue(tools), settings, p, stdin, stdout, stderr, ct)));
+        cmd.SetAction((p, ct) => RunAsync(p.GetValue(model)!, p.GetValue(tools), settings, p, stdin, stdout, stderr, ct));
         return cmd;
     }
 
@@ -27,7 +27,7 @@ internal static class ChatCommand
         return doc.RootElement.EnumerateArray().Select(ToolDefinition.FromJson).ToList();
     }
 
-    private static int Run(string path, string? toolsPath, GenerationSettings settings, ParseResult p, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    private static async Task<int> RunAsync(string path, string? toolsPath, GenerationSettings settings, ParseResult p, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         if (settings.Problem(p) is string problem)
         {
@@ -65,7 +65,8 @@ internal static class ChatCommand
             if (session is null)
                 return 1;
             var options = settings.RequestOptions(p, model, tools);
-            var messages = settings.StartMessages(p);
+            // The session keeps the conversation (History); the CLI only starts it (the system message) and prints.
+            session.Reset(settings.StartMessages(p));
             while (!ct.IsCancellationRequested)
             {
                 stdout.Write(color ? $"{CliConsole.Bold}> {CliConsole.Reset}" : "> ");
@@ -75,25 +76,17 @@ internal static class ChatCommand
                     break;
                 if (line.Trim() == "/reset")
                 {
-                    messages = settings.StartMessages(p);
-                    session.Reset();
+                    session.Reset(settings.StartMessages(p));
                     stdout.WriteLine("(conversation cleared)");
                     continue;
                 }
                 if (line.Trim().Length == 0)
                     continue;
-                messages.Add(LfmChatMessage.User(line));
                 var printer = new EventPrinter(stdout, color, !p.GetValue(settings.HideThinking));
-                var content = new System.Text.StringBuilder();
-                var calls = new List<ToolCall>();
                 try
                 {
-                    foreach (var e in session.Complete(messages, options, ct))
-                    {
-                        if (e is ContentDelta c) content.Append(c.Text);
-                        if (e is ToolCallEvent t) calls.Add(t.Call);
+                    await foreach (var e in session.SendAsync(line, options, ct).ConfigureAwait(false))
                         printer.Print(e);
-                    }
                 }
                 catch (NumericalFaultException e)
                 {
@@ -103,10 +96,8 @@ internal static class ChatCommand
                 catch (ContextOverflowException e)
                 {
                     stderr.WriteLine($"lfm chat: {e.Message} — use /reset");
-                    messages.RemoveAt(messages.Count - 1);
                     continue;
                 }
-                messages.Add(LfmChatMessage.Assistant(content.ToString(), null, calls.Count > 0 ? calls : null));
                 if (printer.Done is { } d)
                     stderr.WriteLine($"[{d.Reason.ToString().ToLowerInvariant()}] {EventPrinter.Stats(d.Usage, CliConsole.PeakRssMiB())}");
             }

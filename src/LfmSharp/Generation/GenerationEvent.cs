@@ -73,18 +73,6 @@ public sealed record ParseErrorEvent(string Message, string RawText) : Generatio
 /// <summary>The loop guard fired; <see cref="Action"/> says what it did.</summary>
 public sealed record LoopDetectedEvent(string Pattern, int Repeats, bool InReasoning, string Action) : GenerationEvent;
 
-/// <summary>
-/// Only in streams driven by a <see cref="DecodeBatcher"/>: a decode step is queued (or, during a long prefill, a chunk
-/// is done and the others may step) and the stream must not be moved on before <see cref="DecodeBatcher.RunPending"/>
-/// has run. Carries no output.
-/// </summary>
-internal sealed record DecodePending : GenerationEvent
-{
-    public static DecodePending Instance { get; } = new();
-
-    private DecodePending() { }
-}
-
 /// <summary>The last event of every generation.</summary>
 public sealed record Done(FinishReason Reason, GenerationUsage Usage) : GenerationEvent;
 

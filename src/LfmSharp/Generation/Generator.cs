@@ -20,32 +20,27 @@ internal sealed record GenerationOptions
     public bool StopAtEndOfGeneration { get; init; } = true;
 
     /// <summary>
-    /// Null: the generation runs its own decode steps. Set: each decode step is queued on the batcher and the stream
-    /// yields <see cref="DecodePending"/>; whoever drives the stream must run <see cref="DecodeBatcher.RunPending"/>
-    /// before moving it on.
+    /// Ascending absolute state positions (token counts from the start of the prompt) at which the prefill stops and
+    /// calls <see cref="GenerationController.OnCheckpoint"/>: the chunks are cut so that the state holds exactly p
+    /// tokens for every p with start position &lt; p &lt;= prompt length (others are ignored). Null: none.
     /// </summary>
-    public DecodeBatcher? Batcher { get; init; }
+    public IReadOnlyList<int>? Checkpoints { get; init; }
 
     /// <summary>Null: no log probabilities. 0..<see cref="TokenLogprobs.MaxTop"/>: a <see cref="TokenLogprobs"/>
     /// event before each generated token's text, with that many alternatives.</summary>
     public int? Logprobs { get; init; }
-
-    /// <summary>
-    /// Absolute state positions (token counts from the start of the prompt, ascending) where the prefill stops and
-    /// calls <see cref="GenerationController.OnCheckpoint"/> before it goes on, so the state there can be copied
-    /// (a prefix cache). Positions at or before the state's start or past the prompt's end are ignored.
-    /// </summary>
-    public IReadOnlyList<int>? Checkpoints { get; init; }
 }
 
 /// <summary>
-/// Hooks the chat layer uses to steer a generation token by token: force a token (thinking budget, loop guard),
-/// mask logits (structured output), watch what was chosen, add events, or stop.
+/// The one hook object of a generation. <see cref="GenerationSequence"/> calls it from one place, in this order, for
+/// every token: <see cref="ForcedToken"/>, then (when none is forced) <see cref="ProcessLogits"/> and sampling,
+/// <see cref="OnToken"/>, the end-of-generation check (<see cref="SuppressEndOfGeneration"/>),
+/// <see cref="OnLogprobs"/>, <see cref="OnText"/> with the token's text, then <see cref="StopReason"/>. The text
+/// reaches the hook before the next token is chosen, so state it derives from the text (a parser, a loop guard) is
+/// current when it decides.
 /// </summary>
 internal abstract class GenerationController
 {
-    private readonly Queue<GenerationEvent> _events = new();
-
     /// <summary>A token to emit instead of sampling, or -1.</summary>
     public virtual int ForcedToken() => -1;
 
@@ -55,22 +50,27 @@ internal abstract class GenerationController
     /// <summary>Called for every token that becomes part of the output, sampled or forced.</summary>
     public virtual void OnToken(int tokenId, bool forced) { }
 
+    /// <summary>Called during the prefill when the state holds exactly one of <see cref="GenerationOptions.Checkpoints"/>
+    /// tokens (<c>state.Position</c>), before the prefill goes on (e.g. to snapshot a shared prefix).</summary>
+    public virtual void OnCheckpoint(Lfm2State state) { }
+
     /// <summary>Called once the prompt is in the state, before the first token is chosen (e.g. to snapshot it).</summary>
     public virtual void OnPrefillComplete(Lfm2State state) { }
 
-    /// <summary>Called during prefill when the state reaches one of <see cref="GenerationOptions.Checkpoints"/>
-    /// (<c>state.Position</c> is that checkpoint), before the prefill goes on.</summary>
-    public virtual void OnCheckpoint(Lfm2State state) { }
+    /// <summary>The log probabilities of the token just chosen (before its text); adds the events to emit.</summary>
+    public virtual void OnLogprobs(TokenLogprobs logprobs, List<GenerationEvent> events) => events.Add(logprobs);
+
+    /// <summary>Generated text (whole UTF-8 characters, stop strings held back); adds the events to emit.</summary>
+    public virtual void OnText(string text, List<GenerationEvent> events) => events.Add(new TextDelta(text));
+
+    /// <summary>The generation is over: adds any last events and returns the <see cref="Done"/> to emit.</summary>
+    public virtual Done OnFinish(Done done, List<GenerationEvent> events) => done;
 
     /// <summary>Non-null ends the generation with that reason after the current token.</summary>
     public virtual FinishReason? StopReason => null;
 
     /// <summary>True when the chosen token must not end generation even if it is an end-of-generation token.</summary>
     public virtual bool SuppressEndOfGeneration => false;
-
-    protected void Enqueue(GenerationEvent e) => _events.Enqueue(e);
-
-    internal bool TryDequeue(out GenerationEvent e) => _events.TryDequeue(out e!);
 }
 
 /// <summary>The prompt does not fit the context.</summary>
@@ -84,21 +84,15 @@ public sealed class ContextOverflowException(int promptTokens, int cachedTokens,
 }
 
 /// <summary>
-/// Prefill, then the decode loop: sample (or take a forced token), detokenize without splitting UTF-8, hold back
-/// possible stop strings, and stop on end-of-generation ids, stop strings, the token limit, a full context or
-/// cancellation (checked before every token, so it stops within one token). Produces <see cref="TextDelta"/>
-/// events and a final <see cref="Done"/>.
+/// Starts generations: validates the request and returns a <see cref="GenerationSequence"/>, the step machine that
+/// prefills, samples (or takes a forced token), detokenizes without splitting UTF-8, holds back possible stop strings,
+/// and stops on end-of-generation ids, stop strings, the token limit, a full context or cancellation (checked before
+/// every forward pass, so it stops within one token). Enumerating the sequence runs it alone; a
+/// <see cref="DecodeBatcher"/> can drive many sequences through shared forward passes instead.
 /// </summary>
 internal sealed class Generator
 {
     private readonly LanguageModel _model;
-
-    /// <summary>
-    /// Prompt tokens per forward pass when a <see cref="GenerationOptions.Batcher"/> drives the generation (between
-    /// chunks the stream yields <see cref="DecodePending"/> with nothing queued). 128 keeps the GEMM's per-call weight
-    /// packing a few percent of the prefill while bounding the others' stall to one chunk.
-    /// </summary>
-    public const int PrefillChunk = 128;
 
     public Generator(LanguageModel model)
     {
@@ -106,10 +100,11 @@ internal sealed class Generator
     }
 
     /// <summary>
-    /// Generates after <paramref name="prompt"/>. The state must already hold <c>state.Position</c>
-    /// tokens of the prompt (restored from a snapshot); <paramref name="prompt"/> are the tokens still to prefill.
+    /// A generation after <paramref name="prompt"/>. The state must already hold <c>state.Position</c>
+    /// tokens of the prompt (restored from a snapshot); <paramref name="prompt"/> are the tokens still to prefill
+    /// (at least one: the first token is sampled from the logits after the last of them).
     /// </summary>
-    public IEnumerable<GenerationEvent> Generate(Lfm2State state, IReadOnlyList<int> prompt, GenerationOptions? options = null,
+    public GenerationSequence Generate(Lfm2State state, IReadOnlyList<int> prompt, GenerationOptions? options = null,
         GenerationController? controller = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -119,145 +114,13 @@ internal sealed class Generator
         if (options.Logprobs is < 0 or > TokenLogprobs.MaxTop)
             throw new ArgumentOutOfRangeException(nameof(options), options.Logprobs, "Logprobs must be in 0..20 alternatives");
         int cached = state.Position;
-        if (prompt.Count == 0 && cached == 0)
-            throw new ArgumentException("the prompt is empty", nameof(prompt));
+        if (prompt.Count == 0)
+            throw new ArgumentException(cached == 0 ? "the prompt is empty" : "no prompt token left to prefill: the next-token logits come from the last prompt token, so at least one must be fed", nameof(prompt));
         if (cached + prompt.Count >= state.ContextLength)
             throw new ContextOverflowException(cached + prompt.Count, cached, state.ContextLength);
+        if (state.Model != _model.Model)
+            throw new ArgumentException("The state was created by another model.", nameof(state));
         var sampling = options.Sampling ?? _model.DefaultSampling;
-        return Run(state, prompt, options, sampling, controller, cancellationToken);
-    }
-
-    private IEnumerable<GenerationEvent> Run(Lfm2State state, IReadOnlyList<int> prompt, GenerationOptions options, SamplingOptions sampling,
-        GenerationController? controller, CancellationToken ct)
-    {
-        var vocab = _model.Tokenizer.Vocabulary;
-        int vocabSize = _model.Config.VocabSize;
-        int cached = state.Position;
-        var sampler = new Sampler(sampling, vocabSize);
-        var detok = new StreamingDetokenizer(_model.Tokenizer);
-        var stops = new StopSequenceMatcher(options.StopStrings);
-        var logits = new float[vocabSize];                        // [vocab] logits of the last position
-        var history = new List<int>(prompt.Count + options.MaxTokens); // prompt + generated, for the penalties
-        history.AddRange(prompt);
-
-        var clock = Stopwatch.StartNew();
-        TimeSpan prefill = TimeSpan.Zero, ttft = TimeSpan.Zero;
-        int generated = 0;
-        FinishReason reason = FinishReason.Length;
-
-        if (ct.IsCancellationRequested)
-        {
-            reason = FinishReason.Cancelled;
-        }
-        else
-        {
-            if (prompt.Count > 0)
-            {
-                int[] ids = prompt as int[] ?? [.. prompt];
-                // Under a batched driver, prefill in chunks and give the other sequences a decode round between
-                // chunks, so a long prompt delays their next token by one chunk, not by the whole prompt.
-                int chunk = options.Batcher is null ? ids.Length : PrefillChunk;
-                var checkpoints = options.Checkpoints;
-                int next = 0;   // the first checkpoint not yet reached
-                while (checkpoints is not null && next < checkpoints.Count && checkpoints[next] <= cached)
-                    next++;
-                for (int start = 0; start < ids.Length;)
-                {
-                    int n = Math.Min(chunk, ids.Length - start);
-                    // A chunk ends at the next checkpoint, so the state can be copied exactly there.
-                    if (checkpoints is not null && next < checkpoints.Count && checkpoints[next] - cached < start + n)
-                        n = checkpoints[next] - cached - start;
-                    _model.Forward(ids.AsSpan(start, n), state, logits);
-                    start += n;
-                    while (checkpoints is not null && next < checkpoints.Count && checkpoints[next] <= cached + start)
-                    {
-                        if (checkpoints[next++] == cached + start)
-                            controller?.OnCheckpoint(state);
-                    }
-                    if (start < ids.Length && options.Batcher is not null)
-                        yield return DecodePending.Instance;
-                }
-            }
-            prefill = clock.Elapsed;
-            controller?.OnPrefillComplete(state);
-            var one = new int[1];
-            while (true)
-            {
-                if (generated >= options.MaxTokens) { reason = FinishReason.Length; break; }
-                if (ct.IsCancellationRequested) { reason = FinishReason.Cancelled; break; }
-
-                int forcedId = controller?.ForcedToken() ?? -1;
-                int id;
-                if (forcedId >= 0)
-                {
-                    id = forcedId;
-                }
-                else
-                {
-                    // Before any mask (a grammar sets −∞ on purpose): NaN/∞ from the model itself is a fault.
-                    NumericalFaultException.ThrowIfNotFinite(logits, generated);
-                    controller?.ProcessLogits(logits);
-                    id = sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history));
-                }
-                if (generated == 0)
-                    ttft = clock.Elapsed;
-                generated++;
-                history.Add(id);
-                controller?.OnToken(id, forcedId >= 0);
-
-                bool eog = vocab.IsEndOfGeneration(id) && options.StopAtEndOfGeneration && !(controller?.SuppressEndOfGeneration ?? false);
-                if (eog) { reason = FinishReason.Stop; break; }
-                // The logits now hold what the sampler saw (bias, penalties, mask applied in place).
-                if (options.Logprobs is int top)
-                    yield return TokenLogprobs.Compute(logits, id, top);
-
-                string text = stops.Push(detok.Append(id));
-                if (text.Length > 0)
-                    yield return new TextDelta(text);
-                if (controller is not null)
-                {
-                    while (controller.TryDequeue(out var e))
-                        yield return e;
-                }
-                if (stops.Stopped) { reason = FinishReason.Stop; break; }
-                if (controller?.StopReason is { } r) { reason = r; break; }
-                if (generated >= options.MaxTokens) { reason = FinishReason.Length; break; }
-                if (state.Position + 1 >= state.ContextLength) { reason = FinishReason.Length; break; }
-                if (ct.IsCancellationRequested) { reason = FinishReason.Cancelled; break; }
-
-                if (options.Batcher is { } batcher)
-                {
-                    batcher.Enqueue(state, id, logits);
-                    yield return DecodePending.Instance;   // the driver runs the batched step, then resumes us
-                }
-                else
-                {
-                    one[0] = id;
-                    _model.Forward(one, state, logits);
-                }
-            }
-        }
-
-        if (!stops.Stopped)
-        {
-            string tail = stops.Push(detok.Flush()) + stops.Flush();
-            if (tail.Length > 0)
-                yield return new TextDelta(tail);
-        }
-        if (controller is not null)
-        {
-            while (controller.TryDequeue(out var e))
-                yield return e;
-        }
-        var total = clock.Elapsed;
-        yield return new Done(reason, new GenerationUsage
-        {
-            PromptTokens = cached + prompt.Count,
-            PrefilledTokens = prompt.Count,
-            CompletionTokens = generated,
-            PrefillTime = prefill,
-            DecodeTime = generated > 0 ? total - ttft : TimeSpan.Zero,
-            TimeToFirstToken = ttft,
-        });
+        return new GenerationSequence(_model, state, [.. prompt], options, sampling, controller, cancellationToken);
     }
 }

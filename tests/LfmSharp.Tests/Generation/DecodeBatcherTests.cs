@@ -1,12 +1,12 @@
-using LfmSharp.Chat;
 using LfmSharp.Generation;
+using LfmSharp.Models;
 using LfmSharp.Testing;
 
 namespace LfmSharp.Tests.Generation;
 
 /// <summary>
-/// Generations driven through a <see cref="DecodeBatcher"/> (each decode step queued, then all run as one batched
-/// forward) must produce exactly what each produces on its own.
+/// Generations driven through a <see cref="DecodeBatcher"/> (each step's inputs — prefill chunks and decode tokens —
+/// run as one batched forward) must produce exactly what each produces on its own.
 /// </summary>
 public sealed class DecodeBatcherTests : IDisposable
 {
@@ -21,7 +21,32 @@ public sealed class DecodeBatcherTests : IDisposable
         StopAtEndOfGeneration = false,
     };
 
-    private static int[] Prompt(int i) => Enumerable.Range(0, 4 + 3 * i).Select(j => j == 0 ? 1 : 30 + (j * 37 + i * 11) % 400).ToArray();
+    private static int[] Prompt(int i, int length = 0) =>
+        Enumerable.Range(0, length > 0 ? length : 4 + 3 * i).Select(j => j == 0 ? 1 : 30 + (j * 37 + i * 11) % 400).ToArray();
+
+    private static string Text(IEnumerable<GenerationEvent> e) => string.Concat(e.OfType<TextDelta>().Select(t => t.Text));
+
+    /// <summary>One step the way the server's scheduler runs it: decode inputs first, then prefill chunks.</summary>
+    private static (int Sequences, int Tokens) Step(DecodeBatcher batcher, IReadOnlyList<GenerationSequence?> seqs, List<GenerationEvent>[] events)
+    {
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < seqs.Count; i++)
+            {
+                if (seqs[i] is { IsFinished: false } s && s.IsPrefilling == (pass == 1))
+                    batcher.TryAdd(s, events[i]);
+            }
+        }
+        var size = (batcher.Pending, batcher.PendingTokens);
+        int n = batcher.RunPending();
+        for (int k = 0; k < n; k++)
+        {
+            int i = seqs.ToList().IndexOf(batcher.SequenceAt(k));
+            batcher.Accept(k, events[i]);
+        }
+        batcher.Clear();
+        return size;
+    }
 
     [Fact]
     public void Batched_generations_equal_the_same_generations_run_alone()
@@ -31,102 +56,163 @@ public sealed class DecodeBatcherTests : IDisposable
         int[] maxTokens = [12, 30, 5, 30, 21, 1];
         var alone = new string[sequences];
         for (int i = 0; i < sequences; i++)
-        {
-            var events = new Generator(_model).Generate(_model.CreateState(256), Prompt(i), Options(i, maxTokens[i])).ToList();
-            Assert.DoesNotContain(events, e => e is DecodePending);
-            alone[i] = string.Concat(events.OfType<TextDelta>().Select(t => t.Text));
-        }
+            alone[i] = Text(new Generator(_model).Generate(_model.CreateState(256), Prompt(i), Options(i, maxTokens[i])).ToList());
 
         var batcher = new DecodeBatcher(_model, sequences);
-        var streams = Enumerable.Range(0, sequences)
-            .Select(i => new Generator(_model).Generate(_model.CreateState(256), Prompt(i), Options(i, maxTokens[i]) with { Batcher = batcher }).GetEnumerator())
+        var seqs = Enumerable.Range(0, sequences)
+            .Select(i => new Generator(_model).Generate(_model.CreateState(256), Prompt(i), Options(i, maxTokens[i])))
             .ToList();
-        var text = new string[sequences];
-        var done = new Done?[sequences];
+        var events = seqs.Select(_ => new List<GenerationEvent>()).ToArray();
         int rounds = 0, largest = 0;
-        while (done.Any(d => d is null))
+        while (seqs.Any(s => !s.IsFinished))
         {
-            for (int i = 0; i < sequences; i++)
-            {
-                while (done[i] is null && streams[i].MoveNext())
-                {
-                    var e = streams[i].Current;
-                    if (e is DecodePending)
-                        break;
-                    if (e is TextDelta t)
-                        text[i] += t.Text;
-                    if (e is Done d)
-                        done[i] = d;
-                }
-            }
-            largest = Math.Max(largest, batcher.Pending);
-            batcher.RunPending();
+            var (n, _) = Step(batcher, seqs, events);
+            if (rounds > 0)
+                largest = Math.Max(largest, n);   // the first step prefills them all together
             Assert.Equal(0, batcher.Pending);
             rounds++;
         }
 
-        // The first rounds stepped every sequence together (but the 1-token one, whose only token comes from its prefill).
+        // The first decode steps ran every sequence together (but the 1-token one, whose only token comes from its prefill).
         Assert.Equal(maxTokens.Count(m => m > 1), largest);
-        Assert.Equal(maxTokens.Max(), rounds);            // one round per token of the longest generation
+        Assert.Equal(maxTokens.Max(), rounds);            // one step per token of the longest generation
         for (int i = 0; i < sequences; i++)
         {
-            Assert.Equal(maxTokens[i], done[i]!.Usage.CompletionTokens);
-            Assert.Equal(alone[i], text[i] ?? "");
+            Assert.Equal(maxTokens[i], Assert.IsType<Done>(events[i][^1]).Usage.CompletionTokens);
+            Assert.Equal(alone[i], Text(events[i]));
         }
     }
 
     [Fact]
-    public void A_state_cannot_queue_two_steps_and_a_full_batcher_refuses_more()
+    public void A_sequence_cannot_queue_two_inputs_and_a_full_batcher_refuses_more()
     {
         var batcher = new DecodeBatcher(_model, 1);
         var state = _model.CreateState(64);
-        var a = new Generator(_model).Generate(state, [1, 2, 3], Options(0, 8) with { Batcher = batcher }).GetEnumerator();
-        while (a.MoveNext() && a.Current is not DecodePending) { }
+        var a = new Generator(_model).Generate(state, [1, 2, 3], Options(0, 8));
+        var events = new List<GenerationEvent>();
+        Assert.True(batcher.TryAdd(a, events));
         Assert.Equal(1, batcher.Pending);
-        var b = new Generator(_model).Generate(_model.CreateState(64), [1, 2, 3], Options(1, 8) with { Batcher = batcher }).GetEnumerator();
-        var e = Assert.Throws<InvalidOperationException>(() => { while (b.MoveNext() && b.Current is not DecodePending) { } });
+        Assert.Contains("already", Assert.Throws<InvalidOperationException>(() => batcher.TryAdd(a, events)).Message);
+        var b = new Generator(_model).Generate(_model.CreateState(64), [1, 2, 3], Options(1, 8));
+        var e = Assert.Throws<InvalidOperationException>(() => batcher.TryAdd(b, events));
         Assert.Contains("full", e.Message);
         Assert.Equal(1, batcher.RunPending());
-        Assert.Equal(4, state.Position);                  // prompt + the one batched step
+        batcher.Accept(0, events);
+        batcher.Clear();
+        Assert.True(batcher.TryAdd(a, events));
+        Assert.Equal(1, batcher.RunPending());
+        Assert.Equal(4, state.Position);                  // prompt + the one batched decode step
     }
 
     [Fact]
-    public void A_batched_chat_session_refuses_the_async_path_that_cannot_run_its_steps()
+    public void A_long_prompt_is_prefilled_in_chunks_of_the_budget_with_the_same_result()
     {
-        using var session = _model.CreateChatSession(256);
-        session.Batcher = new DecodeBatcher(_model, 2);
-        Assert.Throws<InvalidOperationException>(() => session.CompleteAsync([LfmChatMessage.User("hi")]));
-    }
-
-    [Fact]
-    public void A_long_prompt_is_prefilled_in_chunks_with_a_round_between_them_and_the_same_result()
-    {
-        var prompt = Enumerable.Range(0, 2 * Generator.PrefillChunk + 40).Select(j => j == 0 ? 1 : 30 + (j * 53) % 400).ToArray();
+        const int budget = 128;
+        var prompt = Enumerable.Range(0, 2 * budget + 40).Select(j => j == 0 ? 1 : 30 + (j * 53) % 400).ToArray();
         var options = Options(3, 6);
         var alone = new Generator(_model).Generate(_model.CreateState(512), prompt, options).ToList();
-        Assert.DoesNotContain(alone, e => e is DecodePending);
 
-        var batcher = new DecodeBatcher(_model, 2);
+        var batcher = new DecodeBatcher(_model, 2, budget);
         var state = _model.CreateState(512);
-        var events = new List<GenerationEvent>();
-        var stream = new Generator(_model).Generate(state, prompt, options with { Batcher = batcher }).GetEnumerator();
+        var seq = new Generator(_model).Generate(state, prompt, options);
+        var events = new[] { new List<GenerationEvent>() };
         var positions = new List<int>();
-        while (stream.MoveNext())
+        while (!seq.IsFinished)
         {
-            if (stream.Current is DecodePending)
-            {
-                positions.Add(state.Position);
-                batcher.RunPending();
-                continue;
-            }
-            events.Add(stream.Current);
+            Step(batcher, [seq], events);
+            positions.Add(state.Position);
         }
-        // Two pauses inside the prefill (after 128 and 256 prompt tokens), then one per decode step.
-        Assert.Equal(Generator.PrefillChunk, positions[0]);
-        Assert.Equal(2 * Generator.PrefillChunk, positions[1]);
-        Assert.Equal(prompt.Length, positions[2]);            // the first decode step, queued, not yet run
-        string Text(IEnumerable<GenerationEvent> e) => string.Concat(e.OfType<TextDelta>().Select(t => t.Text));
-        Assert.Equal(Text(alone), Text(events));
-        Assert.Equal(6, Assert.IsType<Done>(events[^1]).Usage.CompletionTokens);
+        // Two chunks of the budget, then the rest of the prompt (and the first token), then one per decode step.
+        Assert.Equal(budget, positions[0]);
+        Assert.Equal(2 * budget, positions[1]);
+        Assert.Equal(prompt.Length, positions[2]);
+        Assert.Equal(prompt.Length + 1, positions[3]);
+        Assert.Equal(Text(alone), Text(events[0]));
+        Assert.Equal(6, Assert.IsType<Done>(events[0][^1]).Usage.CompletionTokens);
+    }
+
+    [Fact]
+    public void New_requests_prefilled_inside_the_decode_batch_give_the_same_text_as_solo_runs_and_no_step_exceeds_the_budget()
+    {
+        const int budget = 48;
+        // Greedy, prompts of very different lengths (one shorter than a step's leftover budget, some several steps
+        // long); requests join at different steps while the earlier ones decode.
+        int[] lengths = [6, 120, 17, 75, 3, 200];
+        int[] joinAt = [0, 0, 4, 9, 10, 15];
+        var options = new GenerationOptions { MaxTokens = 24, Sampling = SamplingOptions.Greedy, StopAtEndOfGeneration = false };
+        var alone = lengths.Select((n, i) => Text(new Generator(_model).Generate(_model.CreateState(512), Prompt(i, n), options).ToList())).ToArray();
+
+        var batcher = new DecodeBatcher(_model, lengths.Length, budget);
+        var seqs = new GenerationSequence?[lengths.Length];
+        var events = lengths.Select(_ => new List<GenerationEvent>()).ToArray();
+        int step = 0, largestTokens = 0, mixed = 0;
+        while (step <= joinAt.Max() || seqs.Any(s => s is { IsFinished: false }))
+        {
+            for (int i = 0; i < lengths.Length; i++)
+            {
+                if (joinAt[i] == step)
+                    seqs[i] = new Generator(_model).Generate(_model.CreateState(512), Prompt(i, lengths[i]), options);
+            }
+            bool decoding = seqs.Any(s => s is { IsFinished: false, IsPrefilling: false });
+            bool prefilling = seqs.Any(s => s is { IsPrefilling: true });
+            var (_, tokens) = Step(batcher, seqs, events);
+            Assert.True(tokens <= budget, $"step {step} fed {tokens} tokens");
+            largestTokens = Math.Max(largestTokens, tokens);
+            if (decoding && prefilling)
+                mixed++;
+            step++;
+        }
+        Assert.Equal(budget, largestTokens);
+        Assert.True(mixed >= 5, $"{mixed} steps mixed prefill and decode");
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            Assert.Equal(24, Assert.IsType<Done>(events[i][^1]).Usage.CompletionTokens);
+            Assert.Equal(alone[i], Text(events[i]));
+        }
+    }
+
+    /// <summary>Records the state position at every checkpoint and at the end of the prefill.</summary>
+    private sealed class CheckpointRecorder : GenerationController
+    {
+        public List<int> Positions { get; } = [];
+        public int PrefillEnd { get; private set; } = -1;
+
+        public override void OnCheckpoint(Lfm2State state) => Positions.Add(state.Position);
+
+        public override void OnPrefillComplete(Lfm2State state) => PrefillEnd = state.Position;
+    }
+
+    [Fact]
+    public void Prefill_stops_at_exactly_the_requested_checkpoints_alone_and_in_a_batch()
+    {
+        var prompt = Prompt(2, 150);
+        // From a state that already holds 10 tokens: 4 and 10 are behind it, 999 is past the prompt's end (150).
+        int[] checkpoints = [4, 10, 11, 40, 41, 100, 150, 999];
+        int[] expected = [11, 40, 41, 100, 150];
+        var options = new GenerationOptions { MaxTokens = 5, Sampling = SamplingOptions.Greedy, StopAtEndOfGeneration = false, Checkpoints = checkpoints };
+
+        Lfm2State Primed()
+        {
+            var st = _model.CreateState(256);
+            _model.Forward(prompt.AsSpan(0, 10), st, new float[_model.Config.VocabSize]);
+            return st;
+        }
+        var soloHooks = new CheckpointRecorder();
+        var solo = new Generator(_model).Generate(Primed(), prompt[10..], options, soloHooks).ToList();
+        Assert.Equal(expected, soloHooks.Positions);
+        Assert.Equal(150, soloHooks.PrefillEnd);
+
+        // Batched, next to a decoding sequence, with a budget that cuts chunks between the checkpoints too.
+        var batcher = new DecodeBatcher(_model, 2, 32);
+        var batchHooks = new CheckpointRecorder();
+        var other = new Generator(_model).Generate(_model.CreateState(256), Prompt(5), Options(5, 30));
+        var seq = new Generator(_model).Generate(Primed(), prompt[10..], options, batchHooks);
+        var events = new[] { new List<GenerationEvent>(), new List<GenerationEvent>() };
+        while (!seq.IsFinished)
+            Step(batcher, [other, seq], events);
+        Assert.Equal(expected, batchHooks.Positions);
+        Assert.Equal(150, batchHooks.PrefillEnd);
+        Assert.Equal(Text(solo), Text(events[1]));
+        Assert.Equal(140, Assert.IsType<Done>(events[1][^1]).Usage.PrefilledTokens);
     }
 }

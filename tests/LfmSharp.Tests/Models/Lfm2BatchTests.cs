@@ -4,7 +4,7 @@ using LfmSharp.Models;
 namespace LfmSharp.Tests.Models;
 
 /// <summary>
-/// <see cref="Lfm2Model.ForwardBatch"/> (one token for each of several sequences, the weights shared) must give each
+/// <see cref="Lfm2Model.ForwardBatch(ReadOnlySpan{int}, ReadOnlySpan{Lfm2State}, Span{float})"/> (one token for each of several sequences, the weights shared) must give each
 /// sequence exactly what its own single-token <see cref="Lfm2Model.Forward"/> gives, and leave every state as that would.
 /// </summary>
 public sealed class Lfm2BatchTests
@@ -57,6 +57,58 @@ public sealed class Lfm2BatchTests
                 Assert.Equal(alone[i].Position, batched[i].Position);
             }
         }
+    }
+
+    [Theory]
+    [InlineData("tiny-q8_0", KvCacheType.F16)]
+    [InlineData("tiny-q4_k_m", KvCacheType.F32)]
+    public void A_pass_mixing_prefill_chunks_and_decode_tokens_equals_each_sequence_alone(string model, KvCacheType kv)
+    {
+        using var lm = Lfm2GoldenTests.Load(model, MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        // Two running sequences (one token each), a new one (a whole prompt) and one in the middle of its prefill.
+        int[] history = [9, 0, 0, 33];
+        int[] counts = [1, 17, 1, 40];
+        var batched = history.Select(_ => lm.CreateState(128, kv)).ToArray();
+        var alone = history.Select(_ => lm.CreateState(128, kv)).ToArray();
+        var scratch = new float[vocab];
+        for (int i = 0; i < history.Length; i++)
+        {
+            if (history[i] == 0)
+                continue;
+            var ids = Ids(history[i], 472, 10 + i);
+            lm.Forward(ids, batched[i], scratch);
+            lm.Forward(ids, alone[i], scratch);
+        }
+        var inputs = counts.Select((n, i) => Ids(n, 472, 50 + i)).ToArray();
+        var logits = new float[history.Length * vocab];
+        lm.Model.ForwardBatch(inputs.SelectMany(x => x).ToArray(), counts, batched, logits);
+        var expected = new float[vocab];
+        for (int i = 0; i < history.Length; i++)
+        {
+            lm.Forward(inputs[i], alone[i], expected);
+            float diff = Lfm2GoldenTests.MaxAbsDiff(expected, logits.AsSpan(i * vocab, vocab).ToArray());
+            Assert.True(diff <= 1e-4f, $"sequence {i}: max |Δ| = {diff}");
+            Assert.Equal(alone[i].Position, batched[i].Position);
+        }
+    }
+
+    [Fact]
+    public void A_mixed_pass_with_bad_counts_is_refused_before_any_state_changes()
+    {
+        using var lm = Lfm2GoldenTests.Load("tiny-q8_0", MatMulPrecision.LlamaCpp);
+        int vocab = lm.Config.VocabSize;
+        var a = lm.CreateState(16, KvCacheType.F16);
+        var b = lm.CreateState(16, KvCacheType.F16);
+        var logits = new float[2 * vocab];
+        var sum = Assert.Throws<ArgumentException>(() => lm.Model.ForwardBatch([1, 2, 3], [1, 1], [a, b], logits));
+        Assert.Contains("add up to 2", sum.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => lm.Model.ForwardBatch([1, 2], [2, 0], [a, b], logits));
+        var full = Assert.Throws<ArgumentException>(() => lm.Model.ForwardBatch(new int[18], [1, 17], [a, b], logits));
+        Assert.Contains("context full", full.Message);
+        Assert.Throws<ArgumentException>(() => lm.Model.ForwardBatch([1, 2, 3], [1, 2], [a], logits));
+        Assert.Equal(0, a.Position);
+        Assert.Equal(0, b.Position);
     }
 
     [Fact]

@@ -181,6 +181,24 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     }
 
     [Fact]
+    public void A_history_started_with_a_system_message_is_kept_by_SendAsync_and_cleared_by_Reset()
+    {
+        using var s = fx.Plain.CreateChatSession(1024);
+        var opts = Greedy(6);
+        s.Reset([LfmChatMessage.System("You are terse.")]);
+        var answer = s.SendAsync("Hello there", opts).ToBlockingEnumerable().ToList();
+        Assert.Equal(3, s.History.Count);
+        Assert.Equal(LfmChatMessage.System("You are terse."), s.History[0]);
+        // The prompt that was answered is the system message plus the user turn.
+        var (_, tokens) = s.RenderPrompt([LfmChatMessage.System("You are terse."), LfmChatMessage.User("Hello there")]);
+        Assert.Equal(tokens.Length, s.LastPromptTokens);
+        Assert.Equal(Text<ContentDelta>(answer), s.History[2].Content);
+        s.Reset([]);
+        Assert.Empty(s.History);
+        Assert.Throws<ArgumentException>(() => s.Reset([null!]));
+    }
+
+    [Fact]
     public void With_a_thinking_prefill_template_later_turns_reuse_only_true_prefixes_and_match_a_cold_start()
     {
         // The generation prompt ends in <think>, but the rendered answer of that turn does not (its thinking is

@@ -121,23 +121,50 @@ internal sealed class Lfm2Model : IDisposable
     {
         if (tokens.Length != states.Length)
             throw new ArgumentException($"{tokens.Length} tokens for {states.Length} states; one token per state.", nameof(tokens));
-        if (tokens.IsEmpty)
+        int[]? rented = states.Length > 256 ? new int[states.Length] : null;
+        Span<int> ones = rented ?? stackalloc int[states.Length];
+        ones.Fill(1);
+        ForwardBatch(tokens, ones, states, logits);
+    }
+
+    /// <summary>
+    /// One forward pass over several sequences, each fed its own number of tokens: <paramref name="counts"/>[i]
+    /// tokens of <paramref name="tokens"/> (taken in order) go to <paramref name="states"/>[i] at its own position, so
+    /// prefill chunks of new sequences and single decode tokens of running ones share one pass (the weights are read
+    /// once). Row i of <paramref name="logits"/> ([states.Length, VocabSize]) gets the logits after the last token of
+    /// sequence i; per sequence the result equals <see cref="Forward"/> with the same tokens. Inputs are validated
+    /// before any state changes.
+    /// </summary>
+    public void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<int> counts, ReadOnlySpan<Lfm2State> states, Span<float> logits)
+    {
+        if (counts.Length != states.Length)
+            throw new ArgumentException($"{counts.Length} token counts for {states.Length} states; one count per state.", nameof(counts));
+        if (states.IsEmpty)
             throw new ArgumentException("No tokens to process.", nameof(tokens));
         int vocab = Config.VocabSize;
+        long total = 0;
         for (int i = 0; i < states.Length; i++)
         {
             var st = states[i] ?? throw new ArgumentNullException(nameof(states), $"states[{i}] is null.");
             if (st.Model != this)
                 throw new ArgumentException($"states[{i}] was created by another model.", nameof(states));
-            if ((uint)tokens[i] >= (uint)vocab)
-                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} at index {i} is outside the vocabulary [0, {vocab}).");
-            if (st.Position + 1 > st.ContextLength)
-                throw new ArgumentException($"context full: states[{i}] holds {st.Position} tokens = its context length {st.ContextLength}.", nameof(states));
+            if (counts[i] < 1)
+                throw new ArgumentOutOfRangeException(nameof(counts), $"counts[{i}] is {counts[i]}; every sequence takes at least one token.");
+            if ((long)st.Position + counts[i] > st.ContextLength)
+                throw new ArgumentException($"context full: states[{i}] holds {st.Position} tokens + {counts[i]} new > its context length {st.ContextLength}.", nameof(states));
             for (int j = 0; j < i; j++)
             {
                 if (ReferenceEquals(states[j], st))
-                    throw new ArgumentException($"states[{j}] and states[{i}] are the same state; a sequence takes one token per step.", nameof(states));
+                    throw new ArgumentException($"states[{j}] and states[{i}] are the same state; a sequence takes one segment per step.", nameof(states));
             }
+            total += counts[i];
+        }
+        if (total != tokens.Length)
+            throw new ArgumentException($"{tokens.Length} tokens but the counts add up to {total}.", nameof(tokens));
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} at index {i} is outside the vocabulary [0, {vocab}).");
         }
         if (logits.Length < (long)states.Length * vocab)
             throw new ArgumentException($"logits buffer holds {logits.Length} floats; {(long)states.Length * vocab} needed.", nameof(logits));
@@ -145,16 +172,17 @@ internal sealed class Lfm2Model : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            // Grown only when a larger batch than ever before arrives, so steady decoding allocates nothing.
-            if (_batchScratch is null || _batchScratch.Tokens < states.Length)
+            // Grown only when a larger step than ever before arrives, so steady decoding allocates nothing.
+            if (_batchScratch is null || _batchScratch.Tokens < tokens.Length)
             {
-                int size = Math.Max(states.Length, _batchScratch is null ? 4 : 2 * _batchScratch.Tokens);
+                int size = Math.Max(tokens.Length, _batchScratch is null ? 4 : 2 * _batchScratch.Tokens);
                 _batchScratch = new Lfm2Scratch(this, size);
-                _batchSegments = new Lfm2Segment[size];
             }
+            if (_batchSegments.Length < states.Length)
+                _batchSegments = new Lfm2Segment[Math.Max(states.Length, 2 * _batchSegments.Length)];
             var segments = _batchSegments.AsSpan(0, states.Length);
-            for (int i = 0; i < states.Length; i++)
-                segments[i] = new Lfm2Segment(states[i], i, 1);
+            for (int i = 0, row = 0; i < states.Length; row += counts[i], i++)
+                segments[i] = new Lfm2Segment(states[i], row, counts[i]);
             Step(tokens, segments, _batchScratch, logits[..(states.Length * vocab)], allRows: false);
             segments.Clear();   // do not keep the states alive from here
         }
