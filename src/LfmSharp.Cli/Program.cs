@@ -114,6 +114,7 @@ internal static class Program
                 p.GetValue(allowedHost), p.GetValue(grace),
                 new ServeCompatOptions(p.GetValue(alias) is [_, .. var more] ? more : null, p.GetValue(strictModel), p.GetValue(corsOrigin)), p.GetValue(serveTemplate))));
         root.Subcommands.Add(serve);
+        root.Subcommands.Add(LoadTestCommand.Create(stdout, stderr));
 
         root.Subcommands.Add(PullCommand.Create(stdout, stderr));
         root.Subcommands.Add(ListCommand.Create(stdout, stderr));
