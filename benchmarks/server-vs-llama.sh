@@ -90,14 +90,15 @@ wait_ready() {  # $1: log file
 }
 
 run_load() {  # $1: label, $2: jsonl file
-  local label="$1" file="$2" common=(--url "http://127.0.0.1:$port/" --max-tokens "$max_tokens" --temperature 0 --ignore-eos --label "$label" --json)
+  local label="$1" file="$2"
+  local common=(--url "http://127.0.0.1:$port/" --max-tokens "$max_tokens" --temperature 0 --ignore-eos --label "$label" --json)
   # One short request first, so neither server's first measured request pays for lazy initialisation.
   "$lfm" loadtest "${common[@]}" --workload identical --clients 1 --duration 0.1 >/dev/null
   for w in $workloads; do
     if [[ "$w" == distinct ]]; then counts="$clients"; else counts="$mix_clients"; fi
     for c in $counts; do
       echo "  $label: $w, $c clients, ${duration} s" >&2
-      "$lfm" loadtest "${common[@]}" --workload "$w" --clients "$c" --duration "$duration" >>"$file"
+      "$lfm" loadtest "${common[@]}" --workload "$w" --clients "$c" --duration "$duration" >>"$file" || echo "  ($label: no request of this run completed)" >&2
     done
   done
 }
