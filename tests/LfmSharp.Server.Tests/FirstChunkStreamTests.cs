@@ -37,10 +37,13 @@ public sealed class FirstChunkStreamTests(ServerFixture fx)
         Assert.Equal(HttpStatusCode.OK, held.StatusCode);
         using var reader = new StreamReader(await held.Content.ReadAsStreamAsync(), Encoding.UTF8);
         string first = await FirstDataAsync(reader);
+        // The request has not even been admitted: its first event cannot have waited for its prefill.
+        int waiting = server.Scheduler.Waiting;
         var firstAt = clock.Elapsed;
 
         var (slowEvents, slowEnd) = await slowDone;
         Assert.Equal("[DONE]", slowEvents[^1]);
+        Assert.True(waiting == 1, $"the first event came when {waiting} requests were waiting (expected this one, still queued)");
         Assert.True(firstAt < slowEnd, $"the first event came at {firstAt.TotalMilliseconds:F0} ms, after the slot freed at {slowEnd.TotalMilliseconds:F0} ms");
 
         using var doc = JsonDocument.Parse(first);
@@ -66,7 +69,13 @@ public sealed class FirstChunkStreamTests(ServerFixture fx)
         if (path == "v1/chat/completions")
             Assert.Equal("[DONE]", last);
         else
-            Assert.Equal("response.completed", JsonDocument.Parse(last!).RootElement.GetProperty("type").GetString());
+            Assert.Contains(JsonDocument.Parse(last!).RootElement.GetProperty("type").GetString(), new[] { "response.completed", "response.incomplete" });
+
+        // The server's own TTFT (to the first generated token) is counted for both requests.
+        string metrics = await http.GetStringAsync("metrics");
+        var ttft = metrics.Split('\n').Single(l => l.StartsWith("lfmsharp_time_to_first_token_seconds_total ", StringComparison.Ordinal));
+        Assert.InRange(double.Parse(ttft.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture), 1e-6, 60);
+        Assert.Equal(2, server.Metrics.RequestsCompleted);
     }
 
     private static Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string body) =>
