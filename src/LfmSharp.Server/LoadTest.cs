@@ -143,8 +143,7 @@ internal static class LoadTest
         var sw = Stopwatch.StartNew();
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            using var response = await SendAsync(http, body, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 // Back off a little, as a real client would on Retry-After.
@@ -210,6 +209,21 @@ internal static class LoadTest
         catch (Exception e) when (e is HttpRequestException or IOException or JsonException or KeyNotFoundException or InvalidOperationException)
         {
             return new Result(Outcome.Failed, Error: e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string body, CancellationToken ct)
+    {
+        HttpRequestMessage Request() => new(HttpMethod.Post, "v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        try
+        {
+            return await http.SendAsync(Request(), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException) when (!ct.IsCancellationRequested)
+        {
+            // Once, as clients do: a kept-alive connection the server had just closed (llama-server closes one after
+            // a number of requests) fails the send before the request reached it.
+            return await http.SendAsync(Request(), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         }
     }
 
