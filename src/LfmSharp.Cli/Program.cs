@@ -117,6 +117,7 @@ internal static class Program
                 new ServeCompatOptions(p.GetValue(alias) is [_, .. var more] ? more : null, p.GetValue(strictModel), p.GetValue(corsOrigin)), p.GetValue(serveTemplate),
                 p.GetValue(cacheRam), p.GetValue(cacheInterval))));
         root.Subcommands.Add(serve);
+        root.Subcommands.Add(LoadTestCommand.Create(stdout, stderr));
 
         root.Subcommands.Add(PullCommand.Create(stdout, stderr));
         root.Subcommands.Add(ListCommand.Create(stdout, stderr));

@@ -35,6 +35,9 @@ internal static class ChatCompletionsEndpoint
             throw GenerationStream.ContextTooLong(promptTokens, context);
         }
 
+        // A stream starts at once (its role chunk before the prefill); its options are checked now so a mistake is a 400.
+        if (request.Stream)
+            GenerationStream.CheckOptions(request.Options, server);
         var generations = await StartChoicesAsync(ctx, server, scheduler, request).ConfigureAwait(false);
         GC.KeepAlive(grammar);
         try
@@ -65,7 +68,8 @@ internal static class ChatCompletionsEndpoint
             var options = request.Options;
             if (i > 0 && options.Sampling?.Seed is ulong seed)
                 options = options with { Sampling = options.Sampling with { Seed = unchecked(seed + (ulong)i) } };
-            starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) => slot.Session.Complete(request.Messages, options, ct));
+            starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) => slot.Session.Complete(request.Messages, options, ct),
+                awaitFirst: !request.Stream);
         }
         return await WhenAllStartedAsync(starts).ConfigureAwait(false);
     }

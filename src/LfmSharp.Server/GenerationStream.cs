@@ -6,9 +6,11 @@ using Microsoft.AspNetCore.Http;
 namespace LfmSharp.Server;
 
 /// <summary>
-/// Queues a generation and hands its events to an endpoint. The first event is awaited before any response is
-/// written, so failures that happen before generating (context overflow, options the session refuses) still become
-/// a 4xx with a body instead of a broken stream.
+/// Queues a generation and hands its events to an endpoint. A non-streamed answer awaits the first event before any
+/// response is written, so failures that happen before generating (context overflow, options the session refuses)
+/// still become a 4xx with a body. A streamed one does not wait: its first event (the role chunk) goes out at once,
+/// before the prompt is prefilled, as OpenAI and llama-server do; the endpoint checks the options first
+/// (<see cref="CheckOptions"/>) so the caller's mistakes are still a 4xx, and later failures are reported in-band.
 /// </summary>
 internal sealed class GenerationStream : IDisposable
 {
@@ -26,7 +28,7 @@ internal sealed class GenerationStream : IDisposable
     public CancellationToken Token => _cts.Token;
 
     public static async Task<GenerationStream> StartAsync(HttpContext ctx, ServerContext server, GenerationScheduler scheduler,
-        Func<GenerationSlot, CancellationToken, IEnumerable<GenerationEvent>> start)
+        Func<GenerationSlot, CancellationToken, IEnumerable<GenerationEvent>> start, bool awaitFirst = true)
     {
         // A client that goes away cancels its generation; so does server shutdown.
         var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, server.Stopping);
@@ -43,6 +45,8 @@ internal sealed class GenerationStream : IDisposable
             throw new ApiException(429, e.Message, "rate_limit_error", code: "queue_full");
         }
         var stream = new GenerationStream(reader, cts, server);
+        if (!awaitFirst)
+            return stream;
         try
         {
             await stream.WaitFirstAsync().ConfigureAwait(false);
@@ -56,6 +60,22 @@ internal sealed class GenerationStream : IDisposable
     }
 
     private NumericalFaultException? _fault;
+
+    /// <summary>
+    /// The checks the session makes on <paramref name="options"/> before generating, made here so a streamed request
+    /// that does not wait for its first event still gets a 400 for them (the prompt's length is checked by the endpoint).
+    /// </summary>
+    public static void CheckOptions(ChatRequestOptions options, ServerContext server)
+    {
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw Translate(e, server);
+        }
+    }
 
     private async Task WaitFirstAsync()
     {

@@ -12,6 +12,7 @@ public sealed class ServerMetrics
 {
     private long _promptTokens, _prefilledTokens, _predictedTokens, _reasoningTokens;
     private long _prefillTicks, _decodeTicks;
+    private long _firstTokenTicks;
     private long _requests, _rejected, _cancelled, _failed, _badRequests;
 
     internal void Completed(GenerationUsage usage)
@@ -23,6 +24,7 @@ public sealed class ServerMetrics
         Interlocked.Add(ref _reasoningTokens, usage.ReasoningTokens);
         Interlocked.Add(ref _prefillTicks, usage.PrefillTime.Ticks);
         Interlocked.Add(ref _decodeTicks, usage.DecodeTime.Ticks);
+        Interlocked.Add(ref _firstTokenTicks, usage.TimeToFirstToken.Ticks);
     }
 
     internal void Rejected() => Interlocked.Increment(ref _rejected);
@@ -64,6 +66,9 @@ public sealed class ServerMetrics
 
         Metric(sb, "lfmsharp_prompt_tokens_prefilled_total", "counter", "Prompt tokens actually run through the model (not from a cached prefix).", prefilled);
         Metric(sb, "lfmsharp_reasoning_tokens_total", "counter", "Generated tokens inside <think>.", Interlocked.Read(ref _reasoningTokens));
+        Metric(sb, "lfmsharp_time_to_first_token_seconds_total", "counter",
+            "Time from a generation's start (after any wait for a slot) to its first generated token, summed over completed requests (÷ lfmsharp_requests_completed_total: the mean).",
+            TimeSpan.FromTicks(Interlocked.Read(ref _firstTokenTicks)).TotalSeconds);
         Metric(sb, "lfmsharp_requests_completed_total", "counter", "Generations that ran to the end.", Interlocked.Read(ref _requests));
         Metric(sb, "lfmsharp_requests_cancelled_total", "counter", "Generations stopped by a client disconnect.", Interlocked.Read(ref _cancelled));
         Metric(sb, "lfmsharp_requests_rejected_total", "counter", "Requests refused with 429 (queue full).", Interlocked.Read(ref _rejected));

@@ -30,8 +30,11 @@ internal static class ResponsesEndpoint
             throw GenerationStream.ContextTooLong(promptTokens, server.Options.ContextLength);
         }
 
+        // A stream's response.created goes out at once, before the prefill; its options are checked now so a mistake is a 400.
+        if (request.Stream)
+            GenerationStream.CheckOptions(request.Options, server);
         using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
-            (slot, ct) => slot.Session.Complete(messages, request.Options, ct)).ConfigureAwait(false);
+            (slot, ct) => slot.Session.Complete(messages, request.Options, ct), awaitFirst: !request.Stream).ConfigureAwait(false);
         var response = new ResponseState("resp_" + ChatCompletionsEndpoint.RandomId(40), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), modelName, request);
         var assembler = new ResponseAssembler();
         if (request.Stream)

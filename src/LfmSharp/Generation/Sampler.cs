@@ -17,6 +17,7 @@ internal sealed class Sampler
     private readonly int[] _ids;       // [vocab] candidate ids
     private readonly float[] _values;  // [vocab] candidate logits, then probabilities
     private readonly float[] _sortKeys; // [vocab] scratch for sorting by descending value
+    private readonly float[] _probs;   // [vocab] the probabilities by id, kept while top-p selects destructively
     private readonly int[] _counts;    // [vocab] occurrences of each id inside the penalty window
     private Rng _rng;
 
@@ -30,6 +31,7 @@ internal sealed class Sampler
         _ids = new int[vocabSize];
         _values = new float[vocabSize];
         _sortKeys = new float[vocabSize];
+        _probs = new float[vocabSize];
         _counts = new int[vocabSize];
         _rng = new Rng(options.Seed ?? (ulong)Random.Shared.NextInt64());
     }
@@ -73,7 +75,7 @@ internal sealed class Sampler
         Softmax(_values.AsSpan(0, n));
         if (o.TopP < 1f)
         {
-            n = TopP(_ids, _values, n, o.TopP, sorted, _sortKeys);
+            n = sorted ? TopP(_ids, _values, n, o.TopP, true, _sortKeys) : TopPBySelection(_ids, _values, n, o.TopP, _sortKeys, _probs);
             sorted = true;
         }
         if (o.MinP > 0f)
@@ -205,6 +207,43 @@ internal sealed class Sampler
                 return i + 1;
         }
         return Math.Max(1, n);
+    }
+
+    /// <summary>
+    /// <see cref="TopP"/> on unsorted candidates whose ids are <c>0..n-1</c> in order, without sorting the vocabulary:
+    /// the k most probable are selected (a heap, as <see cref="TopK"/>) for k = 64, 256, … until their mass reaches
+    /// <paramref name="p"/>. The top k in (descending value, ascending id) order are exactly the first k of the full
+    /// sort, so the kept prefix, its order and hence the draw are identical to <see cref="TopP"/>'s; it only falls back
+    /// to that sort when more than a quarter of the survivors of its cutoff would be needed. <paramref name="copy"/> is
+    /// vocabulary-sized scratch (the selection overwrites the arrays it works on).
+    /// </summary>
+    public static int TopPBySelection(int[] ids, float[] probs, int n, float p, float[] scratch, float[] copy)
+    {
+        // The survivors of TopP's cutoff: the prefix TopP keeps never reaches past them.
+        float cutoff = n > 1 ? (1f - p) / (n - 1) : 0f;
+        int survivors = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (probs[i] >= cutoff)
+                survivors++;
+        }
+        Array.Copy(probs, copy, n);
+        for (int k = 64; k <= survivors / 4; k *= 4)
+        {
+            TopK(ids, probs, n, k, scratch);
+            double cum = 0;
+            for (int i = 0; i < k; i++)
+            {
+                cum += probs[i];
+                if (cum >= p)
+                    return i + 1;
+            }
+            // Not enough mass in the top k: start again from the untouched probabilities with a larger k.
+            Array.Copy(copy, probs, n);
+            for (int i = 0; i < n; i++)
+                ids[i] = i;
+        }
+        return TopP(ids, probs, n, p, sorted: false, scratch);
     }
 
     /// <summary>Drops candidates with probability below <paramref name="minP"/> × the largest; keeps order; at least one.</summary>
