@@ -18,7 +18,7 @@ internal static class ChatCompletionsEndpoint
         var (model, scheduler) = server.Host.Ready();
         ChatCompletionRequest request;
         using (var body = await HttpJson.ReadAsync(ctx).ConfigureAwait(false))
-            request = ChatCompletionRequest.Parse(body.RootElement, model.DefaultSampling, model.Tokenizer.Vocabulary.Count);
+            request = ChatCompletionRequest.Parse(body.RootElement, model.DefaultSampling, model.Tokenizer.Vocabulary.Count, model.Tokenizer.Vocabulary.EndOfGenerationIds);
         string modelName = server.Host.ResolveModel(request.Model);
 
         // The grammar is compiled here, on a worker thread, so the decode thread finds it cached and one large schema

@@ -32,7 +32,7 @@ internal static class CompletionsEndpoint
                 throw ApiException.BadRequest("'echo' is not supported by this server.", "echo", "unsupported_parameter");
             if (Json.TryGet(root, "suffix", out _))
                 throw ApiException.BadRequest("'suffix' (fill-in-the-middle) is not supported by this server.", "suffix", "unsupported_parameter");
-            var sampling = ChatCompletionRequest.ParseSampling(root, model.DefaultSampling, vocab);
+            var sampling = ChatCompletionRequest.ParseSampling(root, model.DefaultSampling, vocab, model.Tokenizer.Vocabulary.EndOfGenerationIds);
             // OpenAI's default for this endpoint is 16 tokens.
             int maxTokens = (int)(Json.Integer(root, "max_tokens", 1, int.MaxValue) ?? 16);
             options = new GenerationOptions { MaxTokens = maxTokens, StopStrings = Json.StringOrStrings(root, "stop", 16), Sampling = sampling, Logprobs = ParseLogprobs(root) };

@@ -46,14 +46,14 @@ internal sealed partial record ChatCompletionRequest(
         _ => throw ApiException.BadRequest($"'reasoning_effort' must be one of none, minimal, low, medium, high (got '{effort}').", "reasoning_effort"),
     };
 
-    public static ChatCompletionRequest Parse(JsonElement root, SamplingOptions defaultSampling, int vocabSize)
+    public static ChatCompletionRequest Parse(JsonElement root, SamplingOptions defaultSampling, int vocabSize, IReadOnlyList<int>? endOfGeneration = null)
     {
         if (root.ValueKind != JsonValueKind.Object)
             throw ApiException.WrongType("body", "a JSON object", root.ValueKind);
 
         string? model = Json.String(root, "model");
         var messages = ParseMessages(root);
-        var sampling = ParseSampling(root, defaultSampling, vocabSize);
+        var sampling = ParseSampling(root, defaultSampling, vocabSize, endOfGeneration);
 
         int n = (int)(Json.Integer(root, "n", 1, MaxChoices) ?? 1);
         var options = new ChatRequestOptions { Sampling = sampling, Logprobs = ParseLogprobs(root) };
@@ -144,7 +144,9 @@ internal sealed partial record ChatCompletionRequest(
     }
 
     /// <summary>Sampling fields shared by chat and text completions, on top of the model's recommended defaults.</summary>
-    internal static SamplingOptions ParseSampling(JsonElement root, SamplingOptions sampling, int vocabSize)
+    /// <param name="endOfGeneration">The model's end-of-generation ids, for llama-server's <c>ignore_eos</c> (null: the
+    /// field is ignored).</param>
+    internal static SamplingOptions ParseSampling(JsonElement root, SamplingOptions sampling, int vocabSize, IReadOnlyList<int>? endOfGeneration = null)
     {
         if (Json.Number(root, "temperature", 0, 100) is double t)
             sampling = sampling with { Temperature = (float)t };
@@ -189,6 +191,15 @@ internal sealed partial record ChatCompletionRequest(
             }
             if (dict.Count > 0)
                 sampling = sampling with { LogitBias = dict };
+        }
+        if (Json.Bool(root, "ignore_eos") == true && endOfGeneration is { Count: > 0 })
+        {
+            // llama-server's extension, which benchmarks send so every answer runs to max_tokens: the end-of-generation
+            // tokens are never sampled (a bias of −∞, as llama.cpp does it).
+            var dict = sampling.LogitBias is null ? new Dictionary<int, float>() : new Dictionary<int, float>(sampling.LogitBias);
+            foreach (int id in endOfGeneration)
+                dict[id] = float.NegativeInfinity;
+            sampling = sampling with { LogitBias = dict };
         }
         return sampling;
     }
