@@ -19,7 +19,7 @@ internal static unsafe class MatVec8
 {
     /// <summary>Lane r = Σ of the 8 int32 lanes of s_r (exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Totals(Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3,
+    internal static Vector256<int> Totals(Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3,
         Vector256<int> s4, Vector256<int> s5, Vector256<int> s6, Vector256<int> s7)
     {
         var q0 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(s0, s1), Avx2.HorizontalAdd(s2, s3));   // [rows 0-3 lows | rows 0-3 highs]
@@ -29,7 +29,7 @@ internal static unsafe class MatVec8
 
     /// <summary>The f16 in the low half of the dword at <paramref name="p"/> in each of 8 rows (the high half with <paramref name="high"/>), as f32 (see <see cref="Halves"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, ref Vector256<int> special, bool high = false)
+    internal static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, ref Vector256<int> special, bool high = false)
     {
         var g = Avx2.GatherVector256((int*)p, rowOffsets, 1);
         return Halves(high ? g & Vector256.Create(unchecked((int)0xFFFF0000)) : g << 16, ref special);
@@ -51,10 +51,10 @@ internal static unsafe class MatVec8
 
     /// <summary>True when some scale seen by <see cref="Halves"/> was Inf or NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x7C000000));
+    internal static bool HasSpecial(Vector256<int> special) => Vector256.EqualsAny(special, Vector256.Create(0x7C000000));
 
     /// <summary>The exact (and slow) way for a group with an Inf/NaN scale: the single-row canonical dots, same bits otherwise.</summary>
-    private static void Exact(delegate*<byte*, byte*, int, float> rowDot, byte* w, int rowBytes, int nb, byte* a, float* y)
+    internal static void Exact(delegate*<byte*, byte*, int, float> rowDot, byte* w, int rowBytes, int nb, byte* a, float* y)
     {
         for (int r = 0; r < 8; r++)
             y[r] = rowDot(w + (long)r * rowBytes, a, nb);
@@ -66,14 +66,14 @@ internal static unsafe class MatVec8
     /// next group is in cache when its 8 interleaved streams start (short rows defeat the hardware prefetcher).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchNext(byte* next, int bytesPerIteration, int b)
+    internal static void PrefetchNext(byte* next, int bytesPerIteration, int b)
     {
         byte* p = next + (long)b * bytesPerIteration;
         for (int i = 0; i < bytesPerIteration + 64; i += 64)
             Sse.Prefetch0(p + i);
     }
 
-    private static Vector256<int> Offsets(int rowBytes) => Vector256.Create(0, rowBytes, 2 * rowBytes, 3 * rowBytes, 4 * rowBytes, 5 * rowBytes, 6 * rowBytes, 7 * rowBytes);
+    internal static Vector256<int> Offsets(int rowBytes) => Vector256.Create(0, rowBytes, 2 * rowBytes, 3 * rowBytes, 4 * rowBytes, 5 * rowBytes, 6 * rowBytes, 7 * rowBytes);
 
     /// <summary>
     /// Σ over one Q4_0 block of two rows at once: the 16 quant bytes of row <paramref name="a"/> in the low 128-bit lane

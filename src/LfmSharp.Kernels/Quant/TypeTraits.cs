@@ -110,14 +110,17 @@ internal sealed unsafe class TypeTraits
     /// <summary>The packed 8-row × 4-token kernel this machine runs (VNNI or AVX2), or null.</summary>
     public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm { get; init; }
 
+    /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
+    public InterleaveLayout Layout { get; init; }
+
     /// <summary>True when the type has an 8-row interleaved layout (<see cref="Interleaved8"/>) and kernels that read it.</summary>
     public bool Interleaves => Decode8Interleaved != null;
 
     /// <summary>True when the type has a packed 8-row × 4-token GEMM (AVX2 only).</summary>
     public bool HasGemm => Pack8 != null && Gemm != null;
 
-    /// <summary>True when the AVX2 8-row kernels (decode and packed GEMM) both handle this type.</summary>
-    public bool Grouped => Decode8 != null && HasGemm;
+    /// <summary>True when an AVX2 8-row decode kernel handles this type (batches take its packed GEMM where it has one).</summary>
+    public bool Grouped => Decode8 != null;
 
     /// <summary>The record of <paramref name="type"/>; <see cref="NotSupportedException"/> naming the type when the engine has none.</summary>
     public static TypeTraits For(GgmlType type)
