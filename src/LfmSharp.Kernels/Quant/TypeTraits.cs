@@ -19,8 +19,9 @@ namespace LfmSharp.Kernels.Quant;
 //   * optionally public static void QuantizeRowReference(ReadOnlySpan<float> src, Span<byte> dst) (quantize_row_*_ref),
 // then add ONE line to Build() below: Add(new(GgmlType.X, vecDot: GgmlType.Y, &X.DequantizeRow, &X.DotScalar)
 // { DotSimd = Simd.Pick(&X.DotAvx2, &X.DotVector128), FromFloatReference = &X.QuantizeRowReference }).
-// The optional fast paths (Decode8: an 8-row decode kernel over GGUF rows; Interleaved: an 8-row interleaved
-// layout with its decode kernel; Gemm: a packed 8-row × 4-token prefill kernel) are MatMul-internal and may stay
+// The optional fast paths (Decode8: an 8-row decode kernel over GGUF rows — MatVec8K.Group<T> gives one to a
+// K-quant from its BlockSum; Layout + Decode8Interleaved: an 8-row interleaved layout (InterleaveLayout.Blocks
+// needs no code) with its decode kernel; Gemm: a packed 8-row × 4-token prefill kernel) are MatMul-internal and may stay
 // null: MatMul then uses DotSimd (or DotScalar) per row, which is always correct.
 // ================================================================================================================
 
