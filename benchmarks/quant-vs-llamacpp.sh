@@ -7,7 +7,7 @@
 # Knobs (environment): TYPES, THREADS (2), PP (512), TG (100), REPS (3), LLAMA_BIN (native build's bin folder,
 # default ~/.cache/llamacpp-ref/build/bin, see ../shared/tools/build-llamacpp.sh), WORK (scratch folder for the
 # ~0.5-1.3 GB model files; each is deleted after its row).
-# Types lfm synth cannot write (the IQ1/IQ2/IQ3 ones: their quantizers need an importance matrix) are made by
+# Types lfm synth cannot write (IQ4_NL/IQ4_XS; the IQ1/IQ2/IQ3 ones, whose quantizers need an importance matrix) are made by
 # llama-quantize from a Q8_0 synth file (--allow-requantize) with a synthetic imatrix (a positive mean square
 # activation per column, as llama-imatrix writes it; legacy .dat format).
 set -euo pipefail
@@ -20,7 +20,8 @@ REPS=${REPS:-3}
 LLAMA_BIN=${LLAMA_BIN:-$HOME/.cache/llamacpp-ref/build/bin}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/quant-vs-llamacpp.XXXXXX")}
 SHAPE=lfm2.5-1.2b
-SYNTH_TYPES=" q2_k q3_k_s q3_k_m q3_k_l q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs f16 bf16 f32 "
+# lfm synth lists iq4_nl/iq4_xs but has no quantizer for them yet: llama-quantize makes those too.
+SYNTH_TYPES=" q2_k q3_k_s q3_k_m q3_k_l q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_s q4_k_m q5_k_s q5_k_m q6_k f16 bf16 f32 "
 
 for tool in llama-bench llama-quantize; do
     [[ -x "$LLAMA_BIN/$tool" ]] || { echo "error: $LLAMA_BIN/$tool not found (build llama.cpp natively, or set LLAMA_BIN)" >&2; exit 1; }
