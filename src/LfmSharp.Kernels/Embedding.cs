@@ -16,7 +16,7 @@ internal static unsafe class Embedding
             throw new ArgumentException($"Embedding: dst length {dst.Length} != row length {table.Columns}.", nameof(dst));
         if (table.Interleaved == null)
         {
-            RowOps.DequantizeRow(table.Type, table.Row(id), dst);
+            Dequantize.Row(table.Type, table.Row(id), dst);
             return;
         }
         // A table with an interleaved copy (a tied output head) is read from the copy: touching the GGUF-order rows
@@ -29,7 +29,7 @@ internal static unsafe class Embedding
             byte* group = table.Interleaved + (long)(id / Interleaved8.Rows) * Interleaved8.Rows * rowBytes;
             Interleaved8.UnpackRow(table.Type, group, table.Columns / GgmlTypes.BlockSize(table.Type), id % Interleaved8.Rows, r);
         }
-        RowOps.DequantizeRow(table.Type, row, dst);
+        Dequantize.Row(table.Type, row, dst);
         if (rented is not null)
             System.Buffers.ArrayPool<byte>.Shared.Return(rented);
     }

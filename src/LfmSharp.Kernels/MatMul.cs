@@ -262,19 +262,19 @@ internal static unsafe class MatMul
             byte[]? act = null;
             if (w.Type != GgmlType.F32 && precision == MatMulPrecision.LlamaCpp)
             {
-                var at = RowOps.VecDotType(w.Type);
+                var at = QuantTraits.VecDotType(w.Type);
                 act = new byte[GgmlTypes.RowBytes(at, n)];
-                RowOps.QuantizeActivations(at, xt, act);
+                Quantize.Row(at, xt, act);
             }
             for (int r = 0; r < w.Rows; r++)
             {
                 if (act is not null)
                 {
-                    y[t * w.Rows + r] = RowOps.Dot(w.Type, w.Row(r), act, n);
+                    y[t * w.Rows + r] = VecDot.Row(w.Type, w.Row(r), act, n);
                 }
                 else
                 {
-                    RowOps.DequantizeRow(w.Type, w.Row(r), rowF);
+                    Dequantize.Row(w.Type, w.Row(r), rowF);
                     y[t * w.Rows + r] = VectorMath.DotScalar(rowF, xt);
                 }
             }
@@ -311,7 +311,7 @@ internal static unsafe class MatMul
             {
                 var src = new ReadOnlySpan<float>((float*)X + (long)t * Columns, Columns);
                 var dst = new Span<byte>((byte*)Dst + (long)t * RowBytes, RowBytes);
-                RowOps.QuantizeActivations(Type, src, dst);
+                Quantize.Row(Type, src, dst);
                 if (Scales != 0)
                     Q8_0Side((byte*)Dst + (long)t * RowBytes, Columns / 32, (float*)Scales + (long)t * SideStride, WithSums ? (int*)Sums + (long)t * SideStride : null);
             }
@@ -365,8 +365,6 @@ internal static unsafe class MatMul
                         y[(long)t * rows + r] = rowKernel(w.Data + (long)r * w.RowBytes, act + (long)t * actRowBytes, nb);
                 return;
             }
-            // The group in GGUF order, and in the matrix's interleaved copy when it has one (see Interleaved8); the
-            // interleaved kernels read the GGUF rows only to recompute a group with an Inf/NaN scale.
             // The group in GGUF order, and in the matrix's interleaved copy when it has one (see Interleaved8); the
             // interleaved kernels read the GGUF rows only to recompute a group with an Inf/NaN scale.
             var k = w.Kernels!;
@@ -540,7 +538,7 @@ internal static unsafe class MatMul
                         for (int t = 0; t < tokens; t++)
                         {
                             var a = new ReadOnlySpan<byte>((byte*)Act + (long)t * ActRowBytes, ActRowBytes);
-                            y[(long)t * rows + r] = RowOps.Dot(w.Type, wr, a, n);
+                            y[(long)t * rows + r] = VecDot.Row(w.Type, wr, a, n);
                         }
                     }
                     break;
@@ -549,7 +547,7 @@ internal static unsafe class MatMul
                     var rowF = new Span<float>((float*)Scratch + (long)thread * ScratchStride, n);
                     for (int r = start; r < end; r++)
                     {
-                        RowOps.DequantizeRow(w.Type, new ReadOnlySpan<byte>(w.Data + (long)r * w.RowBytes, w.RowBytes), rowF);
+                        Dequantize.Row(w.Type, new ReadOnlySpan<byte>(w.Data + (long)r * w.RowBytes, w.RowBytes), rowF);
                         for (int t = 0; t < tokens; t++)
                             y[(long)t * rows + r] = VectorMath.Dot(rowF, new ReadOnlySpan<float>(x + (long)t * n, n));
                     }

@@ -33,13 +33,16 @@ public sealed unsafe class InterleavedWeightTests
     [InlineData(GgmlType.Q8_0, 24, 64)]
     [InlineData(GgmlType.Q4_K, 16, 512)]
     [InlineData(GgmlType.Q6_K, 8, 256)]
+    [InlineData(GgmlType.Q2_K, 16, 512)]
+    [InlineData(GgmlType.Q3_K, 8, 768)]
+    [InlineData(GgmlType.Q5_K, 16, 512)]   // at least 2 blocks: a 1-block group is its GGUF rows
     public void EveryRowComesBackFromTheInterleavedGroups(GgmlType type, int rows, int cols)
     {
         var bytes = Weights(type, rows, cols, 3);
         var il = new byte[bytes.Length];
         WeightMatrix.InterleaveRows(type, cols, bytes, il);
         Assert.NotEqual(bytes, il);   // it is a different order...
-        if (type is GgmlType.Q4_0 or GgmlType.Q8_0)
+        if (type is GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q5_K)
             Assert.Equal(bytes.Order(), il.Order());   // ...of the same bytes (the K-quants' values move within bytes: KStream)
         int rowBytes = (int)GgmlTypes.RowBytes(type, cols), nb = cols / GgmlTypes.BlockSize(type);
         var row = new byte[rowBytes];
@@ -99,6 +102,12 @@ public sealed unsafe class InterleavedWeightTests
     [InlineData(GgmlType.Q4_K, 24, 768)]
     [InlineData(GgmlType.Q6_K, 16, 512)]
     [InlineData(GgmlType.Q6_K, 8, 256)]
+    [InlineData(GgmlType.Q2_K, 16, 512)]
+    [InlineData(GgmlType.Q2_K, 8, 256)]
+    [InlineData(GgmlType.Q3_K, 16, 512)]
+    [InlineData(GgmlType.Q3_K, 24, 768)]
+    [InlineData(GgmlType.Q5_K, 16, 512)]
+    [InlineData(GgmlType.Q5_K, 8, 256)]
     public void MatMulReadsTheCopyAndGivesTheRowDotsBits(GgmlType type, int rows, int cols)
     {
         var bytes = Weights(type, rows, cols, rows + cols);
@@ -156,6 +165,9 @@ public sealed unsafe class InterleavedWeightTests
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q6_K)]
+    [InlineData(GgmlType.Q2_K)]
+    [InlineData(GgmlType.Q3_K)]
+    [InlineData(GgmlType.Q5_K)]
     public void SubnormalScalesAreExact(GgmlType type)
     {
         const int rows = 16, cols = 512;
@@ -163,7 +175,8 @@ public sealed unsafe class InterleavedWeightTests
         for (int i = 0; i < f.Length; i++)
             f[i] *= i % 3 == 0 ? 1e-6f : 3e-5f;   // block maxima around 1e-5..1e-4: many scales below f16's 6.1e-5
         var bytes = Quantized(type, rows, cols, f);
-        int subnormal = 0, blockBytes = GgmlTypes.TypeSize(type), scaleAt = type == GgmlType.Q6_K ? 208 : 0;
+        int subnormal = 0, blockBytes = GgmlTypes.TypeSize(type);
+        int scaleAt = type switch { GgmlType.Q6_K => 208, GgmlType.Q3_K => 108, GgmlType.Q2_K => 80, _ => 0 };
         for (int o = scaleAt; o < bytes.Length; o += blockBytes)
         {
             ushort h = BitConverter.ToUInt16(bytes, o);
@@ -197,15 +210,15 @@ public sealed unsafe class InterleavedWeightTests
     public void OnlyWholeGroupsOfTheLayoutTypesAreInterleaved()
     {
         Assert.False(WeightMatrix.CanInterleave(GgmlType.Q4_0, 12));
-        Assert.False(WeightMatrix.CanInterleave(GgmlType.Q5_K, 16));
+        Assert.False(WeightMatrix.CanInterleave(GgmlType.Q5_0, 16));
         Assert.False(WeightMatrix.CanInterleave(GgmlType.F16, 16));
         Assert.Equal(Simd.Avx2Fma, WeightMatrix.CanInterleave(GgmlType.Q8_0, 16));
 
         int rowBytes = (int)GgmlTypes.RowBytes(GgmlType.Q4_0, 64);
         var ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_0, 64, new byte[5 * rowBytes], new byte[5 * rowBytes]));
         Assert.Contains("groups of 8 rows", ex.Message);
-        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q5_K, 256, new byte[8 * 176], new byte[8 * 176]));
-        Assert.Contains("Q5_K has no interleaved layout", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q5_0, 256, new byte[8 * 176], new byte[8 * 176]));
+        Assert.Contains("Q5_0 has no interleaved layout", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q4_0, 64, new byte[8 * rowBytes], new byte[8 * rowBytes - 1]));
         Assert.Contains("Destination", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => WeightMatrix.InterleaveRows(GgmlType.Q8_0, 48, new byte[8 * 34], new byte[8 * 34]));

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
@@ -27,9 +28,38 @@ internal static unsafe class IQSimd
     /// </summary>
     public static readonly ulong[] SignMasks = BuildSignMasks();
 
+    /// <summary><see cref="SignMasks"/> as a pointer (the array lives on the pinned heap).</summary>
+    public static ulong* SignMaskPointer => (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(SignMasks));
+
+    /// <summary>The address of a grid table (constant data in the assembly image, which never moves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T* Pointer<T>(ReadOnlySpan<T> table) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(table));
+
+    /// <summary>
+    /// The AVX2 row dot shared by the grid types (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) before their constant factor:
+    /// per super-block the exact Σ over its 8 sub-blocks of <see cref="IGridBlock.SubBlock"/>, then
+    /// sumf += d_w·d_a·isum — the order of ggml's generic dot, so the result is bit-identical to the scalar.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float GridDot<T>(byte* w, byte* a, int nb) where T : struct, IGridBlock
+    {
+        float sumf = 0f;
+        for (int i = 0; i < nb; i++)
+        {
+            byte* x = w + T.BlockBytes * i, y = a + 292 * i;
+            sbyte* q8 = (sbyte*)(y + 4);
+            var acc = Vector256<int>.Zero;
+            for (int ib = 0; ib < 8; ib++)
+                acc += T.SubBlock(x, ib, q8 + 32 * ib);
+            float d = QuantMath.HalfToSingle(*(ushort*)x) * *(float*)y;
+            sumf += d * Simd.HorizontalSum(acc);
+        }
+        return sumf;
+    }
+
     private static ulong[] BuildSignMasks()
     {
-        var m = new ulong[128];
+        var m = GC.AllocateArray<ulong>(128, pinned: true);
         for (int i = 0; i < 128; i++)
             for (int j = 0; j < 8; j++)
                 if ((IQTables.KSigns[i] & (1 << j)) != 0)
@@ -92,28 +122,22 @@ internal static unsafe class IQ2XXS
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
+    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.125f * IQSimd.GridDot<Grid>(w, a, nb);
+
+    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: four grid indices in a0, four 7-bit sign indices and the scale in a1.</summary>
+    private readonly struct Grid : IGridBlock
     {
-        float sumf = 0f;
-        fixed (ulong* grid = IQ2Grids.Iq2XxsGrid, masks = IQSimd.SignMasks)
+        public static int BlockBytes => 66;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
         {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 66 * i, y = a + 292 * i;
-                sbyte* q8 = (sbyte*)(y + 4);
-                var acc = Vector256<int>.Zero;
-                for (int ib = 0; ib < 8; ib++)
-                {
-                    uint a0 = *(uint*)(x + 2 + 8 * ib), a1 = *(uint*)(x + 6 + 8 * ib);
-                    var g = Vector256.Create(grid[a0 & 0xFF], grid[(a0 >> 8) & 0xFF], grid[(a0 >> 16) & 0xFF], grid[a0 >> 24]).AsByte();
-                    var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(a1, masks), Vector256.Load(q8 + 32 * ib));
-                    acc += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (a1 >> 28) + 1)));
-                }
-                float d = HalfToSingle(*(ushort*)x) * *(float*)y;
-                sumf += d * Simd.HorizontalSum(acc);
-            }
+            ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2XxsGrid);
+            uint a0 = *(uint*)(x + 2 + 8 * ib), a1 = *(uint*)(x + 6 + 8 * ib);
+            var g = Vector256.Create(grid[a0 & 0xFF], grid[(a0 >> 8) & 0xFF], grid[(a0 >> 16) & 0xFF], grid[a0 >> 24]).AsByte();
+            var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(a1, IQSimd.SignMaskPointer), Vector256.Load(q8));
+            return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (a1 >> 28) + 1)));
         }
-        return 0.125f * sumf;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
@@ -212,30 +236,24 @@ internal static unsafe class IQ2XS
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
+    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.125f * IQSimd.GridDot<Grid>(w, a, nb);
+
+    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: four 9-bit grid + 7-bit sign indices, two 4-bit scales.</summary>
+    private readonly struct Grid : IGridBlock
     {
-        float sumf = 0f;
-        fixed (ulong* grid = IQ2Grids.Iq2XsGrid, masks = IQSimd.SignMasks)
+        public static int BlockBytes => 74;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
         {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 74 * i, y = a + 292 * i;
-                ushort* q2 = (ushort*)(x + 2);
-                sbyte* q8 = (sbyte*)(y + 4);
-                var acc = Vector256<int>.Zero;
-                for (int ib = 0; ib < 8; ib++, q2 += 4)
-                {
-                    var g = Vector256.Create(grid[q2[0] & 511], grid[q2[1] & 511], grid[q2[2] & 511], grid[q2[3] & 511]).AsByte();
-                    var neg = Vector256.Create(masks[q2[0] >> 9], masks[q2[1] >> 9], masks[q2[2] >> 9], masks[q2[3] >> 9]).AsByte();
-                    var p = IQSimd.SignedProducts(g, neg, Vector256.Load(q8 + 32 * ib));
-                    byte sc = x[66 + ib];
-                    acc += Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
-                }
-                float d = HalfToSingle(*(ushort*)x) * *(float*)y;
-                sumf += d * Simd.HorizontalSum(acc);
-            }
+            ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2XsGrid), masks = IQSimd.SignMaskPointer;
+            ushort* q2 = (ushort*)(x + 2) + 4 * ib;
+            var g = Vector256.Create(grid[q2[0] & 511], grid[q2[1] & 511], grid[q2[2] & 511], grid[q2[3] & 511]).AsByte();
+            var neg = Vector256.Create(masks[q2[0] >> 9], masks[q2[1] >> 9], masks[q2[2] >> 9], masks[q2[3] >> 9]).AsByte();
+            var p = IQSimd.SignedProducts(g, neg, Vector256.Load(q8));
+            byte sc = x[66 + ib];
+            return Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
         }
-        return 0.125f * sumf;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
@@ -318,31 +336,25 @@ internal static unsafe class IQ2S
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
+    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.125f * IQSimd.GridDot<Grid>(w, a, nb);
+
+    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: four 10-bit grid indices, explicit sign bytes, two 4-bit scales.</summary>
+    private readonly struct Grid : IGridBlock
     {
-        float sumf = 0f;
-        fixed (ulong* grid = IQ2Grids.Iq2SGrid)
+        public static int BlockBytes => 82;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
         {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 82 * i, y = a + 292 * i;
-                byte* qs = x + 2, qh = x + 66;
-                sbyte* q8 = (sbyte*)(y + 4);
-                var acc = Vector256<int>.Zero;
-                for (int ib = 0; ib < 8; ib++, qs += 4)
-                {
-                    int h = qh[ib];
-                    var g = Vector256.Create(grid[qs[0] | ((h << 8) & 0x300)], grid[qs[1] | ((h << 6) & 0x300)],
-                                             grid[qs[2] | ((h << 4) & 0x300)], grid[qs[3] | ((h << 2) & 0x300)]).AsByte();
-                    var p = IQSimd.SignedProducts(g, Simd.BitMasks(*(uint*)(qs + 32)), Vector256.Load(q8 + 32 * ib));
-                    byte sc = x[74 + ib];
-                    acc += Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
-                }
-                float d = HalfToSingle(*(ushort*)x) * *(float*)y;
-                sumf += d * Simd.HorizontalSum(acc);
-            }
+            ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2SGrid);
+            byte* qs = x + 2 + 4 * ib;
+            int h = x[66 + ib];
+            var g = Vector256.Create(grid[qs[0] | ((h << 8) & 0x300)], grid[qs[1] | ((h << 6) & 0x300)],
+                                     grid[qs[2] | ((h << 4) & 0x300)], grid[qs[3] | ((h << 2) & 0x300)]).AsByte();
+            var p = IQSimd.SignedProducts(g, Simd.BitMasks(*(uint*)(qs + 32)), Vector256.Load(q8));
+            byte sc = x[74 + ib];
+            return Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
         }
-        return 0.125f * sumf;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
@@ -373,4 +385,14 @@ internal static unsafe class IQ2S
         }
         return 0.125f * sumf;
     }
+}
+
+/// <summary>One grid type's sub-block of 32 weights for <see cref="IQSimd.GridDot{T}"/>.</summary>
+internal unsafe interface IGridBlock
+{
+    /// <summary>Bytes per super-block (its f16 d first).</summary>
+    static abstract int BlockBytes { get; }
+
+    /// <summary>Σ scale·grid·sign·a over sub-block <paramref name="ib"/> of the block at <paramref name="x"/> (<paramref name="q8"/>: its 32 activations), exact, as 8 int32 lanes.</summary>
+    static abstract Vector256<int> SubBlock(byte* x, int ib, sbyte* q8);
 }

@@ -57,31 +57,24 @@ internal static unsafe class IQ3XXS
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
+    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.25f * IQSimd.GridDot<Grid>(w, a, nb);
+
+    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: eight grid indices, four 7-bit sign indices and the scale in one dword.</summary>
+    private readonly struct Grid : IGridBlock
     {
-        float sumf = 0f;
-        fixed (uint* grid = IQTables.Iq3XxsGrid)
-        fixed (ulong* masks = IQSimd.SignMasks)
+        public static int BlockBytes => 98;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
         {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 98 * i, y = a + 292 * i;
-                byte* q3 = x + 2;
-                sbyte* q8 = (sbyte*)(y + 4);
-                var acc = Vector256<int>.Zero;
-                for (int ib = 0; ib < 8; ib++, q3 += 8)
-                {
-                    uint aux = *(uint*)(x + 66 + 4 * ib);
-                    var g = Vector256.Create(grid[q3[0]], grid[q3[1]], grid[q3[2]], grid[q3[3]],
-                                             grid[q3[4]], grid[q3[5]], grid[q3[6]], grid[q3[7]]).AsByte();
-                    var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(aux, masks), Vector256.Load(q8 + 32 * ib));
-                    acc += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (aux >> 28) + 1)));
-                }
-                float d = HalfToSingle(*(ushort*)x) * *(float*)y;
-                sumf += d * Simd.HorizontalSum(acc);
-            }
+            uint* grid = IQSimd.Pointer(IQTables.Iq3XxsGrid);
+            byte* q3 = x + 2 + 8 * ib;
+            uint aux = *(uint*)(x + 66 + 4 * ib);
+            var g = Vector256.Create(grid[q3[0]], grid[q3[1]], grid[q3[2]], grid[q3[3]],
+                                     grid[q3[4]], grid[q3[5]], grid[q3[6]], grid[q3[7]]).AsByte();
+            var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(aux, IQSimd.SignMaskPointer), Vector256.Load(q8));
+            return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (aux >> 28) + 1)));
         }
-        return 0.25f * sumf;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
@@ -164,32 +157,26 @@ internal static unsafe class IQ3S
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
+    internal static float DotAvx2(byte* w, byte* a, int nb) => IQSimd.GridDot<Grid>(w, a, nb);
+
+    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: eight 9-bit grid indices, explicit sign bits, one 4-bit scale.</summary>
+    private readonly struct Grid : IGridBlock
     {
-        float sumf = 0f;
-        fixed (uint* grid = IQTables.Iq3SGrid)
+        public static int BlockBytes => 110;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
         {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 110 * i, y = a + 292 * i;
-                byte* qs = x + 2;
-                sbyte* q8 = (sbyte*)(y + 4);
-                var acc = Vector256<int>.Zero;
-                for (int ib = 0; ib < 8; ib++, qs += 8)
-                {
-                    int h = x[66 + ib];
-                    var g = Vector256.Create(
-                        grid[qs[0] | ((h << 8) & 256)], grid[qs[1] | ((h << 7) & 256)], grid[qs[2] | ((h << 6) & 256)], grid[qs[3] | ((h << 5) & 256)],
-                        grid[qs[4] | ((h << 4) & 256)], grid[qs[5] | ((h << 3) & 256)], grid[qs[6] | ((h << 2) & 256)], grid[qs[7] | ((h << 1) & 256)]).AsByte();
-                    var p = IQSimd.SignedProducts(g, Simd.BitMasks(*(uint*)(x + 74 + 4 * ib)), Vector256.Load(q8 + 32 * ib));
-                    int ls = 2 * ((x[106 + ib / 2] >> (4 * (ib & 1))) & 0xF) + 1;
-                    acc += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)ls));
-                }
-                float d = HalfToSingle(*(ushort*)x) * *(float*)y;
-                sumf += d * Simd.HorizontalSum(acc);
-            }
+            uint* grid = IQSimd.Pointer(IQTables.Iq3SGrid);
+            byte* qs = x + 2 + 8 * ib;
+            int h = x[66 + ib];
+            var g = Vector256.Create(
+                grid[qs[0] | ((h << 8) & 256)], grid[qs[1] | ((h << 7) & 256)], grid[qs[2] | ((h << 6) & 256)], grid[qs[3] | ((h << 5) & 256)],
+                grid[qs[4] | ((h << 4) & 256)], grid[qs[5] | ((h << 3) & 256)], grid[qs[6] | ((h << 2) & 256)], grid[qs[7] | ((h << 1) & 256)]).AsByte();
+            var p = IQSimd.SignedProducts(g, Simd.BitMasks(*(uint*)(x + 74 + 4 * ib)), Vector256.Load(q8));
+            int ls = 2 * ((x[106 + ib / 2] >> (4 * (ib & 1))) & 0xF) + 1;
+            return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)ls));
         }
-        return sumf;
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>

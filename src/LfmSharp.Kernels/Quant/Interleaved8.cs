@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
-/// The load-time ("repacked") layout of Q4_0, Q8_0, Q4_K and Q6_K matrices for the AVX2 decode kernels: the GGUF rows
+/// The load-time ("repacked") layouts of Q4_0, Q8_0, Q4_K, Q6_K (and, as plain blocks, Q2_K, Q3_K, Q5_K) matrices for the AVX2 decode kernels: the GGUF rows
 /// reordered so that each group of 8 rows is one contiguous stream, block by block (and, for the K-quants, the values
 /// within a super-block in <see cref="KStream"/> order).
 /// </summary>
@@ -20,8 +20,11 @@ namespace LfmSharp.Kernels.Quant;
 /// (96 B, regrouped so that one vector sequence unpacks all 8 rows: see <see cref="PackQ4KScales"/>), then each
 /// row's 128 quant bytes with the values in <see cref="KStream"/> order;</item>
 /// <item>Q6_K (1680 B per super-block): the 8 rows' d (16 B), their 16 int8 scales each (128 B), then each row's
-/// ql and qh (192 B), values in <see cref="KStream"/> order.</item>
+/// ql and qh (192 B), values in <see cref="KStream"/> order;</item>
+/// <item><see cref="InterleaveLayout.Blocks"/> (Q2_K, Q3_K, Q5_K): the 8 rows' GGUF blocks side by side, so the group
+/// is one stream for <see cref="MatVec8K"/>.</item>
 /// </list>
+/// Which layout a type has is its <see cref="TypeTraits.Layout"/>.
 /// Group g starts at byte g·8·rowBytes (the total size is unchanged). Only matrices with a multiple of 8 rows are
 /// interleaved. The kernels that read this layout compute the same exact integer sums per block and the same float
 /// operations as the GGUF-order ones, so outputs are bit-identical (tested).
@@ -30,7 +33,10 @@ internal static unsafe class Interleaved8
 {
     public const int Rows = 8;
 
-    public static bool Handles(GgmlType t) => t is GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q6_K;
+    /// <summary>True when <paramref name="t"/> has an interleaved layout (its <see cref="TypeTraits.Layout"/>; machine-independent).</summary>
+    public static bool Handles(GgmlType t) => LayoutOf(t) != InterleaveLayout.None;
+
+    private static InterleaveLayout LayoutOf(GgmlType t) => TypeTraits.TryFor(t)?.Layout ?? InterleaveLayout.None;
 
     /// <summary>The GGUF block size in bytes of a type this layout handles (an interleaved block is 8 of them).</summary>
     private static int GgufBlockBytes(GgmlType t) =>
@@ -56,20 +62,22 @@ internal static unsafe class Interleaved8
     /// GGUF block — its offset and length there, where row <paramref name="r"/>'s copy goes in the interleaved block,
     /// and how it moves; <see cref="FieldKind.None"/> past the last field.
     /// </summary>
-    private static FieldKind Field(GgmlType t, int f, int r, out int src, out int length, out int dst)
+    private static FieldKind Field(InterleaveLayout layout, int blockBytes, int f, int r, out int src, out int length, out int dst)
     {
         FieldKind kind;
-        (kind, src, length, dst) = (t, f) switch
+        (kind, src, length, dst) = (layout, f) switch
         {
-            (GgmlType.Q6_K, 0) => (FieldKind.Copy, 208, 2, 2 * r),                          // d (last in the GGUF block)
-            (_, 0) => (FieldKind.Copy, 0, 2, 2 * r),                                        // d (first in the other types)
-            (GgmlType.Q4_0, 1) => (FieldKind.Copy, 2, 16, 16 + 32 * (r & 3) + 16 * (r >> 2)), // rows r, r+4 share 32 bytes
-            (GgmlType.Q8_0, 1) => (FieldKind.Copy, 2, 32, 16 + 32 * r),
-            (GgmlType.Q4_K, 1) => (FieldKind.Copy, 2, 2, 16 + 2 * r),                       // dmin
-            (GgmlType.Q4_K, 2) => (FieldKind.Q4KScales, 4, 12, 32),                         // scales and mins, all 8 rows at 32..127
-            (GgmlType.Q4_K, 3) => (FieldKind.Q4KStream, 16, 128, 128 + 128 * r),            // quants
-            (GgmlType.Q6_K, 1) => (FieldKind.Copy, 192, 16, 16 + 16 * r),                   // int8 scales
-            (GgmlType.Q6_K, 2) => (FieldKind.Q6KStream, 0, 192, 144 + 192 * r),             // ql (128 B) and qh (64 B)
+            (InterleaveLayout.Blocks, 0) => (FieldKind.Copy, 0, blockBytes, blockBytes * r),      // the whole block
+            (InterleaveLayout.Blocks, _) => (FieldKind.None, 0, 0, 0),
+            (InterleaveLayout.Q6K, 0) => (FieldKind.Copy, 208, 2, 2 * r),                        // d (last in the GGUF block)
+            (_, 0) => (FieldKind.Copy, 0, 2, 2 * r),                                             // d (first in the other types)
+            (InterleaveLayout.Q4_0, 1) => (FieldKind.Copy, 2, 16, 16 + 32 * (r & 3) + 16 * (r >> 2)), // rows r, r+4 share 32 bytes
+            (InterleaveLayout.Q8_0, 1) => (FieldKind.Copy, 2, 32, 16 + 32 * r),
+            (InterleaveLayout.Q4K, 1) => (FieldKind.Copy, 2, 2, 16 + 2 * r),                     // dmin
+            (InterleaveLayout.Q4K, 2) => (FieldKind.Q4KScales, 4, 12, 32),                       // scales and mins, all 8 rows at 32..127
+            (InterleaveLayout.Q4K, 3) => (FieldKind.Q4KStream, 16, 128, 128 + 128 * r),          // quants
+            (InterleaveLayout.Q6K, 1) => (FieldKind.Copy, 192, 16, 16 + 16 * r),                 // int8 scales
+            (InterleaveLayout.Q6K, 2) => (FieldKind.Q6KStream, 0, 192, 144 + 192 * r),           // ql (128 B) and qh (64 B)
             _ => (FieldKind.None, 0, 0, 0),
         };
         return kind;
@@ -80,29 +88,33 @@ internal static unsafe class Interleaved8
     public static void PackGroup(GgmlType t, byte* src, int rowBytes, int nb, byte* dst)
     {
         int blockBytes = GgufBlockBytes(t);
+        var layout = LayoutOf(t);
         for (int b = 0; b < nb; b++, dst += Rows * blockBytes)
         {
             for (int r = 0; r < Rows; r++)
             {
                 byte* x = src + (long)r * rowBytes + (long)b * blockBytes;
-                switch (t)
+                switch (layout)
                 {
-                    case GgmlType.Q4_0:
+                    case InterleaveLayout.Blocks:
+                        Unsafe.CopyBlockUnaligned(dst + r * blockBytes, x, (uint)blockBytes);
+                        break;
+                    case InterleaveLayout.Q4_0:
                         ((ushort*)dst)[r] = *(ushort*)x;
                         Vector128.Store(Vector128.Load(x + 2), dst + 16 + 32 * (r & 3) + 16 * (r >> 2));
                         break;
-                    case GgmlType.Q8_0:
+                    case InterleaveLayout.Q8_0:
                         ((ushort*)dst)[r] = *(ushort*)x;
                         Vector256.Store(Vector256.Load(x + 2), dst + 16 + 32 * r);
                         break;
-                    case GgmlType.Q4_K:
+                    case InterleaveLayout.Q4K:
                         ((ushort*)dst)[r] = *(ushort*)x;
                         ((ushort*)(dst + 16))[r] = *(ushort*)(x + 2);
                         Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
                         PackQ4KScales(dst, r, scales, mins);
                         KStream.Q4KToStream(x + 16, dst + 128 + 128 * r);
                         break;
-                    default:   // Q6_K
+                    default:   // InterleaveLayout.Q6K
                         ((ushort*)dst)[r] = *(ushort*)(x + 208);
                         Vector128.Store(Vector128.Load(x + 192), dst + 16 + 16 * r);
                         KStream.Q6KToStream(x, dst + 144 + 192 * r);
@@ -159,12 +171,13 @@ internal static unsafe class Interleaved8
     public static void UnpackRow(GgmlType t, byte* group, int nb, int r, byte* dst)
     {
         int blockBytes = GgufBlockBytes(t);
+        var layout = LayoutOf(t);
         for (int b = 0; b < nb; b++)
         {
             byte* blk = group + (long)b * Rows * blockBytes;
             byte* o = dst + (long)b * blockBytes;
             FieldKind kind;
-            for (int f = 0; (kind = Field(t, f, r, out int from, out int length, out int to)) != FieldKind.None; f++)
+            for (int f = 0; (kind = Field(layout, blockBytes, f, r, out int from, out int length, out int to)) != FieldKind.None; f++)
             {
                 switch (kind)
                 {
@@ -185,4 +198,21 @@ internal static unsafe class Interleaved8
             }
         }
     }
+}
+
+/// <summary>The 8-row interleaved layouts (<see cref="Interleaved8"/>); each type names its own in <see cref="TypeTraits.Layout"/>.</summary>
+internal enum InterleaveLayout
+{
+    /// <summary>No interleaved copy.</summary>
+    None,
+    /// <summary>Q4_0's: 8 scales, then the quants of rows (0,4), (1,5), (2,6), (3,7).</summary>
+    Q4_0,
+    /// <summary>Q8_0's: 8 scales, then the quants of rows 0..7.</summary>
+    Q8_0,
+    /// <summary>Q4_K's: d, dmin, the regrouped 6-bit scales, the quants in <see cref="KStream"/> order.</summary>
+    Q4K,
+    /// <summary>Q6_K's: d, the int8 scales, ql/qh in <see cref="KStream"/> order.</summary>
+    Q6K,
+    /// <summary>The 8 rows' GGUF blocks side by side, unchanged.</summary>
+    Blocks,
 }

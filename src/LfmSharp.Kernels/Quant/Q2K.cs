@@ -186,30 +186,11 @@ internal static unsafe class Q2K
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float sumf = 0f;
-        var three = Vector256.Create((byte)3);
-        var lowNibble = Vector128.Create((byte)0x0F);
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + i * 84, y = a + i * 292;
-            var sc = Vector128.Load(x);
-            // Mins · bsums: 16 int16 products summed pairwise, exact.
-            var mins = Avx2.ConvertToVector256Int16(Sse2.ShiftRightLogical(sc.AsUInt16(), 4).AsByte() & lowNibble);
-            int summs = Simd.HorizontalSum(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 260)), mins));
-            var scales = sc & lowNibble;
-
-            var acc = Vector256<int>.Zero;
-            sbyte* q8 = (sbyte*)(y + 4);
-            for (int c = 0; c < 2; c++)
-            {
-                var q = Vector256.Load(x + 16 + 32 * c);
-                for (int k = 0; k < 4; k++)
-                {
-                    var qk = Vector256.ShiftRightLogical(q.AsUInt16(), 2 * k).AsByte() & three;
-                    var p = Avx2.MultiplyAddAdjacent(qk, Vector256.Load(q8 + 128 * c + 32 * k));
-                    int s = 8 * c + 2 * k;
-                    acc += Avx2.MultiplyAddAdjacent(p, ScalePair(scales.GetElement(s), scales.GetElement(s + 1)));
-                }
-            }
+            var acc = BlockSum(x, y, out var mins);
+            int summs = Simd.HorizontalSum(mins);
             int isum = Simd.HorizontalSum(acc);
             float dy = *(float*)y;
             float dall = dy * HalfToSingle(*(ushort*)(x + 80));
@@ -219,8 +200,34 @@ internal static unsafe class Q2K
         return sumf;
     }
 
-    /// <summary>Two sub-block scales as int16 lanes: the low 128 bits hold <paramref name="s0"/>, the high <paramref name="s1"/>.</summary>
+    /// <summary>
+    /// The exact integers of one super-block (x: the Q2_K block, y: the Q8_K block) in 8 int32 lanes each: Σ sc·q·a
+    /// (returned) and Σ m·bsum (<paramref name="mins"/>) — shared by <see cref="DotAvx2"/> and <see cref="MatVec8K"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<short> ScalePair(int s0, int s1) =>
-        Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
+    internal static Vector256<int> BlockSum(byte* x, byte* y, out Vector256<int> mins)
+    {
+        var three = Vector256.Create((byte)3);
+        var lowNibble = Vector128.Create((byte)0x0F);
+        var sc = Vector128.Load(x);
+        // Mins · bsums: 16 int16 products summed pairwise, exact.
+        mins = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 260)),
+            Avx2.ConvertToVector256Int16(Sse2.ShiftRightLogical(sc.AsUInt16(), 4).AsByte() & lowNibble));
+        // Scales as int16 in both halves; run k of chunk c takes 8c + 2k (low 128 bits) and 8c + 2k + 1 (high).
+        var all = Avx2.ConvertToVector256Int16(sc & lowNibble);
+        var acc = Vector256<int>.Zero;
+        sbyte* q8 = (sbyte*)(y + 4);
+        for (int c = 0; c < 2; c++)
+        {
+            var q = Vector256.Load(x + 16 + 32 * c);
+            var half = (c == 0 ? Avx2.Permute2x128(all, all, 0x00) : Avx2.Permute2x128(all, all, 0x11)).AsByte();
+            for (int k = 0; k < 4; k++)
+            {
+                var qk = Vector256.ShiftRightLogical(q.AsUInt16(), 2 * k).AsByte() & three;
+                var p = Avx2.MultiplyAddAdjacent(qk, Vector256.Load(q8 + 128 * c + 32 * k));
+                acc += Avx2.MultiplyAddAdjacent(p, Avx2.Shuffle(half, Q3K.PairShuffle(k)).AsInt16());
+            }
+        }
+        return acc;
+    }
 }

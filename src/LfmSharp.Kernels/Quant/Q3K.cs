@@ -51,12 +51,32 @@ internal static unsafe class Q3K
     /// <summary>The sixteen 6-bit scales (0..63, before the −32) of a block, as ggml's kmask shuffle gives them.</summary>
     internal static void UnpackScales(ReadOnlySpan<byte> packed, Span<sbyte> scales)
     {
-        for (int j = 0; j < 16; j++)
-        {
-            int lo = j < 8 ? packed[j] & 0xF : packed[j - 8] >> 4;
-            int hi = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
-            scales[j] = (sbyte)(lo | (hi << 4));
-        }
+        if (packed.Length < 12 || scales.Length < 16)
+            throw new ArgumentException("Q3_K scales: 12 packed bytes in, 16 scales out.");
+        fixed (byte* p = packed)
+        fixed (sbyte* s = scales)
+            UnpackScales(p, (uint*)s);
+    }
+
+    /// <summary>
+    /// The sixteen 6-bit scales of the 12 bytes at <paramref name="p"/> as four dwords (bytes = scales 0..15): the low
+    /// nibbles of bytes 0..7 then their high nibbles, each with two bits of bytes 8..11 on top — ggml's kmask1/kmask2
+    /// sequence on whole dwords (a per-scale loop was a third of Q3_K decode).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void UnpackScales(byte* p, uint* s) => ScaleDwords(p).Store(s);
+
+    /// <summary>The scales of <see cref="UnpackScales(byte*, uint*)"/> as one vector (bytes = scales 0..15, before the −32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<uint> ScaleDwords(byte* p)
+    {
+        const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+        uint a0 = Unsafe.ReadUnaligned<uint>(p), a1 = Unsafe.ReadUnaligned<uint>(p + 4), a2 = Unsafe.ReadUnaligned<uint>(p + 8);
+        return Vector128.Create(
+            (a0 & kmask2) | ((a2 & kmask1) << 4),
+            (a1 & kmask2) | (((a2 >> 2) & kmask1) << 4),
+            ((a0 >> 4) & kmask2) | (((a2 >> 4) & kmask1) << 4),
+            ((a1 >> 4) & kmask2) | (((a2 >> 6) & kmask1) << 4));
     }
 
     /// <summary>
@@ -267,34 +287,56 @@ internal static unsafe class Q3K
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;
-        var three = Vector256.Create((byte)3);
-        var four = Vector256.Create((byte)4);
-        sbyte* sc = stackalloc sbyte[16];
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + i * 110, y = a + i * 292;
-            UnpackScales(new ReadOnlySpan<byte>(x + 96, 12), new Span<sbyte>(sc, 16));
-            var hm = Vector256.Load(x);
-            sbyte* q8 = (sbyte*)(y + 4);
-            var sumi = Vector256<int>.Zero;
-            for (int c = 0; c < 2; c++)
-            {
-                var q = Vector256.Load(x + 32 + 32 * c);
-                for (int k = 0; k < 4; k++)
-                {
-                    var lo = Vector256.ShiftRightLogical(q.AsUInt16(), 2 * k).AsByte() & three;
-                    var bit = Vector256.Create((byte)(1 << (4 * c + k)));
-                    var offset = Vector256.Equals(hm & bit, Vector256<byte>.Zero) & four;
-                    var a8 = Vector256.Load(q8 + 128 * c + 32 * k);
-                    var p = Avx2.MultiplyAddAdjacent(lo, a8) - Avx2.MultiplyAddAdjacent(offset, a8);
-                    int s = 8 * c + 2 * k;
-                    sumi += Avx2.MultiplyAddAdjacent(p, Q2K.ScalePair(sc[s] - 32, sc[s + 1] - 32));
-                }
-            }
+            var sumi = BlockSum(x, y);
             float d = HalfToSingle(*(ushort*)(x + 108)) * *(float*)y;
             acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(sumi), d, acc);
         }
         return acc;
+    }
+
+    /// <summary>
+    /// The exact Σ (sc − 32)·q·a of one super-block (x: the Q3_K block, y: the Q8_K block) in 8 int32 lanes — the
+    /// integer part shared by <see cref="DotAvx2"/> and the 8-row decode kernel (<see cref="MatVec8K"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum(byte* x, byte* y)
+    {
+        var three = Vector256.Create((byte)3);
+        var four = Vector256.Create((byte)4);
+        var packed = ScaleDwords(x + 96);
+        // Scales − 32 as int16, both halves: [s0..s7 | s0..s7] and [s8..s15 | s8..s15]; a run k of chunk c takes
+        // scale 8c + 2k in its low 128 bits and 8c + 2k + 1 in its high ones (vpshufb broadcasts).
+        var all = Avx2.ConvertToVector256Int16(packed.AsSByte() - Vector128.Create((sbyte)32));
+        var halves = (Avx2.Permute2x128(all, all, 0x00), Avx2.Permute2x128(all, all, 0x11));
+        var hm = Vector256.Load(x);
+        sbyte* q8 = (sbyte*)(y + 4);
+        var sumi = Vector256<int>.Zero;
+        for (int c = 0; c < 2; c++)
+        {
+            var q = Vector256.Load(x + 32 + 32 * c);
+            var sc = (c == 0 ? halves.Item1 : halves.Item2).AsByte();
+            for (int k = 0; k < 4; k++)
+            {
+                var lo = Vector256.ShiftRightLogical(q.AsUInt16(), 2 * k).AsByte() & three;
+                var bit = Vector256.Create((byte)(1 << (4 * c + k)));
+                var offset = Vector256.Equals(hm & bit, Vector256<byte>.Zero) & four;
+                var a8 = Vector256.Load(q8 + 128 * c + 32 * k);
+                var p = Avx2.MultiplyAddAdjacent(lo, a8) - Avx2.MultiplyAddAdjacent(offset, a8);
+                sumi += Avx2.MultiplyAddAdjacent(p, Avx2.Shuffle(sc, PairShuffle(k)).AsInt16());
+            }
+        }
+        return sumi;
+    }
+
+    /// <summary>vpshufb control: int16 lane 2k of the source in every low-half lane, lane 2k + 1 in every high-half lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> PairShuffle(int k)
+    {
+        ushort lo = (ushort)(4 * k | (4 * k + 1) << 8), hi = (ushort)((4 * k + 2) | (4 * k + 3) << 8);
+        return Vector256.Create(Vector128.Create(lo), Vector128.Create(hi)).AsByte();
     }
 
     /// <summary>
@@ -323,7 +365,7 @@ internal static unsafe class Q3K
                 qh[l] = (byte)((a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((d >> 4) << 6));
             }
         }
-        UnpackScales(new ReadOnlySpan<byte>(x + 96, 12), new Span<sbyte>(q6k + 192, 16));
+        UnpackScales(x + 96, (uint*)(q6k + 192));
         for (int j = 0; j < 16; j++)
             ((sbyte*)q6k)[192 + j] -= 32;
         *(ushort*)(q6k + 208) = *(ushort*)(x + 108);

@@ -153,43 +153,54 @@ internal static unsafe class Q5K
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         float acc = 0f;
-        var low = Vector256.Create((byte)0x0F);
-        var bit0 = Vector256.Create((byte)0x01);
-        var bit1 = Vector256.Create((byte)0x02);
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + i * 176, y = a + i * 292;
             float dy = *(float*)y;
             float d = HalfToSingle(*(ushort*)x) * dy;
             float dmin = HalfToSingle(*(ushort*)(x + 2)) * dy;
-            Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mins);
-
-            var m8 = Vector128.CreateScalar(mins).AsByte();
-            var m16 = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8));
-            int msum = Simd.HorizontalSum(Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), m16));
-
-            // qh byte l holds the fifth bit of weight l of sub-block j in bit j; consumed two bits per 64-weight chunk.
-            // The 16-bit shifts pull the neighbouring byte's bits into the top of each byte, but only bits 0..1 are read
-            // and at most 6 bits have been shifted out by the last chunk.
-            var qh = Vector256.Load(x + 16);
-            var sumi = Vector256<int>.Zero;
-            byte* qs = x + 48;
-            sbyte* q8 = (sbyte*)(y + 4);
-            for (int j = 0; j < 4; j++)
-            {
-                var q4 = Vector256.Load(qs + 32 * j);
-                var lo = (q4 & low) | Avx2.ShiftLeftLogical((qh & bit0).AsUInt16(), 4).AsByte();
-                var hi = (Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftLeftLogical((qh & bit1).AsUInt16(), 3).AsByte();
-                qh = Avx2.ShiftRightLogical(qh.AsUInt16(), 2).AsByte();
-                var p0 = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q8 + 64 * j));
-                var p1 = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q8 + 64 * j + 32));
-                sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)(byte)(scales >> (16 * j))))
-                      + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
-            }
+            var sumi = BlockSum(x, y, out var mins);
+            int msum = Simd.HorizontalSum(mins);
             acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(sumi), d, acc);
             acc = MathF.FusedMultiplyAdd(-msum, dmin, acc);
         }
         return acc;
+    }
+
+    /// <summary>
+    /// The exact integers of one super-block (x: the Q5_K block, y: the Q8_K block) in 8 int32 lanes each: Σ sc_j·q·a
+    /// (returned) and Σ m_j·bsum (<paramref name="mins"/>) — shared by <see cref="DotAvx2"/> and <see cref="MatVec8K"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum(byte* x, byte* y, out Vector256<int> mins)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var bit0 = Vector256.Create((byte)0x01);
+        var bit1 = Vector256.Create((byte)0x02);
+        Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mn);
+        var m8 = Vector128.CreateScalar(mn).AsByte();
+        var m16 = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8));
+        mins = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), m16);
+
+        // qh byte l holds the fifth bit of weight l of sub-block j in bit j; consumed two bits per 64-weight chunk.
+        // The 16-bit shifts pull the neighbouring byte's bits into the top of each byte, but only bits 0..1 are read
+        // and at most 6 bits have been shifted out by the last chunk.
+        var qh = Vector256.Load(x + 16);
+        var sumi = Vector256<int>.Zero;
+        byte* qs = x + 48;
+        sbyte* q8 = (sbyte*)(y + 4);
+        for (int j = 0; j < 4; j++)
+        {
+            var q4 = Vector256.Load(qs + 32 * j);
+            var lo = (q4 & low) | Avx2.ShiftLeftLogical((qh & bit0).AsUInt16(), 4).AsByte();
+            var hi = (Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftLeftLogical((qh & bit1).AsUInt16(), 3).AsByte();
+            qh = Avx2.ShiftRightLogical(qh.AsUInt16(), 2).AsByte();
+            var p0 = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(q8 + 64 * j));
+            var p1 = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(q8 + 64 * j + 32));
+            sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)(byte)(scales >> (16 * j))))
+                  + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+        }
+        return sumi;
     }
 
     /// <summary>

@@ -19,8 +19,9 @@ namespace LfmSharp.Kernels.Quant;
 //   * optionally public static void QuantizeRowReference(ReadOnlySpan<float> src, Span<byte> dst) (quantize_row_*_ref),
 // then add ONE line to Build() below: Add(new(GgmlType.X, vecDot: GgmlType.Y, &X.DequantizeRow, &X.DotScalar)
 // { DotSimd = Simd.Pick(&X.DotAvx2, &X.DotVector128), FromFloatReference = &X.QuantizeRowReference }).
-// The optional fast paths (Decode8: an 8-row decode kernel over GGUF rows; Interleaved: an 8-row interleaved
-// layout with its decode kernel; Gemm: a packed 8-row × 4-token prefill kernel) are MatMul-internal and may stay
+// The optional fast paths (Decode8: an 8-row decode kernel over GGUF rows — MatVec8K.Group<T> gives one to a
+// K-quant from its BlockSum; Layout + Decode8Interleaved: an 8-row interleaved layout (InterleaveLayout.Blocks
+// needs no code) with its decode kernel; Gemm: a packed 8-row × 4-token prefill kernel) are MatMul-internal and may stay
 // null: MatMul then uses DotSimd (or DotScalar) per row, which is always correct.
 // ================================================================================================================
 
@@ -110,14 +111,17 @@ internal sealed unsafe class TypeTraits
     /// <summary>The packed 8-row × 4-token kernel this machine runs (VNNI or AVX2), or null.</summary>
     public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm { get; init; }
 
+    /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
+    public InterleaveLayout Layout { get; init; }
+
     /// <summary>True when the type has an 8-row interleaved layout (<see cref="Interleaved8"/>) and kernels that read it.</summary>
     public bool Interleaves => Decode8Interleaved != null;
 
     /// <summary>True when the type has a packed 8-row × 4-token GEMM (AVX2 only).</summary>
     public bool HasGemm => Pack8 != null && Gemm != null;
 
-    /// <summary>True when the AVX2 8-row kernels (decode and packed GEMM) both handle this type.</summary>
-    public bool Grouped => Decode8 != null && HasGemm;
+    /// <summary>True when an AVX2 8-row decode kernel handles this type (batches take its packed GEMM where it has one).</summary>
+    public bool Grouped => Decode8 != null;
 
     /// <summary>The record of <paramref name="type"/>; <see cref="NotSupportedException"/> naming the type when the engine has none.</summary>
     public static TypeTraits For(GgmlType type)

@@ -22,7 +22,7 @@ internal static unsafe class TypeTraitsTable
         // Legacy 32-element blocks.
         add(new(GgmlType.Q4_0, GgmlType.Q8_0, &Q4_0.DequantizeRow, &Q4_0.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q4_0.DotAvx2, &Q4_0.DotVector128), FromFloatReference = &Q4_0.QuantizeRowReference,
+            DotSimd = Simd.Pick(&Q4_0.DotAvx2, &Q4_0.DotVector128), FromFloatReference = &Q4_0.QuantizeRowReference, Layout = InterleaveLayout.Q4_0,
             Side = ActivationSide.Q8_0ScalesAndSums,
             Decode8 = avx2 ? &Q4_0Group : null, Decode8Interleaved = avx2 ? &Q4_0GroupX8 : null,
             Decode8Tokens = avx2 ? &Q4_0Tokens : null, Decode8TokensInterleaved = avx2 ? &Q4_0TokensX8 : null, MaxMatVecTokens = 8,
@@ -37,7 +37,7 @@ internal static unsafe class TypeTraitsTable
             { DotSimd = Simd.Pick(&Q5_1.DotAvx2, &Q5_1.DotVector128), FromFloatReference = &Q5_1.QuantizeRowReference });
         add(new(GgmlType.Q8_0, GgmlType.Q8_0, &Q8_0.DequantizeRow, &Q8_0.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q8_0.DotAvx2, &Q8_0.DotVector128), FromFloatReference = &Q8_0.QuantizeRowReference, FromFloat = &Q8_0.QuantizeRow,
+            DotSimd = Simd.Pick(&Q8_0.DotAvx2, &Q8_0.DotVector128), FromFloatReference = &Q8_0.QuantizeRowReference, Layout = InterleaveLayout.Q8_0, FromFloat = &Q8_0.QuantizeRow,
             Side = ActivationSide.Q8_0Scales,
             Decode8 = avx2 ? &Q8_0Group : null, Decode8Interleaved = avx2 ? &Q8_0GroupX8 : null,
             Pack8 = avx2 ? &PackedGemm.PackQ8_0 : null, PackedBlockBytes = 288, Pack8Interleaved = avx2 ? &PackedGemm.PackQ8_0x8 : null,
@@ -49,20 +49,22 @@ internal static unsafe class TypeTraitsTable
         // K-quants (256-element super-blocks) against Q8_K.
         add(new(GgmlType.Q2_K, GgmlType.Q8_K, &Q2K.DequantizeRow, &Q2K.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q2K.DotAvx2, null), FromFloatReference = &Q2K.QuantizeRowReference,
-            Pack8 = avx2 ? &PackedGemm.PackQ2K : null, PackedBlockBytes = 2880,
+            DotSimd = Simd.Pick(&Q2K.DotAvx2, null), FromFloatReference = &Q2K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
+            Decode8 = avx2 ? &MatVec8K.Group<Q2K8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<Q2K8> : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ2K : null, PackedBlockBytes = 2880, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q2K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ2KDot4<VnniDot> : &PackedGemm.KernelQ2KDot4<Avx2Dot>,
         });
         // Q3_K batches run the packed Q6_K GEMM on blocks rewritten as Q6_K while packing (exact, see Q3K.ToQ6K).
         add(new(GgmlType.Q3_K, GgmlType.Q8_K, &Q3K.DequantizeRow, &Q3K.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference,
-            Pack8 = avx2 ? &Q3K.PackAsQ6K : null, PackedBlockBytes = 2848,
+            DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
+            Decode8 = avx2 ? &MatVec8K.Group<Q3K8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<Q3K8> : null,
+            Pack8 = avx2 ? &Q3K.PackAsQ6K : null, PackedBlockBytes = 2848, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q3K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
         });
         add(new(GgmlType.Q4_K, GgmlType.Q8_K, &Q4K.DequantizeRow, &Q4K.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q4K.DotAvx2, &Q4K.DotVector128), FromFloatReference = &Q4K.QuantizeRowReference,
+            DotSimd = Simd.Pick(&Q4K.DotAvx2, &Q4K.DotVector128), FromFloatReference = &Q4K.QuantizeRowReference, Layout = InterleaveLayout.Q4K,
             StreamActivations = avx2 ? &KStream.Q4KActivations : null,
             Decode8 = avx2 ? &Q4KGroup : null, Decode8Interleaved = avx2 ? &Q4KGroupX8 : null,
             Pack8 = avx2 ? &PackedGemm.PackQ4K : null, PackedBlockBytes = 2624, Pack8Interleaved = avx2 ? &PackedGemm.PackQ4Kx8 : null,
@@ -70,13 +72,14 @@ internal static unsafe class TypeTraitsTable
         });
         add(new(GgmlType.Q5_K, GgmlType.Q8_K, &Q5K.DequantizeRow, &Q5K.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128), FromFloatReference = &Q5K.QuantizeRowReference,
-            Pack8 = avx2 ? &PackedGemm.PackQ5K : null, PackedBlockBytes = 2624,
+            DotSimd = Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128), FromFloatReference = &Q5K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
+            Decode8 = avx2 ? &MatVec8K.Group<Q5K8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<Q5K8> : null,
+            Pack8 = avx2 ? &PackedGemm.PackQ5K : null, PackedBlockBytes = 2624, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q5K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ5KDot4<VnniDot> : &PackedGemm.KernelQ5KDot4<Avx2Dot>,
         });
         add(new(GgmlType.Q6_K, GgmlType.Q8_K, &Q6K.DequantizeRow, &Q6K.DotScalar)
         {
-            DotSimd = Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128), FromFloatReference = &Q6K.QuantizeRowReference,
+            DotSimd = Simd.Pick(&Q6K.DotAvx2, &Q6K.DotVector128), FromFloatReference = &Q6K.QuantizeRowReference, Layout = InterleaveLayout.Q6K,
             StreamActivations = avx2 ? &KStream.Q6KActivations : null,
             Decode8 = avx2 ? &Q6KGroup : null, Decode8Interleaved = avx2 ? &Q6KGroupX8 : null,
             Pack8 = avx2 ? &PackedGemm.PackQ6K : null, PackedBlockBytes = 2848, Pack8Interleaved = avx2 ? &PackedGemm.PackQ6Kx8 : null,

@@ -31,7 +31,7 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
     [MemberData(nameof(QuantTypes))]
     public void ReferenceQuantizerAndDequantizerMatchGgml(GgmlType type)
     {
-        if (!Ggml.TryLoad(output, out var ggml))
+        if (!NoAvxGgml.TryLoad(output, out var ggml))
             return;
         var quantize = ggml.Base<QuantizeRowFn>($"quantize_row_{CName(type)}_ref");
         var dequantize = type == GgmlType.Q8_1 ? null : ggml.Base<DequantizeRowFn>($"dequantize_row_{CName(type)}");
@@ -68,7 +68,7 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
     [MemberData(nameof(WeightTypes))]
     public void DotProductMatchesGgmlGeneric(GgmlType weightType)
     {
-        if (!Ggml.TryLoad(output, out var ggml))
+        if (!NoAvxGgml.TryLoad(output, out var ggml))
             return;
         GgmlType actType = QuantTraits.VecDotType(weightType);
         string fn = weightType switch
@@ -105,7 +105,7 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
     [InlineData(GgmlType.Q8_K, "quantize_row_q8_K")]
     public void ActivationQuantizerMatchesGgmlCpu(GgmlType type, string fn)
     {
-        if (!Ggml.TryLoad(output, out var ggml))
+        if (!NoAvxGgml.TryLoad(output, out var ggml))
             return;
         var quantize = ggml.Cpu<QuantizeRowFn>(fn);
         foreach (var (name, x) in Datasets())
@@ -125,7 +125,7 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
     [Fact]
     public void HalfAndBFloat16RowsMatchGgml()
     {
-        if (!Ggml.TryLoad(output, out var ggml))
+        if (!NoAvxGgml.TryLoad(output, out var ggml))
             return;
         var rng = new Random(7);
         float[] x = new float[1 << 18];
@@ -176,52 +176,5 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate void QuantizeRowFn(float[] x, [Out] byte[] y, long k);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void DequantizeRowFn(byte[] x, [Out] float[] y, long k);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate void HalfRowFn(float[] x, [Out] ushort[] y, long k);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void VecDotFn(int n, out float s, nuint bs, byte[] vx, nuint bx, byte[] vy, nuint by, int nrc);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void InitFn();
-
-    /// <summary>The noavx ggml libraries that LLamaSharp.Backend.Cpu copies next to the tests.</summary>
-    private sealed class Ggml
-    {
-        private static readonly Lazy<Ggml?> s_instance = new(Load);
-        private readonly nint _base, _cpu;
-
-        private Ggml(nint @base, nint cpu) { _base = @base; _cpu = cpu; }
-
-        public T Base<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(_base, name));
-        public T Cpu<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(_cpu, name));
-
-        public static bool TryLoad(ITestOutputHelper output, out Ggml ggml)
-        {
-            ggml = s_instance.Value!;
-            if (ggml is not null)
-                return true;
-            // Only the x86-64 Linux/Windows packages carry a no-FMA build; elsewhere the C compiler may contract
-            // a*b+c and the comparison would not be meaningful.
-            output.WriteLine($"skipped: no noavx ggml build for {RuntimeInformation.RuntimeIdentifier}");
-            return false;
-        }
-
-        private static Ggml? Load()
-        {
-            string? dir = null, prefix = "lib", ext = ".so";
-            if (OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64)
-                dir = "linux-x64";
-            else if (OperatingSystem.IsWindows() && RuntimeInformation.ProcessArchitecture == Architecture.X64)
-                (dir, prefix, ext) = ("win-x64", "", ".dll");
-            if (dir is null)
-                return null;
-            string native = Path.Combine(AppContext.BaseDirectory, "runtimes", dir, "native", "noavx");
-            nint b = NativeLibrary.Load(Path.Combine(native, $"{prefix}ggml-base{ext}"));
-            nint c = NativeLibrary.Load(Path.Combine(native, $"{prefix}ggml-cpu{ext}"));
-            // Fills ggml-cpu's f16 → f32 table; without it every f16 scale in the dot products reads as 0.
-            var ggml = new Ggml(b, c);
-            ggml.Cpu<InitFn>("ggml_cpu_init")();
-            return ggml;
-        }
-    }
 }

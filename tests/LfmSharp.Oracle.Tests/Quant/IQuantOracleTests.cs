@@ -192,49 +192,4 @@ public sealed class IQuantOracleTests(ITestOutputHelper output)
     private static ushort Half(float v) => BitConverter.HalfToUInt16Bits((Half)v);
 
     private static string CName(GgmlType t) => t.ToString().ToLowerInvariant();
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void DequantizeRowFn(byte[] x, [Out] float[] y, long k);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void VecDotFn(int n, out float s, nuint bs, byte[] vx, nuint bx, byte[] vy, nuint by, int nrc);
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void InitFn();
-
-    /// <summary>The noavx ggml libraries next to the tests (see GgmlQuantOracleTests for why noavx).</summary>
-    private sealed class NoAvxGgml
-    {
-        private static readonly Lazy<NoAvxGgml?> s_instance = new(Load);
-        private readonly nint _base, _cpu;
-
-        private NoAvxGgml(nint @base, nint cpu) { _base = @base; _cpu = cpu; }
-
-        public T Base<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(_base, name));
-        public T Cpu<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(_cpu, name));
-
-        public static bool TryLoad(ITestOutputHelper output, out NoAvxGgml ggml)
-        {
-            ggml = s_instance.Value!;
-            if (ggml is not null)
-                return true;
-            output.WriteLine($"skipped: no noavx ggml build for {RuntimeInformation.RuntimeIdentifier}");
-            return false;
-        }
-
-        private static NoAvxGgml? Load()
-        {
-            string? dir = null, prefix = "lib", ext = ".so";
-            if (OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64)
-                dir = "linux-x64";
-            else if (OperatingSystem.IsWindows() && RuntimeInformation.ProcessArchitecture == Architecture.X64)
-                (dir, prefix, ext) = ("win-x64", "", ".dll");
-            if (dir is null)
-                return null;
-            string native = Path.Combine(AppContext.BaseDirectory, "runtimes", dir, "native", "noavx");
-            nint b = NativeLibrary.Load(Path.Combine(native, $"{prefix}ggml-base{ext}"));
-            nint c = NativeLibrary.Load(Path.Combine(native, $"{prefix}ggml-cpu{ext}"));
-            var ggml = new NoAvxGgml(b, c);
-            ggml.Cpu<InitFn>("ggml_cpu_init")();   // fills ggml-cpu's f16 table, which the generic dots read
-            return ggml;
-        }
-    }
 }
