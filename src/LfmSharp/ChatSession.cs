@@ -182,7 +182,7 @@ public sealed class ChatSession : IDisposable
 
     private IEnumerable<GenerationEvent> RunLocked(Prepared p, CancellationToken ct)
     {
-        if (!_busy.Wait(0))
+        if (!_busy.Wait(0, CancellationToken.None))
             throw new InvalidOperationException("this chat session is already generating; use one session per concurrent conversation");
         try
         {

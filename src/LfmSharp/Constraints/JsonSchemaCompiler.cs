@@ -261,7 +261,7 @@ internal sealed class JsonSchemaCompiler
         }
     }
 
-    private HashSet<string>? ReadTypes(JsonElement s, string path)
+    private static HashSet<string>? ReadTypes(JsonElement s, string path)
     {
         if (!s.TryGetProperty("type", out var t))
             return null;
