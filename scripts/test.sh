@@ -24,6 +24,10 @@ fi
 echo "== template corpus"
 bash scripts/template-corpus.sh || { echo "scripts/template-corpus.sh failed (needs npm)"; status=1; }
 
+echo "== format (scripts/format.sh --check)"
+bash scripts/format.sh --check > "$log_dir/format.log" 2>&1 \
+  || { head -20 "$log_dir/format.log"; echo "not formatted: run scripts/format.sh"; status=1; }
+
 echo "== build"
 if ! dotnet build LfmSharp.slnx -c Release -nologo -v q 2>&1 | tee "$log_dir/build.log" | grep -E "error|Warn|Elapsed"; then :; fi
 if grep -q " error " "$log_dir/build.log"; then

@@ -112,10 +112,10 @@ internal static class Program
         serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
             ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
             : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
-                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias) is [var first, ..] ? first : null, p.GetValue(verbose), ct, p.GetValue(serveKv),
+                p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias) is [var first, ..] ? first : null, p.GetValue(verbose), p.GetValue(serveKv),
                 p.GetValue(allowedHost), p.GetValue(grace),
                 new ServeCompatOptions(p.GetValue(alias) is [_, .. var more] ? more : null, p.GetValue(strictModel), p.GetValue(corsOrigin)), p.GetValue(serveTemplate),
-                p.GetValue(cacheRam), p.GetValue(cacheInterval))));
+                p.GetValue(cacheRam), p.GetValue(cacheInterval), ct)));
         root.Subcommands.Add(serve);
         root.Subcommands.Add(LoadTestCommand.Create(stdout, stderr));
 

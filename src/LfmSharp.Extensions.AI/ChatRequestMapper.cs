@@ -6,9 +6,9 @@ using LfmSharp.Generation;
 using Microsoft.Extensions.AI;
 using LfmChatMessage = LfmSharp.Chat.LfmChatMessage;
 using LfmChatRole = LfmSharp.Chat.LfmChatRole;
+using LfmResponseFormat = LfmSharp.ResponseFormat;
 using MeaiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using MeaiChatRole = Microsoft.Extensions.AI.ChatRole;
-using LfmResponseFormat = LfmSharp.ResponseFormat;
 
 namespace LfmSharp.Extensions.AI;
 

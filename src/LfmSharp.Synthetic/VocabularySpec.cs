@@ -46,7 +46,7 @@ internal sealed class VocabularySpec
 
     public uint EosId { get; init; } = 7;
 
-    public uint PadId { get; init; } = 0;
+    public uint PadId { get; init; }
 
     public bool AddBos { get; init; } = true;
 

@@ -221,7 +221,7 @@ public sealed class ChatSession : IDisposable
     /// generation, which releases the session when it ends.</summary>
     private GenerationSequence Run(Prepared p, CancellationToken ct)
     {
-        if (!_busy.Wait(0))
+        if (!_busy.Wait(0, CancellationToken.None))
             throw new InvalidOperationException("this chat session is already generating; use one session per concurrent conversation");
         try
         {

@@ -1,8 +1,8 @@
-using LfmSharp.Gguf;
-using LfmSharp.Kernels;
 using LfmSharp.Chat;
 using LfmSharp.Constraints;
 using LfmSharp.Generation;
+using LfmSharp.Gguf;
+using LfmSharp.Kernels;
 using LfmSharp.Models;
 using LfmSharp.Tokenizers;
 

@@ -1,8 +1,8 @@
 using System.ComponentModel;
 using System.Text;
 using LfmSharp.Extensions.AI;
-using Microsoft.Extensions.AI;
 using LfmSharp.Testing;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using MeaiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using MeaiChatRole = Microsoft.Extensions.AI.ChatRole;

@@ -7,12 +7,18 @@ namespace LfmSharp.Gguf.Tests;
 /// Writes GGUF bytes field by field, with no validation, so tests can build exactly the malformed file they need and
 /// know the offset of every field (<see cref="Position"/> before each write).
 /// </summary>
-internal sealed class RawGguf
+internal sealed class RawGguf : IDisposable
 {
     private readonly MemoryStream _ms = new();
     private readonly BinaryWriter _w;
 
     public RawGguf() => _w = new BinaryWriter(_ms, Encoding.UTF8, leaveOpen: true);
+
+    public void Dispose()
+    {
+        _w.Dispose();
+        _ms.Dispose();
+    }
 
     public long Position
     {

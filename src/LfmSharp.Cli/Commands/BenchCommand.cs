@@ -158,8 +158,18 @@ internal static class BenchCommand
         return name.Length <= 30 ? name : name[..30];
         static string FileTypeName(long ftype) => ftype switch
         {
-            0 => "F32", 1 => "F16", 2 => "Q4_0", 3 => "Q4_1", 7 => "Q8_0", 8 => "Q5_0", 9 => "Q5_1",
-            15 => "Q4_K_M", 17 => "Q5_K_M", 18 => "Q6_K", 32 => "BF16", _ => $"ftype {ftype}",
+            0 => "F32",
+            1 => "F16",
+            2 => "Q4_0",
+            3 => "Q4_1",
+            7 => "Q8_0",
+            8 => "Q5_0",
+            9 => "Q5_1",
+            15 => "Q4_K_M",
+            17 => "Q5_K_M",
+            18 => "Q6_K",
+            32 => "BF16",
+            _ => $"ftype {ftype}",
         };
     }
 

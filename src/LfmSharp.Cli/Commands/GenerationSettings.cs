@@ -1,6 +1,5 @@
 using System.CommandLine;
 using LfmSharp.Chat;
-using LfmSharp.Generation;
 
 namespace LfmSharp.Cli.Commands;
 

@@ -18,9 +18,9 @@ internal static class ServeCommand
     /// <summary>Serves until Ctrl+C (or <paramref name="ct"/>). Returns 0, or 1 with one error line.</summary>
     public static int Run(string modelPath, TextWriter stdout, TextWriter stderr, string host = "127.0.0.1", int port = 8080,
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
-        bool verbose = false, CancellationToken ct = default, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
+        bool verbose = false, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
         double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null, string? chatTemplateFile = null,
-        int cacheRamMiB = 1024, int cacheCheckpointInterval = 256)
+        int cacheRamMiB = 1024, int cacheCheckpointInterval = 256, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);

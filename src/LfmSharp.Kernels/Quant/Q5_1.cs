@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;

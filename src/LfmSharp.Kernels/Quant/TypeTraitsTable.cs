@@ -13,11 +13,11 @@ internal static unsafe class TypeTraitsTable
 
         // Plain float types (count = elements). F32 weights take VectorMath's f32 dot in MatMul.
         add(new(GgmlType.F32, GgmlType.F32, &F32.DequantizeRow, &F32.DotScalar)
-            { FromFloatReference = &F32.QuantizeRowReference, FromFloat = &F32.QuantizeRowReference });
+        { FromFloatReference = &F32.QuantizeRowReference, FromFloat = &F32.QuantizeRowReference });
         add(new(GgmlType.F16, GgmlType.F16, &F16.DequantizeRow, &F16.DotScalar)
-            { DotSimd = Simd.Pick(&F16.DotAvx2, &F16.DotVector128), FromFloatReference = &F16.QuantizeRowReference, FromFloat = &F16.QuantizeRow });
+        { DotSimd = Simd.Pick(&F16.DotAvx2, &F16.DotVector128), FromFloatReference = &F16.QuantizeRowReference, FromFloat = &F16.QuantizeRow });
         add(new(GgmlType.BF16, GgmlType.BF16, &BF16.DequantizeRow, &BF16.DotScalar)
-            { DotSimd = Simd.Pick(&BF16.DotAvx2, &BF16.DotVector128), FromFloatReference = &BF16.QuantizeRowReference, FromFloat = &BF16.QuantizeRow });
+        { DotSimd = Simd.Pick(&BF16.DotAvx2, &BF16.DotVector128), FromFloatReference = &BF16.QuantizeRowReference, FromFloat = &BF16.QuantizeRow });
 
         // Legacy 32-element blocks.
         add(new(GgmlType.Q4_0, GgmlType.Q8_0, &Q4_0.DequantizeRow, &Q4_0.DotScalar)
@@ -30,11 +30,11 @@ internal static unsafe class TypeTraitsTable
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Dot4<VnniDot> : &PackedGemm.KernelQ4_0,
         });
         add(new(GgmlType.Q4_1, GgmlType.Q8_1, &Q4_1.DequantizeRow, &Q4_1.DotScalar)
-            { DotSimd = Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128), FromFloatReference = &Q4_1.QuantizeRowReference });
+        { DotSimd = Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128), FromFloatReference = &Q4_1.QuantizeRowReference });
         add(new(GgmlType.Q5_0, GgmlType.Q8_0, &Q5_0.DequantizeRow, &Q5_0.DotScalar)
-            { DotSimd = Simd.Pick(&Q5_0.DotAvx2, &Q5_0.DotVector128), FromFloatReference = &Q5_0.QuantizeRowReference });
+        { DotSimd = Simd.Pick(&Q5_0.DotAvx2, &Q5_0.DotVector128), FromFloatReference = &Q5_0.QuantizeRowReference });
         add(new(GgmlType.Q5_1, GgmlType.Q8_1, &Q5_1.DequantizeRow, &Q5_1.DotScalar)
-            { DotSimd = Simd.Pick(&Q5_1.DotAvx2, &Q5_1.DotVector128), FromFloatReference = &Q5_1.QuantizeRowReference });
+        { DotSimd = Simd.Pick(&Q5_1.DotAvx2, &Q5_1.DotVector128), FromFloatReference = &Q5_1.QuantizeRowReference });
         add(new(GgmlType.Q8_0, GgmlType.Q8_0, &Q8_0.DequantizeRow, &Q8_0.DotScalar)
         {
             DotSimd = Simd.Pick(&Q8_0.DotAvx2, &Q8_0.DotVector128), FromFloatReference = &Q8_0.QuantizeRowReference, Layout = InterleaveLayout.Q8_0, FromFloat = &Q8_0.QuantizeRow,
@@ -44,7 +44,7 @@ internal static unsafe class TypeTraitsTable
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0,
         });
         add(new(GgmlType.Q8_1, GgmlType.Q8_1, &Q8_1.DequantizeRow, &NoDot)
-            { IsWeight = false, FromFloatReference = &Q8_1.QuantizeRowReference, FromFloat = &Q8_1.QuantizeRow });
+        { IsWeight = false, FromFloatReference = &Q8_1.QuantizeRowReference, FromFloat = &Q8_1.QuantizeRow });
 
         // K-quants (256-element super-blocks) against Q8_K.
         add(new(GgmlType.Q2_K, GgmlType.Q8_K, &Q2K.DequantizeRow, &Q2K.DotScalar)
@@ -86,7 +86,7 @@ internal static unsafe class TypeTraitsTable
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
         });
         add(new(GgmlType.Q8_K, GgmlType.Q8_K, &Q8K.DequantizeRow, &NoDot)
-            { IsWeight = false, FromFloatReference = &Q8K.QuantizeRowReference, FromFloat = &Q8K.QuantizeRow });
+        { IsWeight = false, FromFloatReference = &Q8K.QuantizeRowReference, FromFloat = &Q8K.QuantizeRow });
 
         TypeTraitsIq.Fill(add);
     }

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using LfmSharp.Chat;
 using LfmSharp.Generation;
 using LfmSharp.Server.OpenAi;
 using Microsoft.AspNetCore.Http;

@@ -67,7 +67,7 @@ internal sealed partial class JsonSchemaCompiler
         }
     }
 
-    private HashSet<string>? ReadTypes(JsonElement s, string path)
+    private static HashSet<string>? ReadTypes(JsonElement s, string path)
     {
         if (!s.TryGetProperty("type", out var t))
             return null;

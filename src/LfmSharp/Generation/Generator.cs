@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using LfmSharp.Models;
-using LfmSharp.Tokenizers;
 
 namespace LfmSharp.Generation;
 

@@ -27,8 +27,8 @@ internal static class Tests
             ["callable"] = (_, v, _) => v is MacroValue or FunctionValue,
             ["sameas"] = (_, v, a) => Same(v, Methods.Arg(a, 0, "other")),
             ["escaped"] = (_, _, _) => false,
-            ["lower"] = (_, v, _) => v is StringValue s && s.Value.ToLowerInvariant() == s.Value,
-            ["upper"] = (_, v, _) => v is StringValue s && s.Value.ToUpperInvariant() == s.Value,
+            ["lower"] = (_, v, _) => v is StringValue s && string.Equals(s.Value, s.Value.ToLowerInvariant(), StringComparison.Ordinal),
+            ["upper"] = (_, v, _) => v is StringValue s && string.Equals(s.Value, s.Value.ToUpperInvariant(), StringComparison.Ordinal),
             ["divisibleby"] = (_, v, a) => PyFormat.ToLong(Methods.Arg(a, 0, "num")) is var n && n != 0
                 ? PyFormat.ToLong(v) % n == 0
                 : throw new TemplateException("integer division or modulo by zero"),

@@ -42,10 +42,18 @@ public sealed unsafe class IQuantTests
         // ggml-common.h's static_asserts, e.g. sizeof(block_iq2_s) == sizeof(ggml_half) + QK_K/4 + QK_K/16.
         int expected = type switch
         {
-            GgmlType.IQ4_NL => 2 + 16, GgmlType.IQ4_XS => 2 + 2 + 4 + 128, GgmlType.TQ1_0 => 2 + 4 + 48,
-            GgmlType.TQ2_0 => 2 + 64, GgmlType.IQ2_XXS => 2 + 64, GgmlType.IQ2_XS => 2 + 64 + 8,
-            GgmlType.IQ2_S => 2 + 64 + 16, GgmlType.IQ3_XXS => 2 + 96, GgmlType.IQ3_S => 2 + 13 * 8 + 4,
-            GgmlType.IQ1_S => 2 + 32 + 16, GgmlType.IQ1_M => 32 + 16 + 8, _ => 0,
+            GgmlType.IQ4_NL => 2 + 16,
+            GgmlType.IQ4_XS => 2 + 2 + 4 + 128,
+            GgmlType.TQ1_0 => 2 + 4 + 48,
+            GgmlType.TQ2_0 => 2 + 64,
+            GgmlType.IQ2_XXS => 2 + 64,
+            GgmlType.IQ2_XS => 2 + 64 + 8,
+            GgmlType.IQ2_S => 2 + 64 + 16,
+            GgmlType.IQ3_XXS => 2 + 96,
+            GgmlType.IQ3_S => 2 + 13 * 8 + 4,
+            GgmlType.IQ1_S => 2 + 32 + 16,
+            GgmlType.IQ1_M => 32 + 16 + 8,
+            _ => 0,
         };
         Assert.Equal(expected, Marshal.SizeOf(block));
         Assert.Equal(expected, GgmlTypes.TypeSize(type));

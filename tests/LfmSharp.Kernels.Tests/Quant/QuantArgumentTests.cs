@@ -46,10 +46,10 @@ public class QuantArgumentTests
     public void UnsupportedTypesThrowNotSupportedNamingTheType(GgmlType t)
     {
         string name = GgmlTypes.Name(t);
-        Assert.Contains(name, Assert.Throws<NotSupportedException>(() => Dequantize.Row(t, new byte[0], new float[0])).Message);
-        Assert.Contains(name, Assert.Throws<NotSupportedException>(() => Quantize.RowReference(t, new float[0], new byte[0])).Message);
+        Assert.Contains(name, Assert.Throws<NotSupportedException>(() => Dequantize.Row(t, Array.Empty<byte>(), Array.Empty<float>())).Message);
+        Assert.Contains(name, Assert.Throws<NotSupportedException>(() => Quantize.RowReference(t, Array.Empty<float>(), Array.Empty<byte>())).Message);
         Assert.Contains(name, Assert.Throws<NotSupportedException>(() => QuantTraits.VecDotType(t)).Message);
-        Assert.Contains(name, Assert.Throws<NotSupportedException>(() => VecDot.Row(t, new byte[0], new byte[0], 0)).Message);
+        Assert.Contains(name, Assert.Throws<NotSupportedException>(() => VecDot.Row(t, Array.Empty<byte>(), Array.Empty<byte>(), 0)).Message);
         Assert.False(Dequantize.IsSupported(t));
     }
 

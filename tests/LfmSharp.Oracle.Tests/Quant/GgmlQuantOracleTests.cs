@@ -149,7 +149,12 @@ public sealed class GgmlQuantOracleTests(ITestOutputHelper output)
 
     private static string CName(GgmlType t) => t switch
     {
-        GgmlType.Q2_K => "q2_K", GgmlType.Q3_K => "q3_K", GgmlType.Q4_K => "q4_K", GgmlType.Q5_K => "q5_K", GgmlType.Q6_K => "q6_K", GgmlType.Q8_K => "q8_K",
+        GgmlType.Q2_K => "q2_K",
+        GgmlType.Q3_K => "q3_K",
+        GgmlType.Q4_K => "q4_K",
+        GgmlType.Q5_K => "q5_K",
+        GgmlType.Q6_K => "q6_K",
+        GgmlType.Q8_K => "q8_K",
         _ => t.ToString().ToLowerInvariant(),
     };
 
