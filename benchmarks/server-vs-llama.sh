@@ -14,7 +14,7 @@
 # client count; the others with --mix-clients (default: the slot count).
 # llama-server runs with its own defaults for prompt caching (--cache-prompt on, --ctx-checkpoints 32, --cache-ram
 # 8192, --cache-reuse 0): the reference as users run it, not crippled. `-c` is its total context, split across slots,
-# so it gets slots × per-slot context. Requests send `ignore_eos` (llama-server honours it; lfm serve does not yet), so
+# so it gets slots × per-slot context. Requests send `ignore_eos` (both servers honour it: every answer runs to max_tokens), and
 # the table shows mean completion tokens next to the rates.
 # LFM=path/to/lfm overrides the CLI binary; LLAMA_BIN=folder overrides the llama.cpp binaries (otherwise
 # ~/.cache/llamacpp-ref/build/bin, built with ../shared/tools/build-llamacpp.sh when missing).

@@ -86,7 +86,19 @@ internal static class Program
         // lfm bench (-m FILE | --shape S --type T) [-p 512,1024] [-n 128] [-t THREADS] [-r REPS] [--json]
         root.Subcommands.Add(BenchCommand.CreateCommand(stdout, stderr));
 
-        // lfm serve -m FILE [--host H] [--port P] [--api-key K] [--slots N] [--queue N] [--ctx N] [--soak SECONDS --clients N]
+        root.Subcommands.Add(ServeCommandLine(stdout, stderr));
+        root.Subcommands.Add(LoadTestCommand.Create(stdout, stderr));
+
+        root.Subcommands.Add(PullCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ListCommand.Create(stdout, stderr));
+        root.Subcommands.Add(RmCommand.Create(stdout, stderr));
+
+        return root;
+    }
+
+    // lfm serve -m FILE [--host H] [--port P] [--api-key K] [--slots N] [--queue N] [--ctx N] [--soak SECONDS --clients N]
+    private static Command ServeCommandLine(TextWriter stdout, TextWriter stderr)
+    {
         var serveModel = ModelOption();
         var host = new Option<string>("--host") { Description = "address to bind (default loopback only)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "port", DefaultValueFactory = _ => 8080 };
@@ -116,14 +128,7 @@ internal static class Program
                 p.GetValue(allowedHost), p.GetValue(grace),
                 new ServeCompatOptions(p.GetValue(alias) is [_, .. var more] ? more : null, p.GetValue(strictModel), p.GetValue(corsOrigin)), p.GetValue(serveTemplate),
                 p.GetValue(cacheRam), p.GetValue(cacheInterval), ct)));
-        root.Subcommands.Add(serve);
-        root.Subcommands.Add(LoadTestCommand.Create(stdout, stderr));
-
-        root.Subcommands.Add(PullCommand.Create(stdout, stderr));
-        root.Subcommands.Add(ListCommand.Create(stdout, stderr));
-        root.Subcommands.Add(RmCommand.Create(stdout, stderr));
-
-        return root;
+        return serve;
     }
 
     internal static Option<string> ModelOption(bool required = true) =>
