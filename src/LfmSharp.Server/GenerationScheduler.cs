@@ -236,15 +236,14 @@ internal sealed class GenerationScheduler : IDisposable
     private void Step()
     {
         int queued = 0;
-        for (int pass = 0; pass < 2; pass++)
+        for (int pass = 0; pass < DecodeBatcher.Passes; pass++)
         {
             for (int i = 0; i < _active.Count && !_stopping; i++)
             {
                 var job = _active[i];
                 if (pass == 0 && !Prepare(job))
                     continue;
-                // Decode tokens first, so the prefill chunks only take what budget the running sequences leave.
-                if (job.Over || job.Sequence is not { } seq || seq.IsPrefilling != (pass == 1))
+                if (job.Over || job.Sequence is not { } seq || !DecodeBatcher.IsTurn(seq, pass))
                     continue;
                 try
                 {

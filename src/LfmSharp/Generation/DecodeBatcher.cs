@@ -118,18 +118,28 @@ internal sealed class DecodeBatcher
         _tokenCount = 0;
     }
 
+    /// <summary>Passes over the sequences in one step: see <see cref="IsTurn"/>.</summary>
+    public const int Passes = 2;
+
+    /// <summary>
+    /// Whether <paramref name="sequence"/> queues its input in <paramref name="pass"/> of a step: decode tokens in
+    /// pass 0, prefill chunks in pass 1, so the prefill chunks only take what budget the running sequences leave. The
+    /// one place that order is decided, for the scheduler and <see cref="Step"/> alike.
+    /// </summary>
+    public static bool IsTurn(GenerationSequence sequence, int pass) => sequence.IsPrefilling == (pass == 1);
+
     /// <summary>Runs one step over <paramref name="sequences"/> (those not finished), decode inputs first, and
     /// collects each one's events into <paramref name="events"/> (same index). For drivers that own all the sequences
     /// (tests, a synchronous batch); the server's scheduler does the same with per-sequence error handling.</summary>
     /// <returns>False when every sequence is over.</returns>
     public bool Step(IReadOnlyList<GenerationSequence> sequences, IReadOnlyList<List<GenerationEvent>> events)
     {
-        for (int pass = 0; pass < 2; pass++)
+        for (int pass = 0; pass < Passes; pass++)
         {
             for (int i = 0; i < sequences.Count; i++)
             {
                 var s = sequences[i];
-                if (s.IsFinished || s.IsPrefilling != (pass == 1))
+                if (s.IsFinished || !IsTurn(s, pass))
                     continue;
                 TryAdd(s, events[i]);
             }
