@@ -17,8 +17,8 @@ internal static unsafe class TypeTraitsIq
     /// <summary>Calls <paramref name="add"/> once per IQ/TQ type the engine supports.</summary>
     public static void Fill(Action<TypeTraits> add)
     {
-        add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar) { DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128) });
-        add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar) { DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128) });
+        add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar) { DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowNLReference });
+        add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar) { DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowXSReference });
         add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null) });
         add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null) });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null) });

@@ -34,6 +34,8 @@ public sealed class MixedTypeOracleTests(ITestOutputHelper output)
             ["attn_q=q4_k", "attn_k=q5_0", "attn_v=q2_k", "attn_output=q4_1", "^output\\.weight=q5_k"], true },
         { "untied output of another type than token_embd", SyntheticFileType.Q4_0, ["token_embd=q8_0", "^output\\.weight=q6_k"], true },
         { "Q3_K_M mix with untied head", SyntheticFileType.Q3_K_M, [], true },
+        { "IQ4_NL mix (our quantizer)", SyntheticFileType.IQ4_NL, [], false },
+        { "IQ4_XS mix with untied head (our quantizer)", SyntheticFileType.IQ4_XS, [], true },
     };
 
     [Theory]

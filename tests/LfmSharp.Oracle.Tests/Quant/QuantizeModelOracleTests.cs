@@ -38,6 +38,9 @@ public sealed class QuantizeModelOracleTests(QuantizeModelOracleTests.SourceMode
         { SyntheticFileType.Q4_K_M, LLamaFtype.MOSTLY_Q4_K_M },
         { SyntheticFileType.Q5_K_M, LLamaFtype.MOSTLY_Q5_K_M },
         { SyntheticFileType.Q6_K, LLamaFtype.MOSTLY_Q6_K },
+        // IQ4: Q6_K tied head, Q5_K then Q5_1 for the first ffn_down, IQ4_XS's 288-wide ffn_down rows fall back to IQ4_NL.
+        { SyntheticFileType.IQ4_NL, LLamaFtype.MOSTLY_IQ4_NL },
+        { SyntheticFileType.IQ4_XS, LLamaFtype.MOSTLY_IQ4_XS },
         { SyntheticFileType.F16, LLamaFtype.MOSTLY_F16 },
         { SyntheticFileType.BF16, LLamaFtype.MOSTLY_BF16 },
     };
