@@ -7,9 +7,10 @@
 # Knobs (environment): TYPES, THREADS (2), PP (512), TG (100), REPS (3), LLAMA_BIN (native build's bin folder,
 # default ~/.cache/llamacpp-ref/build/bin, see ../shared/tools/build-llamacpp.sh), WORK (scratch folder for the
 # ~0.5-1.3 GB model files; each is deleted after its row).
-# Types lfm synth cannot write (IQ4_NL/IQ4_XS; the IQ1/IQ2/IQ3 ones, whose quantizers need an importance matrix) are made by
-# llama-quantize from a Q8_0 synth file (--allow-requantize) with a synthetic imatrix (a positive mean square
-# activation per column, as llama-imatrix writes it; legacy .dat format).
+# lfm synth writes every llama-quantize mix it knows (IQ4_NL/IQ4_XS included, byte-identical to llama-quantize without
+# an imatrix). The IQ1/IQ2/IQ3 types, whose quantizers need an importance matrix, are made by llama-quantize from a
+# Q8_0 synth file (--allow-requantize) with a synthetic imatrix (a positive mean square activation per column, as
+# llama-imatrix writes it; legacy .dat format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TYPES=${TYPES:-"q2_k q3_k_m iq4_xs iq4_nl q5_k_m q6_k iq2_xs"}
@@ -20,8 +21,7 @@ REPS=${REPS:-3}
 LLAMA_BIN=${LLAMA_BIN:-$HOME/.cache/llamacpp-ref/build/bin}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/quant-vs-llamacpp.XXXXXX")}
 SHAPE=lfm2.5-1.2b
-# lfm synth lists iq4_nl/iq4_xs but has no quantizer for them yet: llama-quantize makes those too.
-SYNTH_TYPES=" q2_k q3_k_s q3_k_m q3_k_l q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_s q4_k_m q5_k_s q5_k_m q6_k f16 bf16 f32 "
+SYNTH_TYPES=" q2_k q3_k_s q3_k_m q3_k_l q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs f16 bf16 f32 "
 
 for tool in llama-bench llama-quantize; do
     [[ -x "$LLAMA_BIN/$tool" ]] || { echo "error: $LLAMA_BIN/$tool not found (build llama.cpp natively, or set LLAMA_BIN)" >&2; exit 1; }

@@ -104,13 +104,20 @@ public class SynthMixTests
     }
 
     [Fact]
-    public void UnwritableTypesFailNamingTheType()
+    public void EveryMixNameIsWritable()
     {
-        foreach (var ft in SyntheticFileTypes.All.Where(t => !t.IsWritable()))
-        {
-            var e = Assert.Throws<NotSupportedException>(() => SyntheticModel.CreateWriter(new SyntheticModelOptions { Shape = ModelShape.Tiny, FileType = ft }));
-            // The main type, or the 32-block type it falls back to on the tiny shape's 64-wide rows (IQ4_XS → IQ4_NL).
-            Assert.Matches($"no quantizer for ({GgmlTypes.Name(ft.DefaultTensorType())}|IQ4_NL) ", e.Message);
-        }
+        // IQ4_NL/IQ4_XS were the last mix names without a quantizer; a type losing its quantizer must show up here.
+        Assert.Empty(SyntheticFileTypes.All.Where(t => !t.IsWritable()));
+    }
+
+    [Theory]
+    [InlineData("ffn_up=iq2_xs", "IQ2_XS")]
+    [InlineData("attn_q=iq3_s", "IQ3_S")]
+    public void OverridesToTypesWithoutAQuantizerFailNamingTheTypeAndTensor(string overrideText, string typeName)
+    {
+        // The small shape's 256-wide rows keep the 256-block IQ types (on narrower rows they fall back to IQ4_NL).
+        var options = new SyntheticModelOptions { Shape = ModelShape.Small, FileType = SyntheticFileType.Q8_0, TensorTypes = [TensorTypeOverride.Parse(overrideText)] };
+        var e = Assert.Throws<NotSupportedException>(() => SyntheticModel.CreateWriter(options));
+        Assert.Matches($"no quantizer for {typeName} .*tensor blk\\.\\d+\\.", e.Message);
     }
 }
