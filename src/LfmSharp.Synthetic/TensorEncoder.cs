@@ -10,8 +10,8 @@ internal static class TensorEncoder
 
     /// <summary>
     /// Encodes <c>src.Length / rowLength</c> rows. src: [rows × rowLength] floats; dst: [rows × RowBytes] bytes.
-    /// F32 is a copy, F16/BF16 round to nearest even, and block types use llama.cpp's reference quantizers
-    /// (quantize_row_*_ref), which is what llama-quantize runs when it has no imatrix.
+    /// F32 is a copy, F16/BF16 round to nearest even, and block types use the Kernels' ports of what llama-quantize
+    /// runs without an imatrix: quantize_row_*_ref, and for IQ4_NL/IQ4_XS ggml's quantize_iq4_nl/_xs scale search.
     /// </summary>
     public static void EncodeRows(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst, int rowLength)
     {
