@@ -161,16 +161,17 @@ public sealed class PrefixCacheServerTests(ServerFixture fx)
             new JsonObject { ["role"] = "system", ["content"] = SystemPrompt },
             new JsonObject { ["role"] = "user", ["content"] = "What is the capital of France?" },
         };
-        // Turn 1: a greedy answer steered to "Paris" (byte tokens the template re-renders as the same tokens).
-        var first = await PostOkAsync(http, "v1/chat/completions", Steer.Chain("Paris", Steer.ImEnd).Apply(new JsonObject
+        // Turn 1: a greedy answer steered to "ok9", byte tokens the template re-renders as the same tokens (a word the
+        // tiny vocabulary merges, such as "Paris", re-tokenizes differently: that turn resumes at prompt − 1).
+        var first = await PostOkAsync(http, "v1/chat/completions", Steer.Chain("ok9", Steer.ImEnd).Apply(new JsonObject
         {
             ["model"] = fx.ModelId, ["messages"] = messages.DeepClone(), ["max_tokens"] = 8,
         }).ToJsonString());
-        Assert.Equal("Paris", first.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
-        messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = "Paris" });
+        Assert.Equal("ok9", first.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = "ok9" });
         messages.Add(new JsonObject { ["role"] = "user", ["content"] = "And of Italy?" });
 
-        // Turn 2, the model's own greedy answer, on the other slot: it resumes after "Paris" (the 5 tokens fed; the
+        // Turn 2, the model's own greedy answer, on the other slot: it resumes after "ok9" (the 3 tokens fed; the
         // closing <|im_end|> was chosen, not fed), and answers as a server without a cache does.
         string second = new JsonObject
         {
@@ -178,7 +179,7 @@ public sealed class PrefixCacheServerTests(ServerFixture fx)
         }.ToJsonString();
         JsonElement hot = default;
         await WithLastSlotHeldAsync(server, async () => hot = await PostOkAsync(http, "v1/chat/completions", second));
-        Assert.Equal(PromptTokens(first) + "Paris".Length, Cached(hot));
+        Assert.Equal(PromptTokens(first) + "ok9".Length, Cached(hot));
         Assert.Equal(Choices(await PostOkAsync(coldHttp, "v1/chat/completions", second)), Choices(hot));
     }
 
