@@ -123,6 +123,27 @@ public sealed class SharedPrefixCacheTests(ThinkingModelFixture fx) : IClassFixt
     }
 
     [Fact]
+    public void A_request_stores_one_copy_per_kind_of_reuse_the_system_end_the_last_but_one_token_and_the_answer()
+    {
+        var cache = new PrefixCache(256L << 20, interval: 4096);
+        var messages = new List<LfmChatMessage> { LfmChatMessage.System(SystemPrompt), LfmChatMessage.User("What comes next?") };
+        using (var a = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache))
+            _ = a.Complete(messages, Options(1)).ToList();
+        // The user message ends just before the generation prompt, which the answer re-renders, so the copy at
+        // prompt − 1 serves whatever a copy at that end would; the whole prompt is superseded by the answer's copy.
+        Assert.Equal(3, cache.Stores);
+        Assert.Equal(3, cache.Count);
+
+        // The reuse they give: the same request again prefills its last token; a new question resumes at the system end.
+        using var b = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache);
+        Assert.Equal(Output(b.Complete(messages, Options(1))), Cold(fx.Plain, messages, Options(1)));
+        Assert.Equal(1, b.LastPrefilledTokens);
+        LfmChatMessage[] other = [messages[0], LfmChatMessage.User("Something else entirely?")];
+        _ = b.Complete(other, Options(2)).ToList();
+        Assert.Equal(Len(fx.Plain.ChatTemplate, other, 1), b.LastPromptTokens - b.LastPrefilledTokens);
+    }
+
+    [Fact]
     public void Message_boundaries_are_where_the_prefix_renders_end()
     {
         var template = fx.Model.ChatTemplate;
