@@ -119,15 +119,16 @@ internal static class Program
         var serveTemplate = new Option<string?>("--chat-template-file") { Description = "Jinja chat template to use instead of the model's own" };
         var cacheRam = new Option<int>("--cache-ram") { Description = "MiB for the prompt-prefix cache shared by all slots (0: off)", DefaultValueFactory = _ => 1024 };
         var cacheInterval = new Option<int>("--cache-checkpoint-interval") { Description = "tokens between prefix-cache checkpoints inside a long message", DefaultValueFactory = _ => 256 };
+        var batchSize = new Option<int>("--batch-size", "-b") { Description = "most tokens one forward pass feeds: running sequences' decode tokens, then prefill chunks of new ones (llama-server's logical batch)", DefaultValueFactory = _ => 256 };
         var serve = new Command("serve", "OpenAI-compatible HTTP server (POST /v1/chat/completions, /v1/completions, GET /v1/models, /health, /metrics).")
-        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, strictModel, corsOrigin, verbose, soak, clients, allowedHost, grace, serveTemplate, cacheRam, cacheInterval };
+        { serveModel, host, port, apiKey, slots, queue, serveCtx, serveThreads, serveKv, alias, strictModel, corsOrigin, verbose, soak, clients, allowedHost, grace, serveTemplate, cacheRam, cacheInterval, batchSize };
         serve.SetAction((p, ct) => Task.FromResult(p.GetValue(soak) is int seconds
             ? ServeCommand.RunSoak(p.GetValue(serveModel)!, stdout, stderr, seconds, p.GetValue(clients), p.GetValue(slots), p.GetValue(queue), threads: p.GetValue(serveThreads))
             : ServeCommand.Run(p.GetValue(serveModel)!, stdout, stderr, p.GetValue(host)!, p.GetValue(port), p.GetValue(apiKey), p.GetValue(slots),
                 p.GetValue(queue), p.GetValue(serveCtx), p.GetValue(serveThreads), p.GetValue(alias) is [var first, ..] ? first : null, p.GetValue(verbose), p.GetValue(serveKv),
                 p.GetValue(allowedHost), p.GetValue(grace),
                 new ServeCompatOptions(p.GetValue(alias) is [_, .. var more] ? more : null, p.GetValue(strictModel), p.GetValue(corsOrigin)), p.GetValue(serveTemplate),
-                p.GetValue(cacheRam), p.GetValue(cacheInterval), ct)));
+                p.GetValue(cacheRam), p.GetValue(cacheInterval), p.GetValue(batchSize), ct)));
         return serve;
     }
 

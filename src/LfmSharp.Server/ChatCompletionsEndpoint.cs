@@ -27,7 +27,8 @@ internal static class ChatCompletionsEndpoint
         var grammar = await StructuredOutput.CompileAsync(request.Options, ctx.RequestAborted).ConfigureAwait(false);
 
         // Refuse an over-long prompt before it waits in the queue (the session would refuse it too, later).
-        int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options, server.Options.ContextLength);
+        var prepared = ModelHost.PreparePrompt(model, request.Messages, request.Options, server.Options.ContextLength, scheduler.Cache.Enabled);
+        int promptTokens = prepared.PromptTokens.Length;
         int context = server.Options.ContextLength;
         if (promptTokens >= context)
         {
@@ -38,7 +39,7 @@ internal static class ChatCompletionsEndpoint
         // A stream starts at once (its role chunk before the prefill); its options are checked now so a mistake is a 400.
         if (request.Stream)
             GenerationStream.CheckOptions(request.Options, server);
-        var generations = await StartChoicesAsync(ctx, server, scheduler, request).ConfigureAwait(false);
+        var generations = await StartChoicesAsync(ctx, server, scheduler, request, prepared).ConfigureAwait(false);
         GC.KeepAlive(grammar);
         try
         {
@@ -60,7 +61,8 @@ internal static class ChatCompletionsEndpoint
     /// run together in the batched forward pass. With a seed, choice i draws with seed + i (the same seed for all would
     /// give n copies of one answer).
     /// </summary>
-    private static async Task<GenerationStream[]> StartChoicesAsync(HttpContext ctx, ServerContext server, GenerationScheduler scheduler, ChatCompletionRequest request)
+    private static async Task<GenerationStream[]> StartChoicesAsync(HttpContext ctx, ServerContext server, GenerationScheduler scheduler, ChatCompletionRequest request,
+        ChatSession.Prepared prepared)
     {
         var starts = new Task<GenerationStream>[request.N];
         for (int i = 0; i < request.N; i++)
@@ -68,7 +70,7 @@ internal static class ChatCompletionsEndpoint
             var options = request.Options;
             if (i > 0 && options.Sampling?.Seed is ulong seed)
                 options = options with { Sampling = options.Sampling with { Seed = unchecked(seed + (ulong)i) } };
-            starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) => slot.Session.Complete(request.Messages, options, ct),
+            starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) => slot.Session.Complete(prepared with { Options = options }, ct),
                 awaitFirst: !request.Stream);
         }
         return await WhenAllStartedAsync(starts).ConfigureAwait(false);

@@ -57,6 +57,17 @@ public sealed record LfmServerOptions
     /// <summary>Tokens between prefix-cache checkpoints inside a long message (<c>--cache-checkpoint-interval</c>).</summary>
     public int CacheCheckpointInterval { get; init; } = Generation.PrefixCache.DefaultInterval;
 
+    /// <summary>
+    /// Most tokens one forward pass feeds (<c>--batch-size</c>, llama-server's logical batch): every running
+    /// sequence's next token first, then prefill chunks of new requests up to this budget. Larger starts long prompts
+    /// sooner and prefills them in fewer, more efficient passes; smaller keeps the running sequences' steps short
+    /// while a prompt prefills. Raised to <see cref="Slots"/> when smaller.
+    /// </summary>
+    public int BatchSize { get; init; } = Generation.DecodeBatcher.DefaultTokenBudget;
+
+    /// <summary>Largest <see cref="BatchSize"/> accepted: a step's activations grow linearly with it.</summary>
+    internal const int MaxBatchSize = 8192;
+
     /// <summary>Kernel threads (null: one per logical processor).</summary>
     public int? Threads { get; init; }
 
@@ -93,6 +104,8 @@ public sealed record LfmServerOptions
             throw new ArgumentOutOfRangeException(nameof(CacheRamMiB), CacheRamMiB, "The prefix cache size cannot be negative (0 turns it off).");
         if (CacheCheckpointInterval < 1)
             throw new ArgumentOutOfRangeException(nameof(CacheCheckpointInterval), CacheCheckpointInterval, "The checkpoint interval must be at least 1 token.");
+        if (BatchSize is < 1 or > MaxBatchSize)
+            throw new ArgumentException($"The batch size (--batch-size, tokens per forward pass) must be in 1..{MaxBatchSize}; got {BatchSize}.", nameof(BatchSize));
         if (Threads is int t)
             RuntimeLimits.CheckThreads(t);
         if (MaxRequestBodyBytes < 1024)

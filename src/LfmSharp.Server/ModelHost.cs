@@ -60,7 +60,7 @@ internal sealed class ModelHost : IDisposable
             foreach (string alias in (ReadOnlySpan<string>)[model.Name])
                 _names.Add(alias);
             _scheduler = new GenerationScheduler(model, _options.Slots, _options.QueueCapacity, _options.ContextLength, _options.KvCacheType,
-                cache: new PrefixCache((long)_options.CacheRamMiB << 20, _options.CacheCheckpointInterval));
+                tokensPerStep: _options.BatchSize, cache: new PrefixCache((long)_options.CacheRamMiB << 20, _options.CacheCheckpointInterval));
         }
         catch (Exception e)
         {
@@ -113,7 +113,17 @@ internal sealed class ModelHost : IDisposable
     public void CheckModel(string? requested) => ResolveModel(requested);
 
     /// <summary>Tokens of the rendered prompt (what the chat session will prefill, before prefix reuse).</summary>
-    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions options, int contextLength = int.MaxValue)
+    public static int CountPromptTokens(LanguageModel model, IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions options, int contextLength = int.MaxValue) =>
+        PreparePrompt(model, messages, options, contextLength, findMessageEnds: false, refuseFarPastContext: contextLength != int.MaxValue).PromptTokens.Length;
+
+    /// <summary>
+    /// Renders and tokenizes the prompt as the chat session will (and, for the prefix cache, finds its message ends),
+    /// on the request's thread: the slot's session then starts from it (<see cref="ChatSession.Complete(ChatSession.Prepared, CancellationToken)"/>)
+    /// and the decode thread does no template work. A bad conversation is a 400; a prompt far past the context is
+    /// refused from its length before it is tokenized.
+    /// </summary>
+    public static ChatSession.Prepared PreparePrompt(LanguageModel model, IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions options,
+        int contextLength, bool findMessageEnds, bool refuseFarPastContext = true)
     {
         // As the session renders it: tool choice "none" leaves the tools out of the prompt.
         var tools = options.ToolChoice.Mode == ToolChoiceMode.None || options.Tools is not { Count: > 0 } ? null : options.Tools;
@@ -128,11 +138,16 @@ internal sealed class ModelHost : IDisposable
         }
         // Far past the context (an 8 MB prompt): refuse from the byte length, without tokenizing megabytes. Near it,
         // tokenize, so the error reports the exact count.
-        int atLeast = AtLeastTokens(model, prompt, contextLength);
+        int atLeast = refuseFarPastContext ? AtLeastTokens(model, prompt, contextLength) : 0;
         if (atLeast >= 4L * contextLength)
             throw new ApiException(400, $"This model's maximum context length is {contextLength} tokens. However, your messages resulted in at least {atLeast} tokens.",
                 "invalid_request_error", "messages", "context_length_exceeded");
-        return model.Tokenizer.EncodePrompt(prompt).Length;
+        int[] tokens = model.Tokenizer.EncodePrompt(prompt);
+        // The message ends only for a prompt that fits (an over-long one is refused next) and has messages to end.
+        int[] ends = findMessageEnds && tokens.Length < contextLength && messages.Count > 0
+            ? Chat.PromptCheckpoints.MessageBoundaries(model.ChatTemplate, model.Tokenizer, messages, tools, options.TemplateKwargs(), prompt, tokens)
+            : [];
+        return new ChatSession.Prepared(prompt, tokens, options, model.ChatTemplate, ends);
     }
 
     /// <summary>

@@ -152,26 +152,58 @@ public sealed class ChatSession : IDisposable
 
     // ------------------------------------------------------------------ internals
 
-    private sealed record Prepared(string PromptText, int[] PromptTokens, ChatRequestOptions Options, ChatTemplate Template, int[] MessageEnds);
+    /// <summary>A rendered, tokenized prompt with the message ends found in it, ready for any session of the model
+    /// (a server prepares it on the request's thread, so its decode thread only restores and prefills).</summary>
+    internal sealed record Prepared(string PromptText, int[] PromptTokens, ChatRequestOptions Options, ChatTemplate Template, int[] MessageEnds);
 
     private Prepared Prepare(IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions? options)
     {
-        ArgumentNullException.ThrowIfNull(messages);
-        if (messages.Count == 0)
-            throw new ArgumentException("no messages to answer", nameof(messages));
         options ??= new ChatRequestOptions();
         options.Validate();
-        var template = Model.ChatTemplate;
-        var tools = options.ToolChoice.Mode == ToolChoiceMode.None ? null : options.Tools;
-        string text = template.Render(messages, tools is { Count: > 0 } ? tools : null, addGenerationPrompt: true, options.TemplateKwargs());
-        int[] tokens = Model.Tokenizer.EncodePrompt(text);
-        if (tokens.Length >= _state.ContextLength)
-            throw new ContextOverflowException(tokens.Length, 0, _state.ContextLength);
-        // Message ends are checkpoints other prompts may share; finding them costs renders, so only with a cache.
-        int[] ends = _cache.Enabled
-            ? PromptCheckpoints.MessageBoundaries(template, Model.Tokenizer, messages, tools is { Count: > 0 } ? tools : null, options.TemplateKwargs(), text, tokens)
+        var p = Prepare(Model, messages, options, _cache.Enabled);
+        CheckFits(p);
+        return p;
+    }
+
+    /// <summary>
+    /// Renders <paramref name="messages"/> with the model's template and tokenizes the prompt; with
+    /// <paramref name="findMessageEnds"/> (a prefix cache is on) also finds its message ends, which cost renders of
+    /// the conversation's prefixes. The options are not validated here (the session does that when it starts).
+    /// </summary>
+    internal static Prepared Prepare(LanguageModel model, IReadOnlyList<LfmChatMessage> messages, ChatRequestOptions options, bool findMessageEnds)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentNullException.ThrowIfNull(options);
+        if (messages.Count == 0)
+            throw new ArgumentException("no messages to answer", nameof(messages));
+        var template = model.ChatTemplate;
+        var tools = options.ToolChoice.Mode == ToolChoiceMode.None || options.Tools is not { Count: > 0 } ? null : options.Tools;
+        string text = template.Render(messages, tools, addGenerationPrompt: true, options.TemplateKwargs());
+        int[] tokens = model.Tokenizer.EncodePrompt(text);
+        int[] ends = findMessageEnds
+            ? PromptCheckpoints.MessageBoundaries(template, model.Tokenizer, messages, tools, options.TemplateKwargs(), text, tokens)
             : [];
         return new Prepared(text, tokens, options, template, ends);
+    }
+
+    private void CheckFits(Prepared p)
+    {
+        if (p.PromptTokens.Length >= _state.ContextLength)
+            throw new ContextOverflowException(p.PromptTokens.Length, 0, _state.ContextLength);
+    }
+
+    /// <summary>Like <see cref="Complete(IReadOnlyList{LfmChatMessage}, ChatRequestOptions?, CancellationToken)"/>
+    /// for a prompt prepared already (<see cref="Prepare(LanguageModel, IReadOnlyList{LfmChatMessage}, ChatRequestOptions, bool)"/>)
+    /// with this session's model.</summary>
+    internal IEnumerable<GenerationEvent> Complete(Prepared prepared, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        if (prepared.Template != Model.ChatTemplate)
+            throw new ArgumentException("The prompt was prepared for another model.", nameof(prepared));
+        prepared.Options.Validate();
+        CheckFits(prepared);
+        return new PendingGeneration(this, prepared, cancellationToken);
     }
 
     private async IAsyncEnumerable<GenerationEvent> RunOnWorker(Prepared p, [EnumeratorCancellation] CancellationToken ct)
@@ -230,7 +262,8 @@ public sealed class ChatSession : IDisposable
 
             // Reuse the longest cached prefix of this prompt (one token at least is left to prefill, for the logits).
             int reuse = RestoreLongestPrefix(prompt);
-            int[]? checkpoints = _cache.Enabled ? PromptCheckpoints.Positions(p.MessageEnds, prompt.Length, _cache.Interval, reuse) : null;
+            int[]? checkpoints = _cache.Enabled ? PromptCheckpoints.Positions(
+                PromptCheckpoints.WithoutCoveredLastEnd(p.MessageEnds, prompt.Length, p.Template.GenerationPromptOpensThinking), prompt.Length, _cache.Interval, reuse) : null;
             LastPromptTokens = prompt.Length;
             LastPrefilledTokens = prompt.Length - reuse;
 
@@ -241,7 +274,7 @@ public sealed class ChatSession : IDisposable
                 Tools = tools is { Count: > 0 } ? tools : null,
                 ToolCallIdFactory = _ => $"call_{Interlocked.Increment(ref _toolCallCounter)}",
             });
-            var controller = new ChatController(this, o, parser, onPrefilled: state => SaveSnapshot(state, prompt));
+            var controller = new ChatController(this, o, parser, prompt);
             var genOptions = new GenerationOptions { MaxTokens = o.MaxTokens, StopStrings = o.Stop, Sampling = o.Sampling, Logprobs = o.Logprobs, Checkpoints = checkpoints };
             var sequence = _generator.Generate(_state, new ArraySegment<int>(prompt, reuse, prompt.Length - reuse), genOptions, controller, ct);
             sequence.Ended = () => _busy.Release();
@@ -273,7 +306,8 @@ public sealed class ChatSession : IDisposable
         private readonly ChatSession _session;
         private readonly ChatRequestOptions _o;
         private readonly ChatOutputParser _parser;
-        private readonly Action<Lfm2State> _onPrefilled;
+        private readonly int[] _prompt;
+        private readonly List<int>? _tokens;   // every token chosen, for the end-of-generation snapshot (with a cache)
         private readonly ThinkingBudget _budget;
         private readonly LoopGuard? _guard;
         private readonly Queue<int> _forced = new();
@@ -286,12 +320,13 @@ public sealed class ChatSession : IDisposable
         private int _lastToken = -1;
         private int _toolCalls;
 
-        public ChatController(ChatSession session, ChatRequestOptions o, ChatOutputParser parser, Action<Lfm2State> onPrefilled)
+        public ChatController(ChatSession session, ChatRequestOptions o, ChatOutputParser parser, int[] prompt)
         {
             _session = session;
             _o = o;
             _parser = parser;
-            _onPrefilled = onPrefilled;
+            _prompt = prompt;
+            _tokens = session._cache.Enabled ? [] : null;
             _budget = new ThinkingBudget(o.MaxThinkingTokens, o.ThinkingBudgetNotice);
             _guard = o.LoopGuardEnabled ? new LoopGuard(o.LoopGuard) : null;
             _constraint = AnswerConstraint.Create(session.Model, o, parser.InReasoning);
@@ -300,11 +335,17 @@ public sealed class ChatSession : IDisposable
 
         public override FinishReason? StopReason => _stop;
 
-        // At each checkpoint (message ends, every N tokens, the last-but-one token) and at the whole prompt: the
-        // next turn of a conversation starts with it (the stock template's answer begins with the generation prompt).
-        public override void OnPrefillComplete(Lfm2State state) => _onPrefilled(state);
+        // At each checkpoint (message ends, every N tokens, the last-but-one token), then once at the end with the
+        // answer fed so far: the next turn of a conversation starts with the prompt and, when its template re-renders
+        // the answer as it was generated, the answer too. (No copy of the whole prompt: the end-of-generation one
+        // supersedes it, and prompt − 1 covers a next turn whose answer re-renders differently.)
+        public override void OnCheckpoint(Lfm2State state) => _session.SaveSnapshot(state, _prompt);
 
-        public override void OnCheckpoint(Lfm2State state) => _onPrefilled(state);
+        public override void OnGenerationEnd(Lfm2State state)
+        {
+            if (_tokens is not null)
+                _session._cache.StoreGeneration(state, _prompt, _tokens);
+        }
 
         public override int ForcedToken()
         {
@@ -340,6 +381,7 @@ public sealed class ChatSession : IDisposable
         {
             _generated++;
             _lastToken = tokenId;
+            _tokens?.Add(tokenId);
             _budget.CountToken(_parser.InReasoning);
             _constraint?.OnToken(tokenId);
         }

@@ -55,6 +55,17 @@ public sealed class ReliabilityCommandTests
         AssertOneLineError(Lfm([.. args]), contains);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("100000")]
+    public void Serve_with_a_batch_size_out_of_range_exits_1_with_one_line(string size)
+    {
+        var (code, _, err) = Lfm("serve", "-m", TestData.Model("tiny-f32"), "--port", "0", "--batch-size", size);
+        Assert.Equal(1, code);
+        Assert.Contains($"--batch-size, tokens per forward pass) must be in 1..8192; got {size}.", err, StringComparison.Ordinal);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
     [Fact]
     public void Serve_with_a_context_that_cannot_fit_exits_1_with_one_line()
     {

@@ -41,15 +41,17 @@ public sealed class OllamaTests(ServerFixture fx)
     public async Task Chat_answers_with_thinking_and_statistics()
     {
         var steer = Steer.Chain(Steer.Think, "hm", Steer.EndThink, "Paris", Steer.ImEnd);
+        // A message no other test sends: prompt_eval_count leaves out what the prefix cache restores.
+        string hello = $"Hello {Guid.NewGuid():N}";
         ChatResponseStream? last = null;
-        await foreach (var chunk in Client(steer).ChatAsync(new ChatRequest { Model = "llama3.2:latest", Messages = [User("Hello")], Stream = false }))
+        await foreach (var chunk in Client(steer).ChatAsync(new ChatRequest { Model = "llama3.2:latest", Messages = [User(hello)], Stream = false }))
             last = chunk ?? last;
         var done = Assert.IsType<ChatDoneResponseStream>(last);
         Assert.Equal("Paris", done.Message.Content);
         Assert.Equal("hm", done.Message.Thinking);
         Assert.Equal("llama3.2:latest", done.Model);
         Assert.Equal("stop", done.DoneReason);
-        Assert.Equal(fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User("Hello")])).Length, done.PromptEvalCount);
+        Assert.Equal(fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User(hello)])).Length, done.PromptEvalCount);
         Assert.Equal(steer.Tokens.Count, done.EvalCount);
     }
 
@@ -170,6 +172,26 @@ public sealed class OllamaTests(ServerFixture fx)
         Assert.False(message.TryGetProperty("thinking", out _), text);
         // The budget of 0 forced </think> right after <think>: "hm" was never thought, the steering writes it as answer.
         Assert.EndsWith("Paris", message.GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task Prompt_eval_count_reports_the_tokens_evaluated_not_those_restored_from_the_cache()
+    {
+        // A message no other test sends, so nothing of it is cached before; sent twice, the second restores all but
+        // its last token from the prefix cache and evaluates one, as Ollama reports a cache hit.
+        string content = $"Count me {Guid.NewGuid():N}";
+        var request = new JsonObject
+        {
+            ["model"] = "m", ["stream"] = false, ["options"] = new JsonObject { ["num_predict"] = 2, ["temperature"] = 0 },
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = content }),
+        }.ToJsonString();
+        int prompt = fx.Model.Tokenizer.EncodePrompt(fx.Model.ChatTemplate.Render([LfmSharp.Chat.LfmChatMessage.User(content)], null, addGenerationPrompt: true)).Length;
+        var (s1, b1, t1) = await ServerFixture.PostAsync(fx.Http, "/api/chat", request);
+        Assert.True(s1 == 200, t1);
+        Assert.Equal(prompt, b1!.Value.GetProperty("prompt_eval_count").GetInt32());
+        var (s2, b2, t2) = await ServerFixture.PostAsync(fx.Http, "/api/chat", request);
+        Assert.True(s2 == 200, t2);
+        Assert.Equal(1, b2!.Value.GetProperty("prompt_eval_count").GetInt32());
     }
 
     [Fact]

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using LfmSharp.Chat;
 using LfmSharp.Generation;
+using LfmSharp.Testing;
 
 namespace LfmSharp.Server.Tests;
 
@@ -117,25 +119,68 @@ public sealed class PrefixCacheServerTests(ServerFixture fx)
     }
 
     [Fact]
-    public async Task Each_turn_of_an_eight_turn_conversation_reuses_the_whole_previous_prompt()
+    public async Task Each_turn_of_an_eight_turn_conversation_reuses_the_whole_previous_prompt_and_answer()
+    {
+        // Each answer is steered (greedy) to a known word of byte tokens, which the next turn's prompt re-renders as
+        // the same tokens: the next turn resumes after the previous prompt and the answer's tokens fed (the word;
+        // its closing <|im_end|> is chosen, not fed).
+        await using var server = await fx.StartAsync(new LfmServerOptions { Slots = 2, ContextLength = 2048 });
+        await using var cold = await fx.StartAsync(new LfmServerOptions { Slots = 1, ContextLength = 2048, CacheRamMiB = 0 });
+        using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromMinutes(1) };
+        using var coldHttp = new HttpClient { BaseAddress = cold.BaseAddress, Timeout = TimeSpan.FromMinutes(1) };
+        var messages = new JsonArray { new JsonObject { ["role"] = "system", ["content"] = SystemPrompt } };
+        int expected = 0;
+        for (int turn = 0; turn < 8; turn++)
+        {
+            messages.Add(new JsonObject { ["role"] = "user", ["content"] = $"Question {turn}: and then what happened?" });
+            string word = $"ok{turn}";
+            var request = Steer.Chain(word, Steer.ImEnd).Apply(new JsonObject
+            {
+                ["model"] = fx.ModelId, ["messages"] = messages.DeepClone(), ["max_tokens"] = 6, ["logprobs"] = true,
+            });
+            string json = request.ToJsonString();
+            var body = await PostOkAsync(http, "v1/chat/completions", json);
+            Assert.Equal(expected, Cached(body));
+            Assert.Equal(word, body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+            if (turn is 1 or 7)
+                Assert.Equal(Choices(await PostOkAsync(coldHttp, "v1/chat/completions", json)), Choices(body));
+            expected = PromptTokens(body) + word.Length;
+            messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = word });
+        }
+    }
+
+    [Fact]
+    public async Task The_next_turn_resumes_after_the_answer_from_another_slot_and_answers_as_without_a_cache()
     {
         await using var server = await fx.StartAsync(new LfmServerOptions { Slots = 2, ContextLength = 2048 });
         await using var cold = await fx.StartAsync(new LfmServerOptions { Slots = 1, ContextLength = 2048, CacheRamMiB = 0 });
         using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromMinutes(1) };
         using var coldHttp = new HttpClient { BaseAddress = cold.BaseAddress, Timeout = TimeSpan.FromMinutes(1) };
-        var messages = new List<object> { new { role = "system", content = SystemPrompt } };
-        int previous = 0;
-        for (int turn = 0; turn < 8; turn++)
+        var messages = new JsonArray
         {
-            messages.Add(new { role = "user", content = $"Question {turn}: and then what happened?" });
-            string json = JsonSerializer.Serialize(new { model = fx.ModelId, messages, max_tokens = 6, temperature = 0.9, seed = turn, logprobs = true });
-            var body = await PostOkAsync(http, "v1/chat/completions", json);
-            Assert.Equal(previous, Cached(body));
-            if (turn is 1 or 7)
-                Assert.Equal(Choices(await PostOkAsync(coldHttp, "v1/chat/completions", json)), Choices(body));
-            previous = PromptTokens(body);
-            messages.Add(new { role = "assistant", content = body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString() ?? "" });
-        }
+            new JsonObject { ["role"] = "system", ["content"] = SystemPrompt },
+            new JsonObject { ["role"] = "user", ["content"] = "What is the capital of France?" },
+        };
+        // Turn 1: a greedy answer steered to "ok9", byte tokens the template re-renders as the same tokens (a word the
+        // tiny vocabulary merges, such as "Paris", re-tokenizes differently: that turn resumes at prompt − 1).
+        var first = await PostOkAsync(http, "v1/chat/completions", Steer.Chain("ok9", Steer.ImEnd).Apply(new JsonObject
+        {
+            ["model"] = fx.ModelId, ["messages"] = messages.DeepClone(), ["max_tokens"] = 8,
+        }).ToJsonString());
+        Assert.Equal("ok9", first.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = "ok9" });
+        messages.Add(new JsonObject { ["role"] = "user", ["content"] = "And of Italy?" });
+
+        // Turn 2, the model's own greedy answer, on the other slot: it resumes after "ok9" (the 3 tokens fed; the
+        // closing <|im_end|> was chosen, not fed), and answers as a server without a cache does.
+        string second = new JsonObject
+        {
+            ["model"] = fx.ModelId, ["messages"] = messages, ["max_tokens"] = 8, ["temperature"] = 0, ["logprobs"] = true, ["top_logprobs"] = 2,
+        }.ToJsonString();
+        JsonElement hot = default;
+        await WithLastSlotHeldAsync(server, async () => hot = await PostOkAsync(http, "v1/chat/completions", second));
+        Assert.Equal(PromptTokens(first) + "ok9".Length, Cached(hot));
+        Assert.Equal(Choices(await PostOkAsync(coldHttp, "v1/chat/completions", second)), Choices(hot));
     }
 
     [Fact]
@@ -180,6 +225,17 @@ public sealed class PrefixCacheServerTests(ServerFixture fx)
                 Assert.True(Metric(metrics, "lfmsharp_prefix_cache_evictions_total") > 0, metrics);
             }
         }
+    }
+
+    [Fact]
+    public async Task The_batch_size_option_sets_the_tokens_one_pass_feeds_and_a_prompt_prefills_within_it()
+    {
+        await using var server = await fx.StartAsync(new LfmServerOptions { Slots = 2, ContextLength = 1024, BatchSize = 48, CacheRamMiB = 0 });
+        using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromMinutes(1) };
+        var body = await PostOkAsync(http, "v1/chat/completions", Chat(SystemPrompt, "Hi"));
+        Assert.True(PromptTokens(body) > 48, $"{PromptTokens(body)}");
+        Assert.Equal(48, server.Scheduler!.TokensPerStep);
+        Assert.Equal(48, server.Scheduler.LargestStepTokens);   // the prompt took several passes, none larger
     }
 
     private static double Metric(string text, string name)

@@ -10,7 +10,7 @@ public sealed record ServeCompatOptions(IReadOnlyList<string>? Aliases, bool Str
 
 /// <summary>
 /// <c>lfm serve -m FILE [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--ctx N] [--threads N] [--kv f16|f32|q8_0]
-/// [--cache-ram MIB] [--cache-checkpoint-interval N] [--alias NAME]… [--strict-model] [--cors-origin ORIGIN]… [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
+/// [--cache-ram MIB] [--cache-checkpoint-interval N] [--batch-size N] [--alias NAME]… [--strict-model] [--cors-origin ORIGIN]… [--verbose]</c>: the OpenAI-compatible server until Ctrl+C; and <c>lfm serve -m FILE --soak SECONDS
 /// [--clients N]</c>: start it on a free loopback port, drive it with streaming clients, print the figures.
 /// </summary>
 internal static class ServeCommand
@@ -20,7 +20,7 @@ internal static class ServeCommand
         string? apiKey = null, int slots = 4, int queue = 64, int contextLength = 4096, int? threads = null, string? alias = null,
         bool verbose = false, string? kvCacheType = null, IReadOnlyList<string>? allowedHosts = null,
         double shutdownGraceSeconds = 10, ServeCompatOptions? compat = null, string? chatTemplateFile = null,
-        int cacheRamMiB = 1024, int cacheCheckpointInterval = 256, CancellationToken ct = default)
+        int cacheRamMiB = 1024, int cacheCheckpointInterval = 256, int batchSize = 256, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -51,6 +51,7 @@ internal static class ServeCommand
                 ChatTemplate = GenerationSettings.ReadChatTemplate(chatTemplateFile),
                 CacheRamMiB = cacheRamMiB,
                 CacheCheckpointInterval = cacheCheckpointInterval,
+                BatchSize = batchSize,
             });
         }
         catch (Exception e) when (e is ArgumentException or IOException or ChatTemplateFileException)

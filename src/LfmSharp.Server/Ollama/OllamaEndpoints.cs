@@ -75,7 +75,8 @@ internal static class OllamaEndpoints
             await HttpJson.WriteAsync(ctx, 200, w => reply.Final(w, "load", null)).ConfigureAwait(false);
             return;
         }
-        int promptTokens = ModelHost.CountPromptTokens(model, request.Messages, request.Options);
+        var prepared = ModelHost.PreparePrompt(model, request.Messages, request.Options, server.Options.ContextLength, scheduler.Cache.Enabled, refuseFarPastContext: false);
+        int promptTokens = prepared.PromptTokens.Length;
         if (promptTokens >= server.Options.ContextLength)
         {
             server.Metrics.BadRequest();
@@ -85,7 +86,7 @@ internal static class OllamaEndpoints
         // The answer may not run past the context: Ollama's "unlimited" ends there.
         options = options with { MaxTokens = Math.Min(options.MaxTokens, server.Options.ContextLength - promptTokens) };
         using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
-            (slot, ct) => slot.Session.Complete(request.Messages, options, ct)).ConfigureAwait(false);
+            (slot, ct) => slot.Session.Complete(prepared with { Options = options }, ct)).ConfigureAwait(false);
         if (request.Stream)
             await StreamAsync(ctx, generation, reply).ConfigureAwait(false);
         else
@@ -243,7 +244,7 @@ internal sealed class OllamaReply(string model, bool chat, bool showThinking)
         // Ollama reports durations in nanoseconds.
         w.WriteNumber("total_duration", (long)((u.PrefillTime + u.DecodeTime).TotalMilliseconds * 1e6));
         w.WriteNumber("load_duration", 0);
-        w.WriteNumber("prompt_eval_count", u.PromptTokens);
+        w.WriteNumber("prompt_eval_count", u.PrefilledTokens);   // as Ollama: the tokens evaluated, not those restored from the cache
         w.WriteNumber("prompt_eval_duration", (long)(u.PrefillTime.TotalMilliseconds * 1e6));
         w.WriteNumber("eval_count", u.CompletionTokens);
         w.WriteNumber("eval_duration", (long)(u.DecodeTime.TotalMilliseconds * 1e6));

@@ -22,7 +22,8 @@ internal static class ResponsesEndpoint
             request = ResponsesRequest.Parse(body.RootElement, model.DefaultSampling, model.Tokenizer.Vocabulary.Count, server.Responses);
         string modelName = server.Host.ResolveModel(request.Model);
         var messages = request.Messages;
-        int promptTokens = ModelHost.CountPromptTokens(model, messages, request.Options);
+        var prepared = ModelHost.PreparePrompt(model, messages, request.Options, server.Options.ContextLength, scheduler.Cache.Enabled, refuseFarPastContext: false);
+        int promptTokens = prepared.PromptTokens.Length;
         if (promptTokens >= server.Options.ContextLength)
         {
             server.Metrics.BadRequest();
@@ -33,7 +34,7 @@ internal static class ResponsesEndpoint
         if (request.Stream)
             GenerationStream.CheckOptions(request.Options, server);
         using var generation = await GenerationStream.StartAsync(ctx, server, scheduler,
-            (slot, ct) => slot.Session.Complete(messages, request.Options, ct), awaitFirst: !request.Stream).ConfigureAwait(false);
+            (slot, ct) => slot.Session.Complete(prepared, ct), awaitFirst: !request.Stream).ConfigureAwait(false);
         var response = new ResponseState("resp_" + ChatCompletionsEndpoint.RandomId(40), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), modelName, request);
         var assembler = new ResponseAssembler();
         if (request.Stream)

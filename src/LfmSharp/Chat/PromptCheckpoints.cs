@@ -44,6 +44,24 @@ internal static class PromptCheckpoints
         return [.. ends.Distinct()];
     }
 
+    /// <summary>Most tokens of a generation prompt (<c>&lt;|im_start|&gt;assistant\n</c> and the like) between the last
+    /// message end and the prompt end for which the last-but-one token's checkpoint stands in for that end.</summary>
+    internal const int MaxGenerationPromptTokens = 8;
+
+    /// <summary>
+    /// The message ends worth a copy of their own. The last one is left out when only the generation prompt follows it
+    /// and the template re-renders that prompt at the start of the answer (it does not open thinking there): the
+    /// checkpoint at the last-but-one token then serves every later prompt the message end would (the next turn, the
+    /// same conversation again), and a second copy of nearly the same prefix would only take memory.
+    /// </summary>
+    public static int[] WithoutCoveredLastEnd(int[] ends, int promptLength, bool generationPromptOpensThinking)
+    {
+        ArgumentNullException.ThrowIfNull(ends);
+        if (generationPromptOpensThinking || ends.Length == 0 || promptLength - 1 - ends[^1] > MaxGenerationPromptTokens)
+            return ends;
+        return ends[..^1];
+    }
+
     /// <summary>
     /// The checkpoints of one prefill (ascending, all in (<paramref name="start"/>, prompt length)): the
     /// <paramref name="boundaries"/>, every <paramref name="interval"/> tokens after each boundary (and after 0) up to the

@@ -214,6 +214,9 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
         if (!_stops.Stopped)
             EmitText(_stops.Push(_detok.Flush()) + _stops.Flush(), events);
         var total = _clock.Elapsed;
+        // Between passes (nothing pending), with the prompt in: the state is consistent and worth keeping.
+        if (!IsPrefilling && _pending == 0)
+            _hooks?.OnGenerationEnd(State);
         var done = new Done(reason, new GenerationUsage
         {
             PromptTokens = _cached + _prompt.Length,

@@ -55,6 +55,11 @@ internal abstract class GenerationController
     /// <summary>Called once the prompt is in the state, before the first token is chosen (e.g. to snapshot it).</summary>
     public virtual void OnPrefillComplete(Lfm2State state) { }
 
+    /// <summary>Called once when the generation finishes (not after a failed pass), before <see cref="OnFinish"/>, with
+    /// the state holding the prompt and every generated token fed so far: all but the last one chosen (e.g. to
+    /// snapshot it for the next turn of a conversation, whose prompt re-renders the answer).</summary>
+    public virtual void OnGenerationEnd(Lfm2State state) { }
+
     /// <summary>The log probabilities of the token just chosen (before its text); adds the events to emit.</summary>
     public virtual void OnLogprobs(TokenLogprobs logprobs, List<GenerationEvent> events) => events.Add(logprobs);
 

@@ -169,6 +169,26 @@ internal sealed class PrefixCache
         return true;
     }
 
+    /// <summary>
+    /// Stores the state at the end of a generation, keyed by <paramref name="prompt"/> and the generated tokens it holds
+    /// (<c>state.Position − prompt.Length</c> of <paramref name="generated"/>: all but the last one chosen), so the next
+    /// turn of a conversation, whose prompt re-renders the answer, resumes after it when the answer re-tokenizes the
+    /// same (and after the longest earlier checkpoint when it does not, e.g. past thinking dropped by the template).
+    /// </summary>
+    public bool StoreGeneration(Lfm2State state, int[] prompt, List<int> generated)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(generated);
+        int fed = state.Position - prompt.Length;
+        if (!Enabled || fed < 0 || fed > generated.Count)
+            return false;
+        var key = new int[state.Position];
+        prompt.CopyTo(key, 0);
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(generated)[..fed].CopyTo(key.AsSpan(prompt.Length));
+        return Store(state, key);
+    }
+
     /// <summary>Drops every entry (the counters stay).</summary>
     public void Clear()
     {
@@ -229,9 +249,12 @@ internal sealed class PrefixCache
 }
 
 /// <summary>Checkpoints a raw prompt (no messages) into a <see cref="PrefixCache"/>: every
-/// <see cref="PrefixCache.Interval"/> tokens, the last-but-one token and the whole prompt.</summary>
+/// <see cref="PrefixCache.Interval"/> tokens and the last-but-one token, and at the end the prompt with the completion
+/// fed so far (a client that continues the text resumes after it).</summary>
 internal sealed class PrefixCacheController(PrefixCache cache, int[] prompt) : GenerationController
 {
+    private readonly List<int> _generated = [];
+
     /// <summary>Restores the longest cached prefix of <paramref name="prompt"/> into <paramref name="state"/>, and returns
     /// the tokens left to prefill, the options with their checkpoints, and the controller that stores them.</summary>
     public static (ArraySegment<int> Remaining, GenerationOptions Options, PrefixCacheController Controller) Prepare(
@@ -244,5 +267,11 @@ internal sealed class PrefixCacheController(PrefixCache cache, int[] prompt) : G
 
     public override void OnCheckpoint(Lfm2State state) => cache.Store(state, prompt);
 
-    public override void OnPrefillComplete(Lfm2State state) => cache.Store(state, prompt);
+    public override void OnToken(int tokenId, bool forced)
+    {
+        if (cache.Enabled)
+            _generated.Add(tokenId);
+    }
+
+    public override void OnGenerationEnd(Lfm2State state) => cache.StoreGeneration(state, prompt, _generated);
 }

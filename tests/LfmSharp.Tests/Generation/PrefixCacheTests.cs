@@ -95,7 +95,7 @@ public sealed class PrefixCacheTests : IDisposable
         var (rest, o, c) = PrefixCacheController.Prepare(cache, warm, first, options);
         Assert.Equal(first.Length, rest.Count);
         _ = new Generator(_model).Generate(warm, rest, o, c).ToList();
-        Assert.Equal(5, cache.Count);   // 16, 32, 48, 49 and the whole prompt (50)
+        Assert.Equal(5, cache.Count);   // 16, 32, 48, 49 and the end of the generation (50 + 11 of the 12 tokens chosen)
         // The second prompt shares 40 tokens: the checkpoint at 32 is the longest stored prefix it starts with.
         (rest, o, c) = PrefixCacheController.Prepare(cache, warm, second, options);
         Assert.Equal(32, warm.Position);

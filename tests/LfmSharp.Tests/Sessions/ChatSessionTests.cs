@@ -72,6 +72,17 @@ public sealed class ThinkingModelFixture : IDisposable
 public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<ThinkingModelFixture>
 {
     // Greedy decoding of the random model starts with <|im_end|> or repeats <think>; ban those too so a turn has text.
+    /// <summary>Tokens the turn after history[<paramref name="asked"/>] (answered by <paramref name="answer"/>) resumes
+    /// from: its prompt and the answer's tokens fed when the next prompt starts with them, else that prompt − 1.</summary>
+    private static int Resumed(ChatSession s, int asked, List<GenerationEvent> answer)
+    {
+        int[] prompt = s.RenderPrompt([.. s.History.Take(asked)]).Tokens;
+        int[] next = s.RenderPrompt([.. s.History.Take(asked + 2)]).Tokens;
+        int fed = Assert.IsType<Done>(answer[^1]).Usage.CompletionTokens - 1;
+        int[] withAnswer = [.. prompt, .. answer.OfType<TokenLogprobs>().Select(l => l.TokenId).Take(fed)];
+        return next.AsSpan().StartsWith(withAnswer) ? withAnswer.Length : prompt.Length - 1;
+    }
+
     private ChatRequestOptions Greedy(int max) => new()
     {
         MaxTokens = max,
@@ -157,8 +168,11 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
     public void A_multi_turn_chat_prefills_only_the_new_turn_and_matches_a_cold_start()
     {
         // The stock template: an answer's rendering starts with the previous generation prompt, so the prefix holds.
+        // The state after each answer is kept too (keyed by the prompt and the answer's tokens fed: all chosen but
+        // the last), so a turn resumes after the previous answer when it re-renders as the tokens generated, and
+        // after the previous prompt's last-but-one token when it does not.
         using var s = fx.Plain.CreateChatSession(1024);
-        var opts = Greedy(10) with { Sampling = Random(1.0f, 1234) with { LogitBias = new Dictionary<int, float>(fx.Visible) { [2] = float.NegativeInfinity, [7] = float.NegativeInfinity } } };
+        var opts = Greedy(10) with { Logprobs = 0, Sampling = Random(1.0f, 1234) with { LogitBias = new Dictionary<int, float>(fx.Visible) { [2] = float.NegativeInfinity, [7] = float.NegativeInfinity } } };
         var first = s.SendAsync("Hello there", opts).ToBlockingEnumerable().ToList();
         int firstPrompt = s.LastPromptTokens;
         Assert.Equal(firstPrompt, s.LastPrefilledTokens);
@@ -167,11 +181,12 @@ public sealed class ChatSessionTests(ThinkingModelFixture fx) : IClassFixture<Th
         Assert.NotEmpty(first.OfType<ContentDelta>());
         Assert.Equal(4, s.History.Count);
         Assert.True(s.LastPrefilledTokens < s.LastPromptTokens);
-        Assert.Equal(s.LastPromptTokens - firstPrompt, s.LastPrefilledTokens);
+        Assert.Equal(s.LastPromptTokens - Resumed(s, 1, first), s.LastPrefilledTokens);
         Assert.Equal(s.LastPrefilledTokens, Assert.IsType<Done>(second[^1]).Usage.PrefilledTokens);
         var third = s.SendAsync("Third turn", opts).ToBlockingEnumerable().ToList();
-        Assert.Equal(s.LastPromptTokens - secondPrompt, s.LastPrefilledTokens);
+        Assert.Equal(s.LastPromptTokens - Resumed(s, 3, second), s.LastPrefilledTokens);
         Assert.Equal(6, s.History.Count);
+        Assert.Equal(secondPrompt, s.RenderPrompt([.. s.History.Take(3)]).Tokens.Length);
 
         // The same conversation from a cold state gives the same answer.
         using var cold = fx.Plain.CreateChatSession(1024);

@@ -88,25 +88,59 @@ public sealed class SharedPrefixCacheTests(ThinkingModelFixture fx) : IClassFixt
     }
 
     [Fact]
-    public void Each_turn_of_an_eight_turn_conversation_in_a_fresh_session_reuses_the_previous_prompt()
+    public void Each_turn_of_an_eight_turn_conversation_in_a_fresh_session_reuses_the_previous_prompt_and_answer()
     {
         // The stock template: a turn's prompt starts with the whole previous prompt (its answer begins with the
-        // generation prompt), so every earlier token is reused.
+        // generation prompt) and then the previous answer as text. The state at the end of a generation is stored
+        // with the answer's tokens fed so far (all but the last one chosen), so when the answer re-tokenizes to the
+        // tokens generated, the next turn resumes after it; otherwise after the previous prompt's last-but-one token.
         var cache = new PrefixCache(256L << 20, interval: 64);
         var history = new List<LfmChatMessage> { LfmChatMessage.System(SystemPrompt) };
-        int previous = 0;
+        int[] previous = [];
+        int[] answer = [];
+        int answerReused = 0;
         for (int turn = 0; turn < 8; turn++)
         {
             history.Add(LfmChatMessage.User($"Question number {turn}: what comes next?"));
             using var s = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache);
+            int[] prompt = s.RenderPrompt(history).Tokens;
             var events = s.Complete(history, Options((ulong)turn)).ToList();
-            Assert.Equal(turn == 0 ? 0 : previous, s.LastPromptTokens - s.LastPrefilledTokens);
+            int[] fedAnswer = previous.Concat(answer).ToArray();
+            int expected = turn == 0 ? 0 : prompt.AsSpan().StartsWith(fedAnswer) ? fedAnswer.Length : previous.Length - 1;
+            Assert.Equal(expected, s.LastPromptTokens - s.LastPrefilledTokens);
+            if (expected == fedAnswer.Length && answer.Length > 0)
+                answerReused++;
             if (turn is 3 or 7)
                 Assert.Equal(Cold(fx.Plain, history, Options((ulong)turn)), Output(events));
-            previous = s.LastPromptTokens;
+            previous = prompt;
+            // Fed: every token chosen but the last (it ends the generation before it is fed).
+            int completion = events.OfType<Done>().Single().Usage.CompletionTokens;
+            answer = events.OfType<TokenLogprobs>().Select(l => l.TokenId).Take(completion - 1).ToArray();
             history.Add(LfmChatMessage.Assistant(string.Concat(events.OfType<ContentDelta>().Select(c => c.Text))));
         }
         Assert.Equal(7, cache.Hits);
+        Assert.True(answerReused > 0, "no turn re-tokenized its previous answer the same: the answer checkpoint went untested");
+    }
+
+    [Fact]
+    public void A_request_stores_one_copy_per_kind_of_reuse_the_system_end_the_last_but_one_token_and_the_answer()
+    {
+        var cache = new PrefixCache(256L << 20, interval: 4096);
+        var messages = new List<LfmChatMessage> { LfmChatMessage.System(SystemPrompt), LfmChatMessage.User("What comes next?") };
+        using (var a = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache))
+            _ = a.Complete(messages, Options(1)).ToList();
+        // The user message ends just before the generation prompt, which the answer re-renders, so the copy at
+        // prompt − 1 serves whatever a copy at that end would; the whole prompt is superseded by the answer's copy.
+        Assert.Equal(3, cache.Stores);
+        Assert.Equal(3, cache.Count);
+
+        // The reuse they give: the same request again prefills its last token; a new question resumes at the system end.
+        using var b = new ChatSession(fx.Plain, Context, KvCacheType.F16, cache);
+        Assert.Equal(Output(b.Complete(messages, Options(1))), Cold(fx.Plain, messages, Options(1)));
+        Assert.Equal(1, b.LastPrefilledTokens);
+        LfmChatMessage[] other = [messages[0], LfmChatMessage.User("Something else entirely?")];
+        _ = b.Complete(other, Options(2)).ToList();
+        Assert.Equal(Len(fx.Plain.ChatTemplate, other, 1), b.LastPromptTokens - b.LastPrefilledTokens);
     }
 
     [Fact]
