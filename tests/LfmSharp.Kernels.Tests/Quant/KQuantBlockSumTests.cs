@@ -15,7 +15,7 @@ public sealed class Avx512FactAttribute : FactAttribute
 }
 
 /// <summary>
-/// The integer block sums of Q3_K and Q5_K (each shared by its row dot and the 8-row decode kernel) against the
+/// The integer block sums of Q2_K, Q3_K and Q5_K (each shared by its row dot and the 8-row decode kernel) against the
 /// formats' definitions on random and extreme blocks: every SIMD path must give the exact totals.
 /// </summary>
 public sealed unsafe class KQuantBlockSumTests
@@ -31,6 +31,16 @@ public sealed unsafe class KQuantBlockSumTests
 
     [Avx512Fact]
     public void Q5KAvx512BlockSumEqualsTheDefinition() => Check(176, &Q5KAvx512, &Q5KDefinition);
+
+    [Avx2Fact]
+    public void Q2KAvx2BlockSumEqualsTheDefinition() => Check(84, &Q2KAvx2, &Q2KDefinition);
+
+    [Avx512Fact]
+    public void Q2KAvx512BlockSumEqualsTheDefinition() => Check(84, &Q2KAvx512, &Q2KDefinition);
+
+    private static (long, long) Q2KAvx2(byte* x, byte* y) => (Vector256.Sum(Q2K.BlockSum256(x, y, out var m)), Vector256.Sum(m));
+
+    private static (long, long) Q2KAvx512(byte* x, byte* y) => (Vector256.Sum(Q2K.BlockSum512(x, y, out var m)), Vector256.Sum(m));
 
     private static (long, long) Q3KAvx2(byte* x, byte* y) => (Vector256.Sum(Q3K.BlockSum256(x, y)), 0);
 
@@ -81,6 +91,20 @@ public sealed unsafe class KQuantBlockSumTests
                     total += (long)(sc[8 * c + 2 * k + l / 16] - 32) * w * a[128 * c + 32 * k + l];
                 }
         return (total, 0);
+    }
+
+    /// <summary>Σ sc_j·q·a and Σ m_j·Σ a over the 16 sub-blocks of 16 (sc_j, m_j: the low and high nibble of byte j).</summary>
+    private static (long, long) Q2KDefinition(byte* x, sbyte* a)
+    {
+        long total = 0, minTotal = 0;
+        for (int i = 0; i < 256; i++)
+        {
+            int c = i / 128, k = (i / 32) & 3, l = i % 32, j = i / 16;
+            int q = (x[16 + 32 * c + l] >> (2 * k)) & 3;
+            total += (long)(x[j] & 0x0F) * q * a[i];
+            minTotal += (long)(x[j] >> 4) * a[i];
+        }
+        return (total, minTotal);
     }
 
     /// <summary>Σ sc_j·(nibble + 16·h)·a and Σ m_j·Σ a over the 8 sub-blocks of 32.</summary>
