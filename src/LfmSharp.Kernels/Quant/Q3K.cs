@@ -280,7 +280,7 @@ internal static unsafe class Q3K
 
     /// <summary>
     /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order: the exact integer Σ (sc − 32)·q·a of a
-    /// super-block (q·a as maddubs of the 2 low bits minus maddubs of the 4·(1 − h) offset, madd by the scales), then
+    /// super-block (<see cref="BlockSum"/>: (lo | 4h)·a by maddubs, madd by the scales, less 4·Σ sc·bsum), then
     /// acc = fma(isum, d·d_a, acc). Differs from the generic order only by rounding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
