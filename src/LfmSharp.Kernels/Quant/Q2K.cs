@@ -204,8 +204,50 @@ internal static unsafe class Q2K
     /// The exact integers of one super-block (x: the Q2_K block, y: the Q8_K block) in 8 int32 lanes each: Σ sc·q·a
     /// (returned) and Σ m·bsum (<paramref name="mins"/>) — shared by <see cref="DotAvx2"/> and <see cref="MatVec8K"/>.
     /// </summary>
+    /// <remarks>Only the block's integer totals matter to both callers (they sum the lanes exactly), so the AVX-512 path may spread them over the lanes differently.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> BlockSum(byte* x, byte* y, out Vector256<int> mins)
+        => Avx512BW.IsSupported ? BlockSum512(x, y, out mins) : BlockSum256(x, y, out mins);
+
+    /// <summary>
+    /// The AVX-512 <see cref="BlockSum"/>: two runs per step (runs 2j and 2j + 1 of a chunk are 64 consecutive
+    /// activations; their quants are the chunk's 32 bytes shifted by [4j | 4j + 2]), the four scales by one vpermw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum512(byte* x, byte* y, out Vector256<int> mins)
+    {
+        var lowNibble = Vector128.Create((byte)0x0F);
+        var sc = Vector128.Load(x);
+        mins = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 260)),
+            Avx2.ConvertToVector256Int16(Sse2.ShiftRightLogical(sc.AsUInt16(), 4).AsByte() & lowNibble));
+        var all = Avx2.ConvertToVector256Int16(sc & lowNibble);
+        var scales = Vector512.Create(all, all);
+        var two = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
+        var q0 = Vector256.Load(x + 16).AsUInt16();
+        var q1 = Vector256.Load(x + 48).AsUInt16();
+        var t0 = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(q0, q0), two);
+        var t1 = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(q1, q1), two);
+        sbyte* q8 = (sbyte*)(y + 4);
+        var acc = Run512(t0, q8, scales, 0, Vector512<int>.Zero);
+        acc = Run512(Vector512.ShiftRightLogical(t0, 4), q8 + 64, scales, 4, acc);
+        acc = Run512(t1, q8 + 128, scales, 8, acc);
+        acc = Run512(Vector512.ShiftRightLogical(t1, 4), q8 + 192, scales, 12, acc);
+        return acc.GetLower() + acc.GetUpper();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<int> Run512(Vector512<ushort> q, sbyte* a, Vector512<short> scales, int first, Vector512<int> acc)
+        {
+            var p = Avx512BW.MultiplyAddAdjacent(q.AsByte() & Vector512.Create((byte)3), Vector512.Load(a));
+            var idx = Vector512.Create(
+                Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)(first + 1))),
+                Vector256.Create(Vector128.Create((short)(first + 2)), Vector128.Create((short)(first + 3))));
+            return acc + Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(scales, idx));
+        }
+    }
+
+    /// <summary>The AVX2 <see cref="BlockSum"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum256(byte* x, byte* y, out Vector256<int> mins)
     {
         var three = Vector256.Create((byte)3);
         var lowNibble = Vector128.Create((byte)0x0F);

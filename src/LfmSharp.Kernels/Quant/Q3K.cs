@@ -280,7 +280,7 @@ internal static unsafe class Q3K
 
     /// <summary>
     /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order: the exact integer Σ (sc − 32)·q·a of a
-    /// super-block (q·a as maddubs of the 2 low bits minus maddubs of the 4·(1 − h) offset, madd by the scales), then
+    /// super-block (<see cref="BlockSum"/>: (lo | 4h)·a by maddubs, madd by the scales, less 4·Σ sc·bsum), then
     /// acc = fma(isum, d·d_a, acc). Differs from the generic order only by rounding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -299,36 +299,89 @@ internal static unsafe class Q3K
 
     /// <summary>
     /// The exact Σ (sc − 32)·q·a of one super-block (x: the Q3_K block, y: the Q8_K block) in 8 int32 lanes — the
-    /// integer part shared by <see cref="DotAvx2"/> and the 8-row decode kernel (<see cref="MatVec8K"/>).
+    /// integer part shared by <see cref="DotAvx2"/> and the 8-row decode kernel (<see cref="MatVec8K"/>). Only the
+    /// block's integer total matters to both (they sum the lanes exactly), so the AVX-512 path may spread it over the
+    /// lanes differently.
     /// </summary>
+    /// <remarks>
+    /// q = lo − 4·(1 − h) is written as v − 4 with v = lo | 4h in 0..7, so Σ sc·q·a = Σ sc·v·a − 4·Σ_j sc_j·bsum_j
+    /// (the Q8_K block's sums per 16): one unsigned maddubs per run instead of two and a subtract, and the offset is
+    /// one madd per block. |maddubs pair| ≤ 2·7·128 fits int16.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> BlockSum(byte* x, byte* y)
+        => Avx512BW.IsSupported ? BlockSum512(x, y) : BlockSum256(x, y);
+
+    /// <summary>The AVX2 <see cref="BlockSum"/>: one 32-weight run per step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum256(byte* x, byte* y)
     {
         var three = Vector256.Create((byte)3);
         var four = Vector256.Create((byte)4);
-        var packed = ScaleDwords(x + 96);
         // Scales − 32 as int16, both halves: [s0..s7 | s0..s7] and [s8..s15 | s8..s15]; a run k of chunk c takes
         // scale 8c + 2k in its low 128 bits and 8c + 2k + 1 in its high ones (vpshufb broadcasts).
-        var all = Avx2.ConvertToVector256Int16(packed.AsSByte() - Vector128.Create((sbyte)32));
+        var all = Avx2.ConvertToVector256Int16(ScaleDwords(x + 96).AsSByte() - Vector128.Create((sbyte)32));
+        var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), all);
         var halves = (Avx2.Permute2x128(all, all, 0x00), Avx2.Permute2x128(all, all, 0x11));
-        var hm = Vector256.Load(x);
+        var hm = Vector256.Load(x).AsUInt16();
         sbyte* q8 = (sbyte*)(y + 4);
         var sumi = Vector256<int>.Zero;
         for (int c = 0; c < 2; c++)
         {
-            var q = Vector256.Load(x + 32 + 32 * c);
+            var q = Vector256.Load(x + 32 + 32 * c).AsUInt16();
             var sc = (c == 0 ? halves.Item1 : halves.Item2).AsByte();
             for (int k = 0; k < 4; k++)
             {
-                var lo = Vector256.ShiftRightLogical(q.AsUInt16(), 2 * k).AsByte() & three;
-                var bit = Vector256.Create((byte)(1 << (4 * c + k)));
-                var offset = Vector256.Equals(hm & bit, Vector256<byte>.Zero) & four;
-                var a8 = Vector256.Load(q8 + 128 * c + 32 * k);
-                var p = Avx2.MultiplyAddAdjacent(lo, a8) - Avx2.MultiplyAddAdjacent(offset, a8);
+                // Bit 4c + k of each hmask byte to bit 2 (16-bit shifts: the mask drops what crosses a byte).
+                int s = 4 * c + k - 2;
+                var h = (s < 0 ? Vector256.ShiftLeft(hm, -s) : Vector256.ShiftRightLogical(hm, s)).AsByte() & four;
+                var v = (Vector256.ShiftRightLogical(q, 2 * k).AsByte() & three) | h;
+                var p = Avx2.MultiplyAddAdjacent(v, Vector256.Load(q8 + 128 * c + 32 * k));
                 sumi += Avx2.MultiplyAddAdjacent(p, Avx2.Shuffle(sc, PairShuffle(k)).AsInt16());
             }
         }
-        return sumi;
+        return sumi - Avx2.ShiftLeftLogical(offset, 2);
+    }
+
+    /// <summary>
+    /// The AVX-512 <see cref="BlockSum"/>: two runs per step (runs 2j and 2j + 1 of a chunk are 64 consecutive
+    /// activations; their quants are one 32-byte vector shifted by [2·2j | 2·2j + 2]), the scales picked per 128-bit
+    /// lane by one vpermw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum512(byte* x, byte* y)
+    {
+        var all = Avx2.ConvertToVector256Int16(ScaleDwords(x + 96).AsSByte() - Vector128.Create((sbyte)32));
+        var offset = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), all);
+        var scales = Vector512.Create(all, all);
+        var hm = Vector256.Load(x).AsUInt16();
+        var hz = Vector512.Create(hm, hm);
+        var oneLane = Vector512.Create(Vector256<ushort>.Zero, Vector256<ushort>.One);
+        // hmask bits (0, 1), (2, 3), (4, 5), (6, 7) to bit 2 of the low and high 256 bits.
+        var h0 = Avx512BW.ShiftLeftLogicalVariable(hz, Vector512.Create(Vector256.Create((ushort)2), Vector256<ushort>.One));
+        var h1 = Avx512BW.ShiftRightLogicalVariable(hz, oneLane);
+        sbyte* q8 = (sbyte*)(y + 4);
+        var q0 = Vector256.Load(x + 32).AsUInt16();
+        var q1 = Vector256.Load(x + 64).AsUInt16();
+        var two = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
+        var t0 = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(q0, q0), two);
+        var t1 = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(q1, q1), two);
+        var sumi = Run512(t0, h0, q8, scales, 0, Vector512<int>.Zero);
+        sumi = Run512(Vector512.ShiftRightLogical(t0, 4), h1, q8 + 64, scales, 4, sumi);
+        sumi = Run512(t1, Vector512.ShiftRightLogical(h1, 2), q8 + 128, scales, 8, sumi);
+        sumi = Run512(Vector512.ShiftRightLogical(t1, 4), Vector512.ShiftRightLogical(h1, 4), q8 + 192, scales, 12, sumi);
+        return sumi.GetLower() + sumi.GetUpper() - Avx2.ShiftLeftLogical(offset, 2);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<int> Run512(Vector512<ushort> lo, Vector512<ushort> h, sbyte* a, Vector512<short> scales, int first, Vector512<int> sumi)
+        {
+            var v = (lo.AsByte() & Vector512.Create((byte)3)) | (h.AsByte() & Vector512.Create((byte)4));
+            var p = Avx512BW.MultiplyAddAdjacent(v, Vector512.Load(a));
+            var idx = Vector512.Create(
+                Vector256.Create(Vector128.Create((short)first), Vector128.Create((short)(first + 1))),
+                Vector256.Create(Vector128.Create((short)(first + 2)), Vector128.Create((short)(first + 3))));
+            return sumi + Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(scales, idx));
+        }
     }
 
     /// <summary>vpshufb control: int16 lane 2k of the source in every low-half lane, lane 2k + 1 in every high-half lane.</summary>

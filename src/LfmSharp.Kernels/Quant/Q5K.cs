@@ -171,8 +171,46 @@ internal static unsafe class Q5K
     /// The exact integers of one super-block (x: the Q5_K block, y: the Q8_K block) in 8 int32 lanes each: Σ sc_j·q·a
     /// (returned) and Σ m_j·bsum (<paramref name="mins"/>) — shared by <see cref="DotAvx2"/> and <see cref="MatVec8K"/>.
     /// </summary>
+    /// <remarks>Only the block's integer totals matter to both callers (they sum the lanes exactly), so the AVX-512 path may spread them over the lanes differently.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> BlockSum(byte* x, byte* y, out Vector256<int> mins)
+        => Avx512BW.IsSupported ? BlockSum512(x, y, out mins) : BlockSum256(x, y, out mins);
+
+    /// <summary>
+    /// The AVX-512 <see cref="BlockSum"/>: a 64-weight chunk per step, its low-nibble and high-nibble sub-blocks in
+    /// the two 256-bit halves (the chunk's quant bytes broadcast, shifted by [0 | 4]; qh's bits by [4 | 3] to bit 4),
+    /// against 64 consecutive activations; the two sub-block scales picked by one vpermw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum512(byte* x, byte* y, out Vector256<int> mins)
+    {
+        Q4K.UnpackScaleMin(x + 4, out ulong scales, out ulong mn);
+        var m8 = Vector128.CreateScalar(mn).AsByte();
+        mins = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 4 + 256)), Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m8, m8)));
+        var sc = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(scales).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
+        var qh = Vector256.Load(x + 16).AsUInt16();
+        var qhz = Vector512.Create(qh, qh);
+        var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+        var bitShift = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)3));
+        var sumi = Vector512<int>.Zero;
+        byte* qs = x + 48;
+        sbyte* q8 = (sbyte*)(y + 4);
+        for (int j = 0; j < 4; j++)
+        {
+            var q4 = Vector256.Load(qs + 32 * j).AsUInt16();
+            var v = (Avx512BW.ShiftRightLogicalVariable(Vector512.Create(q4, q4), nibbleShift).AsByte() & Vector512.Create((byte)0x0F))
+                | (Avx512BW.ShiftLeftLogicalVariable(qhz, bitShift).AsByte() & Vector512.Create((byte)0x10));
+            qhz = Vector512.ShiftRightLogical(qhz, 2);
+            var p = Avx512BW.MultiplyAddAdjacent(v, Vector512.Load(q8 + 64 * j));
+            var idx = Vector512.Create(Vector256.Create((short)(2 * j)), Vector256.Create((short)(2 * j + 1)));
+            sumi += Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(sc, idx));
+        }
+        return sumi.GetLower() + sumi.GetUpper();
+    }
+
+    /// <summary>The AVX2 <see cref="BlockSum"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum256(byte* x, byte* y, out Vector256<int> mins)
     {
         var low = Vector256.Create((byte)0x0F);
         var bit0 = Vector256.Create((byte)0x01);
