@@ -70,19 +70,35 @@ internal static unsafe class IQDecoded
             sbyte* q = (sbyte*)d;
             float dw = decoder.Decode(row + (long)blockBytes * b, q, ls);
             short* sc = (short*)(d + Scales);
-            int offset = 0;
             for (int g = 0; g < 16; g++)
-            {
-                int s = 0;
-                for (int j = 0; j < 16; j++)
-                    s += q[16 * g + j];
-                offset += ls[g] * s;
-                for (int j = 0; j < 8; j++)
-                    sc[8 * g + j] = ls[g];
-            }
-            *(int*)(d + Offset) = 128 * offset;
+                Vector128.Create(ls[g]).Store(sc + 8 * g);
+            *(int*)(d + Offset) = 128 * ScaledSum(d);
             *(float*)(d + Scale) = dw;
         }
+    }
+
+    /// <summary>Σ_g ls_g·Σ q over a decoded block's weights and scales (the offset term of the SIMD dots), exact.</summary>
+    private static int ScaledSum(byte* dec)
+    {
+        if (Avx2.IsSupported)
+        {
+            var ones = Vector256.Create((byte)1);
+            var acc = Vector256<int>.Zero;
+            for (int v = 0; v < 8; v++)
+                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones, Vector256.Load((sbyte*)dec + 32 * v)), Vector256.Load((short*)(dec + Scales) + 16 * v));
+            return Simd.HorizontalSum(acc);
+        }
+        sbyte* q = (sbyte*)dec;
+        short* sc = (short*)(dec + Scales);
+        int sum = 0;
+        for (int g = 0; g < 16; g++)
+        {
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+                s += q[16 * g + j];
+            sum += sc[8 * g] * s;
+        }
+        return sum;
     }
 
     /// <summary>The exact Σ_g ls_g·Σ q·a of one decoded block against one Q8_K block's quants (scalar reference).</summary>
