@@ -83,6 +83,7 @@ internal sealed unsafe class MatMulWorkspace
     internal readonly MatMul.MatVecJob MatVecJob = new();
     internal readonly MatMul.GatedMatVecJob GatedJob = new();
     internal readonly MatMul.QuantizeJob QuantizeJob = new();
+    internal readonly IQDecoded.Job DecodedJob = new();   // scratch: RowScratch (4 bytes per column ≥ IQDecoded.ScratchBytes)
 }
 
 /// <summary>
@@ -141,6 +142,16 @@ internal static unsafe class MatMul
                 int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
                 // At least ~32K multiply-adds per chunk so the atomic hand-out stays negligible.
                 ws.Pool.For(groups, Math.Max(1, 4096 / (w.Columns * tokens)), v);
+                return;
+            }
+
+            // Grid/ternary types: a batch decodes each weight row once and dots it with every token (IQDecoded).
+            if (mode == DotMode.Quantized && k.Decoder != null && tokens >= IQDecoded.MinTokens)
+            {
+                var d = ws.DecodedJob;
+                (d.W, d.Y, d.Act, d.Scratch) = (w, (nint)py, (nint)pa, (nint)ps);
+                (d.Tokens, d.ActRowBytes, d.ScratchStride) = (tokens, actRowBytes, (long)ws.MaxColumns * sizeof(float));
+                ws.Pool.For(w.Rows, 1, d);
                 return;
             }
 

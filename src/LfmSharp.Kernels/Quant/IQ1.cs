@@ -108,6 +108,34 @@ internal static unsafe class IQ1S
     internal static Vector256<short> SignedDot(Vector256<sbyte> g, Vector256<sbyte> act)
         => Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(g, act));
 
+    /// <summary>
+    /// Super-block decode for <see cref="IQDecoded"/>: bytes 8·g ± 1 (the shift folded in, Post = 1/8) and ls for both
+    /// halves. The shift term then sums the quants themselves, equal to ggml's use of Q8_K's bsums (their definition).
+    /// </summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        ulong* grid = IQSimd.Pointer(IQ1Grid.Iq1SGrid);
+        byte* qs = x + 2;
+        ushort* qh = (ushort*)(x + 34);
+        for (int ib = 0; ib < 8; ib++)
+        {
+            int h = qh[ib];
+            int delta = (h & 0x8000) != 0 ? -1 : 1;
+            for (int l = 0; l < 4; l++)
+                Shifted(grid[qs[4 * ib + l] | (((h >> (3 * l)) & 7) << 8)], delta, q + 32 * ib + 8 * l);
+            ls[2 * ib] = ls[2 * ib + 1] = (short)(2 * ((h >> 12) & 7) + 1);
+        }
+        return HalfToSingle(*(ushort*)x);
+    }
+
+    /// <summary>q[j] = 8·g_j + delta for the 8 signed values of a grid point.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Shifted(ulong grid, int delta, sbyte* q)
+    {
+        for (int j = 0; j < 8; j++)
+            q[j] = (sbyte)(8 * (sbyte)(grid >> (8 * j)) + delta);
+    }
+
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {
@@ -237,6 +265,26 @@ internal static unsafe class IQ1M
             }
         }
         return sumf;
+    }
+
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes 8·g ± 1 per group of 8 (Post = 1/8), 3-bit scales per 16.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        ulong* grid = IQSimd.Pointer(IQ1Grid.Iq1SGrid);
+        byte* qh = x + 32;
+        ushort* sc = (ushort*)(x + 48);
+        for (int ib = 0; ib < 8; ib++)
+        {
+            for (int l = 0; l < 4; l++)
+            {
+                int nib = qh[2 * ib + l / 2] >> (4 * (l % 2));
+                IQ1S.Shifted(grid[x[4 * ib + l] | ((nib & 7) << 8)], (nib & 8) != 0 ? -1 : 1, q + 32 * ib + 8 * l);
+            }
+            int word = sc[ib / 2] >> (6 * (ib % 2));
+            ls[2 * ib] = (short)(2 * (word & 7) + 1);
+            ls[2 * ib + 1] = (short)(2 * ((word >> 3) & 7) + 1);
+        }
+        return HalfToSingle(SuperScaleBits(sc));
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>

@@ -140,6 +140,21 @@ internal static unsafe class IQ2XXS
         }
     }
 
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes, ls = 2·(a1 » 28) + 1 for both halves.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2XxsGrid), masks = IQSimd.SignMaskPointer;
+        ulong* dst = (ulong*)q;
+        for (int ib = 0; ib < 8; ib++)
+        {
+            uint a0 = *(uint*)(x + 2 + 8 * ib), a1 = *(uint*)(x + 6 + 8 * ib);
+            for (int l = 0; l < 4; l++)
+                dst[4 * ib + l] = IQDecoded.Signed(grid[(a0 >> (8 * l)) & 0xFF], masks[(a1 >> (7 * l)) & 127]);
+            ls[2 * ib] = ls[2 * ib + 1] = (short)(2 * (a1 >> 28) + 1);
+        }
+        return HalfToSingle(*(ushort*)x);
+    }
+
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {
@@ -256,6 +271,26 @@ internal static unsafe class IQ2XS
         }
     }
 
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes, ls = 2s + 1 per half.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2XsGrid), masks = IQSimd.SignMaskPointer;
+        ulong* dst = (ulong*)q;
+        ushort* q2 = (ushort*)(x + 2);
+        for (int ib = 0; ib < 8; ib++)
+        {
+            for (int l = 0; l < 4; l++)
+            {
+                int v = q2[4 * ib + l];
+                dst[4 * ib + l] = IQDecoded.Signed(grid[v & 511], masks[v >> 9]);
+            }
+            byte sc = x[66 + ib];
+            ls[2 * ib] = (short)(2 * (sc & 0xF) + 1);
+            ls[2 * ib + 1] = (short)(2 * (sc >> 4) + 1);
+        }
+        return HalfToSingle(*(ushort*)x);
+    }
+
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {
@@ -355,6 +390,24 @@ internal static unsafe class IQ2S
             byte sc = x[74 + ib];
             return Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
         }
+    }
+
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes (explicit sign bits), ls = 2s + 1 per half.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2SGrid);
+        ulong* dst = (ulong*)q;
+        for (int ib = 0; ib < 8; ib++)
+        {
+            byte* qs = x + 2 + 4 * ib;
+            int h = x[66 + ib];
+            for (int l = 0; l < 4; l++)
+                dst[4 * ib + l] = IQDecoded.Signed(grid[qs[l] | ((h << (8 - 2 * l)) & 0x300)], IQDecoded.BitMask8(qs[32 + l]));
+            byte sc = x[74 + ib];
+            ls[2 * ib] = (short)(2 * (sc & 0xF) + 1);
+            ls[2 * ib + 1] = (short)(2 * (sc >> 4) + 1);
+        }
+        return HalfToSingle(*(ushort*)x);
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>

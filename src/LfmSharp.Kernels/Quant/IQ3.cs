@@ -77,6 +77,23 @@ internal static unsafe class IQ3XXS
         }
     }
 
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes, ls = 2·(aux » 28) + 1 for both halves.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        uint* grid = IQSimd.Pointer(IQTables.Iq3XxsGrid);
+        ulong* masks = IQSimd.SignMaskPointer;
+        ulong* dst = (ulong*)q;
+        for (int ib = 0; ib < 8; ib++)
+        {
+            byte* q3 = x + 2 + 8 * ib;
+            uint aux = *(uint*)(x + 66 + 4 * ib);
+            for (int l = 0; l < 4; l++)
+                dst[4 * ib + l] = IQDecoded.Signed(grid[q3[2 * l]] | (ulong)grid[q3[2 * l + 1]] << 32, masks[(aux >> (7 * l)) & 127]);
+            ls[2 * ib] = ls[2 * ib + 1] = (short)(2 * (aux >> 28) + 1);
+        }
+        return HalfToSingle(*(ushort*)x);
+    }
+
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {
@@ -177,6 +194,25 @@ internal static unsafe class IQ3S
             int ls = 2 * ((x[106 + ib / 2] >> (4 * (ib & 1))) & 0xF) + 1;
             return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)ls));
         }
+    }
+
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes (explicit sign bits), one ls = 2s + 1 per 32.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        uint* grid = IQSimd.Pointer(IQTables.Iq3SGrid);
+        ulong* dst = (ulong*)q;
+        for (int ib = 0; ib < 8; ib++)
+        {
+            byte* qs = x + 2 + 8 * ib;
+            int h = x[66 + ib];
+            for (int l = 0; l < 4; l++)
+            {
+                ulong g = grid[qs[2 * l] | ((h << (8 - 2 * l)) & 256)] | (ulong)grid[qs[2 * l + 1] | ((h << (7 - 2 * l)) & 256)] << 32;
+                dst[4 * ib + l] = IQDecoded.Signed(g, IQDecoded.BitMask8(x[74 + 4 * ib + l]));
+            }
+            ls[2 * ib] = ls[2 * ib + 1] = (short)(2 * ((x[106 + ib / 2] >> (4 * (ib & 1))) & 0xF) + 1);
+        }
+        return HalfToSingle(*(ushort*)x);
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>

@@ -111,6 +111,22 @@ internal static unsafe class TQ1_0
         return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
     }
 
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes t − 1 in the weight order of <see cref="DequantizeRow"/>, all ls 1.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        for (int n = 0; n < 5; n++)
+            for (int m = 0; m < 32; m++)
+                q[32 * n + m] = (sbyte)(Digit(x[m], n) - 1);
+        for (int n = 0; n < 5; n++)
+            for (int m = 0; m < 16; m++)
+                q[160 + 16 * n + m] = (sbyte)(Digit(x[32 + m], n) - 1);
+        for (int n = 0; n < 4; n++)
+            for (int j = 0; j < 4; j++)
+                q[240 + 4 * n + j] = (sbyte)(Digit(x[48 + j], n) - 1);
+        new Span<short>(ls, 16).Fill(1);
+        return HalfToSingle(*(ushort*)(x + 52));
+    }
+
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {
@@ -199,6 +215,22 @@ internal static unsafe class TQ2_0
             sumf += Simd.HorizontalSum(acc) * (*(float*)y * HalfToSingle(*(ushort*)(x + 64)));
         }
         return sumf;
+    }
+
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes q − 1 (2-bit codes), all ls 1.</summary>
+    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    {
+        ulong* dst = (ulong*)q;
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 4; m++)
+                {
+                    // Codes 0..3 per byte; + 0x7F then ^ 0x80 gives code − 1 as a signed byte without carries.
+                    ulong c = (*(ulong*)(x + 32 * h + 8 * m) >> (2 * l)) & 0x0303030303030303ul;
+                    dst[16 * h + 4 * l + m] = (c + 0x7F7F7F7F7F7F7F7Ful) ^ 0x8080808080808080ul;
+                }
+        new Span<short>(ls, 16).Fill(1);
+        return HalfToSingle(*(ushort*)(x + 64));
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>

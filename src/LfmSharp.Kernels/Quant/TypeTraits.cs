@@ -111,6 +111,12 @@ internal sealed unsafe class TypeTraits
     /// <summary>The packed 8-row × 4-token kernel this machine runs (VNNI or AVX2), or null.</summary>
     public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm { get; init; }
 
+    /// <summary>
+    /// For the grid and ternary types: the super-block decoder that lets a batch decode each weight row once and dot it
+    /// with every token (<see cref="IQDecoded"/>), or null.
+    /// </summary>
+    public BlockDecoder? Decoder { get; init; }
+
     /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
     public InterleaveLayout Layout { get; init; }
 

@@ -10,7 +10,8 @@ namespace LfmSharp.Kernels.Quant;
 /// dots of the grid and ternary types are bit-identical to the scalar (and so to ggml's generic dot); IQ4_NL/IQ4_XS
 /// sum in float lanes (canonical order) and also have a portable Vector128 twin (ARM64, x64 without AVX2); the other
 /// types run the scalar where AVX2 is missing. None has a reference quantizer here (llama.cpp's IQ1/IQ2/IQ3 quantizers need an
-/// importance matrix) nor, yet, 8-row decode / packed GEMM kernels: MatMul runs them one row at a time.
+/// importance matrix) nor, yet, 8-row decode / packed GEMM kernels: MatMul runs them one row at a time, except that
+/// batches of the grid and ternary types decode each row once (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>).
 /// </remarks>
 internal static unsafe class TypeTraitsIq
 {
@@ -19,14 +20,14 @@ internal static unsafe class TypeTraitsIq
     {
         add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar) { DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowNLReference });
         add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar) { DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowXSReference });
-        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null) });
-        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null) });
-        add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null) });
-        add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null) });
-        add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null) });
-        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null) });
-        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null) });
-        add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null) });
-        add(new(GgmlType.IQ1_M, GgmlType.Q8_K, &IQ1M.DequantizeRow, &IQ1M.DotScalar) { DotSimd = Simd.Pick(&IQ1M.DotAvx2, null) });
+        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) });
+        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) });
+        add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f) });
+        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock) });
+        add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null), Decoder = new(&IQ1S.DecodeBlock, post: IQ1S.Delta) });
+        add(new(GgmlType.IQ1_M, GgmlType.Q8_K, &IQ1M.DequantizeRow, &IQ1M.DotScalar) { DotSimd = Simd.Pick(&IQ1M.DotAvx2, null), Decoder = new(&IQ1M.DecodeBlock, post: IQ1S.Delta) });
     }
 }
