@@ -20,18 +20,24 @@ internal static unsafe class TypeTraitsIq
     {
         bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported;
         // IQ4_NL: blocks shaped like Q4_0's (interleaved as Q4_0), batches on the packed Q8_0 GEMM with table-decoded levels.
-        add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar) { DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128),
+        add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar)
+        {
+            DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128),
             Layout = InterleaveLayout.Q4_0, Side = ActivationSide.Q8_0Scales,
             Decode8 = !avx2 ? null : vnni ? &MatVec8IQ4.NL<VnniDot> : &MatVec8IQ4.NL<Avx2Dot>,
             Decode8Interleaved = !avx2 ? null : vnni ? &MatVec8IQ4.NLx8<VnniDot> : &MatVec8IQ4.NLx8<Avx2Dot>,
             Pack8 = avx2 ? &IQ4Packed.PackIQ4NL : null, PackedBlockBytes = IQ4Packed.NLBlockBytes, Pack8Interleaved = avx2 ? &IQ4Packed.PackIQ4NLx8 : null,
-            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0 });
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0,
+        });
         // IQ4_XS: the generic K-quant 8-row decode (IQ4XS8) over GGUF rows or plain interleaved blocks; its own packed GEMM.
-        add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar) { DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128),
+        add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)
+        {
+            DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128),
             Layout = InterleaveLayout.Blocks,
             Decode8 = avx2 ? &MatVec8K.Group<IQ4XS8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<IQ4XS8> : null,
             Pack8 = avx2 ? &IQ4Packed.PackIQ4XS : null, PackedBlockBytes = IQ4Packed.XSBlockBytes, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<IQ4XS8> : null,
-            Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot> });
+            Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
+        });
         add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null) });
         add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null) });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null) });
