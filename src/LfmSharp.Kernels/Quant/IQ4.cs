@@ -49,82 +49,53 @@ internal static unsafe class IQ4NL
     }
 
     /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/> in the engine's canonical order: the same exact block integers (levels
-    /// looked up with vpshufb, products through the abs/sign maddubs trick with the activation as the unsigned side,
-    /// exact for −128), four blocks' sums reduced together and scaled by their d_a·d_w in one fma into four float lanes,
-    /// summed at the end. Differs from the scalar's block-order sum only by f32 rounding.
+    /// AVX2 twin of <see cref="DotScalar"/> in Q8_0's canonical order (<see cref="Q8_0.DotAvx2"/>): the exact block
+    /// integer (<see cref="BlockSum"/>: levels looked up with vpshufb, products through the abs/sign maddubs trick with
+    /// the activation as the unsigned side, exact for −128), then acc = fma(sum, d_w·d_a, acc) block by block — the
+    /// steps of the 8-row decode kernel (<see cref="MatVec8IQ4"/>) and of the packed Q8_0 GEMM IQ4_NL batches run on,
+    /// so all three give the same bits. Differs from the scalar's sum only by f32 rounding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         var kv = IQ4XS.LevelTable();
-        var acc = Vector128<float>.Zero;
-        int i = 0;
-        for (; i + 4 <= nb; i += 4)
+        float acc = 0f;
+        for (int i = 0; i < nb; i++)
         {
             byte* x = w + 18 * i, y = a + 34 * i;
-            var sums = IQ4XS.Sum4(BlockSum(x, y, kv), BlockSum(x + 18, y + 34, kv), BlockSum(x + 36, y + 68, kv), BlockSum(x + 54, y + 102, kv));
-            var dx = Vector128.Create(*(ushort*)x, *(ushort*)(x + 18), *(ushort*)(x + 36), (uint)*(ushort*)(x + 54));
-            var dy = Vector128.Create(*(ushort*)y, *(ushort*)(y + 34), *(ushort*)(y + 68), (uint)*(ushort*)(y + 102));
-            var d = HalfToSingle4(dy) * HalfToSingle4(dx);
-            acc = Fma.MultiplyAdd(d, Sse2.ConvertToVector128Single(sums), acc);
+            acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(BlockSum(x, y, kv)), Scale(x, y), acc);
         }
-        float sumf = Vector128.Sum(acc);
-        for (; i < nb; i++)
-            sumf = MathF.FusedMultiplyAdd(Scale(w + 18 * i, a + 34 * i), Simd.HorizontalSum(BlockSum(w + 18 * i, a + 34 * i, kv)), sumf);
-        return sumf;
+        return acc;
     }
 
     /// <summary>
     /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: the same exact block integers (levels by
-    /// table lookup, products widened before any addition), the same four-block fma and final sum.
+    /// table lookup, products widened before any addition), the same fma per block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotVector128(byte* w, byte* a, int nb)
     {
         var kv = Vector128.Create(IQTables.KValuesIq4Nl);
-        var acc = Vector128<float>.Zero;
-        int i = 0;
-        for (; i + 4 <= nb; i += 4)
+        float acc = 0f;
+        for (int i = 0; i < nb; i++)
         {
             byte* x = w + 18 * i, y = a + 34 * i;
-            var sums = Vector128.Create(BlockSum128(x, y, kv), BlockSum128(x + 18, y + 34, kv), BlockSum128(x + 36, y + 68, kv), BlockSum128(x + 54, y + 102, kv));
-            var dx = Vector128.Create(*(ushort*)x, *(ushort*)(x + 18), *(ushort*)(x + 36), (uint)*(ushort*)(x + 54));
-            var dy = Vector128.Create(*(ushort*)y, *(ushort*)(y + 34), *(ushort*)(y + 68), (uint)*(ushort*)(y + 102));
-            acc = Vector128.FusedMultiplyAdd(HalfToSingle4(dy) * HalfToSingle4(dx), Vector128.ConvertToSingle(sums), acc);
+            acc = MathF.FusedMultiplyAdd(BlockSum128(x, y, kv), Scale(x, y), acc);
         }
-        float sumf = Vector128.Sum(acc);
-        for (; i < nb; i++)
-            sumf = MathF.FusedMultiplyAdd(Scale(w + 18 * i, a + 34 * i), BlockSum128(w + 18 * i, a + 34 * i, kv), sumf);
-        return sumf;
+        return acc;
     }
 
     /// <summary>One block's exact Σ kv[q]·a (Vector128).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int BlockSum128(byte* x, byte* y, Vector128<sbyte> kv) => Vector128.Sum(IQ4XS.LevelDot128(Vector128.Load(x + 2), (sbyte*)(y + 2), kv));
 
-    /// <summary>
-    /// Four f16 bit patterns (one per u32 lane) to f32, the same values as <see cref="QuantMath.HalfToSingle"/> (the same
-    /// exact multiply by 2^112); a lane with Inf/NaN sends all four through the scalar conversion.
-    /// </summary>
+    /// <summary>d_w·d_a of one block pair.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> HalfToSingle4(Vector128<uint> bits)
-    {
-        var em = bits & Vector128.Create(0x7fffu);
-        if (Vector128.GreaterThanOrEqualAny(em, Vector128.Create(0x7c00u)))
-            return Vector128.Create(HalfToSingle((ushort)bits.GetElement(0)), HalfToSingle((ushort)bits.GetElement(1)),
-                                    HalfToSingle((ushort)bits.GetElement(2)), HalfToSingle((ushort)bits.GetElement(3)));
-        var factor = (Vector128.Create(0x77800000u) | ((bits & Vector128.Create(0x8000u)) << 16)).AsSingle();
-        return (em << 13).AsSingle() * factor;
-    }
-
-    /// <summary>d_a·d_w of one block pair.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Scale(byte* x, byte* y) => HalfToSingle(*(ushort*)y) * HalfToSingle(*(ushort*)x);
+    private static float Scale(byte* x, byte* y) => HalfToSingle(*(ushort*)x) * HalfToSingle(*(ushort*)y);
 
     /// <summary>One block's Σ kv[q]·a as 8 int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> BlockSum(byte* x, byte* y, Vector256<sbyte> kv)
+    internal static Vector256<int> BlockSum(byte* x, byte* y, Vector256<sbyte> kv)
         => IQ4XS.LevelDot(Vector128.Load(x + 2), Vector256.Load((sbyte*)(y + 2)), kv);
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
@@ -203,58 +174,68 @@ internal static unsafe class IQ4XS
     }
 
     /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/> in the canonical order: exact sub-block integers as in
-    /// <see cref="IQ4NL.DotAvx2"/>, then per super-block one fma of the 8 sums by d_w·d_a·(ls − 32) into 8 float lanes,
-    /// summed at the end. Differs from the scalar only by f32 rounding.
+    /// AVX2 twin of <see cref="DotScalar"/> in the K-quants' canonical order: per super-block the exact integer
+    /// Σ_j (ls_j − 32)·Σ kv[q]·a (<see cref="BlockSum"/>; |total| &lt; 2^28), then acc = fma(total, d_w·d_a, acc) —
+    /// the steps of the 8-row decode kernel (<see cref="IQ4XS8"/>) and of the packed GEMM
+    /// (<see cref="IQ4Packed.KernelIQ4XSDot4{TDot}"/>), so all three give the same bits. Differs from the scalar's
+    /// per-sub-block float sum only by f32 rounding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(byte* w, byte* a, int nb)
     {
         var kv = LevelTable();
-        var acc = Vector256<float>.Zero;
+        float acc = 0f;
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + 136 * i, y = a + 292 * i;
-            byte* qs = x + 8;
-            sbyte* q8 = (sbyte*)(y + 4);
-            var lo = Sum4(LevelDot(Vector128.Load(qs), Vector256.Load(q8), kv), LevelDot(Vector128.Load(qs + 16), Vector256.Load(q8 + 32), kv),
-                LevelDot(Vector128.Load(qs + 32), Vector256.Load(q8 + 64), kv), LevelDot(Vector128.Load(qs + 48), Vector256.Load(q8 + 96), kv));
-            var hi = Sum4(LevelDot(Vector128.Load(qs + 64), Vector256.Load(q8 + 128), kv), LevelDot(Vector128.Load(qs + 80), Vector256.Load(q8 + 160), kv),
-                LevelDot(Vector128.Load(qs + 96), Vector256.Load(q8 + 192), kv), LevelDot(Vector128.Load(qs + 112), Vector256.Load(q8 + 224), kv));
-            float d4d8 = HalfToSingle(*(ushort*)x) * *(float*)y;
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Scales(*(ushort*)(x + 2), *(uint*)(x + 4))) * Vector256.Create(d4d8),
-                Avx.ConvertToVector256Single(Vector256.Create(lo, hi)), acc);
+            acc = MathF.FusedMultiplyAdd(Simd.HorizontalSum(BlockSum(x, y, kv)), HalfToSingle(*(ushort*)x) * *(float*)y, acc);
         }
-        return Simd.HorizontalSum(acc);
+        return acc;
     }
 
     /// <summary>
-    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: the same exact sub-block integers, the
-    /// same per-lane fmas in two 4-lane halves, and <see cref="Simd.HorizontalSum(Vector256{float})"/>'s final order.
+    /// One super-block's exact Σ_j (ls_j − 32)·Σ kv[q]·a against a Q8_K block, as 8 int32 lanes: the scale is applied
+    /// by the vpmaddwd that widens each sub-block's int16 pair sums (|pair| ≤ 2·128·127, |scale| ≤ 32).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> BlockSum(byte* x, byte* y, Vector256<sbyte> kv)
+    {
+        var s = Scales(*(ushort*)(x + 2), *(uint*)(x + 4));
+        var s16 = (s & Vector256.Create(0xFFFF)) | (s << 16);   // lane j: ls_j − 32 in both int16 halves
+        byte* qs = x + 8;
+        sbyte* q8 = (sbyte*)(y + 4);
+        var sum = Vector256<int>.Zero;
+        for (int j = 0; j < 8; j++)
+        {
+            var act = Vector256.Load(q8 + 32 * j);
+            var levels = Avx2.Shuffle(kv, Simd.Nibbles(Vector128.Load(qs + 16 * j)).AsSByte());
+            var p = Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(levels, act));
+            sum += Avx2.MultiplyAddAdjacent(p, Avx2.PermuteVar8x32(s16, Vector256.Create(j)).AsInt16());
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// Portable Vector128 twin of <see cref="DotAvx2"/>, bit-identical to it: the same exact super-block integer, the
+    /// same fma per super-block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotVector128(byte* w, byte* a, int nb)
     {
         var kv = Vector128.Create(IQTables.KValuesIq4Nl);
-        var accLo = Vector128<float>.Zero;
-        var accHi = Vector128<float>.Zero;
+        float acc = 0f;
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + 136 * i, y = a + 292 * i;
             byte* qs = x + 8;
             sbyte* q8 = (sbyte*)(y + 4);
-            var lo = Vector128.Create(SubBlock(qs, q8, kv), SubBlock(qs + 16, q8 + 32, kv), SubBlock(qs + 32, q8 + 64, kv), SubBlock(qs + 48, q8 + 96, kv));
-            var hi = Vector128.Create(SubBlock(qs + 64, q8 + 128, kv), SubBlock(qs + 80, q8 + 160, kv), SubBlock(qs + 96, q8 + 192, kv), SubBlock(qs + 112, q8 + 224, kv));
-            var d = Vector128.Create(HalfToSingle(*(ushort*)x) * *(float*)y);
             ushort h = *(ushort*)(x + 2);
-            uint l = *(uint*)(x + 4);
-            var lsLo = Vector128.Create(Scale(h, (byte)l, 0), Scale(h, (byte)l, 1), Scale(h, (byte)(l >> 8), 2), Scale(h, (byte)(l >> 8), 3)) - Vector128.Create(32);
-            var lsHi = Vector128.Create(Scale(h, (byte)(l >> 16), 4), Scale(h, (byte)(l >> 16), 5), Scale(h, (byte)(l >> 24), 6), Scale(h, (byte)(l >> 24), 7)) - Vector128.Create(32);
-            accLo = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(lsLo) * d, Vector128.ConvertToSingle(lo), accLo);
-            accHi = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(lsHi) * d, Vector128.ConvertToSingle(hi), accHi);
+            int total = 0;
+            for (int j = 0; j < 8; j++)
+                total += (Scale(h, x[4 + j / 2], j) - 32) * SubBlock(qs + 16 * j, q8 + 32 * j, kv);
+            acc = MathF.FusedMultiplyAdd(total, HalfToSingle(*(ushort*)x) * *(float*)y, acc);
         }
-        var s = accLo + accHi;
-        return (s.GetElement(0) + s.GetElement(2)) + (s.GetElement(1) + s.GetElement(3));
+        return acc;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -307,14 +288,6 @@ internal static unsafe class IQ4XS
         var levels = Avx2.Shuffle(kv, Simd.Nibbles(packed).AsSByte());
         var p = Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(levels, act));
         return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
-    }
-
-    /// <summary>The lane sums of four int32×8 vectors, in order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<int> Sum4(Vector256<int> v0, Vector256<int> v1, Vector256<int> v2, Vector256<int> v3)
-    {
-        var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(v0, v1), Avx2.HorizontalAdd(v2, v3));
-        return h.GetLower() + h.GetUpper();
     }
 
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>

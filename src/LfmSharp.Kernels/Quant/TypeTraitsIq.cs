@@ -8,18 +8,38 @@ namespace LfmSharp.Kernels.Quant;
 /// <remarks>
 /// Activation formats as ggml-cpu's type_traits_cpu[].vec_dot_type: Q8_0 for IQ4_NL, Q8_K for the rest. Their AVX2
 /// dots of the grid and ternary types are bit-identical to the scalar (and so to ggml's generic dot); IQ4_NL/IQ4_XS
-/// sum in float lanes (canonical order) and also have a portable Vector128 twin (ARM64, x64 without AVX2); the other
-/// types run the scalar where AVX2 is missing. None has a reference quantizer here (llama.cpp's IQ1/IQ2/IQ3 quantizers need an
-/// importance matrix) nor, yet, 8-row decode / packed GEMM kernels: MatMul runs them one row at a time, except that
-/// batches of the grid and ternary types decode each row once (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>).
+/// sum exact integers per block and end it with one fma (the 8-row and GEMM kernels' order) and also have a portable
+/// Vector128 twin (ARM64, x64 without AVX2); the other
+/// types run the scalar where AVX2 is missing. None of IQ1/IQ2/IQ3 has a reference quantizer here (llama.cpp's need an
+/// importance matrix; IQ4_NL and IQ4_XS have one, ggml's no-imatrix search, in IQ4Quantize). IQ4_NL and IQ4_XS have
+/// 8-row decode and packed-GEMM kernels (MatVec8IQ4, IQ4Packed); the grid and ternary types decode each row once per
+/// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>) and otherwise run one row at a time.
 /// </remarks>
 internal static unsafe class TypeTraitsIq
 {
     /// <summary>Calls <paramref name="add"/> once per IQ/TQ type the engine supports.</summary>
     public static void Fill(Action<TypeTraits> add)
     {
-        add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar) { DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowNLReference });
-        add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar) { DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowXSReference });
+        bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported;
+        // IQ4_NL: blocks shaped like Q4_0's (interleaved as Q4_0), batches on the packed Q8_0 GEMM with table-decoded levels.
+        add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar)
+        {
+            DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowNLReference,
+            Layout = InterleaveLayout.Q4_0, Side = ActivationSide.Q8_0Scales,
+            Decode8 = !avx2 ? null : vnni ? &MatVec8IQ4.NL<VnniDot> : &MatVec8IQ4.NL<Avx2Dot>,
+            Decode8Interleaved = !avx2 ? null : vnni ? &MatVec8IQ4.NLx8<VnniDot> : &MatVec8IQ4.NLx8<Avx2Dot>,
+            Pack8 = avx2 ? &IQ4Packed.PackIQ4NL : null, PackedBlockBytes = IQ4Packed.NLBlockBytes, Pack8Interleaved = avx2 ? &IQ4Packed.PackIQ4NLx8 : null,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0,
+        });
+        // IQ4_XS: the generic K-quant 8-row decode (IQ4XS8) over GGUF rows or plain interleaved blocks; its own packed GEMM.
+        add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)
+        {
+            DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowXSReference,
+            Layout = InterleaveLayout.Blocks,
+            Decode8 = avx2 ? &MatVec8K.Group<IQ4XS8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<IQ4XS8> : null,
+            Pack8 = avx2 ? &IQ4Packed.PackIQ4XS : null, PackedBlockBytes = IQ4Packed.XSBlockBytes, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<IQ4XS8> : null,
+            Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
+        });
         add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) });
         add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });

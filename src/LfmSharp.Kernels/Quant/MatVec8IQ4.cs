@@ -1,0 +1,135 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// 8-row decode for IQ4_NL, over GGUF rows or over the interleaved copy (IQ4_NL blocks have Q4_0's shape — an f16 d
+/// and 16 nibble bytes — so the copy is <see cref="InterleaveLayout.Q4_0"/>: the 8 scales, then the quant bytes of rows
+/// (0,4), (1,5), (2,6), (3,7)).
+/// </summary>
+/// <remarks>
+/// Each 32-byte vector holds the 16 quant bytes of two rows, so one and/shift/and and two vpshufb give both rows' 32
+/// levels; the products run through an <see cref="IByteDot"/> (vpdpbusd where the CPU has AVX-VNNI) with the
+/// activation as the unsigned side (|a| ≤ 128, |level| ≤ 127: exact for every byte, as <see cref="IQ4NL.BlockSum"/>).
+/// The 8 rows' exact block integers are gathered into one vector and scaled once per block —
+/// acc = fma(sum, d_w·d_a, acc), the steps of <see cref="IQ4NL.DotAvx2"/> — so the outputs have the row dots' bits.
+/// </remarks>
+internal static unsafe class MatVec8IQ4
+{
+    /// <summary>The decode kernel over a group's GGUF rows (<see cref="TypeTraits.Decode8"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void NL<TDot>(in Group8 g) where TDot : struct, IByteDot
+    {
+        byte* w = g.Rows;
+        long rb = g.RowBytes;
+        var kv = IQ4XS.LevelTable();
+        var offs = MatVec8.Offsets(g.RowBytes);
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        byte* next = w + 8 * rb;
+        for (int b = 0; b < g.Nb; b++)
+        {
+            byte* x = w + b * 18;
+            MatVec8.PrefetchNext(next, 8 * 18, b);
+            var tot = Totals<TDot>(Pair(x, x + 4 * rb), Pair(x + rb, x + 5 * rb), Pair(x + 2 * rb, x + 6 * rb), Pair(x + 3 * rb, x + 7 * rb),
+                g.Act + b * 34 + 2, kv);
+            var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(g.Scales[b]);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), d, acc);
+        }
+        acc.Store(g.Y);
+        if (MatVec8.HasSpecial(special))
+            MatVec8.Exact(&IQ4NL.DotAvx2, w, g.RowBytes, g.Nb, g.Act, g.Y);
+    }
+
+    /// <summary>The decode kernel over a group of the interleaved copy (<see cref="TypeTraits.Decode8Interleaved"/>); identical bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void NLx8<TDot>(in Group8 g) where TDot : struct, IByteDot
+    {
+        var kv = IQ4XS.LevelTable();
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        byte* next = g.Interleaved + 8L * g.RowBytes;
+        for (int b = 0; b < g.Nb; b++)
+        {
+            byte* x = g.Interleaved + b * 144;
+            MatVec8.PrefetchNext(next, 144, b);
+            var tot = Totals<TDot>(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112),
+                g.Act + b * 34 + 2, kv);
+            var d = SlotHalves((ushort*)x, ref special) * Vector256.Create(g.Scales[b]);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), d, acc);
+        }
+        acc.Store(g.Y);
+        if (MatVec8.HasSpecial(special))
+            MatVec8.Exact(&IQ4NL.DotAvx2, g.Rows, g.RowBytes, g.Nb, g.Act, g.Y);
+    }
+
+    /// <summary>Row r's 16 quant bytes in the low lane and row r + 4's in the high lane (x: the rows' block starts).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Pair(byte* r, byte* r4) => Vector256.Create(Vector128.Load(r + 2), Vector128.Load(r4 + 2));
+
+    /// <summary>
+    /// Lane r = row r's exact Σ kv[q]·a over one block, from the four row-pair vectors (<see cref="Pair"/>) and the
+    /// block's 32 activation bytes at <paramref name="ya"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Totals<TDot>(Vector256<byte> v04, Vector256<byte> v15, Vector256<byte> v26, Vector256<byte> v37, byte* ya,
+        Vector256<sbyte> kv) where TDot : struct, IByteDot
+    {
+        var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);        // elements 0..15 (low nibbles) in both lanes
+        var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);   // elements 16..31 (high nibbles)
+        var aLo = Avx2.Abs(yLo);
+        var aHi = Avx2.Abs(yHi);
+        var h01 = Avx2.HorizontalAdd(RowPair<TDot>(v04, yLo, yHi, aLo, aHi, kv), RowPair<TDot>(v15, yLo, yHi, aLo, aHi, kv));
+        var h23 = Avx2.HorizontalAdd(RowPair<TDot>(v26, yLo, yHi, aLo, aHi, kv), RowPair<TDot>(v37, yLo, yHi, aLo, aHi, kv));
+        return Avx2.HorizontalAdd(h01, h23);   // [rows 0..3 | rows 4..7]
+    }
+
+    /// <summary>Two rows' block products as 4 int32 lanes each (low lane: row r, high lane: row r + 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> RowPair<TDot>(Vector256<byte> v, Vector256<sbyte> yLo, Vector256<sbyte> yHi, Vector256<byte> aLo, Vector256<byte> aHi,
+        Vector256<sbyte> kv) where TDot : struct, IByteDot
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        var lo = Avx2.Shuffle(kv, (v & mask).AsSByte());
+        var hi = Avx2.Shuffle(kv, (Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask).AsSByte());
+        return TDot.Add(TDot.Add(Vector256<int>.Zero, aLo, Avx2.Sign(lo, yLo)), aHi, Avx2.Sign(hi, yHi));
+    }
+
+    /// <summary>The interleaved block's 8 f16 scales as f32, exact (Inf/NaN flagged in <paramref name="special"/>, as <see cref="MatVec8.RowHalves"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
+    {
+        var t = Avx2.ConvertToVector256Int32(slot) << 16;
+        special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
+        return HalfConversion.FromTopHalves(t);
+    }
+}
+
+/// <summary>
+/// IQ4_XS for <see cref="MatVec8K"/>: d at byte 0 (low half of the first dword), no mins; the block integer is
+/// <see cref="IQ4XS.BlockSum"/> and acc = fma(isum, d, acc), as <see cref="IQ4XS.DotAvx2"/>.
+/// </summary>
+internal unsafe struct IQ4XS8 : IKQuant8
+{
+    public static int BlockBytes => 136;
+    public static int ScaleDword => 0;
+    public static bool DHigh => false;
+    public static bool HasMin => false;
+    public static int PackedBlockBytes => IQ4Packed.XSBlockBytes;
+    public static delegate*<byte*, byte*, int, float> RowDot => &IQ4XS.DotAvx2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Sum(byte* x, byte* y, out Vector256<int> mins)
+    {
+        mins = default;
+        return IQ4XS.BlockSum(x, y, IQ4XS.LevelTable());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Accumulate(Vector256<float> acc, Vector256<float> sum, Vector256<float> mins, Vector256<float> d, Vector256<float> dmin)
+        => Fma.MultiplyAdd(sum, d, acc);
+
+    public static void Pack8(byte* w, int rowBytes, int nb, byte* dst) => IQ4Packed.PackIQ4XS(w, rowBytes, nb, dst);
+}
