@@ -36,7 +36,16 @@ public sealed unsafe class PackedGemmDotTests
     [InlineData(GgmlType.Q6_K)]
     public void VnniGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: true);
 
-    private static void Compare(GgmlType type, bool vnni)
+    /// <summary>The Q4_0 pairs layout and kernel (one 8-byte activation broadcast per two steps) against the maddubs kernel.</summary>
+    [Avx2Fact]
+    public void Q4_0PairsKernelWithTheAvx2StandInGivesTheMaddubsKernelsBits() => Compare(GgmlType.Q4_0, vnni: false, pairs: true);
+
+    /// <inheritdoc cref="Q4_0PairsKernelWithTheAvx2StandInGivesTheMaddubsKernelsBits"/>
+    [VnniTheory]
+    [InlineData(GgmlType.Q4_0)]
+    public void Q4_0PairsKernelWithVnniGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: true, pairs: true);
+
+    private static void Compare(GgmlType type, bool vnni, bool pairs = false)
     {
         var rng = new Random((int)type);
         int rowBytes = (int)GgmlTypes.RowBytes(type, Cols);
@@ -81,9 +90,10 @@ public sealed unsafe class PackedGemmDotTests
         }
 
         var pk = GC.AllocateArray<byte>(PackedGemm.PackedBytes(type, Cols), pinned: true);
+        var pk2 = GC.AllocateArray<byte>(PackedGemm.PackedBytes(type, Cols), pinned: true);
         var want = new float[32];
         var got = new float[32];
-        fixed (byte* pw = w, pp = pk, pa = act)
+        fixed (byte* pw = w, pp = pk, pp2 = pk2, pa = act)
         fixed (float* pd = d, py = want, pg = got)
         fixed (int* ps = sums)
         {
@@ -99,6 +109,11 @@ public sealed unsafe class PackedGemmDotTests
             var tile = Tile(pa, actRow, pd, ps, pg);
             switch (type)
             {
+                case GgmlType.Q4_0 when pairs:
+                    PackedGemm.KernelQ4_0(pp, nb, reference);
+                    PackedGemm.PackQ4_0Pairs(pw, rowBytes, nb, pp2);
+                    if (vnni) PackedGemm.KernelQ4_0Pairs<VnniDot>(pp2, nb, tile); else PackedGemm.KernelQ4_0Pairs<Avx2Dot>(pp2, nb, tile);
+                    break;
                 case GgmlType.Q4_0:
                     PackedGemm.KernelQ4_0(pp, nb, reference);
                     if (vnni) PackedGemm.KernelQ4_0Dot4<VnniDot>(pp, nb, tile); else PackedGemm.KernelQ4_0Dot4<Avx2Dot>(pp, nb, tile);
