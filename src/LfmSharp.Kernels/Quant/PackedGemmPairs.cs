@@ -136,3 +136,61 @@ internal static unsafe partial class PackedGemm
         acc3.Store(t.Y3);
     }
 }
+
+/// <summary>The 16-row × 2-token form of <see cref="PackedGemm.KernelQ4_0Pairs{TDot}"/>.</summary>
+internal static unsafe partial class PackedGemm
+{
+    /// <summary>
+    /// Q4_0 weights (pairs layout) × Q8_0 activations, 16 rows × 2 tokens: two packed 8-row groups, the second
+    /// <paramref name="nb"/>·288 bytes after the first, so each 8-byte activation broadcast feeds four vpdpbusd instead of
+    /// two (a microbenchmark on Zen 5: 7.6 ns per 1,024 products against 9.3–10.6 for 8 × 4). Tokens are
+    /// <c>A0</c>/<c>D0</c>/<c>S0</c> and <c>A1</c>/<c>D1</c>/<c>S1</c>; outputs <c>Y0</c>, <c>Y1</c> (rows 0–7 of
+    /// tokens 0, 1) and <c>Y2</c>, <c>Y3</c> (rows 8–15). Per row and token the operations are those of the 8 × 4 kernel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelQ4_0Pairs16<TDot>(byte* pk, int nb, in TokenTile t) where TDot : struct, IByteDot
+    {
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* a0 = t.A0 + 2, a1 = t.A1 + 2;
+        float* d0 = t.D0, d1 = t.D1;
+        int* s0 = t.S0, s1 = t.S1;
+        byte* pk2 = pk + (long)nb * 288;
+        for (int b = 0; b < nb; b++, pk += 288, pk2 += 288, a0 += 34, a1 += 34)
+        {
+            // p/q: rows (0, 1, 4, 5)/(2, 3, 6, 7) of the first group; u/v the same of the second.
+            Vector256<int> p0 = default, p1 = default, q0 = default, q1 = default;
+            Vector256<int> u0 = default, u1 = default, v0 = default, v1 = default;
+            for (int p = 0; p < 32; p += 8)
+            {
+                var wp = Vector256.Load(pk + 8 * p);
+                var wq = Vector256.Load(pk + 8 * p + 32);
+                var wu = Vector256.Load(pk2 + 8 * p);
+                var wv = Vector256.Load(pk2 + 8 * p + 32);
+                var x = Bcast8(a0 + p);
+                p0 = TDot.Add(p0, wp, x);
+                q0 = TDot.Add(q0, wq, x);
+                u0 = TDot.Add(u0, wu, x);
+                v0 = TDot.Add(v0, wv, x);
+                x = Bcast8(a1 + p);
+                p1 = TDot.Add(p1, wp, x);
+                q1 = TDot.Add(q1, wq, x);
+                u1 = TDot.Add(u1, wu, x);
+                v1 = TDot.Add(v1, wv, x);
+            }
+            var dw = Vector256.Load((float*)(pk + 256));
+            var dw2 = Vector256.Load((float*)(pk2 + 256));
+            var da0 = Vector256.Create(d0[b]);
+            var da1 = Vector256.Create(d1[b]);
+            var sa0 = Vector256.Create(s0[b]);
+            var sa1 = Vector256.Create(s1[b]);
+            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.HorizontalAdd(p0, q0) - sa0), dw * da0, acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.HorizontalAdd(p1, q1) - sa1), dw * da1, acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.HorizontalAdd(u0, v0) - sa0), dw2 * da0, acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(Avx2.HorizontalAdd(u1, v1) - sa1), dw2 * da1, acc3);
+        }
+        acc0.Store(t.Y0);
+        acc1.Store(t.Y1);
+        acc2.Store(t.Y2);
+        acc3.Store(t.Y3);
+    }
+}

@@ -30,6 +30,7 @@ internal static unsafe class TypeTraitsTable
             Pack8 = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0Pairs : &PackedGemm.PackQ4_0, PackedBlockBytes = 288,
             Pack8Interleaved = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0x8Pairs : &PackedGemm.PackQ4_0x8,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ4_0,
+            Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
         });
         add(new(GgmlType.Q4_1, GgmlType.Q8_1, &Q4_1.DequantizeRow, &Q4_1.DotScalar)
         { DotSimd = Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128), FromFloatReference = &Q4_1.QuantizeRowReference });
