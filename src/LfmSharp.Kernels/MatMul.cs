@@ -92,7 +92,7 @@ internal sealed unsafe class MatMulWorkspace
 /// y [tokens, Rows]. Work is split by output rows over the workspace's thread pool; each weight row is read
 /// once and dotted against every token of the batch.
 /// </summary>
-internal static unsafe class MatMul
+internal static unsafe partial class MatMul
 {
     public static void Compute(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, MatMulWorkspace ws)
     {
@@ -127,8 +127,10 @@ internal static unsafe class MatMul
                 g.W = w;
                 (g.Y, g.Act, g.Packed, g.Scales, g.Sums) = ((nint)py, (nint)pa, (nint)pp, (nint)pas, (nint)pasum);
                 (g.Tokens, g.ActRowBytes, g.PackedStride, g.SideStride) = (tokens, actRowBytes, ws.MaxColumns * PackedGemm.MaxPackedBytesPerColumn, ws.SideStride);
-                int groups = (w.Rows + PackedGemm.Rows - 1) / PackedGemm.Rows;
-                ws.Pool.For(groups, 1, g);
+                // Types with a 16-row kernel take work items of two groups (a ragged pair runs as single groups).
+                g.Sixteen = k.Gemm16 != null;
+                int rowsPerItem = g.Sixteen ? 2 * PackedGemm.Rows : PackedGemm.Rows;
+                ws.Pool.For((w.Rows + rowsPerItem - 1) / rowsPerItem, 1, g);
                 return;
             }
 
@@ -437,68 +439,6 @@ internal static unsafe class MatMul
                 {
                     var yt = new Span<float>(y + (long)t * rows + r0, n);
                     SwiGlu.Apply(yt, new ReadOnlySpan<float>(u + (long)t * rows + r0, n), yt);
-                }
-            }
-        }
-    }
-
-    /// <summary>Batched quantized matmul over 8-row groups with the packed AVX2 kernels (see <see cref="PackedGemm"/>).</summary>
-    internal sealed class GemmJob : IParallelWork
-    {
-        public WeightMatrix W;
-        public nint Y, Act, Packed, Scales, Sums;
-        public int Tokens, ActRowBytes, PackedStride, SideStride;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Execute(int start, int end, int thread)
-        {
-            var w = W;
-            var k = w.Kernels!;
-            int n = w.Columns, rows = w.Rows, tokens = Tokens, nb = n / GgmlTypes.BlockSize(w.Type);
-            byte* pk = (byte*)Packed + (long)thread * PackedStride;
-            float* y = (float*)Y;
-            byte* act = (byte*)Act;
-            // Results of a tile go to a small buffer first when the group is the ragged last one.
-            float* tail = stackalloc float[PackedGemm.Rows * PackedGemm.Tokens];
-            for (int g = start; g < end; g++)
-            {
-                int r0 = g * PackedGemm.Rows;
-                if (r0 + PackedGemm.Rows > rows)
-                {
-                    // Fewer than 8 rows left: plain row dots.
-                    for (int r = r0; r < rows; r++)
-                    {
-                        var wr = new ReadOnlySpan<byte>(w.Data + (long)r * w.RowBytes, w.RowBytes);
-                        for (int t = 0; t < tokens; t++)
-                            y[(long)t * rows + r] = VecDot.Row(w.Type, wr, new ReadOnlySpan<byte>(act + (long)t * ActRowBytes, ActRowBytes), n);
-                    }
-                    continue;
-                }
-                if (w.Interleaved != null)
-                    k.Pack8Interleaved(w.Interleaved + (long)r0 * w.RowBytes, nb, pk);
-                else
-                    k.Pack8(w.Data + (long)r0 * w.RowBytes, w.RowBytes, nb, pk);
-                for (int t0 = 0; t0 < tokens; t0 += PackedGemm.Tokens)
-                {
-                    // A ragged last tile repeats its last token; the duplicate results land in `tail` and are dropped.
-                    int tt = Math.Min(PackedGemm.Tokens, tokens - t0);
-                    var tile = new PackedGemm.TokenTile();
-                    for (int i = 0; i < PackedGemm.Tokens; i++)
-                    {
-                        int t = t0 + Math.Min(i, tt - 1);
-                        byte* a = act + (long)t * ActRowBytes;
-                        float* d = (float*)Scales + (long)t * SideStride;
-                        int* s = (int*)Sums + (long)t * SideStride;
-                        float* yt = i < tt ? y + (long)t * rows + r0 : tail + PackedGemm.Rows * i;
-                        switch (i)
-                        {
-                            case 0: tile.A0 = a; tile.D0 = d; tile.S0 = s; tile.Y0 = yt; break;
-                            case 1: tile.A1 = a; tile.D1 = d; tile.S1 = s; tile.Y1 = yt; break;
-                            case 2: tile.A2 = a; tile.D2 = d; tile.S2 = s; tile.Y2 = yt; break;
-                            default: tile.A3 = a; tile.D3 = d; tile.S3 = s; tile.Y3 = yt; break;
-                        }
-                    }
-                    k.Gemm(pk, nb, tile);
                 }
             }
         }

@@ -88,6 +88,8 @@ public sealed unsafe class MatMulTests
             data.Add(t, 40, 512, 6);
             data.Add(t, 24, 128, 21);   // Q4_0: beyond the multi-token matvec's range (8), the packed GEMM
         }
+        // Q4_0 with VNNI runs 16-row pairs of groups: a pair, a lone group and 4 ragged rows; an odd token count.
+        data.Add(GgmlType.Q4_0, 44, 128, 11);
         foreach (var t in new[] { GgmlType.Q4_K, GgmlType.Q6_K })
         {
             data.Add(t, 8, 256, 4);

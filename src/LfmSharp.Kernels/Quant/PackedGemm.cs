@@ -39,8 +39,11 @@ internal static unsafe partial class PackedGemm
         ? columns / k.BlockSize * k.PackedBlockBytes
         : throw new ArgumentOutOfRangeException(nameof(t), t, "no packed GEMM");
 
-    /// <summary>Largest <see cref="PackedBytes"/> per column over all types (workspace sizing).</summary>
-    public const int MaxPackedBytesPerColumn = 12;
+    /// <summary>
+    /// Largest <see cref="PackedBytes"/> per column over all types (workspace sizing), for two groups: the 16-row
+    /// kernels (<see cref="TypeTraits.Gemm16"/>) read two packed groups at once.
+    /// </summary>
+    public const int MaxPackedBytesPerColumn = 24;
 
     // ---- packing ----------------------------------------------------------------------------------------------
 

@@ -117,6 +117,13 @@ internal sealed unsafe class TypeTraits
     /// </summary>
     public BlockDecoder? Decoder { get; init; }
 
+    /// <summary>
+    /// Optional 16-row × 2-token kernel over two consecutive packed groups (the second nb·<see cref="PackedBlockBytes"/>
+    /// bytes after the first; see <see cref="PackedGemm.KernelQ4_0Pairs16{TDot}"/>), with the same bits per output as
+    /// <see cref="Gemm"/>; null where the type has none.
+    /// </summary>
+    public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm16 { get; init; }
+
     /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
     public InterleaveLayout Layout { get; init; }
 

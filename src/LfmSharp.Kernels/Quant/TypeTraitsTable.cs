@@ -26,8 +26,11 @@ internal static unsafe class TypeTraitsTable
             Side = ActivationSide.Q8_0ScalesAndSums,
             Decode8 = avx2 ? &Q4_0Group : null, Decode8Interleaved = avx2 ? &Q4_0GroupX8 : null,
             Decode8Tokens = avx2 ? &Q4_0Tokens : null, Decode8TokensInterleaved = avx2 ? &Q4_0TokensX8 : null, MaxMatVecTokens = 8,
-            Pack8 = avx2 ? &PackedGemm.PackQ4_0 : null, PackedBlockBytes = 288, Pack8Interleaved = avx2 ? &PackedGemm.PackQ4_0x8 : null,
-            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Dot4<VnniDot> : &PackedGemm.KernelQ4_0,
+            // With VNNI the pairs layout (one activation broadcast per two vpdpbusd; see PackedGemmPairs.cs).
+            Pack8 = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0Pairs : &PackedGemm.PackQ4_0, PackedBlockBytes = 288,
+            Pack8Interleaved = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0x8Pairs : &PackedGemm.PackQ4_0x8,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ4_0,
+            Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
         });
         add(new(GgmlType.Q4_1, GgmlType.Q8_1, &Q4_1.DequantizeRow, &Q4_1.DotScalar)
         { DotSimd = Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128), FromFloatReference = &Q4_1.QuantizeRowReference });

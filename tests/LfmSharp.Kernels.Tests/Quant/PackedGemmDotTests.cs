@@ -36,7 +36,16 @@ public sealed unsafe class PackedGemmDotTests
     [InlineData(GgmlType.Q6_K)]
     public void VnniGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: true);
 
-    private static void Compare(GgmlType type, bool vnni)
+    /// <summary>The Q4_0 pairs layout and kernel (one 8-byte activation broadcast per two steps) against the maddubs kernel.</summary>
+    [Avx2Fact]
+    public void Q4_0PairsKernelWithTheAvx2StandInGivesTheMaddubsKernelsBits() => Compare(GgmlType.Q4_0, vnni: false, pairs: true);
+
+    /// <inheritdoc cref="Q4_0PairsKernelWithTheAvx2StandInGivesTheMaddubsKernelsBits"/>
+    [VnniTheory]
+    [InlineData(GgmlType.Q4_0)]
+    public void Q4_0PairsKernelWithVnniGivesTheMaddubsKernelsBits(GgmlType type) => Compare(type, vnni: true, pairs: true);
+
+    private static void Compare(GgmlType type, bool vnni, bool pairs = false)
     {
         var rng = new Random((int)type);
         int rowBytes = (int)GgmlTypes.RowBytes(type, Cols);
@@ -81,9 +90,10 @@ public sealed unsafe class PackedGemmDotTests
         }
 
         var pk = GC.AllocateArray<byte>(PackedGemm.PackedBytes(type, Cols), pinned: true);
+        var pk2 = GC.AllocateArray<byte>(PackedGemm.PackedBytes(type, Cols), pinned: true);
         var want = new float[32];
         var got = new float[32];
-        fixed (byte* pw = w, pp = pk, pa = act)
+        fixed (byte* pw = w, pp = pk, pp2 = pk2, pa = act)
         fixed (float* pd = d, py = want, pg = got)
         fixed (int* ps = sums)
         {
@@ -99,6 +109,11 @@ public sealed unsafe class PackedGemmDotTests
             var tile = Tile(pa, actRow, pd, ps, pg);
             switch (type)
             {
+                case GgmlType.Q4_0 when pairs:
+                    PackedGemm.KernelQ4_0(pp, nb, reference);
+                    PackedGemm.PackQ4_0Pairs(pw, rowBytes, nb, pp2);
+                    if (vnni) PackedGemm.KernelQ4_0Pairs<VnniDot>(pp2, nb, tile); else PackedGemm.KernelQ4_0Pairs<Avx2Dot>(pp2, nb, tile);
+                    break;
                 case GgmlType.Q4_0:
                     PackedGemm.KernelQ4_0(pp, nb, reference);
                     if (vnni) PackedGemm.KernelQ4_0Dot4<VnniDot>(pp, nb, tile); else PackedGemm.KernelQ4_0Dot4<Avx2Dot>(pp, nb, tile);
@@ -120,6 +135,72 @@ public sealed unsafe class PackedGemmDotTests
         Assert.Contains(want, v => v != 0f);
         for (int i = 0; i < 32; i++)
             Assert.True(BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(got[i]), $"token {i / 8} row {i % 8}: {got[i]:R} vs {want[i]:R}");
+    }
+
+    /// <summary>
+    /// The 16-row × 2-token Q4_0 kernel over two packed groups against the maddubs 8 × 4 kernel on each group: the same
+    /// bits per row and token (with vpdpbusd where the CPU has it, else the AVX2 stand-in).
+    /// </summary>
+    [Avx2Fact]
+    public void Q4_0SixteenRowKernelGivesTheMaddubsKernelsBitsForBothGroups()
+    {
+        var rng = new Random(16);
+        int rowBytes = (int)GgmlTypes.RowBytes(GgmlType.Q4_0, Cols), actRow = (int)GgmlTypes.RowBytes(GgmlType.Q8_0, Cols);
+        var w = GC.AllocateArray<byte>(16 * rowBytes, pinned: true);
+        var row = new float[Cols];
+        for (int r = 0; r < 16; r++)
+        {
+            for (int i = 0; i < Cols; i++)
+                row[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 23 == 0 ? 5 : 1);
+            Quantize.RowReference(GgmlType.Q4_0, row, w.AsSpan(r * rowBytes, rowBytes));
+        }
+        var act = GC.AllocateArray<byte>(4 * actRow, pinned: true);
+        var d = GC.AllocateArray<float>(4 * Blocks, pinned: true);
+        var sums = GC.AllocateArray<int>(4 * Blocks, pinned: true);
+        for (int t = 0; t < 4; t++)
+        {
+            for (int i = 0; i < Cols; i++)
+                row[i] = t == 1 ? (i % 3 == 0 ? -1f : 1f) : (float)(rng.NextDouble() * 2 - 1);
+            var a = act.AsSpan(t * actRow, actRow);
+            Quantize.Row(GgmlType.Q8_0, row, a);
+            for (int b = 0; b < Blocks; b++)
+            {
+                d[t * Blocks + b] = QuantMath.HalfToSingle(BitConverter.ToUInt16(a.Slice(b * 34, 2)));
+                int s = 0;
+                for (int k = 0; k < 32; k++)
+                    s += (sbyte)a[b * 34 + 2 + k];
+                sums[t * Blocks + b] = 8 * s;
+            }
+        }
+        int bytes = PackedGemm.PackedBytes(GgmlType.Q4_0, Cols);
+        var pk = GC.AllocateArray<byte>(2 * bytes, pinned: true);
+        var pairs = GC.AllocateArray<byte>(2 * bytes, pinned: true);
+        var want = new float[64];
+        var got = new float[32];
+        fixed (byte* pw = w, pp = pk, pq = pairs, pa = act)
+        fixed (float* pd = d, py = want, pg = got)
+        fixed (int* ps = sums)
+        {
+            for (int grp = 0; grp < 2; grp++)
+            {
+                PackedGemm.PackQ4_0(pw + grp * 8 * rowBytes, rowBytes, Blocks, pp + grp * bytes);
+                PackedGemm.PackQ4_0Pairs(pw + grp * 8 * rowBytes, rowBytes, Blocks, pq + grp * bytes);
+                PackedGemm.KernelQ4_0(pp + grp * bytes, Blocks, Tile(pa, actRow, pd, ps, py + 32 * grp));   // [group][token][row]
+            }
+            var tile = new PackedGemm.TokenTile
+            {
+                A0 = pa, A1 = pa + actRow, D0 = pd, D1 = pd + Blocks, S0 = ps, S1 = ps + Blocks,
+                Y0 = pg, Y1 = pg + 8, Y2 = pg + 16, Y3 = pg + 24,
+            };
+            if (VnniDot.IsSupported) PackedGemm.KernelQ4_0Pairs16<VnniDot>(pq, Blocks, tile); else PackedGemm.KernelQ4_0Pairs16<Avx2Dot>(pq, Blocks, tile);
+        }
+        for (int i = 0; i < 32; i++)
+        {
+            int token = (i / 8) % 2, grp = i / 16, r = i % 8;
+            float expected = want[32 * grp + 8 * token + r];
+            Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(got[i]), $"token {token} row {8 * grp + r}: {got[i]:R} vs {expected:R}");
+        }
+        Assert.Contains(got, v => v != 0f);
     }
 
     private static PackedGemm.TokenTile Tile(byte* a, int actRow, float* d, int* s, float* y) => new()
