@@ -4,7 +4,8 @@
 # Issue 14's table: 2 threads, pp512, tg100, for Q2_K, Q3_K_M, IQ4_XS, IQ4_NL, Q5_K_M, Q6_K and one IQ2 type.
 # Run it on a quiet machine: other load skews both columns, llama.cpp's spinning threads the most.
 #
-# Knobs (environment): TYPES, THREADS (2), PP (512), TG (100), REPS (3), LLAMA_BIN (native build's bin folder,
+# Knobs (environment): TYPES, MODELS (a folder of ready q-<type>.gguf files to use instead of making them),
+# THREADS (2), PP (512), TG (100), REPS (3), LLAMA_BIN (native build's bin folder,
 # default ~/.cache/llamacpp-ref/build/bin, see ../shared/tools/build-llamacpp.sh), WORK (scratch folder for the
 # ~0.5-1.3 GB model files; each is deleted after its row).
 # lfm synth writes every llama-quantize mix it knows (IQ4_NL/IQ4_XS included, byte-identical to llama-quantize without
@@ -55,7 +56,9 @@ with open(sys.argv[1], "wb") as f:
 
 make_model() {   # type, output file
     local t=$1 out=$2
-    if [[ "$SYNTH_TYPES" == *" $t "* ]]; then
+    if [[ -n "${MODELS:-}" && -f "$MODELS/q-$t.gguf" ]]; then
+        ln -sf "$MODELS/q-$t.gguf" "$out"   # made earlier (the IQ1/IQ2/IQ3 searches take many minutes at 1.2B)
+    elif [[ "$SYNTH_TYPES" == *" $t "* ]]; then
         "${LFM[@]}" synth -s "$SHAPE" -t "$t" -q -o "$out" >&2
     else
         local base="$WORK/base-q8_0.gguf"
