@@ -102,7 +102,7 @@ for t in $TYPES; do
         echo "| ${t^^} | - | (no file) | | | | | |"
         continue
     fi
-    size=$(du -m "$f" | cut -f1)
+    size=$(du -mL "$f" | cut -f1)
     read -r opp otg < <(ours "$f")
     read -r tpp ttg < <(theirs "$f")
     printf '| %s | %s MiB | %.1f | %.1f | %s | %.2f | %.2f | %s |\n' "${t^^}" "$size" "$opp" "$tpp" "$(ratio "$opp" "$tpp")" "$otg" "$ttg" "$(ratio "$otg" "$ttg")"
