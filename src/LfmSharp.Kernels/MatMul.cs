@@ -170,8 +170,8 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// Converts the batch's activation rows to <paramref name="w"/>'s vec-dot format in the workspace; for the grouped
-    /// (8-row) kernels a Q8_0 row also gets its blocks' f32 scales and, against Q4_0 weights, 8·Σq (the offset of
-    /// Q4_0's q − 8). Returns the bytes per converted row.
+    /// (8-row) kernels a Q8_0 row also gets its blocks' f32 scales and, where the type's side asks for it, 8·Σq (the
+    /// offset of Q4_0's q − 8) or 128·Σq (IQ4_NL's v + 128 on VNNI). Returns the bytes per converted row.
     /// </summary>
     private static int QuantizeActivations(in WeightMatrix w, float* x, int tokens, bool grouped, MatMulWorkspace ws, byte* act, float* scales, int* sums)
     {
@@ -180,9 +180,8 @@ internal static unsafe partial class MatMul
         int actRowBytes = (int)GgmlTypes.RowBytes(actType, w.Columns);
         var q = ws.QuantizeJob;
         (q.X, q.Dst, q.Columns, q.RowBytes, q.Type) = ((nint)x, (nint)act, w.Columns, actRowBytes, actType);
-        (q.Scales, q.Sums, q.SideStride, q.WithSums) = grouped && k.Side != ActivationSide.None
-            ? ((nint)scales, (nint)sums, ws.SideStride, k.Side == ActivationSide.Q8_0ScalesAndSums)
-            : (0, 0, 0, false);
+        (q.Scales, q.Sums, q.SideStride) = grouped && k.Side != ActivationSide.None ? ((nint)scales, (nint)sums, ws.SideStride) : (0, 0, 0);
+        q.SumScale = k.Side switch { ActivationSide.Q8_0ScalesAndSums => 8, ActivationSide.Q8_0ScalesAndSums128 => 128, _ => 0 };
         // Converting a row is cheap next to the matmul; only spread it over threads for real batches.
         if (tokens < 4)
             q.Execute(0, tokens, 0);
@@ -315,7 +314,7 @@ internal static unsafe partial class MatMul
         public GgmlType Type;
         public nint Scales, Sums;       // optional Q8_0 side arrays [tokens, SideStride]
         public int SideStride;
-        public bool WithSums;
+        public int SumScale;            // the sums are SumScale·Σq; 0: none
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
@@ -326,12 +325,15 @@ internal static unsafe partial class MatMul
                 var dst = new Span<byte>((byte*)Dst + (long)t * RowBytes, RowBytes);
                 Quantize.Row(Type, src, dst);
                 if (Scales != 0)
-                    Q8_0Side((byte*)Dst + (long)t * RowBytes, Columns / 32, (float*)Scales + (long)t * SideStride, WithSums ? (int*)Sums + (long)t * SideStride : null);
+                    Q8_0Side((byte*)Dst + (long)t * RowBytes, Columns / 32, (float*)Scales + (long)t * SideStride, SumScale != 0 ? (int*)Sums + (long)t * SideStride : null, SumScale);
             }
         }
 
-        /// <summary>Each Q8_0 block's scale as f32 and, when asked, 8·Σq (the offset of Q4_0's q − 8).</summary>
-        private static void Q8_0Side(byte* row, int nb, float* scales, int* sums)
+        /// <summary>
+        /// Each Q8_0 block's scale as f32 and, when asked, <paramref name="sumScale"/>·Σq: 8 for the offset of Q4_0's
+        /// q − 8, 128 for the bias of IQ4_NL's unsigned levels v + 128.
+        /// </summary>
+        private static void Q8_0Side(byte* row, int nb, float* scales, int* sums, int sumScale)
         {
             for (int b = 0; b < nb; b++)
             {
@@ -343,7 +345,7 @@ internal static unsafe partial class MatMul
                     // Σq via maddubs against ones (u8 1 × s8 q) then madd: exact.
                     var s16 = System.Runtime.Intrinsics.X86.Avx2.MultiplyAddAdjacent(System.Runtime.Intrinsics.Vector256.Create((byte)1), q);
                     var s32 = System.Runtime.Intrinsics.X86.Avx2.MultiplyAddAdjacent(s16, System.Runtime.Intrinsics.Vector256.Create((short)1));
-                    sums[b] = 8 * Simd.HorizontalSum(s32);
+                    sums[b] = sumScale * Simd.HorizontalSum(s32);
                 }
             }
         }

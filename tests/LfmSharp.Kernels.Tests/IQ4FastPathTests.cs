@@ -165,7 +165,8 @@ public sealed unsafe class IQ4FastPathTests
                 Decode(type, useVnni, interleaved: true, grp);
                 AssertBits(want, y, 8 * t, $"{type} decode (copy) token {t}");
             }
-            k.Pack8(w, rowBytes, nb, pk);
+            // IQ4_NL's signed-level packing, whatever the table picks here (the pairs packing has its own tests).
+            if (type == GgmlType.IQ4_NL) IQ4Packed.PackIQ4NL(w, rowBytes, nb, pk); else k.Pack8(w, rowBytes, nb, pk);
             var tile = new PackedGemm.TokenTile
             {
                 A0 = a, A1 = a + actBytes, A2 = a + 2 * actBytes, A3 = a + 3 * actBytes,

@@ -7,19 +7,23 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
 /// The packed 8-row × 4-token prefill GEMM (<see cref="PackedGemm"/>) for IQ4_NL and IQ4_XS. Packing looks each
-/// nibble up in kvalues_iq4nl once per 8-row group, so the GEMM's inner loop sees plain signed int8 weights:
+/// nibble up in kvalues_iq4nl once per 8-row group, so the GEMM's inner loop sees plain byte weights:
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
-/// <item>IQ4_NL: exactly <see cref="PackedGemm.PackQ8_0"/>'s layout (per block of 32: 8 steps × 32 B of s8 levels, then
+/// <item>IQ4_NL without AVX-VNNI: exactly <see cref="PackedGemm.PackQ8_0"/>'s layout (per block of 32: 8 steps × 32 B of s8 levels, then
 /// the 8 rows' d_w as f32 → 288 B), so it runs the Q8_0 kernels, whose per-block fma(sum, d_w·d_a, acc) is
 /// <see cref="IQ4NL.DotAvx2"/>'s.</item>
+/// <item>IQ4_NL with AVX-VNNI: Q4_0's pairs layout (<see cref="PackedGemm.KernelQ4_0Pairs{TDot}"/>, also 288 B) with
+/// the levels stored as unsigned bytes v + 128 (1..241). vpdpbusd multiplies u8 × s8 without saturating, so the
+/// kernel's block total Σ(v + 128)·a, less the activation side's 128·Σa (<see cref="ActivationSide.Q8_0ScalesAndSums128"/>),
+/// is Σv·a exactly and the bits stay those of the row dot. (maddubs would saturate on 241·127·2, hence AVX-VNNI only.)</item>
 /// <item>IQ4_XS (<see cref="XSBlockBytes"/> per super-block): 64 steps × 32 B of s8 levels, the sub-block scales
 /// ls − 32 as [8 sub-blocks][8 rows] int32, then the 8 rows' d_w as f32; <see cref="KernelIQ4XSDot4{TDot}"/> sums each
 /// sub-block exactly, multiplies by the scales (vpmulld) and ends each super-block with fma(isum, d_w·d_a, acc), as
 /// <see cref="IQ4XS.DotAvx2"/>.</item>
 /// </list>
-/// The kernels take |w|·sign(a, w) (|level| ≤ 127), exact for activations in ±127 — what the Q8_0/Q8_K quantizers
+/// The signed-level kernels take |w|·sign(a, w) (|level| ≤ 127), exact for activations in ±127 — what the Q8_0/Q8_K quantizers
 /// write (the same condition as the Q8_0 GEMM).
 /// </remarks>
 internal static unsafe class IQ4Packed
@@ -27,7 +31,7 @@ internal static unsafe class IQ4Packed
     /// <summary>Packed bytes per IQ4_XS super-block of 8 rows: levels 2048, scales 256, d 32.</summary>
     public const int XSBlockBytes = 2336;
 
-    /// <summary>Packed bytes per IQ4_NL block of 8 rows (<see cref="PackedGemm.PackQ8_0"/>'s layout).</summary>
+    /// <summary>Packed bytes per IQ4_NL block of 8 rows (<see cref="PackedGemm.PackQ8_0"/>'s layout and the pairs layout alike).</summary>
     public const int NLBlockBytes = 288;
 
     /// <summary>Packs rows r0..r0+7 of an IQ4_NL matrix into the packed Q8_0 layout.</summary>
@@ -58,6 +62,40 @@ internal static unsafe class IQ4Packed
             // Row r's 16 quant bytes: the low half of slot r (rows 0..3), the high half of slot r−4 (rows 4..7).
             StoreLevels(Levels(x + 16, kv), Levels(x + 48, kv), Levels(x + 80, kv), Levels(x + 112, kv),
                 Levels(x + 32, kv), Levels(x + 64, kv), Levels(x + 96, kv), Levels(x + 128, kv), dst);
+            float* d = (float*)(dst + 256);
+            for (int r = 0; r < 8; r++)
+                d[r] = HalfToSingle(((ushort*)x)[r]);
+        }
+    }
+
+    /// <summary>Packs rows r0..r0+7 of an IQ4_NL matrix in Q4_0's pairs layout with levels v + 128 (see the remarks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackIQ4NLPairs(byte* w, int rowBytes, int nb, byte* dst)
+    {
+        var ku = BiasedLevelTable();
+        long rb = rowBytes;
+        for (int b = 0; b < nb; b++, dst += NLBlockBytes)
+        {
+            byte* x = w + b * 18;
+            PackedGemm.StorePairs(BiasedLevels(x + 2, ku), BiasedLevels(x + rb + 2, ku), BiasedLevels(x + 2 * rb + 2, ku), BiasedLevels(x + 3 * rb + 2, ku),
+                BiasedLevels(x + 4 * rb + 2, ku), BiasedLevels(x + 5 * rb + 2, ku), BiasedLevels(x + 6 * rb + 2, ku), BiasedLevels(x + 7 * rb + 2, ku), dst);
+            float* d = (float*)(dst + 256);
+            for (int r = 0; r < 8; r++)
+                d[r] = HalfToSingle(*(ushort*)(x + r * rb));
+        }
+    }
+
+    /// <summary><see cref="PackIQ4NLPairs"/> from a group of the interleaved copy (<see cref="InterleaveLayout.Q4_0"/>): the same packed bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackIQ4NLx8Pairs(byte* g, int nb, byte* dst)
+    {
+        var ku = BiasedLevelTable();
+        for (int b = 0; b < nb; b++, dst += NLBlockBytes)
+        {
+            byte* x = g + b * 144;
+            // Row r's 16 quant bytes: the low half of slot r (rows 0..3), the high half of slot r−4 (rows 4..7).
+            PackedGemm.StorePairs(BiasedLevels(x + 16, ku), BiasedLevels(x + 48, ku), BiasedLevels(x + 80, ku), BiasedLevels(x + 112, ku),
+                BiasedLevels(x + 32, ku), BiasedLevels(x + 64, ku), BiasedLevels(x + 96, ku), BiasedLevels(x + 128, ku), dst);
             float* d = (float*)(dst + 256);
             for (int r = 0; r < 8; r++)
                 d[r] = HalfToSingle(((ushort*)x)[r]);
@@ -139,6 +177,14 @@ internal static unsafe class IQ4Packed
     /// <summary>The 32 levels kv[q] of 16 nibble bytes (low nibbles first), as in <see cref="IQ4XS.LevelDot"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Levels(byte* q, Vector256<sbyte> kv) => Avx2.Shuffle(kv, Simd.Nibbles(Vector128.Load(q)).AsSByte()).AsInt32();
+
+    /// <summary>kvalues_iq4nl + 128 as unsigned bytes (flipping the sign bit adds 128 to an s8), in both 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> BiasedLevelTable() => IQ4XS.LevelTable().AsByte() ^ Vector256.Create((byte)0x80);
+
+    /// <summary>The 32 biased levels kv[q] + 128 of 16 nibble bytes (low nibbles first), in element order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> BiasedLevels(byte* q, Vector256<byte> ku) => Avx2.Shuffle(ku, Simd.Nibbles(Vector128.Load(q)));
 
     /// <summary>8 rows of 32 levels as 8 steps of 4 levels × 8 rows (step s at dst + 32·s).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

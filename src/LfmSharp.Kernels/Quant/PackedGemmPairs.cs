@@ -27,10 +27,11 @@ internal static unsafe partial class PackedGemm
 {
     /// <summary>
     /// Stores the pairs layout of one block from the 8 rows' 32 quants (one byte each, in order): for each quad-word
-    /// p, rows (0, 1, 4, 5) at 64p and rows (2, 3, 6, 7) at 64p + 32 — two 4×4 quad-word transposes.
+    /// p, rows (0, 1, 4, 5) at 64p and rows (2, 3, 6, 7) at 64p + 32 — two 4×4 quad-word transposes. Also IQ4_NL's
+    /// (<see cref="IQ4Packed.PackIQ4NLPairs"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StorePairs(Vector256<byte> r0, Vector256<byte> r1, Vector256<byte> r2, Vector256<byte> r3,
+    internal static void StorePairs(Vector256<byte> r0, Vector256<byte> r1, Vector256<byte> r2, Vector256<byte> r3,
         Vector256<byte> r4, Vector256<byte> r5, Vector256<byte> r6, Vector256<byte> r7, byte* dst)
     {
         StoreQuadTranspose(r0.AsUInt64(), r1.AsUInt64(), r4.AsUInt64(), r5.AsUInt64(), dst);

@@ -173,6 +173,11 @@ internal enum ActivationSide
     Q8_0Scales,
     /// <summary>Q8_0 rows: each block's scale as f32 and 8·Σq (the −8 offset of Q4_0 weights).</summary>
     Q8_0ScalesAndSums,
+    /// <summary>
+    /// Q8_0 rows: each block's scale as f32 and 128·Σq (the +128 bias of IQ4_NL levels stored as unsigned bytes for
+    /// the VNNI pairs GEMM, see <see cref="IQ4Packed.PackIQ4NLPairs"/>).
+    /// </summary>
+    Q8_0ScalesAndSums128,
 }
 
 /// <summary>The arguments of an 8-row decode kernel for one token (pointers known good).</summary>
@@ -188,7 +193,7 @@ internal unsafe struct Group8
     public int Nb;
     /// <summary>The token's activation row in the vec-dot format.</summary>
     public byte* Act;
-    /// <summary>Q8_0 side data (per-block f32 scales and 8·Σq), or null.</summary>
+    /// <summary>Q8_0 side data (per-block f32 scales and 8·Σq or 128·Σq, see <see cref="ActivationSide"/>), or null.</summary>
     public float* Scales;
     /// <inheritdoc cref="Scales"/>
     public int* Sums;

@@ -21,15 +21,18 @@ internal static unsafe class TypeTraitsIq
     public static void Fill(Action<TypeTraits> add)
     {
         bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported;
-        // IQ4_NL: blocks shaped like Q4_0's (interleaved as Q4_0), batches on the packed Q8_0 GEMM with table-decoded levels.
+        // IQ4_NL: blocks shaped like Q4_0's (interleaved as Q4_0). Batches: with AVX-VNNI Q4_0's pairs GEMM on levels
+        // v + 128 (less 128·Σa per block), else the packed Q8_0 GEMM on the signed levels (see IQ4Packed).
         add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar)
         {
             DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowNLReference,
-            Layout = InterleaveLayout.Q4_0, Side = ActivationSide.Q8_0Scales,
+            Layout = InterleaveLayout.Q4_0, Side = avx2 && vnni ? ActivationSide.Q8_0ScalesAndSums128 : ActivationSide.Q8_0Scales,
             Decode8 = !avx2 ? null : vnni ? &MatVec8IQ4.NL<VnniDot> : &MatVec8IQ4.NL<Avx2Dot>,
             Decode8Interleaved = !avx2 ? null : vnni ? &MatVec8IQ4.NLx8<VnniDot> : &MatVec8IQ4.NLx8<Avx2Dot>,
-            Pack8 = avx2 ? &IQ4Packed.PackIQ4NL : null, PackedBlockBytes = IQ4Packed.NLBlockBytes, Pack8Interleaved = avx2 ? &IQ4Packed.PackIQ4NLx8 : null,
-            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0,
+            Pack8 = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLPairs : &IQ4Packed.PackIQ4NL, PackedBlockBytes = IQ4Packed.NLBlockBytes,
+            Pack8Interleaved = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLx8Pairs : &IQ4Packed.PackIQ4NLx8,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0,
+            Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
         });
         // IQ4_XS: the generic K-quant 8-row decode (IQ4XS8) over GGUF rows or plain interleaved blocks; its own packed GEMM.
         add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)
