@@ -176,7 +176,7 @@ public sealed unsafe class IQ4FastPathTests
             Array.Clear(y);
             if (type == GgmlType.IQ4_NL)
             {
-                if (useVnni) PackedGemm.KernelQ8_0Dot4<VnniDot>(pk, nb, tile); else PackedGemm.KernelQ8_0(pk, nb, tile);
+                if (useVnni) PackedGemm.KernelQ8_0Dot4<VnniDot>(pk, nb, tile); else PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pk, nb, tile);
             }
             else if (useVnni)
                 IQ4Packed.KernelIQ4XSDot4<VnniDot>(pk, nb, tile);

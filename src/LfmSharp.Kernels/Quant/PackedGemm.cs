@@ -412,7 +412,11 @@ internal static unsafe partial class PackedGemm
         acc3.Store(t.Y3);
     }
 
-    /// <summary><see cref="KernelQ8_0"/> with <typeparamref name="TDot"/> summing |w|·sign(a, w) into int32 lanes (see <see cref="KernelQ4_0Dot4{TDot}"/>).</summary>
+    /// <summary>
+    /// Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens: <typeparamref name="TDot"/> sums |w|·sign(a, w) into int32 lanes
+    /// (see <see cref="KernelQ4_0Dot4{TDot}"/>); with <see cref="Avx2Dot"/> it is the plain-AVX2 kernel (int16 pair sums
+    /// reach 32512, so every step widens).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ8_0Dot4<TDot>(byte* pk, int nb, in TokenTile t) where TDot : struct, IByteDot
     {

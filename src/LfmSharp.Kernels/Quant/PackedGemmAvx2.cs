@@ -4,40 +4,12 @@ using System.Runtime.Intrinsics.X86;
 
 namespace LfmSharp.Kernels.Quant;
 
-/// <summary>The plain-AVX2 (no VNNI) <see cref="PackedGemm"/> kernels of Q8_0, Q4_K and Q6_K.</summary>
+/// <summary>
+/// The plain-AVX2 (no VNNI) <see cref="PackedGemm"/> kernels of Q4_K and Q6_K, which keep int16 sums across steps.
+/// Q8_0 without VNNI is <see cref="KernelQ8_0Dot4{TDot}"/> with <see cref="Avx2Dot"/> (maddubs + madd per step).
+/// </summary>
 internal static unsafe partial class PackedGemm
 {
-    /// <summary>Q8_0 weights × Q8_0 activations, 8 rows × 4 tokens (sign trick per pair; int16 pair sums reach 32512, so widen every step).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KernelQ8_0(byte* pk, int nb, in TokenTile t)
-    {
-        var ones = Vector256.Create((short)1);
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        byte* a0 = t.A0 + 2, a1 = t.A1 + 2, a2 = t.A2 + 2, a3 = t.A3 + 2;
-        for (int b = 0; b < nb; b++, pk += 288, a0 += 34, a1 += 34, a2 += 34, a3 += 34)
-        {
-            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
-            for (int s = 0; s < 8; s++)
-            {
-                var w = Vector256.Load((sbyte*)(pk + 32 * s));
-                var aw = Avx2.Abs(w);
-                p0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a0 + 4 * s), w)), ones);
-                p1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a1 + 4 * s), w)), ones);
-                p2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a2 + 4 * s), w)), ones);
-                p3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast(a3 + 4 * s), w)), ones);
-            }
-            var dw = Vector256.Load((float*)(pk + 256));
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p0), dw * Vector256.Create(t.D0[b]), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p1), dw * Vector256.Create(t.D1[b]), acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p2), dw * Vector256.Create(t.D2[b]), acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(p3), dw * Vector256.Create(t.D3[b]), acc3);
-        }
-        acc0.Store(t.Y0);
-        acc1.Store(t.Y1);
-        acc2.Store(t.Y2);
-        acc3.Store(t.Y3);
-    }
-
     /// <summary>Q4_K weights × Q8_K activations, 8 rows × 4 tokens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void KernelQ4K(byte* pk, int nb, in TokenTile t)

@@ -31,7 +31,7 @@ internal static unsafe class TypeTraitsIq
             Decode8Interleaved = !avx2 ? null : vnni ? &MatVec8IQ4.NLx8<VnniDot> : &MatVec8IQ4.NLx8<Avx2Dot>,
             Pack8 = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLPairs : &IQ4Packed.PackIQ4NL, PackedBlockBytes = IQ4Packed.NLBlockBytes,
             Pack8Interleaved = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLx8Pairs : &IQ4Packed.PackIQ4NLx8,
-            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
         });
         // IQ4_XS: the generic K-quant 8-row decode (IQ4XS8) over GGUF rows or plain interleaved blocks; its own packed GEMM.

@@ -44,7 +44,7 @@ internal static unsafe class TypeTraitsTable
             Side = ActivationSide.Q8_0Scales,
             Decode8 = avx2 ? &Q8_0Group : null, Decode8Interleaved = avx2 ? &Q8_0GroupX8 : null,
             Pack8 = avx2 ? &PackedGemm.PackQ8_0 : null, PackedBlockBytes = 288, Pack8Interleaved = avx2 ? &PackedGemm.PackQ8_0x8 : null,
-            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0,
+            Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
         });
         add(new(GgmlType.Q8_1, GgmlType.Q8_1, &Q8_1.DequantizeRow, &NoDot)
         { IsWeight = false, FromFloatReference = &Q8_1.QuantizeRowReference, FromFloat = &Q8_1.QuantizeRow });
