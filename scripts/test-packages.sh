@@ -13,7 +13,7 @@ root=$PWD
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 build_flag=""; [ "${1:-}" = "--no-build" ] && build_flag="--no-build"
 fixture=${LFMSHARP_SAMPLE_MODEL:-$root/tests/TestData/fixtures/models/lfm2-tiny-q4_0.gguf}
-tmp=$(mktemp -d /tmp/lfmsharp-packages.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lfmsharp-packages.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 passed=0; failed=0; skipped=0
 check() { # name, command...: runs it, logs its output, counts it
