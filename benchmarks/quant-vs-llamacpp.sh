@@ -4,14 +4,18 @@
 # Issue 14's table: 2 threads, pp512, tg100, for Q2_K, Q3_K_M, IQ4_XS, IQ4_NL, Q5_K_M, Q6_K and one IQ2 type.
 # Run it on a quiet machine: other load skews both columns, llama.cpp's spinning threads the most.
 #
-# Knobs (environment): TYPES, MODELS (a folder of ready q-<type>.gguf files to use instead of making them),
+# Knobs (environment): TYPES, MODELS (a folder of q-<type>.gguf files: used when there, else made there and kept),
+# MAKE_ONLY=1 (with MODELS: only make the missing files),
 # THREADS (2), PP (512), TG (100), REPS (3), LLAMA_BIN (native build's bin folder,
 # default ~/.cache/llamacpp-ref/build/bin, see ../shared/tools/build-llamacpp.sh), WORK (scratch folder for the
 # ~0.5-1.3 GB model files; each is deleted after its row).
 # lfm synth writes every llama-quantize mix it knows (IQ4_NL/IQ4_XS included, byte-identical to llama-quantize without
-# an imatrix). The IQ1/IQ2/IQ3 types, whose quantizers need an importance matrix, are made by llama-quantize from a
-# Q8_0 synth file (--allow-requantize) with a synthetic imatrix (a positive mean square activation per column, as
-# llama-imatrix writes it; legacy .dat format).
+# an imatrix). For the IQ1/IQ2/IQ3 and TQ types (llama-quantize's searches take 15+ minutes per file at 1.2B), the
+# script takes llama-quantize's per-tensor TYPES from a narrow model of the same layer pattern (hidden/ffn 256, same
+# heads, quantized from a Q8_0 synth file with a synthetic imatrix: a positive mean square activation per column, as
+# llama-imatrix writes it, legacy .dat format), then has lfm synth write the 1.2B file with exactly those types
+# (--tensor-type per tensor); lfm synth fills grid/ternary blocks with random valid codes, so both engines run the same
+# valid file of llama-quantize's mix in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TYPES=${TYPES:-"q2_k q3_k_m iq4_xs iq4_nl q5_k_m q6_k iq2_xs"}
@@ -57,15 +61,26 @@ with open(sys.argv[1], "wb") as f:
 make_model() {   # type, output file
     local t=$1 out=$2
     if [[ -n "${MODELS:-}" && -f "$MODELS/q-$t.gguf" ]]; then
-        ln -sf "$MODELS/q-$t.gguf" "$out"   # made earlier (the IQ1/IQ2/IQ3 searches take many minutes at 1.2B)
+        ln -sf "$MODELS/q-$t.gguf" "$out"   # made earlier
     elif [[ "$SYNTH_TYPES" == *" $t "* ]]; then
         "${LFM[@]}" synth -s "$SHAPE" -t "$t" -q -o "$out" >&2
     else
-        local base="$WORK/base-q8_0.gguf"
-        [[ -f "$base" ]] || "${LFM[@]}" synth -s "$SHAPE" -t q8_0 -q -o "$base" >&2
-        [[ -f "$WORK/imatrix.dat" ]] || write_imatrix "$base" "$WORK/imatrix.dat"
-        "$LLAMA_BIN/llama-quantize" --allow-requantize --imatrix "$WORK/imatrix.dat" "$base" "$out" "${t^^}" "$THREADS" >/dev/null 2>&1 \
+        # llama-quantize's mix for $t on a narrow model of the same pattern, then the full shape with those types.
+        local narrow="$WORK/narrow-q8_0.gguf" small="$WORK/narrow-$t.gguf"
+        [[ -f "$narrow" ]] || "${LFM[@]}" synth -s "$SHAPE" --hidden 256 --ffn 256 --vocab 1024 -t q8_0 -q -o "$narrow" >&2
+        [[ -f "$WORK/imatrix.dat" ]] || write_imatrix "$narrow" "$WORK/imatrix.dat"
+        "$LLAMA_BIN/llama-quantize" --allow-requantize --imatrix "$WORK/imatrix.dat" "$narrow" "$small" "${t^^}" "$THREADS" >/dev/null 2>&1 \
             || { echo "error: llama-quantize could not make $t" >&2; return 1; }
+        local overrides=()
+        while read -r name type; do overrides+=(--tensor-type "^${name//./\\.}\$=$type"); done < <(
+            "${LFM[@]}" inspect "$small" | python3 -c '
+import re, sys
+for line in sys.stdin:
+    m = re.match(r"\s+(\S+\.weight)\s+(\S+)\s+\[", line)
+    if m and m.group(2).lower() not in ("f32",):
+        print(m.group(1), m.group(2).lower())')
+        rm -f "$small"
+        "${LFM[@]}" synth -s "$SHAPE" -t q8_0 "${overrides[@]}" -q -o "$out" >&2
     fi
 }
 
@@ -98,6 +113,11 @@ echo "| type | size | LfmSharp pp$PP | llama.cpp pp$PP | ratio | LfmSharp tg$TG 
 echo "| ---- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for t in $TYPES; do
     f="$WORK/q-$t.gguf"
+    if [[ -n "${MODELS:-}" && ! -f "$MODELS/q-$t.gguf" ]]; then
+        mkdir -p "$MODELS"
+        make_model "$t" "$MODELS/q-$t.gguf.tmp" && mv "$MODELS/q-$t.gguf.tmp" "$MODELS/q-$t.gguf" || true
+    fi
+    [[ "${MAKE_ONLY:-}" == 1 ]] && continue
     if ! make_model "$t" "$f"; then
         echo "| ${t^^} | - | (no file) | | | | | |"
         continue

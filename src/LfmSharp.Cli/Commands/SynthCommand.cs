@@ -179,7 +179,7 @@ internal static class SynthCommand
         var template = new Option<string?>("--template") { Description = "Chat template style: lfm2 or lfm2.5" };
         var threads = new Option<int?>("--threads") { Description = "Quantization threads (default: all cores)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
-        var tensorType = new Option<string[]>("--tensor-type") { Description = "Per-tensor type NAME=TYPE (regex on the tensor name, e.g. ffn_up=q4_1); repeatable, first match wins", AllowMultipleArgumentsPerToken = false };
+        var tensorType = new Option<string[]>("--tensor-type") { Description = "Per-tensor type NAME=TYPE (regex on the tensor name, e.g. ffn_up=q4_1); repeatable, first match wins. IQ1/IQ2/IQ3/TQ types get random valid codes", AllowMultipleArgumentsPerToken = false };
         var untied = new Option<bool>("--untied-output") { Description = "Write a separate output.weight head (llama-quantize gives it the output type)" };
         var cmd = new Command("synth", "Write an LFM2 GGUF with synthetic (seeded random) weights")
         {

@@ -111,13 +111,57 @@ public class SynthMixTests
     }
 
     [Theory]
-    [InlineData("ffn_up=iq2_xs", "IQ2_XS")]
-    [InlineData("attn_q=iq3_s", "IQ3_S")]
-    public void OverridesToTypesWithoutAQuantizerFailNamingTheTypeAndTensor(string overrideText, string typeName)
+    [InlineData("ffn_up=q8_k", "Q8_K")]
+    [InlineData("attn_q=q8_1", "Q8_1")]
+    public void OverridesToTypesWithoutAnEncoderFailNamingTheTypeAndTensor(string overrideText, string typeName)
     {
-        // The small shape's 256-wide rows keep the 256-block IQ types (on narrower rows they fall back to IQ4_NL).
+        // Activation formats are ggml types but never weights: writing them is refused by name.
         var options = new SyntheticModelOptions { Shape = ModelShape.Small, FileType = SyntheticFileType.Q8_0, TensorTypes = [TensorTypeOverride.Parse(overrideText)] };
         var e = Assert.Throws<NotSupportedException>(() => SyntheticModel.CreateWriter(options));
         Assert.Matches($"no quantizer for {typeName} .*tensor blk\\.\\d+\\.", e.Message);
+    }
+
+    public static TheoryData<GgmlType> RandomCodeTypes => new(GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS,
+        GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.TQ1_0, GgmlType.TQ2_0);
+
+    [Theory]
+    [MemberData(nameof(RandomCodeTypes))]
+    public void GridAndTernaryOverrides_WriteRandomCodesScaledLikeTheirRows(GgmlType type)
+    {
+        // The small shape's 256-wide rows keep the 256-block types (narrower rows fall back to IQ4_NL / Q4_0).
+        var options = new SyntheticModelOptions
+        {
+            Shape = ModelShape.Small, FileType = SyntheticFileType.Q8_0, Seed = 5,
+            TensorTypes = [TensorTypeOverride.Parse($"blk\\.1\\.ffn_up={GgmlTypes.Name(type)}")],
+        };
+        string a = Path.Combine(Path.GetTempPath(), $"lfm-codes-{type}-{Environment.ProcessId}-a.gguf");
+        string b = Path.Combine(Path.GetTempPath(), $"lfm-codes-{type}-{Environment.ProcessId}-b.gguf");
+        try
+        {
+            SyntheticModel.Write(a, options);
+            SyntheticModel.Write(b, options);
+            Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));   // seeded: the same file twice
+            using var file = Gguf.GgufFile.Open(a);
+            var info = file.GetTensor("blk.1.ffn_up.weight");
+            Assert.Equal(type, info.Type);
+            var plan = SyntheticModel.PlanTensors(options).Single(t => t.Name == info.Name);
+            float[] source = SyntheticModel.GenerateValues(plan, options);
+            var got = new float[source.Length];
+            Dequantize.Row(type, file.GetTensorData(info), got);
+            // Every value finite; per 256-block, the largest |y| is the source block's largest |x| (up to the f16
+            // rounding of d, which may be subnormal for the IQ3 grids), and the codes are not all the same.
+            Assert.All(got, v => Assert.True(float.IsFinite(v)));
+            for (int blk = 0; blk < source.Length / 256; blk++)
+            {
+                float want = source.AsSpan(blk * 256, 256).ToArray().Max(MathF.Abs), have = got.AsSpan(blk * 256, 256).ToArray().Max(MathF.Abs);
+                Assert.InRange(have, want * 0.98f, want * 1.02f);
+            }
+            Assert.True(got.Distinct().Count() > 8, "random codes decode to varied values");
+        }
+        finally
+        {
+            File.Delete(a);
+            File.Delete(b);
+        }
     }
 }
