@@ -1,0 +1,215 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>
+/// The exact integer part of one super-block of IQ3_XXS, IQ3_S, IQ1_S and IQ1_M against one Q8_K block, as 8 int32
+/// lanes whose total is the block integer the row dot converts to float. Shared by the single-row AVX2 dots
+/// (<see cref="IQ3XXS.DotAvx2"/> etc.) and the 8-row decode kernel (<see cref="MatVec8IQ"/>), so both give the same bits.
+/// </summary>
+/// <remarks>
+/// Where ggml's AVX2 dots look up sign masks per group of 8 (IQ3_XXS) or shift index bits one at a time, these compute
+/// them with BMI2 bit deposits and a parity fold in general registers, which run beside the vector work; the grid
+/// lookups themselves stay scalar loads (vpgatherdd was slower here, as ggml found on Zen 4). IQ1_S / IQ1_M fold their
+/// ±1/8 shift into the integer: the lanes total 8·Σ ls·Σ g·a + Σ ls·Σ ±a, which is below 2^24 in magnitude
+/// (15·256·128·9), so converting it and multiplying by 1/8 gives exactly ggml's sumi + 1/8·sumi1 in f32.
+/// </remarks>
+internal static unsafe class IQBlockSums
+{
+    /// <summary>Byte j of the 16-byte lane picks source byte j/8 of the low (first) dword: the sign byte of group j/8.</summary>
+    private static Vector256<byte> SpreadLow
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create(
+        (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    }
+
+    /// <summary>As <see cref="SpreadLow"/> for the second dword of a broadcast qword.</summary>
+    private static Vector256<byte> SpreadHigh
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create(
+        (byte)4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7);
+    }
+
+    /// <summary>Bit j % 8 in byte j.</summary>
+    private static Vector256<byte> BitOfByte
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create(0x8040201008040201ul).AsByte();
+    }
+
+    /// <summary>pdep where BMI2 exists (every AVX2 core we target), else the same bits one at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Deposit(ulong src, ulong mask)
+    {
+        return Bmi2.X64.IsSupported ? Bmi2.X64.ParallelBitDeposit(src, mask) : DepositPortable(src, mask);
+    }
+
+    /// <summary>The bits of <paramref name="src"/>, lowest first, into the set bits of <paramref name="mask"/> (pdep without BMI2).</summary>
+    internal static ulong DepositPortable(ulong src, ulong mask)
+    {
+        ulong r = 0;
+        for (ulong bit = 1; mask != 0; bit <<= 1, mask &= mask - 1)
+            if ((src & bit) != 0)
+                r |= mask & (0 - mask);
+        return r;
+    }
+
+    /// <summary>
+    /// The ksigns_iq2xs bytes of the 8 groups of two IQ3_XXS sub-blocks (their aux words in <paramref name="aux2"/>):
+    /// each 7-bit index with its parity as bit 7 (ksigns[i] = i | parity(i) « 7), byte k for group k.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong SignBytes(ulong aux2)
+    {
+        ulong packed = (aux2 & 0x0FFFFFFF) | ((aux2 >> 4) & 0x00FFFFFFF0000000);
+        ulong s = Deposit(packed, 0x7F7F7F7F7F7F7F7F);
+        ulong t = s ^ (s >> 4);
+        t ^= t >> 2;
+        t ^= t >> 1;
+        return s | ((t & 0x0101010101010101) << 7);
+    }
+
+    /// <summary>0xFF where bit j of the 32 bits (dword 0 or 1 of <paramref name="broadcast"/>, by <paramref name="spread"/>) is set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Masks(Vector256<byte> broadcast, Vector256<byte> spread)
+        => Avx2.CompareEqual(Avx2.Shuffle(broadcast, spread) & BitOfByte, BitOfByte);
+
+    /// <summary>Σ ls·(±g)·a over 32 weights, g unsigned grid magnitudes, <paramref name="negative"/> 0xFF where w &lt; 0 (exact for a = −128).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Signed(Vector256<byte> g, Vector256<byte> negative, sbyte* q8, int ls)
+        => Avx2.MultiplyAddAdjacent(IQSimd.SignedProducts(g, negative, Vector256.Load(q8)), Vector256.Create((short)ls));
+
+    /// <summary>IQ3_XXS (98-byte blocks): lanes total Σ_ib (2·(aux » 28) + 1)·Σ ±g·a, the integer of <see cref="IQ3XXS.DotScalar"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> IQ3XXS(byte* x, byte* y)
+    {
+        uint* grid = IQSimd.Pointer(IQTables.Iq3XxsGrid);
+        sbyte* q8 = (sbyte*)(y + 4);
+        return IQ3XXSPair(grid, x, q8, 0) + IQ3XXSPair(grid, x, q8, 2) + (IQ3XXSPair(grid, x, q8, 4) + IQ3XXSPair(grid, x, q8, 6));
+    }
+
+    /// <summary>Sub-blocks ib and ib + 1 of an IQ3_XXS block (see <see cref="IQ3XXS(byte*, byte*)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> IQ3XXSPair(uint* grid, byte* x, sbyte* q8, int ib)
+    {
+        byte* q3 = x + 2 + 8 * ib;
+        var g1 = Vector256.Create(grid[q3[0]], grid[q3[1]], grid[q3[2]], grid[q3[3]], grid[q3[4]], grid[q3[5]], grid[q3[6]], grid[q3[7]]).AsByte();
+        var g2 = Vector256.Create(grid[q3[8]], grid[q3[9]], grid[q3[10]], grid[q3[11]], grid[q3[12]], grid[q3[13]], grid[q3[14]], grid[q3[15]]).AsByte();
+        ulong aux2 = *(ulong*)(x + 66 + 4 * ib);
+        var s = Vector256.Create(SignBytes(aux2)).AsByte();
+        return Signed(g1, Masks(s, SpreadLow), q8 + 32 * ib, (int)(2 * ((uint)aux2 >> 28) + 1))
+            + Signed(g2, Masks(s, SpreadHigh), q8 + 32 * ib + 32, (int)(2 * (aux2 >> 60) + 1));
+    }
+
+    /// <summary>The 4 grid points of one IQ3_S half sub-block: 8-bit indices at <paramref name="qs"/>, ninth bits in the low 4 of <paramref name="h"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<uint> Grid3S(uint* grid, byte* qs, uint h)
+    {
+        ulong p = Deposit(*(uint*)qs, 0x00FF00FF00FF00FF) | Deposit(h, 0x0100010001000100);
+        return Vector128.Create(grid[(ushort)p], grid[(ushort)(p >> 16)], grid[(ushort)(p >> 32)], grid[p >> 48]);
+    }
+
+    /// <summary>IQ3_S (110-byte blocks): lanes total Σ_ib (2·s_ib + 1)·Σ ±g·a with explicit sign bits, the integer of <see cref="IQ3S.DotScalar"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> IQ3S(byte* x, byte* y)
+    {
+        uint* grid = IQSimd.Pointer(IQTables.Iq3SGrid);
+        sbyte* q8 = (sbyte*)(y + 4);
+        var acc = Vector256<int>.Zero;
+        for (int ib = 0; ib < 8; ib += 2)
+        {
+            byte* qs = x + 2 + 8 * ib;
+            uint h = *(ushort*)(x + 66 + ib);
+            var g1 = Vector256.Create(Grid3S(grid, qs, h), Grid3S(grid, qs + 4, h >> 4)).AsByte();
+            var g2 = Vector256.Create(Grid3S(grid, qs + 8, h >> 8), Grid3S(grid, qs + 12, h >> 12)).AsByte();
+            var s = Vector256.Create(*(ulong*)(x + 74 + 4 * ib)).AsByte();
+            int sc = x[106 + ib / 2];
+            acc += Signed(g1, Masks(s, SpreadLow), q8 + 32 * ib, 2 * (sc & 0xF) + 1);
+            acc += Signed(g2, Masks(s, SpreadHigh), q8 + 32 * ib + 32, 2 * (sc >> 4) + 1);
+        }
+        return acc;
+    }
+
+    /// <summary>Σ g·a over 32 activations as 16 int16 pair sums, g signed with |g| ≤ 127, exact for every activation byte.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Ternary(Vector256<sbyte> g, sbyte* q8)
+    {
+        var a = Vector256.Load(q8);
+        return Avx2.MultiplyAddAdjacent(Avx2.Abs(a).AsByte(), Avx2.Sign(g, a));
+    }
+
+    /// <summary>The 4 iq1s_grid points whose 11-bit indices are the u16 lanes of <paramref name="p"/>, as 32 signed bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Grid1(ulong* grid, ulong p)
+        => Vector256.Create(grid[(ushort)p], grid[(ushort)(p >> 16)], grid[(ushort)(p >> 32)], grid[p >> 48]).AsSByte();
+
+    /// <summary>
+    /// IQ1_S (50-byte blocks): lanes total 8·Σ_ib ls·Σ g·a + Σ_ib ls·(±1)·(bsum_2ib + bsum_2ib+1) (ls = 2·((h » 12) &amp; 7) + 1,
+    /// minus where bit 15 of h is set) — 8·sumi + sumi1 of <see cref="IQ1S.DotScalar"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> IQ1S(byte* x, byte* y)
+    {
+        ulong* grid = IQSimd.Pointer(IQ1Grid.Iq1SGrid);
+        sbyte* q8 = (sbyte*)(y + 4);
+        // The shift term for all 8 sub-blocks at once: ±ls per sub-block against its two bsums.
+        var h8 = Vector128.Load((ushort*)(x + 34)).AsInt16();
+        var ls = ((h8 >>> 11) & Vector128.Create((short)0xE)) + Vector128.Create((short)1);
+        var sign = h8 >> 15;
+        var lsd = (ls ^ sign) - sign;
+        var shift = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 260)), Vector256.Create(Sse2.UnpackLow(lsd, lsd), Sse2.UnpackHigh(lsd, lsd)));
+        return shift + IQ1SPair(grid, x, q8, 0) + (IQ1SPair(grid, x, q8, 2) + IQ1SPair(grid, x, q8, 4)) + IQ1SPair(grid, x, q8, 6);
+    }
+
+    /// <summary>8·ls·Σ g·a of sub-blocks ib and ib + 1 of an IQ1_S block (see <see cref="IQ1S(byte*, byte*)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> IQ1SPair(ulong* grid, byte* x, sbyte* q8, int ib)
+    {
+        uint h1 = *(ushort*)(x + 34 + 2 * ib), h2 = *(ushort*)(x + 36 + 2 * ib);
+        ulong p1 = Deposit(*(uint*)(x + 2 + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h1, 0x0700070007000700);
+        ulong p2 = Deposit(*(uint*)(x + 6 + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h2, 0x0700070007000700);
+        // 8·ls = 16·((h » 12) & 7) + 8.
+        var s1 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p1), q8 + 32 * ib), Vector256.Create((short)(((h1 >> 8) & 0x70) + 8)));
+        var s2 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p2), q8 + 32 * ib + 32), Vector256.Create((short)(((h2 >> 8) & 0x70) + 8)));
+        return s1 + s2;
+    }
+
+    /// <summary>
+    /// IQ1_M (56-byte blocks): the weights as bytes 8·g ± 1 (the shift of their group of 8), so the lanes total
+    /// 8·sumi1 + sumi2 of <see cref="IQ1M.DotScalar"/> with one product per 32 weights.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> IQ1M(byte* x, byte* y)
+    {
+        ulong* grid = IQSimd.Pointer(IQ1Grid.Iq1SGrid);
+        sbyte* q8 = (sbyte*)(y + 4);
+        // Straight-line pairs of sub-blocks (constant offsets, independent chains for the out-of-order core).
+        return IQ1MPair(grid, x, q8, 0) + IQ1MPair(grid, x, q8, 2) + (IQ1MPair(grid, x, q8, 4) + IQ1MPair(grid, x, q8, 6));
+    }
+
+    /// <summary>Sub-blocks ib and ib + 1 of an IQ1_M block (see <see cref="IQ1M(byte*, byte*)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> IQ1MPair(ulong* grid, byte* x, sbyte* q8, int ib)
+    {
+        var one = Vector256.Create((byte)1);
+        var top = Vector256.Create((byte)0xF8);
+        uint h = *(uint*)(x + 32 + 2 * ib);
+        // Byte k (group k of the two sub-blocks) gets 0x80 where that group's shift is negative; widened per group.
+        ulong negative = Deposit(h & 0x88888888, 0xF0F0F0F0F0F0F0F0);
+        var n = Vector128.CreateScalar(negative).AsSByte();
+        var d1 = Avx2.CompareGreaterThan(Vector256<long>.Zero, Avx2.ConvertToVector256Int64(n)).AsByte() | one;
+        var d2 = Avx2.CompareGreaterThan(Vector256<long>.Zero, Avx2.ConvertToVector256Int64(Sse2.ShiftRightLogical128BitLane(n, 4))).AsByte() | one;
+        ulong p1 = Deposit(*(uint*)(x + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h & 0x7777, 0x0F000F000F000F00);
+        ulong p2 = Deposit(*(uint*)(x + 4 * ib + 4), 0x00FF00FF00FF00FF) | Deposit((h >> 16) & 0x7777, 0x0F000F000F000F00);
+        var g1 = ((Grid1(grid, p1).AsUInt16() << 3).AsByte() & top) + d1;
+        var g2 = ((Grid1(grid, p2).AsUInt16() << 3).AsByte() & top) + d2;
+        int word = *(ushort*)(x + 48 + ib);
+        var s1 = Avx2.MultiplyAddAdjacent(Ternary(g1.AsSByte(), q8 + 32 * ib), IQSimd.Scales(2 * (word & 7) + 1, 2 * ((word >> 3) & 7) + 1));
+        var s2 = Avx2.MultiplyAddAdjacent(Ternary(g2.AsSByte(), q8 + 32 * ib + 32), IQSimd.Scales(2 * ((word >> 6) & 7) + 1, 2 * ((word >> 9) & 7) + 1));
+        return s1 + s2;
+    }
+}
