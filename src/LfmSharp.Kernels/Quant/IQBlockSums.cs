@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -80,8 +81,19 @@ internal static unsafe class IQBlockSums
 
     /// <summary>Σ ls·(±g)·a over 32 weights, g unsigned grid magnitudes, <paramref name="negative"/> 0xFF where w &lt; 0 (exact for a = −128).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Signed(Vector256<byte> g, Vector256<byte> negative, sbyte* q8, int ls)
-        => Avx2.MultiplyAddAdjacent(IQSimd.SignedProducts(g, negative, Vector256.Load(q8)), Vector256.Create((short)ls));
+    private static Vector256<int> Signed(Vector256<byte> g, Vector256<byte> negative, sbyte* q8, Vector256<short> ls)
+        => Avx2.MultiplyAddAdjacent(IQSimd.SignedProducts(g, negative, Vector256.Load(q8)), ls);
+
+    /// <summary>
+    /// Per-sub-block scales as dwords ls | ls « 16 (<paramref name="ls"/>: 8 dwords, one per sub-block) so that
+    /// <see cref="PickScale"/> spreads sub-block ib's over all 16 int16 lanes with one vpermd.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> Paired(Vector256<uint> ls) => ls | (ls << 16);
+
+    /// <summary>Sub-block ib's scale from <see cref="Paired"/> in every int16 lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> PickScale(Vector256<uint> paired, int ib) => Avx2.PermuteVar8x32(paired, Vector256.Create((uint)ib)).AsInt16();
 
     /// <summary>IQ3_XXS (98-byte blocks): lanes total Σ_ib (2·(aux » 28) + 1)·Σ ±g·a, the integer of <see cref="IQ3XXS.DotScalar"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -89,20 +101,21 @@ internal static unsafe class IQBlockSums
     {
         uint* grid = IQSimd.Pointer(IQTables.Iq3XxsGrid);
         sbyte* q8 = (sbyte*)(y + 4);
-        return IQ3XXSPair(grid, x, q8, 0) + IQ3XXSPair(grid, x, q8, 2) + (IQ3XXSPair(grid, x, q8, 4) + IQ3XXSPair(grid, x, q8, 6));
+        // ls = 2·(aux » 28) + 1 of all 8 sub-blocks at once (the aux words are the block's last 32 bytes).
+        var ls = Paired(((Vector256.Load((uint*)(x + 66)) >>> 28) << 1) + Vector256<uint>.One);
+        return IQ3XXSPair(grid, x, q8, ls, 0) + IQ3XXSPair(grid, x, q8, ls, 2) + (IQ3XXSPair(grid, x, q8, ls, 4) + IQ3XXSPair(grid, x, q8, ls, 6));
     }
 
     /// <summary>Sub-blocks ib and ib + 1 of an IQ3_XXS block (see <see cref="IQ3XXS(byte*, byte*)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> IQ3XXSPair(uint* grid, byte* x, sbyte* q8, int ib)
+    private static Vector256<int> IQ3XXSPair(uint* grid, byte* x, sbyte* q8, Vector256<uint> ls, int ib)
     {
         byte* q3 = x + 2 + 8 * ib;
         var g1 = Vector256.Create(grid[q3[0]], grid[q3[1]], grid[q3[2]], grid[q3[3]], grid[q3[4]], grid[q3[5]], grid[q3[6]], grid[q3[7]]).AsByte();
         var g2 = Vector256.Create(grid[q3[8]], grid[q3[9]], grid[q3[10]], grid[q3[11]], grid[q3[12]], grid[q3[13]], grid[q3[14]], grid[q3[15]]).AsByte();
-        ulong aux2 = *(ulong*)(x + 66 + 4 * ib);
-        var s = Vector256.Create(SignBytes(aux2)).AsByte();
-        return Signed(g1, Masks(s, SpreadLow), q8 + 32 * ib, (int)(2 * ((uint)aux2 >> 28) + 1))
-            + Signed(g2, Masks(s, SpreadHigh), q8 + 32 * ib + 32, (int)(2 * (aux2 >> 60) + 1));
+        var s = Vector256.Create(SignBytes(*(ulong*)(x + 66 + 4 * ib))).AsByte();
+        return Signed(g1, Masks(s, SpreadLow), q8 + 32 * ib, PickScale(ls, ib))
+            + Signed(g2, Masks(s, SpreadHigh), q8 + 32 * ib + 32, PickScale(ls, ib + 1));
     }
 
     /// <summary>The 4 grid points of one IQ3_S half sub-block: 8-bit indices at <paramref name="qs"/>, ninth bits in the low 4 of <paramref name="h"/>.</summary>
@@ -119,19 +132,23 @@ internal static unsafe class IQBlockSums
     {
         uint* grid = IQSimd.Pointer(IQTables.Iq3SGrid);
         sbyte* q8 = (sbyte*)(y + 4);
-        var acc = Vector256<int>.Zero;
-        for (int ib = 0; ib < 8; ib += 2)
-        {
-            byte* qs = x + 2 + 8 * ib;
-            uint h = *(ushort*)(x + 66 + ib);
-            var g1 = Vector256.Create(Grid3S(grid, qs, h), Grid3S(grid, qs + 4, h >> 4)).AsByte();
-            var g2 = Vector256.Create(Grid3S(grid, qs + 8, h >> 8), Grid3S(grid, qs + 12, h >> 12)).AsByte();
-            var s = Vector256.Create(*(ulong*)(x + 74 + 4 * ib)).AsByte();
-            int sc = x[106 + ib / 2];
-            acc += Signed(g1, Masks(s, SpreadLow), q8 + 32 * ib, 2 * (sc & 0xF) + 1);
-            acc += Signed(g2, Masks(s, SpreadHigh), q8 + 32 * ib + 32, 2 * (sc >> 4) + 1);
-        }
-        return acc;
+        // ls = 2·s + 1 for the 8 scale nibbles (sub-block ib: nibble ib of the dword at 106) at once.
+        var nibbles = Avx2.ShiftRightLogicalVariable(Vector256.Create(*(uint*)(x + 106)), Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28));
+        var ls = Paired(((nibbles & Vector256.Create(0xFu)) << 1) + Vector256<uint>.One);
+        return IQ3SPair(grid, x, q8, ls, 0) + IQ3SPair(grid, x, q8, ls, 2) + (IQ3SPair(grid, x, q8, ls, 4) + IQ3SPair(grid, x, q8, ls, 6));
+    }
+
+    /// <summary>Sub-blocks ib and ib + 1 of an IQ3_S block (see <see cref="IQ3S(byte*, byte*)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> IQ3SPair(uint* grid, byte* x, sbyte* q8, Vector256<uint> ls, int ib)
+    {
+        byte* qs = x + 2 + 8 * ib;
+        uint h = *(ushort*)(x + 66 + ib);
+        var g1 = Vector256.Create(Grid3S(grid, qs, h), Grid3S(grid, qs + 4, h >> 4)).AsByte();
+        var g2 = Vector256.Create(Grid3S(grid, qs + 8, h >> 8), Grid3S(grid, qs + 12, h >> 12)).AsByte();
+        var s = Vector256.Create(*(ulong*)(x + 74 + 4 * ib)).AsByte();
+        return Signed(g1, Masks(s, SpreadLow), q8 + 32 * ib, PickScale(ls, ib))
+            + Signed(g2, Masks(s, SpreadHigh), q8 + 32 * ib + 32, PickScale(ls, ib + 1));
     }
 
     /// <summary>Σ g·a over 32 activations as 16 int16 pair sums, g signed with |g| ≤ 127, exact for every activation byte.</summary>
@@ -162,54 +179,82 @@ internal static unsafe class IQBlockSums
         var sign = h8 >> 15;
         var lsd = (ls ^ sign) - sign;
         var shift = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 260)), Vector256.Create(Sse2.UnpackLow(lsd, lsd), Sse2.UnpackHigh(lsd, lsd)));
-        return shift + IQ1SPair(grid, x, q8, 0) + (IQ1SPair(grid, x, q8, 2) + IQ1SPair(grid, x, q8, 4)) + IQ1SPair(grid, x, q8, 6);
+        // 8·ls = 16·((h » 12) & 7) + 8 of every sub-block, as dword pairs for PickScale.
+        var ls8 = ((h8 >>> 8) & Vector128.Create((short)0x70)) + Vector128.Create((short)8);
+        var paired = Vector256.Create(Sse2.UnpackLow(ls8, ls8), Sse2.UnpackHigh(ls8, ls8)).AsUInt32();
+        return shift + IQ1SPair(grid, x, q8, paired, 0) + (IQ1SPair(grid, x, q8, paired, 2) + IQ1SPair(grid, x, q8, paired, 4)) + IQ1SPair(grid, x, q8, paired, 6);
     }
 
     /// <summary>8·ls·Σ g·a of sub-blocks ib and ib + 1 of an IQ1_S block (see <see cref="IQ1S(byte*, byte*)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> IQ1SPair(ulong* grid, byte* x, sbyte* q8, int ib)
+    private static Vector256<int> IQ1SPair(ulong* grid, byte* x, sbyte* q8, Vector256<uint> ls, int ib)
     {
-        uint h1 = *(ushort*)(x + 34 + 2 * ib), h2 = *(ushort*)(x + 36 + 2 * ib);
-        ulong p1 = Deposit(*(uint*)(x + 2 + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h1, 0x0700070007000700);
-        ulong p2 = Deposit(*(uint*)(x + 6 + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h2, 0x0700070007000700);
-        // 8·ls = 16·((h » 12) & 7) + 8.
-        var s1 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p1), q8 + 32 * ib), Vector256.Create((short)(((h1 >> 8) & 0x70) + 8)));
-        var s2 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p2), q8 + 32 * ib + 32), Vector256.Create((short)(((h2 >> 8) & 0x70) + 8)));
+        ulong p1 = Deposit(*(uint*)(x + 2 + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(*(ushort*)(x + 34 + 2 * ib), 0x0700070007000700);
+        ulong p2 = Deposit(*(uint*)(x + 6 + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(*(ushort*)(x + 36 + 2 * ib), 0x0700070007000700);
+        var s1 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p1), q8 + 32 * ib), PickScale(ls, ib));
+        var s2 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p2), q8 + 32 * ib + 32), PickScale(ls, ib + 1));
         return s1 + s2;
     }
 
     /// <summary>
-    /// IQ1_M (56-byte blocks): the weights as bytes 8·g ± 1 (the shift of their group of 8), so the lanes total
-    /// 8·sumi1 + sumi2 of <see cref="IQ1M.DotScalar"/> with one product per 32 weights.
+    /// iq1s_grid with the IQ1_M shift folded in: entry i (12 bits: the 11-bit grid index, then the group's shift bit)
+    /// holds the bytes 8·g ± 1 (minus where bit 11 is set), so a group of 8 needs one load and no shift vector.
+    /// 32 KiB, built once from the grid; pinned, so it is addressed by pointer.
+    /// </summary>
+    private static readonly ulong[] s_iq1Shifted = BuildShifted();
+
+    /// <summary>The address of <see cref="s_iq1Shifted"/>.</summary>
+    private static ulong* Iq1Shifted => (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(s_iq1Shifted));
+
+    private static ulong[] BuildShifted()
+    {
+        var t = GC.AllocateArray<ulong>(4096, pinned: true);
+        ReadOnlySpan<ulong> grid = IQ1Grid.Iq1SGrid;
+        for (int i = 0; i < 4096; i++)
+        {
+            int delta = (i & 0x800) != 0 ? -1 : 1;
+            for (int j = 0; j < 8; j++)
+                t[i] |= (ulong)(byte)(8 * (sbyte)(grid[i & 0x7FF] >> (8 * j)) + delta) << (8 * j);
+        }
+        return t;
+    }
+
+    /// <summary>
+    /// IQ1_M (56-byte blocks): the weights as bytes 8·g ± 1 (the shift of their group of 8, from the 12-bit index
+    /// into <see cref="s_iq1Shifted"/>), so the lanes total 8·sumi1 + sumi2 of <see cref="IQ1M.DotScalar"/> with one
+    /// product per 32 weights.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> IQ1M(byte* x, byte* y)
     {
-        ulong* grid = IQSimd.Pointer(IQ1Grid.Iq1SGrid);
+        ulong* grid = Iq1Shifted;
         sbyte* q8 = (sbyte*)(y + 4);
+        // The 16 3-bit scales (4 per u16 word, below its super-scale nibble) as bytes 2s + 1 in both 128-bit lanes,
+        // byte 2·ib + h for half h of sub-block ib; each sub-block picks its two with one shuffle.
+        ulong sc = *(ulong*)(x + 48);
+        ulong lo = Deposit((sc & 0xFFF) | ((sc >> 4) & 0xFFF000), 0x0707070707070707);
+        ulong hi = Deposit(((sc >> 32) & 0xFFF) | ((sc >> 36) & 0xFFF000), 0x0707070707070707);
+        var s = Vector128.Create(lo, hi).AsByte();
+        s += s + Vector128.Create((byte)1);
+        var ls = Vector256.Create(s, s);
         // Straight-line pairs of sub-blocks (constant offsets, independent chains for the out-of-order core).
-        return IQ1MPair(grid, x, q8, 0) + IQ1MPair(grid, x, q8, 2) + (IQ1MPair(grid, x, q8, 4) + IQ1MPair(grid, x, q8, 6));
+        return IQ1MPair(grid, x, q8, ls, 0) + IQ1MPair(grid, x, q8, ls, 2) + (IQ1MPair(grid, x, q8, ls, 4) + IQ1MPair(grid, x, q8, ls, 6));
     }
 
     /// <summary>Sub-blocks ib and ib + 1 of an IQ1_M block (see <see cref="IQ1M(byte*, byte*)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> IQ1MPair(ulong* grid, byte* x, sbyte* q8, int ib)
+    private static Vector256<int> IQ1MPair(ulong* grid, byte* x, sbyte* q8, Vector256<byte> ls, int ib)
     {
-        var one = Vector256.Create((byte)1);
-        var top = Vector256.Create((byte)0xF8);
         uint h = *(uint*)(x + 32 + 2 * ib);
-        // Byte k (group k of the two sub-blocks) gets 0x80 where that group's shift is negative; widened per group.
-        ulong negative = Deposit(h & 0x88888888, 0xF0F0F0F0F0F0F0F0);
-        var n = Vector128.CreateScalar(negative).AsSByte();
-        var d1 = Avx2.CompareGreaterThan(Vector256<long>.Zero, Avx2.ConvertToVector256Int64(n)).AsByte() | one;
-        var d2 = Avx2.CompareGreaterThan(Vector256<long>.Zero, Avx2.ConvertToVector256Int64(Sse2.ShiftRightLogical128BitLane(n, 4))).AsByte() | one;
-        ulong p1 = Deposit(*(uint*)(x + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h & 0x7777, 0x0F000F000F000F00);
-        ulong p2 = Deposit(*(uint*)(x + 4 * ib + 4), 0x00FF00FF00FF00FF) | Deposit((h >> 16) & 0x7777, 0x0F000F000F000F00);
-        var g1 = ((Grid1(grid, p1).AsUInt16() << 3).AsByte() & top) + d1;
-        var g2 = ((Grid1(grid, p2).AsUInt16() << 3).AsByte() & top) + d2;
-        int word = *(ushort*)(x + 48 + ib);
-        var s1 = Avx2.MultiplyAddAdjacent(Ternary(g1.AsSByte(), q8 + 32 * ib), IQSimd.Scales(2 * (word & 7) + 1, 2 * ((word >> 3) & 7) + 1));
-        var s2 = Avx2.MultiplyAddAdjacent(Ternary(g2.AsSByte(), q8 + 32 * ib + 32), IQSimd.Scales(2 * ((word >> 6) & 7) + 1, 2 * ((word >> 9) & 7) + 1));
+        ulong p1 = Deposit(*(uint*)(x + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h & 0xFFFF, 0x0F000F000F000F00);
+        ulong p2 = Deposit(*(uint*)(x + 4 * ib + 4), 0x00FF00FF00FF00FF) | Deposit(h >> 16, 0x0F000F000F000F00);
+        var s1 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p1), q8 + 32 * ib), PickScales(ls, ib));
+        var s2 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p2), q8 + 32 * ib + 32), PickScales(ls, ib + 1));
         return s1 + s2;
     }
+
+    /// <summary>int16 lanes: scale byte 2·ib of <paramref name="ls"/> in the low 128 bits, byte 2·ib + 1 in the high 128 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> PickScales(Vector256<byte> ls, int ib)
+        => Avx2.Shuffle(ls, Vector256.Create(Vector128.Create((short)(0x8000 | (2 * ib))), Vector128.Create((short)(0x8000 | (2 * ib + 1)))).AsByte()).AsInt16();
 }
