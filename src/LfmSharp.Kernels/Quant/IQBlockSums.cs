@@ -196,10 +196,13 @@ internal static unsafe class IQBlockSums
         return s1 + s2;
     }
 
+    /// <summary>The bias that makes the IQ1_M bytes 8·g ± 1 unsigned (0..18), so they are maddubs' unsigned operand.</summary>
+    private const int Iq1MBias = 9;
+
     /// <summary>
     /// iq1s_grid with the IQ1_M shift folded in: entry i (12 bits: the 11-bit grid index, then the group's shift bit)
-    /// holds the bytes 8·g ± 1 (minus where bit 11 is set), so a group of 8 needs one load and no shift vector.
-    /// 32 KiB, built once from the grid; pinned, so it is addressed by pointer.
+    /// holds the bytes 8·g ± 1 + <see cref="Iq1MBias"/> (minus where bit 11 is set), so a group of 8 needs one load,
+    /// no shift vector and no sign fix-up. 32 KiB, built once from the grid; pinned, so it is addressed by pointer.
     /// </summary>
     private static readonly ulong[] s_iq1Shifted = BuildShifted();
 
@@ -214,15 +217,15 @@ internal static unsafe class IQBlockSums
         {
             int delta = (i & 0x800) != 0 ? -1 : 1;
             for (int j = 0; j < 8; j++)
-                t[i] |= (ulong)(byte)(8 * (sbyte)(grid[i & 0x7FF] >> (8 * j)) + delta) << (8 * j);
+                t[i] |= (ulong)(byte)(8 * (sbyte)(grid[i & 0x7FF] >> (8 * j)) + delta + Iq1MBias) << (8 * j);
         }
         return t;
     }
 
     /// <summary>
-    /// IQ1_M (56-byte blocks): the weights as bytes 8·g ± 1 (the shift of their group of 8, from the 12-bit index
-    /// into <see cref="s_iq1Shifted"/>), so the lanes total 8·sumi1 + sumi2 of <see cref="IQ1M.DotScalar"/> with one
-    /// product per 32 weights.
+    /// IQ1_M (56-byte blocks): the weights as unsigned bytes 8·g ± 1 + 9 (the shift of their group of 8, from the
+    /// 12-bit index into <see cref="s_iq1Shifted"/>), one maddubs per 32 weights, less 9·Σ ls·bsum: the lanes total
+    /// 8·sumi1 + sumi2 of <see cref="IQ1M.DotScalar"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> IQ1M(byte* x, byte* y)
@@ -237,8 +240,11 @@ internal static unsafe class IQBlockSums
         var s = Vector128.Create(lo, hi).AsByte();
         s += s + Vector128.Create((byte)1);
         var ls = Vector256.Create(s, s);
+        // The bias comes back out through Q8_K's bsums (Σa per 16, the same halves the scales cover): 9·Σ ls_k·bsum_k.
+        var bias = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(y + 260)), Avx2.ConvertToVector256Int16(s).AsInt16());
         // Straight-line pairs of sub-blocks (constant offsets, independent chains for the out-of-order core).
-        return IQ1MPair(grid, x, q8, ls, 0) + IQ1MPair(grid, x, q8, ls, 2) + (IQ1MPair(grid, x, q8, ls, 4) + IQ1MPair(grid, x, q8, ls, 6));
+        var sum = IQ1MPair(grid, x, q8, ls, 0) + IQ1MPair(grid, x, q8, ls, 2) + (IQ1MPair(grid, x, q8, ls, 4) + IQ1MPair(grid, x, q8, ls, 6));
+        return sum - bias * Iq1MBias;
     }
 
     /// <summary>Sub-blocks ib and ib + 1 of an IQ1_M block (see <see cref="IQ1M(byte*, byte*)"/>).</summary>
@@ -248,8 +254,9 @@ internal static unsafe class IQBlockSums
         uint h = *(uint*)(x + 32 + 2 * ib);
         ulong p1 = Deposit(*(uint*)(x + 4 * ib), 0x00FF00FF00FF00FF) | Deposit(h & 0xFFFF, 0x0F000F000F000F00);
         ulong p2 = Deposit(*(uint*)(x + 4 * ib + 4), 0x00FF00FF00FF00FF) | Deposit(h >> 16, 0x0F000F000F000F00);
-        var s1 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p1), q8 + 32 * ib), PickScales(ls, ib));
-        var s2 = Avx2.MultiplyAddAdjacent(Ternary(Grid1(grid, p2), q8 + 32 * ib + 32), PickScales(ls, ib + 1));
+        // (8g ± 1 + 9)·a pair sums: |…| ≤ 2·18·128, no saturation.
+        var s1 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Grid1(grid, p1).AsByte(), Vector256.Load(q8 + 32 * ib)), PickScales(ls, ib));
+        var s2 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Grid1(grid, p2).AsByte(), Vector256.Load(q8 + 32 * ib + 32)), PickScales(ls, ib + 1));
         return s1 + s2;
     }
 
