@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;
@@ -70,43 +68,8 @@ internal static unsafe class IQ1S
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
-    {
-        float sumf = 0f;
-        fixed (ulong* grid = IQ1Grid.Iq1SGrid)
-        {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 50 * i, y = a + 292 * i;
-                byte* qs = x + 2;
-                ushort* qh = (ushort*)(x + 34);
-                sbyte* q8 = (sbyte*)(y + 4);
-                short* bsums = (short*)(y + 260);
-                var acc = Vector256<int>.Zero;
-                int sumi1 = 0;
-                for (int ib = 0; ib < 8; ib++, qs += 4)
-                {
-                    int h = qh[ib];
-                    var g = Vector256.Create(grid[qs[0] | ((h << 8) & 0x700)], grid[qs[1] | ((h << 5) & 0x700)],
-                                             grid[qs[2] | ((h << 2) & 0x700)], grid[qs[3] | ((h >> 1) & 0x700)]).AsSByte();
-                    int ls = 2 * ((h >> 12) & 7) + 1;
-                    acc += Avx2.MultiplyAddAdjacent(SignedDot(g, Vector256.Load(q8 + 32 * ib)), Vector256.Create((short)ls));
-                    int delta = 1 - ((h >> 14) & 2);   // −1 where bit 15 is set, without a data-dependent branch
-                    sumi1 += ls * delta * (bsums[2 * ib] + bsums[2 * ib + 1]);
-                }
-                int sumi = Simd.HorizontalSum(acc);
-                sumf += HalfToSingle(*(ushort*)x) * *(float*)y * (sumi + Delta * sumi1);
-            }
-        }
-        return sumf;
-    }
-
-    /// <summary>Σ g·a as 16 int16 pair sums, g ∈ {−1, 0, 1} (or any |g| ≤ 127), exact for every activation byte (|a| is the unsigned side).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<short> SignedDot(Vector256<sbyte> g, Vector256<sbyte> act)
-        => Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(g, act));
+    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (the exact 8·sumi + sumi1 from <see cref="IQBlockSums.IQ1S"/>, the same float steps).</summary>
+    internal static float DotAvx2(byte* w, byte* a, int nb) => MatVec8IQ.RowDot<IQ1S8>(w, a, nb);
 
     /// <summary>
     /// Super-block decode for <see cref="IQDecoded"/>: bytes 8·g ± 1 (the shift folded in, Post = 1/8) and ls for both
@@ -214,13 +177,9 @@ internal static unsafe class IQ1M
         return FromHalf(BitConverter.UInt16BitsToHalf((ushort)bits));
     }
 
-    /// <summary>Eight bytes of −1 when bit 0 of <paramref name="bit"/> is set, else eight bytes of +1 (no branch).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Delta8(int bit) => (ulong)-(long)(bit & 1) | 0x0101010101010101ul;
-
     /// <summary>The f16 bits of the super-scale from the four u16 scale words (ggml's iq1m_scale_t assembly).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ushort SuperScaleBits(ushort* sc) => (ushort)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) | ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
+    internal static ushort SuperScaleBits(ushort* sc) => (ushort)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) | ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
 
     /// <summary>
     /// Σ w[i]·a[i] like ggml_vec_dot_iq1_m_q8_K_generic: exact integers sumi1 = Σ ls·Σ g·a and sumi2 = Σ ls·Σ ±Σa per
@@ -232,40 +191,8 @@ internal static unsafe class IQ1M
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
-    {
-        float sumf = 0f;
-        fixed (ulong* grid = IQ1Grid.Iq1SGrid)
-        {
-            for (int i = 0; i < nb; i++)
-            {
-                byte* x = w + 56 * i, y = a + 292 * i;
-                byte* qs = x, qh = x + 32;
-                ushort* sc = (ushort*)(x + 48);
-                sbyte* q8 = (sbyte*)(y + 4);
-                var acc1 = Vector256<int>.Zero;
-                var acc2 = Vector256<int>.Zero;
-                for (int ib = 0; ib < 8; ib++, qs += 4, qh += 2)
-                {
-                    int h0 = qh[0], h1 = qh[1];
-                    var g = Vector256.Create(grid[qs[0] | ((h0 << 8) & 0x700)], grid[qs[1] | ((h0 << 4) & 0x700)],
-                                             grid[qs[2] | ((h1 << 8) & 0x700)], grid[qs[3] | ((h1 << 4) & 0x700)]).AsSByte();
-                    // Branch-free (the delta bits are data-random): all-ones bytes (−1) where the bit is set, else 0x01.
-                    var delta = Vector256.Create(Delta8(h0 >> 3), Delta8(h0 >> 7), Delta8(h1 >> 3), Delta8(h1 >> 7)).AsSByte();
-                    int word = sc[ib / 2] >> (6 * (ib % 2));
-                    var ls = IQSimd.Scales(2 * (word & 7) + 1, 2 * ((word >> 3) & 7) + 1);
-                    var act = Vector256.Load(q8 + 32 * ib);
-                    acc1 += Avx2.MultiplyAddAdjacent(IQ1S.SignedDot(g, act), ls);
-                    acc2 += Avx2.MultiplyAddAdjacent(IQ1S.SignedDot(delta, act), ls);
-                }
-                int sumi1 = Simd.HorizontalSum(acc1), sumi2 = Simd.HorizontalSum(acc2);
-                sumf += HalfToSingle(SuperScaleBits(sc)) * *(float*)y * (sumi1 + IQ1S.Delta * sumi2);
-            }
-        }
-        return sumf;
-    }
+    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (the exact 8·sumi1 + sumi2 from <see cref="IQBlockSums.IQ1M"/>, the same float steps).</summary>
+    internal static float DotAvx2(byte* w, byte* a, int nb) => MatVec8IQ.RowDot<IQ1M8>(w, a, nb);
 
     /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes 8·g ± 1 per group of 8 (Post = 1/8), 3-bit scales per 16.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)

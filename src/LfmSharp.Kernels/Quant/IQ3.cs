@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using static LfmSharp.Kernels.Quant.QuantMath;
 
 namespace LfmSharp.Kernels.Quant;
@@ -55,27 +53,8 @@ internal static unsafe class IQ3XXS
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.25f * IQSimd.GridDot<Grid>(w, a, nb);
-
-    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: eight grid indices, four 7-bit sign indices and the scale in one dword.</summary>
-    private readonly struct Grid : IGridBlock
-    {
-        public static int BlockBytes => 98;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
-        {
-            uint* grid = IQSimd.Pointer(IQTables.Iq3XxsGrid);
-            byte* q3 = x + 2 + 8 * ib;
-            uint aux = *(uint*)(x + 66 + 4 * ib);
-            var g = Vector256.Create(grid[q3[0]], grid[q3[1]], grid[q3[2]], grid[q3[3]],
-                                     grid[q3[4]], grid[q3[5]], grid[q3[6]], grid[q3[7]]).AsByte();
-            var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(aux, IQSimd.SignMaskPointer), Vector256.Load(q8));
-            return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (aux >> 28) + 1)));
-        }
-    }
+    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers from <see cref="IQBlockSums.IQ3XXS"/>, the same float steps).</summary>
+    internal static float DotAvx2(byte* w, byte* a, int nb) => MatVec8IQ.RowDot<IQ3XXS8>(w, a, nb);
 
     /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes, ls = 2·(aux » 28) + 1 for both halves.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
@@ -172,29 +151,8 @@ internal static unsafe class IQ3S
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb) => IQSimd.GridDot<Grid>(w, a, nb);
-
-    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: eight 9-bit grid indices, explicit sign bits, one 4-bit scale.</summary>
-    private readonly struct Grid : IGridBlock
-    {
-        public static int BlockBytes => 110;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
-        {
-            uint* grid = IQSimd.Pointer(IQTables.Iq3SGrid);
-            byte* qs = x + 2 + 8 * ib;
-            int h = x[66 + ib];
-            var g = Vector256.Create(
-                grid[qs[0] | ((h << 8) & 256)], grid[qs[1] | ((h << 7) & 256)], grid[qs[2] | ((h << 6) & 256)], grid[qs[3] | ((h << 5) & 256)],
-                grid[qs[4] | ((h << 4) & 256)], grid[qs[5] | ((h << 3) & 256)], grid[qs[6] | ((h << 2) & 256)], grid[qs[7] | ((h << 1) & 256)]).AsByte();
-            var p = IQSimd.SignedProducts(g, Simd.BitMasks(*(uint*)(x + 74 + 4 * ib)), Vector256.Load(q8));
-            int ls = 2 * ((x[106 + ib / 2] >> (4 * (ib & 1))) & 0xF) + 1;
-            return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)ls));
-        }
-    }
+    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers from <see cref="IQBlockSums.IQ3S"/>, the same float steps).</summary>
+    internal static float DotAvx2(byte* w, byte* a, int nb) => MatVec8IQ.RowDot<IQ3S8>(w, a, nb);
 
     /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes (explicit sign bits), one ls = 2s + 1 per 32.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)

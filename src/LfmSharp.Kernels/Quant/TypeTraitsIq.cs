@@ -13,7 +13,8 @@ namespace LfmSharp.Kernels.Quant;
 /// types run the scalar where AVX2 is missing. None of IQ1/IQ2/IQ3 has a reference quantizer here (llama.cpp's need an
 /// importance matrix; IQ4_NL and IQ4_XS have one, ggml's no-imatrix search, in IQ4Quantize). IQ4_NL and IQ4_XS have
 /// 8-row decode and packed-GEMM kernels (MatVec8IQ4, IQ4Packed); the grid and ternary types decode each row once per
-/// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>) and otherwise run one row at a time.
+/// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>); for 1–3 tokens IQ3_XXS, IQ3_S, IQ1_S and IQ1_M
+/// run the 8-row decode kernel <see cref="MatVec8IQ"/>, the others one row at a time.
 /// </remarks>
 internal static unsafe class TypeTraitsIq
 {
@@ -48,9 +49,9 @@ internal static unsafe class TypeTraitsIq
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
-        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f) });
-        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock) });
-        add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null), Decoder = new(&IQ1S.DecodeBlock, post: IQ1S.Delta) });
-        add(new(GgmlType.IQ1_M, GgmlType.Q8_K, &IQ1M.DequantizeRow, &IQ1M.DotScalar) { DotSimd = Simd.Pick(&IQ1M.DotAvx2, null), Decoder = new(&IQ1M.DecodeBlock, post: IQ1S.Delta) });
+        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f), Decode8 = avx2 ? &MatVec8IQ.Group<IQ3XXS8> : null });
+        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock), Decode8 = avx2 ? &MatVec8IQ.Group<IQ3S8> : null });
+        add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null), Decoder = new(&IQ1S.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1S8> : null });
+        add(new(GgmlType.IQ1_M, GgmlType.Q8_K, &IQ1M.DequantizeRow, &IQ1M.DotScalar) { DotSimd = Simd.Pick(&IQ1M.DotAvx2, null), Decoder = new(&IQ1M.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1M8> : null });
     }
 }
