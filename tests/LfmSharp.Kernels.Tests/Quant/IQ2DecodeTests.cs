@@ -79,6 +79,16 @@ public sealed unsafe class IQ2DecodeTests
         Assert.NotNull(k.Decoder);   // batches of 4+ keep the decoded path
     }
 
+    [Fact]
+    public void The_sign_table_is_ksigns_as_plus_minus_one_bytes()
+    {
+        ReadOnlySpan<ulong> ones = IQ2Simd.SignOnes;
+        Assert.Equal(128, ones.Length);
+        for (int i = 0; i < 128; i++)
+            for (int j = 0; j < 8; j++)
+                Assert.Equal((IQTables.KSigns[i] >> j & 1) != 0 ? 0xFF : 0x01, (int)(ones[i] >> (8 * j)) & 0xFF);
+    }
+
     /// <summary>20 rows: two groups of 8 and a ragged 4, through Compute and the fused gate/up pass, batches 1–5.</summary>
     [Theory]
     [MemberData(nameof(Types))]
