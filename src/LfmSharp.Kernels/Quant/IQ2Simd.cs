@@ -154,6 +154,13 @@ internal static unsafe class IQ2Simd
         return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Load(abs), t), scales);
     }
 
+    /// <summary>vpshufb table of 4-bit parities: byte i (in both 128-bit lanes) is 0x80 where i has an odd number of set bits.</summary>
+    public static Vector256<byte> ParityTable
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create(0x8000008000808000ul, 0x0080800080000080ul, 0x8000008000808000ul, 0x0080800080000080ul).AsByte();
+    }
+
     /// <summary>
     /// ±1 per weight of sub-block <paramref name="k"/> (0..3) of <paramref name="signs"/>, whose words hold the sign
     /// bytes of 4 sub-blocks in their low bytes: byte j is −1 where bit j % 8 of its group's sign byte is set.
@@ -262,7 +269,7 @@ internal unsafe struct IQ2XSBlock : IIQ2Block
         var s7 = Avx2.ShiftRightLogical(w, 9);
         // parity(s7) = parity(its 4-bit fold (w » 9) ^ (w » 13)); a 16-entry vpshufb table gives 0x80 for odd.
         var fold = (s7 ^ Avx2.ShiftRightLogical(w, 13)).AsByte();
-        var odd = Avx2.Shuffle(Vector256.Create(0x8000008000808000ul, 0x0080800080000080ul, 0x8000008000808000ul, 0x0080800080000080ul).AsByte(), fold);
+        var odd = Avx2.Shuffle(IQ2Simd.ParityTable, fold);
         return s7 | odd.AsUInt16();
     }
 
