@@ -85,7 +85,7 @@ internal static unsafe class IQ2Simd
     ];
 
     /// <summary>Σ w·a over <paramref name="nb"/> super-blocks: the scalar dot's float steps over <typeparamref name="T"/>'s exact block integers.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
     public static float Dot<T>(byte* w, byte* a, int nb) where T : struct, IIQ2Block
     {
         byte* abs = stackalloc byte[ScratchBytes];
@@ -106,7 +106,7 @@ internal static unsafe class IQ2Simd
     /// 8 GGUF rows · one Q8_K row (<see cref="TypeTraits.Decode8"/>): per block the 8 rows' integers are gathered into
     /// one vector (lane r = row r) and scaled by their 8 d at once; each lane sees the row dot's float steps exactly.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]   // the scratch is written before it is read
     public static void Decode8<T>(in Group8 g) where T : struct, IIQ2Block
     {
         byte* w = g.Rows, a = g.Act;
