@@ -36,8 +36,8 @@ internal static unsafe class IQSimd
     public static T* Pointer<T>(ReadOnlySpan<T> table) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(table));
 
     /// <summary>
-    /// The AVX2 row dot of the IQ3 grid types (IQ3_XXS, IQ3_S; IQ2 has its own unrolled kernels in IQ2Simd) before their constant factor:
-    /// per super-block the exact Σ over its 8 sub-blocks of <see cref="IGridBlock.SubBlock"/>, then
+    /// The AVX2 row dot of the IQ3 grid types (IQ3_XXS, IQ3_S; IQ2 has its own unrolled kernels in IQ2Simd) before
+    /// their constant factor: per super-block the exact Σ over its 8 sub-blocks of <see cref="IGridBlock.SubBlock"/>, then
     /// sumf += d_w·d_a·isum — the order of ggml's generic dot, so the result is bit-identical to the scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
