@@ -36,8 +36,8 @@ internal static unsafe class IQSimd
     public static T* Pointer<T>(ReadOnlySpan<T> table) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(table));
 
     /// <summary>
-    /// The AVX2 row dot shared by the grid types (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) before their constant factor:
-    /// per super-block the exact Σ over its 8 sub-blocks of <see cref="IGridBlock.SubBlock"/>, then
+    /// The AVX2 row dot of the IQ3 grid types (IQ3_XXS, IQ3_S; IQ2 has its own unrolled kernels in IQ2Simd) before
+    /// their constant factor: per super-block the exact Σ over its 8 sub-blocks of <see cref="IGridBlock.SubBlock"/>, then
     /// sumf += d_w·d_a·isum — the order of ggml's generic dot, so the result is bit-identical to the scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -122,23 +122,7 @@ internal static unsafe class IQ2XXS
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.125f * IQSimd.GridDot<Grid>(w, a, nb);
-
-    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: four grid indices in a0, four 7-bit sign indices and the scale in a1.</summary>
-    private readonly struct Grid : IGridBlock
-    {
-        public static int BlockBytes => 66;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
-        {
-            ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2XxsGrid);
-            uint a0 = *(uint*)(x + 2 + 8 * ib), a1 = *(uint*)(x + 6 + 8 * ib);
-            var g = Vector256.Create(grid[a0 & 0xFF], grid[(a0 >> 8) & 0xFF], grid[(a0 >> 16) & 0xFF], grid[a0 >> 24]).AsByte();
-            var p = IQSimd.SignedProducts(g, IQSimd.NegativeMasks(a1, IQSimd.SignMaskPointer), Vector256.Load(q8));
-            return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(2 * (a1 >> 28) + 1)));
-        }
-    }
+    internal static float DotAvx2(byte* w, byte* a, int nb) => IQ2Simd.Dot<IQ2XXSBlock>(w, a, nb);
 
     /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes, ls = 2·(a1 » 28) + 1 for both halves.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
@@ -251,25 +235,7 @@ internal static unsafe class IQ2XS
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.125f * IQSimd.GridDot<Grid>(w, a, nb);
-
-    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: four 9-bit grid + 7-bit sign indices, two 4-bit scales.</summary>
-    private readonly struct Grid : IGridBlock
-    {
-        public static int BlockBytes => 74;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
-        {
-            ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2XsGrid), masks = IQSimd.SignMaskPointer;
-            ushort* q2 = (ushort*)(x + 2) + 4 * ib;
-            var g = Vector256.Create(grid[q2[0] & 511], grid[q2[1] & 511], grid[q2[2] & 511], grid[q2[3] & 511]).AsByte();
-            var neg = Vector256.Create(masks[q2[0] >> 9], masks[q2[1] >> 9], masks[q2[2] >> 9], masks[q2[3] >> 9]).AsByte();
-            var p = IQSimd.SignedProducts(g, neg, Vector256.Load(q8));
-            byte sc = x[66 + ib];
-            return Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
-        }
-    }
+    internal static float DotAvx2(byte* w, byte* a, int nb) => IQ2Simd.Dot<IQ2XSBlock>(w, a, nb);
 
     /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes, ls = 2s + 1 per half.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
@@ -371,26 +337,7 @@ internal static unsafe class IQ2S
 
     /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (exact block integers, the same float steps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb) => 0.125f * IQSimd.GridDot<Grid>(w, a, nb);
-
-    /// <summary>Sub-block ib for <see cref="IQSimd.GridDot{T}"/>: four 10-bit grid indices, explicit sign bytes, two 4-bit scales.</summary>
-    private readonly struct Grid : IGridBlock
-    {
-        public static int BlockBytes => 82;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> SubBlock(byte* x, int ib, sbyte* q8)
-        {
-            ulong* grid = IQSimd.Pointer(IQ2Grids.Iq2SGrid);
-            byte* qs = x + 2 + 4 * ib;
-            int h = x[66 + ib];
-            var g = Vector256.Create(grid[qs[0] | ((h << 8) & 0x300)], grid[qs[1] | ((h << 6) & 0x300)],
-                                     grid[qs[2] | ((h << 4) & 0x300)], grid[qs[3] | ((h << 2) & 0x300)]).AsByte();
-            var p = IQSimd.SignedProducts(g, Simd.BitMasks(*(uint*)(qs + 32)), Vector256.Load(q8));
-            byte sc = x[74 + ib];
-            return Avx2.MultiplyAddAdjacent(p, IQSimd.Scales(2 * (sc & 0xF) + 1, 2 * (sc >> 4) + 1));
-        }
-    }
+    internal static float DotAvx2(byte* w, byte* a, int nb) => IQ2Simd.Dot<IQ2SBlock>(w, a, nb);
 
     /// <summary>Super-block decode for <see cref="IQDecoded"/>: signed grid bytes (explicit sign bits), ls = 2s + 1 per half.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)

@@ -87,7 +87,10 @@ internal sealed unsafe class TypeTraits
     /// <inheritdoc cref="Decode8Tokens"/>
     public delegate*<in Group8, int, int, int, int, void> Decode8TokensInterleaved { get; init; }
 
-    /// <summary>Largest batch the 8-row decode kernels take before the packed GEMM runs (3 unless a multi-token kernel says more).</summary>
+    /// <summary>
+    /// Largest batch the 8-row decode kernels take before the packed GEMM (or, for a type with a <see cref="Decoder"/>,
+    /// the decoded batch path) runs: 3 unless the entry says more.
+    /// </summary>
     public int MaxMatVecTokens { get; init; } = PackedGemm.Tokens - 1;
 
     /// <summary>What the 8-row kernels need next to the quantized activation row.</summary>

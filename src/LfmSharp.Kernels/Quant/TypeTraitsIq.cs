@@ -46,9 +46,9 @@ internal static unsafe class TypeTraitsIq
         });
         add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) });
         add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) });
-        add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
-        add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
-        add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2XXSBlock> : null, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2XSBlock> : null, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2SBlock> : null, Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f), Decode8 = avx2 ? &MatVec8IQ.Group<IQ3XXS8> : null });
         add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock), Decode8 = avx2 ? &MatVec8IQ.Group<IQ3S8> : null });
         add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null), Decoder = new(&IQ1S.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1S8> : null });
