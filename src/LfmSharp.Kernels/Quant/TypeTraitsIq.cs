@@ -13,8 +13,8 @@ namespace LfmSharp.Kernels.Quant;
 /// types run the scalar where AVX2 is missing. None of IQ1/IQ2/IQ3 has a reference quantizer here (llama.cpp's need an
 /// importance matrix; IQ4_NL and IQ4_XS have one, ggml's no-imatrix search, in IQ4Quantize). IQ4_NL and IQ4_XS have
 /// 8-row decode and packed-GEMM kernels (MatVec8IQ4, IQ4Packed); the grid and ternary types decode each row once per
-/// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>); for 1–3 tokens IQ3_XXS, IQ3_S, IQ1_S and IQ1_M
-/// run the 8-row decode kernel <see cref="MatVec8IQ"/>, the others one row at a time.
+/// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>); below a decoder's batch size they run 8-row
+/// decode kernels: <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="MatVec8IQ"/> for IQ3_XXS, IQ3_S, IQ1_S, IQ1_M.
 /// </remarks>
 internal static unsafe class TypeTraitsIq
 {
