@@ -73,6 +73,7 @@ internal static unsafe partial class IQDecoded
     /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
     /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst)
     {
         short* ls = stackalloc short[16];
@@ -154,6 +155,7 @@ internal static unsafe partial class IQDecoded
     /// <paramref name="da"/> is <see cref="ScaleTable"/>'s output for these activations; <paramref name="scratch"/>
     /// holds <see cref="ScratchBytes"/> bytes, 64-byte aligned.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Group(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb,
         byte* act, int actRowBytes, int tokens, float* da, byte* scratch, float* y, long yStride)
     {
