@@ -153,7 +153,7 @@ internal static unsafe partial class MatMul
                 return;
             }
 
-            // Grid/ternary types: a batch decodes each group of 4 weight rows once and runs 4-row × 4-token tiles
+            // Grid/ternary types: a batch decodes each panel of 16 weight rows once and runs 4-row × 4-token tiles
             // over it (IQDecoded).
             if (mode == DotMode.Quantized && k.Decoder != null && tokens >= IQDecoded.MinTokens)
             {
@@ -161,7 +161,7 @@ internal static unsafe partial class MatMul
                 (d.W, d.Y, d.Act, d.Tokens, d.ActRowBytes) = (w, (nint)py, (nint)pa, tokens, actRowBytes);
                 fixed (byte* pd = ws.Decoded)
                     d.Prepare(pd, ws.MaxColumns, ws.MaxTokens);
-                ws.Pool.For((w.Rows + IQDecoded.Rows - 1) / IQDecoded.Rows, 1, d);
+                ws.Pool.For((w.Rows + IQDecoded.PanelRows - 1) / IQDecoded.PanelRows, 1, d);
                 return;
             }
 

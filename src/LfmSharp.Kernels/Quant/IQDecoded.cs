@@ -61,6 +61,15 @@ internal static unsafe partial class IQDecoded
     /// <summary>Smallest batch that takes the decoded path (below, decoding a row costs more than it saves).</summary>
     public const int MinTokens = 4;
 
+    /// <summary>Decoded 4-row groups per panel, the rows of one work item (<see cref="PanelRows"/>).</summary>
+    private const int PanelGroups = 4;
+
+    /// <summary>Weight rows per work item: each token's outputs of a panel fill one 64-byte line.</summary>
+    public const int PanelRows = PanelGroups * Rows;
+
+    /// <summary>Most tokens per pass over a panel (<see cref="TokenBlock"/>).</summary>
+    private const int MaxTokenBlock = 64;
+
     /// <summary>Blocks per pass over the tokens: 8 decoded group blocks (17 KB) stay in L1 while the tokens go by.</summary>
     private const int ChunkBlocks = 8;
 
@@ -150,63 +159,85 @@ internal static unsafe partial class IQDecoded
     }
 
     /// <summary>
-    /// One group of up to <see cref="Rows"/> weight rows against <paramref name="tokens"/> Q8_K activation rows
-    /// (<paramref name="actRowBytes"/> apart): y[t·yStride + r] = the row dot of row r and token t.
-    /// <paramref name="da"/> is <see cref="ScaleTable"/>'s output for these activations; <paramref name="scratch"/>
-    /// holds <see cref="ScratchBytes"/> bytes, 64-byte aligned.
+    /// One panel of up to <see cref="PanelRows"/> weight rows (<paramref name="rowBytes"/> apart) against
+    /// <paramref name="tokens"/> Q8_K activation rows (<paramref name="actRowBytes"/> apart):
+    /// y[t·yStride + r] = the row dot of row r and token t. <paramref name="da"/> is <see cref="ScaleTable"/>'s output
+    /// for these activations; <paramref name="scratch"/> holds <see cref="ScratchBytes"/> bytes, 64-byte aligned.
     /// </summary>
+    /// <remarks>
+    /// The panel's 4-row groups are decoded once; then, per block of tokens whose activations stay in L2, every
+    /// chunk of blocks runs each group's tiles (the group's decoded chunk stays in L1 while its tiles go by), and each
+    /// token's 16 outputs are written as one run (a cache line), not 4 floats per page-apart token row.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Group(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb,
+    public static void Panel(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb,
         byte* act, int actRowBytes, int tokens, float* da, byte* scratch, float* y, long yStride)
     {
-        DecodeGroup(decoder, rows, rowBytes, count, blockBytes, nb, scratch);
-        int tiles = (tokens + Tokens - 1) / Tokens;
-        float* sumf = (float*)(scratch + (long)GroupBlockBytes * nb);
-        new Span<float>(sumf, 16 * tiles).Clear();
-        float post = decoder.Post;
-        for (int c0 = 0; c0 < nb; c0 += ChunkBlocks)
+        int groups = (count + Rows - 1) / Rows;
+        long groupBytes = (long)GroupBlockBytes * nb;
+        for (int gi = 0; gi < groups; gi++)
+            DecodeGroup(decoder, rows + rowBytes * Rows * gi, rowBytes, Math.Min(Rows, count - Rows * gi), blockBytes, nb, scratch + groupBytes * gi);
+        float* sumf = (float*)(scratch + groupBytes * PanelGroups);
+        int blockTokens = TokenBlock(nb);
+        for (int tb = 0; tb < tokens; tb += blockTokens)
         {
-            int blocks = Math.Min(ChunkBlocks, nb - c0);
-            byte* g = scratch + (long)GroupBlockBytes * c0;
-            for (int k = 0; k < tiles; k++)
+            int n = Math.Min(blockTokens, tokens - tb), tiles = (n + Tokens - 1) / Tokens;
+            new Span<float>(sumf, 16 * tiles * groups).Clear();
+            for (int c0 = 0; c0 < nb; c0 += ChunkBlocks)
+                for (int gi = 0; gi < groups; gi++)
+                    Tiles(scratch + groupBytes * gi + (long)GroupBlockBytes * c0, Math.Min(ChunkBlocks, nb - c0), c0, nb,
+                        act, actRowBytes, tb, tokens, tiles, da, decoder.Post, sumf + 16 * tiles * gi);
+            float final = decoder.Final;
+            for (int t = 0; t < n; t++)
             {
-                byte* a0 = act + (long)Tokens * k * actRowBytes + (long)Q8KBytes * c0;
-                int left = tokens - Tokens * k;
-                byte* a1 = left > 1 ? a0 + actRowBytes : a0;
-                byte* a2 = left > 2 ? a1 + actRowBytes : a1;
-                byte* a3 = left > 3 ? a2 + actRowBytes : a2;
-                float* dk = da + Tokens * ((long)k * nb + c0);
-                if (Use512)
-                    Tile512(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
-                else if (Simd.Avx2Fma)
-                    TileAvx2(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
-                else
-                    TileScalar(g, blocks, a0, a1, a2, a3, post, sumf + 16 * k);
+                float* yt = y + (tb + t) * yStride;
+                float* st = sumf + 16 * (t / Tokens) + t % Tokens;
+                for (int r = 0; r < count; r++)
+                    yt[r] = final * st[16 * tiles * (r / Rows) + Tokens * (r % Rows)];
             }
         }
-        for (int k = 0; k < tiles; k++)
-            for (int j = 0; j < 16; j++)
-            {
-                int r = j / Tokens, t = Tokens * k + j % Tokens;
-                if (r < count && t < tokens)
-                    y[t * yStride + r] = decoder.Final * sumf[16 * k + j];
-            }
     }
+
+    /// <summary>
+    /// The tiles of one group's chunk (<paramref name="blocks"/> blocks from block <paramref name="c0"/>) for tokens
+    /// [t0, t0 + 4·<paramref name="tiles"/>), missing tokens repeating the last one; tile k adds to sumf[16k..].
+    /// </summary>
+    private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, int t0, int tokens, int tiles, float* da, float post, float* sumf)
+    {
+        for (int k = 0; k < tiles; k++)
+        {
+            int t = t0 + Tokens * k, left = tokens - t;
+            byte* a0 = act + (long)t * actRowBytes + (long)Q8KBytes * c0;
+            byte* a1 = left > 1 ? a0 + actRowBytes : a0;
+            byte* a2 = left > 2 ? a1 + actRowBytes : a1;
+            byte* a3 = left > 3 ? a2 + actRowBytes : a2;
+            float* dk = da + Tokens * ((long)(t / Tokens) * nb + c0);
+            if (Use512)
+                Tile512(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
+            else if (Simd.Avx2Fma)
+                TileAvx2(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
+            else
+                TileScalar(g, blocks, a0, a1, a2, a3, post, sumf + 16 * k);
+        }
+    }
+
+    /// <summary>Tokens per pass over a panel: a multiple of 4 whose activation rows (nb·292 bytes each) fill about 256 KB, 4..64.</summary>
+    private static int TokenBlock(int nb) => Math.Clamp(256 * 1024 / (Q8KBytes * Math.Max(1, nb)) & ~(Tokens - 1), Tokens, MaxTokenBlock);
 
     /// <summary>Bytes of a scale table (<see cref="ScaleTable"/>) for rows of <paramref name="columns"/> and a batch of <paramref name="tokens"/>, 64-byte rounded.</summary>
     public static long TableBytes(int columns, int tokens) => Align64(16L * (columns / 256) * ((tokens + Tokens - 1) / Tokens));
 
-    /// <summary>Bytes of one thread's <see cref="Group"/> scratch (decoded group and the tiles' sums), 64-byte rounded.</summary>
-    public static long ScratchBytes(int columns, int tokens) => Align64((long)GroupBlockBytes * (columns / 256) + 64L * ((tokens + Tokens - 1) / Tokens));
+    /// <summary>Bytes of one thread's <see cref="Panel"/> scratch (decoded groups and the tiles' sums), 64-byte rounded.</summary>
+    public static long ScratchBytes(int columns) => Align64((long)GroupBlockBytes * (columns / 256) * PanelGroups) + 64L * PanelGroups * (MaxTokenBlock / Tokens);
 
     /// <summary>Bytes a workspace holds for the decoded path: alignment slack, the scale table and one scratch per thread.</summary>
-    public static long WorkspaceBytes(int threads, int columns, int tokens) => 64 + TableBytes(columns, tokens) + threads * ScratchBytes(columns, tokens);
+    public static long WorkspaceBytes(int threads, int columns, int tokens) => 64 + TableBytes(columns, tokens) + threads * ScratchBytes(columns);
 
     private static long Align64(long n) => (n + 63) & ~63L;
 
     /// <summary>
-    /// Groups [start, end) of <see cref="Rows"/> weight rows of a batched matmul (activations already in Q8_K, their
-    /// scale table in <see cref="Table"/>), one decode per group.
+    /// Panels [start, end) of <see cref="PanelRows"/> weight rows of a batched matmul (activations already in Q8_K, their
+    /// scale table in <see cref="Table"/>), one decode per row.
     /// </summary>
     internal sealed class Job : IParallelWork
     {
@@ -221,7 +252,7 @@ internal static unsafe partial class IQDecoded
             byte* aligned = (byte*)(((nint)buffer + 63) & ~(nint)63);
             Table = (nint)aligned;
             Scratch = (nint)(aligned + TableBytes(maxColumns, maxTokens));
-            ScratchStride = ScratchBytes(maxColumns, maxTokens);
+            ScratchStride = ScratchBytes(maxColumns);
             ScaleTable((byte*)Act, ActRowBytes, Tokens, W.Columns / 256, (float*)Table);
         }
 
@@ -232,10 +263,10 @@ internal static unsafe partial class IQDecoded
             var decoder = w.Kernels!.Decoder!;
             int nb = w.Columns / 256, blockBytes = GgmlTypes.TypeSize(w.Type);
             byte* scratch = (byte*)Scratch + thread * ScratchStride;
-            for (int g = start; g < end; g++)
+            for (int p = start; p < end; p++)
             {
-                int r0 = Rows * g;
-                Group(decoder, w.Data + (long)r0 * w.RowBytes, w.RowBytes, Math.Min(Rows, w.Rows - r0), blockBytes, nb,
+                int r0 = PanelRows * p;
+                Panel(decoder, w.Data + (long)r0 * w.RowBytes, w.RowBytes, Math.Min(PanelRows, w.Rows - r0), blockBytes, nb,
                     (byte*)Act, ActRowBytes, Tokens, (float*)Table, scratch, (float*)Y + r0, w.Rows);
             }
         }

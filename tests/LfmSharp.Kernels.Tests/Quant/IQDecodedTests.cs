@@ -6,11 +6,11 @@ using static LfmSharp.Testing.IQuantRows;
 namespace LfmSharp.Kernels.Tests.Quant;
 
 /// <summary>
-/// The decoded batch path of the grid and ternary types (<see cref="IQDecoded"/>): a decoded group of 1–4 rows against
+/// The decoded batch path of the grid and ternary types (<see cref="IQDecoded"/>): a decoded panel of 7 or 16 rows against
 /// 1–9 tokens gives bits equal to the type's scalar row dot (extreme scales and the full activation range included,
 /// blocks across a chunk boundary), the AVX-512, AVX2 and scalar tile kernels give the same 16 sums bit for bit, and a
 /// batched matmul equals the per-row dots for batches 1–21. The suite also runs AVX2-only and with all intrinsics off,
-/// which sends <see cref="IQDecoded.Group"/> through the other tile kernels.
+/// which sends <see cref="IQDecoded.Panel"/> through the other tile kernels.
 /// </summary>
 public sealed unsafe class IQDecodedTests
 {
@@ -27,7 +27,7 @@ public sealed unsafe class IQDecodedTests
 
     [Theory]
     [MemberData(nameof(DecodedTypes))]
-    public void A_decoded_group_gives_the_bits_of_the_scalar_row_dots(GgmlType type)
+    public void A_decoded_panel_gives_the_bits_of_the_scalar_row_dots(GgmlType type)
     {
         var k = TypeTraits.For(type);
         Assert.NotNull(k.Decoder);
@@ -36,8 +36,8 @@ public sealed unsafe class IQDecodedTests
         foreach (var fill in Fills)
             foreach (bool mixed in new[] { false, true })
             {
-                int count = mixed ? 3 : 4, tokens = mixed ? 9 : 4;
-                var w = new byte[IQDecoded.Rows * rowBytes];
+                int count = mixed ? 7 : 16, tokens = mixed ? 9 : 4;
+                var w = new byte[count * rowBytes];
                 for (int r = 0; r < count; r++)
                     Weights(type, Nb, rng, fill, mixed).CopyTo(w, r * rowBytes);
                 var act = new byte[tokens * actRowBytes];
@@ -50,7 +50,7 @@ public sealed unsafe class IQDecodedTests
                 {
                     float* table = (float*)buffer.P;
                     IQDecoded.ScaleTable(pa, actRowBytes, tokens, Nb, table);
-                    IQDecoded.Group(k.Decoder!, pw, rowBytes, count, size, Nb, pa, actRowBytes, tokens, table,
+                    IQDecoded.Panel(k.Decoder!, pw, rowBytes, count, size, Nb, pa, actRowBytes, tokens, table,
                         buffer.P + IQDecoded.TableBytes(256 * Nb, tokens), py, count);
                 }
                 for (int r = 0; r < count; r++)
