@@ -45,7 +45,7 @@ internal sealed unsafe class BlockDecoder
 /// weights: pair sums stay within int16 because |q| ≤ 64 (255·64·2 = 32640), and the offset is removed with the
 /// per-block 128·Σ ls·Σq computed at decode time, so no activation value (−128 included) is special.
 /// Decoded group block (<see cref="GroupBlockBytes"/>, 64-byte aligned parts): q[4][256], int16 scales[4][128],
-/// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·row + token, so each row's value 4 times).
+/// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·token + row, so each row's value 4 times).
 /// </remarks>
 internal static unsafe partial class IQDecoded
 {
@@ -99,8 +99,8 @@ internal static unsafe partial class IQDecoded
                 int offset = 128 * ScaledSum(q, sc);
                 for (int t = 0; t < Tokens; t++)
                 {
-                    ((int*)(g + OffsetsAt))[Tokens * r + t] = offset;
-                    ((float*)(g + ScaleAt))[Tokens * r + t] = dw;
+                    ((int*)(g + OffsetsAt))[Rows * t + r] = offset;
+                    ((float*)(g + ScaleAt))[Rows * t + r] = dw;
                 }
             }
         }
@@ -143,8 +143,8 @@ internal static unsafe partial class IQDecoded
     }
 
     /// <summary>
-    /// Writes the Q8_K scale d_a of every block of every token in tile order (tile k, block b: 4 floats at
-    /// 4·(k·nb + b)), the last token repeated to fill the last tile: the tiles broadcast them next to d_w.
+    /// Writes the Q8_K scale d_a of every block of every token in tile lane order (tile k, block b: 16 floats at
+    /// 16·(k·nb + b), lane 4·token + row), the last token repeated to fill the last tile: the tiles load them next to d_w.
     /// </summary>
     public static void ScaleTable(byte* act, int actRowBytes, int tokens, int nb, float* dst)
     {
@@ -154,7 +154,7 @@ internal static unsafe partial class IQDecoded
             {
                 byte* a = act + (long)Math.Min(Tokens * k + t, tokens - 1) * actRowBytes;
                 for (int b = 0; b < nb; b++)
-                    dst[Tokens * ((long)k * nb + b) + t] = *(float*)(a + Q8KBytes * (long)b);
+                    new Span<float>(dst + 16 * ((long)k * nb + b) + Rows * t, Rows).Fill(*(float*)(a + Q8KBytes * (long)b));
             }
     }
 
@@ -187,13 +187,16 @@ internal static unsafe partial class IQDecoded
                 for (int gi = 0; gi < groups; gi++)
                     Tiles(scratch + groupBytes * gi + (long)GroupBlockBytes * c0, Math.Min(ChunkBlocks, nb - c0), c0, nb,
                         act, actRowBytes, tb, tokens, tiles, da, decoder.Post, sumf + 16 * tiles * gi);
-            float final = decoder.Final;
+            var final = Vector128.Create(decoder.Final);
             for (int t = 0; t < n; t++)
             {
                 float* yt = y + (tb + t) * yStride;
-                float* st = sumf + 16 * (t / Tokens) + t % Tokens;
-                for (int r = 0; r < count; r++)
-                    yt[r] = final * st[16 * tiles * (r / Rows) + Tokens * (r % Rows)];
+                float* st = sumf + 16 * (t / Tokens) + Rows * (t % Tokens);
+                int r = 0;
+                for (; r + Rows <= count; r += Rows)
+                    (final * Vector128.Load(st + 16 * tiles * (r / Rows))).Store(yt + r);
+                for (; r < count; r++)
+                    yt[r] = final.ToScalar() * st[16 * tiles * (r / Rows) + r % Rows];
             }
         }
     }
@@ -211,7 +214,7 @@ internal static unsafe partial class IQDecoded
             byte* a1 = left > 1 ? a0 + actRowBytes : a0;
             byte* a2 = left > 2 ? a1 + actRowBytes : a1;
             byte* a3 = left > 3 ? a2 + actRowBytes : a2;
-            float* dk = da + Tokens * ((long)(t / Tokens) * nb + c0);
+            float* dk = da + 16 * ((long)(t / Tokens) * nb + c0);
             if (Use512)
                 Tile512(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
             else if (Simd.Avx2Fma)
@@ -225,7 +228,7 @@ internal static unsafe partial class IQDecoded
     private static int TokenBlock(int nb) => Math.Clamp(256 * 1024 / (Q8KBytes * Math.Max(1, nb)) & ~(Tokens - 1), Tokens, MaxTokenBlock);
 
     /// <summary>Bytes of a scale table (<see cref="ScaleTable"/>) for rows of <paramref name="columns"/> and a batch of <paramref name="tokens"/>, 64-byte rounded.</summary>
-    public static long TableBytes(int columns, int tokens) => Align64(16L * (columns / 256) * ((tokens + Tokens - 1) / Tokens));
+    public static long TableBytes(int columns, int tokens) => Align64(64L * (columns / 256) * ((tokens + Tokens - 1) / Tokens));
 
     /// <summary>Bytes of one thread's <see cref="Panel"/> scratch (decoded groups and the tiles' sums), 64-byte rounded.</summary>
     public static long ScratchBytes(int columns) => Align64((long)GroupBlockBytes * (columns / 256) * PanelGroups) + 64L * PanelGroups * (MaxTokenBlock / Tokens);

@@ -6,7 +6,7 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
 /// The tile kernels of <see cref="IQDecoded"/>: 4 decoded rows × 4 tokens over <c>blocks</c> consecutive super-blocks,
-/// adding each block's 16 (row, token) terms to <c>sumf</c> (lane 4·row + token) in block order. Each weight vector is
+/// adding each block's 16 (row, token) terms to <c>sumf</c> (lane 4·token + row) in block order. Each weight vector is
 /// loaded once per tile and each activation vector once per row pair or tile, and the 16 block integers are reduced
 /// together, so a block costs 16 multiply pairs per 64 bytes instead of 16 separate dots with 16 reductions.
 /// </summary>
@@ -26,14 +26,14 @@ internal static unsafe partial class IQDecoded
         for (int b = 0; b < blocks; b++, g += GroupBlockBytes)
             for (int j = 0; j < 16; j++)
             {
-                int r = j / Tokens;
-                byte* at = a[j % Tokens] + (long)Q8KBytes * b;
+                int r = j % Rows;
+                byte* at = a[j / Rows] + (long)Q8KBytes * b;
                 int isum = BlockDotScalar((sbyte*)(g + 256 * r), (short*)(g + ScalesAt + 256 * r), (sbyte*)(at + 4));
                 sumf[j] += ((float*)(g + ScaleAt))[j] * *(float*)at * (isum * post);
             }
     }
 
-    /// <summary>AVX2 twin of <see cref="TileScalar"/>: two passes of 2 rows × 4 tokens (8 ymm accumulators), same bits.</summary>
+    /// <summary>AVX2 twin of <see cref="TileScalar"/>: two passes of 2 tokens × 4 rows (8 ymm accumulators), same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void TileAvx2(byte* g, int blocks, byte* a0, byte* a1, byte* a2, byte* a3, float* da, float post, float* sumf)
     {
@@ -42,37 +42,39 @@ internal static unsafe partial class IQDecoded
         for (int h = 0; h < 2; h++)
         {
             var s = Vector256.Load(sumf + 8 * h);
-            byte* gh = g + 512 * h;
+            byte* p0 = h == 0 ? a0 : a2, p1 = h == 0 ? a1 : a3;
             for (int b = 0; b < blocks; b++)
             {
-                byte* gb = gh + (long)GroupBlockBytes * b;
+                byte* gb = g + (long)GroupBlockBytes * b;
                 long ab = (long)Q8KBytes * b + 4;
                 Vector256<int> c00 = default, c01 = default, c02 = default, c03 = default;
                 Vector256<int> c10 = default, c11 = default, c12 = default, c13 = default;
                 for (int v = 0; v < 256; v += 32)
                 {
-                    var x0 = Vector256.Load(a0 + ab + v) ^ flip;
-                    var x1 = Vector256.Load(a1 + ab + v) ^ flip;
-                    var x2 = Vector256.Load(a2 + ab + v) ^ flip;
-                    var x3 = Vector256.Load(a3 + ab + v) ^ flip;
+                    var x0 = Vector256.Load(p0 + ab + v) ^ flip;
+                    var x1 = Vector256.Load(p1 + ab + v) ^ flip;
                     var w = Vector256.Load((sbyte*)(gb + v));
                     var sc = Vector256.Load((short*)(gb + ScalesAt + v));
                     c00 += Madd(x0, w, sc);
-                    c01 += Madd(x1, w, sc);
-                    c02 += Madd(x2, w, sc);
-                    c03 += Madd(x3, w, sc);
+                    c10 += Madd(x1, w, sc);
                     w = Vector256.Load((sbyte*)(gb + 256 + v));
                     sc = Vector256.Load((short*)(gb + ScalesAt + 256 + v));
-                    c10 += Madd(x0, w, sc);
+                    c01 += Madd(x0, w, sc);
                     c11 += Madd(x1, w, sc);
-                    c12 += Madd(x2, w, sc);
-                    c13 += Madd(x3, w, sc);
+                    w = Vector256.Load((sbyte*)(gb + 512 + v));
+                    sc = Vector256.Load((short*)(gb + ScalesAt + 512 + v));
+                    c02 += Madd(x0, w, sc);
+                    c12 += Madd(x1, w, sc);
+                    w = Vector256.Load((sbyte*)(gb + 768 + v));
+                    sc = Vector256.Load((short*)(gb + ScalesAt + 768 + v));
+                    c03 += Madd(x0, w, sc);
+                    c13 += Madd(x1, w, sc);
                 }
                 var y0 = Sum4(c00, c01, c02, c03);
                 var y1 = Sum4(c10, c11, c12, c13);
                 var isum = Avx2.Permute2x128(y0, y1, 0x20) + Avx2.Permute2x128(y0, y1, 0x31)
-                    - Vector256.Load((int*)(g + (long)GroupBlockBytes * b + OffsetsAt) + 8 * h);
-                var d = Vector256.Load((float*)(g + (long)GroupBlockBytes * b + ScaleAt) + 8 * h) * Avx.BroadcastVector128ToVector256(da + Tokens * b);
+                    - Vector256.Load((int*)(gb + OffsetsAt) + 8 * h);
+                var d = Vector256.Load((float*)(gb + ScaleAt) + 8 * h) * Vector256.Load(da + 16 * b + 8 * h);
                 s += d * (Vector256.ConvertToSingle(isum) * vpost);
             }
             s.Store(sumf + 8 * h);
@@ -86,7 +88,7 @@ internal static unsafe partial class IQDecoded
         var flip = Vector512.Create((byte)0x80);
         var vpost = Vector512.Create(post);
         var s = Vector512.Load(sumf);
-        for (int b = 0; b < blocks; b++, g += GroupBlockBytes, da += Tokens)
+        for (int b = 0; b < blocks; b++, g += GroupBlockBytes, da += 16)
         {
             long ab = (long)Q8KBytes * b + 4;
             Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default;
@@ -124,9 +126,10 @@ internal static unsafe partial class IQDecoded
                 c32 += Madd(x2, w, sc);
                 c33 += Madd(x3, w, sc);
             }
-            var isum = Sum16(Sum4(c00, c01, c02, c03), Sum4(c10, c11, c12, c13), Sum4(c20, c21, c22, c23), Sum4(c30, c31, c32, c33))
+            // c{row}{token}; lane 4·token + row.
+            var isum = Sum16(Sum4(c00, c10, c20, c30), Sum4(c01, c11, c21, c31), Sum4(c02, c12, c22, c32), Sum4(c03, c13, c23, c33))
                 - Vector512.Load((int*)(g + OffsetsAt));
-            var d = Vector512.Load((float*)(g + ScaleAt)) * Avx512F.BroadcastVector128ToVector512(da);
+            var d = Vector512.Load((float*)(g + ScaleAt)) * Vector512.Load(da);
             s += d * (Vector512.ConvertToSingle(isum) * vpost);
         }
         s.Store(sumf);

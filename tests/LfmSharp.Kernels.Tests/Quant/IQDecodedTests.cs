@@ -82,9 +82,9 @@ public sealed unsafe class IQDecodedTests
             var start = new float[16];
             for (int j = 0; j < 16; j++)
                 start[j] = (float)(rng.NextDouble() * 2 - 1);
-            using var buffer = new Aligned(IQDecoded.GroupBlockBytes * Nb + 3 * 64 + 16 * 4 * Nb);
+            using var buffer = new Aligned(IQDecoded.GroupBlockBytes * Nb + 64 * Nb + 2 * 64);
             byte* g = buffer.P;
-            float* table = (float*)(g + IQDecoded.GroupBlockBytes * Nb), want = table + 4 * Nb, got = want + 16;
+            float* table = (float*)(g + IQDecoded.GroupBlockBytes * Nb), want = table + 16 * Nb, got = want + 16;
             fixed (byte* pw = w, pa = act)
             {
                 IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, g);
