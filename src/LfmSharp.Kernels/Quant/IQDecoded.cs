@@ -81,11 +81,13 @@ internal static unsafe partial class IQDecoded
     /// <summary>
     /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
     /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
+    /// Returns true where <see cref="Tile512Unit"/> may run the group: AVX-512, every scale 1 and every weight within ±16.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst)
+    public static bool DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst)
     {
         short* ls = stackalloc short[16];
+        bool unit = Use512;
         for (int b = 0; b < nb; b++)
         {
             byte* g = dst + (long)GroupBlockBytes * b;
@@ -94,6 +96,8 @@ internal static unsafe partial class IQDecoded
                 sbyte* q = (sbyte*)(g + 256 * r);
                 short* sc = (short*)(g + ScalesAt + 256 * r);
                 float dw = decoder.Decode(rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b, q, ls);
+                if (unit)
+                    unit = Unit(q, ls);
                 for (int j = 0; j < 16; j++)
                     Vector128.Create(ls[j]).Store(sc + 8 * j);
                 int offset = 128 * ScaledSum(q, sc);
@@ -104,6 +108,18 @@ internal static unsafe partial class IQDecoded
                 }
             }
         }
+        return unit;
+    }
+
+    /// <summary>True when all 16 scales are 1 and all 256 weights are within ±16 (AVX-512 only).</summary>
+    private static bool Unit(sbyte* q, short* ls)
+    {
+        if (Vector256.Load(ls) != Vector256<short>.One)
+            return false;
+        var max = Vector512<byte>.Zero;
+        for (int v = 0; v < 256; v += 64)
+            max = Vector512.Max(max, Vector512.Abs(Vector512.Load(q + v)).AsByte());
+        return Vector512.LessThanOrEqualAll(max, Vector512.Create((byte)16));
     }
 
     /// <summary>Σ_g ls_g·Σ q over a decoded row block's weights and scales (the offset term of the SIMD dots), exact.</summary>
@@ -175,8 +191,10 @@ internal static unsafe partial class IQDecoded
     {
         int groups = (count + Rows - 1) / Rows;
         long groupBytes = (long)GroupBlockBytes * nb;
+        int unit = 0;
         for (int gi = 0; gi < groups; gi++)
-            DecodeGroup(decoder, rows + rowBytes * Rows * gi, rowBytes, Math.Min(Rows, count - Rows * gi), blockBytes, nb, scratch + groupBytes * gi);
+            if (DecodeGroup(decoder, rows + rowBytes * Rows * gi, rowBytes, Math.Min(Rows, count - Rows * gi), blockBytes, nb, scratch + groupBytes * gi))
+                unit |= 1 << gi;
         float* sumf = (float*)(scratch + groupBytes * PanelGroups);
         int blockTokens = TokenBlock(nb);
         for (int tb = 0; tb < tokens; tb += blockTokens)
@@ -186,7 +204,7 @@ internal static unsafe partial class IQDecoded
             for (int c0 = 0; c0 < nb; c0 += ChunkBlocks)
                 for (int gi = 0; gi < groups; gi++)
                     Tiles(scratch + groupBytes * gi + (long)GroupBlockBytes * c0, Math.Min(ChunkBlocks, nb - c0), c0, nb,
-                        act, actRowBytes, tb, tokens, tiles, da, decoder.Post, sumf + 16 * tiles * gi);
+                        act, actRowBytes, tb, tokens, tiles, da, decoder.Post, (unit >> gi & 1) != 0, sumf + 16 * tiles * gi);
             var final = Vector128.Create(decoder.Final);
             for (int t = 0; t < n; t++)
             {
@@ -204,8 +222,9 @@ internal static unsafe partial class IQDecoded
     /// <summary>
     /// The tiles of one group's chunk (<paramref name="blocks"/> blocks from block <paramref name="c0"/>) for tokens
     /// [t0, t0 + 4·<paramref name="tiles"/>), missing tokens repeating the last one; tile k adds to sumf[16k..].
+    /// <paramref name="unit"/>: <see cref="DecodeGroup"/> allowed <see cref="Tile512Unit"/>.
     /// </summary>
-    private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, int t0, int tokens, int tiles, float* da, float post, float* sumf)
+    private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, int t0, int tokens, int tiles, float* da, float post, bool unit, float* sumf)
     {
         for (int k = 0; k < tiles; k++)
         {
@@ -215,7 +234,9 @@ internal static unsafe partial class IQDecoded
             byte* a2 = left > 2 ? a1 + actRowBytes : a1;
             byte* a3 = left > 3 ? a2 + actRowBytes : a2;
             float* dk = da + 16 * ((long)(t / Tokens) * nb + c0);
-            if (Use512)
+            if (unit)
+                Tile512Unit(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
+            else if (Use512)
                 Tile512(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
             else if (Simd.Avx2Fma)
                 TileAvx2(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);

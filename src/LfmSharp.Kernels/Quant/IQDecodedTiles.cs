@@ -135,6 +135,66 @@ internal static unsafe partial class IQDecoded
         s.Store(sumf);
     }
 
+    /// <summary>
+    /// <see cref="Tile512"/> for groups whose scales are all 1 and weights within ±16 (<see cref="DecodeGroup"/>'s
+    /// answer; TQ1_0/TQ2_0 always): the vpmaddubsw pair sums (≤ 2·255·16 = 8160 each) add up in int16 over the
+    /// block's 4 steps (≤ 32640) and meet one vpmaddwd by 1 per block, instead of one vpmaddwd by the scales per step.
+    /// Same exact integers, so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile512Unit(byte* g, int blocks, byte* a0, byte* a1, byte* a2, byte* a3, float* da, float post, float* sumf)
+    {
+        var flip = Vector512.Create((byte)0x80);
+        var ones = Vector512.Create((short)1);
+        var vpost = Vector512.Create(post);
+        var s = Vector512.Load(sumf);
+        for (int b = 0; b < blocks; b++, g += GroupBlockBytes, da += 16)
+        {
+            long ab = (long)Q8KBytes * b + 4;
+            Vector512<short> c00 = default, c01 = default, c02 = default, c03 = default;
+            Vector512<short> c10 = default, c11 = default, c12 = default, c13 = default;
+            Vector512<short> c20 = default, c21 = default, c22 = default, c23 = default;
+            Vector512<short> c30 = default, c31 = default, c32 = default, c33 = default;
+            for (int v = 0; v < 256; v += 64)
+            {
+                var x0 = Vector512.Load(a0 + ab + v) ^ flip;
+                var x1 = Vector512.Load(a1 + ab + v) ^ flip;
+                var x2 = Vector512.Load(a2 + ab + v) ^ flip;
+                var x3 = Vector512.Load(a3 + ab + v) ^ flip;
+                var w = Vector512.Load((sbyte*)(g + v));
+                c00 += Avx512BW.MultiplyAddAdjacent(x0, w);
+                c01 += Avx512BW.MultiplyAddAdjacent(x1, w);
+                c02 += Avx512BW.MultiplyAddAdjacent(x2, w);
+                c03 += Avx512BW.MultiplyAddAdjacent(x3, w);
+                w = Vector512.Load((sbyte*)(g + 256 + v));
+                c10 += Avx512BW.MultiplyAddAdjacent(x0, w);
+                c11 += Avx512BW.MultiplyAddAdjacent(x1, w);
+                c12 += Avx512BW.MultiplyAddAdjacent(x2, w);
+                c13 += Avx512BW.MultiplyAddAdjacent(x3, w);
+                w = Vector512.Load((sbyte*)(g + 512 + v));
+                c20 += Avx512BW.MultiplyAddAdjacent(x0, w);
+                c21 += Avx512BW.MultiplyAddAdjacent(x1, w);
+                c22 += Avx512BW.MultiplyAddAdjacent(x2, w);
+                c23 += Avx512BW.MultiplyAddAdjacent(x3, w);
+                w = Vector512.Load((sbyte*)(g + 768 + v));
+                c30 += Avx512BW.MultiplyAddAdjacent(x0, w);
+                c31 += Avx512BW.MultiplyAddAdjacent(x1, w);
+                c32 += Avx512BW.MultiplyAddAdjacent(x2, w);
+                c33 += Avx512BW.MultiplyAddAdjacent(x3, w);
+            }
+            // c{row}{token}; lane 4·token + row.
+            var isum = Sum16(
+                Sum4(Avx512BW.MultiplyAddAdjacent(c00, ones), Avx512BW.MultiplyAddAdjacent(c10, ones), Avx512BW.MultiplyAddAdjacent(c20, ones), Avx512BW.MultiplyAddAdjacent(c30, ones)),
+                Sum4(Avx512BW.MultiplyAddAdjacent(c01, ones), Avx512BW.MultiplyAddAdjacent(c11, ones), Avx512BW.MultiplyAddAdjacent(c21, ones), Avx512BW.MultiplyAddAdjacent(c31, ones)),
+                Sum4(Avx512BW.MultiplyAddAdjacent(c02, ones), Avx512BW.MultiplyAddAdjacent(c12, ones), Avx512BW.MultiplyAddAdjacent(c22, ones), Avx512BW.MultiplyAddAdjacent(c32, ones)),
+                Sum4(Avx512BW.MultiplyAddAdjacent(c03, ones), Avx512BW.MultiplyAddAdjacent(c13, ones), Avx512BW.MultiplyAddAdjacent(c23, ones), Avx512BW.MultiplyAddAdjacent(c33, ones)))
+                - Vector512.Load((int*)(g + OffsetsAt));
+            var d = Vector512.Load((float*)(g + ScaleAt)) * Vector512.Load(da);
+            s += d * (Vector512.ConvertToSingle(isum) * vpost);
+        }
+        s.Store(sumf);
+    }
+
     /// <summary>Σ ls·q·(a + 128) per pair of pairs: vpmaddubsw (x = a ^ 0x80 unsigned, w signed) then vpmaddwd with the spread scales.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Madd(Vector256<byte> x, Vector256<sbyte> w, Vector256<short> sc)

@@ -8,7 +8,7 @@ namespace LfmSharp.Kernels.Tests.Quant;
 /// <summary>
 /// The decoded batch path of the grid and ternary types (<see cref="IQDecoded"/>): a decoded panel of 7 or 16 rows against
 /// 1–9 tokens gives bits equal to the type's scalar row dot (extreme scales and the full activation range included,
-/// blocks across a chunk boundary), the AVX-512, AVX2 and scalar tile kernels give the same 16 sums bit for bit, and a
+/// blocks across a chunk boundary), the AVX-512 (both), AVX2 and scalar tile kernels give the same 16 sums bit for bit, and a
 /// batched matmul equals the per-row dots for batches 1–21. The suite also runs AVX2-only and with all intrinsics off,
 /// which sends <see cref="IQDecoded.Panel"/> through the other tile kernels.
 /// </summary>
@@ -87,7 +87,9 @@ public sealed unsafe class IQDecodedTests
             float* table = (float*)(g + IQDecoded.GroupBlockBytes * Nb), want = table + 16 * Nb, got = want + 16;
             fixed (byte* pw = w, pa = act)
             {
-                IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, g);
+                bool unit = IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, g);
+                if (type is GgmlType.TQ1_0 or GgmlType.TQ2_0)
+                    Assert.Equal(IQDecoded.Use512, unit);
                 IQDecoded.ScaleTable(pa, actRowBytes, IQDecoded.Tokens, Nb, table);
                 byte* a1 = pa + actRowBytes, a2 = a1 + actRowBytes, a3 = a2 + actRowBytes;
                 start.CopyTo(new Span<float>(want, 16));
@@ -103,6 +105,12 @@ public sealed unsafe class IQDecodedTests
                     start.CopyTo(new Span<float>(got, 16));
                     IQDecoded.Tile512(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
                     AssertSameBits(type, fill, "AVX-512", want, got);
+                }
+                if (unit)
+                {
+                    start.CopyTo(new Span<float>(got, 16));
+                    IQDecoded.Tile512Unit(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, "AVX-512 unit scales", want, got);
                 }
             }
         }
