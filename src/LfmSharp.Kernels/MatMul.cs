@@ -51,7 +51,7 @@ internal sealed unsafe class MatMulWorkspace
                 Packed = GC.AllocateArray<byte>(checked(pool.ThreadCount * maxColumns * PackedGemm.MaxPackedBytesPerColumn + 64), pinned: true);
             Stream = GC.AllocateArray<byte>(checked(Math.Min(maxTokens, PackedGemm.Tokens - 1) * maxColumns), pinned: true);
         }
-        if (precision == MatMulPrecision.LlamaCpp && maxTokens >= IQDecoded.MinTokens && maxColumns >= 256)
+        if (precision == MatMulPrecision.LlamaCpp && maxTokens >= IQDecoded.SmallestMinTokens && maxColumns >= 256)
             Decoded = GC.AllocateArray<byte>(checked((int)IQDecoded.WorkspaceBytes(pool.ThreadCount, maxColumns, maxTokens)), pinned: true);
     }
 
@@ -81,7 +81,7 @@ internal sealed unsafe class MatMulWorkspace
     internal int[] ActivationSums { get; } = [];
 
     // The grid/ternary batch path (IQDecoded.WorkspaceBytes): Q8_K scale table, then one decoded 4-row group and its
-    // tile sums per thread (LlamaCpp precision, batches of ≥ IQDecoded.MinTokens; empty otherwise).
+    // tile sums per thread (LlamaCpp precision, batches of ≥ IQDecoded.SmallestMinTokens; empty otherwise).
     internal byte[] Decoded { get; } = [];
 
     internal readonly MatMul.DotJob DotJob = new();
@@ -155,7 +155,7 @@ internal static unsafe partial class MatMul
 
             // Grid/ternary types: a batch decodes each panel of 16 weight rows once and runs 4-row × 4-token tiles
             // over it (IQDecoded).
-            if (mode == DotMode.Quantized && k.Decoder != null && tokens >= IQDecoded.MinTokens)
+            if (mode == DotMode.Quantized && k.Decoder != null && tokens >= k.Decoder.MinTokens)
             {
                 var d = ws.DecodedJob;
                 (d.W, d.Y, d.Act, d.Tokens, d.ActRowBytes) = (w, (nint)py, (nint)pa, tokens, actRowBytes);

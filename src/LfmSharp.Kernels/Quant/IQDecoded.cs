@@ -30,6 +30,14 @@ internal sealed unsafe class BlockDecoder
 
     /// <summary>The factor of the whole sum (1/8 for IQ2, 1/4 for IQ3_XXS, else 1), as ggml's generic dot applies it.</summary>
     public float Final { get; }
+
+    /// <summary>
+    /// Smallest batch that takes the decoded path for this type (at least <see cref="IQDecoded.SmallestMinTokens"/>):
+    /// decoding a 16-row panel costs about as much as this many row dots. Defaults to <see cref="IQDecoded.MinTokens"/>.
+    /// </summary>
+    public int MinTokens { get => _minTokens; init => _minTokens = Math.Max(value, IQDecoded.SmallestMinTokens); }
+
+    private readonly int _minTokens = IQDecoded.MinTokens;
 }
 
 /// <summary>
@@ -58,8 +66,11 @@ internal static unsafe partial class IQDecoded
     /// <summary>Bytes of one decoded super-block of a <see cref="Rows"/>-row group (see the remarks).</summary>
     public const int GroupBlockBytes = 2176;
 
-    /// <summary>Smallest batch that takes the decoded path (below, decoding a row costs more than it saves).</summary>
+    /// <summary>Default smallest batch that takes the decoded path (<see cref="BlockDecoder.MinTokens"/>).</summary>
     public const int MinTokens = 4;
+
+    /// <summary>Smallest <see cref="BlockDecoder.MinTokens"/> a type may ask for (the workspace holds the scratch from here).</summary>
+    public const int SmallestMinTokens = 2;
 
     /// <summary>Decoded 4-row groups per panel, the rows of one work item (<see cref="PanelRows"/>).</summary>
     private const int PanelGroups = 4;

@@ -7,7 +7,7 @@ namespace LfmSharp.Kernels.Tests.Quant;
 
 /// <summary>
 /// The decoded batch path of the grid and ternary types (<see cref="IQDecoded"/>): a decoded panel of 7 or 16 rows against
-/// 1–9 tokens gives bits equal to the type's scalar row dot (extreme scales and the full activation range included,
+/// 2 or 9 tokens gives bits equal to the type's scalar row dot (extreme scales and the full activation range included,
 /// blocks across a chunk boundary), the AVX-512 (both), AVX2 and scalar tile kernels give the same 16 sums bit for bit, and a
 /// batched matmul equals the per-row dots for batches 1–21. The suite also runs AVX2-only and with all intrinsics off,
 /// which sends <see cref="IQDecoded.Panel"/> through the other tile kernels.
@@ -36,7 +36,7 @@ public sealed unsafe class IQDecodedTests
         foreach (var fill in Fills)
             foreach (bool mixed in new[] { false, true })
             {
-                int count = mixed ? 7 : 16, tokens = mixed ? 9 : 4;
+                int count = mixed ? 7 : 16, tokens = mixed ? 9 : 2;
                 var w = new byte[count * rowBytes];
                 for (int r = 0; r < count; r++)
                     Weights(type, Nb, rng, fill, mixed).CopyTo(w, r * rowBytes);
@@ -114,6 +114,14 @@ public sealed unsafe class IQDecodedTests
                 }
             }
         }
+    }
+
+    [Fact]
+    public void A_decoder_takes_batches_from_4_tokens_unless_it_asks_for_fewer_but_never_below_2()
+    {
+        Assert.Equal(IQDecoded.MinTokens, new BlockDecoder(&TQ2_0.DecodeBlock).MinTokens);
+        Assert.Equal(3, new BlockDecoder(&TQ2_0.DecodeBlock) { MinTokens = 3 }.MinTokens);
+        Assert.Equal(IQDecoded.SmallestMinTokens, new BlockDecoder(&TQ2_0.DecodeBlock) { MinTokens = 1 }.MinTokens);
     }
 
     private static void AssertSameBits(GgmlType type, Fill fill, string path, float* want, float* got)
