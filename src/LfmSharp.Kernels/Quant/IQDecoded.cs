@@ -235,6 +235,7 @@ internal static unsafe partial class IQDecoded
     /// [t0, t0 + 4·<paramref name="tiles"/>), missing tokens repeating the last one; tile k adds to sumf[16k..].
     /// <paramref name="unit"/>: <see cref="DecodeGroup"/> allowed <see cref="Tile512Unit"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, int t0, int tokens, int tiles, float* da, float post, bool unit, float* sumf)
     {
         for (int k = 0; k < tiles; k++)
