@@ -51,6 +51,8 @@ internal sealed unsafe class MatMulWorkspace
                 Packed = GC.AllocateArray<byte>(checked(pool.ThreadCount * maxColumns * PackedGemm.MaxPackedBytesPerColumn + 64), pinned: true);
             Stream = GC.AllocateArray<byte>(checked(Math.Min(maxTokens, PackedGemm.Tokens - 1) * maxColumns), pinned: true);
         }
+        if (precision == MatMulPrecision.LlamaCpp && maxTokens >= IQDecoded.SmallestMinTokens && maxColumns >= 256)
+            Decoded = GC.AllocateArray<byte>(checked((int)IQDecoded.WorkspaceBytes(pool.ThreadCount, maxColumns, maxTokens)), pinned: true);
     }
 
     public KernelThreadPool Pool { get; }
@@ -78,12 +80,16 @@ internal sealed unsafe class MatMulWorkspace
     internal int SideStride => MaxColumns / 32 + 1;
     internal int[] ActivationSums { get; } = [];
 
+    // The grid/ternary batch path (IQDecoded.WorkspaceBytes): Q8_K scale table, then one decoded 4-row group and its
+    // tile sums per thread (LlamaCpp precision, batches of ≥ IQDecoded.SmallestMinTokens; empty otherwise).
+    internal byte[] Decoded { get; } = [];
+
     internal readonly MatMul.DotJob DotJob = new();
     internal readonly MatMul.GemmJob GemmJob = new();
     internal readonly MatMul.MatVecJob MatVecJob = new();
     internal readonly MatMul.GatedMatVecJob GatedJob = new();
     internal readonly MatMul.QuantizeJob QuantizeJob = new();
-    internal readonly IQDecoded.Job DecodedJob = new();   // scratch: RowScratch (4 bytes per column ≥ IQDecoded.ScratchBytes)
+    internal readonly IQDecoded.Job DecodedJob = new();   // scratch: Decoded
 }
 
 /// <summary>
@@ -148,13 +154,15 @@ internal static unsafe partial class MatMul
                 return;
             }
 
-            // Grid/ternary types: a batch decodes each weight row once and dots it with every token (IQDecoded).
-            if (mode == DotMode.Quantized && k.Decoder != null && tokens >= IQDecoded.MinTokens)
+            // Grid/ternary types: a batch decodes each panel of 16 weight rows once and runs 4-row × 4-token tiles
+            // over it (IQDecoded).
+            if (mode == DotMode.Quantized && k.Decoder != null && tokens >= k.Decoder.MinTokens)
             {
                 var d = ws.DecodedJob;
-                (d.W, d.Y, d.Act, d.Scratch) = (w, (nint)py, (nint)pa, (nint)ps);
-                (d.Tokens, d.ActRowBytes, d.ScratchStride) = (tokens, actRowBytes, (long)ws.MaxColumns * sizeof(float));
-                ws.Pool.For(w.Rows, 1, d);
+                (d.W, d.Y, d.Act, d.Tokens, d.ActRowBytes) = (w, (nint)py, (nint)pa, tokens, actRowBytes);
+                fixed (byte* pd = ws.Decoded)
+                    d.Prepare(pd, ws.MaxColumns, ws.MaxTokens);
+                ws.Pool.For((w.Rows + IQDecoded.PanelRows - 1) / IQDecoded.PanelRows, 1, d);
                 return;
             }
 

@@ -30,66 +30,120 @@ internal sealed unsafe class BlockDecoder
 
     /// <summary>The factor of the whole sum (1/8 for IQ2, 1/4 for IQ3_XXS, else 1), as ggml's generic dot applies it.</summary>
     public float Final { get; }
+
+    /// <summary>
+    /// Smallest batch that takes the decoded path for this type (at least <see cref="IQDecoded.SmallestMinTokens"/>):
+    /// decoding a 16-row panel costs about as much as this many row dots. Defaults to <see cref="IQDecoded.MinTokens"/>.
+    /// </summary>
+    public int MinTokens { get => _minTokens; init => _minTokens = Math.Max(value, IQDecoded.SmallestMinTokens); }
+
+    private readonly int _minTokens = IQDecoded.MinTokens;
 }
 
 /// <summary>
-/// Batched matmul of a grid/ternary weight matrix: per weight row, every super-block is decoded once into
-/// <see cref="BlockBytes"/> bytes (256 signed weights, their scales spread 8 per group of 16 as int16, 128·Σ ls·Σq,
-/// d_w), then dotted with each token's Q8_K block. The block integer is exact on every path, and the float steps are
-/// those of the row dot, sumf += (d_w·d_a)·(isum·Post), Final·sumf, so results are bit-identical to
-/// <see cref="TypeTraits.DotScalar"/>.
+/// Batched matmul of a grid/ternary weight matrix as a register-blocked GEMM: a group of <see cref="Rows"/> weight rows
+/// is decoded once (256 signed weights per super-block, their scales spread 8 per group of 16 as int16,
+/// 128·Σ ls·Σq and d_w per row), then tiles of <see cref="Rows"/> rows × <see cref="Tokens"/> tokens go over the
+/// blocks with 16 integer accumulators, which are reduced together once per block. The block integer is exact on
+/// every path, and each (row, token) output takes the float steps of the row dot in block order,
+/// sumf += (d_w·d_a)·(isum·Post), then Final·sumf, so results are bit-identical to <see cref="TypeTraits.DotScalar"/>.
 /// </summary>
 /// <remarks>
 /// The SIMD paths take the activations as the unsigned side of vpmaddubsw, a + 128 (a ^ 0x80), against the signed
 /// weights: pair sums stay within int16 because |q| ≤ 64 (255·64·2 = 32640), and the offset is removed with the
 /// per-block 128·Σ ls·Σq computed at decode time, so no activation value (−128 included) is special.
+/// Decoded group block (<see cref="GroupBlockBytes"/>, 64-byte aligned parts): q[4][256], int16 scales[4][128],
+/// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·token + row, so each row's value 4 times).
 /// </remarks>
-internal static unsafe class IQDecoded
+internal static unsafe partial class IQDecoded
 {
-    /// <summary>Bytes of one decoded super-block: q[256], int16 scales[128], 128·Σ ls·Σq (int32), d_w (f32).</summary>
-    public const int BlockBytes = 520;
+    /// <summary>Weight rows decoded together (one tile's rows).</summary>
+    public const int Rows = 4;
 
-    /// <summary>Smallest batch that takes the decoded path (below, decoding a row costs more than it saves).</summary>
+    /// <summary>Tokens per tile: a tile holds <see cref="Rows"/>·<see cref="Tokens"/> = 16 (row, token) outputs.</summary>
+    public const int Tokens = 4;
+
+    /// <summary>Bytes of one decoded super-block of a <see cref="Rows"/>-row group (see the remarks).</summary>
+    public const int GroupBlockBytes = 2176;
+
+    /// <summary>Default smallest batch that takes the decoded path (<see cref="BlockDecoder.MinTokens"/>).</summary>
     public const int MinTokens = 4;
 
-    /// <summary>Tokens per pass over a decoded row (their blocks stay in L1 while the row's blocks go by).</summary>
-    private const int TokenTile = 32;
+    /// <summary>Smallest <see cref="BlockDecoder.MinTokens"/> a type may ask for (the workspace holds the scratch from here).</summary>
+    public const int SmallestMinTokens = 2;
 
-    private const int Scales = 256, Offset = 512, Scale = 516;
+    /// <summary>Decoded 4-row groups per panel, the rows of one work item (<see cref="PanelRows"/>).</summary>
+    private const int PanelGroups = 4;
 
-    /// <summary>True when this machine runs <see cref="BlockDot512"/> (AVX-512 BW).</summary>
+    /// <summary>Weight rows per work item: each token's outputs of a panel fill one 64-byte line.</summary>
+    public const int PanelRows = PanelGroups * Rows;
+
+    /// <summary>Most tokens per pass over a panel (<see cref="TokenBlock"/>).</summary>
+    private const int MaxTokenBlock = 64;
+
+    /// <summary>Blocks per pass over the tokens: 8 decoded group blocks (17 KB) stay in L1 while the tokens go by.</summary>
+    private const int ChunkBlocks = 8;
+
+    private const int ScalesAt = 1024, OffsetsAt = 2048, ScaleAt = 2112, Q8KBytes = 292;
+
+    /// <summary>True when this machine runs <see cref="Tile512"/> (AVX-512 BW).</summary>
     public static bool Use512 => Avx512BW.IsSupported;
 
-    /// <summary>Decodes <paramref name="nb"/> super-blocks of one row (<paramref name="blockBytes"/> each) into <paramref name="dst"/>.</summary>
-    public static void DecodeRow(BlockDecoder decoder, byte* row, int blockBytes, int nb, byte* dst)
+    /// <summary>
+    /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
+    /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
+    /// Returns true where <see cref="Tile512Unit"/> may run the group: AVX-512, every scale 1 and every weight within ±16.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst)
     {
         short* ls = stackalloc short[16];
+        bool unit = Use512;
         for (int b = 0; b < nb; b++)
         {
-            byte* d = dst + (long)BlockBytes * b;
-            sbyte* q = (sbyte*)d;
-            float dw = decoder.Decode(row + (long)blockBytes * b, q, ls);
-            short* sc = (short*)(d + Scales);
-            for (int g = 0; g < 16; g++)
-                Vector128.Create(ls[g]).Store(sc + 8 * g);
-            *(int*)(d + Offset) = 128 * ScaledSum(d);
-            *(float*)(d + Scale) = dw;
+            byte* g = dst + (long)GroupBlockBytes * b;
+            for (int r = 0; r < Rows; r++)
+            {
+                sbyte* q = (sbyte*)(g + 256 * r);
+                short* sc = (short*)(g + ScalesAt + 256 * r);
+                float dw = decoder.Decode(rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b, q, ls);
+                if (unit)
+                    unit = Unit(q, ls);
+                for (int j = 0; j < 16; j++)
+                    Vector128.Create(ls[j]).Store(sc + 8 * j);
+                int offset = 128 * ScaledSum(q, sc);
+                for (int t = 0; t < Tokens; t++)
+                {
+                    ((int*)(g + OffsetsAt))[Rows * t + r] = offset;
+                    ((float*)(g + ScaleAt))[Rows * t + r] = dw;
+                }
+            }
         }
+        return unit;
     }
 
-    /// <summary>Σ_g ls_g·Σ q over a decoded block's weights and scales (the offset term of the SIMD dots), exact.</summary>
-    private static int ScaledSum(byte* dec)
+    /// <summary>True when all 16 scales are 1 and all 256 weights are within ±16 (AVX-512 only).</summary>
+    private static bool Unit(sbyte* q, short* ls)
+    {
+        if (Vector256.Load(ls) != Vector256<short>.One)
+            return false;
+        var max = Vector512<byte>.Zero;
+        for (int v = 0; v < 256; v += 64)
+            max = Vector512.Max(max, Vector512.Abs(Vector512.Load(q + v)).AsByte());
+        return Vector512.LessThanOrEqualAll(max, Vector512.Create((byte)16));
+    }
+
+    /// <summary>Σ_g ls_g·Σ q over a decoded row block's weights and scales (the offset term of the SIMD dots), exact.</summary>
+    private static int ScaledSum(sbyte* q, short* sc)
     {
         if (Avx2.IsSupported)
         {
             var ones = Vector256.Create((byte)1);
             var acc = Vector256<int>.Zero;
             for (int v = 0; v < 8; v++)
-                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones, Vector256.Load((sbyte*)dec + 32 * v)), Vector256.Load((short*)(dec + Scales) + 16 * v));
+                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones, Vector256.Load(q + 32 * v)), Vector256.Load(sc + 16 * v));
             return Simd.HorizontalSum(acc);
         }
-        sbyte* q = (sbyte*)dec;
-        short* sc = (short*)(dec + Scales);
         int sum = 0;
         for (int g = 0; g < 16; g++)
         {
@@ -101,11 +155,9 @@ internal static unsafe class IQDecoded
         return sum;
     }
 
-    /// <summary>The exact Σ_g ls_g·Σ q·a of one decoded block against one Q8_K block's quants (scalar reference).</summary>
-    public static int BlockDotScalar(byte* dec, sbyte* a)
+    /// <summary>The exact Σ_g ls_g·Σ q·a of one decoded row block (weights, spread scales) against 256 Q8_K quants.</summary>
+    public static int BlockDotScalar(sbyte* q, short* sc, sbyte* a)
     {
-        sbyte* q = (sbyte*)dec;
-        short* sc = (short*)(dec + Scales);
         int isum = 0;
         for (int g = 0; g < 16; g++)
         {
@@ -117,93 +169,128 @@ internal static unsafe class IQDecoded
         return isum;
     }
 
-    /// <summary>AVX2 twin of <see cref="BlockDotScalar"/>: eight vpmaddubsw/vpmaddwd steps, exact.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int BlockDotAvx2(byte* dec, sbyte* a)
+    /// <summary>
+    /// Writes the Q8_K scale d_a of every block of every token in tile lane order (tile k, block b: 16 floats at
+    /// 16·(k·nb + b), lane 4·token + row), the last token repeated to fill the last tile: the tiles load them next to d_w.
+    /// </summary>
+    public static void ScaleTable(byte* act, int actRowBytes, int tokens, int nb, float* dst)
     {
-        var flip = Vector256.Create((byte)0x80);
-        var acc = Vector256<int>.Zero;
-        for (int v = 0; v < 8; v++)
-        {
-            var p = Avx2.MultiplyAddAdjacent(Vector256.Load((byte*)a + 32 * v) ^ flip, Vector256.Load((sbyte*)dec + 32 * v));
-            acc += Avx2.MultiplyAddAdjacent(p, Vector256.Load((short*)(dec + Scales) + 16 * v));
-        }
-        return Simd.HorizontalSum(acc) - *(int*)(dec + Offset);
-    }
-
-    /// <summary>AVX-512 twin of <see cref="BlockDotScalar"/>: four 64-byte vpmaddubsw/vpmaddwd steps, exact.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int BlockDot512(byte* dec, sbyte* a)
-    {
-        var flip = Vector512.Create((byte)0x80);
-        var acc = Vector512<int>.Zero;
-        for (int v = 0; v < 4; v++)
-        {
-            var p = Avx512BW.MultiplyAddAdjacent(Vector512.Load((byte*)a + 64 * v) ^ flip, Vector512.Load((sbyte*)dec + 64 * v));
-            acc += Avx512BW.MultiplyAddAdjacent(p, Vector512.Load((short*)(dec + Scales) + 32 * v));
-        }
-        return Vector512.Sum(acc) - *(int*)(dec + Offset);
+        int tiles = (tokens + Tokens - 1) / Tokens;
+        for (int k = 0; k < tiles; k++)
+            for (int t = 0; t < Tokens; t++)
+            {
+                byte* a = act + (long)Math.Min(Tokens * k + t, tokens - 1) * actRowBytes;
+                for (int b = 0; b < nb; b++)
+                    new Span<float>(dst + 16 * ((long)k * nb + b) + Rows * t, Rows).Fill(*(float*)(a + Q8KBytes * (long)b));
+            }
     }
 
     /// <summary>
-    /// Adds the decoded row's dot with <paramref name="tokens"/> activation rows (Q8_K, <paramref name="actRowBytes"/>
-    /// apart) to <paramref name="sumf"/>, block by block in row order (the row dot's float order).
+    /// One panel of up to <see cref="PanelRows"/> weight rows (<paramref name="rowBytes"/> apart) against
+    /// <paramref name="tokens"/> Q8_K activation rows (<paramref name="actRowBytes"/> apart):
+    /// y[t·yStride + r] = the row dot of row r and token t. <paramref name="da"/> is <see cref="ScaleTable"/>'s output
+    /// for these activations; <paramref name="scratch"/> holds <see cref="ScratchBytes"/> bytes, 64-byte aligned.
+    /// </summary>
+    /// <remarks>
+    /// The panel's 4-row groups are decoded once; then, per block of tokens whose activations stay in L2, every
+    /// chunk of blocks runs each group's tiles (the group's decoded chunk stays in L1 while its tiles go by), and each
+    /// token's 16 outputs are written as one run (a cache line), not 4 floats per page-apart token row.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Panel(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb,
+        byte* act, int actRowBytes, int tokens, float* da, byte* scratch, float* y, long yStride)
+    {
+        int groups = (count + Rows - 1) / Rows;
+        long groupBytes = (long)GroupBlockBytes * nb;
+        int unit = 0;
+        for (int gi = 0; gi < groups; gi++)
+            if (DecodeGroup(decoder, rows + rowBytes * Rows * gi, rowBytes, Math.Min(Rows, count - Rows * gi), blockBytes, nb, scratch + groupBytes * gi))
+                unit |= 1 << gi;
+        float* sumf = (float*)(scratch + groupBytes * PanelGroups);
+        int blockTokens = TokenBlock(nb);
+        for (int tb = 0; tb < tokens; tb += blockTokens)
+        {
+            int n = Math.Min(blockTokens, tokens - tb), tiles = (n + Tokens - 1) / Tokens;
+            new Span<float>(sumf, 16 * tiles * groups).Clear();
+            for (int c0 = 0; c0 < nb; c0 += ChunkBlocks)
+                for (int gi = 0; gi < groups; gi++)
+                    Tiles(scratch + groupBytes * gi + (long)GroupBlockBytes * c0, Math.Min(ChunkBlocks, nb - c0), c0, nb,
+                        act, actRowBytes, tb, tokens, tiles, da, decoder.Post, (unit >> gi & 1) != 0, sumf + 16 * tiles * gi);
+            var final = Vector128.Create(decoder.Final);
+            for (int t = 0; t < n; t++)
+            {
+                float* yt = y + (tb + t) * yStride;
+                float* st = sumf + 16 * (t / Tokens) + Rows * (t % Tokens);
+                int r = 0;
+                for (; r + Rows <= count; r += Rows)
+                    (final * Vector128.Load(st + 16 * tiles * (r / Rows))).Store(yt + r);
+                for (; r < count; r++)
+                    yt[r] = final.ToScalar() * st[16 * tiles * (r / Rows) + r % Rows];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The tiles of one group's chunk (<paramref name="blocks"/> blocks from block <paramref name="c0"/>) for tokens
+    /// [t0, t0 + 4·<paramref name="tiles"/>), missing tokens repeating the last one; tile k adds to sumf[16k..].
+    /// <paramref name="unit"/>: <see cref="DecodeGroup"/> allowed <see cref="Tile512Unit"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateTokens(byte* dec, int nb, byte* act, int actRowBytes, int tokens, float post, float* sumf)
+    private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, int t0, int tokens, int tiles, float* da, float post, bool unit, float* sumf)
     {
-        for (int b = 0; b < nb; b++)
+        for (int k = 0; k < tiles; k++)
         {
-            byte* d = dec + (long)BlockBytes * b;
-            float dw = *(float*)(d + Scale);
-            byte* a = act + 292L * b;
-            if (Use512)
-            {
-                for (int t = 0; t < tokens; t++, a += actRowBytes)
-                    sumf[t] += dw * *(float*)a * (BlockDot512(d, (sbyte*)(a + 4)) * post);
-            }
+            int t = t0 + Tokens * k, left = tokens - t;
+            byte* a0 = act + (long)t * actRowBytes + (long)Q8KBytes * c0;
+            byte* a1 = left > 1 ? a0 + actRowBytes : a0;
+            byte* a2 = left > 2 ? a1 + actRowBytes : a1;
+            byte* a3 = left > 3 ? a2 + actRowBytes : a2;
+            float* dk = da + 16 * ((long)(t / Tokens) * nb + c0);
+            if (unit)
+                Tile512Unit(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
+            else if (Use512)
+                Tile512(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
             else if (Simd.Avx2Fma)
-            {
-                for (int t = 0; t < tokens; t++, a += actRowBytes)
-                    sumf[t] += dw * *(float*)a * (BlockDotAvx2(d, (sbyte*)(a + 4)) * post);
-            }
+                TileAvx2(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
             else
-            {
-                for (int t = 0; t < tokens; t++, a += actRowBytes)
-                    sumf[t] += dw * *(float*)a * (BlockDotScalar(d, (sbyte*)(a + 4)) * post);
-            }
+                TileScalar(g, blocks, a0, a1, a2, a3, post, sumf + 16 * k);
         }
     }
+
+    /// <summary>Tokens per pass over a panel: a multiple of 4 whose activation rows (nb·292 bytes each) fill about 256 KB, 4..64.</summary>
+    private static int TokenBlock(int nb) => Math.Clamp(256 * 1024 / (Q8KBytes * Math.Max(1, nb)) & ~(Tokens - 1), Tokens, MaxTokenBlock);
+
+    /// <summary>Bytes of a scale table (<see cref="ScaleTable"/>) for rows of <paramref name="columns"/> and a batch of <paramref name="tokens"/>, 64-byte rounded.</summary>
+    public static long TableBytes(int columns, int tokens) => Align64(64L * (columns / 256) * ((tokens + Tokens - 1) / Tokens));
+
+    /// <summary>Bytes of one thread's <see cref="Panel"/> scratch (decoded groups and the tiles' sums), 64-byte rounded.</summary>
+    public static long ScratchBytes(int columns) => Align64((long)GroupBlockBytes * (columns / 256) * PanelGroups) + 64L * PanelGroups * (MaxTokenBlock / Tokens);
+
+    /// <summary>Bytes a workspace holds for the decoded path: alignment slack, the scale table and one scratch per thread.</summary>
+    public static long WorkspaceBytes(int threads, int columns, int tokens) => 64 + TableBytes(columns, tokens) + threads * ScratchBytes(columns);
+
+    private static long Align64(long n) => (n + 63) & ~63L;
 
     /// <summary>
-    /// One weight row against <paramref name="tokens"/> activation rows through the decoded path (the test entry and
-    /// the body of <see cref="Job"/>): y[t·yStride] = the row dot of token t. <paramref name="scratch"/> holds
-    /// nb·<see cref="BlockBytes"/> bytes.
+    /// Panels [start, end) of <see cref="PanelRows"/> weight rows of a batched matmul (activations already in Q8_K, their
+    /// scale table in <see cref="Table"/>), one decode per row.
     /// </summary>
-    public static void Row(BlockDecoder decoder, byte* row, int blockBytes, int nb, byte* act, int actRowBytes, int tokens, byte* scratch, float* y, long yStride)
-    {
-        DecodeRow(decoder, row, blockBytes, nb, scratch);
-        float* sumf = stackalloc float[TokenTile];
-        for (int t0 = 0; t0 < tokens; t0 += TokenTile)
-        {
-            int tt = Math.Min(TokenTile, tokens - t0);
-            new Span<float>(sumf, tt).Clear();
-            AccumulateTokens(scratch, nb, act + (long)t0 * actRowBytes, actRowBytes, tt, decoder.Post, sumf);
-            for (int t = 0; t < tt; t++)
-                y[(t0 + t) * yStride] = decoder.Final * sumf[t];
-        }
-    }
-
-    /// <summary>Bytes of decode scratch per thread for rows of <paramref name="columns"/> weights.</summary>
-    public static long ScratchBytes(int columns) => (long)(columns / 256) * BlockBytes;
-
-    /// <summary>Rows [start, end) of a batched matmul (activations already in Q8_K), one decode per row.</summary>
     internal sealed class Job : IParallelWork
     {
         public WeightMatrix W;
-        public nint Y, Act, Scratch;
+        public nint Y, Act, Table, Scratch;
         public int Tokens, ActRowBytes;
         public long ScratchStride;
+
+        /// <summary>Points the job at a workspace buffer of <see cref="WorkspaceBytes"/> (maxColumns, maxTokens) and fills the scale table.</summary>
+        public void Prepare(byte* buffer, int maxColumns, int maxTokens)
+        {
+            byte* aligned = (byte*)(((nint)buffer + 63) & ~(nint)63);
+            Table = (nint)aligned;
+            Scratch = (nint)(aligned + TableBytes(maxColumns, maxTokens));
+            ScratchStride = ScratchBytes(maxColumns);
+            ScaleTable((byte*)Act, ActRowBytes, Tokens, W.Columns / 256, (float*)Table);
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int start, int end, int thread)
@@ -212,8 +299,12 @@ internal static unsafe class IQDecoded
             var decoder = w.Kernels!.Decoder!;
             int nb = w.Columns / 256, blockBytes = GgmlTypes.TypeSize(w.Type);
             byte* scratch = (byte*)Scratch + thread * ScratchStride;
-            for (int r = start; r < end; r++)
-                Row(decoder, w.Data + (long)r * w.RowBytes, blockBytes, nb, (byte*)Act, ActRowBytes, Tokens, scratch, (float*)Y + r, w.Rows);
+            for (int p = start; p < end; p++)
+            {
+                int r0 = PanelRows * p;
+                Panel(decoder, w.Data + (long)r0 * w.RowBytes, w.RowBytes, Math.Min(PanelRows, w.Rows - r0), blockBytes, nb,
+                    (byte*)Act, ActRowBytes, Tokens, (float*)Table, scratch, (float*)Y + r0, w.Rows);
+            }
         }
     }
 

@@ -6,10 +6,11 @@ using static LfmSharp.Testing.IQuantRows;
 namespace LfmSharp.Kernels.Tests.Quant;
 
 /// <summary>
-/// The decoded batch path of the grid and ternary types (<see cref="IQDecoded"/>): each block integer on the
-/// AVX-512, AVX2 and scalar paths equals the scalar twin's, the decoded row dot is bit-identical to the type's scalar
-/// row dot (extreme scales and the full activation range included), and a batched matmul equals the per-row dots for
-/// batches 1–21. The suite also runs with AVX-512 and with all intrinsics off, which exercises the other paths.
+/// The decoded batch path of the grid and ternary types (<see cref="IQDecoded"/>): a decoded panel of 7 or 16 rows against
+/// 2 or 9 tokens gives bits equal to the type's scalar row dot (extreme scales and the full activation range included,
+/// blocks across a chunk boundary), the AVX-512 (both), AVX2 and scalar tile kernels give the same 16 sums bit for bit, and a
+/// batched matmul equals the per-row dots for batches 1–21. The suite also runs AVX2-only and with all intrinsics off,
+/// which sends <see cref="IQDecoded.Panel"/> through the other tile kernels.
 /// </summary>
 public sealed unsafe class IQDecodedTests
 {
@@ -21,47 +22,123 @@ public sealed unsafe class IQDecodedTests
 
     public static TheoryData<GgmlType> DecodedTypes() => [.. Decoded];
 
+    // 9 blocks: one full chunk of 8 and a ragged one.
+    private const int Nb = 9;
+
     [Theory]
     [MemberData(nameof(DecodedTypes))]
-    public void Every_block_integer_path_equals_the_scalar_and_the_row_dot_bits_are_the_scalar_dots(GgmlType type)
+    public void A_decoded_panel_gives_the_bits_of_the_scalar_row_dots(GgmlType type)
     {
         var k = TypeTraits.For(type);
         Assert.NotNull(k.Decoder);
         var rng = new Random(77 + (int)type);
-        const int nb = 3, tokens = 5;
-        int size = GgmlTypes.TypeSize(type);
+        int size = GgmlTypes.TypeSize(type), rowBytes = Nb * size, actRowBytes = 292 * Nb;
         foreach (var fill in Fills)
             foreach (bool mixed in new[] { false, true })
             {
-                var w = Weights(type, nb, rng, fill, mixed);
-                var acts = new byte[tokens][];
+                int count = mixed ? 7 : 16, tokens = mixed ? 9 : 2;
+                var w = new byte[count * rowBytes];
+                for (int r = 0; r < count; r++)
+                    Weights(type, Nb, rng, fill, mixed).CopyTo(w, r * rowBytes);
+                var act = new byte[tokens * actRowBytes];
                 for (int t = 0; t < tokens; t++)
-                    acts[t] = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed);
-                var act = acts.SelectMany(a => a).ToArray();
-                var scratch = new byte[nb * IQDecoded.BlockBytes];
-                var y = new float[tokens];
-                fixed (byte* pw = w, pa = act, ps = scratch)
+                    Activations(GgmlType.Q8_K, 256 * Nb, rng, symmetric: false, mixed).CopyTo(act, t * actRowBytes);
+                var y = new float[tokens * count];
+                using var buffer = new Aligned(IQDecoded.WorkspaceBytes(1, 256 * Nb, tokens));
+                fixed (byte* pw = w, pa = act)
                 fixed (float* py = y)
                 {
-                    IQDecoded.Row(k.Decoder!, pw, size, nb, pa, 292 * nb, tokens, ps, py, 1);
+                    float* table = (float*)buffer.P;
+                    IQDecoded.ScaleTable(pa, actRowBytes, tokens, Nb, table);
+                    IQDecoded.Panel(k.Decoder!, pw, rowBytes, count, size, Nb, pa, actRowBytes, tokens, table,
+                        buffer.P + IQDecoded.TableBytes(256 * Nb, tokens), py, count);
+                }
+                for (int r = 0; r < count; r++)
                     for (int t = 0; t < tokens; t++)
                     {
-                        float want = k.DotScalar(w, acts[t], nb);
-                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[t]),
-                            $"{type} {fill} mixed={mixed} token {t}: got {y[t]:R}, want {want:R}");
-                        for (int b = 0; b < nb; b++)
-                        {
-                            byte* d = ps + b * IQDecoded.BlockBytes;
-                            sbyte* a = (sbyte*)(pa + 292 * (nb * t + b) + 4);
-                            int isum = IQDecoded.BlockDotScalar(d, a);
-                            if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-                                Assert.Equal(isum, IQDecoded.BlockDotAvx2(d, a));
-                            if (IQDecoded.Use512)
-                                Assert.Equal(isum, IQDecoded.BlockDot512(d, a));
-                        }
+                        float want = k.DotScalar(w.AsSpan(r * rowBytes, rowBytes), act.AsSpan(t * actRowBytes, actRowBytes), Nb);
+                        float got = y[t * count + r];
+                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(got),
+                            $"{type} {fill} mixed={mixed} row {r} token {t}: got {got:R}, want {want:R}");
                     }
+            }
+    }
+
+    [Theory]
+    [MemberData(nameof(DecodedTypes))]
+    public void The_avx512_avx2_and_scalar_tiles_give_the_same_bits(GgmlType type)
+    {
+        var k = TypeTraits.For(type);
+        var rng = new Random(31 + (int)type);
+        int size = GgmlTypes.TypeSize(type), rowBytes = Nb * size, actRowBytes = 292 * Nb;
+        foreach (var fill in Fills)
+        {
+            var w = new byte[IQDecoded.Rows * rowBytes];
+            for (int r = 0; r < IQDecoded.Rows; r++)
+                Weights(type, Nb, rng, fill, mixedScales: r % 2 == 1).CopyTo(w, r * rowBytes);
+            var act = new byte[IQDecoded.Tokens * actRowBytes];
+            for (int t = 0; t < IQDecoded.Tokens; t++)
+                Activations(GgmlType.Q8_K, 256 * Nb, rng, symmetric: t == 0, mixedScales: true).CopyTo(act, t * actRowBytes);
+            var start = new float[16];
+            for (int j = 0; j < 16; j++)
+                start[j] = (float)(rng.NextDouble() * 2 - 1);
+            using var buffer = new Aligned(IQDecoded.GroupBlockBytes * Nb + 64 * Nb + 2 * 64);
+            byte* g = buffer.P;
+            float* table = (float*)(g + IQDecoded.GroupBlockBytes * Nb), want = table + 16 * Nb, got = want + 16;
+            fixed (byte* pw = w, pa = act)
+            {
+                bool unit = IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, g);
+                if (type is GgmlType.TQ1_0 or GgmlType.TQ2_0)
+                    Assert.Equal(IQDecoded.Use512, unit);
+                IQDecoded.ScaleTable(pa, actRowBytes, IQDecoded.Tokens, Nb, table);
+                byte* a1 = pa + actRowBytes, a2 = a1 + actRowBytes, a3 = a2 + actRowBytes;
+                start.CopyTo(new Span<float>(want, 16));
+                IQDecoded.TileScalar(g, Nb, pa, a1, a2, a3, k.Decoder!.Post, want);
+                if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+                {
+                    start.CopyTo(new Span<float>(got, 16));
+                    IQDecoded.TileAvx2(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, "AVX2", want, got);
+                }
+                if (IQDecoded.Use512)
+                {
+                    start.CopyTo(new Span<float>(got, 16));
+                    IQDecoded.Tile512(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, "AVX-512", want, got);
+                }
+                if (unit)
+                {
+                    start.CopyTo(new Span<float>(got, 16));
+                    IQDecoded.Tile512Unit(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, "AVX-512 unit scales", want, got);
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void A_decoder_takes_batches_from_4_tokens_unless_it_asks_for_fewer_but_never_below_2()
+    {
+        Assert.Equal(IQDecoded.MinTokens, new BlockDecoder(&TQ2_0.DecodeBlock).MinTokens);
+        Assert.Equal(3, new BlockDecoder(&TQ2_0.DecodeBlock) { MinTokens = 3 }.MinTokens);
+        Assert.Equal(IQDecoded.SmallestMinTokens, new BlockDecoder(&TQ2_0.DecodeBlock) { MinTokens = 1 }.MinTokens);
+    }
+
+    private static void AssertSameBits(GgmlType type, Fill fill, string path, float* want, float* got)
+    {
+        for (int j = 0; j < 16; j++)
+            Assert.True(BitConverter.SingleToInt32Bits(want[j]) == BitConverter.SingleToInt32Bits(got[j]),
+                $"{type} {fill} {path} lane {j}: got {got[j]:R}, want {want[j]:R}");
+    }
+
+    /// <summary>Native memory with a 64-byte aligned start, as the workspace gives the tiles.</summary>
+    private sealed class Aligned(long bytes) : IDisposable
+    {
+        private readonly void* _p = NativeMemory.AlignedAlloc((nuint)bytes, 64);
+
+        public byte* P => (byte*)_p;
+
+        public void Dispose() => NativeMemory.AlignedFree(_p);
     }
 
     [Theory]
