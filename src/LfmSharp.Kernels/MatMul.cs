@@ -115,8 +115,8 @@ internal static unsafe partial class MatMul
         // token at a time otherwise; both (and the single-row dots of ragged rows) compute every output in the same
         // order. The workspace holds their scratch whenever it was made for LlamaCpp precision on such a machine.
         bool gemm = mode == DotMode.Quantized && k.HasGemm && tokens > k.MaxMatVecTokens && w.Rows >= PackedGemm.Rows;
-        // Types with a batch decoder (IQDecoded) take their 8-row kernels up to MaxMatVecTokens tokens, the decoder above.
-        bool grouped = gemm || (mode == DotMode.Quantized && k.Grouped && (k.Decoder == null || tokens <= k.MaxMatVecTokens));
+        // Types with a batch decoder (IQDecoded) take their 8-row kernels below the decoder's MinTokens, the decoder from there.
+        bool grouped = gemm || (mode == DotMode.Quantized && k.Grouped && (k.Decoder == null || tokens < k.Decoder.MinTokens));
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
         fixed (byte* pa = ws.Activations, pp = ws.Packed, pst = ws.Stream)

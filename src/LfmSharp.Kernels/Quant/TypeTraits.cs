@@ -88,8 +88,8 @@ internal sealed unsafe class TypeTraits
     public delegate*<in Group8, int, int, int, int, void> Decode8TokensInterleaved { get; init; }
 
     /// <summary>
-    /// Largest batch the 8-row decode kernels take before the packed GEMM (or, for a type with a <see cref="Decoder"/>,
-    /// the decoded batch path) runs: 3 unless the entry says more.
+    /// Largest batch the 8-row decode kernels take before the packed GEMM runs: 3 unless the entry says more (a type with
+    /// a <see cref="Decoder"/> switches to the decoded batch path at <see cref="BlockDecoder.MinTokens"/> instead).
     /// </summary>
     public int MaxMatVecTokens { get; init; } = PackedGemm.Tokens - 1;
 
