@@ -122,10 +122,15 @@ internal sealed class PrefixCache
     /// unless that prefix is cached already (then it only becomes the most recently used). False when nothing new was
     /// stored (disabled, present, or larger than half the bound: it would push out nearly everything else).
     /// </summary>
-    public bool Store(Lfm2State state, ReadOnlySpan<int> prompt)
+    public bool Store(Lfm2State state, ReadOnlySpan<int> prompt) => Store(state, prompt, state?.Position ?? 0);
+
+    /// <summary>
+    /// The same for the state after its first <paramref name="length"/> tokens: <c>state.Position</c>, or a position
+    /// the last pass ran through with a capture there (<see cref="Lfm2State.CaptureAt"/>).
+    /// </summary>
+    public bool Store(Lfm2State state, ReadOnlySpan<int> prompt, int length)
     {
         ArgumentNullException.ThrowIfNull(state);
-        int length = state.Position;
         if (!Enabled || length <= 0 || length > prompt.Length)
             return false;
         var key = (length, Hash(prompt[..length]));
@@ -143,7 +148,7 @@ internal sealed class PrefixCache
                 return false;
         }
         // The copy is made outside the lock (it is the costly part) and checked again before it goes in.
-        var snapshot = state.Snapshot();
+        var snapshot = state.Snapshot(length);
         var entry = new Entry(prompt[..length].ToArray(), snapshot, snapshot.Bytes + (long)length * sizeof(int));
         lock (_lock)
         {
@@ -265,7 +270,7 @@ internal sealed class PrefixCacheController(PrefixCache cache, int[] prompt) : G
         return (new ArraySegment<int>(prompt, reuse, prompt.Length - reuse), options with { Checkpoints = checkpoints }, new PrefixCacheController(cache, prompt));
     }
 
-    public override void OnCheckpoint(Lfm2State state) => cache.Store(state, prompt);
+    public override void OnCheckpoint(Lfm2State state, int position) => cache.Store(state, prompt, position);
 
     public override void OnToken(int tokenId, bool forced)
     {

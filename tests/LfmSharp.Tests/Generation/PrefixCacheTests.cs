@@ -35,7 +35,7 @@ public sealed class PrefixCacheTests : IDisposable
     private sealed class Recorder : GenerationController
     {
         public List<int> At { get; } = [];
-        public override void OnCheckpoint(Lfm2State state) => At.Add(state.Position);
+        public override void OnCheckpoint(Lfm2State state, int position) => At.Add(position);
     }
 
     [Theory]
@@ -48,7 +48,7 @@ public sealed class PrefixCacheTests : IDisposable
     }
 
     [Fact]
-    public void The_prefill_stops_at_each_checkpoint_after_the_start_and_calls_the_hook_there()
+    public void The_prefill_calls_the_hook_at_each_checkpoint_after_the_start()
     {
         int[] prompt = Prompt(60);
         var state = _model.CreateState(256);
@@ -57,6 +57,41 @@ public sealed class PrefixCacheTests : IDisposable
         var options = new GenerationOptions { MaxTokens = 1, Checkpoints = [5, 10, 11, 40, 59, 60, 80] };
         _ = new Generator(_model).Generate(state, new ArraySegment<int>(prompt, 10, 50), options, rec).ToList();
         Assert.Equal([11, 40, 59, 60], rec.At);
+    }
+
+    /// <summary>Keeps a snapshot at every checkpoint, as the prefix cache does.</summary>
+    private sealed class Snapshotter : GenerationController
+    {
+        public List<Lfm2StateSnapshot> Snapshots { get; } = [];
+        public override void OnCheckpoint(Lfm2State state, int position) => Snapshots.Add(state.Snapshot(position));
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void A_checkpoint_inside_a_chunk_is_captured_without_cutting_it_and_resumes_like_a_prefill_cut_there(KvCacheType kv)
+    {
+        // One pass over the whole prompt (no cut at 1, 2, 17, 18 or 69): each snapshot is the state a prefill stopped
+        // at that position would hold, so resuming from it gives the same conv histories and logits as such a prefill.
+        int[] prompt = Prompt(70);
+        int[] at = [1, 2, 17, 18, 69];
+        var state = _model.CreateState(512, kv);
+        var hooks = new Snapshotter();
+        var events = new Generator(_model).Generate(state, prompt, new GenerationOptions { MaxTokens = 1, Checkpoints = at }, hooks).ToList();
+        Assert.Equal(at, hooks.Snapshots.Select(s => s.Position));
+        for (int i = 0; i < at.Length; i++)
+        {
+            var cut = _model.CreateState(512, kv);
+            _model.Forward(prompt.AsSpan(0, at[i]), cut, new float[_model.Config.VocabSize]);
+            var resumed = _model.CreateState(512, kv);
+            resumed.Restore(hooks.Snapshots[i]);
+            for (int s = 0; s < cut.ConvStates.Length; s++)
+                Assert.Equal(cut.ConvStates[s], resumed.ConvStates[s]);
+            var logits = new float[_model.Config.VocabSize];
+            _model.Forward(prompt.AsSpan(at[i]), resumed, logits);
+            Assert.Equal(Logits(prompt, [at[i]], kv), logits);
+        }
+        Assert.IsType<Done>(events[^1]);
     }
 
     [Fact]
