@@ -344,7 +344,7 @@ public sealed class ChatSession : IDisposable
         public override void OnGenerationEnd(Lfm2State state)
         {
             if (_tokens is not null)
-                _session._cache.StoreGeneration(state, _prompt, _tokens);
+                _session._cache.StoreGeneration(state, _prompt, _tokens, _session.Model.Tokenizer);
         }
 
         public override int ForcedToken()

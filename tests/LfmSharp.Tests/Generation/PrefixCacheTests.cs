@@ -97,11 +97,48 @@ public sealed class PrefixCacheTests : IDisposable
     [Fact]
     public void Positions_cover_message_ends_intervals_from_each_message_start_and_the_last_but_one_token()
     {
-        Assert.Equal([10, 15, 20, 25, 30, 35, 40, 45], PromptCheckpoints.Positions([], 46, 5, 7));
+        // 10 is only 3 tokens past the restored 7 (under MinTokensPastStart): not worth a copy.
+        Assert.Equal([15, 20, 25, 30, 35, 40, 45], PromptCheckpoints.Positions([], 46, 5, 7));
         int[] ps = PromptCheckpoints.Positions([23, 61], 100, 16, 0);
         Assert.Equal([16, 23, 39, 55, 61, 77, 93, 99], ps);
         Assert.Equal([99], PromptCheckpoints.Positions([23, 61], 100, 1000, 61));
         Assert.Empty(PromptCheckpoints.Positions([], 1, 16, 0));
+    }
+
+    [Fact]
+    public void An_answer_that_does_not_tokenize_back_into_its_tokens_is_not_stored()
+    {
+        // A re-rendered conversation can only match the answer's tokens when its text tokenizes into them again.
+        var tok = _model.Tokenizer;
+        int[] whole = tok.Encode(" the answer is forty two", addBos: false, parseSpecial: false);
+        // The same text with one merged token spelled out character by character: it decodes the same, encodes merged.
+        int merged = whole.First(id => tok.TokenBytes(id).Length > 1);
+        int[] split = [.. whole.SelectMany(id => id != merged ? [id]
+            : tok.Decode([id]).SelectMany(ch => tok.Encode(ch.ToString(), addBos: false, parseSpecial: false)))];
+        Assert.NotEqual(whole, split);
+        int[] prompt = Prompt(20);
+        foreach (var (answer, stored) in new[] { (whole, true), (split, false) })
+        {
+            var cache = new PrefixCache(64L << 20);
+            var state = _model.CreateState(256);
+            int[] fed = [.. prompt, .. answer];
+            _model.Forward(fed, state, new float[_model.Config.VocabSize]);
+            // The last token chosen is not fed: the state holds the prompt and all of the answer but that one.
+            Assert.Equal(stored, cache.StoreGeneration(state, prompt, [.. answer, 5], tok));
+            Assert.Equal(stored ? 1 : 0, cache.Count);
+            Assert.Equal(!stored, cache.StoreGeneration(state, prompt, [.. answer, 5]));   // without the check it is stored (once)
+        }
+    }
+
+    [Fact]
+    public void A_message_end_just_past_the_restored_prefix_is_no_checkpoint_but_the_last_but_one_token_always_is()
+    {
+        // A conversation's next turn restores the answer; that message ends 2 tokens later, the prompt 70 tokens later.
+        Assert.Equal([117, 119], PromptCheckpoints.Positions([52, 117], 120, 256, 50));
+        Assert.Equal([58, 117, 119], PromptCheckpoints.Positions([58, 117], 120, 256, 50));
+        Assert.Equal([52], PromptCheckpoints.Positions([], 53, 256, 50));
+        // Nothing restored: a short first message still ends at a checkpoint (restoring from 0 costs nothing).
+        Assert.Equal([3, 19], PromptCheckpoints.Positions([3], 20, 256, 0));
     }
 
     [Fact]
