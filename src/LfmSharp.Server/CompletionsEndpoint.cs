@@ -54,7 +54,7 @@ internal static class CompletionsEndpoint
             starts[i] = GenerationStream.StartAsync(ctx, server, scheduler, (slot, ct) =>
             {
                 // The longest cached prefix of the prompt (from any slot, chat or raw) is restored, the rest prefilled.
-                var (rest, withCheckpoints, controller) = PrefixCacheController.Prepare(slot.Cache, slot.State, prompt, o);
+                var (rest, withCheckpoints, controller) = PrefixCacheController.Prepare(slot.Cache, slot.State, prompt, o, model.Tokenizer);
                 return new Generator(model).Generate(slot.State, rest, withCheckpoints, controller, ct);
             });
         }

@@ -293,7 +293,7 @@ public sealed class ChatSession : IDisposable
 
     /// <summary>Copies the state (which holds the first <c>state.Position</c> tokens of <paramref name="prompt"/>)
     /// into the prefix cache, unless that prefix is there already.</summary>
-    internal void SaveSnapshot(Lfm2State state, int[] prompt) => _cache.Store(state, prompt);
+    internal void SaveSnapshot(Lfm2State state, int[] prompt, int position) => _cache.Store(state, prompt, position);
 
     /// <summary>
     /// Steers one generation, token by token, from inside the generator's cycle: thinking budget, loop guard, tool
@@ -339,12 +339,12 @@ public sealed class ChatSession : IDisposable
         // answer fed so far: the next turn of a conversation starts with the prompt and, when its template re-renders
         // the answer as it was generated, the answer too. (No copy of the whole prompt: the end-of-generation one
         // supersedes it, and prompt − 1 covers a next turn whose answer re-renders differently.)
-        public override void OnCheckpoint(Lfm2State state) => _session.SaveSnapshot(state, _prompt);
+        public override void OnCheckpoint(Lfm2State state, int position) => _session.SaveSnapshot(state, _prompt, position);
 
         public override void OnGenerationEnd(Lfm2State state)
         {
             if (_tokens is not null)
-                _session._cache.StoreGeneration(state, _prompt, _tokens);
+                _session._cache.StoreGeneration(state, _prompt, _tokens, _session.Model.Tokenizer);
         }
 
         public override int ForcedToken()

@@ -119,7 +119,7 @@ public sealed class PrefixCacheServerTests(ServerFixture fx)
     }
 
     [Fact]
-    public async Task Each_turn_of_an_eight_turn_conversation_reuses_the_whole_previous_prompt_and_answer()
+    public async Task Each_turn_of_an_eight_turn_conversation_reuses_the_whole_previous_prompt_and_answer_and_prefills_in_one_pass()
     {
         // Each answer is steered (greedy) to a known word of byte tokens, which the next turn's prompt re-renders as
         // the same tokens: the next turn resumes after the previous prompt and the answer's tokens fed (the word;
@@ -139,8 +139,13 @@ public sealed class PrefixCacheServerTests(ServerFixture fx)
                 ["model"] = fx.ModelId, ["messages"] = messages.DeepClone(), ["max_tokens"] = 6, ["logprobs"] = true,
             });
             string json = request.ToJsonString();
+            long passes = server.Scheduler!.BatchedSteps;
             var body = await PostOkAsync(http, "v1/chat/completions", json);
             Assert.Equal(expected, Cached(body));
+            // The rest of the prompt (the answer's end, the question, checkpoints at its end and at prompt − 1) fits
+            // the step budget, so it prefills in one pass that also yields the first token: one pass per token.
+            if (turn > 0)
+                Assert.Equal(body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), server.Scheduler.BatchedSteps - passes);
             Assert.Equal(word, body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
             if (turn is 1 or 7)
                 Assert.Equal(Choices(await PostOkAsync(coldHttp, "v1/chat/completions", json)), Choices(body));

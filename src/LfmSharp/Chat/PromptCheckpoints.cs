@@ -62,11 +62,17 @@ internal static class PromptCheckpoints
         return ends[..^1];
     }
 
+    /// <summary>Fewest tokens between the restored prefix and a checkpoint (other than the last-but-one token): the
+    /// restored prefix is cached itself, so a checkpoint a few tokens past it would save a later prompt only those few
+    /// tokens of prefill, for a copy of the whole state (the end of the answer a conversation's next turn restores is
+    /// two tokens before that message's end).</summary>
+    internal const int MinTokensPastStart = 8;
+
     /// <summary>
     /// The checkpoints of one prefill (ascending, all in (<paramref name="start"/>, prompt length)): the
     /// <paramref name="boundaries"/>, every <paramref name="interval"/> tokens after each boundary (and after 0) up to the
     /// next (a power-of-two multiple of it in a message longer than <see cref="MaxPerMessage"/> intervals), and prompt
-    /// length − 1.
+    /// length − 1; none fewer than <see cref="MinTokensPastStart"/> tokens past a restored prefix but the last.
     /// </summary>
     public static int[] Positions(IReadOnlyList<int> boundaries, int promptLength, int interval, int start)
     {
@@ -88,7 +94,7 @@ internal static class PromptCheckpoints
         var result = new List<int>(points.Count);
         foreach (int p in points)
         {
-            if (p > start && p < promptLength)
+            if (p > start && p < promptLength && (p == promptLength - 1 || start == 0 || p - start >= MinTokensPastStart))
                 result.Add(p);
         }
         return [.. result];

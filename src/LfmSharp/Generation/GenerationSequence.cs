@@ -31,7 +31,7 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
     private readonly Stopwatch _clock = new();
     private int _fed;                           // prompt tokens fed so far
     private int _pending;                       // tokens handed out by TryGetInput and not yet accepted
-    private int _checkpoint;                    // index of the next checkpoint in _options.Checkpoints
+    private int _checkpoint;                    // index of the next checkpoint in _options.Checkpoints not yet passed
     private int _generated;
     private TimeSpan _prefill, _ttft;
     private bool _started, _finished, _enumerated;
@@ -93,9 +93,18 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
         if (IsPrefilling)
         {
             int n = Math.Min(maxTokens, _prompt.Length - _fed);
-            int next = NextCheckpoint(after: _cached + _fed);
-            if (next > 0)
-                n = Math.Min(n, next - (_cached + _fed));
+            // Checkpoints inside the chunk are captured by the pass (one at the chunk's end is the state itself), so
+            // a checkpoint never cuts a chunk: cutting would cost this sequence a forward pass per checkpoint.
+            int at = _cached + _fed;
+            if (_hooks is not null)
+            {
+                var cps = _options.Checkpoints;
+                for (int i = _checkpoint; cps is not null && i < cps.Count && cps[i] < at + n; i++)
+                {
+                    if (cps[i] > at)
+                        State.CaptureAt(cps[i]);
+                }
+            }
             input = new ArraySegment<int>(_prompt, _fed, n);
         }
         else
@@ -117,35 +126,27 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
         if (logits.Length < _model.Config.VocabSize)
             throw new ArgumentException($"logits hold {logits.Length} floats; {_model.Config.VocabSize} needed.", nameof(logits));
         bool prefilling = IsPrefilling;
+        int from = _cached + _fed;
         if (prefilling)
             _fed += _pending;
         _pending = 0;
         if (prefilling)
         {
-            int at = _cached + _fed;
-            if (NextCheckpoint(after: at - 1) == at)
+            // Every checkpoint the chunk ran through, in order; the state now holds _cached + _fed tokens.
+            var cps = _options.Checkpoints;
+            while (cps is not null && _checkpoint < cps.Count && cps[_checkpoint] <= _cached + _fed)
             {
-                _checkpoint++;
-                _hooks?.OnCheckpoint(State);
+                int cp = cps[_checkpoint++];
+                if (cp > from)
+                    _hooks?.OnCheckpoint(State, cp);
             }
+            State.ClearCaptures();
             if (IsPrefilling)
                 return;
             _prefill = _clock.Elapsed;
             _hooks?.OnPrefillComplete(State);
         }
         Decide(logits[.._model.Config.VocabSize], events);
-    }
-
-    /// <summary>The first checkpoint position past <paramref name="after"/> inside this prefill, or 0.</summary>
-    private int NextCheckpoint(int after)
-    {
-        var cps = _options.Checkpoints;
-        if (cps is null)
-            return 0;
-        int end = _cached + _prompt.Length;
-        while (_checkpoint < cps.Count && cps[_checkpoint] <= after)
-            _checkpoint++;
-        return _checkpoint < cps.Count && cps[_checkpoint] <= end ? cps[_checkpoint] : 0;
     }
 
     /// <summary>The per-token cycle: choose, account, detokenize, decide whether to go on.</summary>

@@ -18,9 +18,10 @@ internal sealed record GenerationOptions
     public bool StopAtEndOfGeneration { get; init; } = true;
 
     /// <summary>
-    /// Ascending absolute state positions (token counts from the start of the prompt) at which the prefill stops and
-    /// calls <see cref="GenerationController.OnCheckpoint"/>: the chunks are cut so that the state holds exactly p
-    /// tokens for every p with start position &lt; p &lt;= prompt length (others are ignored). Null: none.
+    /// Ascending absolute state positions (token counts from the start of the prompt) for which the prefill calls
+    /// <see cref="GenerationController.OnCheckpoint"/>, for every p with start position &lt; p &lt;= prompt length
+    /// (others are ignored). The chunks are not cut there: a checkpoint inside a chunk has its conv histories captured
+    /// by the pass (<see cref="Lfm2State.CaptureAt"/>), so <c>state.Snapshot(p)</c> works in the hook. Null: none.
     /// </summary>
     public IReadOnlyList<int>? Checkpoints { get; init; }
 
@@ -48,9 +49,10 @@ internal abstract class GenerationController
     /// <summary>Called for every token that becomes part of the output, sampled or forced.</summary>
     public virtual void OnToken(int tokenId, bool forced) { }
 
-    /// <summary>Called during the prefill when the state holds exactly one of <see cref="GenerationOptions.Checkpoints"/>
-    /// tokens (<c>state.Position</c>), before the prefill goes on (e.g. to snapshot a shared prefix).</summary>
-    public virtual void OnCheckpoint(Lfm2State state) { }
+    /// <summary>Called during the prefill, after the pass that ran through <paramref name="position"/> (one of
+    /// <see cref="GenerationOptions.Checkpoints"/>), before the prefill goes on: <c>state.Snapshot(position)</c>
+    /// copies the state as it was after that many tokens (e.g. to keep a shared prefix). In ascending order.</summary>
+    public virtual void OnCheckpoint(Lfm2State state, int position) { }
 
     /// <summary>Called once the prompt is in the state, before the first token is chosen (e.g. to snapshot it).</summary>
     public virtual void OnPrefillComplete(Lfm2State state) { }

@@ -1,4 +1,5 @@
 using LfmSharp.Models;
+using LfmSharp.Tokenizers;
 
 namespace LfmSharp.Generation;
 
@@ -122,10 +123,15 @@ internal sealed class PrefixCache
     /// unless that prefix is cached already (then it only becomes the most recently used). False when nothing new was
     /// stored (disabled, present, or larger than half the bound: it would push out nearly everything else).
     /// </summary>
-    public bool Store(Lfm2State state, ReadOnlySpan<int> prompt)
+    public bool Store(Lfm2State state, ReadOnlySpan<int> prompt) => Store(state, prompt, state?.Position ?? 0);
+
+    /// <summary>
+    /// The same for the state after its first <paramref name="length"/> tokens: <c>state.Position</c>, or a position
+    /// the last pass ran through with a capture there (<see cref="Lfm2State.CaptureAt"/>).
+    /// </summary>
+    public bool Store(Lfm2State state, ReadOnlySpan<int> prompt, int length)
     {
         ArgumentNullException.ThrowIfNull(state);
-        int length = state.Position;
         if (!Enabled || length <= 0 || length > prompt.Length)
             return false;
         var key = (length, Hash(prompt[..length]));
@@ -143,7 +149,7 @@ internal sealed class PrefixCache
                 return false;
         }
         // The copy is made outside the lock (it is the costly part) and checked again before it goes in.
-        var snapshot = state.Snapshot();
+        var snapshot = state.Snapshot(length);
         var entry = new Entry(prompt[..length].ToArray(), snapshot, snapshot.Bytes + (long)length * sizeof(int));
         lock (_lock)
         {
@@ -174,8 +180,11 @@ internal sealed class PrefixCache
     /// (<c>state.Position − prompt.Length</c> of <paramref name="generated"/>: all but the last one chosen), so the next
     /// turn of a conversation, whose prompt re-renders the answer, resumes after it when the answer re-tokenizes the
     /// same (and after the longest earlier checkpoint when it does not, e.g. past thinking dropped by the template).
+    /// With <paramref name="tokenizer"/>, an answer whose text does not tokenize back into the same tokens is not
+    /// stored: no re-rendered prompt can match it past the first differing token, so the copy would only take memory
+    /// and time (a model that emits tokens without text, or splits words unlike the tokenizer, does this).
     /// </summary>
-    public bool StoreGeneration(Lfm2State state, int[] prompt, List<int> generated)
+    public bool StoreGeneration(Lfm2State state, int[] prompt, List<int> generated, BpeTokenizer? tokenizer = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(prompt);
@@ -183,9 +192,12 @@ internal sealed class PrefixCache
         int fed = state.Position - prompt.Length;
         if (!Enabled || fed < 0 || fed > generated.Count)
             return false;
+        var answer = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(generated)[..fed];
+        if (tokenizer is not null && !answer.SequenceEqual(tokenizer.Encode(tokenizer.Decode(answer), addBos: false, parseSpecial: true)))
+            return false;
         var key = new int[state.Position];
         prompt.CopyTo(key, 0);
-        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(generated)[..fed].CopyTo(key.AsSpan(prompt.Length));
+        answer.CopyTo(key.AsSpan(prompt.Length));
         return Store(state, key);
     }
 
@@ -251,21 +263,23 @@ internal sealed class PrefixCache
 /// <summary>Checkpoints a raw prompt (no messages) into a <see cref="PrefixCache"/>: every
 /// <see cref="PrefixCache.Interval"/> tokens and the last-but-one token, and at the end the prompt with the completion
 /// fed so far (a client that continues the text resumes after it).</summary>
-internal sealed class PrefixCacheController(PrefixCache cache, int[] prompt) : GenerationController
+internal sealed class PrefixCacheController(PrefixCache cache, int[] prompt, BpeTokenizer? tokenizer = null) : GenerationController
 {
     private readonly List<int> _generated = [];
 
     /// <summary>Restores the longest cached prefix of <paramref name="prompt"/> into <paramref name="state"/>, and returns
-    /// the tokens left to prefill, the options with their checkpoints, and the controller that stores them.</summary>
+    /// the tokens left to prefill, the options with their checkpoints, and the controller that stores them. With
+    /// <paramref name="tokenizer"/>, a completion that does not tokenize back into its tokens is not stored (see
+    /// <see cref="PrefixCache.StoreGeneration"/>).</summary>
     public static (ArraySegment<int> Remaining, GenerationOptions Options, PrefixCacheController Controller) Prepare(
-        PrefixCache cache, Lfm2State state, int[] prompt, GenerationOptions options)
+        PrefixCache cache, Lfm2State state, int[] prompt, GenerationOptions options, BpeTokenizer? tokenizer = null)
     {
         int reuse = cache.Restore(state, prompt);
         var checkpoints = cache.Enabled ? Chat.PromptCheckpoints.Positions([], prompt.Length, cache.Interval, reuse) : null;
-        return (new ArraySegment<int>(prompt, reuse, prompt.Length - reuse), options with { Checkpoints = checkpoints }, new PrefixCacheController(cache, prompt));
+        return (new ArraySegment<int>(prompt, reuse, prompt.Length - reuse), options with { Checkpoints = checkpoints }, new PrefixCacheController(cache, prompt, tokenizer));
     }
 
-    public override void OnCheckpoint(Lfm2State state) => cache.Store(state, prompt);
+    public override void OnCheckpoint(Lfm2State state, int position) => cache.Store(state, prompt, position);
 
     public override void OnToken(int tokenId, bool forced)
     {
@@ -273,5 +287,5 @@ internal sealed class PrefixCacheController(PrefixCache cache, int[] prompt) : G
             _generated.Add(tokenId);
     }
 
-    public override void OnGenerationEnd(Lfm2State state) => cache.StoreGeneration(state, prompt, _generated);
+    public override void OnGenerationEnd(Lfm2State state) => cache.StoreGeneration(state, prompt, _generated, tokenizer);
 }

@@ -177,13 +177,13 @@ public sealed class DecodeBatcherTests : IDisposable
         public List<int> Positions { get; } = [];
         public int PrefillEnd { get; private set; } = -1;
 
-        public override void OnCheckpoint(Lfm2State state) => Positions.Add(state.Position);
+        public override void OnCheckpoint(Lfm2State state, int position) => Positions.Add(position);
 
         public override void OnPrefillComplete(Lfm2State state) => PrefillEnd = state.Position;
     }
 
     [Fact]
-    public void Prefill_stops_at_exactly_the_requested_checkpoints_alone_and_in_a_batch()
+    public void Prefill_checkpoints_at_exactly_the_requested_positions_alone_and_in_a_batch_without_extra_passes()
     {
         var prompt = Prompt(2, 150);
         // From a state that already holds 10 tokens: 4 and 10 are behind it, 999 is past the prompt's end (150).
@@ -208,9 +208,16 @@ public sealed class DecodeBatcherTests : IDisposable
         var other = new Generator(_model).Generate(_model.CreateState(256), Prompt(5), Options(5, 30));
         var seq = new Generator(_model).Generate(Primed(), prompt[10..], options, batchHooks);
         var events = new[] { new List<GenerationEvent>(), new List<GenerationEvent>() };
+        int prefillSteps = 0;
         while (!seq.IsFinished)
+        {
+            prefillSteps += seq.IsPrefilling ? 1 : 0;
             Step(batcher, [other, seq], events);
+        }
         Assert.Equal(expected, batchHooks.Positions);
+        // The checkpoints cut no chunk (they are captured inside the pass), so only the budget does: 13 tokens next
+        // to the other's 19-token prompt, then 31 a step next to its decode token (5 more steps for the other 127).
+        Assert.Equal(6, prefillSteps);
         Assert.Equal(150, batchHooks.PrefillEnd);
         Assert.Equal(Text(solo), Text(events[1]));
         Assert.Equal(140, Assert.IsType<Done>(events[1][^1]).Usage.PrefilledTokens);

@@ -35,7 +35,7 @@ public sealed class PrefixCacheTests : IDisposable
     private sealed class Recorder : GenerationController
     {
         public List<int> At { get; } = [];
-        public override void OnCheckpoint(Lfm2State state) => At.Add(state.Position);
+        public override void OnCheckpoint(Lfm2State state, int position) => At.Add(position);
     }
 
     [Theory]
@@ -48,7 +48,7 @@ public sealed class PrefixCacheTests : IDisposable
     }
 
     [Fact]
-    public void The_prefill_stops_at_each_checkpoint_after_the_start_and_calls_the_hook_there()
+    public void The_prefill_calls_the_hook_at_each_checkpoint_after_the_start()
     {
         int[] prompt = Prompt(60);
         var state = _model.CreateState(256);
@@ -59,14 +59,86 @@ public sealed class PrefixCacheTests : IDisposable
         Assert.Equal([11, 40, 59, 60], rec.At);
     }
 
+    /// <summary>Keeps a snapshot at every checkpoint, as the prefix cache does.</summary>
+    private sealed class Snapshotter : GenerationController
+    {
+        public List<Lfm2StateSnapshot> Snapshots { get; } = [];
+        public override void OnCheckpoint(Lfm2State state, int position) => Snapshots.Add(state.Snapshot(position));
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void A_checkpoint_inside_a_chunk_is_captured_without_cutting_it_and_resumes_like_a_prefill_cut_there(KvCacheType kv)
+    {
+        // One pass over the whole prompt (no cut at 1, 2, 17, 18 or 69): each snapshot is the state a prefill stopped
+        // at that position would hold, so resuming from it gives the same conv histories and logits as such a prefill.
+        int[] prompt = Prompt(70);
+        int[] at = [1, 2, 17, 18, 69];
+        var state = _model.CreateState(512, kv);
+        var hooks = new Snapshotter();
+        var events = new Generator(_model).Generate(state, prompt, new GenerationOptions { MaxTokens = 1, Checkpoints = at }, hooks).ToList();
+        Assert.Equal(at, hooks.Snapshots.Select(s => s.Position));
+        for (int i = 0; i < at.Length; i++)
+        {
+            var cut = _model.CreateState(512, kv);
+            _model.Forward(prompt.AsSpan(0, at[i]), cut, new float[_model.Config.VocabSize]);
+            var resumed = _model.CreateState(512, kv);
+            resumed.Restore(hooks.Snapshots[i]);
+            for (int s = 0; s < cut.ConvStates.Length; s++)
+                Assert.Equal(cut.ConvStates[s], resumed.ConvStates[s]);
+            var logits = new float[_model.Config.VocabSize];
+            _model.Forward(prompt.AsSpan(at[i]), resumed, logits);
+            Assert.Equal(Logits(prompt, [at[i]], kv), logits);
+        }
+        Assert.IsType<Done>(events[^1]);
+    }
+
     [Fact]
     public void Positions_cover_message_ends_intervals_from_each_message_start_and_the_last_but_one_token()
     {
-        Assert.Equal([10, 15, 20, 25, 30, 35, 40, 45], PromptCheckpoints.Positions([], 46, 5, 7));
+        // 10 is only 3 tokens past the restored 7 (under MinTokensPastStart): not worth a copy.
+        Assert.Equal([15, 20, 25, 30, 35, 40, 45], PromptCheckpoints.Positions([], 46, 5, 7));
         int[] ps = PromptCheckpoints.Positions([23, 61], 100, 16, 0);
         Assert.Equal([16, 23, 39, 55, 61, 77, 93, 99], ps);
         Assert.Equal([99], PromptCheckpoints.Positions([23, 61], 100, 1000, 61));
         Assert.Empty(PromptCheckpoints.Positions([], 1, 16, 0));
+    }
+
+    [Fact]
+    public void An_answer_that_does_not_tokenize_back_into_its_tokens_is_not_stored()
+    {
+        // A re-rendered conversation can only match the answer's tokens when its text tokenizes into them again.
+        var tok = _model.Tokenizer;
+        int[] whole = tok.Encode(" the answer is forty two", addBos: false, parseSpecial: false);
+        // The same text with one merged token spelled out character by character: it decodes the same, encodes merged.
+        int merged = whole.First(id => tok.TokenBytes(id).Length > 1);
+        int[] split = [.. whole.SelectMany(id => id != merged ? [id]
+            : tok.Decode([id]).SelectMany(ch => tok.Encode(ch.ToString(), addBos: false, parseSpecial: false)))];
+        Assert.NotEqual(whole, split);
+        int[] prompt = Prompt(20);
+        foreach (var (answer, stored) in new[] { (whole, true), (split, false) })
+        {
+            var cache = new PrefixCache(64L << 20);
+            var state = _model.CreateState(256);
+            int[] fed = [.. prompt, .. answer];
+            _model.Forward(fed, state, new float[_model.Config.VocabSize]);
+            // The last token chosen is not fed: the state holds the prompt and all of the answer but that one.
+            Assert.Equal(stored, cache.StoreGeneration(state, prompt, [.. answer, 5], tok));
+            Assert.Equal(stored ? 1 : 0, cache.Count);
+            Assert.Equal(!stored, cache.StoreGeneration(state, prompt, [.. answer, 5]));   // without the check it is stored (once)
+        }
+    }
+
+    [Fact]
+    public void A_message_end_just_past_the_restored_prefix_is_no_checkpoint_but_the_last_but_one_token_always_is()
+    {
+        // A conversation's next turn restores the answer; that message ends 2 tokens later, the prompt 70 tokens later.
+        Assert.Equal([117, 119], PromptCheckpoints.Positions([52, 117], 120, 256, 50));
+        Assert.Equal([58, 117, 119], PromptCheckpoints.Positions([58, 117], 120, 256, 50));
+        Assert.Equal([52], PromptCheckpoints.Positions([], 53, 256, 50));
+        // Nothing restored: a short first message still ends at a checkpoint (restoring from 0 costs nothing).
+        Assert.Equal([3, 19], PromptCheckpoints.Positions([3], 20, 256, 0));
     }
 
     [Fact]

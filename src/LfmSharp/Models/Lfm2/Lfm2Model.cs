@@ -218,7 +218,11 @@ internal sealed class Lfm2Model : IDisposable
             VectorMath.Add(x, o, x);
         }
         foreach (var seg in segments)
+        {
+            if (seg.State.HasPendingCaptures)
+                seg.State.CapturesRan();
             seg.State.Position += seg.Count;
+        }
 
         if (logits.IsEmpty)
             return;
@@ -257,6 +261,8 @@ internal sealed class Lfm2Model : IDisposable
         foreach (var seg in segments)
         {
             var rows = new Range(seg.Row * dim, (seg.Row + seg.Count) * dim);
+            if (seg.State.HasPendingCaptures)
+                seg.State.Capture(w.Index, seg.State.ConvStates[w.Index], bx[rows], dim);
             ShortConv.Apply(bx[rows], seg.State.ConvStates[w.Index], w.Conv, dim, Config.ConvKernelSize, conv[rows]);
         }
         for (int t = 0; t < T; t++)

@@ -2,7 +2,7 @@ using LfmSharp.Kernels;
 
 namespace LfmSharp.Models;
 
-/// <summary>An immutable copy of an <see cref="Lfm2State"/> (see <see cref="Lfm2State.Snapshot"/>).</summary>
+/// <summary>An immutable copy of an <see cref="Lfm2State"/> (see <see cref="Lfm2State.Snapshot(int)"/>).</summary>
 internal sealed class Lfm2StateSnapshot
 {
     internal Lfm2StateSnapshot(Lfm2State from, int position, float[][] convStates, KvCacheSnapshot[] kv)
