@@ -109,7 +109,8 @@ internal static unsafe partial class MatMul
         // token at a time otherwise; both (and the single-row dots of ragged rows) compute every output in the same
         // order. The workspace holds their scratch whenever it was made for LlamaCpp precision on such a machine.
         bool gemm = mode == DotMode.Quantized && k.HasGemm && tokens > k.MaxMatVecTokens && w.Rows >= PackedGemm.Rows;
-        bool grouped = gemm || (mode == DotMode.Quantized && k.Grouped);
+        // Types whose batches decode each row once (IQDecoded) keep that path from IQDecoded.MinTokens tokens on.
+        bool grouped = gemm || (mode == DotMode.Quantized && k.Grouped && (k.Decoder == null || tokens < IQDecoded.MinTokens));
         int actRowBytes = 0;
         fixed (float* px = x, py = y)
         fixed (byte* pa = ws.Activations, pp = ws.Packed, pst = ws.Stream)

@@ -1,0 +1,76 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace LfmSharp.Kernels.Quant;
+
+/// <summary>What <see cref="MatVec8TQ"/> needs of a ternary format: its block size, where its f16 d lies, its block sum and row dot.</summary>
+internal unsafe interface ITernary8
+{
+    /// <summary>Bytes per GGUF block.</summary>
+    static abstract int BlockBytes { get; }
+
+    /// <summary>Offset in a block of the dword whose high half is the f16 d (d ends the block).</summary>
+    static abstract int ScaleDword { get; }
+
+    /// <summary>The exact block integer of one row's block against one Q8_K block, over 8 int32 lanes.</summary>
+    static abstract Vector256<int> Sum(byte* x, byte* y);
+
+    /// <summary>The single-row dot whose bits the kernel reproduces (used for a group with an Inf/NaN scale).</summary>
+    static abstract delegate*<byte*, byte*, int, float> RowDot { get; }
+}
+
+/// <summary>
+/// 8-row decode for TQ1_0 and TQ2_0 over GGUF rows (<see cref="TypeTraits.Decode8"/>): each row's block integer is
+/// its row dot's (<c>BlockSum</c>), the 8 totals are gathered into one vector (<see cref="MatVec8.Totals"/>) and the
+/// scalar's float step sumf += isum·(d_w·d_a) runs once per block for 8 lanes, so every output has the row dot's bits
+/// (tested) while the 8 horizontal sums and scalar float chains per block are gone and the next group is prefetched.
+/// </summary>
+internal static unsafe class MatVec8TQ
+{
+    /// <summary>The decode kernel over a group's GGUF rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Group<T>(in Group8 g) where T : struct, ITernary8
+    {
+        byte* w = g.Rows, a = g.Act;
+        long rb = g.RowBytes;
+        int nb = g.Nb;
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        var offs = MatVec8.Offsets(g.RowBytes);
+        byte* next = w + 8 * rb;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + (long)b * T.BlockBytes, ab = a + b * 292;
+            MatVec8.PrefetchNext(next, 8 * T.BlockBytes, b);
+            var tot = MatVec8.Totals(T.Sum(x, ab), T.Sum(x + rb, ab), T.Sum(x + 2 * rb, ab), T.Sum(x + 3 * rb, ab),
+                T.Sum(x + 4 * rb, ab), T.Sum(x + 5 * rb, ab), T.Sum(x + 6 * rb, ab), T.Sum(x + 7 * rb, ab));
+            var d = MatVec8.RowHalves(x + T.ScaleDword, offs, ref special, high: true) * Vector256.Create(*(float*)ab);
+            acc += Vector256.ConvertToSingle(tot) * d;
+        }
+        acc.Store(g.Y);
+        if (MatVec8.HasSpecial(special))
+            MatVec8.Exact(T.RowDot, w, g.RowBytes, nb, a, g.Y);
+    }
+}
+
+/// <summary>TQ1_0 for <see cref="MatVec8TQ"/>: 54-byte blocks, d in bytes 52..53.</summary>
+internal unsafe struct TQ1Rows : ITernary8
+{
+    public static int BlockBytes => 54;
+    public static int ScaleDword => 50;
+    public static delegate*<byte*, byte*, int, float> RowDot => &TQ1_0.DotAvx2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Sum(byte* x, byte* y) => TQ1_0.BlockSum(x, y);
+}
+
+/// <summary>TQ2_0 for <see cref="MatVec8TQ"/>: 66-byte blocks, d in bytes 64..65.</summary>
+internal unsafe struct TQ2Rows : ITernary8
+{
+    public static int BlockBytes => 66;
+    public static int ScaleDword => 62;
+    public static delegate*<byte*, byte*, int, float> RowDot => &TQ2_0.DotAvx2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Sum(byte* x, byte* y) => TQ2_0.BlockSum(x, y);
+}
