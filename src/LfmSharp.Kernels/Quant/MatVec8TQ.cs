@@ -15,6 +15,12 @@ internal unsafe interface ITernary8
     /// <summary>The exact block integer of one row's block against one Q8_K block, over 8 int32 lanes.</summary>
     static abstract Vector256<int> Sum(byte* x, byte* y);
 
+    /// <summary>
+    /// True when the kernel should inline the 8 rows' block sums side by side (TQ2_0's short one); a long one (TQ1_0)
+    /// runs in a loop, as eight inlined copies exceed the JIT's budget and ran at half speed.
+    /// </summary>
+    static abstract bool Unroll { get; }
+
     /// <summary>The single-row dot whose bits the kernel reproduces (used for a group with an Inf/NaN scale).</summary>
     static abstract delegate*<byte*, byte*, int, float> RowDot { get; }
 }
@@ -38,12 +44,23 @@ internal static unsafe class MatVec8TQ
         var special = Vector256<int>.Zero;
         var offs = MatVec8.Offsets(g.RowBytes);
         byte* next = w + 8 * rb;
+        var sums = stackalloc Vector256<int>[8];
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + (long)b * T.BlockBytes, ab = a + b * 292;
             MatVec8.PrefetchNext(next, 8 * T.BlockBytes, b);
-            var tot = MatVec8.Totals(T.Sum(x, ab), T.Sum(x + rb, ab), T.Sum(x + 2 * rb, ab), T.Sum(x + 3 * rb, ab),
-                T.Sum(x + 4 * rb, ab), T.Sum(x + 5 * rb, ab), T.Sum(x + 6 * rb, ab), T.Sum(x + 7 * rb, ab));
+            Vector256<int> tot;
+            if (T.Unroll)
+            {
+                tot = MatVec8.Totals(T.Sum(x, ab), T.Sum(x + rb, ab), T.Sum(x + 2 * rb, ab), T.Sum(x + 3 * rb, ab),
+                    T.Sum(x + 4 * rb, ab), T.Sum(x + 5 * rb, ab), T.Sum(x + 6 * rb, ab), T.Sum(x + 7 * rb, ab));
+            }
+            else
+            {
+                for (int r = 0; r < 8; r++)
+                    sums[r] = T.Sum(x + r * rb, ab);
+                tot = MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
+            }
             var d = MatVec8.RowHalves(x + T.ScaleDword, offs, ref special, high: true) * Vector256.Create(*(float*)ab);
             acc += Vector256.ConvertToSingle(tot) * d;
         }
@@ -58,6 +75,7 @@ internal unsafe struct TQ1Rows : ITernary8
 {
     public static int BlockBytes => 54;
     public static int ScaleDword => 50;
+    public static bool Unroll => false;
     public static delegate*<byte*, byte*, int, float> RowDot => &TQ1_0.DotAvx2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -69,6 +87,7 @@ internal unsafe struct TQ2Rows : ITernary8
 {
     public static int BlockBytes => 66;
     public static int ScaleDword => 62;
+    public static bool Unroll => true;
     public static delegate*<byte*, byte*, int, float> RowDot => &TQ2_0.DotAvx2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
