@@ -154,16 +154,16 @@ internal static unsafe partial class TQ2_0
         for (int i = 0; i < nb; i++)
         {
             byte* x = w + 66 * i, y = a + 292 * i;
-            sumf += Simd.HorizontalSum(BlockSum(x, y)) * (*(float*)y * HalfToSingle(*(ushort*)(x + 64)));
+            sumf += Simd.HorizontalSum(BlockSum256(x, y)) * (*(float*)y * HalfToSingle(*(ushort*)(x + 64)));
         }
         return sumf;
     }
 
-    /// <summary>Σ (q − 1)·a of one block against one Q8_K block, spread over 8 int32 lanes (exact; AVX-512BW where the JIT has it).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<int> BlockSum(byte* x, byte* y) => Avx512BW.IsSupported ? BlockSum512(x, y) : BlockSum256(x, y);
-
-    /// <summary>AVX2 block sum: weight 128h + 32l + m is bits 2l..2l+1 of qs[32h + m], so each 32-byte half gives 4 runs of 32.</summary>
+    /// <summary>
+    /// AVX2 block sum: weight 128h + 32l + m is bits 2l..2l+1 of qs[32h + m], so each 32-byte half gives 4 runs of 32.
+    /// The row dot uses it on AVX-512 machines too (a zmm twin with vpsrlvw ran slower on Zen 5); the 8-row kernel has
+    /// its own zmm path (<see cref="MatVec8TQ.Tq2"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> BlockSum256(byte* x, byte* y)
     {
@@ -181,27 +181,5 @@ internal static unsafe partial class TQ2_0
         acc += Avx2.MultiplyAddAdjacent((q1 >> 6).AsByte() & three, Vector256.Load(q8 + 224));
         acc -= Vector256.Load((short*)(y + 260));
         return Avx2.MultiplyAddAdjacent(acc, Vector256.Create((short)1));
-    }
-
-    /// <summary>
-    /// AVX-512BW block sum: each 32-byte half of qs broadcast to both halves of a zmm and shifted by (0 | 2), then by
-    /// 4 more, gives the codes of 64 consecutive weights, so the activations load straight.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<int> BlockSum512(byte* x, byte* y)
-    {
-        sbyte* q8 = (sbyte*)(y + 4);
-        var three = Vector512.Create((byte)3);
-        var shift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
-        var h0 = Vector256.Load(x).AsUInt16();
-        var h1 = Vector256.Load(x + 32).AsUInt16();
-        var t0 = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(h0, h0), shift);
-        var t1 = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(h1, h1), shift);
-        var acc = Avx512BW.MultiplyAddAdjacent(t0.AsByte() & three, Vector512.Load(q8));
-        acc += Avx512BW.MultiplyAddAdjacent((t0 >> 4).AsByte() & three, Vector512.Load(q8 + 64));
-        acc += Avx512BW.MultiplyAddAdjacent(t1.AsByte() & three, Vector512.Load(q8 + 128));
-        acc += Avx512BW.MultiplyAddAdjacent((t1 >> 4).AsByte() & three, Vector512.Load(q8 + 192));
-        var s = acc.GetLower() + acc.GetUpper() - Vector256.Load((short*)(y + 260));
-        return Avx2.MultiplyAddAdjacent(s, Vector256.Create((short)1));
     }
 }

@@ -44,7 +44,7 @@ internal static unsafe class TypeTraitsIq
             Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
         });
         add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null });
-        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Group<TQ2Rows> : null });
+        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Tq2 : null });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });

@@ -179,7 +179,7 @@ public sealed unsafe class TernaryKernelTests
                         (GgmlType.TQ1_0, false) => TQ1_0.BlockSum256(px, py),
                         (GgmlType.TQ1_0, true) => TQ1_0.BlockSum512(px, py),
                         (_, false) => TQ2_0.BlockSum256(px, py),
-                        _ => TQ2_0.BlockSum512(px, py),
+                        _ => Tq2Wide(px, py),
                     };
                     long got = 0;
                     for (int l = 0; l < 8; l++)
@@ -187,6 +187,15 @@ public sealed unsafe class TernaryKernelTests
                     Assert.Equal(want, got);
                 }
             }
+    }
+
+    /// <summary>The 8-row kernel's AVX-512 block sum with its activation vectors built as the kernel builds them.</summary>
+    private static Vector256<int> Tq2Wide(byte* x, byte* y)
+    {
+        sbyte* q8 = (sbyte*)(y + 4);
+        return MatVec8TQ.Tq2Sum(x, Vector512.Create(Vector256.Load(q8), Vector256.Load(q8 + 128)), Vector512.Create(Vector256.Load(q8 + 32), Vector256.Load(q8 + 160)),
+            Vector512.Create(Vector256.Load(q8 + 64), Vector256.Load(q8 + 192)), Vector512.Create(Vector256.Load(q8 + 96), Vector256.Load(q8 + 224)),
+            Vector256.Load((short*)(y + 260)));
     }
 
     /// <summary>Σ (t − 1)·a from the format's dequantizer with d = 1 (exact in f32) and the block's quants.</summary>
