@@ -47,7 +47,10 @@ public sealed unsafe class TernaryKernelTests
                     if (fill == Fill.Extremes && mixed)
                         SetScale(type, w.AsSpan(3 * nb * size + (nb - 1) * size, size), 0x7C00);   // +Inf: the exact fallback
                     var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed);
-                    CheckGroup(k, w, a, nb, size, $"{type} nb={nb} {fill} mixed={mixed}");
+                    CheckGroup(k, k.Decode8, w, a, nb, size, $"{type} nb={nb} {fill} mixed={mixed}");
+                    // The generic kernel too, which the table picks only without AVX-512 (VBMI for TQ1_0).
+                    delegate*<in Group8, void> generic = type == GgmlType.TQ1_0 ? &MatVec8TQ.Group<TQ1Rows> : &MatVec8TQ.Group<TQ2Rows>;
+                    CheckGroup(k, generic, w, a, nb, size, $"{type} generic nb={nb} {fill} mixed={mixed}");
                 }
     }
 
@@ -137,14 +140,14 @@ public sealed unsafe class TernaryKernelTests
 
     private static ReadOnlySpan<byte> Bits(float[] v) => MemoryMarshal.AsBytes(v.AsSpan());
 
-    private static void CheckGroup(TypeTraits k, byte[] w, byte[] a, int nb, int size, string what)
+    private static void CheckGroup(TypeTraits k, delegate*<in Group8, void> kernel, byte[] w, byte[] a, int nb, int size, string what)
     {
         var y = new float[8];
         fixed (byte* pw = w, pa = a)
         fixed (float* py = y)
         {
             var g = new Group8 { Rows = pw, RowBytes = nb * size, Nb = nb, Act = pa, Y = py };
-            k.Decode8(g);
+            kernel(g);
         }
         for (int r = 0; r < 8; r++)
         {
