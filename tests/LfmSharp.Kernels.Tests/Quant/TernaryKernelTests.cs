@@ -48,7 +48,7 @@ public sealed unsafe class TernaryKernelTests
                         SetScale(type, w.AsSpan(3 * nb * size + (nb - 1) * size, size), 0x7C00);   // +Inf: the exact fallback
                     var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed);
                     CheckGroup(k, k.Decode8, w, a, nb, size, $"{type} nb={nb} {fill} mixed={mixed}");
-                    // The generic kernel too, which the table picks only without AVX-512 (VBMI for TQ1_0).
+                    // The generic kernel too: TQ2_0's table entry takes it only without AVX-512BW.
                     delegate*<in Group8, void> generic = type == GgmlType.TQ1_0 ? &MatVec8TQ.Group<TQ1Rows> : &MatVec8TQ.Group<TQ2Rows>;
                     CheckGroup(k, generic, w, a, nb, size, $"{type} generic nb={nb} {fill} mixed={mixed}");
                 }

@@ -36,10 +36,11 @@ public sealed unsafe class TypeTraitsTests(ITestOutputHelper output)
         var act = TypeTraits.For(k.VecDotType);
         Assert.True(act.FromFloat != null, $"{type}'s activation format {k.VecDotType} has no quantizer");
         Assert.Equal(0, k.BlockSize % act.BlockSize);
-        // Pack and GEMM come together; an 8-row decode kernel needs the GEMM for batches; all only where AVX2 runs.
+        // Pack and GEMM come together; an 8-row decode kernel needs the GEMM (or the decoded path, IQDecoded) for
+        // batches; all only where AVX2 runs.
         Assert.Equal(k.Pack8 != null, k.Gemm != null);
         if (k.Decode8 != null)
-            Assert.True(k.HasGemm);
+            Assert.True(k.HasGemm || k.Decoder != null);
         if (k.HasGemm)
         {
             Assert.True(Simd.Avx2Fma);
