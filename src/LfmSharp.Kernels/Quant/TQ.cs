@@ -10,7 +10,7 @@ namespace LfmSharp.Kernels.Quant;
 /// A byte holds its base-3 digits as a fixed-point fraction: digit n is ((byte·3^n mod 256)·3) » 8. Dot products run
 /// against <see cref="Q8K"/>.
 /// </summary>
-internal static unsafe class TQ1_0
+internal static unsafe partial class TQ1_0
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.TQ1_0;
@@ -58,61 +58,8 @@ internal static unsafe class TQ1_0
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>
-    /// AVX2 twin of <see cref="DotScalar"/>, bit-identical to it. Digits come from 16-bit multiplies: with a byte
-    /// placed in the high half of a u16, mullo by 3^n leaves (byte·3^n mod 256) there, and mulhi by 3 then yields
-    /// ((that)·3) » 8; even and odd bytes take one pass each. Products use the abs/sign maddubs trick (exact).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
-    {
-        float sumf = 0f;
-        for (int i = 0; i < nb; i++)
-        {
-            byte* x = w + 54 * i, y = a + 292 * i;
-            sbyte* q8 = (sbyte*)(y + 4);
-            var acc = Vector256<int>.Zero;
-            var q = Vector256.Load(x);
-            for (int n = 0; n < 5; n++)
-                acc += TernaryDot(Digits(q, Vector256.Create((short)Pow3[n])), Vector256.Load(q8 + 32 * n));
-
-            // qs[32..48) twice, digits (0, 1), (2, 3) → weights 160..223; then digit 4 with qh's 16 digits → 224..255.
-            var q16 = Vector128.Load(x + 32);
-            var q2 = Vector256.Create(q16, q16);
-            acc += TernaryDot(Digits(q2, Vector256.Create(Vector128.Create((short)1), Vector128.Create((short)3))), Vector256.Load(q8 + 160));
-            acc += TernaryDot(Digits(q2, Vector256.Create(Vector128.Create((short)9), Vector128.Create((short)27))), Vector256.Load(q8 + 192));
-            var qh = Vector128.Create(*(uint*)(x + 48)).AsByte();   // the 4 qh bytes, repeated for digits 0..3
-            var last = Vector256.Create(q16, qh);
-            var pow = Vector256.Create(Vector128.Create((short)81), Vector128.Create((short)1, 1, 3, 3, 9, 9, 27, 27));
-            acc += TernaryDot(Digits(last, pow), Vector256.Load(q8 + 224));
-
-            sumf += Simd.HorizontalSum(acc) * (HalfToSingle(*(ushort*)(x + 52)) * *(float*)y);
-        }
-        return sumf;
-    }
-
-    /// <summary>Digit per byte of <paramref name="q"/>, with <paramref name="pow"/> the 3^n of each u16 lane (both of its bytes).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Digits(Vector256<byte> q, Vector256<short> pow)
-    {
-        var u = q.AsUInt16();
-        var three = Vector256.Create((ushort)3);
-        var even = Avx2.MultiplyHigh(Avx2.MultiplyLow(Avx2.ShiftLeftLogical(u, 8), pow.AsUInt16()), three);
-        var odd = Avx2.MultiplyHigh(Avx2.MultiplyLow(u & Vector256.Create((ushort)0xFF00), pow.AsUInt16()), three);
-        return (even | Avx2.ShiftLeftLogical(odd, 8)).AsByte();
-    }
-
-    /// <summary>Σ (t − 1)·a over 32 digits t ∈ {0, 1, 2} as 8 int32 lanes (exact for every activation byte).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<int> TernaryDot(Vector256<byte> t, Vector256<sbyte> act)
-    {
-        var v = (t - Vector256.Create((byte)1)).AsSByte();
-        var p = Avx2.MultiplyAddAdjacent(Avx2.Abs(act), Avx2.Sign(v, act));
-        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
-    }
-
-    /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes t − 1 in the weight order of <see cref="DequantizeRow"/>, all ls 1.</summary>
-    internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
+    /// <summary>Scalar reference of <see cref="DecodeBlock"/>: bytes t − 1 in the weight order of <see cref="DequantizeRow"/>, all ls 1.</summary>
+    internal static float DecodeBlockScalar(byte* x, sbyte* q, short* ls)
     {
         for (int n = 0; n < 5; n++)
             for (int m = 0; m < 32; m++)
@@ -157,7 +104,7 @@ internal static unsafe class TQ1_0
 /// TQ2_0 rows (<see cref="BlockTQ2_0"/>): ternary weights as 2-bit codes, y = d·(q − 1). Dot products run against
 /// <see cref="Q8K"/>.
 /// </summary>
-internal static unsafe class TQ2_0
+internal static unsafe partial class TQ2_0
 {
     /// <summary>The ggml type of these rows.</summary>
     public const GgmlType Type = GgmlType.TQ2_0;
@@ -192,34 +139,21 @@ internal static unsafe class TQ2_0
         return Simd.Dot(weightRow, q8KRow, nb, &DotAvx2, null, &DotScalar);
     }
 
-    /// <summary>AVX2 twin of <see cref="DotScalar"/>, bit-identical to it (the same exact block integer, the same float steps).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotAvx2(byte* w, byte* a, int nb)
-    {
-        float sumf = 0f;
-        var three = Vector256.Create((byte)3);
-        for (int i = 0; i < nb; i++)
-        {
-            byte* x = w + 66 * i, y = a + 292 * i;
-            sbyte* q8 = (sbyte*)(y + 4);
-            var acc = Vector256<int>.Zero;
-            for (int h = 0; h < 2; h++)
-            {
-                var q = Vector256.Load(x + 32 * h).AsUInt16();
-                for (int l = 0; l < 4; l++)
-                {
-                    var codes = Vector256.ShiftRightLogical(q, 2 * l).AsByte() & three;
-                    acc += TQ1_0.TernaryDot(codes, Vector256.Load(q8 + 128 * h + 32 * l));
-                }
-            }
-            sumf += Simd.HorizontalSum(acc) * (*(float*)y * HalfToSingle(*(ushort*)(x + 64)));
-        }
-        return sumf;
-    }
-
-    /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes q − 1 (2-bit codes), all ls 1.</summary>
+    /// <summary>Super-block decode for <see cref="IQDecoded"/>: bytes q − 1 (2-bit codes) in weight order, all ls 1.</summary>
     internal static float DecodeBlock(byte* x, sbyte* q, short* ls)
     {
+        if (Avx2.IsSupported)
+        {
+            var three = Vector256.Create((byte)3);
+            for (int h = 0; h < 2; h++)
+            {
+                var v = Vector256.Load(x + 32 * h).AsUInt16();
+                for (int l = 0; l < 4; l++)
+                    (((v >> (2 * l)).AsByte() & three) - Vector256<byte>.One).Store((byte*)q + 128 * h + 32 * l);
+            }
+            Vector256.Create((short)1).Store(ls);
+            return HalfToSingle(*(ushort*)(x + 64));
+        }
         ulong* dst = (ulong*)q;
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 4; l++)

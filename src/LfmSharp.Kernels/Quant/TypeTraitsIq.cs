@@ -14,7 +14,8 @@ namespace LfmSharp.Kernels.Quant;
 /// importance matrix; IQ4_NL and IQ4_XS have one, ggml's no-imatrix search, in IQ4Quantize). IQ4_NL and IQ4_XS have
 /// 8-row decode and packed-GEMM kernels (MatVec8IQ4, IQ4Packed); the grid and ternary types decode each row once per
 /// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>); below a decoder's batch size they run 8-row
-/// decode kernels: <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="MatVec8IQ"/> for IQ3_XXS, IQ3_S, IQ1_S, IQ1_M.
+/// decode kernels: <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="MatVec8IQ"/> for IQ3_XXS, IQ3_S, IQ1_S, IQ1_M,
+/// <see cref="MatVec8TQ"/> for TQ1_0/TQ2_0.
 /// </remarks>
 internal static unsafe class TypeTraitsIq
 {
@@ -44,8 +45,8 @@ internal static unsafe class TypeTraitsIq
             Pack8 = avx2 ? &IQ4Packed.PackIQ4XS : null, PackedBlockBytes = IQ4Packed.XSBlockBytes, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<IQ4XS8> : null,
             Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
         });
-        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) });
-        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) });
+        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null });
+        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Tq2 : null });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2XXSBlock> : null, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2XSBlock> : null, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2SBlock> : null, Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
