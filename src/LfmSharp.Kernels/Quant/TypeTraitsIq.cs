@@ -45,8 +45,10 @@ internal static unsafe class TypeTraitsIq
             Pack8 = avx2 ? &IQ4Packed.PackIQ4XS : null, PackedBlockBytes = IQ4Packed.XSBlockBytes, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<IQ4XS8> : null,
             Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
         });
-        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null });
-        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock), Decode8 = avx2 ? &MatVec8TQ.Tq2 : null });
+        // TQ's 8-row kernels cost ~46 (TQ1_0) and ~20 (TQ2_0) ns per 2048-column row per token against ~400 ns per row
+        // to decode a panel, so their batches switch to the decoded tiles later than the grid types' (at 4).
+        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) { MinTokens = 8 }, Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null });
+        add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) { MinTokens = 16 }, Decode8 = avx2 ? &MatVec8TQ.Tq2 : null });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2XXSBlock> : null, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2XSBlock> : null, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decode8 = avx2 ? &IQ2Simd.Decode8<IQ2SBlock> : null, Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
