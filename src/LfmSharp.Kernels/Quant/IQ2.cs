@@ -35,28 +35,6 @@ internal static unsafe class IQSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T* Pointer<T>(ReadOnlySpan<T> table) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(table));
 
-    /// <summary>
-    /// The AVX2 row dot of the IQ3 grid types (IQ3_XXS, IQ3_S; IQ2 has its own unrolled kernels in IQ2Simd) before
-    /// their constant factor: per super-block the exact Σ over its 8 sub-blocks of <see cref="IGridBlock.SubBlock"/>, then
-    /// sumf += d_w·d_a·isum — the order of ggml's generic dot, so the result is bit-identical to the scalar.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float GridDot<T>(byte* w, byte* a, int nb) where T : struct, IGridBlock
-    {
-        float sumf = 0f;
-        for (int i = 0; i < nb; i++)
-        {
-            byte* x = w + T.BlockBytes * i, y = a + 292 * i;
-            sbyte* q8 = (sbyte*)(y + 4);
-            var acc = Vector256<int>.Zero;
-            for (int ib = 0; ib < 8; ib++)
-                acc += T.SubBlock(x, ib, q8 + 32 * ib);
-            float d = QuantMath.HalfToSingle(*(ushort*)x) * *(float*)y;
-            sumf += d * Simd.HorizontalSum(acc);
-        }
-        return sumf;
-    }
-
     private static ulong[] BuildSignMasks()
     {
         var m = GC.AllocateArray<ulong>(128, pinned: true);
@@ -66,15 +44,6 @@ internal static unsafe class IQSimd
                     m[i] |= 0xFFul << (8 * j);
         return m;
     }
-
-    /// <summary>The negative-weight masks of four groups of 8 from the 7-bit sign indices in bits 0..27 of <paramref name="packed"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> NegativeMasks(uint packed, ulong* masks)
-        => Vector256.Create(masks[packed & 127], masks[(packed >> 7) & 127], masks[(packed >> 14) & 127], masks[(packed >> 21) & 127]).AsByte();
-
-    /// <summary>Two int16 scales: <paramref name="lo"/> for the first 16 weights' pair sums, <paramref name="hi"/> for the last 16.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<short> Scales(int lo, int hi) => Vector256.Create(Vector128.Create((short)lo), Vector128.Create((short)hi));
 }
 
 /// <summary>
@@ -385,14 +354,4 @@ internal static unsafe class IQ2S
         }
         return 0.125f * sumf;
     }
-}
-
-/// <summary>One grid type's sub-block of 32 weights for <see cref="IQSimd.GridDot{T}"/>.</summary>
-internal unsafe interface IGridBlock
-{
-    /// <summary>Bytes per super-block (its f16 d first).</summary>
-    static abstract int BlockBytes { get; }
-
-    /// <summary>Σ scale·grid·sign·a over sub-block <paramref name="ib"/> of the block at <paramref name="x"/> (<paramref name="q8"/>: its 32 activations), exact, as 8 int32 lanes.</summary>
-    static abstract Vector256<int> SubBlock(byte* x, int ib, sbyte* q8);
 }
