@@ -147,10 +147,17 @@ public sealed unsafe class IQ4FastPathTests
         for (int t = 0; t < 4 && type == GgmlType.IQ4_NL; t++)
             for (int b = 0; b < nb; b++)
                 scales[t * nb + b] = (float)BitConverter.ToHalf(act, t * actBytes + 34 * b);
+        // The VNNI decode's activation side: 128·Σa per block (ActivationSide.Q8_0ScalesAndSums128).
+        var sums = new int[4 * nb];
+        for (int t = 0; t < 4 && type == GgmlType.IQ4_NL; t++)
+            for (int b = 0; b < nb; b++)
+                for (int i = 0; i < 32; i++)
+                    sums[t * nb + b] += 128 * (sbyte)act[t * actBytes + 34 * b + 2 + i];
         var packed = GC.AllocateArray<byte>(nb * k.PackedBlockBytes, pinned: true);
         var y = new float[4 * 8];
         fixed (byte* w = bytes, g = il, a = act, pk = packed)
         fixed (float* s = scales, py = y)
+        fixed (int* sm = sums)
         {
             var want = new float[4 * 8];
             for (int t = 0; t < 4; t++)
@@ -158,7 +165,7 @@ public sealed unsafe class IQ4FastPathTests
                     want[8 * t + r] = k.DotSimd(w + r * rowBytes, a + t * actBytes, nb);
             for (int t = 0; t < 4; t++)
             {
-                var grp = new Group8 { Rows = w, RowBytes = rowBytes, Interleaved = g, Nb = nb, Act = a + t * actBytes, Scales = s + t * nb, Y = py + 8 * t };
+                var grp = new Group8 { Rows = w, RowBytes = rowBytes, Interleaved = g, Nb = nb, Act = a + t * actBytes, Scales = s + t * nb, Sums = sm + t * nb, Y = py + 8 * t };
                 Decode(type, useVnni, interleaved: false, grp);
                 AssertBits(want, y, 8 * t, $"{type} decode token {t}");
                 Array.Clear(y);

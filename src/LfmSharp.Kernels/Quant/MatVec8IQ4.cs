@@ -11,8 +11,10 @@ namespace LfmSharp.Kernels.Quant;
 /// </summary>
 /// <remarks>
 /// Each 32-byte vector holds the 16 quant bytes of two rows, so one and/shift/and and two vpshufb give both rows' 32
-/// levels; the products run through an <see cref="IByteDot"/> (vpdpbusd where the CPU has AVX-VNNI) with the
-/// activation as the unsigned side (|a| ≤ 128, |level| ≤ 127: exact for every byte, as <see cref="IQ4NL.BlockSum"/>).
+/// levels. With AVX-VNNI the levels go in as the unsigned bytes kv + 128 against the signed activations and the
+/// activation side's 128·Σa is taken off per block (<see cref="Block{TDot}"/>); without it the maddubs products take
+/// |a| as the unsigned side and the level with a's sign (|a| ≤ 128, |level| ≤ 127: exact for every byte, as
+/// <see cref="IQ4NL.BlockSum"/>).
 /// The 8 rows' exact block integers are gathered into one vector and scaled once per block —
 /// acc = fma(sum, d_w·d_a, acc), the steps of <see cref="IQ4NL.DotAvx2"/> — so the outputs have the row dots' bits.
 /// </remarks>
@@ -33,8 +35,8 @@ internal static unsafe class MatVec8IQ4
         {
             byte* x = w + b * 18;
             MatVec8.PrefetchNext(next, 8 * 18, b);
-            var tot = Totals<TDot>(Pair(x, x + 4 * rb), Pair(x + rb, x + 5 * rb), Pair(x + 2 * rb, x + 6 * rb), Pair(x + 3 * rb, x + 7 * rb),
-                g.Act + b * 34 + 2, kv);
+            var tot = Block<TDot>(Pair(x, x + 4 * rb), Pair(x + rb, x + 5 * rb), Pair(x + 2 * rb, x + 6 * rb), Pair(x + 3 * rb, x + 7 * rb),
+                g.Act + b * 34 + 2, kv, g.Sums, b);
             var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(g.Scales[b]);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), d, acc);
         }
@@ -55,8 +57,8 @@ internal static unsafe class MatVec8IQ4
         {
             byte* x = g.Interleaved + b * 144;
             MatVec8.PrefetchNext(next, 144, b);
-            var tot = Totals<TDot>(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112),
-                g.Act + b * 34 + 2, kv);
+            var tot = Block<TDot>(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112),
+                g.Act + b * 34 + 2, kv, g.Sums, b);
             var d = SlotHalves((ushort*)x, ref special) * Vector256.Create(g.Scales[b]);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), d, acc);
         }
@@ -68,6 +70,36 @@ internal static unsafe class MatVec8IQ4
     /// <summary>Row r's 16 quant bytes in the low lane and row r + 4's in the high lane (x: the rows' block starts).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<byte> Pair(byte* r, byte* r4) => Vector256.Create(Vector128.Load(r + 2), Vector128.Load(r4 + 2));
+
+    /// <summary>
+    /// Lane r = row r's exact Σ kv[q]·a over block <paramref name="b"/>: with vpdpbusd (<see cref="VnniDot"/>) from the
+    /// levels as unsigned bytes kv + 128 against the signed activations, less the activation side's 128·Σa
+    /// (<paramref name="sums128"/>[b], <see cref="ActivationSide.Q8_0ScalesAndSums128"/>), which needs no sign
+    /// transfer to the activations (two vpsignb per row pair and two vpabsb per block fewer); else <see cref="Totals{TDot}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Block<TDot>(Vector256<byte> v04, Vector256<byte> v15, Vector256<byte> v26, Vector256<byte> v37, byte* ya,
+        Vector256<sbyte> kv, int* sums128, int b) where TDot : struct, IByteDot
+    {
+        if (typeof(TDot) != typeof(VnniDot))
+            return Totals<TDot>(v04, v15, v26, v37, ya, kv);
+        var ku = kv.AsByte() ^ Vector256.Create((byte)0x80);
+        var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
+        var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
+        var h01 = Avx2.HorizontalAdd(BiasedPair(v04, yLo, yHi, ku), BiasedPair(v15, yLo, yHi, ku));
+        var h23 = Avx2.HorizontalAdd(BiasedPair(v26, yLo, yHi, ku), BiasedPair(v37, yLo, yHi, ku));
+        return Avx2.HorizontalAdd(h01, h23) - Vector256.Create(sums128[b]);   // [rows 0..3 | rows 4..7]
+    }
+
+    /// <summary>Two rows' Σ (kv[q] + 128)·a as 4 int32 lanes each (low lane: row r, high lane: row r + 4); exact (vpdpbusd does not saturate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BiasedPair(Vector256<byte> v, Vector256<sbyte> yLo, Vector256<sbyte> yHi, Vector256<byte> ku)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        var lo = Avx2.Shuffle(ku, v & mask);
+        var hi = Avx2.Shuffle(ku, Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
+        return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, lo, yLo), hi, yHi);
+    }
 
     /// <summary>
     /// Lane r = row r's exact Σ kv[q]·a over one block, from the four row-pair vectors (<see cref="Pair"/>) and the
