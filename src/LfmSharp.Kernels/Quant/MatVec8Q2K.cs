@@ -31,7 +31,8 @@ internal static unsafe class MatVec8Q2K
     /// · one Q8_K row <paramref name="a"/> → y[0..7]; <paramref name="rows"/> / <paramref name="rowBytes"/>: the group's
     /// GGUF rows, read only to recompute a group with an Inf/NaN scale exactly.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <remarks>Not inlined: a tier-1 <c>Group</c> that inlined it ran out of inlining budget and called its per-row helpers (about half the speed).</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Decode(byte* w, int rowStride, int blockStride, int nb, byte* a, float* y, byte* rows, int rowBytes)
     {
         var acc = Vector256<float>.Zero;
