@@ -13,7 +13,8 @@ namespace LfmSharp.Chat;
 internal static class PromptCheckpoints
 {
     /// <summary>Message ends looked for at the tail of a long conversation (besides the first message's end): each
-    /// costs a render and a tokenization of that prefix, on the thread that starts the generation.</summary>
+    /// costs a render of that prefix, and a tokenization when <see cref="PrefixTokenMemo"/> has not seen it (a new
+    /// message), on the thread that starts the generation.</summary>
     internal const int MaxTailMessages = 16;
 
     /// <summary>Most interval checkpoints inside one message. Each checkpoint copies the whole KV cache up to it, so
@@ -26,19 +27,23 @@ internal static class PromptCheckpoints
     /// boundary counts only when rendering the conversation up to that message and tokenizing it gives exactly the
     /// first tokens of <paramref name="prompt"/>; a template that renders a prefix differently (it drops past
     /// thinking, or refuses a conversation that does not end with a user message) just yields fewer boundaries.
+    /// The prefixes' tokens come from <paramref name="memo"/> (default: the tokenizer's shared one), so a conversation's
+    /// next turn tokenizes only the prefixes that end in its new messages.
     /// </summary>
     public static int[] MessageBoundaries(ChatTemplate template, BpeTokenizer tokenizer, IReadOnlyList<LfmChatMessage> messages,
-        IReadOnlyList<ToolDefinition>? tools, IReadOnlyDictionary<string, JsonElement>? kwargs, string promptText, int[] prompt)
+        IReadOnlyList<ToolDefinition>? tools, IReadOnlyDictionary<string, JsonElement>? kwargs, string promptText, int[] prompt,
+        PrefixTokenMemo? memo = null)
     {
+        memo ??= PrefixTokenMemo.For(tokenizer);
         var ends = new List<int>();
         // The system block alone, when the tools make one without a system message.
         if (tools is { Count: > 0 } && messages.Count > 0 && messages[0].Role != LfmChatRole.System)
-            AddIfPrefix(ends, template, tokenizer, [], tools, kwargs, promptText, prompt);
+            AddIfPrefix(ends, template, tokenizer, memo, [], tools, kwargs, promptText, prompt);
         int firstTail = Math.Max(1, messages.Count - MaxTailMessages);
         for (int i = 0; i < messages.Count; i++)
         {
             if (i == 0 || i >= firstTail)
-                AddIfPrefix(ends, template, tokenizer, Take(messages, i + 1), tools, kwargs, promptText, prompt);
+                AddIfPrefix(ends, template, tokenizer, memo, Take(messages, i + 1), tools, kwargs, promptText, prompt);
         }
         ends.Sort();
         return [.. ends.Distinct()];
@@ -100,7 +105,7 @@ internal static class PromptCheckpoints
         return [.. result];
     }
 
-    private static void AddIfPrefix(List<int> ends, ChatTemplate template, BpeTokenizer tokenizer, IReadOnlyList<LfmChatMessage> messages,
+    private static void AddIfPrefix(List<int> ends, ChatTemplate template, BpeTokenizer tokenizer, PrefixTokenMemo memo, IReadOnlyList<LfmChatMessage> messages,
         IReadOnlyList<ToolDefinition>? tools, IReadOnlyDictionary<string, JsonElement>? kwargs, string promptText, int[] prompt)
     {
         string text;
@@ -116,7 +121,7 @@ internal static class PromptCheckpoints
         // The text check is cheap and rejects most misfits before the tokenizer runs.
         if (text.Length == 0 || text.Length >= promptText.Length || !promptText.StartsWith(text, StringComparison.Ordinal))
             return;
-        int[] tokens = tokenizer.EncodePrompt(text);
+        int[] tokens = memo.EncodePrompt(tokenizer, text);
         if (tokens.Length > 0 && tokens.Length < prompt.Length && prompt.AsSpan(0, tokens.Length).SequenceEqual(tokens))
             ends.Add(tokens.Length);
     }

@@ -32,6 +32,7 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
     private int _fed;                           // prompt tokens fed so far
     private int _pending;                       // tokens handed out by TryGetInput and not yet accepted
     private int _checkpoint;                    // index of the next checkpoint in _options.Checkpoints not yet passed
+    private int _deferredFrom = -1;             // start of the last prefill chunk whose checkpoints wait for the first token to be out
     private int _generated;
     private TimeSpan _prefill, _ttft;
     private bool _started, _finished, _enumerated;
@@ -80,6 +81,7 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
             return false;
         if (_pending > 0)
             throw new InvalidOperationException("this sequence's last input has not been accepted yet");
+        StoreDeferredCheckpoints();
         if (!_started)
         {
             _started = true;
@@ -132,21 +134,43 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
         _pending = 0;
         if (prefilling)
         {
-            // Every checkpoint the chunk ran through, in order; the state now holds _cached + _fed tokens.
-            var cps = _options.Checkpoints;
-            while (cps is not null && _checkpoint < cps.Count && cps[_checkpoint] <= _cached + _fed)
-            {
-                int cp = cps[_checkpoint++];
-                if (cp > from)
-                    _hooks?.OnCheckpoint(State, cp);
-            }
-            State.ClearCaptures();
             if (IsPrefilling)
+            {
+                StoreCheckpoints(from);
                 return;
+            }
+            // The prompt is in. The last chunk's checkpoints are copied once the first token is out (the next
+            // TryGetInput, or Finish): each copy is every KV row up to it plus fresh pages for them, milliseconds
+            // the first token need not wait for. Nothing changes the state in between.
+            _deferredFrom = from;
             _prefill = _clock.Elapsed;
             _hooks?.OnPrefillComplete(State);
         }
         Decide(logits[.._model.Config.VocabSize], events);
+    }
+
+    /// <summary>Every checkpoint the chunk that started at <paramref name="from"/> ran through, in order (the state holds
+    /// _cached + _fed tokens and the chunk's captures), then the captures are dropped.</summary>
+    private void StoreCheckpoints(int from)
+    {
+        var cps = _options.Checkpoints;
+        while (cps is not null && _checkpoint < cps.Count && cps[_checkpoint] <= _cached + _fed)
+        {
+            int cp = cps[_checkpoint++];
+            if (cp > from)
+                _hooks?.OnCheckpoint(State, cp);
+        }
+        State.ClearCaptures();
+    }
+
+    /// <summary>The last prefill chunk's checkpoints, when they still wait (before the next pass changes the state).</summary>
+    private void StoreDeferredCheckpoints()
+    {
+        if (_deferredFrom < 0)
+            return;
+        int from = _deferredFrom;
+        _deferredFrom = -1;
+        StoreCheckpoints(from);
     }
 
     /// <summary>The per-token cycle: choose, account, detokenize, decide whether to go on.</summary>
@@ -212,6 +236,7 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
 
     private void Finish(FinishReason reason, List<GenerationEvent> events)
     {
+        StoreDeferredCheckpoints();
         if (!_stops.Stopped)
             EmitText(_stops.Push(_detok.Flush()) + _stops.Flush(), events);
         var total = _clock.Elapsed;
@@ -237,6 +262,12 @@ internal sealed class GenerationSequence : IEnumerable<GenerationEvent>, IGenera
             return;
         _finished = true;
         _pending = 0;
+        if (_deferredFrom >= 0)
+        {
+            // Abandoned before they were copied: the slot's state must not carry the captures into its next use.
+            _deferredFrom = -1;
+            State.ClearCaptures();
+        }
         var ended = Ended;
         Ended = null;
         ended?.Invoke();

@@ -94,6 +94,48 @@ public sealed class PrefixCacheTests : IDisposable
         Assert.IsType<Done>(events[^1]);
     }
 
+    private static readonly SamplingOptions Seeded = new() { Temperature = 0.9f, TopK = 40, Seed = 7 };
+
+    /// <summary>Records, with each checkpoint, how many tokens had been chosen when it was copied.</summary>
+    private sealed class OrderRecorder : GenerationController
+    {
+        public List<int> Tokens { get; } = [];
+        public List<(int Position, int TokensBefore)> At { get; } = [];
+        public List<Lfm2StateSnapshot> Snapshots { get; } = [];
+        public override void OnToken(int tokenId, bool forced) => Tokens.Add(tokenId);
+        public override void OnCheckpoint(Lfm2State state, int position)
+        {
+            At.Add((position, Tokens.Count));
+            Snapshots.Add(state.Snapshot(position));
+        }
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void The_last_chunks_checkpoints_are_copied_after_the_first_token_and_hold_the_state_at_their_position(KvCacheType kv)
+    {
+        int[] prompt = Prompt(70);
+        var hooks = new OrderRecorder();
+        _ = new Generator(_model).Generate(_model.CreateState(512, kv), prompt, new GenerationOptions { MaxTokens = 4, Checkpoints = [17, 69], Sampling = Seeded, StopAtEndOfGeneration = false }, hooks).ToList();
+        // The first token does not wait for the copies; they are made before the next pass changes the state...
+        Assert.Equal([(17, 1), (69, 1)], hooks.At);
+        for (int i = 0; i < hooks.Snapshots.Count; i++)
+        {
+            int at = hooks.At[i].Position;
+            var resumed = _model.CreateState(512, kv);
+            resumed.Restore(hooks.Snapshots[i]);
+            var logits = new float[_model.Config.VocabSize];
+            _model.Forward(prompt.AsSpan(at), resumed, logits);
+            Assert.Equal(Logits(prompt, [at], kv), logits);
+        }
+        // ...and the answer is the one a run without checkpoints gives.
+        var plain = new OrderRecorder();
+        _ = new Generator(_model).Generate(_model.CreateState(512, kv), prompt, new GenerationOptions { MaxTokens = 4, Sampling = Seeded, StopAtEndOfGeneration = false }, plain).ToList();
+        Assert.Equal(4, hooks.Tokens.Count);
+        Assert.Equal(plain.Tokens, hooks.Tokens);
+    }
+
     [Fact]
     public void Positions_cover_message_ends_intervals_from_each_message_start_and_the_last_but_one_token()
     {

@@ -156,6 +156,45 @@ public sealed class SharedPrefixCacheTests(ThinkingModelFixture fx) : IClassFixt
         Assert.Equal([Len(template, messages, 1), Len(template, messages, 2), Len(template, messages, 3), Len(template, messages, 4)], Boundaries(template, messages));
     }
 
+    [Fact]
+    public void A_conversations_next_turn_tokenizes_only_the_prefixes_that_end_in_its_new_messages()
+    {
+        var template = fx.Model.ChatTemplate;
+        LfmChatMessage[] turn1 = [LfmChatMessage.System("Be brief."), LfmChatMessage.User("Hi"), LfmChatMessage.Assistant("Hello!"), LfmChatMessage.User("Bye")];
+        LfmChatMessage[] turn2 = [.. turn1, LfmChatMessage.Assistant("Goodbye."), LfmChatMessage.User("Wait, one more thing?")];
+        var memo = new PrefixTokenMemo();
+        Assert.Equal(Boundaries(template, turn1, new PrefixTokenMemo()), Boundaries(template, turn1, memo));
+        Assert.Equal(4, memo.Encodes);
+        // Each prefix of turn 1 renders the same text again: only the ends of the two new messages are tokenized.
+        int[] ends = Boundaries(template, turn2, memo);
+        Assert.Equal(6, memo.Encodes);
+        Assert.Equal([.. Enumerable.Range(1, 6).Select(n => Len(template, turn2, n))], ends);
+        Assert.Equal(Boundaries(template, turn2, new PrefixTokenMemo()), ends);
+    }
+
+    [Fact]
+    public void The_prefix_token_memo_answers_as_the_tokenizer_and_stays_under_its_budget()
+    {
+        var tok = fx.Model.Tokenizer;
+        string[] texts = [.. Enumerable.Range(0, 12).Select(i => $"<|im_start|>user\nquestion {i}: " + string.Concat(Enumerable.Repeat("words ", i + 3)) + "<|im_end|>\n")];
+        var memo = new PrefixTokenMemo(budget: 700);
+        foreach (string t in texts)
+        {
+            Assert.Equal(tok.EncodePrompt(t), memo.EncodePrompt(tok, t));
+            Assert.InRange(memo.Bytes, 1, memo.Budget);
+        }
+        Assert.Equal(texts.Length, memo.Encodes);
+        // The newest text is still held; the oldest was dropped to stay under the budget and is tokenized again.
+        Assert.Equal(tok.EncodePrompt(texts[^1]), memo.EncodePrompt(tok, texts[^1]));
+        Assert.Equal(texts.Length, memo.Encodes);
+        Assert.Equal(tok.EncodePrompt(texts[0]), memo.EncodePrompt(tok, texts[0]));
+        Assert.Equal(texts.Length + 1, memo.Encodes);
+        // A text larger than the whole budget is tokenized but not kept.
+        string huge = new('x', 1000);
+        Assert.Equal(tok.EncodePrompt(huge), memo.EncodePrompt(tok, huge));
+        Assert.InRange(memo.Bytes, 1, memo.Budget);
+    }
+
     private const string Loop = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
     [Fact]
@@ -179,11 +218,11 @@ public sealed class SharedPrefixCacheTests(ThinkingModelFixture fx) : IClassFixt
         Assert.Equal([16, 32, 40], PromptCheckpoints.Positions([], 41, 16, 0));
     }
 
-    private int[] Boundaries(ChatTemplate template, LfmChatMessage[] messages)
+    private int[] Boundaries(ChatTemplate template, LfmChatMessage[] messages, PrefixTokenMemo? memo = null)
     {
         string text = template.Render(messages, null, addGenerationPrompt: true);
         int[] tokens = fx.Model.Tokenizer.EncodePrompt(text);
-        return PromptCheckpoints.MessageBoundaries(template, fx.Model.Tokenizer, messages, null, null, text, tokens);
+        return PromptCheckpoints.MessageBoundaries(template, fx.Model.Tokenizer, messages, null, null, text, tokens, memo);
     }
 
     private int Len(ChatTemplate template, LfmChatMessage[] messages, int n) =>
