@@ -1,13 +1,36 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using LfmSharp.Kernels.Quant;
 using static LfmSharp.Testing.IQuantRows;
 
 namespace LfmSharp.Kernels.Tests.Quant;
 
+/// <summary>A fact that xunit reports as skipped where the CPU lacks GFNI or the JIT has it disabled.</summary>
+public sealed class GfniFactAttribute : FactAttribute
+{
+    public GfniFactAttribute()
+    {
+        if (!Gfni.IsSupported)
+            Skip = "GFNI not available here (or disabled via DOTNET_EnableHWIntrinsic)";
+    }
+}
+
+/// <summary>A theory that xunit reports as skipped where <see cref="IQ2XXS512"/> cannot run (no AVX-512 VBMI or GFNI).</summary>
+public sealed class Iq2Xxs512TheoryAttribute : TheoryAttribute
+{
+    public Iq2Xxs512TheoryAttribute()
+    {
+        if (!IQ2XXS512.IsSupported)
+            Skip = "AVX-512 VBMI + GFNI not available here (or disabled via DOTNET_EnableAVX512)";
+    }
+}
+
 /// <summary>
-/// The IQ2_XXS / IQ2_XS / IQ2_S decode kernels (<see cref="IQ2Simd"/>): the 8-row kernel gives every row the bits of
-/// the scalar dot (all fills, extreme and subnormal scales, activations over the full int8 range with −128), a group
+/// The IQ2_XXS / IQ2_XS / IQ2_S decode kernels (<see cref="IQ2Simd"/>, <see cref="IQ2XXS512"/>): the 8-row kernel gives
+/// every row the bits of the scalar dot (all fills, extreme and subnormal scales, activations over Q8_K's range ±127:
+/// the AVX-512 IQ2_XXS kernel negates them, so −128, which Q8K never writes, is outside its contract), a group
 /// with an Inf/NaN scale is recomputed exactly, the table picks the kernel exactly where AVX2 runs, and decode
 /// matmuls (plain and the fused gate/up pass) equal the per-row dots. The row dots themselves are checked against
 /// the scalar in IQuantTests; the suite's AVX2-only and no-SIMD legs run these too.
@@ -37,13 +60,37 @@ public sealed unsafe class IQ2DecodeTests
             foreach (bool mixed in new[] { false, true })
             {
                 var (rows, rowBytes) = EightRows(type, nb, rng, fill, mixed);
-                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed);
+                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: true, mixed);
                 var y = Run(k, rows, rowBytes, nb, a);
                 for (int r = 0; r < 8; r++)
                 {
                     float want = k.DotScalar(rows.AsSpan(r * rowBytes, rowBytes), a, nb);
                     Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[r]),
                         $"{type} nb={nb} {fill} mixed={mixed} row {r}: got {y[r]:R}, want {want:R}");
+                }
+            }
+    }
+
+    /// <summary>The AVX-512 IQ2_XXS kernel called directly (the table picks it only where it runs; the AVX2-only leg tests the other).</summary>
+    [Iq2Xxs512Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void The_AVX512_IQ2_XXS_kernel_gives_every_row_the_scalar_dots_bits(int nb)
+    {
+        var k = TypeTraits.For(GgmlType.IQ2_XXS);
+        var rng = new Random(7 * nb);
+        foreach (var fill in Fills)
+            foreach (bool mixed in new[] { false, true })
+            {
+                var (rows, rowBytes) = EightRows(GgmlType.IQ2_XXS, nb, rng, fill, mixed);
+                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: true, mixed);
+                var y = Run(&IQ2XXS512.Decode8, rows, rowBytes, nb, a);
+                for (int r = 0; r < 8; r++)
+                {
+                    float want = k.DotScalar(rows.AsSpan(r * rowBytes, rowBytes), a, nb);
+                    Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[r]),
+                        $"nb={nb} {fill} mixed={mixed} row {r}: got {y[r]:R}, want {want:R}");
                 }
             }
     }
@@ -87,6 +134,29 @@ public sealed unsafe class IQ2DecodeTests
         for (int i = 0; i < 128; i++)
             for (int j = 0; j < 8; j++)
                 Assert.Equal((IQTables.KSigns[i] >> j & 1) != 0 ? 0xFF : 0x01, (int)(ones[i] >> (8 * j)) & 0xFF);
+    }
+
+    [Fact]
+    public void The_AVX512_code_table_holds_every_grid_point()
+    {
+        ReadOnlySpan<byte> codes = IQ2XXS512.CodeTable;
+        ReadOnlySpan<byte> values = [8, 25, 43];
+        for (int i = 0; i < 256; i++)
+        {
+            int code = codes[i] | codes[256 + i] << 8;
+            for (int j = 0; j < 8; j++)
+                Assert.Equal((int)(IQ2Grids.Iq2XxsGrid[i] >> (8 * j)) & 0xFF, values[code >> (2 * j) & 3]);
+        }
+    }
+
+    [GfniFact]
+    public void The_GFNI_matrix_completes_every_sign_index_to_its_ksigns_byte()
+    {
+        for (int i = 0; i < 256; i++)   // bit 7 of the input is junk the matrix must ignore
+        {
+            var r = Gfni.GaloisFieldAffineTransform(Vector128.Create((byte)i), Vector128.Create(IQ2XXS512.KSignsMatrix).AsByte(), 0);
+            Assert.Equal(IQTables.KSigns[i & 127], r.GetElement(0));
+        }
     }
 
     /// <summary>20 rows: two groups of 8 and a ragged 4, through Compute and the fused gate/up pass, batches 1–5.</summary>
@@ -147,14 +217,16 @@ public sealed unsafe class IQ2DecodeTests
         return (rows, rowBytes);
     }
 
-    private static float[] Run(TypeTraits k, byte[] rows, int rowBytes, int nb, byte[] a)
+    private static float[] Run(TypeTraits k, byte[] rows, int rowBytes, int nb, byte[] a) => Run(k.Decode8, rows, rowBytes, nb, a);
+
+    private static float[] Run(delegate*<in Group8, void> decode8, byte[] rows, int rowBytes, int nb, byte[] a)
     {
         var y = new float[8];
         fixed (byte* pw = rows, pa = a)
         fixed (float* py = y)
         {
             var g = new Group8 { Rows = pw, RowBytes = rowBytes, Nb = nb, Act = pa, Y = py };
-            k.Decode8(g);
+            decode8(g);
         }
         return y;
     }
