@@ -152,7 +152,7 @@ internal static unsafe class IQ2Simd512
             0x0202020202020202ul, 0x0303030303030303ul, 0x0404040404040404ul, 0x0505050505050505ul,
             0x0606060606060606ul, 0x0707070707070707ul).AsByte() + k8);
         var bit = Vector512.Create(0x8040201008040201ul).AsByte();
-        var signed = Vector512.ConditionalSelect(Vector512.Equals(spread & bit, bit).AsSByte(), n, q);
+        var signed = Vector512.ConditionalSelect(Vector512.Equals(spread & bit, Vector512<byte>.Zero).AsSByte(), q, n);   // vptestnmb
         var pairs = Avx512BW.MultiplyAddAdjacent(grid, signed);
         var scales = Avx512Vbmi.PermuteVar64x8x2(ls, T.ScaleControl(k & 3), Vector512<byte>.Zero);
         return Avx512BW.MultiplyAddAdjacent(pairs, scales.AsInt16());
