@@ -110,7 +110,7 @@ internal static unsafe class IQ2Simd512
             var n1 = -q1;
             var n2 = -q2;
             var n3 = -q3;
-            // One inlined pair in a loop (four copies would not fit the registers better and cost code size).
+            // One inlined copy of the pair code in a loop keeps the method small (four copies add no registers to use).
             for (int p = 0; p < 8; p += 2)
             {
                 byte* x0 = x + (long)p * rowBytes;
