@@ -1,13 +1,36 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using LfmSharp.Kernels.Quant;
 using static LfmSharp.Testing.IQuantRows;
 
 namespace LfmSharp.Kernels.Tests.Quant;
 
+/// <summary>A fact that xunit reports as skipped where the CPU lacks GFNI or the JIT has it disabled.</summary>
+public sealed class GfniFactAttribute : FactAttribute
+{
+    public GfniFactAttribute()
+    {
+        if (!Gfni.IsSupported)
+            Skip = "GFNI not available here (or disabled via DOTNET_EnableHWIntrinsic)";
+    }
+}
+
+/// <summary>A theory that xunit reports as skipped where <see cref="IQ2Simd512"/> cannot run (no AVX-512 VBMI or GFNI).</summary>
+public sealed class Iq2Simd512TheoryAttribute : TheoryAttribute
+{
+    public Iq2Simd512TheoryAttribute()
+    {
+        if (!IQ2Simd512.IsSupported)
+            Skip = "AVX-512 VBMI + GFNI not available here (or disabled via DOTNET_EnableAVX512)";
+    }
+}
+
 /// <summary>
-/// The IQ2_XXS / IQ2_XS / IQ2_S decode kernels (<see cref="IQ2Simd"/>): the 8-row kernel gives every row the bits of
-/// the scalar dot (all fills, extreme and subnormal scales, activations over the full int8 range with −128), a group
+/// The IQ2_XXS / IQ2_XS / IQ2_S decode kernels (<see cref="IQ2Simd"/>, <see cref="IQ2Simd512"/>): the 8-row kernel gives
+/// every row the bits of the scalar dot (all fills, extreme and subnormal scales, activations over Q8_K's range ±127:
+/// the AVX-512 kernels negate them, so −128, which Q8K never writes, is outside its contract), a group
 /// with an Inf/NaN scale is recomputed exactly, the table picks the kernel exactly where AVX2 runs, and decode
 /// matmuls (plain and the fused gate/up pass) equal the per-row dots. The row dots themselves are checked against
 /// the scalar in IQuantTests; the suite's AVX2-only and no-SIMD legs run these too.
@@ -37,8 +60,36 @@ public sealed unsafe class IQ2DecodeTests
             foreach (bool mixed in new[] { false, true })
             {
                 var (rows, rowBytes) = EightRows(type, nb, rng, fill, mixed);
-                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed);
+                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: true, mixed);
                 var y = Run(k, rows, rowBytes, nb, a);
+                for (int r = 0; r < 8; r++)
+                {
+                    float want = k.DotScalar(rows.AsSpan(r * rowBytes, rowBytes), a, nb);
+                    Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[r]),
+                        $"{type} nb={nb} {fill} mixed={mixed} row {r}: got {y[r]:R}, want {want:R}");
+                }
+            }
+    }
+
+    /// <summary>The AVX-512 kernels called directly (the table picks them only where they run; the AVX2-only leg tests the others).</summary>
+    [Iq2Simd512Theory]
+    [MemberData(nameof(Cases))]
+    public void The_AVX512_kernels_give_every_row_the_scalar_dots_bits(GgmlType type, int nb)
+    {
+        var k = TypeTraits.For(type);
+        var kernel = type switch
+        {
+            GgmlType.IQ2_XXS => (delegate*<in Group8, void>)&IQ2Simd512.Decode8<IQ2XXSPair>,
+            GgmlType.IQ2_XS => &IQ2Simd512.Decode8<IQ2XSPair>,
+            _ => &IQ2Simd512.Decode8<IQ2SPair>,
+        };
+        var rng = new Random(7 * nb + (int)type);
+        foreach (var fill in Fills)
+            foreach (bool mixed in new[] { false, true })
+            {
+                var (rows, rowBytes) = EightRows(type, nb, rng, fill, mixed);
+                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: true, mixed);
+                var y = Run(kernel, rows, rowBytes, nb, a);
                 for (int r = 0; r < 8; r++)
                 {
                     float want = k.DotScalar(rows.AsSpan(r * rowBytes, rowBytes), a, nb);
@@ -87,6 +138,39 @@ public sealed unsafe class IQ2DecodeTests
         for (int i = 0; i < 128; i++)
             for (int j = 0; j < 8; j++)
                 Assert.Equal((IQTables.KSigns[i] >> j & 1) != 0 ? 0xFF : 0x01, (int)(ones[i] >> (8 * j)) & 0xFF);
+    }
+
+    [Fact]
+    public void The_AVX512_code_tables_hold_every_grid_point()
+    {
+        Check(IQ2XXSPair.CodeArray, IQ2Grids.Iq2XxsGrid);
+        Check(IQ2XSPair.CodeArray, IQ2Grids.Iq2XsGrid);
+        Check(IQ2SPair.CodeArray, IQ2Grids.Iq2SGrid);
+
+        static void Check(byte[] codes, ReadOnlySpan<ulong> grid)
+        {
+            ReadOnlySpan<byte> values = [8, 25, 43];
+            Assert.Equal(2 * grid.Length, codes.Length);
+            for (int i = 0; i < grid.Length; i++)
+            {
+                int code = codes[i] | codes[grid.Length + i] << 8;
+                for (int j = 0; j < 8; j++)
+                    Assert.Equal((int)(grid[i] >> (8 * j)) & 0xFF, values[code >> (2 * j) & 3]);
+            }
+        }
+    }
+
+    /// <summary>IQ2_XXS's matrix reads a 7-bit index in bits 0..6 (bit 7 junk), IQ2_XS's a word's high byte (index in bits 1..7, bit 0 junk).</summary>
+    [GfniFact]
+    public void The_GFNI_matrices_complete_every_sign_index_to_its_ksigns_byte()
+    {
+        for (int i = 0; i < 256; i++)
+        {
+            var xxs = Gfni.GaloisFieldAffineTransform(Vector128.Create((byte)i), Vector128.Create(IQ2XXSPair.KSignsMatrix).AsByte(), 0);
+            Assert.Equal(IQTables.KSigns[i & 127], xxs.GetElement(0));
+            var xs = Gfni.GaloisFieldAffineTransform(Vector128.Create((byte)i), Vector128.Create(IQ2XSPair.KSignsMatrix).AsByte(), 0);
+            Assert.Equal(IQTables.KSigns[i >> 1], xs.GetElement(0));
+        }
     }
 
     /// <summary>20 rows: two groups of 8 and a ragged 4, through Compute and the fused gate/up pass, batches 1–5.</summary>
@@ -147,14 +231,16 @@ public sealed unsafe class IQ2DecodeTests
         return (rows, rowBytes);
     }
 
-    private static float[] Run(TypeTraits k, byte[] rows, int rowBytes, int nb, byte[] a)
+    private static float[] Run(TypeTraits k, byte[] rows, int rowBytes, int nb, byte[] a) => Run(k.Decode8, rows, rowBytes, nb, a);
+
+    private static float[] Run(delegate*<in Group8, void> decode8, byte[] rows, int rowBytes, int nb, byte[] a)
     {
         var y = new float[8];
         fixed (byte* pw = rows, pa = a)
         fixed (float* py = y)
         {
             var g = new Group8 { Rows = pw, RowBytes = rowBytes, Nb = nb, Act = pa, Y = py };
-            k.Decode8(g);
+            decode8(g);
         }
         return y;
     }
