@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
@@ -9,7 +10,7 @@ internal static unsafe class TypeTraitsTable
     /// <summary>Calls <paramref name="add"/> once per supported type.</summary>
     public static void Fill(Action<TypeTraits> add)
     {
-        bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported;
+        bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported, zmm = avx2 && Avx512BW.IsSupported;
 
         // Plain float types (count = elements). F32 weights take VectorMath's f32 dot in MatMul.
         add(new(GgmlType.F32, GgmlType.F32, &F32.DequantizeRow, &F32.DotScalar)
@@ -31,6 +32,9 @@ internal static unsafe class TypeTraitsTable
             Pack8Interleaved = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0x8Pairs : &PackedGemm.PackQ4_0x8,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ4_0,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
+            // With AVX-512BW, 16 rows × 4 tokens in zmm vpmaddubsw (PackedGemmZmm.cs): fewer multiply-port ops than ymm VNNI.
+            Gemm16x4 = zmm ? &PackedGemm.KernelQ4_0Zmm16 : null,
+            Pack16 = zmm ? &PackedGemm.PackQ4_0Zmm16 : null, Pack16Interleaved = zmm ? &PackedGemm.PackQ4_0x8Zmm16 : null,
         });
         add(new(GgmlType.Q4_1, GgmlType.Q8_1, &Q4_1.DequantizeRow, &Q4_1.DotScalar)
         { DotSimd = Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128), FromFloatReference = &Q4_1.QuantizeRowReference });
