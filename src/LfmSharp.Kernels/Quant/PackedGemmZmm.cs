@@ -74,9 +74,12 @@ internal static unsafe partial class PackedGemm
             for (int r = 0; r < 16; r++)
                 q[r] = x + r * rowBytes + 2;
             StoreZmm16(q, dst);
-            float* d = (float*)(dst + 512);
-            for (int r = 0; r < 16; r++)
-                d[r] = HalfToSingle(*(ushort*)(x + r * rowBytes));
+            StoreScales16(Vector256.Create(
+                *(ushort*)x, *(ushort*)(x + rowBytes), *(ushort*)(x + 2 * rowBytes), *(ushort*)(x + 3 * rowBytes),
+                *(ushort*)(x + 4 * rowBytes), *(ushort*)(x + 5 * rowBytes), *(ushort*)(x + 6 * rowBytes), *(ushort*)(x + 7 * rowBytes),
+                *(ushort*)(x + 8 * rowBytes), *(ushort*)(x + 9 * rowBytes), *(ushort*)(x + 10 * rowBytes), *(ushort*)(x + 11 * rowBytes),
+                *(ushort*)(x + 12 * rowBytes), *(ushort*)(x + 13 * rowBytes), *(ushort*)(x + 14 * rowBytes), *(ushort*)(x + 15 * rowBytes)),
+                (float*)(dst + 512));
         }
     }
 
@@ -99,13 +102,27 @@ internal static unsafe partial class PackedGemm
                 q[8 + r] = q[r] + groupBytes;
             }
             StoreZmm16(q, dst);
-            float* d = (float*)(dst + 512);
-            for (int r = 0; r < 8; r++)
-            {
-                d[r] = HalfToSingle(((ushort*)x)[r]);
-                d[8 + r] = HalfToSingle(((ushort*)(x + groupBytes))[r]);
-            }
+            StoreScales16(Vector256.Create(Vector128.Load((ushort*)x), Vector128.Load((ushort*)(x + groupBytes))), (float*)(dst + 512));
         }
+    }
+
+    /// <summary>
+    /// The 16 row scales (f16 bits) as f32 at <paramref name="d"/>: <see cref="QuantMath.HalfToSingle"/>'s exact multiply
+    /// in one vector, or that function per lane where a scale is Inf or NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreScales16(Vector256<ushort> h, float* d)
+    {
+        var bits = Avx512F.ConvertToVector512UInt32(h);
+        var em = bits & Vector512.Create(0x7fffu);
+        if (Vector512.GreaterThanOrEqualAny(em, Vector512.Create(0x7c00u)))
+        {
+            for (int r = 0; r < 16; r++)
+                d[r] = HalfToSingle(h.GetElement(r));
+            return;
+        }
+        var factor = Vector512.Create(0x77800000u) | Avx512F.ShiftLeftLogical(bits & Vector512.Create(0x8000u), 16);
+        (Avx512F.ShiftLeftLogical(em, 13).AsSingle() * factor.AsSingle()).Store(d);
     }
 
     /// <summary>One token's block total for 16 rows: 8 vpmaddubsw summed in int16, then pairs summed by vpmaddwd.</summary>

@@ -19,7 +19,10 @@ public sealed class Avx512TheoryAttribute : TheoryAttribute
 /// </summary>
 public sealed unsafe class PackedGemmZmmTests
 {
-    /// <summary>Random rows and tokens, and the int16 worst case: every quant 15 against activations of −128 or 127.</summary>
+    /// <summary>
+    /// Random rows and tokens, and the int16 worst case: every quant 15 against activations of −128 or 127 (with an Inf
+    /// scale). Negative and subnormal scales always.
+    /// </summary>
     [Avx512Theory]
     [InlineData(512, false)]
     [InlineData(96, false)]
@@ -38,7 +41,14 @@ public sealed unsafe class PackedGemmZmmTests
             {
                 // Finite f16 scales (exponent below 31) and, for the extreme case, all quants 15 in every other row.
                 int o = r * rowBytes + b * 18;
-                BitConverter.TryWriteBytes(w.AsSpan(o, 2), (ushort)(rng.Next(0x3000, 0x4400)));
+                // Negative scales in row 3, f16 subnormals in row 5, and (extreme case) an Inf in row 6's first block,
+                // which the zmm packers convert on their exact per-lane path.
+                int bits = r == 5 ? rng.Next(1, 0x400) : rng.Next(0x3000, 0x4400);
+                if (r == 3)
+                    bits |= 0x8000;
+                if (extreme && r == 6 && b == 0)
+                    bits = 0x7C00;
+                BitConverter.TryWriteBytes(w.AsSpan(o, 2), (ushort)bits);
                 if (extreme && r % 2 == 0)
                     w.AsSpan(o + 2, 16).Fill(0xFF);
             }
