@@ -13,7 +13,7 @@ internal static unsafe partial class MatMul
         public nint Y, Act, Packed, Scales, Sums;
         public int Tokens, ActRowBytes, PackedStride, SideStride;
 
-        /// <summary>Work items are pairs of groups, run by the type's 16-row × 2-token kernel (<see cref="TypeTraits.Gemm16"/>).</summary>
+        /// <summary>Work items are pairs of groups, run by the type's 16-row × 4-token (<see cref="TypeTraits.Gemm16x4"/>) or 16-row × 2-token kernel (<see cref="TypeTraits.Gemm16"/>).</summary>
         public bool Sixteen;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
