@@ -135,7 +135,7 @@ internal static unsafe partial class MatMul
                 (g.Y, g.Act, g.Packed, g.Scales, g.Sums) = ((nint)py, (nint)pa, (nint)pp, (nint)pas, (nint)pasum);
                 (g.Tokens, g.ActRowBytes, g.PackedStride, g.SideStride) = (tokens, actRowBytes, ws.MaxColumns * PackedGemm.MaxPackedBytesPerColumn, ws.SideStride);
                 // Types with a 16-row kernel take work items of two groups (a ragged pair runs as single groups).
-                g.Sixteen = k.Gemm16 != null;
+                g.Sixteen = k.Gemm16 != null || k.Gemm16x4 != null;
                 int rowsPerItem = g.Sixteen ? 2 * PackedGemm.Rows : PackedGemm.Rows;
                 ws.Pool.For((w.Rows + rowsPerItem - 1) / rowsPerItem, 1, g);
                 return;

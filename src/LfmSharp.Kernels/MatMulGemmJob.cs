@@ -13,7 +13,7 @@ internal static unsafe partial class MatMul
         public nint Y, Act, Packed, Scales, Sums;
         public int Tokens, ActRowBytes, PackedStride, SideStride;
 
-        /// <summary>Work items are pairs of groups, run by the type's 16-row × 2-token kernel (<see cref="TypeTraits.Gemm16"/>).</summary>
+        /// <summary>Work items are pairs of groups, run by the type's 16-row × 4-token (<see cref="TypeTraits.Gemm16x4"/>) or 16-row × 2-token kernel (<see cref="TypeTraits.Gemm16"/>).</summary>
         public bool Sixteen;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -21,7 +21,7 @@ internal static unsafe partial class MatMul
         {
             byte* pk = (byte*)Packed + (long)thread * PackedStride;
             // Results of a tile go to a small buffer first when the group is the ragged last one.
-            float* tail = stackalloc float[PackedGemm.Rows * PackedGemm.Tokens];
+            float* tail = stackalloc float[2 * PackedGemm.Rows * PackedGemm.Tokens];
             for (int g = start; g < end; g++)
             {
                 if (!Sixteen)
@@ -59,6 +59,11 @@ internal static unsafe partial class MatMul
             var k = w.Kernels!;
             int rows = w.Rows, tokens = Tokens, nb = w.Columns / GgmlTypes.BlockSize(w.Type);
             int r0 = g * 2 * PackedGemm.Rows;
+            if (k.Gemm16x4 != null)
+            {
+                Pair4(r0, nb, pk, tail);
+                return;
+            }
             Pack(r0, nb, pk);
             Pack(r0 + PackedGemm.Rows, nb, pk + (long)nb * k.PackedBlockBytes);
             float* y = (float*)Y;
@@ -76,6 +81,40 @@ internal static unsafe partial class MatMul
                     Y0 = y0, Y1 = y1, Y2 = y0 + PackedGemm.Rows, Y3 = y1 + PackedGemm.Rows,
                 };
                 k.Gemm16(pk, nb, tile);
+            }
+        }
+
+        /// <summary>Rows r0..r0+15 for every token with the type's 16-row × 4-token kernel (<see cref="TypeTraits.Gemm16x4"/>).</summary>
+        private void Pair4(int r0, int nb, byte* pk, float* tail)
+        {
+            var w = W;
+            var k = w.Kernels!;
+            if (w.Interleaved != null)
+                k.Pack16Interleaved(w.Interleaved + (long)r0 * w.RowBytes, PackedGemm.Rows * w.RowBytes, nb, pk);
+            else
+                k.Pack16(w.Data + (long)r0 * w.RowBytes, w.RowBytes, nb, pk);
+            int rows = w.Rows, tokens = Tokens;
+            float* y = (float*)Y;
+            byte* act = (byte*)Act;
+            for (int t0 = 0; t0 < tokens; t0 += PackedGemm.Tokens)
+            {
+                // A ragged last tile repeats its last token; the duplicate results land in `tail` and are dropped.
+                int tt = Math.Min(PackedGemm.Tokens, tokens - t0);
+                int t1 = t0 + Math.Min(1, tt - 1), t2 = t0 + Math.Min(2, tt - 1), t3 = t0 + tt - 1;
+                var tile = new PackedGemm.TokenTile
+                {
+                    A0 = act + (long)t0 * ActRowBytes, A1 = act + (long)t1 * ActRowBytes,
+                    A2 = act + (long)t2 * ActRowBytes, A3 = act + (long)t3 * ActRowBytes,
+                    D0 = (float*)Scales + (long)t0 * SideStride, D1 = (float*)Scales + (long)t1 * SideStride,
+                    D2 = (float*)Scales + (long)t2 * SideStride, D3 = (float*)Scales + (long)t3 * SideStride,
+                    S0 = (int*)Sums + (long)t0 * SideStride, S1 = (int*)Sums + (long)t1 * SideStride,
+                    S2 = (int*)Sums + (long)t2 * SideStride, S3 = (int*)Sums + (long)t3 * SideStride,
+                    Y0 = y + (long)t0 * rows + r0,
+                    Y1 = tt > 1 ? y + (long)t1 * rows + r0 : tail,
+                    Y2 = tt > 2 ? y + (long)t2 * rows + r0 : tail + 2 * PackedGemm.Rows,
+                    Y3 = tt > 3 ? y + (long)t3 * rows + r0 : tail + 4 * PackedGemm.Rows,
+                };
+                k.Gemm16x4(pk, nb, tile);
             }
         }
 

@@ -127,6 +127,19 @@ internal sealed unsafe class TypeTraits
     /// </summary>
     public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm16 { get; init; }
 
+    /// <summary>
+    /// Optional 16-row × 4-token kernel with its own packed layout (<see cref="Pack16"/>; see
+    /// <see cref="PackedGemm.KernelQ4_0Zmm16"/>), preferred to <see cref="Gemm16"/> and with the same bits per output; null
+    /// where the type or machine has none.
+    /// </summary>
+    public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm16x4 { get; init; }
+
+    /// <summary>Packs 16 GGUF rows (rowBytes apart, nb blocks) for <see cref="Gemm16x4"/> (nb·2·<see cref="PackedBlockBytes"/> bytes).</summary>
+    public delegate*<byte*, int, int, byte*, void> Pack16 { get; init; }
+
+    /// <summary>Packs two consecutive interleaved groups (the second the given bytes after the first; nb blocks) for <see cref="Gemm16x4"/>.</summary>
+    public delegate*<byte*, int, int, byte*, void> Pack16Interleaved { get; init; }
+
     /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
     public InterleaveLayout Layout { get; init; }
 

@@ -33,6 +33,9 @@ internal static unsafe class TypeTraitsTable
             Pack8Interleaved = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0x8Pairs : &PackedGemm.PackQ4_0x8,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ4_0,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
+            // With AVX-512BW, 16 rows × 4 tokens in zmm vpmaddubsw (PackedGemmZmm.cs): fewer multiply-port ops than ymm VNNI.
+            Gemm16x4 = avx512 ? &PackedGemm.KernelQ4_0Zmm16 : null,
+            Pack16 = avx512 ? &PackedGemm.PackQ4_0Zmm16 : null, Pack16Interleaved = avx512 ? &PackedGemm.PackQ4_0x8Zmm16 : null,
         });
         add(new(GgmlType.Q4_1, GgmlType.Q8_1, &Q4_1.DequantizeRow, &Q4_1.DotScalar)
         { DotSimd = Simd.Pick(&Q4_1.DotAvx2, &Q4_1.DotVector128), FromFloatReference = &Q4_1.QuantizeRowReference });
