@@ -95,6 +95,26 @@ internal static unsafe partial class MatVec8
     }
 
     /// <summary>
+    /// <see cref="Q4KStreamBlock"/> in two zmm loads: <paramref name="ya0"/>..<paramref name="yb1"/> hold the stream
+    /// runs (0, 2), (1, 3), (4, 6), (5, 7), so the upper 256 bits of the int16 sum are what the ymm form adds as
+    /// p23 (p67) to p01 (p45). The int16 lanes take the same products in another order; vpaddw wraps and the exact
+    /// total fits (see <see cref="Q4KStreamBlock"/>), so the lanes, and the int32 result, are the same.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4KStreamBlock512(byte* qs, Vector256<short> scales,
+        Vector512<sbyte> ya0, Vector512<sbyte> ya1, Vector512<sbyte> yb0, Vector512<sbyte> yb1)
+    {
+        var low = Vector512.Create((byte)0x0F);
+        var va = Vector512.Load(qs);
+        var vb = Vector512.Load(qs + 64);
+        var s = (Avx512BW.MultiplyAddAdjacent(va & low, ya0)
+                + Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(va.AsUInt16(), 4).AsByte() & low, ya1))
+            + (Avx512BW.MultiplyAddAdjacent(vb & low, yb0)
+                + Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(vb.AsUInt16(), 4).AsByte() & low, yb1));
+        return Avx2.MultiplyAddAdjacent(s.GetLower() + s.GetUpper(), scales);
+    }
+
+    /// <summary>
     /// <see cref="Q4K"/> on an interleaved group (<see cref="Interleaved8"/>) with the activations' quants also in
     /// <see cref="KStream"/> order (<paramref name="stream"/>, 256 B per super-block; <paramref name="a"/> is the
     /// Q8_K row itself, for d and the bsums): d and dmin are one 16-byte load each, the 8 rows' scales and mins one
@@ -149,8 +169,22 @@ internal static unsafe partial class MatVec8
             mins[2] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m47.GetLower()).AsInt16(), sub);
             mins[3] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m47.GetUpper()).AsInt16(), sub);
             sbyte* ys = (sbyte*)(stream + b * 256);
-            for (int r = 0; r < 8; r++)
-                sums[r] = Q4KStreamBlock(x + 128 + 128 * r, scales[r], ys);
+            if (Avx512BW.IsSupported)
+            {
+                // Stream runs (0, 2), (1, 3), (4, 6), (5, 7) side by side, once for the 8 rows: each row's 128 quant
+                // bytes are then two zmm loads against them (Q4KStreamBlock512).
+                var ya0 = Vector512.Create(Vector256.Load(ys), Vector256.Load(ys + 64));
+                var ya1 = Vector512.Create(Vector256.Load(ys + 32), Vector256.Load(ys + 96));
+                var yb0 = Vector512.Create(Vector256.Load(ys + 128), Vector256.Load(ys + 192));
+                var yb1 = Vector512.Create(Vector256.Load(ys + 160), Vector256.Load(ys + 224));
+                for (int r = 0; r < 8; r++)
+                    sums[r] = Q4KStreamBlock512(x + 128 + 128 * r, scales[r], ya0, ya1, yb0, yb1);
+            }
+            else
+            {
+                for (int r = 0; r < 8; r++)
+                    sums[r] = Q4KStreamBlock(x + 128 + 128 * r, scales[r], ys);
+            }
             // Row pairs (0,1), (2,3), … → lanes [0, 2, 4, 6 | 1, 3, 5, 7] → row order.
             var minTot = Avx2.PermuteVar8x32(Avx2.HorizontalAdd(Avx2.HorizontalAdd(mins[0], mins[1]), Avx2.HorizontalAdd(mins[2], mins[3])), minOrder);
             var ad = Vector256.Create(*(float*)ab);
