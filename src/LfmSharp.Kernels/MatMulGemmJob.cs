@@ -93,29 +93,8 @@ internal static unsafe partial class MatMul
                 k.Pack16Interleaved(w.Interleaved + (long)r0 * w.RowBytes, PackedGemm.Rows * w.RowBytes, nb, pk);
             else
                 k.Pack16(w.Data + (long)r0 * w.RowBytes, w.RowBytes, nb, pk);
-            int rows = w.Rows, tokens = Tokens;
-            float* y = (float*)Y;
-            byte* act = (byte*)Act;
-            for (int t0 = 0; t0 < tokens; t0 += PackedGemm.Tokens)
-            {
-                // A ragged last tile repeats its last token; the duplicate results land in `tail` and are dropped.
-                int tt = Math.Min(PackedGemm.Tokens, tokens - t0);
-                int t1 = t0 + Math.Min(1, tt - 1), t2 = t0 + Math.Min(2, tt - 1), t3 = t0 + tt - 1;
-                var tile = new PackedGemm.TokenTile
-                {
-                    A0 = act + (long)t0 * ActRowBytes, A1 = act + (long)t1 * ActRowBytes,
-                    A2 = act + (long)t2 * ActRowBytes, A3 = act + (long)t3 * ActRowBytes,
-                    D0 = (float*)Scales + (long)t0 * SideStride, D1 = (float*)Scales + (long)t1 * SideStride,
-                    D2 = (float*)Scales + (long)t2 * SideStride, D3 = (float*)Scales + (long)t3 * SideStride,
-                    S0 = (int*)Sums + (long)t0 * SideStride, S1 = (int*)Sums + (long)t1 * SideStride,
-                    S2 = (int*)Sums + (long)t2 * SideStride, S3 = (int*)Sums + (long)t3 * SideStride,
-                    Y0 = y + (long)t0 * rows + r0,
-                    Y1 = tt > 1 ? y + (long)t1 * rows + r0 : tail,
-                    Y2 = tt > 2 ? y + (long)t2 * rows + r0 : tail + 2 * PackedGemm.Rows,
-                    Y3 = tt > 3 ? y + (long)t3 * rows + r0 : tail + 4 * PackedGemm.Rows,
-                };
-                k.Gemm16x4(pk, nb, tile);
-            }
+            for (int t0 = 0; t0 < Tokens; t0 += PackedGemm.Tokens)
+                k.Gemm16x4(pk, nb, Tile(t0, r0, 2 * PackedGemm.Rows, tail));
         }
 
         /// <summary>Rows 8g..8g+7 (fewer at a ragged end) for every token.</summary>
@@ -140,27 +119,34 @@ internal static unsafe partial class MatMul
             }
             Pack(r0, nb, pk);
             for (int t0 = 0; t0 < tokens; t0 += PackedGemm.Tokens)
+                k.Gemm(pk, nb, Tile(t0, r0, PackedGemm.Rows, tail));
+        }
+
+        /// <summary>
+        /// The 4-token tile from token <paramref name="t0"/> for the <paramref name="tileRows"/> rows from
+        /// <paramref name="r0"/>. A ragged last tile repeats its last token; the duplicates' results go to
+        /// <paramref name="tail"/> (room for 4 × <paramref name="tileRows"/>) and are dropped.
+        /// </summary>
+        private PackedGemm.TokenTile Tile(int t0, int r0, int tileRows, float* tail)
+        {
+            int tt = Math.Min(PackedGemm.Tokens, Tokens - t0);
+            var tile = new PackedGemm.TokenTile();
+            for (int i = 0; i < PackedGemm.Tokens; i++)
             {
-                // A ragged last tile repeats its last token; the duplicate results land in `tail` and are dropped.
-                int tt = Math.Min(PackedGemm.Tokens, tokens - t0);
-                var tile = new PackedGemm.TokenTile();
-                for (int i = 0; i < PackedGemm.Tokens; i++)
+                int t = t0 + Math.Min(i, tt - 1);
+                byte* a = (byte*)Act + (long)t * ActRowBytes;
+                float* d = (float*)Scales + (long)t * SideStride;
+                int* s = (int*)Sums + (long)t * SideStride;
+                float* yt = i < tt ? (float*)Y + (long)t * W.Rows + r0 : tail + tileRows * i;
+                switch (i)
                 {
-                    int t = t0 + Math.Min(i, tt - 1);
-                    byte* a = act + (long)t * ActRowBytes;
-                    float* d = (float*)Scales + (long)t * SideStride;
-                    int* s = (int*)Sums + (long)t * SideStride;
-                    float* yt = i < tt ? y + (long)t * rows + r0 : tail + PackedGemm.Rows * i;
-                    switch (i)
-                    {
-                        case 0: tile.A0 = a; tile.D0 = d; tile.S0 = s; tile.Y0 = yt; break;
-                        case 1: tile.A1 = a; tile.D1 = d; tile.S1 = s; tile.Y1 = yt; break;
-                        case 2: tile.A2 = a; tile.D2 = d; tile.S2 = s; tile.Y2 = yt; break;
-                        default: tile.A3 = a; tile.D3 = d; tile.S3 = s; tile.Y3 = yt; break;
-                    }
+                    case 0: tile.A0 = a; tile.D0 = d; tile.S0 = s; tile.Y0 = yt; break;
+                    case 1: tile.A1 = a; tile.D1 = d; tile.S1 = s; tile.Y1 = yt; break;
+                    case 2: tile.A2 = a; tile.D2 = d; tile.S2 = s; tile.Y2 = yt; break;
+                    default: tile.A3 = a; tile.D3 = d; tile.S3 = s; tile.Y3 = yt; break;
                 }
-                k.Gemm(pk, nb, tile);
             }
+            return tile;
         }
     }
 }
