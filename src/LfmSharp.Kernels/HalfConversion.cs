@@ -87,6 +87,17 @@ internal static class HalfConversion
         return (f.AsInt32() | (t & Vector256.Create(int.MinValue))).AsSingle();
     }
 
+    /// <summary>The Vector512 twin of <see cref="FromTopHalves(Vector256{int})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> FromTopHalves(Vector512<int> t)
+    {
+        var mag = Vector512.ShiftRightArithmetic(t, 3) & Vector512.Create(0x0FFFE000);
+        var sub = Vector512.Equals(mag & Vector512.Create(0x0F800000), Vector512<int>.Zero);
+        var u = mag + Vector512.Create(112 << 23) + (sub & Vector512.Create(1 << 23));
+        var f = u.AsSingle() - (sub & Vector512.Create(113 << 23)).AsSingle();
+        return (f.AsInt32() | (t & Vector512.Create(int.MinValue))).AsSingle();
+    }
+
     /// <summary>The Vector128 twin of <see cref="FromTopHalves(Vector256{int})"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector128<float> FromTopHalves(Vector128<int> t)

@@ -96,6 +96,9 @@ public sealed unsafe class InterleavedWeightTests
     [Avx2Theory]
     [InlineData(GgmlType.Q4_0, 32, 128)]
     [InlineData(GgmlType.Q4_0, 8, 64)]
+    [InlineData(GgmlType.Q4_0, 16, 96)]    // odd block counts: the zmm kernel's one-block tail
+    [InlineData(GgmlType.Q4_0, 8, 32)]
+    [InlineData(GgmlType.Q4_0, 24, 160)]
     [InlineData(GgmlType.Q8_0, 24, 96)]
     [InlineData(GgmlType.Q8_0, 40, 512)]
     [InlineData(GgmlType.Q4_K, 16, 256)]

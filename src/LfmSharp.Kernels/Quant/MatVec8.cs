@@ -126,7 +126,7 @@ internal static unsafe partial class MatVec8
     /// finite values, with the conversion and Inf/NaN flagging of <see cref="Halves"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
+    internal static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
         => Halves(Avx2.ConvertToVector256Int32(Vector128.Load(slot)) << 16, ref special);
 
     /// <summary>Q4_0 rows r..r+7 (at <paramref name="w"/>) · one Q8_0 activation row → y[0..7].</summary>
@@ -275,6 +275,18 @@ internal static unsafe partial class MatVec8
     /// core, so 1 KiB ahead left decode waiting on memory (Q4_0 / Q4_K_M / Q6_K / Q8_0 decode +7–12 % at 4 KiB).
     /// </summary>
     private const int InterleavedLead = 4096;
+
+    /// <summary>Prefetches the 5 lines <see cref="InterleavedLead"/> bytes past <paramref name="x"/> (covering two 144-byte interleaved Q4_0-layout blocks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrefetchInterleaved5(byte* x)
+    {
+        byte* p = x + InterleavedLead;
+        Sse.Prefetch0(p);
+        Sse.Prefetch0(p + 64);
+        Sse.Prefetch0(p + 128);
+        Sse.Prefetch0(p + 192);
+        Sse.Prefetch0(p + 256);
+    }
 
     /// <summary>
     /// Prefetches the 18 cache lines from <paramref name="p"/> (one interleaved Q4_K super-block, 1152 B), written
