@@ -276,6 +276,16 @@ internal static unsafe partial class MatVec8
     /// </summary>
     private const int InterleavedLead = 4096;
 
+    /// <summary>Prefetches the 3 lines <see cref="InterleavedLead"/> bytes past <paramref name="x"/> (covering one 144-byte interleaved Q4_0-layout block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrefetchInterleaved3(byte* x)
+    {
+        byte* p = x + InterleavedLead;
+        Sse.Prefetch0(p);
+        Sse.Prefetch0(p + 64);
+        Sse.Prefetch0(p + 128);
+    }
+
     /// <summary>Prefetches the 5 lines <see cref="InterleavedLead"/> bytes past <paramref name="x"/> (covering two 144-byte interleaved Q4_0-layout blocks).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void PrefetchInterleaved5(byte* x)

@@ -52,11 +52,10 @@ internal static unsafe class MatVec8IQ4
         var kv = IQ4XS.LevelTable();
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        byte* next = g.Interleaved + 8L * g.RowBytes;
         for (int b = 0; b < g.Nb; b++)
         {
             byte* x = g.Interleaved + b * 144;
-            MatVec8.PrefetchNext(next, 144, b);
+            MatVec8.PrefetchInterleaved3(x);
             var tot = Block<TDot>(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112),
                 g.Act + b * 34 + 2, kv, g.Sums, b);
             var d = SlotHalves((ushort*)x, ref special) * Vector256.Create(g.Scales[b]);
@@ -64,6 +63,37 @@ internal static unsafe class MatVec8IQ4
         }
         acc.Store(g.Y);
         if (MatVec8.HasSpecial(special))
+            MatVec8.Exact(&IQ4NL.DotAvx2, g.Rows, g.RowBytes, g.Nb, g.Act, g.Y);
+    }
+
+    /// <summary>
+    /// <see cref="NLx8{TDot}"/> with VNNI on an AVX-512 machine, two blocks per iteration: the same block totals, with
+    /// both blocks' scales converted and their float steps prepared in one zmm (<see cref="MatVec8Zmm.Accumulate2"/>);
+    /// identical bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static void NLx8Zmm(in Group8 g)
+    {
+        var kv = IQ4XS.LevelTable();
+        byte* x = g.Interleaved, ya = g.Act + 2;
+        int nb = g.Nb, i = 0;
+        var acc = Vector256<float>.Zero;
+        var special = Vector512<int>.Zero;
+        for (; i + 2 <= nb; i += 2, x += 288, ya += 68)
+        {
+            MatVec8.PrefetchInterleaved5(x);
+            var t0 = Block<VnniDot>(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112), ya, kv, g.Sums, i);
+            var t1 = Block<VnniDot>(Vector256.Load(x + 160), Vector256.Load(x + 192), Vector256.Load(x + 224), Vector256.Load(x + 256), ya + 34, kv, g.Sums, i + 1);
+            acc = MatVec8Zmm.Accumulate2(acc, Vector512.Create(t0, t1), x, g.Scales + i, ref special);
+        }
+        var special8 = MatVec8Zmm.Fold8(special);
+        if (i < nb)
+        {
+            var tot = Block<VnniDot>(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112), ya, kv, g.Sums, i);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), SlotHalves((ushort*)x, ref special8) * Vector256.Create(g.Scales[i]), acc);
+        }
+        acc.Store(g.Y);
+        if (MatVec8.HasSpecial(special8))
             MatVec8.Exact(&IQ4NL.DotAvx2, g.Rows, g.RowBytes, g.Nb, g.Act, g.Y);
     }
 

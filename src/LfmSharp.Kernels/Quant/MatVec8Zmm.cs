@@ -63,14 +63,9 @@ internal static unsafe class MatVec8Zmm
             var c1 = Fold(x + 144, ya + 34, foldA, foldB);  // block i + 1
             var tot = Avx512F.PermuteVar16x32x2(c0, pairLow, c1) + Avx512F.PermuteVar16x32x2(c0, pairHigh, c1)
                 - Vector512.Create(Vector256.Create(sums[i]), Vector256.Create(sums[i + 1]));
-            var t = Avx512F.ConvertToVector512Int32(Vector256.Create(Vector128.Load((ushort*)x), Vector128.Load((ushort*)(x + 144)))) << 16;
-            special = Avx512F.Max(special.AsUInt32(), (t & Vector512.Create(0x7C000000)).AsUInt32()).AsInt32();
-            var d = HalfConversion.FromTopHalves(t) * Vector512.Create(Vector256.Create(scales[i]), Vector256.Create(scales[i + 1]));
-            var f = Vector512.ConvertToSingle(tot);
-            acc = Fma.MultiplyAdd(f.GetLower(), d.GetLower(), acc);
-            acc = Fma.MultiplyAdd(f.GetUpper(), d.GetUpper(), acc);
+            acc = Accumulate2(acc, tot, x, scales + i, ref special);
         }
-        var special8 = Avx2.Max(special.GetLower().AsUInt32(), special.GetUpper().AsUInt32()).AsInt32();
+        var special8 = Fold8(special);
         if (i < nb)
         {
             var c = Fold(x, ya, foldA, foldB);
@@ -82,6 +77,29 @@ internal static unsafe class MatVec8Zmm
         if (MatVec8.HasSpecial(special8))
             MatVec8.Exact(&Q4_0.DotAvx2, g.Rows, g.RowBytes, g.Nb, g.Act, g.Y);
     }
+
+    /// <summary>
+    /// The float steps of two consecutive blocks of an interleaved <see cref="InterleaveLayout.Q4_0"/> group (at
+    /// <paramref name="x"/>): <paramref name="tot"/> holds block b's 8 exact row totals in lanes 0..7 and block b + 1's
+    /// in 8..15; both blocks' 16 f16 row scales are converted in one zmm (exact, Inf/NaN flagged in
+    /// <paramref name="special"/> as <see cref="MatVec8.SlotHalves"/>), times the activation scales
+    /// (<paramref name="aScales"/>[0..1]); then acc = fma(total_b, d_b, acc) and the same for b + 1, in that order — the
+    /// one-block kernels' operations.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> Accumulate2(Vector256<float> acc, Vector512<int> tot, byte* x, float* aScales, ref Vector512<int> special)
+    {
+        var t = Avx512F.ConvertToVector512Int32(Vector256.Create(Vector128.Load((ushort*)x), Vector128.Load((ushort*)(x + 144)))) << 16;
+        special = Avx512F.Max(special.AsUInt32(), (t & Vector512.Create(0x7C000000)).AsUInt32()).AsInt32();
+        var d = HalfConversion.FromTopHalves(t) * Vector512.Create(Vector256.Create(aScales[0]), Vector256.Create(aScales[1]));
+        var f = Vector512.ConvertToSingle(tot);
+        acc = Fma.MultiplyAdd(f.GetLower(), d.GetLower(), acc);
+        return Fma.MultiplyAdd(f.GetUpper(), d.GetUpper(), acc);
+    }
+
+    /// <summary>The 8 lanes of an <see cref="Accumulate2"/> flag vector folded for <see cref="MatVec8.HasSpecial"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> Fold8(Vector512<int> special) => Avx2.Max(special.GetLower().AsUInt32(), special.GetUpper().AsUInt32()).AsInt32();
 
     /// <summary>One block's 8 rows (at <paramref name="x"/>) against its activations: lane r and r + 8 hold the two halves of row r's exact total.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

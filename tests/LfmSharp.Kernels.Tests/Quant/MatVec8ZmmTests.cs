@@ -3,26 +3,42 @@ using LfmSharp.Kernels.Quant;
 
 namespace LfmSharp.Kernels.Tests.Quant;
 
-/// <summary>Runs only where the zmm Q4_0 decode kernel can (AVX-512BW and 512-bit GFNI).</summary>
+/// <summary>Runs only where the zmm decode kernels can (AVX-512BW and 512-bit GFNI; with <c>vnni</c> also AVX-VNNI).</summary>
 public sealed class Avx512GfniFactAttribute : FactAttribute
 {
-    public Avx512GfniFactAttribute()
+    public Avx512GfniFactAttribute(bool vnni = false)
     {
-        if (!Avx512BW.IsSupported || !Gfni.V512.IsSupported)
-            Skip = "AVX-512BW with 512-bit GFNI not available here (or disabled)";
+        if (!Avx512BW.IsSupported || !Gfni.V512.IsSupported || (vnni && !AvxVnni.IsSupported))
+            Skip = "AVX-512BW with 512-bit GFNI (and AVX-VNNI) not available here (or disabled)";
     }
 }
 
 /// <summary>
-/// The zmm Q4_0 decode kernel (<see cref="MatVec8Zmm.Q4_0x8"/>) against the row dot (<see cref="Q4_0.DotAvx2"/>, the
-/// engine's canonical order) and the ymm kernel, bit for bit: random and extreme blocks (all nibbles 0 or 15 against
-/// activations of −127 or 127: Q8_0 rows never hold −128, where the row dot's sign trick wraps), even and odd block counts (its two-block loop and the one-block tail), subnormal and
-/// zero scales, and Inf / NaN scales (the exact fallback).
+/// The zmm Q4_0 decode kernel (<see cref="MatVec8Zmm.Q4_0x8"/>) and IQ4_NL's two-block one
+/// (<see cref="MatVec8IQ4.NLx8Zmm"/>) against the row dots (DotAvx2, the engine's canonical order) and the one-block
+/// kernels, bit for bit: random and extreme blocks (all nibbles 0 or 15 against activations of −127 or 127: Q8_0 rows
+/// never hold −128, where Q4_0's row dot wraps), even and odd block counts (the two-block loop and the one-block
+/// tail), subnormal and zero scales, and Inf / NaN scales (the exact fallback).
 /// </summary>
 public sealed unsafe class MatVec8ZmmTests
 {
     [Avx512GfniFact]
     public void Q4_0DecodeGivesTheRowDotsBits()
+        => Check(GgmlType.Q4_0, 8, &MatVec8Zmm.Q4_0x8, &Q4_0x8Ymm, &Q4_0.DotAvx2);
+
+    /// <summary>IQ4_NL's two-block VNNI kernel (same layout; its activation side is 128·Σa per block).</summary>
+    [Avx512GfniFact(vnni: true)]
+    public void IQ4NLDecodeGivesTheRowDotsBits()
+        => Check(GgmlType.IQ4_NL, 128, &MatVec8IQ4.NLx8Zmm, &MatVec8IQ4.NLx8<VnniDot>, &IQ4NL.DotAvx2);
+
+    private static void Q4_0x8Ymm(in Group8 g) => MatVec8.Q4_0x8(g.Interleaved, g.Nb, g.Act, g.Scales, g.Sums, g.Y, g.Rows, g.RowBytes);
+
+    /// <summary>
+    /// <paramref name="kernel"/> against the row dot and <paramref name="ymm"/> (the one-block kernel) on 8 rows of
+    /// <paramref name="type"/> (f16 d + 16 nibble bytes per block); the activation side holds each block's f32 scale
+    /// and <paramref name="sumScale"/>·Σa.
+    /// </summary>
+    private static void Check(GgmlType type, int sumScale, delegate*<in Group8, void> kernel, delegate*<in Group8, void> ymm, delegate*<byte*, byte*, int, float> rowDot)
     {
         var rng = new Random(11);
         foreach (int nb in new[] { 1, 2, 3, 5, 8, 64 })
@@ -44,22 +60,23 @@ public sealed unsafe class MatVec8ZmmTests
                     int s = 0;
                     for (int i = 0; i < 32; i++)
                         s += (sbyte)act[34 * b + 2 + i];
-                    sums[b] = 8 * s;
+                    sums[b] = sumScale * s;
                 }
                 fixed (byte* pw = w, pi = il, pa = act)
                 fixed (float* ps = scales)
                 fixed (int* pq = sums)
                 fixed (float* py = y, po = yOld)
                 {
-                    Interleaved8.PackGroup(GgmlType.Q4_0, pw, rowBytes, nb, pi);
+                    Interleaved8.PackGroup(type, pw, rowBytes, nb, pi);
                     var g = new Group8 { Rows = pw, RowBytes = rowBytes, Interleaved = pi, Nb = nb, Act = pa, Scales = ps, Sums = pq, Y = py };
-                    MatVec8Zmm.Q4_0x8(in g);
-                    MatVec8.Q4_0x8(pi, nb, pa, ps, pq, po, pw, rowBytes);
+                    kernel(in g);
+                    var gOld = g with { Y = po };
+                    ymm(in gOld);
                     for (int r = 0; r < 8; r++)
                     {
-                        float want = Q4_0.DotAvx2(pw + r * rowBytes, pa, nb);
-                        Assert.True(Same(want, y[r]), $"nb {nb} trial {trial} row {r}: {y[r]:R} vs row dot {want:R}");
-                        Assert.True(Same(yOld[r], y[r]), $"nb {nb} trial {trial} row {r}: {y[r]:R} vs ymm kernel {yOld[r]:R}");
+                        float want = rowDot(pw + r * rowBytes, pa, nb);
+                        Assert.True(Same(want, y[r]), $"{type} nb {nb} trial {trial} row {r}: {y[r]:R} vs row dot {want:R}");
+                        Assert.True(Same(yOld[r], y[r]), $"{type} nb {nb} trial {trial} row {r}: {y[r]:R} vs one-block kernel {yOld[r]:R}");
                     }
                 }
             }
