@@ -36,12 +36,14 @@ internal static unsafe class TypeTraitsIq
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
         });
-        // IQ4_XS: the generic K-quant 8-row decode (IQ4XS8) over GGUF rows or plain interleaved blocks; its own packed GEMM.
+        // IQ4_XS: 8-row decode over GGUF rows or plain interleaved blocks (MatVec8IQ4XS, else the generic IQ4XS8); its own packed GEMM.
         add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)
         {
             DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowXSReference,
             Layout = InterleaveLayout.Blocks,
-            Decode8 = avx2 ? &MatVec8K.Group<IQ4XS8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<IQ4XS8> : null,
+            // AVX-512BW + VBMI: the kernel with the activations arranged once per super-block for 8 rows (MatVec8IQ4XS).
+            Decode8 = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.Group : &MatVec8K.Group<IQ4XS8>,
+            Decode8Interleaved = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.GroupBlocks : &MatVec8K.GroupBlocks<IQ4XS8>,
             Pack8 = avx2 ? &IQ4Packed.PackIQ4XS : null, PackedBlockBytes = IQ4Packed.XSBlockBytes, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<IQ4XS8> : null,
             Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
         });
