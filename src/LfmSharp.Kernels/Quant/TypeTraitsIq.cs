@@ -44,8 +44,11 @@ internal static unsafe class TypeTraitsIq
             // AVX-512BW + VBMI: the kernel with the activations arranged once per super-block for 8 rows (MatVec8IQ4XS).
             Decode8 = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.Group : &MatVec8K.Group<IQ4XS8>,
             Decode8Interleaved = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.GroupBlocks : &MatVec8K.GroupBlocks<IQ4XS8>,
-            Pack8 = avx2 ? &IQ4Packed.PackIQ4XS : null, PackedBlockBytes = IQ4Packed.XSBlockBytes, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<IQ4XS8> : null,
-            Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSDot4<VnniDot> : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
+            // Batches: with AVX-VNNI the levels packed as kv + 128 against the signed activations (less 128·Σa per
+            // sub-block from the bsums: no abs / sign per step), else kv with a's sign moved onto them (maddubs).
+            Pack8 = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4XSBiased : &IQ4Packed.PackIQ4XS, PackedBlockBytes = IQ4Packed.XSBlockBytes,
+            Pack8Interleaved = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4XSx8Biased : &MatVec8K.PackBlocks<IQ4XS8>,
+            Gemm = !avx2 ? null : vnni ? &IQ4Packed.KernelIQ4XSBiased : &IQ4Packed.KernelIQ4XSDot4<Avx2Dot>,
         });
         // TQ's 8-row kernels cost ~46 (TQ1_0) and ~20 (TQ2_0) ns per 2048-column row per token against ~400 ns per row
         // to decode a panel, so their batches switch to the decoded tiles later than the grid types' (at 4).
