@@ -172,8 +172,11 @@ public sealed unsafe class IQ4FastPathTests
                 Decode(type, useVnni, interleaved: true, grp);
                 AssertBits(want, y, 8 * t, $"{type} decode (copy) token {t}");
             }
-            // IQ4_NL's signed-level packing, whatever the table picks here (the pairs packing has its own tests).
-            if (type == GgmlType.IQ4_NL) IQ4Packed.PackIQ4NL(w, rowBytes, nb, pk); else k.Pack8(w, rowBytes, nb, pk);
+            // IQ4_NL's signed-level packing, whatever the table picks here (the pairs packing has its own tests);
+            // IQ4_XS's biased packing with VNNI, its signed one with maddubs.
+            if (type == GgmlType.IQ4_NL) IQ4Packed.PackIQ4NL(w, rowBytes, nb, pk);
+            else if (useVnni) IQ4Packed.PackIQ4XSBiased(w, rowBytes, nb, pk);
+            else IQ4Packed.PackIQ4XS(w, rowBytes, nb, pk);
             var tile = new PackedGemm.TokenTile
             {
                 A0 = a, A1 = a + actBytes, A2 = a + 2 * actBytes, A3 = a + 3 * actBytes,
@@ -186,7 +189,7 @@ public sealed unsafe class IQ4FastPathTests
                 if (useVnni) PackedGemm.KernelQ8_0Dot4<VnniDot>(pk, nb, tile); else PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pk, nb, tile);
             }
             else if (useVnni)
-                IQ4Packed.KernelIQ4XSDot4<VnniDot>(pk, nb, tile);
+                IQ4Packed.KernelIQ4XSBiased(pk, nb, tile);
             else
                 IQ4Packed.KernelIQ4XSDot4<Avx2Dot>(pk, nb, tile);
             for (int t = 0; t < 4; t++)

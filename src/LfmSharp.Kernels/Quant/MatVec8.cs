@@ -43,7 +43,7 @@ internal static unsafe partial class MatVec8
     /// group that saw one is recomputed exactly (see <see cref="HasSpecial"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Halves(Vector256<int> t, ref Vector256<int> special)
+    internal static Vector256<float> Halves(Vector256<int> t, ref Vector256<int> special)
     {
         special = Avx2.Max(special.AsUInt32(), (t & Vector256.Create(0x7C000000)).AsUInt32()).AsInt32();
         return HalfConversion.FromTopHalves(t);
