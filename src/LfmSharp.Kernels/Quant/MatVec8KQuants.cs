@@ -188,8 +188,11 @@ internal static unsafe partial class MatVec8
             // Row pairs (0,1), (2,3), … → lanes [0, 2, 4, 6 | 1, 3, 5, 7] → row order.
             var minTot = Avx2.PermuteVar8x32(Avx2.HorizontalAdd(Avx2.HorizontalAdd(mins[0], mins[1]), Avx2.HorizontalAdd(mins[2], mins[3])), minOrder);
             var ad = Vector256.Create(*(float*)ab);
-            var d = SlotHalves((ushort*)x, ref special);
-            var dmin = SlotHalves((ushort*)(x + 16), ref special);
+            Vector256<float> d, dmin;
+            if (Avx512F.IsSupported)
+                (d, dmin) = SlotHalvesPair((ushort*)x, ref special);   // the 8 d then the 8 dmin: 32 contiguous bytes
+            else
+                (d, dmin) = (SlotHalves((ushort*)x, ref special), SlotHalves((ushort*)(x + 16), ref special));
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d * ad, acc);
             acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(minTot), dmin * ad, acc);
         }
