@@ -148,7 +148,7 @@ internal static unsafe class MatVec8IQ4XS
     /// with vshufi64x2, then within lanes — no vphaddd (several uops each) and no per-row extract.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Totals(Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3,
+    internal static Vector256<int> Totals(Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3,
         Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
     {
         // [r: lanes 0+2, 1+3 | r + 1: lanes 0+2, 1+3].

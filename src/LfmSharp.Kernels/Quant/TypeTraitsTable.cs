@@ -84,7 +84,9 @@ internal static unsafe class TypeTraitsTable
         add(new(GgmlType.Q5_K, GgmlType.Q8_K, &Q5K.DequantizeRow, &Q5K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q5K.DotAvx2, &Q5K.DotVector128), FromFloatReference = &Q5K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
-            Decode8 = avx2 ? &MatVec8K.Group<Q5K8> : null, Decode8Interleaved = avx2 ? &MatVec8K.GroupBlocks<Q5K8> : null,
+            // AVX-512BW + VBMI: the kernel with the activations arranged once per super-block for 8 rows (MatVec8Q5K).
+            Decode8 = !avx2 ? null : MatVec8Q5K.IsSupported ? &MatVec8Q5K.Group : &MatVec8K.Group<Q5K8>,
+            Decode8Interleaved = !avx2 ? null : MatVec8Q5K.IsSupported ? &MatVec8Q5K.GroupBlocks : &MatVec8K.GroupBlocks<Q5K8>,
             Pack8 = avx2 ? &PackedGemm.PackQ5K : null, PackedBlockBytes = 2624, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q5K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ5KDot4<VnniDot> : &PackedGemm.KernelQ5KDot4<Avx2Dot>,
         });
