@@ -65,7 +65,7 @@ public sealed unsafe class MatVec8LowKTests
         }
     }
 
-    /// <summary>Q8_K blocks: a random f32 d, quants random (or all −128 / 127 in trials 0-3) and their bsums (shared with <see cref="MatVec8IQ4XSTests"/>).</summary>
+    /// <summary>Q8_K blocks: a random f32 d, quants random (or all −128 / 127 in trials 0-3) and their bsums (shared with <see cref="MatVec8IQ4XSTests"/> and <see cref="MatVec8Q5KTests"/>).</summary>
     internal static void FillActivations(byte[] act, int nb, int trial, Random rng)
     {
         for (int b = 0; b < nb; b++)

@@ -83,20 +83,7 @@ public sealed unsafe class MatVec8Q5KTests
             }
         if (trial is 9 or 10 or 11)
             BitConverter.TryWriteBytes(w.AsSpan(5 * rowBytes + (nb - 1) * 176 + (trial == 9 ? 0 : 2)), (ushort)(trial == 9 ? 0x7C00 : trial == 10 ? 0xFE01 : 0xFC00));
-        for (int b = 0; b < nb; b++)
-        {
-            var blk = act.AsSpan(b * 292, 292);
-            BitConverter.TryWriteBytes(blk, (float)(rng.NextDouble() * 0.1));
-            for (int i = 0; i < 256; i++)
-                blk[4 + i] = (byte)(trial < 4 ? (trial < 2 ? -128 : 127) : rng.Next(-128, 128));
-            for (int j = 0; j < 16; j++)
-            {
-                int sum = 0;
-                for (int i = 0; i < 16; i++)
-                    sum += (sbyte)blk[4 + 16 * j + i];
-                BitConverter.TryWriteBytes(blk.Slice(260 + 2 * j), (short)sum);
-            }
-        }
+        MatVec8LowKTests.FillActivations(act, nb, trial, rng);
     }
 
     /// <summary>
