@@ -6,10 +6,11 @@ namespace LfmSharp.Kernels.Tests.Quant;
 /// <summary>A theory that xunit reports as skipped where the CPU lacks AVX-512BW (or the JIT has it switched off).</summary>
 public sealed class Avx512TheoryAttribute : TheoryAttribute
 {
-    public Avx512TheoryAttribute()
+    /// <param name="vbmi">Also require AVX-512 VBMI (vpermb, vpmultishiftqb), which the IQ4_XS and Q5_K decode kernels use.</param>
+    public Avx512TheoryAttribute(bool vbmi = false)
     {
-        if (!(Avx512BW.IsSupported && Avx2.IsSupported && Fma.IsSupported))
-            Skip = "AVX-512BW not available here (or disabled via DOTNET_EnableAVX512)";
+        if (!(Avx512BW.IsSupported && Avx2.IsSupported && Fma.IsSupported) || (vbmi && !Avx512Vbmi.IsSupported))
+            Skip = vbmi ? "AVX-512BW with VBMI not available here (or disabled via DOTNET_EnableAVX512)" : "AVX-512BW not available here (or disabled via DOTNET_EnableAVX512)";
     }
 }
 
