@@ -288,7 +288,7 @@ internal static unsafe partial class MatVec8
     /// here (a 1 GiB read: 30 GB/s on one thread, 55–65 GB/s on two); at ~100 ns latency that needs ~3 KB in flight per
     /// core, so 1 KiB ahead left decode waiting on memory (Q4_0 / Q4_K_M / Q6_K / Q8_0 decode +7–12 % at 4 KiB).
     /// </summary>
-    private const int InterleavedLead = 4096;
+    internal const int InterleavedLead = 4096;
 
     /// <summary>Prefetches the 3 lines <see cref="InterleavedLead"/> bytes past <paramref name="x"/> (covering one 144-byte interleaved Q4_0-layout block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -300,7 +300,7 @@ internal static unsafe partial class MatVec8
         Sse.Prefetch0(p + 128);
     }
 
-    /// <summary>Prefetches the 5 lines <see cref="InterleavedLead"/> bytes past <paramref name="x"/> (covering two 144-byte interleaved Q4_0-layout blocks).</summary>
+    /// <summary>Prefetches the 5 lines <see cref="InterleavedLead"/> bytes past <paramref name="x"/> (covering two 144-byte interleaved Q4_0-layout blocks, or one 272-byte Q8_0 block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void PrefetchInterleaved5(byte* x)
     {
@@ -350,9 +350,7 @@ internal static unsafe partial class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 144;
-            Sse.Prefetch0(x + InterleavedLead);
-            Sse.Prefetch0(x + InterleavedLead + 64);
-            Sse.Prefetch0(x + InterleavedLead + 128);
+            PrefetchInterleaved3(x);
             byte* ya = a + b * 34 + 2;
             var yLo = Avx2.BroadcastVector128ToVector256((sbyte*)ya);
             var yHi = Avx2.BroadcastVector128ToVector256((sbyte*)ya + 16);
@@ -382,9 +380,7 @@ internal static unsafe partial class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 144;
-            Sse.Prefetch0(x + InterleavedLead);
-            Sse.Prefetch0(x + InterleavedLead + 64);
-            Sse.Prefetch0(x + InterleavedLead + 128);
+            PrefetchInterleaved3(x);
             TokensBlock(Vector256.Load(x + 16), Vector256.Load(x + 48), Vector256.Load(x + 80), Vector256.Load(x + 112),
                 SlotHalves((ushort*)x, ref special), a, actRowBytes, aScales, aSums, sideStride, b, tokens, ref acc0, ref acc1, ref acc2, ref acc3);
         }
@@ -400,12 +396,7 @@ internal static unsafe partial class MatVec8
         for (int b = 0; b < nb; b++)
         {
             byte* x = g + b * 272;
-            byte* pf = x + InterleavedLead;
-            Sse.Prefetch0(pf);
-            Sse.Prefetch0(pf + 64);
-            Sse.Prefetch0(pf + 128);
-            Sse.Prefetch0(pf + 192);
-            Sse.Prefetch0(pf + 256);
+            PrefetchInterleaved5(x);
             var q8 = Vector256.Load((sbyte*)(a + b * 34 + 2));
             var tot = Totals(
                 Simd.DotSigned(Vector256.Load((sbyte*)(x + 16)), q8),

@@ -168,12 +168,12 @@ internal static unsafe class MatVec8IQ4XS
     /// <summary>
     /// Prefetches the 17 lines 4 KiB past <paramref name="x"/> in the interleaved stream (one 8-row super-block is
     /// 1088 B = 17 lines; successive blocks cover the stream), written out as the JIT does not unroll loops.
-    /// 4 KiB ahead, as <c>MatVec8.InterleavedLead</c>: ~4 % over prefetching the next group (<see cref="MatVec8.PrefetchNext"/>) here.
+    /// <see cref="MatVec8.InterleavedLead"/> ahead: ~4 % over prefetching the next group (<see cref="MatVec8.PrefetchNext"/>) here.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchLead(byte* x)
     {
-        byte* p = x + 4096;
+        byte* p = x + MatVec8.InterleavedLead;
         Sse.Prefetch0(p); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
         Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);
         Sse.Prefetch0(p + 768); Sse.Prefetch0(p + 832); Sse.Prefetch0(p + 896); Sse.Prefetch0(p + 960); Sse.Prefetch0(p + 1024);
