@@ -19,37 +19,7 @@ public sealed unsafe class MatVec8IQ4XSTests
     public void DecodeGivesTheRowDotsBits(int nb)
     {
         Assert.True(MatVec8IQ4XS.IsSupported);   // the attribute skipped the machines without it
-        int rowBytes = nb * 136;
-        var rng = new Random(11 + nb);
-        var w = new byte[8 * rowBytes];
-        var il = new byte[8 * rowBytes];
-        var act = new byte[nb * 292];
-        var y = new float[8];
-        for (int trial = 0; trial < 200; trial++)
-        {
-            Fill(w, act, nb, trial, rng);
-            for (int b = 0; b < nb; b++)
-                for (int r = 0; r < 8; r++)
-                    w.AsSpan(r * rowBytes + b * 136, 136).CopyTo(il.AsSpan((8 * b + r) * 136));
-            var want = new float[8];
-            fixed (byte* pw = w, pi = il, pa = act)
-            fixed (float* py = y)
-            {
-                for (int r = 0; r < 8; r++)
-                {
-                    want[r] = IQ4XS.DotAvx2(pw + r * rowBytes, pa, nb);
-                    Assert.True(SameBits(Canonical(w.AsSpan(r * rowBytes, rowBytes), act, nb), want[r]), $"trial {trial} row {r}: the row dot is not the canonical order");
-                }
-                var g = new Group8 { Rows = pw, RowBytes = rowBytes, Interleaved = pi, Nb = nb, Act = pa, Y = py };
-                for (int layout = 0; layout < 2; layout++)
-                {
-                    Array.Fill(y, 12345f);
-                    if (layout == 0) MatVec8IQ4XS.Group(in g); else MatVec8IQ4XS.GroupBlocks(in g);
-                    for (int r = 0; r < 8; r++)
-                        Assert.True(SameBits(want[r], y[r]), $"nb {nb} trial {trial} row {r} ({(layout == 0 ? "rows" : "blocks")}): {y[r]:R} vs {want[r]:R}");
-                }
-            }
-        }
+        Decode8Check.Run(136, nb, 11 + nb, Fill, Canonical, &IQ4XS.DotAvx2, &MatVec8IQ4XS.Group, &MatVec8IQ4XS.GroupBlocks);
     }
 
     /// <summary>
@@ -97,7 +67,7 @@ public sealed unsafe class MatVec8IQ4XSTests
                         for (int r = 0; r < 8; r++)
                         {
                             float want = IQ4XS.DotAvx2(pw + r * rowBytes, pa + t * nb * 292, nb);
-                            Assert.True(SameBits(want, y[8 * t + r]), $"nb {nb} trial {trial} token {t} row {r} ({(layout == 0 ? "rows" : "copy")}): {y[8 * t + r]:R} vs {want:R}");
+                            Assert.True(Decode8Check.SameBits(want, y[8 * t + r]), $"nb {nb} trial {trial} token {t} row {r} ({(layout == 0 ? "rows" : "copy")}): {y[8 * t + r]:R} vs {want:R}");
                         }
                 }
             }
@@ -166,7 +136,4 @@ public sealed unsafe class MatVec8IQ4XSTests
         }
         return acc;
     }
-
-    private static bool SameBits(float a, float b)
-        => BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b));
 }

@@ -18,37 +18,7 @@ public sealed unsafe class MatVec8Q5KTests
     public void DecodeGivesTheRowDotsBits(int nb)
     {
         Assert.True(MatVec8Q5K.IsSupported);   // the attribute skipped the machines without it
-        int rowBytes = nb * 176;
-        var rng = new Random(17 + nb);
-        var w = new byte[8 * rowBytes];
-        var il = new byte[8 * rowBytes];
-        var act = new byte[nb * 292];
-        var y = new float[8];
-        for (int trial = 0; trial < 200; trial++)
-        {
-            Fill(w, act, nb, trial, rng);
-            for (int b = 0; b < nb; b++)
-                for (int r = 0; r < 8; r++)
-                    w.AsSpan(r * rowBytes + b * 176, 176).CopyTo(il.AsSpan((8 * b + r) * 176));
-            var want = new float[8];
-            fixed (byte* pw = w, pi = il, pa = act)
-            fixed (float* py = y)
-            {
-                for (int r = 0; r < 8; r++)
-                {
-                    want[r] = Q5K.DotAvx2(pw + r * rowBytes, pa, nb);
-                    Assert.True(SameBits(Canonical(w.AsSpan(r * rowBytes, rowBytes), act, nb), want[r]), $"trial {trial} row {r}: the row dot is not the canonical order");
-                }
-                var g = new Group8 { Rows = pw, RowBytes = rowBytes, Interleaved = pi, Nb = nb, Act = pa, Y = py };
-                for (int layout = 0; layout < 2; layout++)
-                {
-                    Array.Fill(y, 12345f);
-                    if (layout == 0) MatVec8Q5K.Group(in g); else MatVec8Q5K.GroupBlocks(in g);
-                    for (int r = 0; r < 8; r++)
-                        Assert.True(SameBits(want[r], y[r]), $"nb {nb} trial {trial} row {r} ({(layout == 0 ? "rows" : "blocks")}): {y[r]:R} vs {want[r]:R}");
-                }
-            }
-        }
+        Decode8Check.Run(176, nb, 17 + nb, Fill, Canonical, &Q5K.DotAvx2, &MatVec8Q5K.Group, &MatVec8Q5K.GroupBlocks);
     }
 
     /// <summary>
@@ -121,7 +91,4 @@ public sealed unsafe class MatVec8Q5KTests
         }
         return acc;
     }
-
-    private static bool SameBits(float a, float b)
-        => BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b));
 }
