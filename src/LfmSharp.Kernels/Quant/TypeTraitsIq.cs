@@ -16,7 +16,7 @@ namespace LfmSharp.Kernels.Quant;
 /// importance matrix; IQ4_NL and IQ4_XS have one, ggml's no-imatrix search, in IQ4Quantize). IQ4_NL and IQ4_XS have
 /// 8-row decode and packed-GEMM kernels (MatVec8IQ4, IQ4Packed); the grid and ternary types decode each row once per
 /// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>); below a decoder's batch size they run 8-row
-/// decode kernels: <see cref="IQ2Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="MatVec8IQ"/> for IQ3_XXS, IQ3_S, IQ1_S, IQ1_M,
+/// decode kernels: <see cref="IQ2Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="IQ3Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="MatVec8IQ"/> for IQ3_XXS and IQ3_S, <see cref="MatVec8IQ"/> for IQ1_S, IQ1_M,
 /// <see cref="MatVec8TQ"/> for TQ1_0/TQ2_0.
 /// </remarks>
 internal static unsafe class TypeTraitsIq
@@ -59,8 +59,8 @@ internal static unsafe class TypeTraitsIq
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XXSPair> : &IQ2Simd.Decode8<IQ2XXSBlock>, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XSPair> : &IQ2Simd.Decode8<IQ2XSBlock>, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2SPair> : &IQ2Simd.Decode8<IQ2SBlock>, Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
-        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f), Decode8 = avx2 ? &MatVec8IQ.Group<IQ3XXS8> : null });
-        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock), Decode8 = avx2 ? &MatVec8IQ.Group<IQ3S8> : null });
+        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f), Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3XXSRow> : &MatVec8IQ.Group<IQ3XXS8> });
+        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock), Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3SRow> : &MatVec8IQ.Group<IQ3S8> });
         add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null), Decoder = new(&IQ1S.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1S8> : null });
         add(new(GgmlType.IQ1_M, GgmlType.Q8_K, &IQ1M.DequantizeRow, &IQ1M.DotScalar) { DotSimd = Simd.Pick(&IQ1M.DotAvx2, null), Decoder = new(&IQ1M.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1M8> : null });
     }

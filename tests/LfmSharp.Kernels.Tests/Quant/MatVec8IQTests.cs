@@ -76,9 +76,58 @@ public sealed unsafe class MatVec8IQTests
             foreach (bool mixed in new[] { false, true })
             {
                 var w = Rows8(type, nb, rng, fill, mixed);
-                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed);
+                // −128 quants (which Q8_K never writes) are outside the AVX-512 IQ3 kernel's contract; the AVX2 one is exact there.
+                bool iq3 = type is GgmlType.IQ3_XXS or GgmlType.IQ3_S;
+                var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: iq3 && IQ3Simd512.IsSupported, mixed);
                 CheckGroup(type, w, a, nb);
             }
+    }
+
+    public static TheoryData<GgmlType, int> Iq3Cases()
+    {
+        var data = new TheoryData<GgmlType, int>();
+        foreach (var t in new[] { GgmlType.IQ3_XXS, GgmlType.IQ3_S })
+            foreach (int nb in new[] { 1, 2, 3, 8 })
+                data.Add(t, nb);
+        return data;
+    }
+
+    /// <summary>Both IQ3 kernels called directly (the table picks one): the AVX2 one over the full int8 range, the AVX-512 one within ±127.</summary>
+    [Iq2Simd512Theory]
+    [MemberData(nameof(Iq3Cases))]
+    public void BothIQ3KernelsEqualTheRowDots(GgmlType type, int nb)
+    {
+        bool xxs = type == GgmlType.IQ3_XXS;
+        delegate*<in Group8, void> avx2 = xxs ? &MatVec8IQ.Group<IQ3XXS8> : &MatVec8IQ.Group<IQ3S8>;
+        delegate*<in Group8, void> avx512 = xxs ? &IQ3Simd512.Decode8<IQ3XXSRow> : &IQ3Simd512.Decode8<IQ3SRow>;
+        var rng = new Random(5 + nb + (int)type);
+        foreach (var fill in Fills)
+            foreach (bool mixed in new[] { false, true })
+            {
+                var w = Rows8(type, nb, rng, fill, mixed);
+                CheckGroup(type, w, Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: false, mixed), nb, avx2);
+                CheckGroup(type, w, Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric: true, mixed), nb, avx512);
+            }
+    }
+
+    /// <summary>The AVX-512 kernel's code planes give back every byte of every iq3xxs_grid and iq3s_grid point.</summary>
+    [Fact]
+    public void TheIQ3CodePlanesHoldEveryGridPoint()
+    {
+        Check(IQ3XXSRow.CodeArray, IQTables.Iq3XxsGrid, [4, 12, 20, 28, 36, 44, 52, 62]);
+        Check(IQ3SRow.CodeArray, IQTables.Iq3SGrid, [1, 3, 5, 7, 9, 11, 13, 15]);
+
+        static void Check(byte[] codes, ReadOnlySpan<uint> grid, ReadOnlySpan<byte> levels)
+        {
+            Assert.Equal(2 * grid.Length, codes.Length);
+            for (int i = 0; i < grid.Length; i++)
+            {
+                int code = codes[i] | codes[grid.Length + i] << 8;
+                Assert.True(code < 1 << 12, $"point {i}: code {code:X} has bits above 12");
+                for (int j = 0; j < 4; j++)
+                    Assert.Equal((int)(grid[i] >> (8 * j)) & 0xFF, levels[code >> (3 * j) & 7]);
+            }
+        }
     }
 
     /// <summary>A row with an Inf or NaN scale sends its group to the exact row dots (the vector f16 widening is finite-only).</summary>
@@ -155,7 +204,9 @@ public sealed unsafe class MatVec8IQTests
         return w;
     }
 
-    private static void CheckGroup(GgmlType type, byte[] w, byte[] a, int nb)
+    private static void CheckGroup(GgmlType type, byte[] w, byte[] a, int nb) => CheckGroup(type, w, a, nb, TypeTraits.For(type).Decode8);
+
+    private static void CheckGroup(GgmlType type, byte[] w, byte[] a, int nb, delegate*<in Group8, void> decode8)
     {
         int rowBytes = nb * GgmlTypes.TypeSize(type);
         var y = new float[8];
@@ -163,7 +214,7 @@ public sealed unsafe class MatVec8IQTests
         fixed (float* py = y)
         {
             var g = new Group8 { Rows = pw, RowBytes = rowBytes, Nb = nb, Act = pa, Y = py };
-            TypeTraits.For(type).Decode8(g);
+            decode8(g);
             var row = TypeTraits.For(type).DotSimd;
             for (int r = 0; r < 8; r++)
             {
