@@ -9,6 +9,8 @@
 # THREADS (2), PP (512), TG (100), REPS (3), LLAMA_BIN (native build's bin folder,
 # default ~/.cache/llamacpp-ref/build/bin, see ../shared/tools/build-llamacpp.sh), WORK (scratch folder for the
 # ~0.5-1.3 GB model files; each is deleted after its row).
+# AVX2-only leg on an AVX-512 machine: benchmarks/build-llamacpp-avx2.sh, then run this with DOTNET_EnableAVX512=0
+# DOTNET_EnableAVXVNNI=0 and LLAMA_BIN set to the folder it prints.
 # lfm synth writes every llama-quantize mix it knows (IQ4_NL/IQ4_XS included, byte-identical to llama-quantize without
 # an imatrix). For the IQ1/IQ2/IQ3 and TQ types (llama-quantize's searches take 15+ minutes per file at 1.2B), the
 # script takes llama-quantize's per-tensor TYPES from a narrow model of the same layer pattern (hidden/ffn 256, same
