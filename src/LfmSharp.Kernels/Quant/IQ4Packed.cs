@@ -149,10 +149,27 @@ internal static unsafe class IQ4Packed
 
     /// <summary>
     /// IQ4_XS × Q8_K, 8 rows × 4 tokens on <see cref="PackIQ4XS"/>'s bytes: per sub-block the exact Σ level·a into int32
-    /// lanes by <typeparamref name="TDot"/>, times the rows' scales; per super-block acc = fma(isum, d_w·d_a, acc).
+    /// lanes by <typeparamref name="TDot"/> (a's sign moved onto the levels), times the rows' scales; per super-block
+    /// acc = fma(isum, d_w·d_a, acc).
+    /// </summary>
+    public static void KernelIQ4XSDot4<TDot>(byte* pk, int nb, in PackedGemm.TokenTile t) where TDot : struct, IByteDot
+        => KernelXS<SignedXS<TDot>>(pk, nb, t);
+
+    /// <summary>
+    /// IQ4_XS × Q8_K with AVX-VNNI on <see cref="PackIQ4XSBiased"/>'s bytes: per sub-block one vpdpbusd per step and
+    /// token on the unsigned levels kv + 128 against the signed activations (no abs / sign per step), started at
+    /// −128·Σa of the sub-block (its two Q8_K bsums), so each lane ends at the exact Σ kv·a of
+    /// <see cref="KernelIQ4XSDot4{TDot}"/> (|Σ (kv + 128)·a| ≤ 32·241·128: no overflow); the same scale products and
+    /// float steps follow, so the bits are the row dots'.
+    /// </summary>
+    public static void KernelIQ4XSBiased(byte* pk, int nb, in PackedGemm.TokenTile t) => KernelXS<BiasedXS>(pk, nb, t);
+
+    /// <summary>
+    /// The frame of both IQ4_XS GEMM kernels: per super-block and sub-block j, <typeparamref name="T"/>'s exact level
+    /// sums of the 8 rows for 4 tokens, times the rows' scales into int32; then acc = fma(isum, d_w·d_a, acc).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KernelIQ4XSDot4<TDot>(byte* pk, int nb, in PackedGemm.TokenTile t) where TDot : struct, IByteDot
+    private static void KernelXS<T>(byte* pk, int nb, in PackedGemm.TokenTile t) where T : struct, IXSSubBlock
     {
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
@@ -161,18 +178,7 @@ internal static unsafe class IQ4Packed
             Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
             for (int j = 0; j < 8; j++)
             {
-                Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
-                byte* v = pk + 256 * j;
-                int o = 4 + 32 * j;
-                for (int s = 0; s < 8; s++)
-                {
-                    var w = Vector256.Load((sbyte*)(v + 32 * s));
-                    var aw = Avx2.Abs(w);
-                    p0 = TDot.Add(p0, aw, Avx2.Sign(Bcast(a0 + o + 4 * s), w));
-                    p1 = TDot.Add(p1, aw, Avx2.Sign(Bcast(a1 + o + 4 * s), w));
-                    p2 = TDot.Add(p2, aw, Avx2.Sign(Bcast(a2 + o + 4 * s), w));
-                    p3 = TDot.Add(p3, aw, Avx2.Sign(Bcast(a3 + o + 4 * s), w));
-                }
+                T.Dots(pk + 256 * j, a0, a1, a2, a3, j, out var p0, out var p1, out var p2, out var p3);
                 var sc = Vector256.Load((int*)(pk + 2048) + 8 * j);
                 i0 += Avx2.MultiplyLow(p0, sc);
                 i1 += Avx2.MultiplyLow(p1, sc);
@@ -191,53 +197,57 @@ internal static unsafe class IQ4Packed
         acc3.Store(t.Y3);
     }
 
-    /// <summary>
-    /// IQ4_XS × Q8_K with AVX-VNNI on <see cref="PackIQ4XSBiased"/>'s bytes: per sub-block one vpdpbusd per step and
-    /// token on the unsigned levels kv + 128 against the signed activations (no abs / sign per step), started at
-    /// −128·Σa of the sub-block (its two Q8_K bsums), so each lane ends at the exact Σ kv·a of
-    /// <see cref="KernelIQ4XSDot4{TDot}"/> (|Σ (kv + 128)·a| ≤ 32·241·128: no overflow); the same scale products and
-    /// float steps follow, so the bits are the row dots'.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KernelIQ4XSBiased(byte* pk, int nb, in PackedGemm.TokenTile t)
+    /// <summary>One sub-block of the IQ4_XS GEMM: the exact Σ level·a of 8 rows (8 steps of 4 levels at v) for 4 tokens.</summary>
+    private interface IXSSubBlock
     {
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        byte* a0 = t.A0, a1 = t.A1, a2 = t.A2, a3 = t.A3;
-        for (int b = 0; b < nb; b++, pk += XSBlockBytes, a0 += 292, a1 += 292, a2 += 292, a3 += 292)
+        static abstract void Dots(byte* v, byte* a0, byte* a1, byte* a2, byte* a3, int j,
+            out Vector256<int> p0, out Vector256<int> p1, out Vector256<int> p2, out Vector256<int> p3);
+    }
+
+    /// <summary>Signed levels: |level| against a with the level's sign (<typeparamref name="TDot"/>: maddubs or vpdpbusd).</summary>
+    private readonly struct SignedXS<TDot> : IXSSubBlock where TDot : struct, IByteDot
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dots(byte* v, byte* a0, byte* a1, byte* a2, byte* a3, int j,
+            out Vector256<int> p0, out Vector256<int> p1, out Vector256<int> p2, out Vector256<int> p3)
         {
-            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            for (int j = 0; j < 8; j++)
+            p0 = p1 = p2 = p3 = default;
+            int o = 4 + 32 * j;
+            byte* b0 = a0 + o, b1 = a1 + o, b2 = a2 + o, b3 = a3 + o;
+            for (int s = 0; s < 8; s++)
             {
-                var p0 = Vector256.Create(Bias(a0, j));
-                var p1 = Vector256.Create(Bias(a1, j));
-                var p2 = Vector256.Create(Bias(a2, j));
-                var p3 = Vector256.Create(Bias(a3, j));
-                byte* v = pk + 256 * j;
-                int o = 4 + 32 * j;
-                for (int s = 0; s < 8; s++)
-                {
-                    var u = Vector256.Load(v + 32 * s);
-                    p0 = AvxVnni.MultiplyWideningAndAdd(p0, u, Bcast(a0 + o + 4 * s));
-                    p1 = AvxVnni.MultiplyWideningAndAdd(p1, u, Bcast(a1 + o + 4 * s));
-                    p2 = AvxVnni.MultiplyWideningAndAdd(p2, u, Bcast(a2 + o + 4 * s));
-                    p3 = AvxVnni.MultiplyWideningAndAdd(p3, u, Bcast(a3 + o + 4 * s));
-                }
-                var sc = Vector256.Load((int*)(pk + 2048) + 8 * j);
-                i0 += Avx2.MultiplyLow(p0, sc);
-                i1 += Avx2.MultiplyLow(p1, sc);
-                i2 += Avx2.MultiplyLow(p2, sc);
-                i3 += Avx2.MultiplyLow(p3, sc);
+                var w = Vector256.Load((sbyte*)(v + 32 * s));
+                var aw = Avx2.Abs(w);
+                p0 = TDot.Add(p0, aw, Avx2.Sign(Bcast(b0 + 4 * s), w));
+                p1 = TDot.Add(p1, aw, Avx2.Sign(Bcast(b1 + 4 * s), w));
+                p2 = TDot.Add(p2, aw, Avx2.Sign(Bcast(b2 + 4 * s), w));
+                p3 = TDot.Add(p3, aw, Avx2.Sign(Bcast(b3 + 4 * s), w));
             }
-            var d = Vector256.Load((float*)(pk + 2304));
-            acc0 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i0), d * Vector256.Create(*(float*)a0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i1), d * Vector256.Create(*(float*)a1), acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i2), d * Vector256.Create(*(float*)a2), acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.ConvertToSingle(i3), d * Vector256.Create(*(float*)a3), acc3);
         }
-        acc0.Store(t.Y0);
-        acc1.Store(t.Y1);
-        acc2.Store(t.Y2);
-        acc3.Store(t.Y3);
+    }
+
+    /// <summary>Biased levels kv + 128 with AVX-VNNI, each lane started at −128·Σa of the sub-block.</summary>
+    private readonly struct BiasedXS : IXSSubBlock
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dots(byte* v, byte* a0, byte* a1, byte* a2, byte* a3, int j,
+            out Vector256<int> p0, out Vector256<int> p1, out Vector256<int> p2, out Vector256<int> p3)
+        {
+            p0 = Vector256.Create(Bias(a0, j));
+            p1 = Vector256.Create(Bias(a1, j));
+            p2 = Vector256.Create(Bias(a2, j));
+            p3 = Vector256.Create(Bias(a3, j));
+            int o = 4 + 32 * j;
+            byte* b0 = a0 + o, b1 = a1 + o, b2 = a2 + o, b3 = a3 + o;
+            for (int s = 0; s < 8; s++)
+            {
+                var u = Vector256.Load(v + 32 * s);
+                p0 = AvxVnni.MultiplyWideningAndAdd(p0, u, Bcast(b0 + 4 * s));
+                p1 = AvxVnni.MultiplyWideningAndAdd(p1, u, Bcast(b1 + 4 * s));
+                p2 = AvxVnni.MultiplyWideningAndAdd(p2, u, Bcast(b2 + 4 * s));
+                p3 = AvxVnni.MultiplyWideningAndAdd(p3, u, Bcast(b3 + 4 * s));
+            }
+        }
     }
 
     /// <summary>−128·Σa over sub-block <paramref name="j"/> of a Q8_K block (bsums 2j and 2j + 1 at byte 260).</summary>
