@@ -68,8 +68,8 @@ internal static unsafe class TypeTraitsTable
         add(new(GgmlType.Q3_K, GgmlType.Q8_K, &Q3K.DequantizeRow, &Q3K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
-            Decode8 = !avx2 ? null : avx512 ? &MatVec8Q3K.Group : &MatVec8K.Group<Q3K8>,
-            Decode8Interleaved = !avx2 ? null : avx512 ? &MatVec8Q3K.GroupBlocks : &MatVec8K.GroupBlocks<Q3K8>,
+            Decode8 = !avx2 ? null : avx512 ? &MatVec8Q3K.Group : &MatVec8Q3KAvx2.Group,
+            Decode8Interleaved = !avx2 ? null : avx512 ? &MatVec8Q3K.GroupBlocks : &MatVec8Q3KAvx2.GroupBlocks,
             Pack8 = avx2 ? &Q3K.PackAsQ6K : null, PackedBlockBytes = 2848, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q3K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
         });
