@@ -50,8 +50,7 @@ internal static unsafe class MatVec8Q3KAvx2
             MatVec8.PrefetchNext(next, 8 * 110, b);
             sbyte* q8 = (sbyte*)(ab + 4);
             // 4·bsum in the scales' order [even | odd] (|4·bsum| ≤ 4·16·128 fits int16): the −4·Σ sc·bsum of v = q + 4.
-            var bs = Vector256.Load((short*)(ab + 260)).AsByte();
-            var bs4 = Vector256.ShiftLeft(Avx2.Permute4x64(Avx2.Shuffle(bs, EvenOdd()).AsUInt64(), 0b11_01_10_00).AsInt16(), 2);
+            var bs4 = Vector256.ShiftLeft(EvenOddWords(Vector256.Load((short*)(ab + 260))), 2);
             for (int r = 0; r < 8; r++)
                 sums[r] = Row(x + r * rs, q8, bs4);
             // d ends the block: the high half of the dword at 106.
@@ -63,10 +62,19 @@ internal static unsafe class MatVec8Q3KAvx2
             MatVec8.Exact(&Q3K.DotAvx2, rows, rowBytes, nb, a, y);
     }
 
-    /// <summary>vpshufb control putting the even int16 words of a 128-bit lane first and the odd ones after.</summary>
+    /// <summary>16 int16 (bsums) in the order of the scales here: [0, 2, .., 14 | 1, 3, .., 15].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> EvenOdd() => Vector256.Create((byte)0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
-        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    internal static Vector256<short> EvenOddWords(Vector256<short> v)
+    {
+        var evenOdd = Vector256.Create((byte)0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+        // Each lane now [evens | odds] of its 8 words; the qwords [0, 2, 1, 3] give all evens, then all odds.
+        return Avx2.Permute4x64(Avx2.Shuffle(v.AsByte(), evenOdd).AsUInt64(), 0b11_01_10_00).AsInt16();
+    }
+
+    /// <summary>vpshufb control repeating int16 word <paramref name="word"/> of each 128-bit lane over that lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> WordControl(int word) => Vector256.Create((ushort)(2 * word | (2 * word + 1) << 8)).AsByte();
 
     /// <summary>
     /// One row's block (x: the Q3_K block; q8: the activations; bs4: 4·bsums in scale order [even | odd]): the exact
@@ -101,8 +109,7 @@ internal static unsafe class MatVec8Q3KAvx2
     {
         var v = (lo.AsByte() & Vector256.Create((byte)3)) | (h.AsByte() & Vector256.Create((byte)4));
         var p = Avx2.MultiplyAddAdjacent(v, Vector256.Load(a));
-        var ctl = Vector256.Create((ushort)(2 * word | (2 * word + 1) << 8)).AsByte();
-        return Avx2.MultiplyAddAdjacent(p, Avx2.Shuffle(sc.AsByte(), ctl).AsInt16());
+        return Avx2.MultiplyAddAdjacent(p, Avx2.Shuffle(sc.AsByte(), WordControl(word)).AsInt16());
     }
 
     /// <summary>
