@@ -6,8 +6,7 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
 /// The AVX-512 8-row decode of Q2_K (token generation), over GGUF rows or over the
-/// <see cref="InterleaveLayout.Blocks"/> copy; without AVX-512BW the generic <see cref="MatVec8K"/> over
-/// <see cref="Q2K.BlockSum"/> runs instead.
+/// <see cref="InterleaveLayout.Blocks"/> copy; without AVX-512BW <see cref="MatVec8Q2KAvx2"/> runs instead.
 /// </summary>
 /// <remarks>
 /// <see cref="Q2K.BlockSum512"/> pairs runs 2j and 2j + 1 of a chunk in one zmm, which costs each row two broadcasts

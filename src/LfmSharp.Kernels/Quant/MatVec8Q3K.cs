@@ -7,8 +7,7 @@ namespace LfmSharp.Kernels.Quant;
 /// <summary>
 /// The AVX-512 8-row decode of Q3_K, over GGUF rows or over the <see cref="InterleaveLayout.Blocks"/> copy, in the
 /// arrangement of <see cref="MatVec8Q2K"/> (a zmm holds run k of both 128-weight chunks; the activations are put in
-/// that order once per block for 8 rows); without AVX-512BW the generic <see cref="MatVec8K"/> over
-/// <see cref="Q3K.BlockSum"/> runs instead.
+/// that order once per block for 8 rows); without AVX-512BW <see cref="MatVec8Q3KAvx2"/> runs instead.
 /// </summary>
 /// <remarks>
 /// A row's 3-bit value is (lo | 4h) with lo the 2-bit quant and h bit 4c + k of its hmask byte (chunk c, run k); the

@@ -58,9 +58,9 @@ internal static unsafe class TypeTraitsTable
         add(new(GgmlType.Q2_K, GgmlType.Q8_K, &Q2K.DequantizeRow, &Q2K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q2K.DotAvx2, null), FromFloatReference = &Q2K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
-            // AVX-512BW: the kernel with the activations arranged once per block for 8 rows (MatVec8Q2K).
-            Decode8 = !avx2 ? null : avx512 ? &MatVec8Q2K.Group : &MatVec8K.Group<Q2K8>,
-            Decode8Interleaved = !avx2 ? null : avx512 ? &MatVec8Q2K.GroupBlocks : &MatVec8K.GroupBlocks<Q2K8>,
+            // AVX-512BW: the kernel with the activations arranged once per block for 8 rows (MatVec8Q2K); AVX2: MatVec8Q2KAvx2.
+            Decode8 = !avx2 ? null : avx512 ? &MatVec8Q2K.Group : &MatVec8Q2KAvx2.Group,
+            Decode8Interleaved = !avx2 ? null : avx512 ? &MatVec8Q2K.GroupBlocks : &MatVec8Q2KAvx2.GroupBlocks,
             Pack8 = avx2 ? &PackedGemm.PackQ2K : null, PackedBlockBytes = 2880, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q2K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ2KDot4<VnniDot> : &PackedGemm.KernelQ2KDot4<Avx2Dot>,
         });
@@ -68,8 +68,8 @@ internal static unsafe class TypeTraitsTable
         add(new(GgmlType.Q3_K, GgmlType.Q8_K, &Q3K.DequantizeRow, &Q3K.DotScalar)
         {
             DotSimd = Simd.Pick(&Q3K.DotAvx2, null), FromFloatReference = &Q3K.QuantizeRowReference, Layout = InterleaveLayout.Blocks,
-            Decode8 = !avx2 ? null : avx512 ? &MatVec8Q3K.Group : &MatVec8K.Group<Q3K8>,
-            Decode8Interleaved = !avx2 ? null : avx512 ? &MatVec8Q3K.GroupBlocks : &MatVec8K.GroupBlocks<Q3K8>,
+            Decode8 = !avx2 ? null : avx512 ? &MatVec8Q3K.Group : &MatVec8Q3KAvx2.Group,
+            Decode8Interleaved = !avx2 ? null : avx512 ? &MatVec8Q3K.GroupBlocks : &MatVec8Q3KAvx2.GroupBlocks,
             Pack8 = avx2 ? &Q3K.PackAsQ6K : null, PackedBlockBytes = 2848, Pack8Interleaved = avx2 ? &MatVec8K.PackBlocks<Q3K8> : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ6KDot4<VnniDot> : &PackedGemm.KernelQ6K,
         });
