@@ -99,17 +99,8 @@ internal static unsafe class IQ2Simd512
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + (long)b * T.BlockBytes, ab = a + 292 * b;
-            sbyte* q8 = (sbyte*)(ab + 4);
             MatVec8.PrefetchNext(next, 8 * T.BlockBytes, b);
-            AssertQ8K(q8);
-            var q0 = Vector512.Load(q8);
-            var q1 = Vector512.Load(q8 + 64);
-            var q2 = Vector512.Load(q8 + 128);
-            var q3 = Vector512.Load(q8 + 192);
-            var n0 = -q0;
-            var n1 = -q1;
-            var n2 = -q2;
-            var n3 = -q3;
+            Activations((sbyte*)(ab + 4), out var q0, out var q1, out var q2, out var q3, out var n0, out var n1, out var n2, out var n3);
             // One inlined copy of the pair code in a loop keeps the method small (four copies add no registers to use).
             for (int p = 0; p < 8; p += 2)
             {
@@ -147,15 +138,45 @@ internal static unsafe class IQ2Simd512
         var sel = Avx512Vbmi.MultiShift(Vector512.Create(0x0E0C0A0806040200ul).AsByte(), code.AsUInt64());
         // ... whose low 2 bits a 64-byte table maps to the grid value.
         var grid = Avx512Vbmi.PermuteVar64x8(Vector512.Create(0x002B1908002B1908ul).AsByte(), sel);
-        // Byte 8e + j: bit j of sign byte 8k + e says whether weight j of that entry is negative.
+        var pairs = Avx512BW.MultiplyAddAdjacent(grid, Signed(signs, k8, q, n));
+        var scales = Avx512Vbmi.PermuteVar64x8x2(ls, T.ScaleControl(k & 3), Vector512<byte>.Zero);
+        return Avx512BW.MultiplyAddAdjacent(pairs, scales.AsInt16());
+    }
+
+    /// <summary>A Q8_K block's 256 quants as four zmm and their negations (the two sides of <see cref="Signed"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Activations(sbyte* q8, out Vector512<sbyte> q0, out Vector512<sbyte> q1, out Vector512<sbyte> q2, out Vector512<sbyte> q3,
+        out Vector512<sbyte> n0, out Vector512<sbyte> n1, out Vector512<sbyte> n2, out Vector512<sbyte> n3)
+    {
+        AssertQ8K(q8);
+        q0 = Vector512.Load(q8);
+        q1 = Vector512.Load(q8 + 64);
+        q2 = Vector512.Load(q8 + 128);
+        q3 = Vector512.Load(q8 + 192);
+        n0 = -q0;
+        n1 = -q1;
+        n2 = -q2;
+        n3 = -q3;
+    }
+
+    /// <summary>
+    /// The activations of weights 64k..64k+63 with the weights' signs: byte 8e + j is −q where bit j of sign byte
+    /// 8k + e is set, else q (a byte blend; <paramref name="n"/> = −<paramref name="q"/>; <paramref name="k8"/> = 8k in every byte).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<sbyte> Signed(Vector512<byte> signs, Vector512<byte> k8, Vector512<sbyte> q, Vector512<sbyte> n)
+    {
         var spread = Avx512Vbmi.PermuteVar64x8(signs, Vector512.Create(0x0000000000000000ul, 0x0101010101010101ul,
             0x0202020202020202ul, 0x0303030303030303ul, 0x0404040404040404ul, 0x0505050505050505ul,
             0x0606060606060606ul, 0x0707070707070707ul).AsByte() + k8);
-        var bit = Vector512.Create(0x8040201008040201ul).AsByte();
-        var signed = Vector512.ConditionalSelect(Vector512.Equals(spread & bit, Vector512<byte>.Zero).AsSByte(), q, n);   // vptestnmb
-        var pairs = Avx512BW.MultiplyAddAdjacent(grid, signed);
-        var scales = Avx512Vbmi.PermuteVar64x8x2(ls, T.ScaleControl(k & 3), Vector512<byte>.Zero);
-        return Avx512BW.MultiplyAddAdjacent(pairs, scales.AsInt16());
+        return Vector512.ConditionalSelect(Vector512.Equals(spread & BitOfByte, Vector512<byte>.Zero).AsSByte(), q, n);   // vptestnmb
+    }
+
+    /// <summary>Bit j % 8 in byte j.</summary>
+    public static Vector512<byte> BitOfByte
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create(0x8040201008040201ul).AsByte();
     }
 
     /// <summary>Code bytes (one plane, 256 points at <paramref name="t"/>) of the 64 points whose low index bytes are <paramref name="idx"/>.</summary>

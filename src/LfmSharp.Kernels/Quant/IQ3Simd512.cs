@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -94,17 +93,8 @@ internal static unsafe class IQ3Simd512
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + (long)b * T.BlockBytes, ab = a + 292 * b;
-            sbyte* q8 = (sbyte*)(ab + 4);
             MatVec8.PrefetchNext(next, 8 * T.BlockBytes, b);
-            AssertQ8K(q8);
-            var q0 = Vector512.Load(q8);
-            var q1 = Vector512.Load(q8 + 64);
-            var q2 = Vector512.Load(q8 + 128);
-            var q3 = Vector512.Load(q8 + 192);
-            var n0 = -q0;
-            var n1 = -q1;
-            var n2 = -q2;
-            var n3 = -q3;
+            IQ2Simd512.Activations((sbyte*)(ab + 4), out var q0, out var q1, out var q2, out var q3, out var n0, out var n1, out var n2, out var n3);
             // One inlined copy of the row code in a loop (eight would outgrow the JIT's tracked locals).
             for (int r = 0; r < 8; r++)
             {
@@ -135,31 +125,11 @@ internal static unsafe class IQ3Simd512
         // Byte j of qword e: weight 64k + 8e + j's level index in its low 3 bits, mapped by a table of period 8.
         var sel = Avx512Vbmi.MultiShift(Vector512.Create(0x1916131009060300ul).AsByte(), code.AsUInt64());
         var grid = Avx512Vbmi.PermuteVar64x8(T.Levels, sel);
-        // Byte 8e + j: bit j of sign byte 8k + e says whether that weight is negative.
-        var spread = Avx512Vbmi.PermuteVar64x8(signs, Vector512.Create(0x0000000000000000ul, 0x0101010101010101ul,
-            0x0202020202020202ul, 0x0303030303030303ul, 0x0404040404040404ul, 0x0505050505050505ul,
-            0x0606060606060606ul, 0x0707070707070707ul).AsByte() + Vector512.Create((byte)(8 * k)));
-        var signed = Vector512.ConditionalSelect(Vector512.Equals(spread & BitOfByte, Vector512<byte>.Zero).AsSByte(), q, n);   // vptestnmb
-        var pairs = Avx512BW.MultiplyAddAdjacent(grid, signed);
+        var pairs = Avx512BW.MultiplyAddAdjacent(grid, IQ2Simd512.Signed(signs, Vector512.Create((byte)(8 * k)), q, n));
         // Words 0..15 take ls byte 8k (sub-block 2k), words 16..31 byte 8k + 1; index 64 is a zero byte.
         ulong w0 = 0x4000_4000_4000_4000ul + 0x0001_0001_0001_0001ul * (ulong)(8 * k), w1 = w0 + 0x0001_0001_0001_0001ul;
         var scales = Avx512Vbmi.PermuteVar64x8x2(ls, Vector512.Create(w0, w0, w0, w0, w1, w1, w1, w1).AsByte(), Vector512<byte>.Zero);
         return Avx512BW.MultiplyAddAdjacent(pairs, scales.AsInt16());
-    }
-
-    /// <summary>Bit j % 8 in byte j.</summary>
-    internal static Vector512<byte> BitOfByte
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => Vector512.Create(0x8040201008040201ul).AsByte();
-    }
-
-    /// <summary>Debug check of the input contract: no quant is −128.</summary>
-    [Conditional("DEBUG")]
-    private static void AssertQ8K(sbyte* q8)
-    {
-        for (int i = 0; i < 256; i++)
-            Debug.Assert(q8[i] != -128, "IQ3Simd512 needs Q8_K quants within ±127");
     }
 }
 
@@ -230,7 +200,7 @@ internal unsafe struct IQ3SRow : IIQ3Row
         var qh = Avx512Vbmi.PermuteVar64x8(Vector128.CreateScalar(*(ulong*)(x + 66)).ToVector256Unsafe().ToVector512Unsafe().AsByte(),
             Vector512.Create(0x0000000000000000ul, 0x0101010101010101ul, 0x0202020202020202ul, 0x0303030303030303ul,
                 0x0404040404040404ul, 0x0505050505050505ul, 0x0606060606060606ul, 0x0707070707070707ul).AsByte());
-        var bank0 = Vector512.Equals(qh & IQ3Simd512.BitOfByte, Vector512<byte>.Zero);
+        var bank0 = Vector512.Equals(qh & IQ2Simd512.BitOfByte, Vector512<byte>.Zero);
         lo = Vector512.ConditionalSelect(bank0, IQ2Simd512.Lookup(codes, idx), IQ2Simd512.Lookup(codes + 256, idx));
         hi = Vector512.ConditionalSelect(bank0, IQ2Simd512.Lookup(codes + 512, idx), IQ2Simd512.Lookup(codes + 768, idx));
         signs = Vector256.Load(x + 74).ToVector512Unsafe();
