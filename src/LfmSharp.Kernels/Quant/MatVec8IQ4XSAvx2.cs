@@ -35,7 +35,7 @@ internal static unsafe class MatVec8IQ4XSAvx2
     /// · one Q8_K row <paramref name="a"/> → y[0..7]; <paramref name="rows"/> / <paramref name="rowBytes"/>: the group's
     /// GGUF rows, read only to recompute a group with an Inf/NaN scale exactly.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization), SkipLocalsInit]   // the scratch is written before it is read
     public static void Decode(byte* w, int rowStride, int blockStride, int nb, byte* a, float* y, byte* rows, int rowBytes)
     {
         var acc = Vector256<float>.Zero;
