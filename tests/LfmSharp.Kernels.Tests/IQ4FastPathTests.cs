@@ -201,7 +201,7 @@ public sealed unsafe class IQ4FastPathTests
     {
         if (type == GgmlType.IQ4_XS)
         {
-            if (interleaved) MatVec8K.GroupBlocks<IQ4XS8>(g); else MatVec8K.Group<IQ4XS8>(g);
+            if (interleaved) MatVec8IQ4XSAvx2.GroupBlocks(g); else MatVec8IQ4XSAvx2.Group(g);
         }
         else if (vnni)
         {
@@ -210,7 +210,7 @@ public sealed unsafe class IQ4FastPathTests
         else if (interleaved)
             MatVec8IQ4.NLx8<Avx2Dot>(g);
         else
-            MatVec8IQ4.NL<Avx2Dot>(g);
+            MatVec8IQ4.NLRing(g);
     }
 
     private static void AssertBits(float[] want, float[] got, int at, string what)

@@ -176,7 +176,7 @@ internal static unsafe class IQ4XS
     /// <summary>
     /// AVX2 twin of <see cref="DotScalar"/> in the K-quants' canonical order: per super-block the exact integer
     /// Σ_j (ls_j − 32)·Σ kv[q]·a (<see cref="BlockSum"/>; |total| &lt; 2^28), then acc = fma(total, d_w·d_a, acc) —
-    /// the steps of the 8-row decode kernel (<see cref="IQ4XS8"/>) and of the packed GEMM
+    /// the steps of the 8-row decode kernels (<see cref="MatVec8IQ4XSAvx2"/>, <see cref="MatVec8IQ4XS"/>) and of the packed GEMM
     /// (<see cref="IQ4Packed.KernelIQ4XSDot4{TDot}"/>), so all three give the same bits. Differs from the scalar's
     /// per-sub-block float sum only by f32 rounding.
     /// </summary>

@@ -105,7 +105,7 @@ internal static unsafe partial class MatVec8
 
     /// <summary>Copies block <paramref name="b"/>'s f16 scale of each of the 8 rows (at byte offset b·<paramref name="blockBytes"/> + <paramref name="offset"/>) to <paramref name="slot"/>[0..7].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyScales(byte* w, long rb, int b, int blockBytes, int offset, ushort* slot)
+    internal static void CopyScales(byte* w, long rb, int b, int blockBytes, int offset, ushort* slot)
     {
         byte* x = w + (long)b * blockBytes + offset;
         slot[0] = *(ushort*)x;
@@ -119,7 +119,7 @@ internal static unsafe partial class MatVec8
     }
 
     /// <summary>Scale copies run this many blocks ahead of their use (their stores have long retired when the slot is read as one vector).</summary>
-    private const int ScaleLead = 4;
+    internal const int ScaleLead = 4;
 
     /// <summary>
     /// The 8 f16 scales of a ring slot (see <see cref="CopyScales"/>) or of an interleaved block as f32, exact for

@@ -45,6 +45,41 @@ internal static unsafe class MatVec8IQ4
             MatVec8.Exact(&IQ4NL.DotAvx2, w, g.RowBytes, g.Nb, g.Act, g.Y);
     }
 
+    /// <summary>
+    /// <see cref="NL{TDot}"/> for AVX2 without VNNI (<see cref="Avx2Dot"/>): the rows' block scales come through the
+    /// ring of <see cref="MatVec8.CopyScales"/> (scalar loads and stores a few blocks ahead, on ports the vector work
+    /// leaves idle, read back as one vector) instead of a vpgatherdd per block — about 1.2x on GGUF rows, where the
+    /// gather was the largest cost after the products. Identical bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void NLRing(in Group8 g)
+    {
+        byte* w = g.Rows;
+        long rb = g.RowBytes;
+        int nb = g.Nb;
+        var kv = IQ4XS.LevelTable();
+        var acc = Vector256<float>.Zero;
+        var special = Vector256<int>.Zero;
+        ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
+        for (int b = 0; b < MatVec8.ScaleLead && b < nb; b++)
+            MatVec8.CopyScales(w, rb, b, 18, 0, ring + 8 * b);
+        byte* next = w + 8 * rb;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* x = w + b * 18;
+            if (b + MatVec8.ScaleLead < nb)
+                MatVec8.CopyScales(w, rb, b + MatVec8.ScaleLead, 18, 0, ring + 8 * ((b + MatVec8.ScaleLead) & 7));
+            MatVec8.PrefetchNext(next, 8 * 18, b);
+            var tot = Block<Avx2Dot>(Pair(x, x + 4 * rb), Pair(x + rb, x + 5 * rb), Pair(x + 2 * rb, x + 6 * rb), Pair(x + 3 * rb, x + 7 * rb),
+                g.Act + b * 34 + 2, kv, g.Sums, b);
+            var d = MatVec8.SlotHalves(ring + 8 * (b & 7), ref special) * Vector256.Create(g.Scales[b]);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), d, acc);
+        }
+        acc.Store(g.Y);
+        if (MatVec8.HasSpecial(special))
+            MatVec8.Exact(&IQ4NL.DotAvx2, w, g.RowBytes, g.Nb, g.Act, g.Y);
+    }
+
     /// <summary>The decode kernel over a group of the interleaved copy (<see cref="TypeTraits.Decode8Interleaved"/>); identical bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void NLx8<TDot>(in Group8 g) where TDot : struct, IByteDot

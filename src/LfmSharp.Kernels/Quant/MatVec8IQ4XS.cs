@@ -6,8 +6,8 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
 /// The AVX-512 (BW + VBMI) 8-row decode of IQ4_XS (token generation), over GGUF rows or over the
-/// <see cref="InterleaveLayout.Blocks"/> copy; without them the generic <see cref="MatVec8K"/> over
-/// <see cref="IQ4XS.BlockSum"/> runs instead.
+/// <see cref="InterleaveLayout.Blocks"/> copy; without them the AVX2 <see cref="MatVec8IQ4XSAvx2"/> (the same idea in
+/// ymm) runs instead.
 /// </summary>
 /// <remarks>
 /// <see cref="IQ4XS.BlockSum"/> spends about 80 ymm operations per row and super-block (a nibble split, a vpshufb, an

@@ -40,10 +40,11 @@ internal unsafe interface IKQuant8
 }
 
 /// <summary>
-/// 8-row decode for the K-quants that have no hand-written <see cref="MatVec8"/> kernel (Q5_K and IQ4_XS where
-/// AVX-512BW and VBMI are missing, else <see cref="MatVec8Q5K"/> / <see cref="MatVec8IQ4XS"/>; Q2_K and Q3_K have
-/// <see cref="MatVec8Q2K"/> / <see cref="MatVec8Q3K"/> and the AVX2 <see cref="MatVec8Q2KAvx2"/> / <see cref="MatVec8Q3KAvx2"/>),
-/// over GGUF rows or over the <see cref="InterleaveLayout.Blocks"/> copy (block b of rows 0..7 side by side, one stream).
+/// 8-row decode for the K-quants that have no hand-written <see cref="MatVec8"/> kernel (Q5_K where AVX-512BW and
+/// VBMI are missing, else <see cref="MatVec8Q5K"/>; Q2_K and Q3_K have <see cref="MatVec8Q2K"/> / <see cref="MatVec8Q3K"/>
+/// and the AVX2 <see cref="MatVec8Q2KAvx2"/> / <see cref="MatVec8Q3KAvx2"/>; IQ4_XS has <see cref="MatVec8IQ4XS"/> /
+/// <see cref="MatVec8IQ4XSAvx2"/>, its <see cref="IQ4XS8"/> only packs the interleaved copy here), over GGUF rows or
+/// over the <see cref="InterleaveLayout.Blocks"/> copy (block b of rows 0..7 side by side, one stream).
 /// </summary>
 /// <remarks>
 /// Each row's block sums come from the same function as its DotAvx2 (<c>BlockSum</c>), the 8 rows' totals are gathered

@@ -31,21 +31,23 @@ internal static unsafe class TypeTraitsIq
         {
             DotSimd = Simd.Pick(&IQ4NL.DotAvx2, &IQ4NL.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowNLReference,
             Layout = InterleaveLayout.Q4_0, Side = avx2 && vnni ? ActivationSide.Q8_0ScalesAndSums128 : ActivationSide.Q8_0Scales,
-            Decode8 = !avx2 ? null : vnni ? &MatVec8IQ4.NL<VnniDot> : &MatVec8IQ4.NL<Avx2Dot>,
+            // AVX2 without VNNI: the scales of GGUF rows through a ring of scalar copies, not a gather (~1.2x).
+            Decode8 = !avx2 ? null : vnni ? &MatVec8IQ4.NL<VnniDot> : &MatVec8IQ4.NLRing,
             Decode8Interleaved = !avx2 ? null : vnni && Avx512F.IsSupported ? &MatVec8IQ4.NLx8Zmm : vnni ? &MatVec8IQ4.NLx8<VnniDot> : &MatVec8IQ4.NLx8<Avx2Dot>,
             Pack8 = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLPairs : &IQ4Packed.PackIQ4NL, PackedBlockBytes = IQ4Packed.NLBlockBytes,
             Pack8Interleaved = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLx8Pairs : &IQ4Packed.PackIQ4NLx8,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
         });
-        // IQ4_XS: 8-row decode over GGUF rows or plain interleaved blocks (MatVec8IQ4XS, else the generic IQ4XS8); its own packed GEMM.
+        // IQ4_XS: 8-row decode over GGUF rows or plain interleaved blocks (MatVec8IQ4XS, else MatVec8IQ4XSAvx2); its own packed GEMM.
         add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)
         {
             DotSimd = Simd.Pick(&IQ4XS.DotAvx2, &IQ4XS.DotVector128), FromFloatReference = &IQ4Quantize.QuantizeRowXSReference,
             Layout = InterleaveLayout.Blocks,
             // AVX-512BW + VBMI: the kernel with the activations arranged once per super-block for 8 rows (MatVec8IQ4XS).
-            Decode8 = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.Group : &MatVec8K.Group<IQ4XS8>,
-            Decode8Interleaved = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.GroupBlocks : &MatVec8K.GroupBlocks<IQ4XS8>,
+            // AVX2 only: the same idea in ymm (MatVec8IQ4XSAvx2), ~1.47x the generic MatVec8K frame over IQ4XS.BlockSum.
+            Decode8 = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.Group : &MatVec8IQ4XSAvx2.Group,
+            Decode8Interleaved = !avx2 ? null : MatVec8IQ4XS.IsSupported ? &MatVec8IQ4XS.GroupBlocks : &MatVec8IQ4XSAvx2.GroupBlocks,
             // Batches: with AVX-VNNI the levels packed as kv + 128 against the signed activations (less 128·Σa per
             // sub-block from the bsums: no abs / sign per step), else kv with a's sign moved onto them (maddubs).
             Pack8 = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4XSBiased : &IQ4Packed.PackIQ4XS, PackedBlockBytes = IQ4Packed.XSBlockBytes,

@@ -23,6 +23,18 @@ public sealed unsafe class MatVec8IQ4XSTests
     }
 
     /// <summary>
+    /// The AVX2 8-row decode (<see cref="MatVec8IQ4XSAvx2"/>, the kernel of machines without AVX-512) on the same
+    /// blocks: the row dots' bits over GGUF rows and the interleaved copy, Inf/NaN d included.
+    /// </summary>
+    [Avx2Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Avx2DecodeGivesTheRowDotsBits(int nb)
+        => Decode8Check.Run(136, nb, 31 + nb, Fill, Canonical, &IQ4XS.DotAvx2, &MatVec8IQ4XSAvx2.Group, &MatVec8IQ4XSAvx2.GroupBlocks);
+
+    /// <summary>
     /// The AVX-VNNI packed GEMM on biased levels (<see cref="IQ4Packed.KernelIQ4XSBiased"/>) on the same blocks, 8 rows
     /// × 4 tokens (each token its own activations; trials 0-3 at the int8 limits), packed from GGUF rows and from the
     /// interleaved copy: every output the row dot's bits.
