@@ -16,7 +16,7 @@ namespace LfmSharp.Kernels.Quant;
 /// importance matrix; IQ4_NL and IQ4_XS have one, ggml's no-imatrix search, in IQ4Quantize). IQ4_NL and IQ4_XS have
 /// 8-row decode and packed-GEMM kernels (MatVec8IQ4, IQ4Packed); the grid and ternary types decode each row once per
 /// batch (<see cref="TypeTraits.Decoder"/>, <see cref="IQDecoded"/>); below a decoder's batch size they run 8-row
-/// decode kernels: <see cref="IQ2Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="IQ3Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="MatVec8IQ"/> for IQ3_XXS and IQ3_S, <see cref="MatVec8IQ"/> for IQ1_S, IQ1_M,
+/// decode kernels: <see cref="IQ2Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="MatVec8IQ2XXSAvx2"/> (IQ2_XXS) / <see cref="IQ2Simd"/> for IQ2_XXS/XS/S, <see cref="IQ3Simd512"/> (AVX-512 VBMI + GFNI) or <see cref="MatVec8IQ"/> for IQ3_XXS and IQ3_S, <see cref="MatVec8IQ"/> for IQ1_S, IQ1_M,
 /// <see cref="MatVec8TQ"/> for TQ1_0/TQ2_0.
 /// </remarks>
 internal static unsafe class TypeTraitsIq
@@ -58,7 +58,7 @@ internal static unsafe class TypeTraitsIq
         // to decode a panel, so their batches switch to the decoded tiles later than the grid types' (at 4).
         add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) { MinTokens = 8 }, Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null });
         add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) { MinTokens = 16 }, Decode8 = avx2 ? &MatVec8TQ.Tq2 : null });
-        add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XXSPair> : &IQ2Simd.Decode8<IQ2XXSBlock>, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
+        add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XXSPair> : &MatVec8IQ2XXSAvx2.Group, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XSPair> : &IQ2Simd.Decode8<IQ2XSBlock>, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2SPair> : &IQ2Simd.Decode8<IQ2SBlock>, Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) });
         add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f), Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3XXSRow> : &MatVec8IQ.Group<IQ3XXS8> });

@@ -99,6 +99,36 @@ public sealed unsafe class IQ2DecodeTests
             }
     }
 
+    public static TheoryData<int> BlockCounts() => [1, 2, 3, 8];
+
+    /// <summary>
+    /// The AVX2 IQ2_XXS kernel called directly (the table picks it where the AVX-512 one cannot run): its fast path
+    /// (activations within ±127) and its exact fallback for blocks with −128 both give every row the scalar dot's bits.
+    /// </summary>
+    [Avx2Theory]
+    [MemberData(nameof(BlockCounts))]
+    public void The_AVX2_IQ2_XXS_kernel_gives_every_row_the_scalar_dots_bits(int nb)
+    {
+        var k = TypeTraits.For(GgmlType.IQ2_XXS);
+        var rng = new Random(13 * nb);
+        foreach (var fill in Fills)
+            foreach (bool mixed in new[] { false, true })
+                foreach (bool symmetric in new[] { true, false })
+                {
+                    var (rows, rowBytes) = EightRows(GgmlType.IQ2_XXS, nb, rng, fill, mixed);
+                    var a = Activations(GgmlType.Q8_K, 256 * nb, rng, symmetric, mixed);
+                    if (!symmetric)
+                        ForceMinus128(a, nb - 1, rng.Next(256));   // at least one block takes the fallback
+                    var y = Run(&MatVec8IQ2XXSAvx2.Group, rows, rowBytes, nb, a);
+                    for (int r = 0; r < 8; r++)
+                    {
+                        float want = k.DotScalar(rows.AsSpan(r * rowBytes, rowBytes), a, nb);
+                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[r]),
+                            $"nb={nb} {fill} mixed={mixed} symmetric={symmetric} row {r}: got {y[r]:R}, want {want:R}");
+                    }
+                }
+    }
+
     [Avx2Theory]
     [MemberData(nameof(Types))]
     public void A_group_with_an_Inf_or_NaN_scale_is_recomputed_exactly(GgmlType type)
@@ -218,6 +248,14 @@ public sealed unsafe class IQ2DecodeTests
                     Assert.True(Math.Abs(want[i] - g[i]) <= 1e-6f * (1 + Math.Abs(want[i])), $"{type} batch {tokens} element {i}: {g[i]} vs {want[i]}");
             }
         }
+    }
+
+    /// <summary>Sets quant j of Q8_K block b to −128, keeping its bsum consistent.</summary>
+    private static void ForceMinus128(byte[] a, int b, int j)
+    {
+        var bsum = a.AsSpan(292 * b + 260 + 2 * (j / 16), 2);
+        BinaryPrimitives.WriteInt16LittleEndian(bsum, (short)(BinaryPrimitives.ReadInt16LittleEndian(bsum) - 128 - (sbyte)a[292 * b + 4 + j]));
+        a[292 * b + 4 + j] = 0x80;
     }
 
     private static bool Same(float[] a, float[] b) => MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(b.AsSpan()));
