@@ -138,7 +138,7 @@ internal static unsafe class IQ2Simd
 
     /// <summary>|q| of a Q8_K block's 256 quants (as unsigned bytes: |−128| = 128) into <paramref name="abs"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Abs(sbyte* q8, byte* abs)
+    internal static void Abs(sbyte* q8, byte* abs)
     {
         for (int k = 0; k < 256; k += 32)
             Avx2.Abs(Vector256.Load(q8 + k)).Store(abs + k);

@@ -49,8 +49,7 @@ internal static unsafe class MatVec8IQ2XXSAvx2
             }
             else
             {
-                for (int k = 0; k < 256; k += 32)
-                    Avx2.Abs(Vector256.Load(q8 + k)).Store(abs + k);
+                IQ2Simd.Abs(q8, abs);
                 for (int r = 0; r < 8; r++)
                     sums[r] = IQ2XXSBlock.BlockSum(x + (long)r * rowBytes, q8, abs);
             }
