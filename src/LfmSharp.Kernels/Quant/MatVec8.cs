@@ -105,7 +105,7 @@ internal static unsafe partial class MatVec8
 
     /// <summary>Copies block <paramref name="b"/>'s f16 scale of each of the 8 rows (at byte offset b·<paramref name="blockBytes"/> + <paramref name="offset"/>) to <paramref name="slot"/>[0..7].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void CopyScales(byte* w, long rb, int b, int blockBytes, int offset, ushort* slot)
+    private static void CopyScales(byte* w, long rb, int b, int blockBytes, int offset, ushort* slot)
     {
         byte* x = w + (long)b * blockBytes + offset;
         slot[0] = *(ushort*)x;
@@ -119,7 +119,23 @@ internal static unsafe partial class MatVec8
     }
 
     /// <summary>Scale copies run this many blocks ahead of their use (their stores have long retired when the slot is read as one vector).</summary>
-    internal const int ScaleLead = 4;
+    private const int ScaleLead = 4;
+
+    /// <summary>Starts a ring of 8 slots (8 f16 each): blocks 0..<see cref="ScaleLead"/> − 1's scales into their slots.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StartRing(byte* w, long rb, int nb, int blockBytes, ushort* ring)
+    {
+        for (int b = 0; b < ScaleLead && b < nb; b++)
+            CopyScales(w, rb, b, blockBytes, 0, ring + 8 * b);
+    }
+
+    /// <summary>The ring's step at block <paramref name="b"/>: block b + <see cref="ScaleLead"/>'s scales into its slot; block b's are then in slot b &amp; 7.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StepRing(byte* w, long rb, int b, int nb, int blockBytes, ushort* ring)
+    {
+        if (b + ScaleLead < nb)
+            CopyScales(w, rb, b + ScaleLead, blockBytes, 0, ring + 8 * ((b + ScaleLead) & 7));
+    }
 
     /// <summary>
     /// The 8 f16 scales of a ring slot (see <see cref="CopyScales"/>) or of an interleaved block as f32, exact for
@@ -157,13 +173,11 @@ internal static unsafe partial class MatVec8
         long rb = rowBytes;
         byte* next = w + 8 * rb;
         ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
-        for (int b = 0; b < ScaleLead && b < nb; b++)
-            CopyScales(w, rb, b, 18, 0, ring + 8 * b);
+        StartRing(w, rb, nb, 18, ring);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
-            if (b + ScaleLead < nb)
-                CopyScales(w, rb, b + ScaleLead, 18, 0, ring + 8 * ((b + ScaleLead) & 7));
+            StepRing(w, rb, b, nb, 18, ring);
             // The next group, 144 bytes per iteration (three lines cover it).
             byte* pf = next + b * 144;
             Sse.Prefetch0(pf);
@@ -221,13 +235,11 @@ internal static unsafe partial class MatVec8
         long rb = rowBytes;
         byte* next = w + 8 * rb;
         ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
-        for (int b = 0; b < ScaleLead && b < nb; b++)
-            CopyScales(w, rb, b, 18, 0, ring + 8 * b);
+        StartRing(w, rb, nb, 18, ring);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
-            if (b + ScaleLead < nb)
-                CopyScales(w, rb, b + ScaleLead, 18, 0, ring + 8 * ((b + ScaleLead) & 7));
+            StepRing(w, rb, b, nb, 18, ring);
             byte* pf = next + b * 144;
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);
@@ -422,13 +434,11 @@ internal static unsafe partial class MatVec8
         var special = Vector256<int>.Zero;
         long rb = rowBytes;
         ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales, as in Q4_0
-        for (int b = 0; b < ScaleLead && b < nb; b++)
-            CopyScales(w, rb, b, 34, 0, ring + 8 * b);
+        StartRing(w, rb, nb, 34, ring);
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 34 + 2;
-            if (b + ScaleLead < nb)
-                CopyScales(w, rb, b + ScaleLead, 34, 0, ring + 8 * ((b + ScaleLead) & 7));
+            StepRing(w, rb, b, nb, 34, ring);
             byte* pf = w + 8 * rb + b * 272;   // the next group, 272 bytes per iteration
             Sse.Prefetch0(pf);
             Sse.Prefetch0(pf + 64);

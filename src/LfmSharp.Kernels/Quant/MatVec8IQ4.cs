@@ -61,14 +61,12 @@ internal static unsafe class MatVec8IQ4
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
         ushort* ring = stackalloc ushort[8 * 8];   // [8 slots][8 rows] f16 scales
-        for (int b = 0; b < MatVec8.ScaleLead && b < nb; b++)
-            MatVec8.CopyScales(w, rb, b, 18, 0, ring + 8 * b);
+        MatVec8.StartRing(w, rb, nb, 18, ring);
         byte* next = w + 8 * rb;
         for (int b = 0; b < nb; b++)
         {
             byte* x = w + b * 18;
-            if (b + MatVec8.ScaleLead < nb)
-                MatVec8.CopyScales(w, rb, b + MatVec8.ScaleLead, 18, 0, ring + 8 * ((b + MatVec8.ScaleLead) & 7));
+            MatVec8.StepRing(w, rb, b, nb, 18, ring);
             MatVec8.PrefetchNext(next, 8 * 18, b);
             var tot = Block<Avx2Dot>(Pair(x, x + 4 * rb), Pair(x + rb, x + 5 * rb), Pair(x + 2 * rb, x + 6 * rb), Pair(x + 3 * rb, x + 7 * rb),
                 g.Act + b * 34 + 2, kv, g.Sums, b);
