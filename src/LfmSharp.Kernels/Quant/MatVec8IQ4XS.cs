@@ -173,6 +173,8 @@ internal static unsafe class MatVec8IQ4XS
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchLead(byte* x)
     {
+        if (!StreamPrefetch.Enabled)
+            return;
         byte* p = x + MatVec8.InterleavedLead;
         Sse.Prefetch0(p); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
         Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);

@@ -1,11 +1,10 @@
-using System.Runtime.InteropServices;
 using LfmSharp.Gguf;
 using LfmSharp.Kernels;
 
 namespace LfmSharp.Models;
 
 /// <summary>
-/// Interleaved copies of weight matrices (<see cref="WeightMatrix.InterleaveRows"/>) in native memory. Each is filled
+/// Interleaved copies of weight matrices (<see cref="WeightMatrix.InterleaveRows"/>) in native memory (<see cref="WeightMemory"/>). Each is filled
 /// from the file with ordinary reads (<see cref="GgufFile.ReadTensorData"/>), a few rows at a time, so the mapped
 /// pages of those tensors are never touched by the matmuls and never become resident: the copy takes their place.
 /// </summary>
@@ -21,7 +20,7 @@ internal sealed unsafe class InterleavedCopies
     public WeightMatrix Add(GgufTensorInfo t, in WeightMatrix m)
     {
         long size = (long)m.Rows * m.RowBytes;
-        byte* dst = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
+        byte* dst = WeightMemory.Allocate(size);
         _blocks.Add((nint)dst);
         Bytes += size;
         var result = m.WithInterleaved(dst);
@@ -60,7 +59,7 @@ internal sealed unsafe class InterleavedCopies
     public void Free()
     {
         foreach (var p in _blocks)
-            NativeMemory.AlignedFree((void*)p);
+            WeightMemory.Free((byte*)p);
         _blocks.Clear();
         _pending.Clear();
         Bytes = 0;

@@ -1,0 +1,42 @@
+using System.Runtime.Intrinsics.X86;
+using LfmSharp.Kernels.Quant;
+
+namespace LfmSharp.Kernels.Tests.Quant;
+
+public sealed class StreamPrefetchTests
+{
+    [Theory]
+    [InlineData(null, "AuthenticAMD", 0x1A, true)]    // Zen 5: measured faster with the lead
+    [InlineData(null, "AuthenticAMD", 0x1B, true)]
+    [InlineData(null, "AuthenticAMD", 0x19, false)]   // Zen 3 / Zen 4: measured slower on Zen 4
+    [InlineData(null, "GenuineIntel", 6, false)]      // not measured: the hardware's prefetchers alone
+    [InlineData(null, "", 0, false)]                  // not x86
+    [InlineData("0", "AuthenticAMD", 0x1A, false)]    // the override wins both ways
+    [InlineData("1", "GenuineIntel", 6, true)]
+    [InlineData("yes", "AuthenticAMD", 0x19, false)]  // anything else is no override
+    public void TheLeadIsTakenOnlyWhereItWasMeasuredToHelp(string? setting, string vendor, int family, bool expected)
+        => Assert.Equal(expected, StreamPrefetch.Decide(setting, vendor, family));
+
+    [Fact]
+    public void TheCpuIsReadFromCpuid()
+    {
+        if (!X86Base.IsSupported)
+        {
+            Assert.Equal("", StreamPrefetch.Vendor());
+            Assert.Equal(0, StreamPrefetch.Family());
+            return;
+        }
+        // Every x86-64 CPU reports a 12-character vendor and a family of 6 (Intel) or 0Fh and above (AMD's 0Fh + ext).
+        string vendor = StreamPrefetch.Vendor();
+        Assert.Equal(12, vendor.Length);
+        Assert.All(vendor, c => Assert.InRange(c, ' ', '~'));
+        int family = StreamPrefetch.Family();
+        Assert.True(family == 6 || family >= 0xF, $"family {family:X}");
+        string? cpuinfo = File.Exists("/proc/cpuinfo") ? File.ReadAllText("/proc/cpuinfo") : null;
+        if (cpuinfo is not null)
+        {
+            Assert.Contains($"vendor_id\t: {vendor}", cpuinfo, StringComparison.Ordinal);
+            Assert.Contains($"cpu family\t: {family}\n", cpuinfo, StringComparison.Ordinal);
+        }
+    }
+}
