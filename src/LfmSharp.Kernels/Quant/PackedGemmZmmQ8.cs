@@ -13,8 +13,9 @@ namespace LfmSharp.Kernels.Quant;
 /// The arithmetic per row and token is <see cref="KernelQ8_0Dot4{TDot}"/>'s with <see cref="Avx2Dot"/>: |w| against the
 /// activation with w's sign moved onto it, vpmaddubsw, then vpmaddwd by ones into int32 each step (pair sums reach
 /// 32,512, so no two steps share an int16 lane), and per block convert(total) · (dw·da) fused into the accumulator. The
-/// block totals are exact, so the bits are that kernel's. AVX-512 has no vpsignb; the sign moves by a masked negate of
-/// the broadcast activation (the mask is w &lt; 0, shared by the 4 tokens).
+/// block totals are exact, so the bits are that kernel's. AVX-512 has no vpsignb; the sign moves by a per-byte select
+/// between the broadcast activation and the broadcast of its negated copy (made once per block; the mask is w &lt; 0,
+/// shared by the 4 tokens).
 /// </para>
 /// <para>
 /// Packed layout per block of 32 for 16 rows (576 B): for step s = 0..7 a zmm at 64s whose low half is step s of the
@@ -82,14 +83,20 @@ internal static unsafe partial class PackedGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackIQ4NLx8Zmm16(byte* g, int groupBytes, int nb, byte* dst) => Pack16Q8x8(&IQ4Packed.PackIQ4NLx8, 18, g, groupBytes, nb, dst);
 
-    /// <summary>One token's step: |w| · (a with w's sign), pair sums widened to int32 and added to <paramref name="acc"/>.</summary>
+    /// <summary>
+    /// One token's step: |w| · (a with w's sign: the broadcast of <paramref name="a"/> or of its negated copy
+    /// <paramref name="na"/>, picked per byte by <paramref name="neg"/>), pair sums widened to int32 and added to <paramref name="acc"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> SignedStep(Vector512<int> acc, Vector512<byte> aw, Vector512<sbyte> neg, byte* a)
+    private static Vector512<int> SignedStep(Vector512<int> acc, Vector512<byte> aw, Vector512<sbyte> neg, byte* a, byte* na)
     {
-        var x = Vector512.Create(*(int*)a).AsSByte();
-        var sa = Vector512.ConditionalSelect(neg, Vector512<sbyte>.Zero - x, x);
+        var sa = Vector512.ConditionalSelect(neg, Vector512.Create(*(int*)na).AsSByte(), Vector512.Create(*(int*)a).AsSByte());
         return acc + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, sa), Vector512.Create((short)1));
     }
+
+    /// <summary>The 32 quants at <paramref name="a"/> negated (wrapping, as vpsignb does) at <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Negate32(byte* a, byte* dst) => (Vector256<sbyte>.Zero - Vector256.Load((sbyte*)a)).Store((sbyte*)dst);
 
     /// <summary>
     /// Q8_0-block weights (zmm layout) × Q8_0 activations, 16 rows × 4 tokens: outputs <c>Y0</c>..<c>Y3</c> are the 16
@@ -101,18 +108,25 @@ internal static unsafe partial class PackedGemm
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         byte* a0 = t.A0 + 2, a1 = t.A1 + 2, a2 = t.A2 + 2, a3 = t.A3 + 2;
         float* d0 = t.D0, d1 = t.D1, d2 = t.D2, d3 = t.D3;
+        // Each block's activations negated once (4 × 32 bytes), so a step's signed activation is one select of two
+        // broadcasts rather than a negate and a select per token.
+        byte* n = stackalloc byte[4 * 32];
         for (int b = 0; b < nb; b++, pk += Zmm16BlockBytes, a0 += 34, a1 += 34, a2 += 34, a3 += 34)
         {
+            Negate32(a0, n);
+            Negate32(a1, n + 32);
+            Negate32(a2, n + 64);
+            Negate32(a3, n + 96);
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            for (int s = 0; s < 8; s++)
+            for (int s = 0; s < 32; s += 4)
             {
-                var w = Vector512.Load((sbyte*)(pk + 64 * s));
+                var w = Vector512.Load((sbyte*)(pk + 16 * s));
                 var aw = Avx512BW.Abs(w);
                 var neg = Vector512.LessThan(w, Vector512<sbyte>.Zero);
-                i0 = SignedStep(i0, aw, neg, a0 + 4 * s);
-                i1 = SignedStep(i1, aw, neg, a1 + 4 * s);
-                i2 = SignedStep(i2, aw, neg, a2 + 4 * s);
-                i3 = SignedStep(i3, aw, neg, a3 + 4 * s);
+                i0 = SignedStep(i0, aw, neg, a0 + s, n + s);
+                i1 = SignedStep(i1, aw, neg, a1 + s, n + 32 + s);
+                i2 = SignedStep(i2, aw, neg, a2 + s, n + 64 + s);
+                i3 = SignedStep(i3, aw, neg, a3 + s, n + 96 + s);
             }
             var dw = Vector512.Load((float*)(pk + 512));
             acc0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), dw * Vector512.Create(d0[b]), acc0);
