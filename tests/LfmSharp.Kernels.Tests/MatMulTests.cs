@@ -90,10 +90,15 @@ public sealed unsafe class MatMulTests
         }
         // Q4_0 with VNNI runs 16-row pairs of groups: a pair, a lone group and 4 ragged rows; an odd token count.
         data.Add(GgmlType.Q4_0, 44, 128, 11);
-        // With AVX-512BW those pairs run 16 rows × 4 tokens: ragged token tiles of 1, 2 and 3.
-        data.Add(GgmlType.Q4_0, 32, 256, 13);
-        data.Add(GgmlType.Q4_0, 48, 64, 14);
-        data.Add(GgmlType.Q4_0, 40, 96, 15);
+        // With AVX-512BW those pairs run 16 rows × 4 tokens (Q8_0 too where there is no AVX-VNNI): ragged token tiles
+        // of 1, 2 and 3, a lone group and ragged rows.
+        foreach (var t in new[] { GgmlType.Q4_0, GgmlType.Q8_0 })
+        {
+            data.Add(t, 32, 256, 13);
+            data.Add(t, 48, 64, 14);
+            data.Add(t, 40, 96, 15);
+        }
+        data.Add(GgmlType.Q8_0, 44, 128, 11);
         foreach (var t in new[] { GgmlType.Q4_K, GgmlType.Q6_K })
         {
             data.Add(t, 8, 256, 4);

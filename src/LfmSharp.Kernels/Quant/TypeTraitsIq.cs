@@ -24,7 +24,7 @@ internal static unsafe class TypeTraitsIq
     /// <summary>Calls <paramref name="add"/> once per IQ/TQ type the engine supports.</summary>
     public static void Fill(Action<TypeTraits> add)
     {
-        bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported;
+        bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported, zmmQ8 = avx2 && !vnni && Avx512BW.IsSupported;
         // IQ4_NL: blocks shaped like Q4_0's (interleaved as Q4_0). Batches: with AVX-VNNI Q4_0's pairs GEMM on levels
         // v + 128 (less 128·Σa per block), else the packed Q8_0 GEMM on the signed levels (see IQ4Packed).
         add(new(GgmlType.IQ4_NL, GgmlType.Q8_0, &IQ4NL.DequantizeRow, &IQ4NL.DotScalar)
@@ -38,6 +38,9 @@ internal static unsafe class TypeTraitsIq
             Pack8Interleaved = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLx8Pairs : &IQ4Packed.PackIQ4NLx8,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
+            // AVX-512BW without AVX-VNNI: Q8_0's zmm 16-row × 4-token kernel on the same signed levels (PackedGemmZmmQ8.cs).
+            Gemm16x4 = zmmQ8 ? &PackedGemm.KernelQ8_0Zmm16 : null,
+            Pack16 = zmmQ8 ? &PackedGemm.PackIQ4NLZmm16 : null, Pack16Interleaved = zmmQ8 ? &PackedGemm.PackIQ4NLx8Zmm16 : null,
         });
         // IQ4_XS: 8-row decode over GGUF rows or plain interleaved blocks (MatVec8IQ4XS, else MatVec8IQ4XSAvx2); its own packed GEMM.
         add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)

@@ -12,6 +12,7 @@ internal static unsafe class TypeTraitsTable
     public static void Fill(Action<TypeTraits> add)
     {
         bool avx2 = Simd.Avx2Fma, vnni = VnniDot.IsSupported, avx512 = avx2 && Avx512BW.IsSupported;
+        bool zmmQ8 = avx512 && !vnni;   // Q8_0-block zmm GEMM: where maddubs is the only int8 product (see PackedGemmZmmQ8.cs)
 
         // Plain float types (count = elements). F32 weights take VectorMath's f32 dot in MatMul.
         add(new(GgmlType.F32, GgmlType.F32, &F32.DequantizeRow, &F32.DotScalar)
@@ -50,6 +51,9 @@ internal static unsafe class TypeTraitsTable
             Decode8 = avx2 ? &Q8_0Group : null, Decode8Interleaved = avx2 ? &Q8_0GroupX8 : null,
             Pack8 = avx2 ? &PackedGemm.PackQ8_0 : null, PackedBlockBytes = 288, Pack8Interleaved = avx2 ? &PackedGemm.PackQ8_0x8 : null,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ8_0Dot4<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
+            // AVX-512BW without AVX-VNNI: the maddubs steps in zmm, 16 rows × 4 tokens (PackedGemmZmmQ8.cs), same bits.
+            Gemm16x4 = zmmQ8 ? &PackedGemm.KernelQ8_0Zmm16 : null,
+            Pack16 = zmmQ8 ? &PackedGemm.PackQ8_0Zmm16 : null, Pack16Interleaved = zmmQ8 ? &PackedGemm.PackQ8_0x8Zmm16 : null,
         });
         add(new(GgmlType.Q8_1, GgmlType.Q8_1, &Q8_1.DequantizeRow, &NoDot)
         { IsWeight = false, FromFloatReference = &Q8_1.QuantizeRowReference, FromFloat = &Q8_1.QuantizeRow });
