@@ -54,6 +54,8 @@ internal sealed unsafe class BlockDecoder
 /// per-block 128·Σ ls·Σq computed at decode time, so no activation value (−128 included) is special.
 /// Decoded group block (<see cref="GroupBlockBytes"/>, 64-byte aligned parts): q[4][256], int16 scales[4][128],
 /// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·token + row, so each row's value 4 times).
+/// A <see cref="GroupKind.Small"/> group has each row's q interleaved and the first 64 bytes of its scales as the
+/// interleaved lanes' scales (IQDecodedSmall.cs).
 /// </remarks>
 internal static unsafe partial class IQDecoded
 {
