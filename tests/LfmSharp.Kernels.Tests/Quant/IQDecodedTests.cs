@@ -154,6 +154,21 @@ public sealed unsafe class IQDecodedTests
     }
 
     [Fact]
+    public void IQ1_shifted_bytes_equal_the_byte_loop_for_any_grid_bytes()
+    {
+        var rng = new Random(9);
+        sbyte* got = stackalloc sbyte[8];
+        for (int i = 0; i < 4096; i++)
+        {
+            ulong grid = (ulong)rng.NextInt64() ^ ((ulong)rng.Next() << 40);
+            int delta = i % 2 == 0 ? 1 : -1;
+            IQ1S.Shifted(grid, delta, got);
+            for (int j = 0; j < 8; j++)
+                Assert.Equal((sbyte)(8 * (sbyte)(grid >> (8 * j)) + delta), got[j]);
+        }
+    }
+
+    [Fact]
     public void A_decoder_takes_batches_from_4_tokens_unless_it_asks_for_fewer_but_never_below_2()
     {
         Assert.Equal(IQDecoded.MinTokens, new BlockDecoder(&TQ2_0.DecodeBlock).MinTokens);
