@@ -54,6 +54,8 @@ internal sealed unsafe class BlockDecoder
 /// per-block 128·Σ ls·Σq computed at decode time, so no activation value (−128 included) is special.
 /// Decoded group block (<see cref="GroupBlockBytes"/>, 64-byte aligned parts): q[4][256], int16 scales[4][128],
 /// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·token + row, so each row's value 4 times).
+/// A <see cref="GroupKind.Small"/> group has each row's q interleaved and the first 64 bytes of its scales as the
+/// interleaved lanes' scales (IQDecodedSmall.cs).
 /// </remarks>
 internal static unsafe partial class IQDecoded
 {
@@ -92,13 +94,15 @@ internal static unsafe partial class IQDecoded
     /// <summary>
     /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
     /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
-    /// Returns true where <see cref="Tile512Unit"/> may run the group: AVX-512, every scale 1 and every weight within ±16.
+    /// Returns the group's layout: on AVX-512, <see cref="GroupKind.Unit"/> where every scale is 1 and every weight
+    /// within ±16, else <see cref="GroupKind.Small"/> where the weights are within ±16 and <paramref name="interleave"/>
+    /// allows it (the batch has interleaved activations), else <see cref="GroupKind.Wide"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst)
+    public static GroupKind DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst, bool interleave)
     {
         short* ls = stackalloc short[16];
-        bool unit = Use512;
+        bool small = Use512, unit = Use512;
         for (int b = 0; b < nb; b++)
         {
             byte* g = dst + (long)GroupBlockBytes * b;
@@ -107,8 +111,11 @@ internal static unsafe partial class IQDecoded
                 sbyte* q = (sbyte*)(g + 256 * r);
                 short* sc = (short*)(g + ScalesAt + 256 * r);
                 float dw = decoder.Decode(rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b, q, ls);
-                if (unit)
-                    unit = Unit(q, ls);
+                if (small)
+                {
+                    small = SmallWeights(q);
+                    unit = unit && Vector256.Load(ls) == Vector256<short>.One;
+                }
                 for (int j = 0; j < 16; j++)
                     Vector128.Create(ls[j]).Store(sc + 8 * j);
                 int offset = 128 * ScaledSum(q, sc);
@@ -119,18 +126,14 @@ internal static unsafe partial class IQDecoded
                 }
             }
         }
-        return unit;
-    }
-
-    /// <summary>True when all 16 scales are 1 and all 256 weights are within ±16 (AVX-512 only).</summary>
-    private static bool Unit(sbyte* q, short* ls)
-    {
-        if (Vector256.Load(ls) != Vector256<short>.One)
-            return false;
-        var max = Vector512<byte>.Zero;
-        for (int v = 0; v < 256; v += 64)
-            max = Vector512.Max(max, Vector512.Abs(Vector512.Load(q + v)).AsByte());
-        return Vector512.LessThanOrEqualAll(max, Vector512.Create((byte)16));
+        if (!small)
+            return GroupKind.Wide;
+        if (unit)
+            return GroupKind.Unit;
+        if (!interleave)
+            return GroupKind.Wide;
+        InterleaveGroup(dst, nb);
+        return GroupKind.Small;
     }
 
     /// <summary>Σ_g ls_g·Σ q over a decoded row block's weights and scales (the offset term of the SIMD dots), exact.</summary>
@@ -189,7 +192,9 @@ internal static unsafe partial class IQDecoded
     /// One panel of up to <see cref="PanelRows"/> weight rows (<paramref name="rowBytes"/> apart) against
     /// <paramref name="tokens"/> Q8_K activation rows (<paramref name="actRowBytes"/> apart):
     /// y[t·yStride + r] = the row dot of row r and token t. <paramref name="da"/> is <see cref="ScaleTable"/>'s output
-    /// for these activations; <paramref name="scratch"/> holds <see cref="ScratchBytes"/> bytes, 64-byte aligned.
+    /// for these activations; <paramref name="xact"/> is <see cref="InterleaveActivations"/>' output for them, or null
+    /// (no <see cref="GroupKind.Small"/> groups then); <paramref name="scratch"/> holds <see cref="ScratchBytes"/> bytes,
+    /// 64-byte aligned.
     /// </summary>
     /// <remarks>
     /// The panel's 4-row groups are decoded once; then, per block of tokens whose activations stay in L2, every
@@ -198,14 +203,14 @@ internal static unsafe partial class IQDecoded
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Panel(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb,
-        byte* act, int actRowBytes, int tokens, float* da, byte* scratch, float* y, long yStride)
+        byte* act, int actRowBytes, byte* xact, int tokens, float* da, byte* scratch, float* y, long yStride)
     {
         int groups = (count + Rows - 1) / Rows;
         long groupBytes = (long)GroupBlockBytes * nb;
-        int unit = 0;
+        var kinds = stackalloc GroupKind[PanelGroups];
         for (int gi = 0; gi < groups; gi++)
-            if (DecodeGroup(decoder, rows + rowBytes * Rows * gi, rowBytes, Math.Min(Rows, count - Rows * gi), blockBytes, nb, scratch + groupBytes * gi))
-                unit |= 1 << gi;
+            kinds[gi] = DecodeGroup(decoder, rows + rowBytes * Rows * gi, rowBytes, Math.Min(Rows, count - Rows * gi), blockBytes, nb,
+                scratch + groupBytes * gi, xact != null);
         float* sumf = (float*)(scratch + groupBytes * PanelGroups);
         int blockTokens = TokenBlock(nb);
         for (int tb = 0; tb < tokens; tb += blockTokens)
@@ -215,7 +220,7 @@ internal static unsafe partial class IQDecoded
             for (int c0 = 0; c0 < nb; c0 += ChunkBlocks)
                 for (int gi = 0; gi < groups; gi++)
                     Tiles(scratch + groupBytes * gi + (long)GroupBlockBytes * c0, Math.Min(ChunkBlocks, nb - c0), c0, nb,
-                        act, actRowBytes, tb, tokens, tiles, da, decoder.Post, (unit >> gi & 1) != 0, sumf + 16 * tiles * gi);
+                        act, actRowBytes, xact, tb, tokens, tiles, da, decoder.Post, kinds[gi], sumf + 16 * tiles * gi);
             var final = Vector128.Create(decoder.Final);
             for (int t = 0; t < n; t++)
             {
@@ -233,10 +238,10 @@ internal static unsafe partial class IQDecoded
     /// <summary>
     /// The tiles of one group's chunk (<paramref name="blocks"/> blocks from block <paramref name="c0"/>) for tokens
     /// [t0, t0 + 4·<paramref name="tiles"/>), missing tokens repeating the last one; tile k adds to sumf[16k..].
-    /// <paramref name="unit"/>: <see cref="DecodeGroup"/> allowed <see cref="Tile512Unit"/>.
+    /// <paramref name="kind"/>: the group's layout (<see cref="DecodeGroup"/>), which picks the tile.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, int t0, int tokens, int tiles, float* da, float post, bool unit, float* sumf)
+    private static void Tiles(byte* g, int blocks, int c0, int nb, byte* act, int actRowBytes, byte* xact, int t0, int tokens, int tiles, float* da, float post, GroupKind kind, float* sumf)
     {
         for (int k = 0; k < tiles; k++)
         {
@@ -246,7 +251,13 @@ internal static unsafe partial class IQDecoded
             byte* a2 = left > 2 ? a1 + actRowBytes : a1;
             byte* a3 = left > 3 ? a2 + actRowBytes : a2;
             float* dk = da + 16 * ((long)(t / Tokens) * nb + c0);
-            if (unit)
+            if (kind == GroupKind.Small)
+            {
+                byte* x0 = xact + 256 * ((long)t * nb + c0), x1 = left > 1 ? x0 + 256L * nb : x0;
+                byte* x2 = left > 2 ? x1 + 256L * nb : x1, x3 = left > 3 ? x2 + 256L * nb : x2;
+                Tile512Small(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+            }
+            else if (kind == GroupKind.Unit)
                 Tile512Unit(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
             else if (Use512)
                 Tile512(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);
@@ -266,8 +277,12 @@ internal static unsafe partial class IQDecoded
     /// <summary>Bytes of one thread's <see cref="Panel"/> scratch (decoded groups and the tiles' sums), 64-byte rounded.</summary>
     public static long ScratchBytes(int columns) => Align64((long)GroupBlockBytes * (columns / 256) * PanelGroups) + 64L * PanelGroups * (MaxTokenBlock / Tokens);
 
-    /// <summary>Bytes a workspace holds for the decoded path: alignment slack, the scale table and one scratch per thread.</summary>
-    public static long WorkspaceBytes(int threads, int columns, int tokens) => 64 + TableBytes(columns, tokens) + threads * ScratchBytes(columns);
+    /// <summary>
+    /// Bytes a workspace holds for the decoded path: alignment slack, the scale table, the interleaved activations
+    /// (<see cref="InterleavedBytes"/>) and one scratch per thread.
+    /// </summary>
+    public static long WorkspaceBytes(int threads, int columns, int tokens)
+        => 64 + TableBytes(columns, tokens) + InterleavedBytes(columns, tokens) + threads * ScratchBytes(columns);
 
     private static long Align64(long n) => (n + 63) & ~63L;
 
@@ -278,18 +293,25 @@ internal static unsafe partial class IQDecoded
     internal sealed class Job : IParallelWork
     {
         public WeightMatrix W;
-        public nint Y, Act, Table, Scratch;
+        public nint Y, Act, Table, Interleaved, Scratch;
         public int Tokens, ActRowBytes;
         public long ScratchStride;
 
-        /// <summary>Points the job at a workspace buffer of <see cref="WorkspaceBytes"/> (maxColumns, maxTokens) and fills the scale table.</summary>
+        /// <summary>
+        /// Points the job at a workspace buffer of <see cref="WorkspaceBytes"/> (maxColumns, maxTokens) and fills the scale
+        /// table and, with AVX-512, the interleaved activations.
+        /// </summary>
         public void Prepare(byte* buffer, int maxColumns, int maxTokens)
         {
             byte* aligned = (byte*)(((nint)buffer + 63) & ~(nint)63);
             Table = (nint)aligned;
-            Scratch = (nint)(aligned + TableBytes(maxColumns, maxTokens));
+            byte* interleaved = aligned + TableBytes(maxColumns, maxTokens);
+            Interleaved = Use512 ? (nint)interleaved : 0;
+            Scratch = (nint)(interleaved + InterleavedBytes(maxColumns, maxTokens));
             ScratchStride = ScratchBytes(maxColumns);
             ScaleTable((byte*)Act, ActRowBytes, Tokens, W.Columns / 256, (float*)Table);
+            if (Use512)
+                InterleaveActivations((byte*)Act, ActRowBytes, Tokens, W.Columns / 256, interleaved);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -303,7 +325,7 @@ internal static unsafe partial class IQDecoded
             {
                 int r0 = PanelRows * p;
                 Panel(decoder, w.Data + (long)r0 * w.RowBytes, w.RowBytes, Math.Min(PanelRows, w.Rows - r0), blockBytes, nb,
-                    (byte*)Act, ActRowBytes, Tokens, (float*)Table, scratch, (float*)Y + r0, w.Rows);
+                    (byte*)Act, ActRowBytes, (byte*)Interleaved, Tokens, (float*)Table, scratch, (float*)Y + r0, w.Rows);
             }
         }
     }

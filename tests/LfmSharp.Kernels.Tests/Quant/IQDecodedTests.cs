@@ -49,9 +49,12 @@ public sealed unsafe class IQDecodedTests
                 fixed (float* py = y)
                 {
                     float* table = (float*)buffer.P;
+                    byte* xact = buffer.P + IQDecoded.TableBytes(256 * Nb, tokens);
                     IQDecoded.ScaleTable(pa, actRowBytes, tokens, Nb, table);
-                    IQDecoded.Panel(k.Decoder!, pw, rowBytes, count, size, Nb, pa, actRowBytes, tokens, table,
-                        buffer.P + IQDecoded.TableBytes(256 * Nb, tokens), py, count);
+                    if (IQDecoded.Use512)
+                        IQDecoded.InterleaveActivations(pa, actRowBytes, tokens, Nb, xact);
+                    IQDecoded.Panel(k.Decoder!, pw, rowBytes, count, size, Nb, pa, actRowBytes, IQDecoded.Use512 ? xact : null, tokens, table,
+                        xact + IQDecoded.InterleavedBytes(256 * Nb, tokens), py, count);
                 }
                 for (int r = 0; r < count; r++)
                     for (int t = 0; t < tokens; t++)
@@ -82,14 +85,19 @@ public sealed unsafe class IQDecodedTests
             var start = new float[16];
             for (int j = 0; j < 16; j++)
                 start[j] = (float)(rng.NextDouble() * 2 - 1);
-            using var buffer = new Aligned(IQDecoded.GroupBlockBytes * Nb + 64 * Nb + 2 * 64);
-            byte* g = buffer.P;
-            float* table = (float*)(g + IQDecoded.GroupBlockBytes * Nb), want = table + 16 * Nb, got = want + 16;
+            using var buffer = new Aligned(2 * IQDecoded.GroupBlockBytes * Nb + 64 * Nb + 2 * 64 + 256 * Nb * IQDecoded.Tokens);
+            byte* g = buffer.P, gi = g + IQDecoded.GroupBlockBytes * Nb;
+            float* table = (float*)(gi + IQDecoded.GroupBlockBytes * Nb), want = table + 16 * Nb, got = want + 16;
+            byte* xact = (byte*)(got + 16);
             fixed (byte* pw = w, pa = act)
             {
-                bool unit = IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, g);
+                bool unit = IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, g, interleave: false) == GroupKind.Unit;
+                var kind = IQDecoded.DecodeGroup(k.Decoder!, pw, rowBytes, IQDecoded.Rows, size, Nb, gi, interleave: true);
                 if (type is GgmlType.TQ1_0 or GgmlType.TQ2_0)
                     Assert.Equal(IQDecoded.Use512, unit);
+                // IQ3_S's grid (1..15) and IQ1's bytes (8·g ± 1) are always within ±16: never the wide tile on AVX-512.
+                if (type is GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M && IQDecoded.Use512)
+                    Assert.NotEqual(GroupKind.Wide, kind);
                 IQDecoded.ScaleTable(pa, actRowBytes, IQDecoded.Tokens, Nb, table);
                 byte* a1 = pa + actRowBytes, a2 = a1 + actRowBytes, a3 = a2 + actRowBytes;
                 start.CopyTo(new Span<float>(want, 16));
@@ -112,7 +120,51 @@ public sealed unsafe class IQDecodedTests
                     IQDecoded.Tile512Unit(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
                     AssertSameBits(type, fill, "AVX-512 unit scales", want, got);
                 }
+                if (kind == GroupKind.Small)
+                {
+                    IQDecoded.InterleaveActivations(pa, actRowBytes, IQDecoded.Tokens, Nb, xact);
+                    start.CopyTo(new Span<float>(got, 16));
+                    byte* x1 = xact + 256 * Nb, x2 = x1 + 256 * Nb, x3 = x2 + 256 * Nb;
+                    IQDecoded.Tile512Small(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, "AVX-512 small weights", want, got);
+                }
             }
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Interleave_equals_its_scalar_twin_in_place_or_not(bool flip)
+    {
+        var rng = new Random(flip ? 3 : 4);
+        using var buffer = new Aligned(4 * 256);
+        byte* src = buffer.P, want = src + 256, got = want + 256, inPlace = got + 256;
+        rng.NextBytes(new Span<byte>(src, 256));
+        new Span<byte>(src, 256).CopyTo(new Span<byte>(inPlace, 256));
+        IQDecoded.InterleaveScalar(src, want, flip);
+        IQDecoded.Interleave(src, got, flip);
+        IQDecoded.Interleave(inPlace, inPlace, flip);
+        Assert.True(new Span<byte>(want, 256).SequenceEqual(new Span<byte>(got, 256)));
+        Assert.True(new Span<byte>(want, 256).SequenceEqual(new Span<byte>(inPlace, 256)));
+        // Byte j of group g's dword s lands at 64·s + 4·g + j.
+        for (int g = 0; g < 16; g++)
+            for (int p = 0; p < 16; p++)
+                Assert.Equal((byte)(src[16 * g + p] ^ (flip ? 0x80 : 0)), want[64 * (p / 4) + 4 * g + p % 4]);
+    }
+
+    [Fact]
+    public void IQ1_shifted_bytes_equal_the_byte_loop_for_any_grid_bytes()
+    {
+        var rng = new Random(9);
+        sbyte* got = stackalloc sbyte[8];
+        for (int i = 0; i < 4096; i++)
+        {
+            ulong grid = (ulong)rng.NextInt64() ^ ((ulong)rng.Next() << 40);
+            int delta = i % 2 == 0 ? 1 : -1;
+            IQ1S.Shifted(grid, delta, got);
+            for (int j = 0; j < 8; j++)
+                Assert.Equal((sbyte)(8 * (sbyte)(grid >> (8 * j)) + delta), got[j]);
         }
     }
 
