@@ -296,7 +296,7 @@ internal static unsafe partial class MatVec8
     }
 
     /// <summary>
-    /// How far ahead (bytes) the interleaved kernels prefetch their own stream, where they do (<see cref="StreamPrefetch"/>).
+    /// How far ahead (bytes) the interleaved kernels prefetch their own stream, where they do (<see cref="CpuTuning.StreamPrefetch"/>).
     /// Zen 5's two cores pull ~30 GB/s each from DRAM (a 1 GiB read: 30 GB/s on one thread, 55–65 GB/s on two); at
     /// ~100 ns latency that needs ~3 KB in flight per core, so 1 KiB ahead left decode waiting on memory (Q4_0 / Q4_K_M /
     /// Q6_K / Q8_0 decode +7–12 % at 4 KiB).
@@ -307,7 +307,7 @@ internal static unsafe partial class MatVec8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void PrefetchInterleaved3(byte* x)
     {
-        if (!StreamPrefetch.Enabled)
+        if (!CpuTuning.StreamPrefetch)
             return;
         byte* p = x + InterleavedLead;
         Sse.Prefetch0(p);
@@ -319,7 +319,7 @@ internal static unsafe partial class MatVec8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void PrefetchInterleaved5(byte* x)
     {
-        if (!StreamPrefetch.Enabled)
+        if (!CpuTuning.StreamPrefetch)
             return;
         byte* p = x + InterleavedLead;
         Sse.Prefetch0(p);
@@ -337,7 +337,7 @@ internal static unsafe partial class MatVec8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Prefetch18Lines(byte* p)
     {
-        if (!StreamPrefetch.Enabled)
+        if (!CpuTuning.StreamPrefetch)
             return;
         Sse.Prefetch0(p + 0); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
         Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);
@@ -348,7 +348,7 @@ internal static unsafe partial class MatVec8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Prefetch27Lines(byte* p)
     {
-        if (!StreamPrefetch.Enabled)
+        if (!CpuTuning.StreamPrefetch)
             return;
         Sse.Prefetch0(p + 0); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
         Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);

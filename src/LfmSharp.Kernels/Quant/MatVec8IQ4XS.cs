@@ -173,7 +173,7 @@ internal static unsafe class MatVec8IQ4XS
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchLead(byte* x)
     {
-        if (!StreamPrefetch.Enabled)
+        if (!CpuTuning.StreamPrefetch)
             return;
         byte* p = x + MatVec8.InterleavedLead;
         Sse.Prefetch0(p); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);

@@ -169,7 +169,7 @@ internal static unsafe partial class MatVec8
             mins[2] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m47.GetLower()).AsInt16(), sub);
             mins[3] = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(m47.GetUpper()).AsInt16(), sub);
             sbyte* ys = (sbyte*)(stream + b * 256);
-            if (Avx512BW.IsSupported)
+            if (Avx512BW.IsSupported && CpuTuning.ZmmDecode)
             {
                 // Stream runs (0, 2), (1, 3), (4, 6), (5, 7) side by side, once for the 8 rows: each row's 128 quant
                 // bytes are then two zmm loads against them (Q4KStreamBlock512).

@@ -175,12 +175,12 @@ internal static unsafe class MatVec8Q5K
     /// 8 KiB (about six blocks) ahead: in-process, 1 thread, 2048 × 8192 rows, the lead of 4 KiB that
     /// <see cref="MatVec8IQ4XS"/> takes ran ~10 % slower (this kernel eats a block sooner), 12 KiB ~10 % and 16 KiB
     /// ~30 % slower (lines evicted before use), no software prefetch ~40 % slower. That was Zen 5; where
-    /// <see cref="StreamPrefetch.Enabled"/> is false (Zen 4, others) the hardware prefetchers alone follow the stream.
+    /// <see cref="CpuTuning.StreamPrefetch"/> is false (Zen 4, others) the hardware prefetchers alone follow the stream.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchLead(byte* x)
     {
-        if (!StreamPrefetch.Enabled)
+        if (!CpuTuning.StreamPrefetch)
             return;
         byte* p = x + 8192;
         Sse.Prefetch0(p); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);

@@ -27,7 +27,7 @@ internal static unsafe class TypeTraitsTable
         {
             DotSimd = Simd.Pick(&Q4_0.DotAvx2, &Q4_0.DotVector128), FromFloatReference = &Q4_0.QuantizeRowReference, Layout = InterleaveLayout.Q4_0,
             Side = ActivationSide.Q8_0ScalesAndSums,
-            Decode8 = avx2 ? &Q4_0Group : null, Decode8Interleaved = !avx2 ? null : (avx512 && Gfni.V512.IsSupported) ? &MatVec8Zmm.Q4_0x8 : &Q4_0GroupX8,
+            Decode8 = avx2 ? &Q4_0Group : null, Decode8Interleaved = !avx2 ? null : (avx512 && Gfni.V512.IsSupported && CpuTuning.ZmmDecode) ? &MatVec8Zmm.Q4_0x8 : &Q4_0GroupX8,
             Decode8Tokens = avx2 ? &Q4_0Tokens : null, Decode8TokensInterleaved = avx2 ? &Q4_0TokensX8 : null, MaxMatVecTokens = 8,
             // With VNNI the pairs layout (one activation broadcast per two vpdpbusd; see PackedGemmPairs.cs).
             Pack8 = !avx2 ? null : vnni ? &PackedGemm.PackQ4_0Pairs : &PackedGemm.PackQ4_0, PackedBlockBytes = 288,
