@@ -28,7 +28,7 @@ namespace LfmSharp.Kernels.Quant;
 /// The signed-level kernels take |w|·sign(a, w) (|level| ≤ 127), exact for activations in ±127 — what the Q8_0/Q8_K quantizers
 /// write (the same condition as the Q8_0 GEMM).
 /// </remarks>
-internal static unsafe class IQ4Packed
+internal static unsafe partial class IQ4Packed
 {
     /// <summary>Packed bytes per IQ4_XS super-block of 8 rows: levels 2048, scales 256, d 32.</summary>
     public const int XSBlockBytes = 2336;
