@@ -46,14 +46,10 @@ internal static unsafe partial class IQ4Packed
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackIQ4XSZmm16(byte* w, int rowBytes, int nb, byte* dst)
     {
-        byte* tmp = stackalloc byte[2 * XSBlockBytes];
-        long second = 8L * rowBytes;
         for (int b = 0; b < nb; b++, dst += XSZmm16BlockBytes)
         {
             byte* x = w + (long)b * 136;
-            PackIQ4XS(x, rowBytes, 1, tmp);
-            PackIQ4XS(x + second, rowBytes, 1, tmp + XSBlockBytes);
-            JoinXS(tmp, tmp + XSBlockBytes, dst);
+            PackXSZmm(x, x + 8L * rowBytes, rowBytes, dst);
         }
     }
 
@@ -64,41 +60,68 @@ internal static unsafe partial class IQ4Packed
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackIQ4XSx8Zmm16(byte* g, int groupBytes, int nb, byte* dst)
     {
-        byte* tmp = stackalloc byte[2 * XSBlockBytes];
         for (int b = 0; b < nb; b++, dst += XSZmm16BlockBytes)
         {
             byte* x = g + (long)b * 8 * 136;
-            PackIQ4XS(x, 136, 1, tmp);
-            PackIQ4XS(x + groupBytes, 136, 1, tmp + XSBlockBytes);
-            JoinXS(tmp, tmp + XSBlockBytes, dst);
+            PackXSZmm(x, x + groupBytes, 136, dst);
         }
     }
 
-    /// <summary>One super-block of the zmm layout from the two 8-row groups' <see cref="PackIQ4XS"/> blocks.</summary>
+    /// <summary>
+    /// One super-block of the zmm layout from the blocks of rows 0..7 at <paramref name="x0"/> and rows 8..15 at
+    /// <paramref name="x1"/> (each <paramref name="stride"/> apart): <see cref="PackIQ4XS"/>'s lookups, transposes and
+    /// scale fields, for 16 rows at once and without its intermediate bytes (packing is ~5% of a 512-token batch).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void JoinXS(byte* g0, byte* g1, byte* dst)
+    private static void PackXSZmm(byte* x0, byte* x1, long stride, byte* dst)
     {
+        var kv = IQ4XS.LevelTable();
+        var sh = Vector512<int>.Zero;   // scales_h of the 16 rows
+        var sl = Vector512<int>.Zero;   // scales_l (4 bytes: sub-block j in bits 4j..4j+3)
+        float* d = (float*)(dst + 8704);
+        for (int r = 0; r < 16; r++)
+        {
+            byte* xr = (r < 8 ? x0 : x1) + (r & 7) * stride;
+            d[r] = QuantMath.HalfToSingle(*(ushort*)xr);
+            sh = sh.WithElement(r, (int)*(ushort*)(xr + 2));
+            sl = sl.WithElement(r, *(int*)(xr + 4));
+        }
         var bias = Vector512<int>.Zero;
         for (int j = 0; j < 8; j++)
         {
-            // The 8-row scales are int32 in [−32, 31]: the low word repeated in both halves is the int16 pair vpmaddwd wants.
-            var sc = Vector512.Create(Vector256.Load((int*)(g0 + 2048) + 8 * j), Vector256.Load((int*)(g1 + 2048) + 8 * j));
+            var sc = (((sl >>> (4 * j)) & Vector512.Create(0xF)) | (((sh >>> (2 * j)) & Vector512.Create(3)) << 4)) - Vector512.Create(32);
+            // ls − 32 in [−32, 31]: the low word repeated in both halves is the int16 pair vpmaddwd wants.
             var lo = sc & Vector512.Create(0xFFFF);
             (lo | (lo << 16)).Store((int*)(dst + 8192 + 64 * j));
-            var neg = Vector512<int>.Zero;   // Σ |level| over the sub-block's negative levels, per row
-            for (int s = 8 * j; s < 8 * j + 8; s++)
-            {
-                var v = Vector512.Create(Vector256.Load((sbyte*)(g0 + 32 * s)), Vector256.Load((sbyte*)(g1 + 32 * s)));
-                var m = Vector512.LessThan(v, Vector512<sbyte>.Zero);
-                Vector512.Abs(v).Store((sbyte*)(dst + 128 * s));
-                m.Store((sbyte*)(dst + 128 * s + 64));
-                var n = (Vector512.Abs(v) & m).AsByte();
-                neg += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(n, Vector512<sbyte>.One), Vector512<short>.One);
-            }
+            int q = 8 + 16 * j;
+            Vector256<int> a0 = Levels(x0 + q, kv), a1 = Levels(x0 + stride + q, kv), a2 = Levels(x0 + 2 * stride + q, kv), a3 = Levels(x0 + 3 * stride + q, kv);
+            Vector256<int> a4 = Levels(x0 + 4 * stride + q, kv), a5 = Levels(x0 + 5 * stride + q, kv), a6 = Levels(x0 + 6 * stride + q, kv), a7 = Levels(x0 + 7 * stride + q, kv);
+            Vector256<int> b0 = Levels(x1 + q, kv), b1 = Levels(x1 + stride + q, kv), b2 = Levels(x1 + 2 * stride + q, kv), b3 = Levels(x1 + 3 * stride + q, kv);
+            Vector256<int> b4 = Levels(x1 + 4 * stride + q, kv), b5 = Levels(x1 + 5 * stride + q, kv), b6 = Levels(x1 + 6 * stride + q, kv), b7 = Levels(x1 + 7 * stride + q, kv);
+            KStream.Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+            KStream.Transpose8x8(ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7);
+            byte* st = dst + 1024 * j;
+            var neg = StoreStep(a0, b0, st) + StoreStep(a1, b1, st + 128) + StoreStep(a2, b2, st + 256) + StoreStep(a3, b3, st + 384)
+                + StoreStep(a4, b4, st + 512) + StoreStep(a5, b5, st + 640) + StoreStep(a6, b6, st + 768) + StoreStep(a7, b7, st + 896);
             bias += neg * sc;
         }
-        Vector512.Create(Vector256.Load(g0 + 2304), Vector256.Load(g1 + 2304)).Store(dst + 8704);
         bias.Store((int*)(dst + 8768));
+    }
+
+    /// <summary>
+    /// Stores one step (levels of rows 0..7 in <paramref name="lo"/>, rows 8..15 in <paramref name="hi"/>) as |level| and
+    /// sign masks; returns each row's Σ |level| over its negative levels (the bias, before the scale).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> StoreStep(Vector256<int> lo, Vector256<int> hi, byte* dst)
+    {
+        var v = Vector512.Create(lo, hi).AsSByte();
+        var m = Vector512.LessThan(v, Vector512<sbyte>.Zero);
+        var abs = Vector512.Abs(v);
+        abs.Store((sbyte*)dst);
+        m.Store((sbyte*)(dst + 64));
+        var n = (abs & m).AsByte();
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(n, Vector512<sbyte>.One), Vector512<short>.One);
     }
 
     /// <summary>
