@@ -23,12 +23,13 @@ namespace LfmSharp.Kernels.Quant;
 /// sub-block exactly, multiplies by the scales (vpmulld) and ends each super-block with fma(isum, d_w·d_a, acc), as
 /// <see cref="IQ4XS.DotAvx2"/>. With AVX-VNNI the levels are stored as kv + 128 (<see cref="PackIQ4XSBiased"/>) and
 /// <see cref="KernelIQ4XSBiased"/> starts each sub-block's sums at −128·Σa from the Q8_K bsums: the same exact sums
-/// without an abs and four signs per step (~1.1× in-process).</item>
+/// without an abs and four signs per step (~1.1× in-process). On AVX-512BW without AVX-VNNI the batches take
+/// <see cref="KernelIQ4XSZmm16"/> instead (16 rows × 4 tokens in zmm, its own layout; IQ4PackedZmm.cs).</item>
 /// </list>
 /// The signed-level kernels take |w|·sign(a, w) (|level| ≤ 127), exact for activations in ±127 — what the Q8_0/Q8_K quantizers
 /// write (the same condition as the Q8_0 GEMM).
 /// </remarks>
-internal static unsafe class IQ4Packed
+internal static unsafe partial class IQ4Packed
 {
     /// <summary>Packed bytes per IQ4_XS super-block of 8 rows: levels 2048, scales 256, d 32.</summary>
     public const int XSBlockBytes = 2336;

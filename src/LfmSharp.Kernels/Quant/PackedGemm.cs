@@ -40,10 +40,12 @@ internal static unsafe partial class PackedGemm
         : throw new ArgumentOutOfRangeException(nameof(t), t, "no packed GEMM");
 
     /// <summary>
-    /// Largest <see cref="PackedBytes"/> per column over all types (workspace sizing), for two groups: the 16-row
-    /// kernels (<see cref="TypeTraits.Gemm16"/>) read two packed groups at once.
+    /// Largest packed bytes per column over all types (workspace sizing), for 16 rows: the 16-row kernels
+    /// (<see cref="TypeTraits.Gemm16"/>, <see cref="TypeTraits.Gemm16x4"/>) read two groups' worth at once. IQ4_XS's zmm
+    /// layout is the largest (<see cref="IQ4Packed.XSZmm16BlockBytes"/> per 256 columns: 34.5, its |level| and sign
+    /// bytes stored apart so the kernel spends no op per step on them).
     /// </summary>
-    public const int MaxPackedBytesPerColumn = 24;
+    public const int MaxPackedBytesPerColumn = 35;
 
     // ---- packing ----------------------------------------------------------------------------------------------
 

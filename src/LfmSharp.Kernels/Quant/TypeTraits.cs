@@ -134,11 +134,19 @@ internal sealed unsafe class TypeTraits
     /// </summary>
     public delegate*<byte*, int, in PackedGemm.TokenTile, void> Gemm16x4 { get; init; }
 
-    /// <summary>Packs 16 GGUF rows (rowBytes apart, nb blocks) for <see cref="Gemm16x4"/> (nb·2·<see cref="PackedBlockBytes"/> bytes).</summary>
+    /// <summary>Packs 16 GGUF rows (rowBytes apart, nb blocks) for <see cref="Gemm16x4"/> (nb·<see cref="Packed16BlockBytes"/> bytes).</summary>
     public delegate*<byte*, int, int, byte*, void> Pack16 { get; init; }
 
     /// <summary>Packs two consecutive interleaved groups (the second the given bytes after the first; nb blocks) for <see cref="Gemm16x4"/>.</summary>
     public delegate*<byte*, int, int, byte*, void> Pack16Interleaved { get; init; }
+
+    /// <summary>
+    /// Bytes <see cref="Pack16"/> writes per block of 16 rows: 2·<see cref="PackedBlockBytes"/> unless the type's zmm
+    /// layout says otherwise (at most <see cref="PackedGemm.MaxPackedBytesPerColumn"/> per column).
+    /// </summary>
+    public int Packed16BlockBytes { get => _packed16BlockBytes != 0 ? _packed16BlockBytes : 2 * PackedBlockBytes; init => _packed16BlockBytes = value; }
+
+    private readonly int _packed16BlockBytes;
 
     /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
     public InterleaveLayout Layout { get; init; }

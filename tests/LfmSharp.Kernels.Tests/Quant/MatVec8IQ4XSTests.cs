@@ -91,7 +91,7 @@ public sealed unsafe class MatVec8IQ4XSTests
     /// all −128 or all 127; trials 4-7: sub-block j of row r has scale 8r + j (all 64 values in one block) against
     /// random activations; later trials random bytes. d is a random finite f16 except in trial 9 (one Inf) and 10 (one NaN).
     /// </summary>
-    private static void Fill(byte[] w, byte[] act, int nb, int trial, Random rng)
+    internal static void Fill(byte[] w, byte[] act, int nb, int trial, Random rng)
     {
         int rowBytes = nb * 136;
         for (int i = 0; i < w.Length; i++)

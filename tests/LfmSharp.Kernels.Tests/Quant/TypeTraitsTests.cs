@@ -46,6 +46,7 @@ public sealed unsafe class TypeTraitsTests(ITestOutputHelper output)
             Assert.True(Simd.Avx2Fma);
             // The workspace holds one packed group per thread at MaxPackedBytesPerColumn per column.
             Assert.InRange(k.PackedBlockBytes, 1, PackedGemm.MaxPackedBytesPerColumn * k.BlockSize);
+            Assert.InRange(k.Packed16BlockBytes, 1, PackedGemm.MaxPackedBytesPerColumn * k.BlockSize);
         }
         if (k.Interleaves)
             Assert.True(k.Grouped && k.Pack8Interleaved != null);
