@@ -55,7 +55,8 @@ internal sealed unsafe class BlockDecoder
 /// Decoded group block (<see cref="GroupBlockBytes"/>, 64-byte aligned parts): q[4][256], int16 scales[4][128],
 /// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·token + row, so each row's value 4 times).
 /// A <see cref="GroupKind.Small"/> group has each row's q interleaved and the first 64 bytes of its scales as the
-/// interleaved lanes' scales (IQDecodedSmall.cs).
+/// interleaved lanes' scales (IQDecodedSmall.cs); a centered group also the lanes' −128·Σq in the next 64 or 128
+/// (IQDecodedCentered.cs).
 /// </remarks>
 internal static unsafe partial class IQDecoded
 {
@@ -95,14 +96,17 @@ internal static unsafe partial class IQDecoded
     /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
     /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
     /// Returns the group's layout: on AVX-512, <see cref="GroupKind.Unit"/> where every scale is 1 and every weight
-    /// within ±16, else <see cref="GroupKind.Small"/> where the weights are within ±16 and <paramref name="interleave"/>
-    /// allows it (the batch has interleaved activations), else <see cref="GroupKind.Wide"/>.
+    /// within ±16; else, where <paramref name="interleave"/> allows it (the batch has interleaved activations),
+    /// <see cref="GroupKind.Small"/> where the weights are within ±16, else <see cref="GroupKind.Centered"/> or
+    /// <see cref="GroupKind.CenteredPairs"/> where the runs of 8 or 4 weights fit (IQDecodedCentered.cs); else
+    /// <see cref="GroupKind.Wide"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static GroupKind DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst, bool interleave)
     {
         short* ls = stackalloc short[16];
-        bool small = Use512, unit = Use512;
+        var stats = default(GroupStats);
+        bool unit = Use512;
         for (int b = 0; b < nb; b++)
         {
             byte* g = dst + (long)GroupBlockBytes * b;
@@ -111,9 +115,9 @@ internal static unsafe partial class IQDecoded
                 sbyte* q = (sbyte*)(g + 256 * r);
                 short* sc = (short*)(g + ScalesAt + 256 * r);
                 float dw = decoder.Decode(rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b, q, ls);
-                if (small)
+                if (Use512)
                 {
-                    small = SmallWeights(q);
+                    stats.Add(q);
                     unit = unit && Vector256.Load(ls) == Vector256<short>.One;
                 }
                 for (int j = 0; j < 16; j++)
@@ -126,14 +130,17 @@ internal static unsafe partial class IQDecoded
                 }
             }
         }
-        if (!small)
+        if (!Use512)
             return GroupKind.Wide;
-        if (unit)
+        bool small = stats.Small;
+        if (small && unit)
             return GroupKind.Unit;
         if (!interleave)
             return GroupKind.Wide;
-        InterleaveGroup(dst, nb);
-        return GroupKind.Small;
+        var (kind, shift) = small ? (GroupKind.Small, 0) : stats.Centered();
+        if (kind != GroupKind.Wide)
+            LayOutGroup(dst, nb, kind, shift);
+        return kind;
     }
 
     /// <summary>Σ_g ls_g·Σ q over a decoded row block's weights and scales (the offset term of the SIMD dots), exact.</summary>
@@ -251,11 +258,16 @@ internal static unsafe partial class IQDecoded
             byte* a2 = left > 2 ? a1 + actRowBytes : a1;
             byte* a3 = left > 3 ? a2 + actRowBytes : a2;
             float* dk = da + 16 * ((long)(t / Tokens) * nb + c0);
-            if (kind == GroupKind.Small)
+            if (kind is GroupKind.Small or GroupKind.Centered or GroupKind.CenteredPairs)
             {
                 byte* x0 = xact + 256 * ((long)t * nb + c0), x1 = left > 1 ? x0 + 256L * nb : x0;
                 byte* x2 = left > 2 ? x1 + 256L * nb : x1, x3 = left > 3 ? x2 + 256L * nb : x2;
-                Tile512Small(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+                if (kind == GroupKind.Centered)
+                    Tile512Centered(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+                else if (kind == GroupKind.CenteredPairs)
+                    Tile512CenteredPairs(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+                else
+                    Tile512Small(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
             }
             else if (kind == GroupKind.Unit)
                 Tile512Unit(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);

@@ -98,6 +98,15 @@ public sealed unsafe class IQDecodedTests
                 // IQ3_S's grid (1..15) and IQ1's bytes (8·g ± 1) are always within ±16: never the wide tile on AVX-512.
                 if (type is GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M && IQDecoded.Use512)
                     Assert.NotEqual(GroupKind.Wide, kind);
+                // IQ2_XXS's grid points sum to at most 203 and IQ3_XXS's halved runs of 8 to at most 248: always centered
+                // (or better: all-zero fills give 8s or 4s with unit scales). IQ2_XS/IQ2_S points reach 344 (8·43) but
+                // any run of 4 stays within 172: centered, in pairs at worst.
+                if (type is GgmlType.IQ2_XXS or GgmlType.IQ3_XXS && IQDecoded.Use512)
+                    Assert.True(kind is GroupKind.Centered || fill == Fill.AllZeros && unit, $"{type} {fill}: {kind}");
+                if (type is GgmlType.IQ2_XS or GgmlType.IQ2_S && IQDecoded.Use512)
+                    Assert.True(kind is GroupKind.Centered or GroupKind.CenteredPairs || fill == Fill.AllZeros && unit, $"{type} {fill}: {kind}");
+                if (type is GgmlType.IQ2_XS or GgmlType.IQ2_S && fill == Fill.Extremes && IQDecoded.Use512)
+                    Assert.Equal(GroupKind.CenteredPairs, kind);
                 IQDecoded.ScaleTable(pa, actRowBytes, IQDecoded.Tokens, Nb, table);
                 byte* a1 = pa + actRowBytes, a2 = a1 + actRowBytes, a3 = a2 + actRowBytes;
                 start.CopyTo(new Span<float>(want, 16));
@@ -120,13 +129,18 @@ public sealed unsafe class IQDecodedTests
                     IQDecoded.Tile512Unit(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
                     AssertSameBits(type, fill, "AVX-512 unit scales", want, got);
                 }
-                if (kind == GroupKind.Small)
+                if (kind is GroupKind.Small or GroupKind.Centered or GroupKind.CenteredPairs)
                 {
                     IQDecoded.InterleaveActivations(pa, actRowBytes, IQDecoded.Tokens, Nb, xact);
                     start.CopyTo(new Span<float>(got, 16));
                     byte* x1 = xact + 256 * Nb, x2 = x1 + 256 * Nb, x3 = x2 + 256 * Nb;
-                    IQDecoded.Tile512Small(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
-                    AssertSameBits(type, fill, "AVX-512 small weights", want, got);
+                    if (kind == GroupKind.Small)
+                        IQDecoded.Tile512Small(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    else if (kind == GroupKind.Centered)
+                        IQDecoded.Tile512Centered(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    else
+                        IQDecoded.Tile512CenteredPairs(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, $"AVX-512 {kind}", want, got);
                 }
             }
         }
@@ -147,10 +161,10 @@ public sealed unsafe class IQDecodedTests
         IQDecoded.Interleave(inPlace, inPlace, flip);
         Assert.True(new Span<byte>(want, 256).SequenceEqual(new Span<byte>(got, 256)));
         Assert.True(new Span<byte>(want, 256).SequenceEqual(new Span<byte>(inPlace, 256)));
-        // Byte j of group g's dword s lands at 64·s + 4·g + j.
-        for (int g = 0; g < 16; g++)
-            for (int p = 0; p < 16; p++)
-                Assert.Equal((byte)(src[16 * g + p] ^ (flip ? 0x80 : 0)), want[64 * (p / 4) + 4 * g + p % 4]);
+        // Byte p of run e (8 bytes) lands at 64·(p / 2) + 2·e + p % 2: int16 lane e of step p / 2.
+        for (int e = 0; e < 32; e++)
+            for (int p = 0; p < 8; p++)
+                Assert.Equal((byte)(src[8 * e + p] ^ (flip ? 0x80 : 0)), want[64 * (p / 2) + 2 * e + p % 2]);
     }
 
     [Fact]
