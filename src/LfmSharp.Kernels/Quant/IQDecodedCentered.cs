@@ -28,6 +28,7 @@ internal static unsafe partial class IQDecoded
         private Vector512<int> _runs4;
 
         /// <summary>Adds one decoded row block of 256 weights.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(sbyte* q)
         {
             var ones = Vector512.Create((sbyte)1);
@@ -75,10 +76,13 @@ internal static unsafe partial class IQDecoded
     /// shifted left by <paramref name="shift"/>), and for the centered kinds the lanes' −128·Σq after them: one vector
     /// (steps 0..3) or two (steps 0, 1 and 2, 3).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LayOutGroup(byte* dst, int nb, GroupKind kind, int shift)
     {
-        short* ls = stackalloc short[16];
         var ones = Vector512.Create((byte)1);
+        // Lanes 0..15 take groups 0..7 (the spread scales' words 8·(i / 2) of their first 64), lanes 16..31 groups 8..15.
+        var pick = Vector512.Create((short)0, 0, 8, 8, 16, 16, 24, 24, 32, 32, 40, 40, 48, 48, 56, 56,
+            0, 0, 8, 8, 16, 16, 24, 24, 32, 32, 40, 40, 48, 48, 56, 56);
         for (int b = 0; b < nb; b++)
             for (int r = 0; r < Rows; r++)
             {
@@ -86,10 +90,9 @@ internal static unsafe partial class IQDecoded
                 sbyte* q = (sbyte*)(g + 256 * r);
                 Interleave((byte*)q, (byte*)q, flip: false);
                 short* sc = (short*)(g + ScalesAt + 256 * r);
-                for (int j = 0; j < 16; j++)
-                    ls[j] = sc[8 * j];
-                for (int i = 0; i < 32; i++)
-                    sc[i] = (short)(ls[i / 2] << shift);
+                var first = Avx512BW.PermuteVar32x16x2(Vector512.Load(sc), pick, Vector512.Load(sc + 32)).AsInt64();
+                var second = Avx512BW.PermuteVar32x16x2(Vector512.Load(sc + 64), pick, Vector512.Load(sc + 96)).AsInt64();
+                (Avx512F.Shuffle4x128(first, second, 0x44).AsInt16() << shift).Store(sc);
                 if (kind == GroupKind.Small)
                     continue;
                 // Halves of even weights are exact (an arithmetic shift of each byte).

@@ -49,6 +49,7 @@ internal static unsafe partial class IQDecoded
     /// <paramref name="flip"/>, every byte is also XORed with 0x80 (activations as the unsigned side, a + 128).
     /// <paramref name="dst"/> may be <paramref name="src"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Interleave(byte* src, byte* dst, bool flip)
     {
         if (Avx512BW.IsSupported)
@@ -89,6 +90,7 @@ internal static unsafe partial class IQDecoded
     /// The Q8_K quants of every token (<paramref name="actRowBytes"/> apart) interleaved and offset by 128, token t's
     /// block b at <paramref name="dst"/> + 256·(t·nb + b): the unsigned side of <see cref="Tile512Small"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InterleaveActivations(byte* act, int actRowBytes, int tokens, int nb, byte* dst)
     {
         for (int t = 0; t < tokens; t++)
