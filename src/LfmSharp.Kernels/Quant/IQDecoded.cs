@@ -122,25 +122,37 @@ internal static unsafe partial class IQDecoded
                 }
                 for (int j = 0; j < 16; j++)
                     Vector128.Create(ls[j]).Store(sc + 8 * j);
-                int offset = 128 * ScaledSum(q, sc);
                 for (int t = 0; t < Tokens; t++)
-                {
-                    ((int*)(g + OffsetsAt))[Rows * t + r] = offset;
                     ((float*)(g + ScaleAt))[Rows * t + r] = dw;
-                }
             }
         }
-        if (!Use512)
-            return GroupKind.Wide;
-        bool small = stats.Small;
-        if (small && unit)
-            return GroupKind.Unit;
-        if (!interleave)
-            return GroupKind.Wide;
-        var (kind, shift) = small ? (GroupKind.Small, 0) : stats.Centered();
-        if (kind != GroupKind.Wide)
+        bool small = Use512 && stats.Small;
+        var (kind, shift) = !Use512 ? (GroupKind.Wide, 0)
+            : small && unit ? (GroupKind.Unit, 0)
+            : !interleave ? (GroupKind.Wide, 0)
+            : small ? (GroupKind.Small, 0)
+            : stats.Centered();
+        // The centered tiles start their sums at −128·Σq instead and subtract no offset.
+        if (kind is not (GroupKind.Centered or GroupKind.CenteredPairs))
+            Offsets(dst, nb);
+        if (kind is GroupKind.Small or GroupKind.Centered or GroupKind.CenteredPairs)
             LayOutGroup(dst, nb, kind, shift);
         return kind;
+    }
+
+    /// <summary>Writes each row block's 128·Σ_g ls_g·Σq (natural order, spread scales) in tile lane order at OffsetsAt.</summary>
+    private static void Offsets(byte* dst, int nb)
+    {
+        for (int b = 0; b < nb; b++)
+        {
+            byte* g = dst + (long)GroupBlockBytes * b;
+            for (int r = 0; r < Rows; r++)
+            {
+                int offset = 128 * ScaledSum((sbyte*)(g + 256 * r), (short*)(g + ScalesAt + 256 * r));
+                for (int t = 0; t < Tokens; t++)
+                    ((int*)(g + OffsetsAt))[Rows * t + r] = offset;
+            }
+        }
     }
 
     /// <summary>Σ_g ls_g·Σ q over a decoded row block's weights and scales (the offset term of the SIMD dots), exact.</summary>
