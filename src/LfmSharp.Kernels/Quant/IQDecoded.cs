@@ -37,6 +37,16 @@ internal sealed unsafe class BlockDecoder
     /// </summary>
     public int MinTokens { get => _minTokens; init => _minTokens = Math.Max(value, IQDecoded.SmallestMinTokens); }
 
+    /// <summary>
+    /// The centered layout every group of the type fits by its format (<see cref="GroupKind.Centered"/> or
+    /// <see cref="GroupKind.CenteredPairs"/>, with <see cref="Shift"/>), which spares <see cref="IQDecoded.DecodeGroup"/>
+    /// its per-group check; <see cref="GroupKind.Wide"/> (the default): check each group.
+    /// </summary>
+    public GroupKind Centered { get; init; }
+
+    /// <summary>The right shift of the weights that <see cref="Centered"/> takes (1: halves of even weights).</summary>
+    public int Shift { get; init; }
+
     private readonly int _minTokens = IQDecoded.MinTokens;
 }
 
@@ -95,18 +105,17 @@ internal static unsafe partial class IQDecoded
     /// <summary>
     /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
     /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
-    /// Returns the group's layout: on AVX-512, <see cref="GroupKind.Unit"/> where every scale is 1 and every weight
-    /// within ±16; else, where <paramref name="interleave"/> allows it (the batch has interleaved activations),
-    /// <see cref="GroupKind.Small"/> where the weights are within ±16, else <see cref="GroupKind.Centered"/> or
-    /// <see cref="GroupKind.CenteredPairs"/> where the runs of 8 or 4 weights fit (IQDecodedCentered.cs); else
+    /// Returns the group's layout: on AVX-512 where <paramref name="interleave"/> allows it (the batch has interleaved
+    /// activations), the decoder's <see cref="BlockDecoder.Centered"/> layout where it has one (IQDecodedCentered.cs);
+    /// else on AVX-512 <see cref="GroupKind.Unit"/> where every scale is 1 and every weight within ±16, else
+    /// <see cref="GroupKind.Small"/> where the weights are within ±16 and <paramref name="interleave"/> allows it; else
     /// <see cref="GroupKind.Wide"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static GroupKind DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst, bool interleave)
     {
         short* ls = stackalloc short[16];
-        var stats = default(GroupStats);
-        bool unit = Use512;
+        bool fixedKind = Use512 && interleave && decoder.Centered != GroupKind.Wide, small = Use512 && !fixedKind, unit = small;
         for (int b = 0; b < nb; b++)
         {
             byte* g = dst + (long)GroupBlockBytes * b;
@@ -115,9 +124,9 @@ internal static unsafe partial class IQDecoded
                 sbyte* q = (sbyte*)(g + 256 * r);
                 short* sc = (short*)(g + ScalesAt + 256 * r);
                 float dw = decoder.Decode(rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b, q, ls);
-                if (Use512)
+                if (small)
                 {
-                    stats.Add(q);
+                    small = SmallWeights(q);
                     unit = unit && Vector256.Load(ls) == Vector256<short>.One;
                 }
                 for (int j = 0; j < 16; j++)
@@ -126,12 +135,11 @@ internal static unsafe partial class IQDecoded
                     ((float*)(g + ScaleAt))[Rows * t + r] = dw;
             }
         }
-        bool small = Use512 && stats.Small;
-        var (kind, shift) = !Use512 ? (GroupKind.Wide, 0)
-            : small && unit ? (GroupKind.Unit, 0)
-            : !interleave ? (GroupKind.Wide, 0)
-            : small ? (GroupKind.Small, 0)
-            : stats.Centered();
+        var (kind, shift) = fixedKind ? (decoder.Centered, decoder.Shift)
+            : !small ? (GroupKind.Wide, 0)
+            : unit ? (GroupKind.Unit, 0)
+            : interleave ? (GroupKind.Small, 0)
+            : (GroupKind.Wide, 0);
         // The centered tiles start their sums at −128·Σq instead and subtract no offset.
         if (kind is not (GroupKind.Centered or GroupKind.CenteredPairs))
             Offsets(dst, nb);

@@ -12,61 +12,22 @@ namespace LfmSharp.Kernels.Quant;
 /// weights. Each vpmaddubsw pair sum stays exact on the way (≤ 2·255·64 = 32640). An interleaved lane covers a run of
 /// 8 weights over the 4 steps (<see cref="Interleave"/>): IQ2_XXS's grid points sum to at most 203 and IQ3_XXS's
 /// halved runs to at most 248, so their groups take <see cref="Tile512Centered"/> (80 multiplies per block instead of
-/// 128); IQ2_XS/IQ2_S points reach 344, and their groups take 2 steps per sum (runs of 4 ≤ 172,
-/// <see cref="Tile512CenteredPairs"/>, 96 multiplies) unless every run of 8 fits.
+/// 128); IQ2_XS/IQ2_S points reach 344 (and real rows hold such points in most blocks), so their groups take 2 steps
+/// per sum (runs of 4 ≤ 172, <see cref="Tile512CenteredPairs"/>, 96 multiplies). The bounds are the formats', so the
+/// type table names each type's layout (<see cref="BlockDecoder.Centered"/>) and no group is checked.
 /// </summary>
 internal static unsafe partial class IQDecoded
 {
     /// <summary>Largest Σ|q| of a lane's weights for which Σ q·a (|a| ≤ 128) fits int16: 128·255 = 32640.</summary>
-    private const int LaneMagnitude = 255;
+    public const int LaneMagnitude = 255;
 
-    /// <summary>What decides a group's layout, gathered over its decoded row blocks (AVX-512 only).</summary>
-    private struct GroupStats
+    /// <summary>True when all 256 weights are within ±16 (AVX-512 only).</summary>
+    private static bool SmallWeights(sbyte* q)
     {
-        private Vector512<byte> _max, _bits;
-        private Vector512<ulong> _runs8;
-        private Vector512<int> _runs4;
-
-        /// <summary>Adds one decoded row block of 256 weights.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(sbyte* q)
-        {
-            var ones = Vector512.Create((sbyte)1);
-            for (int v = 0; v < 256; v += 64)
-            {
-                var x = Vector512.Load(q + v);
-                var m = Vector512.Abs(x).AsByte();
-                _max = Vector512.Max(_max, m);
-                _bits |= x.AsByte();
-                // Σ|q| per run of 8 (vpsadbw against 0) and per run of 4 (pair sums ≤ 128, then pairs of those).
-                _runs8 = Vector512.Max(_runs8, Avx512BW.SumAbsoluteDifferences(m, Vector512<byte>.Zero).AsUInt64());
-                _runs4 = Vector512.Max(_runs4, Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(m, ones), Vector512.Create((short)1)));
-            }
-        }
-
-        /// <summary>True when every weight is within ±16 (the Small and Unit tiles).</summary>
-        public readonly bool Small => Vector512.LessThanOrEqualAll(_max, Vector512.Create((byte)16));
-
-        /// <summary>
-        /// The centered layout that fits (<see cref="GroupKind.Centered"/>, else <see cref="GroupKind.CenteredPairs"/>,
-        /// else <see cref="GroupKind.Wide"/>) and the right shift of the weights it takes (1 where all are even and only
-        /// their halves fit).
-        /// </summary>
-        public readonly (GroupKind Kind, int Shift) Centered()
-        {
-            // |q| ≤ 64 (BlockDecoder.Decode), so the sums are at most 512 and 256: no wrap in the lanes' maxima.
-            var r8 = Vector256.Max(_runs8.GetLower(), _runs8.GetUpper());
-            int runs8 = (int)Math.Max(Math.Max(r8[0], r8[1]), Math.Max(r8[2], r8[3])), runs4 = 0;
-            var r4 = Vector256.Max(_runs4.GetLower(), _runs4.GetUpper());
-            for (int i = 0; i < 8; i++)
-                runs4 = Math.Max(runs4, r4[i]);
-            int shift = Vector512.EqualsAll(_bits & Vector512<byte>.One, Vector512<byte>.Zero) ? 1 : 0;
-            if (runs8 <= LaneMagnitude << shift)
-                return (GroupKind.Centered, runs8 <= LaneMagnitude ? 0 : shift);
-            if (runs4 <= LaneMagnitude << shift)
-                return (GroupKind.CenteredPairs, runs4 <= LaneMagnitude ? 0 : shift);
-            return (GroupKind.Wide, 0);
-        }
+        var max = Vector512<byte>.Zero;
+        for (int v = 0; v < 256; v += 64)
+            max = Vector512.Max(max, Vector512.Abs(Vector512.Load(q + v)).AsByte());
+        return Vector512.LessThanOrEqualAll(max, Vector512.Create((byte)16));
     }
 
     /// <summary>
