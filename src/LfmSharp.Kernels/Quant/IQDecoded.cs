@@ -37,6 +37,16 @@ internal sealed unsafe class BlockDecoder
     /// </summary>
     public int MinTokens { get => _minTokens; init => _minTokens = Math.Max(value, IQDecoded.SmallestMinTokens); }
 
+    /// <summary>
+    /// The centered layout every group of the type fits by its format (<see cref="GroupKind.Centered"/> or
+    /// <see cref="GroupKind.CenteredPairs"/>, with <see cref="Shift"/>), which spares <see cref="IQDecoded.DecodeGroup"/>
+    /// its per-group check; <see cref="GroupKind.Wide"/> (the default): check each group.
+    /// </summary>
+    public GroupKind Centered { get; init; }
+
+    /// <summary>The right shift of the weights that <see cref="Centered"/> takes (1: halves of even weights).</summary>
+    public int Shift { get; init; }
+
     private readonly int _minTokens = IQDecoded.MinTokens;
 }
 
@@ -55,7 +65,8 @@ internal sealed unsafe class BlockDecoder
 /// Decoded group block (<see cref="GroupBlockBytes"/>, 64-byte aligned parts): q[4][256], int16 scales[4][128],
 /// then 16 int32 offsets and 16 f32 d_w in tile lane order (lane 4·token + row, so each row's value 4 times).
 /// A <see cref="GroupKind.Small"/> group has each row's q interleaved and the first 64 bytes of its scales as the
-/// interleaved lanes' scales (IQDecodedSmall.cs).
+/// interleaved lanes' scales (IQDecodedSmall.cs); a centered group also the lanes' −128·Σq in the next 64 or 128
+/// (IQDecodedCentered.cs).
 /// </remarks>
 internal static unsafe partial class IQDecoded
 {
@@ -94,15 +105,17 @@ internal static unsafe partial class IQDecoded
     /// <summary>
     /// Decodes <paramref name="nb"/> super-blocks of <paramref name="count"/> (1..<see cref="Rows"/>) rows,
     /// <paramref name="rowBytes"/> apart, into group blocks at <paramref name="dst"/>; missing rows repeat the last one.
-    /// Returns the group's layout: on AVX-512, <see cref="GroupKind.Unit"/> where every scale is 1 and every weight
-    /// within ±16, else <see cref="GroupKind.Small"/> where the weights are within ±16 and <paramref name="interleave"/>
-    /// allows it (the batch has interleaved activations), else <see cref="GroupKind.Wide"/>.
+    /// Returns the group's layout: on AVX-512 where <paramref name="interleave"/> allows it (the batch has interleaved
+    /// activations), the decoder's <see cref="BlockDecoder.Centered"/> layout where it has one (IQDecodedCentered.cs);
+    /// else on AVX-512 <see cref="GroupKind.Unit"/> where every scale is 1 and every weight within ±16, else
+    /// <see cref="GroupKind.Small"/> where the weights are within ±16 and <paramref name="interleave"/> allows it; else
+    /// <see cref="GroupKind.Wide"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static GroupKind DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst, bool interleave)
     {
         short* ls = stackalloc short[16];
-        bool small = Use512, unit = Use512;
+        bool fixedKind = Use512 && interleave && decoder.Centered != GroupKind.Wide, small = Use512 && !fixedKind, unit = small;
         for (int b = 0; b < nb; b++)
         {
             byte* g = dst + (long)GroupBlockBytes * b;
@@ -118,22 +131,36 @@ internal static unsafe partial class IQDecoded
                 }
                 for (int j = 0; j < 16; j++)
                     Vector128.Create(ls[j]).Store(sc + 8 * j);
-                int offset = 128 * ScaledSum(q, sc);
                 for (int t = 0; t < Tokens; t++)
-                {
-                    ((int*)(g + OffsetsAt))[Rows * t + r] = offset;
                     ((float*)(g + ScaleAt))[Rows * t + r] = dw;
-                }
             }
         }
-        if (!small)
-            return GroupKind.Wide;
-        if (unit)
-            return GroupKind.Unit;
-        if (!interleave)
-            return GroupKind.Wide;
-        InterleaveGroup(dst, nb);
-        return GroupKind.Small;
+        var (kind, shift) = fixedKind ? (decoder.Centered, decoder.Shift)
+            : !small ? (GroupKind.Wide, 0)
+            : unit ? (GroupKind.Unit, 0)
+            : interleave ? (GroupKind.Small, 0)
+            : (GroupKind.Wide, 0);
+        // The centered tiles start their sums at −128·Σq instead and subtract no offset.
+        if (kind is not (GroupKind.Centered or GroupKind.CenteredPairs))
+            Offsets(dst, nb);
+        if (kind is GroupKind.Small or GroupKind.Centered or GroupKind.CenteredPairs)
+            LayOutGroup(dst, nb, kind, shift);
+        return kind;
+    }
+
+    /// <summary>Writes each row block's 128·Σ_g ls_g·Σq (natural order, spread scales) in tile lane order at OffsetsAt.</summary>
+    private static void Offsets(byte* dst, int nb)
+    {
+        for (int b = 0; b < nb; b++)
+        {
+            byte* g = dst + (long)GroupBlockBytes * b;
+            for (int r = 0; r < Rows; r++)
+            {
+                int offset = 128 * ScaledSum((sbyte*)(g + 256 * r), (short*)(g + ScalesAt + 256 * r));
+                for (int t = 0; t < Tokens; t++)
+                    ((int*)(g + OffsetsAt))[Rows * t + r] = offset;
+            }
+        }
     }
 
     /// <summary>Σ_g ls_g·Σ q over a decoded row block's weights and scales (the offset term of the SIMD dots), exact.</summary>
@@ -251,11 +278,16 @@ internal static unsafe partial class IQDecoded
             byte* a2 = left > 2 ? a1 + actRowBytes : a1;
             byte* a3 = left > 3 ? a2 + actRowBytes : a2;
             float* dk = da + 16 * ((long)(t / Tokens) * nb + c0);
-            if (kind == GroupKind.Small)
+            if (kind is GroupKind.Small or GroupKind.Centered or GroupKind.CenteredPairs)
             {
                 byte* x0 = xact + 256 * ((long)t * nb + c0), x1 = left > 1 ? x0 + 256L * nb : x0;
                 byte* x2 = left > 2 ? x1 + 256L * nb : x1, x3 = left > 3 ? x2 + 256L * nb : x2;
-                Tile512Small(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+                if (kind == GroupKind.Centered)
+                    Tile512Centered(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+                else if (kind == GroupKind.CenteredPairs)
+                    Tile512CenteredPairs(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
+                else
+                    Tile512Small(g, blocks, x0, x1, x2, x3, dk, post, sumf + 16 * k);
             }
             else if (kind == GroupKind.Unit)
                 Tile512Unit(g, blocks, a0, a1, a2, a3, dk, post, sumf + 16 * k);

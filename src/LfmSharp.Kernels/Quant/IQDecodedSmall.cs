@@ -15,6 +15,15 @@ internal enum GroupKind
 
     /// <summary>Every weight within ±16, blocks interleaved (<see cref="IQDecoded.Interleave"/>): <see cref="IQDecoded.Tile512Small"/>.</summary>
     Small,
+
+    /// <summary>
+    /// Every run of 8 weights with Σ|q| ≤ 255 (after halving where all are even), blocks interleaved, int16 sums that
+    /// start at −128·Σq: <see cref="IQDecoded.Tile512Centered"/>.
+    /// </summary>
+    Centered,
+
+    /// <summary>As <see cref="Centered"/> for runs of 4 (two int16 sums per lane and block): <see cref="IQDecoded.Tile512CenteredPairs"/>.</summary>
+    CenteredPairs,
 }
 
 /// <summary>
@@ -34,53 +43,54 @@ internal static unsafe partial class IQDecoded
     public static long InterleavedBytes(int columns, int tokens) => Use512 ? Align64((long)columns * tokens) : 0;
 
     /// <summary>
-    /// The 256 bytes of a block as 4 steps of 64, step s holding, for each group g of 16 (in order), its bytes 4s..4s+3:
-    /// a 16×4 transpose of the block's dwords. Each int16 lane i of a step then covers a pair of group i / 2. With
+    /// The 256 bytes of a block as 4 steps of 64, step s holding, for each run e of 8 bytes (in order), its bytes 2s, 2s+1:
+    /// a 32×4 transpose of the block's 16-bit words. Int16 lane e of every step then covers a pair of run e, so over the
+    /// 4 steps lane e covers exactly run e (one IQ2 grid point, two IQ3 points), which lies in group e / 2 of 16. With
     /// <paramref name="flip"/>, every byte is also XORed with 0x80 (activations as the unsigned side, a + 128).
     /// <paramref name="dst"/> may be <paramref name="src"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Interleave(byte* src, byte* dst, bool flip)
     {
-        if (Avx512F.IsSupported)
+        if (Avx512BW.IsSupported)
         {
-            var x = flip ? Vector512.Create(unchecked((int)0x80808080)) : Vector512<int>.Zero;
-            var i0 = Vector512.Load((int*)src) ^ x;
-            var i1 = Vector512.Load((int*)src + 16) ^ x;
-            var i2 = Vector512.Load((int*)src + 32) ^ x;
-            var i3 = Vector512.Load((int*)src + 48) ^ x;
-            // Dwords 0, 1 (A, C) and 2, 3 (B, D) of groups 0..7 (i0, i1) and 8..15 (i2, i3), then the halves together.
-            var pick01 = Vector512.Create(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-            var pick23 = pick01 + Vector512.Create(2);
-            var low = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-            var high = low + Vector512.Create(8);
-            var a = Avx512F.PermuteVar16x32x2(i0, pick01, i1);
-            var b = Avx512F.PermuteVar16x32x2(i0, pick23, i1);
-            var c = Avx512F.PermuteVar16x32x2(i2, pick01, i3);
-            var d = Avx512F.PermuteVar16x32x2(i2, pick23, i3);
-            Avx512F.PermuteVar16x32x2(a, low, c).Store((int*)dst);
-            Avx512F.PermuteVar16x32x2(a, high, c).Store((int*)dst + 16);
-            Avx512F.PermuteVar16x32x2(b, low, d).Store((int*)dst + 32);
-            Avx512F.PermuteVar16x32x2(b, high, d).Store((int*)dst + 48);
+            var x = flip ? Vector512.Create(unchecked((short)0x8080)) : Vector512<short>.Zero;
+            var i0 = Vector512.Load((short*)src) ^ x;
+            var i1 = Vector512.Load((short*)src + 32) ^ x;
+            var i2 = Vector512.Load((short*)src + 64) ^ x;
+            var i3 = Vector512.Load((short*)src + 96) ^ x;
+            // Step s: words 4e + s of runs 0..15 (i0, i1) and of runs 16..31 (i2, i3), each into its low half, then the
+            // two low halves together.
+            var pick = Vector512.Create((short)0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60,
+                0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+            for (short s = 0; s < 4; s++)
+            {
+                var idx = pick + Vector512.Create(s);
+                var low = Avx512BW.PermuteVar32x16x2(i0, idx, i1).AsInt64();
+                var high = Avx512BW.PermuteVar32x16x2(i2, idx, i3).AsInt64();
+                Avx512F.Shuffle4x128(low, high, 0x44).Store((long*)dst + 8 * s);
+            }
             return;
         }
         InterleaveScalar(src, dst, flip);
     }
 
-    /// <summary>Scalar reference of <see cref="Interleave"/>: dword 16·s + g of the result is dword 4·g + s of the block.</summary>
+    /// <summary>Scalar reference of <see cref="Interleave"/>: word 32·s + e of the result is word 4·e + s of the block.</summary>
     public static void InterleaveScalar(byte* src, byte* dst, bool flip)
     {
-        uint* t = stackalloc uint[64];
-        uint x = flip ? 0x80808080u : 0;
-        for (int g = 0; g < 16; g++)
+        ushort* t = stackalloc ushort[128];
+        ushort x = (ushort)(flip ? 0x8080 : 0);
+        for (int e = 0; e < 32; e++)
             for (int s = 0; s < 4; s++)
-                t[16 * s + g] = ((uint*)src)[4 * g + s] ^ x;
-        new ReadOnlySpan<uint>(t, 64).CopyTo(new Span<uint>(dst, 64));
+                t[32 * s + e] = (ushort)(((ushort*)src)[4 * e + s] ^ x);
+        new ReadOnlySpan<ushort>(t, 128).CopyTo(new Span<ushort>(dst, 128));
     }
 
     /// <summary>
     /// The Q8_K quants of every token (<paramref name="actRowBytes"/> apart) interleaved and offset by 128, token t's
     /// block b at <paramref name="dst"/> + 256·(t·nb + b): the unsigned side of <see cref="Tile512Small"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InterleaveActivations(byte* act, int actRowBytes, int tokens, int nb, byte* dst)
     {
         for (int t = 0; t < tokens; t++)
@@ -89,42 +99,33 @@ internal static unsafe partial class IQDecoded
     }
 
     /// <summary>
-    /// Lays a Small group out: each row block's weights interleaved in place, and the first 64 bytes of its scale area
-    /// rewritten as the 32 int16 scales of the interleaved lanes (lane i: group i / 2).
-    /// </summary>
-    private static void InterleaveGroup(byte* dst, int nb)
-    {
-        short* ls = stackalloc short[16];
-        for (int b = 0; b < nb; b++)
-            for (int r = 0; r < Rows; r++)
-            {
-                byte* g = dst + (long)GroupBlockBytes * b;
-                Interleave(g + 256 * r, g + 256 * r, flip: false);
-                short* sc = (short*)(g + ScalesAt + 256 * r);
-                for (int j = 0; j < 16; j++)
-                    ls[j] = sc[8 * j];
-                for (int i = 0; i < 32; i++)
-                    sc[i] = ls[i / 2];
-            }
-    }
-
-    /// <summary>True when all 256 weights are within ±16 (AVX-512 only).</summary>
-    private static bool SmallWeights(sbyte* q)
-    {
-        var max = Vector512<byte>.Zero;
-        for (int v = 0; v < 256; v += 64)
-            max = Vector512.Max(max, Vector512.Abs(Vector512.Load(q + v)).AsByte());
-        return Vector512.LessThanOrEqualAll(max, Vector512.Create((byte)16));
-    }
-
-    /// <summary>
     /// <see cref="Tile512"/> for a <see cref="GroupKind.Small"/> group, against interleaved activations
     /// (<paramref name="x0"/>..<paramref name="x3"/>: the tokens' first blocks, 256 bytes per block): the 4 steps' pair
     /// sums add up in int16 and meet the group scales in one vpmaddwd per block. Same exact integers, so the same bits.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile512Small(byte* g, int blocks, byte* x0, byte* x1, byte* x2, byte* x3, float* da, float post, float* sumf)
+        => Tile512Runs<OffsetSums>(g, blocks, x0, x1, x2, x3, da, post, sumf);
+
+    /// <summary>
+    /// <see cref="Tile512Small"/> for a <see cref="GroupKind.Centered"/> group: each int16 sum starts at its lane's
+    /// −128·Σq (the scale area's second 64 bytes), so the wrapping adds end at the exact Σ q·a of the lane's run of 8
+    /// (|Σ q·a| ≤ 128·Σ|q| ≤ 32640) whatever the partial sums did, and no offset is subtracted after the scales.
+    /// </summary>
+    public static void Tile512Centered(byte* g, int blocks, byte* x0, byte* x1, byte* x2, byte* x3, float* da, float post, float* sumf)
+        => Tile512Runs<CenteredSums>(g, blocks, x0, x1, x2, x3, da, post, sumf);
+
+    /// <summary>Marks <see cref="Tile512Runs{T}"/> for Small groups: sums from 0, the 128·Σ ls·Σq offset subtracted per block.</summary>
+    private struct OffsetSums;
+
+    /// <summary>Marks <see cref="Tile512Runs{T}"/> for Centered groups: sums from −128·Σq per lane, nothing subtracted.</summary>
+    private struct CenteredSums;
+
+    /// <summary>The body of <see cref="Tile512Small"/> and <see cref="Tile512Centered"/> (T is a constant to the JIT).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile512Runs<T>(byte* g, int blocks, byte* x0, byte* x1, byte* x2, byte* x3, float* da, float post, float* sumf)
+        where T : struct
     {
+        bool centered = typeof(T) == typeof(CenteredSums);
         var vpost = Vector512.Create(post);
         var s = Vector512.Load(sumf);
         for (int b = 0; b < blocks; b++, g += GroupBlockBytes, da += 16)
@@ -155,6 +156,29 @@ internal static unsafe partial class IQDecoded
             var c31 = Avx512BW.MultiplyAddAdjacent(a1, w);
             var c32 = Avx512BW.MultiplyAddAdjacent(a2, w);
             var c33 = Avx512BW.MultiplyAddAdjacent(a3, w);
+            if (centered)
+            {
+                var i0 = Vector512.Load((short*)(g + ScalesAt + 64));
+                var i1 = Vector512.Load((short*)(g + ScalesAt + 256 + 64));
+                var i2 = Vector512.Load((short*)(g + ScalesAt + 512 + 64));
+                var i3 = Vector512.Load((short*)(g + ScalesAt + 768 + 64));
+                c00 += i0;
+                c01 += i0;
+                c02 += i0;
+                c03 += i0;
+                c10 += i1;
+                c11 += i1;
+                c12 += i1;
+                c13 += i1;
+                c20 += i2;
+                c21 += i2;
+                c22 += i2;
+                c23 += i2;
+                c30 += i3;
+                c31 += i3;
+                c32 += i3;
+                c33 += i3;
+            }
             for (int v = 64; v < 256; v += 64)
             {
                 a0 = Vector512.Load(x0 + ab + v);
@@ -191,8 +215,9 @@ internal static unsafe partial class IQDecoded
                 Sum4(Avx512BW.MultiplyAddAdjacent(c00, s0), Avx512BW.MultiplyAddAdjacent(c10, s1), Avx512BW.MultiplyAddAdjacent(c20, s2), Avx512BW.MultiplyAddAdjacent(c30, s3)),
                 Sum4(Avx512BW.MultiplyAddAdjacent(c01, s0), Avx512BW.MultiplyAddAdjacent(c11, s1), Avx512BW.MultiplyAddAdjacent(c21, s2), Avx512BW.MultiplyAddAdjacent(c31, s3)),
                 Sum4(Avx512BW.MultiplyAddAdjacent(c02, s0), Avx512BW.MultiplyAddAdjacent(c12, s1), Avx512BW.MultiplyAddAdjacent(c22, s2), Avx512BW.MultiplyAddAdjacent(c32, s3)),
-                Sum4(Avx512BW.MultiplyAddAdjacent(c03, s0), Avx512BW.MultiplyAddAdjacent(c13, s1), Avx512BW.MultiplyAddAdjacent(c23, s2), Avx512BW.MultiplyAddAdjacent(c33, s3)))
-                - Vector512.Load((int*)(g + OffsetsAt));
+                Sum4(Avx512BW.MultiplyAddAdjacent(c03, s0), Avx512BW.MultiplyAddAdjacent(c13, s1), Avx512BW.MultiplyAddAdjacent(c23, s2), Avx512BW.MultiplyAddAdjacent(c33, s3)));
+            if (!centered)
+                isum -= Vector512.Load((int*)(g + OffsetsAt));
             var d = Vector512.Load((float*)(g + ScaleAt)) * Vector512.Load(da);
             s += d * (Vector512.ConvertToSingle(isum) * vpost);
         }

@@ -98,6 +98,9 @@ public sealed unsafe class IQDecodedTests
                 // IQ3_S's grid (1..15) and IQ1's bytes (8·g ± 1) are always within ±16: never the wide tile on AVX-512.
                 if (type is GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M && IQDecoded.Use512)
                     Assert.NotEqual(GroupKind.Wide, kind);
+                // The types whose formats bound their runs take the decoder's centered layout, every group.
+                if (k.Decoder!.Centered != GroupKind.Wide && IQDecoded.Use512)
+                    Assert.Equal(k.Decoder.Centered, kind);
                 IQDecoded.ScaleTable(pa, actRowBytes, IQDecoded.Tokens, Nb, table);
                 byte* a1 = pa + actRowBytes, a2 = a1 + actRowBytes, a3 = a2 + actRowBytes;
                 start.CopyTo(new Span<float>(want, 16));
@@ -120,13 +123,18 @@ public sealed unsafe class IQDecodedTests
                     IQDecoded.Tile512Unit(g, Nb, pa, a1, a2, a3, table, k.Decoder.Post, got);
                     AssertSameBits(type, fill, "AVX-512 unit scales", want, got);
                 }
-                if (kind == GroupKind.Small)
+                if (kind is GroupKind.Small or GroupKind.Centered or GroupKind.CenteredPairs)
                 {
                     IQDecoded.InterleaveActivations(pa, actRowBytes, IQDecoded.Tokens, Nb, xact);
                     start.CopyTo(new Span<float>(got, 16));
                     byte* x1 = xact + 256 * Nb, x2 = x1 + 256 * Nb, x3 = x2 + 256 * Nb;
-                    IQDecoded.Tile512Small(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
-                    AssertSameBits(type, fill, "AVX-512 small weights", want, got);
+                    if (kind == GroupKind.Small)
+                        IQDecoded.Tile512Small(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    else if (kind == GroupKind.Centered)
+                        IQDecoded.Tile512Centered(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    else
+                        IQDecoded.Tile512CenteredPairs(gi, Nb, xact, x1, x2, x3, table, k.Decoder.Post, got);
+                    AssertSameBits(type, fill, $"AVX-512 {kind}", want, got);
                 }
             }
         }
@@ -147,10 +155,47 @@ public sealed unsafe class IQDecodedTests
         IQDecoded.Interleave(inPlace, inPlace, flip);
         Assert.True(new Span<byte>(want, 256).SequenceEqual(new Span<byte>(got, 256)));
         Assert.True(new Span<byte>(want, 256).SequenceEqual(new Span<byte>(inPlace, 256)));
-        // Byte j of group g's dword s lands at 64·s + 4·g + j.
-        for (int g = 0; g < 16; g++)
-            for (int p = 0; p < 16; p++)
-                Assert.Equal((byte)(src[16 * g + p] ^ (flip ? 0x80 : 0)), want[64 * (p / 4) + 4 * g + p % 4]);
+        // Byte p of run e (8 bytes) lands at 64·(p / 2) + 2·e + p % 2: int16 lane e of step p / 2.
+        for (int e = 0; e < 32; e++)
+            for (int p = 0; p < 8; p++)
+                Assert.Equal((byte)(src[8 * e + p] ^ (flip ? 0x80 : 0)), want[64 * (p / 2) + 2 * e + p % 2]);
+    }
+
+    [Fact]
+    public void The_declared_centered_layouts_fit_every_grid_point()
+    {
+        // A centered lane sums Σ q·a over a run of 8 (Centered) or 4 (CenteredPairs) weights; with |a| ≤ 128 that fits
+        // int16 where Σ|q| ≤ 255. Runs are whole 8-byte IQ2 points (or their halves) and pairs of 4-byte IQ3 points.
+        Assert.Equal(GroupKind.Centered, TypeTraits.For(GgmlType.IQ2_XXS).Decoder!.Centered);
+        Assert.Equal(0, TypeTraits.For(GgmlType.IQ2_XXS).Decoder!.Shift);
+        foreach (ulong p in IQ2Grids.Iq2XxsGrid)
+            Assert.True(ByteSum(p, 0, 8) <= IQDecoded.LaneMagnitude);
+        foreach (var type in new[] { GgmlType.IQ2_XS, GgmlType.IQ2_S })
+        {
+            Assert.Equal(GroupKind.CenteredPairs, TypeTraits.For(type).Decoder!.Centered);
+            Assert.Equal(0, TypeTraits.For(type).Decoder!.Shift);
+        }
+        foreach (ulong p in IQ2Grids.Iq2XsGrid.ToArray().Concat(IQ2Grids.Iq2SGrid.ToArray()))
+            Assert.True(ByteSum(p, 0, 4) <= IQDecoded.LaneMagnitude && ByteSum(p, 4, 4) <= IQDecoded.LaneMagnitude);
+        // IQ3_XXS: halves of even levels (exact), doubled scales; two halved points per run.
+        Assert.Equal(GroupKind.Centered, TypeTraits.For(GgmlType.IQ3_XXS).Decoder!.Centered);
+        Assert.Equal(1, TypeTraits.For(GgmlType.IQ3_XXS).Decoder!.Shift);
+        int max = 0;
+        foreach (uint p in IQTables.Iq3XxsGrid)
+        {
+            for (int j = 0; j < 4; j++)
+                Assert.Equal(0u, (p >> (8 * j)) & 1);
+            max = Math.Max(max, ByteSum(p, 0, 4) / 2);
+        }
+        Assert.True(2 * max <= IQDecoded.LaneMagnitude);
+    }
+
+    private static int ByteSum(ulong point, int first, int count)
+    {
+        int sum = 0;
+        for (int j = first; j < first + count; j++)
+            sum += (int)((point >> (8 * j)) & 0xFF);
+        return sum;
     }
 
     [Fact]
