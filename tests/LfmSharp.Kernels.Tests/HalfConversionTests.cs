@@ -28,7 +28,7 @@ public sealed class HalfConversionTests
 
     /// <summary>
     /// The subnormal-free conversion the quantized kernels use for block scales (and F16 dots): every finite f16 bit
-    /// pattern, ±0 and subnormals included, in both widths, gives exactly the f32 of <see cref="Half"/>.
+    /// pattern, ±0 and subnormals included, in all three widths, gives exactly the f32 of <see cref="Half"/>.
     /// </summary>
     [Fact]
     public void TopHalvesWidenEveryFiniteValueExactly()
@@ -39,6 +39,7 @@ public sealed class HalfConversionTests
             var wide = HalfConversion.FromTopHalves(t);
             var lo = HalfConversion.FromTopHalves(t.GetLower());
             var hi = HalfConversion.FromTopHalves(t.GetUpper());
+            var widest = HalfConversion.FromTopHalves(Vector512.Create(t, t));
             for (int k = 0; k < 8; k++)
             {
                 var h = BitConverter.UInt16BitsToHalf((ushort)(i + k));
@@ -48,6 +49,7 @@ public sealed class HalfConversionTests
                 Assert.True(want == BitConverter.SingleToInt32Bits(wide.GetElement(k)), $"256-bit, bits 0x{i + k:x4}: {wide.GetElement(k)} vs {(float)h}");
                 float narrow = k < 4 ? lo.GetElement(k) : hi.GetElement(k - 4);
                 Assert.True(want == BitConverter.SingleToInt32Bits(narrow), $"128-bit, bits 0x{i + k:x4}: {narrow} vs {(float)h}");
+                Assert.True(want == BitConverter.SingleToInt32Bits(widest.GetElement(k + 8)), $"512-bit, bits 0x{i + k:x4}: {widest.GetElement(k + 8)} vs {(float)h}");
             }
         }
     }

@@ -7,7 +7,8 @@ namespace LfmSharp.Kernels.Tests.Quant;
 /// (block scales through the ring of scale copies) and <see cref="MatVec8IQ4.NLx8{TDot}"/> over the interleaved copy —
 /// against the row dot (<see cref="IQ4NL.DotAvx2"/>), bit for bit: blocks of all-0 / all-15 nibbles against
 /// activations at the int8 limits, random blocks, f16 subnormal and Inf/NaN scales (the exact fallback), and block
-/// counts below, at and past the ring's lead and its 8 slots.
+/// counts below, at and past the ring's lead and its 8 slots. Where AVX-512 VBMI is present the levels are looked up
+/// with vpermb on the unmasked bytes, else (and in the AVX2 leg) with vpshufb: both lookups are checked this way.
 /// </summary>
 public sealed unsafe class MatVec8IQ4NLAvx2Tests
 {
