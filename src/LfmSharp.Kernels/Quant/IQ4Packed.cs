@@ -13,7 +13,8 @@ namespace LfmSharp.Kernels.Quant;
 /// <list type="bullet">
 /// <item>IQ4_NL without AVX-VNNI: exactly <see cref="PackedGemm.PackQ8_0"/>'s layout (per block of 32: 8 steps × 32 B of s8 levels, then
 /// the 8 rows' d_w as f32 → 288 B), so it runs the Q8_0 kernels, whose per-block fma(sum, d_w·d_a, acc) is
-/// <see cref="IQ4NL.DotAvx2"/>'s.</item>
+/// <see cref="IQ4NL.DotAvx2"/>'s. On AVX-512BW the 16-row batches take <see cref="KernelIQ4NLZmm16"/> instead (its own
+/// layout, IQ4NLPackedZmm.cs); ragged 8-row ends stay here.</item>
 /// <item>IQ4_NL with AVX-VNNI: Q4_0's pairs layout (<see cref="PackedGemm.KernelQ4_0Pairs{TDot}"/>, also 288 B) with
 /// the levels stored as unsigned bytes v + 128 (1..241). vpdpbusd multiplies u8 × s8 without saturating, so the
 /// kernel's block total Σ(v + 128)·a, less the activation side's 128·Σa (<see cref="ActivationSide.Q8_0ScalesAndSums128"/>),

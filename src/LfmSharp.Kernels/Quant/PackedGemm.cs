@@ -41,11 +41,11 @@ internal static unsafe partial class PackedGemm
 
     /// <summary>
     /// Largest packed bytes per column over all types (workspace sizing), for 16 rows: the 16-row kernels
-    /// (<see cref="TypeTraits.Gemm16"/>, <see cref="TypeTraits.Gemm16x4"/>) read two groups' worth at once. IQ4_XS's zmm
-    /// layout is the largest (<see cref="IQ4Packed.XSZmm16BlockBytes"/> per 256 columns: 34.5, its |level| and sign
-    /// bytes stored apart so the kernel spends no op per step on them).
+    /// (<see cref="TypeTraits.Gemm16"/>, <see cref="TypeTraits.Gemm16x4"/>) read two groups' worth at once. IQ4_NL's zmm
+    /// layout is the largest (<see cref="IQ4Packed.NLZmm16BlockBytes"/> per 32 columns: 36; IQ4_XS's 34.5), their
+    /// |level| and sign bytes stored apart so the kernels spend no op per step on them.
     /// </summary>
-    public const int MaxPackedBytesPerColumn = 35;
+    public const int MaxPackedBytesPerColumn = 36;
 
     // ---- packing ----------------------------------------------------------------------------------------------
 

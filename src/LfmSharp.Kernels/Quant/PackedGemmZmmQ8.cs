@@ -6,7 +6,7 @@ namespace LfmSharp.Kernels.Quant;
 
 /// <summary>
 /// The Q8_0-block <see cref="PackedGemm"/> kernel for AVX-512BW machines without AVX-VNNI: 16 rows × 4 tokens in zmm
-/// registers, used by Q8_0 and by IQ4_NL (whose packed levels are Q8_0 blocks, see <see cref="IQ4Packed.PackIQ4NL"/>).
+/// registers, used by Q8_0 (IQ4_NL has its own, <see cref="IQ4Packed.KernelIQ4NLZmm16"/>, whose levels are never −128).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -74,14 +74,6 @@ internal static unsafe partial class PackedGemm
     /// <summary><see cref="PackQ8_0Zmm16"/> from two consecutive interleaved groups: the same packed bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackQ8_0x8Zmm16(byte* g, int groupBytes, int nb, byte* dst) => Pack16Q8x8(&PackQ8_0x8, 34, g, groupBytes, nb, dst);
-
-    /// <summary>Packs rows r0..r0+15 of an IQ4_NL matrix (signed levels as Q8_0 blocks) in the zmm layout.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackIQ4NLZmm16(byte* w, int rowBytes, int nb, byte* dst) => Pack16Q8(&IQ4Packed.PackIQ4NL, 18, w, rowBytes, nb, dst);
-
-    /// <summary><see cref="PackIQ4NLZmm16"/> from two consecutive interleaved groups: the same packed bytes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackIQ4NLx8Zmm16(byte* g, int groupBytes, int nb, byte* dst) => Pack16Q8x8(&IQ4Packed.PackIQ4NLx8, 18, g, groupBytes, nb, dst);
 
     /// <summary>
     /// One token's step: |w| · (a with w's sign: the broadcast of <paramref name="a"/> or of its negated copy

@@ -38,9 +38,11 @@ internal static unsafe class TypeTraitsIq
             Pack8Interleaved = !avx2 ? null : vnni ? &IQ4Packed.PackIQ4NLx8Pairs : &IQ4Packed.PackIQ4NLx8,
             Gemm = !avx2 ? null : vnni ? &PackedGemm.KernelQ4_0Pairs<VnniDot> : &PackedGemm.KernelQ8_0Dot4<Avx2Dot>,
             Gemm16 = avx2 && vnni ? &PackedGemm.KernelQ4_0Pairs16<VnniDot> : null,
-            // AVX-512BW without AVX-VNNI: Q8_0's zmm 16-row × 4-token kernel on the same signed levels (PackedGemmZmmQ8.cs).
-            Gemm16x4 = zmmQ8 ? &PackedGemm.KernelQ8_0Zmm16 : null,
-            Pack16 = zmmQ8 ? &PackedGemm.PackIQ4NLZmm16 : null, Pack16Interleaved = zmmQ8 ? &PackedGemm.PackIQ4NLx8Zmm16 : null,
+            // AVX-512BW without AVX-VNNI: 16 rows × 4 tokens in zmm on |level| and sign masks, the sign moved by one XOR
+            // and repaid by a stored per-row bias (IQ4NLPackedZmm.cs), instead of Q8_0's zmm kernel's select per byte.
+            Gemm16x4 = zmmQ8 ? &IQ4Packed.KernelIQ4NLZmm16 : null,
+            Pack16 = zmmQ8 ? &IQ4Packed.PackIQ4NLZmm16 : null, Pack16Interleaved = zmmQ8 ? &IQ4Packed.PackIQ4NLx8Zmm16 : null,
+            Packed16BlockBytes = IQ4Packed.NLZmm16BlockBytes,
         });
         // IQ4_XS: 8-row decode over GGUF rows or plain interleaved blocks (MatVec8IQ4XS, else MatVec8IQ4XSAvx2); its own packed GEMM.
         add(new(GgmlType.IQ4_XS, GgmlType.Q8_K, &IQ4XS.DequantizeRow, &IQ4XS.DotScalar)

@@ -3,7 +3,7 @@ using LfmSharp.Kernels.Quant;
 namespace LfmSharp.Kernels.Tests.Quant;
 
 /// <summary>
-/// The zmm Q8_0-block kernel (16 rows × 4 tokens; <see cref="PackedGemm.KernelQ8_0Zmm16"/>) for Q8_0 and IQ4_NL against
+/// The zmm Q8_0 kernel (16 rows × 4 tokens; <see cref="PackedGemm.KernelQ8_0Zmm16"/>) against
 /// the AVX2 8 × 4 kernel (<see cref="PackedGemm.KernelQ8_0Dot4{TDot}"/> with <see cref="Avx2Dot"/>) on each 8-row group:
 /// the same bits per row and token, packed from GGUF rows and from the interleaved copy (the same bytes).
 /// </summary>
@@ -14,18 +14,15 @@ public sealed unsafe class PackedGemmZmmQ8Tests
     /// activations (the int16 pair sums at their limits) and an Inf scale. Negative and subnormal scales always.
     /// </summary>
     [Avx512Theory]
-    [InlineData(GgmlType.Q8_0, 1, false)]
-    [InlineData(GgmlType.Q8_0, 3, false)]
-    [InlineData(GgmlType.Q8_0, 16, false)]
-    [InlineData(GgmlType.Q8_0, 7, true)]
-    [InlineData(GgmlType.IQ4_NL, 1, false)]
-    [InlineData(GgmlType.IQ4_NL, 5, false)]
-    [InlineData(GgmlType.IQ4_NL, 16, true)]
-    public void ZmmKernelGivesTheAvx2KernelsBits(GgmlType type, int nb, bool extreme)
+    [InlineData(1, false)]
+    [InlineData(3, false)]
+    [InlineData(16, false)]
+    [InlineData(7, true)]
+    public void ZmmKernelGivesTheAvx2KernelsBits(int nb, bool extreme)
     {
-        bool q8 = type == GgmlType.Q8_0;
-        int blockBytes = q8 ? 34 : 18, rowBytes = nb * blockBytes, actRow = nb * 34;
-        var rng = new Random(nb * 31 + (extreme ? 1 : 0) + (q8 ? 0 : 7));
+        const GgmlType type = GgmlType.Q8_0;
+        int blockBytes = 34, rowBytes = nb * blockBytes, actRow = nb * 34;
+        var rng = new Random(nb * 31 + (extreme ? 1 : 0));
         var w = GC.AllocateArray<byte>(16 * rowBytes, pinned: true);
         var act = GC.AllocateArray<byte>(4 * actRow, pinned: true);
         rng.NextBytes(w);
@@ -41,7 +38,7 @@ public sealed unsafe class PackedGemmZmmQ8Tests
                     bits = 0x7C00;
                 BitConverter.TryWriteBytes(w.AsSpan(o, 2), (ushort)bits);
                 if (extreme)
-                    w.AsSpan(o + 2, blockBytes - 2).Fill(q8 ? (r % 2 == 0 ? (byte)0x80 : (byte)0x7F) : (byte)(r % 2 == 0 ? 0x00 : 0xFF));
+                    w.AsSpan(o + 2, blockBytes - 2).Fill(r % 2 == 0 ? (byte)0x80 : (byte)0x7F);
             }
         var d = GC.AllocateArray<float>(4 * nb, pinned: true);
         for (int t = 0; t < 4; t++)
@@ -65,23 +62,12 @@ public sealed unsafe class PackedGemmZmmQ8Tests
             for (int grp = 0; grp < 2; grp++)
             {
                 byte* g = pw + grp * 8 * rowBytes;
-                if (q8)
-                    PackedGemm.PackQ8_0(g, rowBytes, nb, pp);
-                else
-                    IQ4Packed.PackIQ4NL(g, rowBytes, nb, pp);
+                PackedGemm.PackQ8_0(g, rowBytes, nb, pp);
                 PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pp, nb, Tile(pa, actRow, nb, pd, py + 32 * grp, 8));   // [group][token][row]
                 Interleaved8.PackGroup(type, g, rowBytes, nb, pi + grp * 8 * rowBytes);
             }
-            if (q8)
-            {
-                PackedGemm.PackQ8_0Zmm16(pw, rowBytes, nb, pzz);
-                PackedGemm.PackQ8_0x8Zmm16(pi, 8 * rowBytes, nb, pzx);
-            }
-            else
-            {
-                PackedGemm.PackIQ4NLZmm16(pw, rowBytes, nb, pzz);
-                PackedGemm.PackIQ4NLx8Zmm16(pi, 8 * rowBytes, nb, pzx);
-            }
+            PackedGemm.PackQ8_0Zmm16(pw, rowBytes, nb, pzz);
+            PackedGemm.PackQ8_0x8Zmm16(pi, 8 * rowBytes, nb, pzx);
             PackedGemm.KernelQ8_0Zmm16(pzz, nb, Tile(pa, actRow, nb, pd, pg, 16));
             PackedGemm.KernelQ8_0Zmm16(pzx, nb, Tile(pa, actRow, nb, pd, pgx, 16));
         }
