@@ -88,20 +88,14 @@ internal static unsafe partial class IQ4Packed
 
     /// <summary>
     /// One block's steps and bias from the 32 levels of rows 0..7 (<paramref name="a0"/>..<paramref name="a7"/>) and rows
-    /// 8..15 (<paramref name="b0"/>..<paramref name="b7"/>): two 8×8 dword transposes, then |level| and sign masks per step.
+    /// 8..15 (<paramref name="b0"/>..<paramref name="b7"/>), as <see cref="StoreSteps"/>; the bias at 1088.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreNLZmm(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3,
         Vector256<int> a4, Vector256<int> a5, Vector256<int> a6, Vector256<int> a7,
         Vector256<int> b0, Vector256<int> b1, Vector256<int> b2, Vector256<int> b3,
         Vector256<int> b4, Vector256<int> b5, Vector256<int> b6, Vector256<int> b7, byte* dst)
-    {
-        KStream.Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
-        KStream.Transpose8x8(ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7);
-        var neg = StoreStep(a0, b0, dst) + StoreStep(a1, b1, dst + 128) + StoreStep(a2, b2, dst + 256) + StoreStep(a3, b3, dst + 384)
-            + StoreStep(a4, b4, dst + 512) + StoreStep(a5, b5, dst + 640) + StoreStep(a6, b6, dst + 768) + StoreStep(a7, b7, dst + 896);
-        neg.Store((int*)(dst + 1088));
-    }
+        => StoreSteps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, dst).Store((int*)(dst + 1088));
 
     /// <summary>
     /// IQ4_NL (zmm layout) × Q8_0, 16 rows × 4 tokens: outputs <c>Y0</c>..<c>Y3</c> are the 16 rows of tokens 0..3, each

@@ -98,14 +98,26 @@ internal static unsafe partial class IQ4Packed
             Vector256<int> a4 = Levels(x0 + 4 * stride + q, kv), a5 = Levels(x0 + 5 * stride + q, kv), a6 = Levels(x0 + 6 * stride + q, kv), a7 = Levels(x0 + 7 * stride + q, kv);
             Vector256<int> b0 = Levels(x1 + q, kv), b1 = Levels(x1 + stride + q, kv), b2 = Levels(x1 + 2 * stride + q, kv), b3 = Levels(x1 + 3 * stride + q, kv);
             Vector256<int> b4 = Levels(x1 + 4 * stride + q, kv), b5 = Levels(x1 + 5 * stride + q, kv), b6 = Levels(x1 + 6 * stride + q, kv), b7 = Levels(x1 + 7 * stride + q, kv);
-            KStream.Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
-            KStream.Transpose8x8(ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7);
-            byte* st = dst + 1024 * j;
-            var neg = StoreStep(a0, b0, st) + StoreStep(a1, b1, st + 128) + StoreStep(a2, b2, st + 256) + StoreStep(a3, b3, st + 384)
-                + StoreStep(a4, b4, st + 512) + StoreStep(a5, b5, st + 640) + StoreStep(a6, b6, st + 768) + StoreStep(a7, b7, st + 896);
-            bias += neg * sc;
+            bias += StoreSteps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, dst + 1024 * j) * sc;
         }
         bias.Store((int*)(dst + 8768));
+    }
+
+    /// <summary>
+    /// The 8 steps of 32 levels of 16 rows (rows 0..7: <paramref name="a0"/>..<paramref name="a7"/>, one row's 8 dwords
+    /// each; rows 8..15: <paramref name="b0"/>..<paramref name="b7"/>) at dst + 128·s after two 8×8 dword transposes, as
+    /// <see cref="StoreStep"/>; returns each row's Σ |level| over its negative levels. Shared by the IQ4_XS and IQ4_NL packers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> StoreSteps(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3,
+        Vector256<int> a4, Vector256<int> a5, Vector256<int> a6, Vector256<int> a7,
+        Vector256<int> b0, Vector256<int> b1, Vector256<int> b2, Vector256<int> b3,
+        Vector256<int> b4, Vector256<int> b5, Vector256<int> b6, Vector256<int> b7, byte* dst)
+    {
+        KStream.Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        KStream.Transpose8x8(ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7);
+        return StoreStep(a0, b0, dst) + StoreStep(a1, b1, dst + 128) + StoreStep(a2, b2, dst + 256) + StoreStep(a3, b3, dst + 384)
+            + StoreStep(a4, b4, dst + 512) + StoreStep(a5, b5, dst + 640) + StoreStep(a6, b6, dst + 768) + StoreStep(a7, b7, dst + 896);
     }
 
     /// <summary>
