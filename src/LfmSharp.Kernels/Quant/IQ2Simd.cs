@@ -116,7 +116,7 @@ internal static unsafe class IQ2Simd
         var sums = stackalloc Vector256<int>[8];
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(rowBytes);
+        long rowStep = rowBytes;
         byte* next = w + 8L * rowBytes;
         for (int b = 0; b < nb; b++)
         {
@@ -128,7 +128,7 @@ internal static unsafe class IQ2Simd
             for (int r = 0; r < 8; r++)
                 sums[r] = T.BlockSum(x + (long)r * rowBytes, q8, abs);
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
-            var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x, rowStep, ref special) * Vector256.Create(*(float*)ab);
             acc += d * tot;   // two roundings, as the scalar's sumf += d·bsum (no fma)
         }
         (acc * Vector256.Create(0.125f)).Store(g.Y);

@@ -93,7 +93,7 @@ internal static unsafe class IQ2Simd512
         var sums = stackalloc Vector256<int>[8];
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(rowBytes);
+        long rowStep = rowBytes;
         byte* next = w + 8L * rowBytes;
         byte* codes = T.Codes;
         for (int b = 0; b < nb; b++)
@@ -114,7 +114,7 @@ internal static unsafe class IQ2Simd512
                 sums[p + 1] = s1.GetLower() + s1.GetUpper();
             }
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
-            var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x, rowStep, ref special) * Vector256.Create(*(float*)ab);
             acc += d * tot;   // two roundings, as the scalar's sumf += d·bsum (no fma)
         }
         (acc * Vector256.Create(0.125f)).Store(g.Y);

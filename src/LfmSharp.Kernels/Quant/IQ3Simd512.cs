@@ -87,7 +87,7 @@ internal static unsafe class IQ3Simd512
         var sums = stackalloc Vector512<int>[8];
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(rowBytes);
+        long rowStep = rowBytes;
         byte* next = w + 8L * rowBytes;
         byte* codes = T.Codes;
         for (int b = 0; b < nb; b++)
@@ -103,7 +103,7 @@ internal static unsafe class IQ3Simd512
                         + (Quad<T>(lo, hi, signs, ls, 2, q2, n2) + Quad<T>(lo, hi, signs, ls, 3, q3, n3));
             }
             var tot = Vector256.ConvertToSingle(MatVec8IQ4XS.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
-            var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x, rowStep, ref special) * Vector256.Create(*(float*)ab);
             acc += d * tot;   // two roundings, as the scalar's sumf += d·bsum (no fma)
         }
         (acc * Vector256.Create(T.Final)).Store(g.Y);

@@ -36,6 +36,28 @@ internal static unsafe partial class MatVec8
     }
 
     /// <summary>
+    /// <see cref="RowHalves(byte*, Vector256{int}, ref Vector256{int}, bool)"/> for rows <paramref name="rowStride"/>
+    /// bytes apart, read by plain loads (<see cref="RowDwords"/>) instead of a gather.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> RowHalves(byte* p, long rowStride, ref Vector256<int> special, bool high = false)
+    {
+        var g = RowDwords(p, rowStride);
+        return Halves(high ? g & Vector256.Create(unchecked((int)0xFFFF0000)) : g << 16, ref special);
+    }
+
+    /// <summary>
+    /// The dword at <paramref name="p"/> + r·<paramref name="rowStride"/> of rows r = 0..7 (a block's f16 scales), read
+    /// with one load and seven vpinsrd loads: on Zen 4 this is several times cheaper than a vpgatherdd (the Q2_K decode
+    /// spent about a fifth of its time in its two gathers per block), and gathers are microcoded on Zen 3 and slowed by
+    /// the GDS mitigation on Intel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> RowDwords(byte* p, long rowStride) => Vector256.Create(
+        *(int*)p, *(int*)(p + rowStride), *(int*)(p + 2 * rowStride), *(int*)(p + 3 * rowStride),
+        *(int*)(p + 4 * rowStride), *(int*)(p + 5 * rowStride), *(int*)(p + 6 * rowStride), *(int*)(p + 7 * rowStride));
+
+    /// <summary>
     /// 8 f16 values in the top halves of the lanes of <paramref name="t"/> as f32, exact for every finite f16 and
     /// without f32 subnormals (<see cref="HalfConversion.FromTopHalves(Vector256{int})"/>: Q6_K's d and many Q4_K dmin
     /// are f16 subnormals, and multiplying them into place cost a microcode assist per block — it halved Q4_K_M decode).

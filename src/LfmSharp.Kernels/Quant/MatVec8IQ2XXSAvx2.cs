@@ -30,7 +30,7 @@ internal static unsafe class MatVec8IQ2XXSAvx2
         var sums = stackalloc Vector256<int>[8];
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(rowBytes);
+        long rowStep = rowBytes;
         byte* next = w + 8L * rowBytes;
         for (int b = 0; b < nb; b++)
         {
@@ -54,7 +54,7 @@ internal static unsafe class MatVec8IQ2XXSAvx2
                     sums[r] = IQ2XXSBlock.BlockSum(x + (long)r * rowBytes, q8, abs);
             }
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
-            var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x, rowStep, ref special) * Vector256.Create(*(float*)ab);
             acc += d * tot;   // two roundings, as the row dot's sumf += d·bsum (no fma)
         }
         (acc * Vector256.Create(0.125f)).Store(g.Y);

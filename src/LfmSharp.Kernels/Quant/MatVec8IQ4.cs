@@ -27,7 +27,7 @@ internal static unsafe class MatVec8IQ4
         byte* w = g.Rows;
         long rb = g.RowBytes;
         var kv = IQ4XS.LevelTable();
-        var offs = MatVec8.Offsets(g.RowBytes);
+        long rowStep = g.RowBytes;
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
         byte* next = w + 8 * rb;
@@ -37,7 +37,7 @@ internal static unsafe class MatVec8IQ4
             MatVec8.PrefetchNext(next, 8 * 18, b);
             var tot = Block<TDot>(Pair(x, x + 4 * rb), Pair(x + rb, x + 5 * rb), Pair(x + 2 * rb, x + 6 * rb), Pair(x + 3 * rb, x + 7 * rb),
                 g.Act + b * 34 + 2, kv, g.Sums, b);
-            var d = MatVec8.RowHalves(x, offs, ref special) * Vector256.Create(g.Scales[b]);
+            var d = MatVec8.RowHalves(x, rowStep, ref special) * Vector256.Create(g.Scales[b]);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), d, acc);
         }
         acc.Store(g.Y);
@@ -207,7 +207,7 @@ internal static unsafe class MatVec8IQ4
         return (Avx2.Shuffle(kv, (v & mask).AsSByte()), Avx2.Shuffle(kv, (high & mask).AsSByte()));
     }
 
-    /// <summary>The interleaved block's 8 f16 scales as f32, exact (Inf/NaN flagged in <paramref name="special"/>, as <see cref="MatVec8.RowHalves"/>).</summary>
+    /// <summary>The interleaved block's 8 f16 scales as f32, exact (Inf/NaN flagged in <paramref name="special"/>, as <see cref="MatVec8.RowHalves(byte*, long, ref Vector256{int}, bool)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
     {

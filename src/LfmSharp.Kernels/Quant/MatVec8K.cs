@@ -65,7 +65,7 @@ internal static unsafe class MatVec8K
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(rowStride);
+        long rowStep = rowStride;
         var sums = stackalloc Vector256<int>[8];
         var mins = stackalloc Vector256<int>[8];
         byte* next = w + 8L * rowBytes;   // both layouts: the next group follows this one's 8 rows of bytes
@@ -76,8 +76,8 @@ internal static unsafe class MatVec8K
             for (int r = 0; r < 8; r++)
                 sums[r] = T.Sum(x + (long)r * rowStride, ab, out mins[r]);
             var ad = Vector256.Create(*(float*)ab);
-            var d = MatVec8.RowHalves(x + T.ScaleDword, offs, ref special, T.DHigh) * ad;
-            var dmin = T.HasMin ? MatVec8.RowHalves(x + T.ScaleDword, offs, ref special, high: true) * ad : default;
+            var d = MatVec8.RowHalves(x + T.ScaleDword, rowStep, ref special, T.DHigh) * ad;
+            var dmin = T.HasMin ? MatVec8.RowHalves(x + T.ScaleDword, rowStep, ref special, high: true) * ad : default;
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
             var mtot = T.HasMin ? Vector256.ConvertToSingle(MatVec8.Totals(mins[0], mins[1], mins[2], mins[3], mins[4], mins[5], mins[6], mins[7])) : default;
             acc = T.Accumulate(acc, tot, mtot, d, dmin);

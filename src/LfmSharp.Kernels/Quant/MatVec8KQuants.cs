@@ -47,7 +47,7 @@ internal static unsafe partial class MatVec8
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = Offsets(rowBytes);
+        long rowStep = rowBytes;
         long rb = rowBytes;
         var sums = stackalloc Vector256<int>[16];   // [8 rows] Σ sc·q·a lanes, then [8 rows] Σ m·bsum lanes
         for (int b = 0; b < nb; b++)
@@ -58,8 +58,8 @@ internal static unsafe partial class MatVec8
                 sums[r] = Q4KBlock(x + r * rb, ab, out sums[8 + r]);
             var ad = Vector256.Create(*(float*)ab);
             // d in the low half of the block's first dword, dmin in the high half.
-            var d = RowHalves(x, offs, ref special);
-            var dmin = RowHalves(x, offs, ref special, high: true);
+            var d = RowHalves(x, rowStep, ref special);
+            var dmin = RowHalves(x, rowStep, ref special, high: true);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d * ad, acc);
             acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(sums[8], sums[9], sums[10], sums[11], sums[12], sums[13], sums[14], sums[15])), dmin * ad, acc);
         }
@@ -247,7 +247,7 @@ internal static unsafe partial class MatVec8
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = Offsets(rowBytes);
+        long rowStep = rowBytes;
         long rb = rowBytes;
         var sums = stackalloc Vector256<int>[8];
         for (int b = 0; b < nb; b++)
@@ -258,7 +258,7 @@ internal static unsafe partial class MatVec8
                 sums[r] = Q6KBlock(x + r * rb, ab);
             var tot = Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
             // d ends the block: the high half of the dword before it, so no read leaves the block.
-            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, offs, ref special, high: true) * Vector256.Create(*(float*)ab), acc);
+            acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(tot), RowHalves(x + 206, rowStep, ref special, high: true) * Vector256.Create(*(float*)ab), acc);
         }
         acc.Store(y);
         if (HasSpecial(special))

@@ -40,7 +40,7 @@ internal static unsafe class MatVec8Q3KAvx2
     {
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(rowStride);
+        long rowStep = rowStride;
         long rs = rowStride;
         var sums = stackalloc Vector256<int>[8];
         byte* next = w + 8L * rowBytes;
@@ -54,7 +54,7 @@ internal static unsafe class MatVec8Q3KAvx2
             for (int r = 0; r < 8; r++)
                 sums[r] = Row(x + r * rs, q8, bs4);
             // d ends the block: the high half of the dword at 106.
-            var d = MatVec8.RowHalves(x + 106, offs, ref special, high: true) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x + 106, rowStep, ref special, high: true) * Vector256.Create(*(float*)ab);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d, acc);
         }
         acc.Store(y);

@@ -43,7 +43,7 @@ internal static unsafe class MatVec8TQ
         int nb = g.Nb;
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(g.RowBytes);
+        long rowStep = g.RowBytes;
         byte* next = w + 8 * rb;
         var sums = stackalloc Vector256<int>[8];
         for (int b = 0; b < nb; b++)
@@ -62,7 +62,7 @@ internal static unsafe class MatVec8TQ
                     sums[r] = T.Sum(x + r * rb, ab);
                 tot = MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
             }
-            var d = MatVec8.RowHalves(x + T.ScaleDword, offs, ref special, high: true) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x + T.ScaleDword, rowStep, ref special, high: true) * Vector256.Create(*(float*)ab);
             acc += Vector256.ConvertToSingle(tot) * d;
         }
         acc.Store(g.Y);
@@ -90,7 +90,7 @@ internal static unsafe class MatVec8TQ
         int nb = g.Nb;
         var acc = Vector256<float>.Zero;
         var special = Vector256<int>.Zero;
-        var offs = MatVec8.Offsets(g.RowBytes);
+        long rowStep = g.RowBytes;
         byte* next = w + 8 * rb;
         for (int b = 0; b < nb; b++)
         {
@@ -106,7 +106,7 @@ internal static unsafe class MatVec8TQ
                 Tq2Sum(x + 2 * rb, a0, a1, a2, a3, bs), Tq2Sum(x + 3 * rb, a0, a1, a2, a3, bs),
                 Tq2Sum(x + 4 * rb, a0, a1, a2, a3, bs), Tq2Sum(x + 5 * rb, a0, a1, a2, a3, bs),
                 Tq2Sum(x + 6 * rb, a0, a1, a2, a3, bs), Tq2Sum(x + 7 * rb, a0, a1, a2, a3, bs));
-            var d = MatVec8.RowHalves(x + TQ2Rows.ScaleDword, offs, ref special, high: true) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x + TQ2Rows.ScaleDword, rowStep, ref special, high: true) * Vector256.Create(*(float*)ab);
             acc += Vector256.ConvertToSingle(tot) * d;
         }
         acc.Store(g.Y);
