@@ -64,9 +64,9 @@ internal static unsafe class TypeTraitsIq
             Pack16 = zmmQ8 ? &IQ4Packed.PackIQ4XSZmm16 : null, Pack16Interleaved = zmmQ8 ? &IQ4Packed.PackIQ4XSx8Zmm16 : null,
             Packed16BlockBytes = IQ4Packed.XSZmm16BlockBytes,
         });
-        // The batches' IQ2 decode: two rows' grid points and signs by byte permutes where VBMI and GFNI run (~7 % of an
-        // IQ2_M prefill was the scalar decode).
-        bool pair2 = IQ2DecodePair512.IsSupported;
+        // The batches' IQ2/IQ3 decode: grid points and signs by byte permutes where VBMI and GFNI run (~7 % of an IQ2_M
+        // prefill and ~5 % of an IQ3_XXS one was the scalar decode).
+        bool pair2 = IQ2DecodePair512.IsSupported, pair3 = IQ3DecodePair512.IsSupported;
         // Prefill on AVX-512 without VNNI: the centered tiles (IQDecodedCentered.cs) by the grids' bounds, no per-group
         // check: IQ2_XXS points sum to ≤ 203 (runs of 8), IQ2_XS/IQ2_S points to ≤ 344 but runs of 4 to ≤ 172, IQ3_XXS
         // levels are even (4..62) and two halved points sum to ≤ 248 (IQDecodedTests checks each against its grid).
@@ -77,8 +77,8 @@ internal static unsafe class TypeTraitsIq
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XXSPair> : &MatVec8IQ2XXSAvx2.Group, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) { DecodePair = pair2 ? &IQ2DecodePair512.Decode<IQ2XXSPair> : null, Centered = GroupKind.Centered } });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XSPair> : &IQ2Simd.Decode8<IQ2XSBlock>, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) { DecodePair = pair2 ? &IQ2DecodePair512.Decode<IQ2XSPair> : null, Centered = GroupKind.CenteredPairs } });
         add(new(GgmlType.IQ2_S, GgmlType.Q8_K, &IQ2S.DequantizeRow, &IQ2S.DotScalar) { DotSimd = Simd.Pick(&IQ2S.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2SPair> : &IQ2Simd.Decode8<IQ2SBlock>, Decoder = new(&IQ2S.DecodeBlock, final: 0.125f) { DecodePair = pair2 ? &IQ2DecodePair512.Decode<IQ2SPair> : null, Centered = GroupKind.CenteredPairs } });
-        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f) { Centered = GroupKind.Centered, Shift = 1 }, Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3XXSRow> : &MatVec8IQ.Group<IQ3XXS8> });
-        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock), Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3SRow> : &MatVec8IQ.Group<IQ3S8> });
+        add(new(GgmlType.IQ3_XXS, GgmlType.Q8_K, &IQ3XXS.DequantizeRow, &IQ3XXS.DotScalar) { DotSimd = Simd.Pick(&IQ3XXS.DotAvx2, null), Decoder = new(&IQ3XXS.DecodeBlock, final: 0.25f) { DecodePair = pair3 ? &IQ3DecodePair512.Decode<IQ3XXSRow> : null, Centered = GroupKind.Centered, Shift = 1 }, Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3XXSRow> : &MatVec8IQ.Group<IQ3XXS8> });
+        add(new(GgmlType.IQ3_S, GgmlType.Q8_K, &IQ3S.DequantizeRow, &IQ3S.DotScalar) { DotSimd = Simd.Pick(&IQ3S.DotAvx2, null), Decoder = new(&IQ3S.DecodeBlock) { DecodePair = pair3 ? &IQ3DecodePair512.Decode<IQ3SRow> : null }, Decode8 = !avx2 ? null : IQ3Simd512.IsSupported ? &IQ3Simd512.Decode8<IQ3SRow> : &MatVec8IQ.Group<IQ3S8> });
         add(new(GgmlType.IQ1_S, GgmlType.Q8_K, &IQ1S.DequantizeRow, &IQ1S.DotScalar) { DotSimd = Simd.Pick(&IQ1S.DotAvx2, null), Decoder = new(&IQ1S.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1S8> : null });
         add(new(GgmlType.IQ1_M, GgmlType.Q8_K, &IQ1M.DequantizeRow, &IQ1M.DotScalar) { DotSimd = Simd.Pick(&IQ1M.DotAvx2, null), Decoder = new(&IQ1M.DecodeBlock, post: IQ1S.Delta), Decode8 = avx2 ? &MatVec8IQ.Group<IQ1M8> : null });
     }

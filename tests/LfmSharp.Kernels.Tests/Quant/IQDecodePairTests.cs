@@ -3,34 +3,36 @@ using LfmSharp.Kernels.Quant;
 namespace LfmSharp.Kernels.Tests.Quant;
 
 /// <summary>
-/// The two-row IQ2 decode of the batched path (<see cref="IQ2DecodePair512"/>) against its scalar twins (the types'
-/// DecodeBlock): the same signed bytes, scales and d_w bits for random blocks (any bytes are a block, NaN/Inf scales
+/// The two-row IQ2 / IQ3 decodes of the batched path (<see cref="IQ2DecodePair512"/>, <see cref="IQ3DecodePair512"/>)
+/// against their scalar twins (the types' DecodeBlock): the same signed bytes, scales and d_w bits for random blocks (any bytes are a block, NaN/Inf scales
 /// included) in which every grid index and every sign pattern of the format occurs, and the table uses it exactly
 /// where it runs.
 /// </summary>
-public sealed unsafe class IQ2DecodePairTests
+public sealed unsafe class IQDecodePairTests
 {
-    public static TheoryData<GgmlType> Types() => [GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S];
+    public static TheoryData<GgmlType> Types() => [GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S];
 
     [Theory]
     [MemberData(nameof(Types))]
     public void The_table_has_the_pair_decode_exactly_where_it_runs(GgmlType type)
-        => Assert.Equal(IQ2DecodePair512.IsSupported, TypeTraits.For(type).Decoder!.DecodePair != null);
+        => Assert.Equal(IQ2DecodePair512.IsSupported && IQ3DecodePair512.IsSupported, TypeTraits.For(type).Decoder!.DecodePair != null);
 
     [Iq2Simd512Theory]
     [MemberData(nameof(Types))]
     public void The_pair_decode_gives_the_scalar_decodes_bytes_scales_and_scale_bits(GgmlType type)
     {
         var decoder = TypeTraits.For(type).Decoder!;
-        int size = GgmlTypes.TypeSize(type), points = type switch { GgmlType.IQ2_XXS => 256, GgmlType.IQ2_XS => 512, _ => 1024 };
-        // 32 groups per block: enough blocks that group (j, l) = index 32j + l covers the grid, and an odd count.
-        int blocks = points / 32 + 3;
+        int size = GgmlTypes.TypeSize(type);
+        int points = type switch { GgmlType.IQ2_XXS or GgmlType.IQ3_XXS => 256, GgmlType.IQ2_XS or GgmlType.IQ3_S => 512, _ => 1024 };
+        int perBlock = type is GgmlType.IQ3_XXS or GgmlType.IQ3_S ? 64 : 32;
+        // Enough blocks that point l of block j = index perBlock·j + l covers the grid, and an odd count.
+        int blocks = points / perBlock + 3;
         var rng = new Random(5 + (int)type);
         var x = new byte[blocks * size];
         rng.NextBytes(x);
         for (int j = 0; j < blocks; j++)
-            for (int l = 0; l < 32; l++)
-                SetGroup(type, x.AsSpan(j * size, size), l, (32 * j + l) % points, (32 * j + l) & 255);
+            for (int l = 0; l < perBlock; l++)
+                SetPoint(type, x.AsSpan(j * size, size), l, (perBlock * j + l) % points, (perBlock * j + l) & 255);
         var want = new byte[512 + 64 + 8];
         var got = new byte[512 + 64 + 8];
         fixed (byte* px = x, pw = want, pg = got)
@@ -47,12 +49,24 @@ public sealed unsafe class IQ2DecodePairTests
             }
     }
 
-    /// <summary>Group l of a block gets grid index <paramref name="index"/> and, where the format has them, sign bits <paramref name="signs"/>.</summary>
-    private static void SetGroup(GgmlType type, Span<byte> block, int l, int index, int signs)
+    /// <summary>
+    /// Grid point l of a block (a group of 8 weights for IQ2, 4 for IQ3) gets index <paramref name="index"/> and, where
+    /// the format has its own sign bytes (IQ2_XS's 7-bit index, IQ2_S's and IQ3_S's bytes), sign bits <paramref name="signs"/>.
+    /// </summary>
+    private static void SetPoint(GgmlType type, Span<byte> block, int l, int index, int signs)
     {
         int ib = l / 4, gl = l % 4;
         switch (type)
         {
+            case GgmlType.IQ3_XXS:
+                block[2 + l] = (byte)index;
+                break;
+            case GgmlType.IQ3_S:
+                block[2 + l] = (byte)index;
+                block[66 + l / 8] = (byte)((block[66 + l / 8] & ~(1 << (l % 8))) | (index >> 8) << (l % 8));
+                if (l < 32)
+                    block[74 + l] = (byte)signs;
+                break;
             case GgmlType.IQ2_XXS:
                 block[2 + 8 * ib + gl] = (byte)index;
                 break;
