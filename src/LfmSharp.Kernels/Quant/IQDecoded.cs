@@ -47,6 +47,13 @@ internal sealed unsafe class BlockDecoder
     /// <summary>The right shift of the weights that <see cref="Centered"/> takes (1: halves of even weights).</summary>
     public int Shift { get; init; }
 
+    /// <summary>
+    /// Optional SIMD twin of <see cref="Decode"/> for two rows at once (super-blocks at args 0 and 1): both rows' signed
+    /// bytes (512), their 32 scales and their two d_w, the same values as two <see cref="Decode"/> calls. Null: none
+    /// on this machine.
+    /// </summary>
+    public delegate*<byte*, byte*, sbyte*, short*, float*, void> DecodePair { get; init; }
+
     private readonly int _minTokens = IQDecoded.MinTokens;
 }
 
@@ -114,25 +121,34 @@ internal static unsafe partial class IQDecoded
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static GroupKind DecodeGroup(BlockDecoder decoder, byte* rows, long rowBytes, int count, int blockBytes, int nb, byte* dst, bool interleave)
     {
-        short* ls = stackalloc short[16];
+        short* ls = stackalloc short[2 * 16];
+        float* dw = stackalloc float[2];
         bool fixedKind = Use512 && interleave && decoder.Centered != GroupKind.Wide, small = Use512 && !fixedKind, unit = small;
+        var pair = decoder.DecodePair;
         for (int b = 0; b < nb; b++)
         {
             byte* g = dst + (long)GroupBlockBytes * b;
-            for (int r = 0; r < Rows; r++)
+            for (int r = 0; r < Rows; r += pair != null ? 2 : 1)
             {
-                sbyte* q = (sbyte*)(g + 256 * r);
-                short* sc = (short*)(g + ScalesAt + 256 * r);
-                float dw = decoder.Decode(rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b, q, ls);
-                if (small)
+                byte* x = rows + rowBytes * Math.Min(r, count - 1) + (long)blockBytes * b;
+                if (pair != null)
+                    pair(x, rows + rowBytes * Math.Min(r + 1, count - 1) + (long)blockBytes * b, (sbyte*)(g + 256 * r), ls, dw);
+                else
+                    dw[0] = decoder.Decode(x, (sbyte*)(g + 256 * r), ls);
+                for (int i = 0; i < (pair != null ? 2 : 1); i++)
                 {
-                    small = SmallWeights(q);
-                    unit = unit && Vector256.Load(ls) == Vector256<short>.One;
+                    sbyte* q = (sbyte*)(g + 256 * (r + i));
+                    short* sc = (short*)(g + ScalesAt + 256 * (r + i));
+                    if (small)
+                    {
+                        small = SmallWeights(q);
+                        unit = unit && Vector256.Load(ls + 16 * i) == Vector256<short>.One;
+                    }
+                    for (int j = 0; j < 16; j++)
+                        Vector128.Create(ls[16 * i + j]).Store(sc + 8 * j);
+                    for (int t = 0; t < Tokens; t++)
+                        ((float*)(g + ScaleAt))[Rows * t + r + i] = dw[i];
                 }
-                for (int j = 0; j < 16; j++)
-                    Vector128.Create(ls[j]).Store(sc + 8 * j);
-                for (int t = 0; t < Tokens; t++)
-                    ((float*)(g + ScaleAt))[Rows * t + r] = dw;
             }
         }
         var (kind, shift) = fixedKind ? (decoder.Centered, decoder.Shift)
