@@ -121,7 +121,7 @@ internal static unsafe class MatVec8Q2K
     /// byte 7 − i selects output bit i's input bit) instead of a shift and an and; about 3 % of the kernel.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Bits(Vector512<byte> q, [ConstantExpected(Min = 1, Max = 3)] int k)
+    internal static Vector512<byte> Bits(Vector512<byte> q, [ConstantExpected(Min = 1, Max = 3)] int k)
     {
         if (!Gfni.V512.IsSupported)
             return Vector512.ShiftRightLogical(q.AsUInt16(), 2 * k).AsByte() & Vector512.Create((byte)3);
