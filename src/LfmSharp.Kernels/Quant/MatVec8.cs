@@ -27,17 +27,10 @@ internal static unsafe partial class MatVec8
         return Avx2.Permute2x128(q0, q1, 0x20) + Avx2.Permute2x128(q0, q1, 0x31);
     }
 
-    /// <summary>The f16 in the low half of the dword at <paramref name="p"/> in each of 8 rows (the high half with <paramref name="high"/>), as f32 (see <see cref="Halves"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> RowHalves(byte* p, Vector256<int> rowOffsets, ref Vector256<int> special, bool high = false)
-    {
-        var g = Avx2.GatherVector256((int*)p, rowOffsets, 1);
-        return Halves(high ? g & Vector256.Create(unchecked((int)0xFFFF0000)) : g << 16, ref special);
-    }
-
     /// <summary>
-    /// <see cref="RowHalves(byte*, Vector256{int}, ref Vector256{int}, bool)"/> for rows <paramref name="rowStride"/>
-    /// bytes apart, read by plain loads (<see cref="RowDwords"/>) instead of a gather.
+    /// The f16 in the low half of the dword at <paramref name="p"/> in each of 8 rows <paramref name="rowStride"/> bytes
+    /// apart (the high half with <paramref name="high"/>), as f32 (see <see cref="Halves"/>), read by plain loads
+    /// (<see cref="RowDwords"/>) rather than a gather.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> RowHalves(byte* p, long rowStride, ref Vector256<int> special, bool high = false)
@@ -94,8 +87,6 @@ internal static unsafe partial class MatVec8
         for (int i = 0; i < bytesPerIteration + 64; i += 64)
             Sse.Prefetch0(p + i);
     }
-
-    internal static Vector256<int> Offsets(int rowBytes) => Vector256.Create(0, rowBytes, 2 * rowBytes, 3 * rowBytes, 4 * rowBytes, 5 * rowBytes, 6 * rowBytes, 7 * rowBytes);
 
     /// <summary>
     /// Σ over one Q4_0 block of two rows at once: the 16 quant bytes of row <paramref name="a"/> in the low 128-bit lane

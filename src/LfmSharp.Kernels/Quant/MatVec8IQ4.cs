@@ -207,7 +207,7 @@ internal static unsafe class MatVec8IQ4
         return (Avx2.Shuffle(kv, (v & mask).AsSByte()), Avx2.Shuffle(kv, (high & mask).AsSByte()));
     }
 
-    /// <summary>The interleaved block's 8 f16 scales as f32, exact (Inf/NaN flagged in <paramref name="special"/>, as <see cref="MatVec8.RowHalves(byte*, long, ref Vector256{int}, bool)"/>).</summary>
+    /// <summary>The interleaved block's 8 f16 scales as f32, exact (Inf/NaN flagged in <paramref name="special"/>, as <see cref="MatVec8.RowHalves"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> SlotHalves(ushort* slot, ref Vector256<int> special)
     {

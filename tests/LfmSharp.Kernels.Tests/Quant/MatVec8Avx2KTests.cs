@@ -33,7 +33,7 @@ public sealed unsafe class MatVec8Avx2KTests
     /// random quants; later trials random bytes. d is a random finite f16 except in trial 9 (one Inf), 10 (one NaN)
     /// and 11 (one −Inf).
     /// </summary>
-    private static void FillQ3K(byte[] w, byte[] act, int nb, int trial, Random rng)
+    internal static void FillQ3K(byte[] w, byte[] act, int nb, int trial, Random rng)
     {
         int rowBytes = nb * 110;
         for (int i = 0; i < w.Length; i++)
@@ -64,7 +64,7 @@ public sealed unsafe class MatVec8Avx2KTests
     /// The canonical order from the format: per super-block the exact integer Σ_j (sc_j − 32)·Σ q·a with
     /// q = (2-bit quant) − 4 where the hmask bit is clear, then acc = fma(sum, d_w·d_a, acc).
     /// </summary>
-    private static float CanonicalQ3K(ReadOnlySpan<byte> row, ReadOnlySpan<byte> act, int nb)
+    internal static float CanonicalQ3K(ReadOnlySpan<byte> row, ReadOnlySpan<byte> act, int nb)
     {
         float acc = 0f;
         for (int b = 0; b < nb; b++)
@@ -91,7 +91,7 @@ public sealed unsafe class MatVec8Avx2KTests
     /// later trials random bytes. d and dmin are random finite f16 except in trial 9 (one Inf d), 10 (one NaN dmin) and
     /// 11 (one −Inf dmin).
     /// </summary>
-    private static void FillQ2K(byte[] w, byte[] act, int nb, int trial, Random rng)
+    internal static void FillQ2K(byte[] w, byte[] act, int nb, int trial, Random rng)
     {
         int rowBytes = nb * 84;
         for (int i = 0; i < w.Length; i++)
@@ -115,7 +115,7 @@ public sealed unsafe class MatVec8Avx2KTests
     /// The canonical order from the format: per super-block the exact integers isum = Σ_j sc_j·Σ q·a and
     /// msum = Σ_j m_j·bsum_j, then acc += d_w·d_a·isum − dmin_w·d_a·msum (products rounded, no fma).
     /// </summary>
-    private static float CanonicalQ2K(ReadOnlySpan<byte> row, ReadOnlySpan<byte> act, int nb)
+    internal static float CanonicalQ2K(ReadOnlySpan<byte> row, ReadOnlySpan<byte> act, int nb)
     {
         float acc = 0f;
         for (int b = 0; b < nb; b++)

@@ -16,6 +16,28 @@ public sealed unsafe class MatVec8LowKTests
     public void Q3KDecodeGivesTheRowDotsBits() => Check(GgmlType.Q3_K, 110, 108, &MatVec8Q3K.Group, &MatVec8Q3K.GroupBlocks);
 
     /// <summary>
+    /// 1 to 8 super-blocks (odd counts leave the last row pair's blocks unshared) with the fills of
+    /// <see cref="MatVec8Avx2KTests"/>: every byte 0x00 or 0xFF (q = 3, sc = m = 15 against activations of all −128 or
+    /// 127: the int16 and int32 extremes), every scale/min value, and Inf, NaN and −Inf d/dmin; against the format's order.
+    /// </summary>
+    [Avx512Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Q2KDecodeGivesTheFormatsBits(int nb)
+        => Decode8Check.Run(84, nb, 61 + nb, MatVec8Avx2KTests.FillQ2K, MatVec8Avx2KTests.CanonicalQ2K, &Q2K.DotAvx2, &MatVec8Q2K.Group, &MatVec8Q2K.GroupBlocks);
+
+    /// <summary>As <see cref="Q2KDecodeGivesTheFormatsBits"/> for Q3_K (every hmask bit pattern, all 64 scales, Inf/NaN/−Inf d).</summary>
+    [Avx512Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Q3KDecodeGivesTheFormatsBits(int nb)
+        => Decode8Check.Run(110, nb, 71 + nb, MatVec8Avx2KTests.FillQ3K, MatVec8Avx2KTests.CanonicalQ3K, &Q3K.DotAvx2, &MatVec8Q3K.Group, &MatVec8Q3K.GroupBlocks);
+
+    /// <summary>
     /// 8 rows of 3 blocks of <paramref name="blockBytes"/> random bytes (trials 0-3: all bits 0 or 1 against
     /// activations of −128 or 127), each f16 scale at <paramref name="scaleAt"/> (and dmin after it for Q2_K) a random
     /// finite value, in trial 5 one Inf; the outputs of both layouts must be the row dots' bits.
