@@ -77,6 +77,27 @@ internal readonly unsafe struct WeightMatrix
     }
 
     /// <summary>
+    /// Writes whole rows of a <paramref name="type"/> matrix with <paramref name="columns"/> columns to
+    /// <paramref name="dst"/> as rows of the type's <see cref="TypeTraits.LoadAs"/> (<see cref="TypeTraits.ConvertRow"/>).
+    /// </summary>
+    public static void ConvertRows(GgmlType type, int columns, ReadOnlySpan<byte> rows, Span<byte> dst)
+    {
+        var k = TypeTraits.For(type);
+        if (k.LoadAs is not { } to)
+            throw new ArgumentException($"{GgmlTypes.Name(type)} is not converted at load on this machine.", nameof(type));
+        if (columns <= 0 || columns % k.BlockSize != 0)
+            throw new ArgumentException($"Row length {columns} is not a positive multiple of the {GgmlTypes.Name(type)} block size.", nameof(columns));
+        long rowBytes = GgmlTypes.RowBytes(type, columns), toBytes = GgmlTypes.RowBytes(to, columns);
+        if (rows.Length % rowBytes != 0 || dst.Length != rows.Length / rowBytes * toBytes)
+            throw new ArgumentException($"{rows.Length} bytes are not whole rows of {rowBytes} bytes, or the destination ({dst.Length} bytes) does not fit them.", nameof(dst));
+        fixed (byte* src = rows, d = dst)
+        {
+            for (long r = 0; r < rows.Length / rowBytes; r++)
+                k.ConvertRow(src + r * rowBytes, d + r * toBytes, columns / k.BlockSize);
+        }
+    }
+
+    /// <summary>
     /// This matrix with an interleaved copy at <paramref name="interleaved"/> (<see cref="InterleaveRows"/> of all its
     /// rows; the caller keeps it alive as long as the matrix is used).
     /// </summary>

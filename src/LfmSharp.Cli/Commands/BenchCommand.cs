@@ -39,7 +39,7 @@ internal sealed record BenchOptions
     /// <summary>One JSON object per line instead of the table.</summary>
     public bool Json { get; init; }
 
-    /// <summary>Copy the weights of types with an 8-row layout (Q4_0, Q8_0, Q2_K..Q6_K) into the kernels' interleaved layout at load (<see cref="ModelLoadOptions.RepackWeights"/>).</summary>
+    /// <summary>Copy the weights of types with an 8-row layout (Q4_0, Q8_0, Q2_K..Q6_K) into the kernels' interleaved layout, TQ1_0 ones into TQ2_0 blocks, at load (<see cref="ModelLoadOptions.RepackWeights"/>).</summary>
     public bool Repack { get; init; } = true;
 }
 
@@ -276,7 +276,7 @@ internal static class BenchCommand
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Tokens per forward step in prompt processing", DefaultValueFactory = _ => 512 };
         var kv = new Option<string>("--kv") { Description = "KV cache type: f16, f32 or q8_0", DefaultValueFactory = _ => "f16" };
         var json = new Option<bool>("--json") { Description = "One JSON object per line: {\"test\",\"tps_mean\",\"tps_sd\"}, then {\"peak_rss_mib\"}" };
-        var noRepack = new Option<bool>("--no-repack") { Description = "Keep Q4_0/Q8_0/Q2_K..Q6_K weights in the memory map instead of copying them into the interleaved layout at load" };
+        var noRepack = new Option<bool>("--no-repack") { Description = "Keep Q4_0/Q8_0/Q2_K..Q6_K and TQ1_0 weights in the memory map instead of copying them into the interleaved layout (TQ1_0: TQ2_0 blocks) at load" };
         var cmd = new Command("bench", "Measure prompt processing (ppN) and generation (tgN) speed, as llama-bench does")
         {
             model, shape, type, prompt, gen, threads, reps, batch, kv, json, noRepack,

@@ -74,6 +74,31 @@ internal static unsafe partial class TQ1_0
         return HalfToSingle(*(ushort*)(x + 52));
     }
 
+    /// <summary>
+    /// Writes <paramref name="nb"/> blocks of a TQ1_0 row as TQ2_0 blocks (<see cref="TypeTraits.LoadAs"/>): digit t of
+    /// each weight becomes its 2-bit code (weight 128h + 32l + m in bits 2l of qs[32h + m]) and d is copied, so each
+    /// block keeps its weights, scale and block integer, and TQ2_0's row dot, sumf += isum·(d_a·d_w), has TQ1_0's bits
+    /// (isum·(d_w·d_a): a product of two floats rounds the same either way round).
+    /// </summary>
+    internal static void ToTQ2_0(byte* src, byte* dst, int nb)
+    {
+        sbyte* q = stackalloc sbyte[256];
+        short* ls = stackalloc short[16];
+        var one = Vector256.Create((byte)1);
+        for (int i = 0; i < nb; i++, src += 54, dst += 66)
+        {
+            DecodeBlock(src, q, ls);
+            for (int h = 0; h < 2; h++)
+            {
+                byte* t = (byte*)q + 128 * h;
+                var code = (Vector256.Load(t) + one) | ((Vector256.Load(t + 32) + one) << 2)
+                    | ((Vector256.Load(t + 64) + one) << 4) | ((Vector256.Load(t + 96) + one) << 6);
+                code.Store(dst + 32 * h);
+            }
+            *(ushort*)(dst + 64) = *(ushort*)(src + 52);
+        }
+    }
+
     /// <summary>Scalar reference of <see cref="Dot"/> over <paramref name="nb"/> blocks (ggml's generic loop, bit for bit).</summary>
     internal static float DotScalar(ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> q8KRow, int nb)
     {

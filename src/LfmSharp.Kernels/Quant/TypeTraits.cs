@@ -151,6 +151,15 @@ internal sealed unsafe class TypeTraits
     /// <summary>The type's 8-row interleaved layout (<see cref="Interleaved8"/>; the same on every machine), or None.</summary>
     public InterleaveLayout Layout { get; init; }
 
+    /// <summary>
+    /// The type whose kernels this machine would rather run the matrix with, converted at load time without loss
+    /// (<see cref="ConvertRow"/>; the same weights, scales and row-dot bits), or null to keep the file's rows.
+    /// </summary>
+    public GgmlType? LoadAs { get; init; }
+
+    /// <summary>Writes arg 2 blocks of a row of this type (arg 0) as <see cref="LoadAs"/> blocks (arg 1); set with <see cref="LoadAs"/>.</summary>
+    public delegate*<byte*, byte*, int, void> ConvertRow { get; init; }
+
     /// <summary>True when the type has an 8-row interleaved layout (<see cref="Interleaved8"/>) and kernels that read it.</summary>
     public bool Interleaves => Decode8Interleaved != null;
 

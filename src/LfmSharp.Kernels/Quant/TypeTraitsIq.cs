@@ -72,7 +72,14 @@ internal static unsafe class TypeTraitsIq
         // levels are even (4..62) and two halved points sum to ≤ 248 (IQDecodedTests checks each against its grid).
         // TQ's 8-row kernels cost ~46 (TQ1_0) and ~20 (TQ2_0) ns per 2048-column row per token against ~400 ns per row
         // to decode a panel, so their batches switch to the decoded tiles later than the grid types' (at 4).
-        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar) { DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) { MinTokens = 8 }, Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null });
+        // TQ1_0's base-3 digits cost ~20 multiplies per row and block where TQ2_0's 2-bit codes cost shifts and masks,
+        // so with AVX2 a loaded model holds its TQ1_0 matrices as TQ2_0 (the same weights, scales and bits; +22 % bytes,
+        // ~2x the decode kernel's speed); the TQ1_0 kernels below serve matrices used as the file has them.
+        add(new(GgmlType.TQ1_0, GgmlType.Q8_K, &TQ1_0.DequantizeRow, &TQ1_0.DotScalar)
+        {
+            DotSimd = Simd.Pick(&TQ1_0.DotAvx2, null), Decoder = new(&TQ1_0.DecodeBlock) { MinTokens = 8 }, Decode8 = avx2 ? &MatVec8TQ.Group<TQ1Rows> : null,
+            LoadAs = avx2 ? GgmlType.TQ2_0 : null, ConvertRow = &TQ1_0.ToTQ2_0,
+        });
         add(new(GgmlType.TQ2_0, GgmlType.Q8_K, &TQ2_0.DequantizeRow, &TQ2_0.DotScalar) { DotSimd = Simd.Pick(&TQ2_0.DotAvx2, null), Decoder = new(&TQ2_0.DecodeBlock) { MinTokens = 16 }, Decode8 = avx2 ? &MatVec8TQ.Tq2 : null });
         add(new(GgmlType.IQ2_XXS, GgmlType.Q8_K, &IQ2XXS.DequantizeRow, &IQ2XXS.DotScalar) { DotSimd = Simd.Pick(&IQ2XXS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XXSPair> : &MatVec8IQ2XXSAvx2.Group, Decoder = new(&IQ2XXS.DecodeBlock, final: 0.125f) { DecodePair = pair2 ? &IQ2DecodePair512.Decode<IQ2XXSPair> : null, Centered = GroupKind.Centered } });
         add(new(GgmlType.IQ2_XS, GgmlType.Q8_K, &IQ2XS.DequantizeRow, &IQ2XS.DotScalar) { DotSimd = Simd.Pick(&IQ2XS.DotAvx2, null), Decode8 = !avx2 ? null : IQ2Simd512.IsSupported ? &IQ2Simd512.Decode8<IQ2XSPair> : &IQ2Simd.Decode8<IQ2XSBlock>, Decoder = new(&IQ2XS.DecodeBlock, final: 0.125f) { DecodePair = pair2 ? &IQ2DecodePair512.Decode<IQ2XSPair> : null, Centered = GroupKind.CenteredPairs } });

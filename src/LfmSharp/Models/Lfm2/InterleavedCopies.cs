@@ -1,17 +1,21 @@
 using LfmSharp.Gguf;
 using LfmSharp.Kernels;
+using LfmSharp.Kernels.Quant;
 
 namespace LfmSharp.Models;
 
 /// <summary>
-/// Interleaved copies of weight matrices (<see cref="WeightMatrix.InterleaveRows"/>) in native memory (<see cref="WeightMemory"/>). Each is filled
-/// from the file with ordinary reads (<see cref="GgufFile.ReadTensorData"/>), a few rows at a time, so the mapped
-/// pages of those tensors are never touched by the matmuls and never become resident: the copy takes their place.
+/// Interleaved copies of weight matrices (<see cref="WeightMatrix.InterleaveRows"/>), and matrices converted to the
+/// type their kernels would rather run (<see cref="WeightMatrix.ConvertRows"/>, TypeTraits.LoadAs), in native memory
+/// (<see cref="WeightMemory"/>). Each is filled from the file with ordinary reads (<see cref="GgufFile.ReadTensorData"/>),
+/// a few rows at a time, so the mapped pages of those tensors are never touched by the matmuls and never become
+/// resident: the copy takes their place.
 /// </summary>
 internal sealed unsafe class InterleavedCopies
 {
     private readonly List<nint> _blocks = [];
     private readonly List<(GgufTensorInfo Tensor, WeightMatrix Matrix)> _pending = [];
+    private readonly List<(GgufTensorInfo Tensor, WeightMatrix Matrix)> _converted = [];
 
     /// <summary>Bytes held.</summary>
     public long Bytes { get; private set; }
@@ -28,11 +32,52 @@ internal sealed unsafe class InterleavedCopies
         return result;
     }
 
+    /// <summary>
+    /// Allocates <paramref name="m"/> converted to <paramref name="to"/> (its TypeTraits.LoadAs) and returns that matrix,
+    /// whose rows <see cref="Fill(GgufFile, int)"/> writes.
+    /// </summary>
+    public WeightMatrix AddConverted(GgufTensorInfo t, in WeightMatrix m, GgmlType to)
+    {
+        long size = m.Rows * GgmlTypes.RowBytes(to, m.Columns);
+        byte* dst = WeightMemory.Allocate(size);
+        _blocks.Add((nint)dst);
+        Bytes += size;
+        var result = new WeightMatrix(to, m.Rows, m.Columns, dst);
+        _converted.Add((t, result));
+        return result;
+    }
+
     /// <summary>Reads every added tensor from <paramref name="file"/> into its copy, on up to <paramref name="threads"/> threads.</summary>
     public void Fill(GgufFile file, int threads)
     {
-        Parallel.ForEach(_pending, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, p => Fill(file, p.Tensor, p.Matrix));
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
+        Parallel.ForEach(_pending, options, p => Fill(file, p.Tensor, p.Matrix));
+        Parallel.ForEach(_converted, options, p => FillConverted(file, p.Tensor, p.Matrix));
         _pending.Clear();
+        _converted.Clear();
+    }
+
+    private static void FillConverted(GgufFile file, GgufTensorInfo t, WeightMatrix m)
+    {
+        int cols = m.Columns;
+        long fileRowBytes = GgmlTypes.RowBytes(t.Type, cols);
+        // 64 rows per read, as Fill's.
+        int chunkRows = 64;
+        var staging = System.Buffers.ArrayPool<byte>.Shared.Rent((int)(chunkRows * fileRowBytes));
+        try
+        {
+            for (int r = 0; r < m.Rows; r += chunkRows)
+            {
+                int n = Math.Min(chunkRows, m.Rows - r);
+                var src = staging.AsSpan(0, (int)(n * fileRowBytes));
+                file.ReadTensorData(t, r * fileRowBytes, src);
+                WeightMatrix.ConvertRows(t.Type, cols, src, new Span<byte>(m.Data + (long)r * m.RowBytes, n * m.RowBytes));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(staging);
+        }
     }
 
     private static void Fill(GgufFile file, GgufTensorInfo t, WeightMatrix m)
@@ -62,6 +107,7 @@ internal sealed unsafe class InterleavedCopies
             WeightMemory.Free((byte*)p);
         _blocks.Clear();
         _pending.Clear();
+        _converted.Clear();
         Bytes = 0;
     }
 }

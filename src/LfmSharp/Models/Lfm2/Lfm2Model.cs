@@ -37,8 +37,8 @@ internal sealed class Lfm2Model : IDisposable
     internal MatMulPrecision Precision { get; }
 
     /// <summary>Binds the weights of <paramref name="file"/> (which must stay open while the model is used).</summary>
-    /// <param name="repackWeights">Copy Q4_0/Q8_0/Q4_K/Q6_K matrices into the kernels' interleaved layout (see
-    /// <see cref="ModelLoadOptions.RepackWeights"/>); only done where those kernels run.</param>
+    /// <param name="repackWeights">Copy Q4_0/Q8_0/Q4_K/Q6_K matrices into the kernels' interleaved layout, TQ1_0 ones
+    /// into TQ2_0 blocks (see <see cref="ModelLoadOptions.RepackWeights"/>); only done where those kernels run.</param>
     public static Lfm2Model Load(GgufFile file, KernelThreadPool pool, MatMulPrecision precision = MatMulPrecision.LlamaCpp, bool repackWeights = true)
     {
         ArgumentNullException.ThrowIfNull(file);

@@ -28,7 +28,8 @@ namespace LfmSharp.Models;
 
 /// <summary>
 /// All weights, bound by exact GGUF names to views over the memory map (nothing is copied but 1-D tensors), and, when
-/// asked, Q4_0/Q8_0/Q4_K/Q6_K matrices also copied into the kernels' interleaved layout (<see cref="InterleavedCopies"/>).
+/// asked, Q4_0/Q8_0/Q4_K/Q6_K matrices also copied into the kernels' interleaved layout and TQ1_0 ones converted to
+/// TQ2_0 (TypeTraits.LoadAs; <see cref="InterleavedCopies"/>).
 /// </summary>
 internal sealed unsafe class Lfm2Weights
 {
@@ -62,6 +63,8 @@ internal sealed unsafe class Lfm2Weights
         {
             var t = Find(file, name);
             var m = ToMatrix(file, t, cols, rows);
+            if (copies is not null && m.Kernels?.LoadAs is { } to)
+                return copies.AddConverted(t, m, to);
             return copies is not null && WeightMatrix.CanInterleave(m.Type, m.Rows) ? copies.Add(t, m) : m;
         }
         float[] Vector(string name, int n) => ToFloats(file, Find(file, name), n);
