@@ -50,19 +50,8 @@ internal static unsafe class IQ2DecodePair512
             Vector512.ConditionalSelect(positive, g, -g).Store(q + 64 * k);
         }
         // Row 0's 16 ls bytes, then row 1's, zero-extended to words.
-        Avx512BW.ConvertToVector512Int16(Avx512Vbmi.PermuteVar64x8x2(ls0, ScaleBytes<T>(), ls1).GetLower()).Store(ls);
+        Avx512BW.ConvertToVector512Int16(Avx512Vbmi.PermuteVar64x8x2(ls0, T.GroupScales, ls1).GetLower()).Store(ls);
         dw[0] = HalfToSingle(*(ushort*)x0);
         dw[1] = HalfToSingle(*(ushort*)x1);
     }
-
-    /// <summary>
-    /// vpermt2b control gathering each row's 16 group scales from <see cref="IIQ2Pair.Pair"/>'s ls bytes (bytes 0..15
-    /// row 0, 16..31 row 1): IQ2_XXS's sub-block ib sits in byte 8ib and serves both its groups; IQ2_XS's and IQ2_S's
-    /// nibble scales are already in group order.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> ScaleBytes<T>() where T : struct, IIQ2Pair
-        => typeof(T) == typeof(IQ2XXSPair)
-            ? Vector512.Create(0x1818101008080000ul, 0x3838303028282020ul, 0x5858505048484040ul, 0x7878707068686060ul, 0, 0, 0, 0).AsByte()
-            : Vector512.Create(0x0706050403020100ul, 0x0F0E0D0C0B0A0908ul, 0x4746454443424140ul, 0x4F4E4D4C4B4A4948ul, 0, 0, 0, 0).AsByte();
 }

@@ -48,6 +48,10 @@ internal unsafe struct IQ2XXSPair : IIQ2Pair
         ls1 = Avx512Vbmi.PermuteVar64x8(IQ2Simd512.LsTable, Avx512Vbmi.MultiShift(scaleShift, v1.AsUInt64()));
     }
 
+    /// <summary>Sub-block ib's scale sits in byte 8ib and serves both its groups.</summary>
+    public static Vector512<byte> GroupScales
+        => Vector512.Create(0x1818101008080000ul, 0x3838303028282020ul, 0x5858505048484040ul, 0x7878707068686060ul, 0, 0, 0, 0).AsByte();
+
     /// <summary>Words 0..15 take byte 16k (sub-block 2k's ls), words 16..31 byte 16k + 8; index 64 is a zero byte.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<byte> ScaleControl(int k)
@@ -100,6 +104,8 @@ internal unsafe struct IQ2XSPair : IIQ2Pair
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<byte> ScaleControl(int k) => IQ2Simd512.NibbleScaleControl(k);
+
+    public static Vector512<byte> GroupScales => IQ2Simd512.NibbleGroupScales;
 }
 
 /// <summary>
@@ -144,4 +150,6 @@ internal unsafe struct IQ2SPair : IIQ2Pair
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<byte> ScaleControl(int k) => IQ2Simd512.NibbleScaleControl(k);
+
+    public static Vector512<byte> GroupScales => IQ2Simd512.NibbleGroupScales;
 }

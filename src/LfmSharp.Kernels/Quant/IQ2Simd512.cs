@@ -30,6 +30,12 @@ internal unsafe interface IIQ2Pair
 
     /// <summary>vpermt2b control that zero-extends the scales of sub-blocks 2k, 2k + 1 of a row's ls bytes to the 32 pair-sum words.</summary>
     static abstract Vector512<byte> ScaleControl(int k);
+
+    /// <summary>
+    /// vpermt2b control gathering each row's 16 group scales from <see cref="Pair"/>'s ls bytes (bytes 0..15 row 0,
+    /// 16..31 row 1) in group order (<see cref="IQ2DecodePair512"/>).
+    /// </summary>
+    static abstract Vector512<byte> GroupScales { get; }
 }
 
 /// <summary>
@@ -214,6 +220,10 @@ internal static unsafe class IQ2Simd512
         ulong w0 = zero + word * (ulong)(4 * k), w1 = w0 + word, w2 = w1 + word, w3 = w2 + word;
         return Vector512.Create(w0, w0, w1, w1, w2, w2, w3, w3).AsByte();
     }
+
+    /// <summary>The <see cref="IIQ2Pair.GroupScales"/> of the nibble-scaled types: each row's 16 ls bytes are already in group order.</summary>
+    public static Vector512<byte> NibbleGroupScales
+        => Vector512.Create(0x0706050403020100ul, 0x0F0E0D0C0B0A0908ul, 0x4746454443424140ul, 0x4F4E4D4C4B4A4948ul, 0, 0, 0, 0).AsByte();
 
     /// <summary>Picks bytes 0..31 of two 64-byte vectors (vpermt2b control): the low halves of two rows.</summary>
     public static Vector512<byte> Halves0
