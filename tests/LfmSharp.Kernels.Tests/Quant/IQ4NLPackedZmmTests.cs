@@ -48,12 +48,12 @@ public sealed unsafe class IQ4NLPackedZmmTests
                     byte* g = pw + grp * 8 * rowBytes;
                     Interleaved8.PackGroup(GgmlType.IQ4_NL, g, rowBytes, nb, pi + grp * 8 * rowBytes);
                     IQ4Packed.PackIQ4NL(g, rowBytes, nb, pq);
-                    PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pq, nb, Tile(pa, actRow, nb, pd, py8 + 8 * grp, 16));
+                    PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pq, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, null, py8 + 8 * grp, 16));
                 }
                 IQ4Packed.PackIQ4NLZmm16(pw, rowBytes, nb, pp);
                 IQ4Packed.PackIQ4NLx8Zmm16(pi, 8 * rowBytes, nb, ppx);
-                IQ4Packed.KernelIQ4NLZmm16(pp, nb, Tile(pa, actRow, nb, pd, py, 16));
-                IQ4Packed.KernelIQ4NLZmm16(ppx, nb, Tile(pa, actRow, nb, pd, pyx, 16));
+                IQ4Packed.KernelIQ4NLZmm16(pp, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, null, py, 16));
+                IQ4Packed.KernelIQ4NLZmm16(ppx, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, null, pyx, 16));
                 Assert.Equal(pz, pzX8);
                 for (int t = 0; t < 4; t++)
                     for (int r = 0; r < 16; r++)
@@ -106,11 +106,4 @@ public sealed unsafe class IQ4NLPackedZmmTests
                 d[t * nb + b] = (float)h;
             }
     }
-
-    private static PackedGemm.TokenTile Tile(byte* a, int actRow, int nb, float* d, float* y, int rows) => new()
-    {
-        A0 = a, A1 = a + actRow, A2 = a + 2 * actRow, A3 = a + 3 * actRow,
-        D0 = d, D1 = d + nb, D2 = d + 2 * nb, D3 = d + 3 * nb,
-        Y0 = y, Y1 = y + rows, Y2 = y + 2 * rows, Y3 = y + 3 * rows,
-    };
 }

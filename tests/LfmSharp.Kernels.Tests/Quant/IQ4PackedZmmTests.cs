@@ -55,8 +55,8 @@ public sealed unsafe class IQ4PackedZmmTests
             {
                 IQ4Packed.PackIQ4XSZmm16(pw, rowBytes, nb, pp);
                 IQ4Packed.PackIQ4XSx8Zmm16(pi, 8 * rowBytes, nb, ppx);
-                IQ4Packed.KernelIQ4XSZmm16(pp, nb, Tile(pa, actRow, py));
-                IQ4Packed.KernelIQ4XSZmm16(ppx, nb, Tile(pa, actRow, pyx));
+                IQ4Packed.KernelIQ4XSZmm16(pp, nb, TokenTiles.Consecutive(pa, actRow, 0, null, null, py, 16));
+                IQ4Packed.KernelIQ4XSZmm16(ppx, nb, TokenTiles.Consecutive(pa, actRow, 0, null, null, pyx, 16));
                 Assert.Equal(pz, pzX8);
                 for (int t = 0; t < 4; t++)
                     for (int r = 0; r < 16; r++)
@@ -70,10 +70,4 @@ public sealed unsafe class IQ4PackedZmmTests
                 Assert.Contains(y, v => !float.IsFinite(v));
         }
     }
-
-    private static PackedGemm.TokenTile Tile(byte* a, int actRow, float* y) => new()
-    {
-        A0 = a, A1 = a + actRow, A2 = a + 2 * actRow, A3 = a + 3 * actRow,
-        Y0 = y, Y1 = y + 16, Y2 = y + 32, Y3 = y + 48,
-    };
 }

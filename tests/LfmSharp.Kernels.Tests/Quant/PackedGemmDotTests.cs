@@ -104,8 +104,8 @@ public sealed unsafe class PackedGemmDotTests
                 case GgmlType.Q4_K: PackedGemm.PackQ4K(pw, rowBytes, nb, pp); break;
                 default: PackedGemm.PackQ6K(pw, rowBytes, nb, pp); break;
             }
-            var reference = Tile(pa, actRow, pd, ps, py);
-            var tile = Tile(pa, actRow, pd, ps, pg);
+            var reference = TokenTiles.Consecutive(pa, actRow, Blocks, pd, ps, py, 8);
+            var tile = TokenTiles.Consecutive(pa, actRow, Blocks, pd, ps, pg, 8);
             switch (type)
             {
                 case GgmlType.Q4_0 when pairs:
@@ -185,7 +185,7 @@ public sealed unsafe class PackedGemmDotTests
             {
                 PackedGemm.PackQ4_0(pw + grp * 8 * rowBytes, rowBytes, Blocks, pp + grp * bytes);
                 PackedGemm.PackQ4_0Pairs(pw + grp * 8 * rowBytes, rowBytes, Blocks, pq + grp * bytes);
-                PackedGemm.KernelQ4_0(pp + grp * bytes, Blocks, Tile(pa, actRow, pd, ps, py + 32 * grp));   // [group][token][row]
+                PackedGemm.KernelQ4_0(pp + grp * bytes, Blocks, TokenTiles.Consecutive(pa, actRow, Blocks, pd, ps, py + 32 * grp, 8));   // [group][token][row]
             }
             var tile = new PackedGemm.TokenTile
             {
@@ -202,12 +202,4 @@ public sealed unsafe class PackedGemmDotTests
         }
         Assert.Contains(got, v => v != 0f);
     }
-
-    private static PackedGemm.TokenTile Tile(byte* a, int actRow, float* d, int* s, float* y) => new()
-    {
-        A0 = a, A1 = a + actRow, A2 = a + 2 * actRow, A3 = a + 3 * actRow,
-        D0 = d, D1 = d + Blocks, D2 = d + 2 * Blocks, D3 = d + 3 * Blocks,
-        S0 = s, S1 = s + Blocks, S2 = s + 2 * Blocks, S3 = s + 3 * Blocks,
-        Y0 = y, Y1 = y + 8, Y2 = y + 16, Y3 = y + 24,
-    };
 }

@@ -63,13 +63,13 @@ public sealed unsafe class PackedGemmZmmQ8Tests
             {
                 byte* g = pw + grp * 8 * rowBytes;
                 PackedGemm.PackQ8_0(g, rowBytes, nb, pp);
-                PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pp, nb, Tile(pa, actRow, nb, pd, py + 32 * grp, 8));   // [group][token][row]
+                PackedGemm.KernelQ8_0Dot4<Avx2Dot>(pp, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, null, py + 32 * grp, 8));   // [group][token][row]
                 Interleaved8.PackGroup(type, g, rowBytes, nb, pi + grp * 8 * rowBytes);
             }
             PackedGemm.PackQ8_0Zmm16(pw, rowBytes, nb, pzz);
             PackedGemm.PackQ8_0x8Zmm16(pi, 8 * rowBytes, nb, pzx);
-            PackedGemm.KernelQ8_0Zmm16(pzz, nb, Tile(pa, actRow, nb, pd, pg, 16));
-            PackedGemm.KernelQ8_0Zmm16(pzx, nb, Tile(pa, actRow, nb, pd, pgx, 16));
+            PackedGemm.KernelQ8_0Zmm16(pzz, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, null, pg, 16));
+            PackedGemm.KernelQ8_0Zmm16(pzx, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, null, pgx, 16));
         }
         Assert.Equal(pz, pzX8);
         for (int i = 0; i < 64; i++)
@@ -83,11 +83,4 @@ public sealed unsafe class PackedGemmZmmQ8Tests
         if (extreme)
             Assert.Contains(got, v => !float.IsFinite(v));
     }
-
-    private static PackedGemm.TokenTile Tile(byte* a, int actRow, int nb, float* d, float* y, int rows) => new()
-    {
-        A0 = a, A1 = a + actRow, A2 = a + 2 * actRow, A3 = a + 3 * actRow,
-        D0 = d, D1 = d + nb, D2 = d + 2 * nb, D3 = d + 3 * nb,
-        Y0 = y, Y1 = y + rows, Y2 = y + 2 * rows, Y3 = y + 3 * rows,
-    };
 }

@@ -82,13 +82,13 @@ public sealed unsafe class PackedGemmZmmTests
             for (int grp = 0; grp < 2; grp++)
             {
                 PackedGemm.PackQ4_0(pw + grp * 8 * rowBytes, rowBytes, nb, pp);
-                PackedGemm.KernelQ4_0(pp, nb, Tile(pa, actRow, nb, pd, ps, py + 32 * grp, 8));   // [group][token][row]
+                PackedGemm.KernelQ4_0(pp, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, ps, py + 32 * grp, 8));   // [group][token][row]
                 Interleaved8.PackGroup(GgmlType.Q4_0, pw + grp * 8 * rowBytes, rowBytes, nb, pi + grp * 8 * rowBytes);
             }
             PackedGemm.PackQ4_0Zmm16(pw, rowBytes, nb, pzz);
-            PackedGemm.KernelQ4_0Zmm16(pzz, nb, Tile(pa, actRow, nb, pd, ps, pg, 16));
+            PackedGemm.KernelQ4_0Zmm16(pzz, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, ps, pg, 16));
             PackedGemm.PackQ4_0x8Zmm16(pi, 8 * rowBytes, nb, pzx);
-            PackedGemm.KernelQ4_0Zmm16(pzx, nb, Tile(pa, actRow, nb, pd, ps, pgx, 16));
+            PackedGemm.KernelQ4_0Zmm16(pzx, nb, TokenTiles.Consecutive(pa, actRow, nb, pd, ps, pgx, 16));
         }
         Assert.Equal(pz, pzX8);
         for (int i = 0; i < 64; i++)
@@ -100,12 +100,4 @@ public sealed unsafe class PackedGemmZmmTests
         }
         Assert.Contains(got, v => v != 0f);
     }
-
-    private static PackedGemm.TokenTile Tile(byte* a, int actRow, int nb, float* d, int* s, float* y, int rows) => new()
-    {
-        A0 = a, A1 = a + actRow, A2 = a + 2 * actRow, A3 = a + 3 * actRow,
-        D0 = d, D1 = d + nb, D2 = d + 2 * nb, D3 = d + 3 * nb,
-        S0 = s, S1 = s + nb, S2 = s + 2 * nb, S3 = s + 3 * nb,
-        Y0 = y, Y1 = y + rows, Y2 = y + 2 * rows, Y3 = y + 3 * rows,
-    };
 }
