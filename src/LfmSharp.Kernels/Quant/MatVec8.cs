@@ -40,6 +40,18 @@ internal static unsafe partial class MatVec8
     }
 
     /// <summary>
+    /// Both halves of the dwords of <see cref="RowHalves"/> from one read: the low f16s returned, the high ones in
+    /// <paramref name="high"/> (the K-quants' d and dmin share a dword).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> RowHalfPair(byte* p, long rowStride, ref Vector256<int> special, out Vector256<float> high)
+    {
+        var g = RowDwords(p, rowStride);
+        high = Halves(g & Vector256.Create(unchecked((int)0xFFFF0000)), ref special);
+        return Halves(g << 16, ref special);
+    }
+
+    /// <summary>
     /// The dword at <paramref name="p"/> + r·<paramref name="rowStride"/> of rows r = 0..7 (a block's f16 scales), read
     /// with one load and seven vpinsrd loads: on Zen 4 this is several times cheaper than a vpgatherdd (the Q2_K decode
     /// spent about a fifth of its time in its two gathers per block), and gathers are microcoded on Zen 3 and slowed by

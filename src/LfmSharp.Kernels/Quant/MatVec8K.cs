@@ -76,8 +76,16 @@ internal static unsafe class MatVec8K
             for (int r = 0; r < 8; r++)
                 sums[r] = T.Sum(x + (long)r * rowStride, ab, out mins[r]);
             var ad = Vector256.Create(*(float*)ab);
-            var d = MatVec8.RowHalves(x + T.ScaleDword, rowStep, ref special, T.DHigh) * ad;
-            var dmin = T.HasMin ? MatVec8.RowHalves(x + T.ScaleDword, rowStep, ref special, high: true) * ad : default;
+            Vector256<float> d, dmin = default;
+            if (T.HasMin)
+            {
+                d = MatVec8.RowHalfPair(x + T.ScaleDword, rowStep, ref special, out dmin) * ad;
+                dmin *= ad;
+            }
+            else
+            {
+                d = MatVec8.RowHalves(x + T.ScaleDword, rowStep, ref special, T.DHigh) * ad;
+            }
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
             var mtot = T.HasMin ? Vector256.ConvertToSingle(MatVec8.Totals(mins[0], mins[1], mins[2], mins[3], mins[4], mins[5], mins[6], mins[7])) : default;
             acc = T.Accumulate(acc, tot, mtot, d, dmin);

@@ -58,8 +58,7 @@ internal static unsafe partial class MatVec8
                 sums[r] = Q4KBlock(x + r * rb, ab, out sums[8 + r]);
             var ad = Vector256.Create(*(float*)ab);
             // d in the low half of the block's first dword, dmin in the high half.
-            var d = RowHalves(x, rowStep, ref special);
-            var dmin = RowHalves(x, rowStep, ref special, high: true);
+            var d = RowHalfPair(x, rowStep, ref special, out var dmin);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])), d * ad, acc);
             acc = Fma.MultiplyAddNegated(Vector256.ConvertToSingle(Totals(sums[8], sums[9], sums[10], sums[11], sums[12], sums[13], sums[14], sums[15])), dmin * ad, acc);
         }

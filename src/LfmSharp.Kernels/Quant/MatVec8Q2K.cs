@@ -65,9 +65,8 @@ internal static unsafe class MatVec8Q2K
             var s4 = Pair(x + 4 * rs, rs, bs, a0, a1, a2, a3, c, out var s5, out var m45);
             var s6 = Pair(x + 6 * rs, rs, bs, a0, a1, a2, a3, c, out var s7, out var m67);
             var ad = Vector256.Create(*(float*)ab);
-            var dd = MatVec8.RowDwords(x + 80, rs);   // d | dmin « 16
-            var d = MatVec8.Halves(dd << 16, ref special) * ad;
-            var dmin = MatVec8.Halves(dd & Vector256.Create(unchecked((int)0xFFFF0000)), ref special) * ad;
+            var d = MatVec8.RowHalfPair(x + 80, rs, ref special, out var dmin) * ad;   // d | dmin « 16
+            dmin *= ad;
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(s0, s1, s2, s3, s4, s5, s6, s7));
             var mtot = Vector256.ConvertToSingle(MatVec8.Totals(m01.GetLower(), m01.GetUpper(), m23.GetLower(), m23.GetUpper(),
                 m45.GetLower(), m45.GetUpper(), m67.GetLower(), m67.GetUpper()));
@@ -111,9 +110,12 @@ internal static unsafe class MatVec8Q2K
         return s.GetLower() + s.GetUpper();
     }
 
-    /// <summary>One run of both chunks: the 2-bit quants <paramref name="q"/> · a, scaled by the words <paramref name="idx"/> picks.</summary>
+    /// <summary>
+    /// One run of both chunks: the unsigned quant values <paramref name="q"/> (Q2_K's 2-bit ones, Q3_K's lo | 4h) · a,
+    /// scaled by the words <paramref name="idx"/> picks.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Run(Vector512<byte> q, Vector512<sbyte> a, Vector512<short> scales, Vector512<short> idx)
+    internal static Vector512<int> Run(Vector512<byte> q, Vector512<sbyte> a, Vector512<short> scales, Vector512<short> idx)
         => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, a), Avx512BW.PermuteVar32x16(scales, idx));
 
     /// <summary>

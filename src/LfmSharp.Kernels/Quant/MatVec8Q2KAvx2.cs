@@ -49,8 +49,8 @@ internal static unsafe class MatVec8Q2KAvx2
             for (int r = 0; r < 8; r++)
                 sums[r] = Row(x + r * rs, q8, bs, out mins[r]);
             var ad = Vector256.Create(*(float*)ab);
-            var d = MatVec8.RowHalves(x + 80, rowStep, ref special) * ad;
-            var dmin = MatVec8.RowHalves(x + 80, rowStep, ref special, high: true) * ad;
+            var d = MatVec8.RowHalfPair(x + 80, rowStep, ref special, out var dmin) * ad;
+            dmin *= ad;
             var tot = Vector256.ConvertToSingle(MatVec8.Totals(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]));
             var mtot = Vector256.ConvertToSingle(MatVec8.Totals(mins[0], mins[1], mins[2], mins[3], mins[4], mins[5], mins[6], mins[7]));
             acc += d * tot - dmin * mtot;

@@ -62,7 +62,7 @@ internal static unsafe class MatVec8Q3K
             var s6 = Row(x + 6 * rs, bs, a0, a1, a2, a3, i0, i1, i2, i3);
             var s7 = Row(x + 7 * rs, bs, a0, a1, a2, a3, i0, i1, i2, i3);
             // d ends the block: the high half of the dword at 106.
-            var d = MatVec8.Halves(MatVec8.RowDwords(x + 106, rs) & Vector256.Create(unchecked((int)0xFFFF0000)), ref special) * Vector256.Create(*(float*)ab);
+            var d = MatVec8.RowHalves(x + 106, rs, ref special, high: true) * Vector256.Create(*(float*)ab);
             acc = Fma.MultiplyAdd(Vector256.ConvertToSingle(MatVec8.Totals(s0, s1, s2, s3, s4, s5, s6, s7)), d, acc);
         }
         acc.Store(y);
@@ -83,17 +83,12 @@ internal static unsafe class MatVec8Q3K
         var scales = sc16.ToVector512Unsafe();   // words 0..15, all vpermw reads
         var h = Avx512F.BroadcastVector256ToVector512((long*)x).AsByte();   // the hmask for both chunks
         var q = Vector512.Load(x + 32);
-        var s = Run((q & Vector512.Create((byte)3)) | High(h, 0), a0, scales, i0)
-            + Run(MatVec8Q2K.Bits(q, 1) | High(h, 1), a1, scales, i1)
-            + Run(MatVec8Q2K.Bits(q, 2) | High(h, 2), a2, scales, i2)
-            + Run(MatVec8Q2K.Bits(q, 3) | High(h, 3), a3, scales, i3);
+        var s = MatVec8Q2K.Run((q & Vector512.Create((byte)3)) | High(h, 0), a0, scales, i0)
+            + MatVec8Q2K.Run(MatVec8Q2K.Bits(q, 1) | High(h, 1), a1, scales, i1)
+            + MatVec8Q2K.Run(MatVec8Q2K.Bits(q, 2) | High(h, 2), a2, scales, i2)
+            + MatVec8Q2K.Run(MatVec8Q2K.Bits(q, 3) | High(h, 3), a3, scales, i3);
         return s.GetLower() + s.GetUpper() - Avx2.ShiftLeftLogical(offset, 2);
     }
-
-    /// <summary>One run of both chunks: the 3-bit values <paramref name="v"/> (lo | 4h) · a, scaled by the words <paramref name="idx"/> picks.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Run(Vector512<byte> v, Vector512<sbyte> a, Vector512<short> scales, Vector512<short> idx)
-        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v, a), Avx512BW.PermuteVar32x16(scales, idx));
 
     /// <summary>gf2p8affineqb matrices: <paramref name="lo"/> for the low 256 bits, <paramref name="hi"/> for the high ones.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
