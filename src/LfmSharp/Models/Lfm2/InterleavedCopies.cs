@@ -58,41 +58,31 @@ internal sealed unsafe class InterleavedCopies
     }
 
     private static void FillConverted(GgufFile file, GgufTensorInfo t, WeightMatrix m)
+        => Copy(file, t, m.Rows, m.Columns, m.Data, m.RowBytes, &WeightMatrix.ConvertRows);
+
+    private static void Fill(GgufFile file, GgufTensorInfo t, WeightMatrix m)
+        => Copy(file, t, m.Rows, m.Columns, m.Interleaved, m.RowBytes, &WeightMatrix.InterleaveRows);
+
+    /// <summary>
+    /// Reads <paramref name="t"/>'s rows from the file 64 at a time (a multiple of the 8-row group: large enough for few
+    /// system calls, small enough to stay in cache) and writes each chunk through <paramref name="transform"/> (the
+    /// file's type, the columns, the chunk's rows, their place in <paramref name="dst"/>) at
+    /// <paramref name="dstRowBytes"/> per row.
+    /// </summary>
+    private static void Copy(GgufFile file, GgufTensorInfo t, int rows, int columns, byte* dst, long dstRowBytes,
+        delegate*<GgmlType, int, ReadOnlySpan<byte>, Span<byte>, void> transform)
     {
-        int cols = m.Columns;
-        long fileRowBytes = GgmlTypes.RowBytes(t.Type, cols);
-        // 64 rows per read, as Fill's.
-        int chunkRows = 64;
+        const int chunkRows = 64;
+        long fileRowBytes = GgmlTypes.RowBytes(t.Type, columns);
         var staging = System.Buffers.ArrayPool<byte>.Shared.Rent((int)(chunkRows * fileRowBytes));
         try
         {
-            for (int r = 0; r < m.Rows; r += chunkRows)
+            for (int r = 0; r < rows; r += chunkRows)
             {
-                int n = Math.Min(chunkRows, m.Rows - r);
+                int n = Math.Min(chunkRows, rows - r);
                 var src = staging.AsSpan(0, (int)(n * fileRowBytes));
                 file.ReadTensorData(t, r * fileRowBytes, src);
-                WeightMatrix.ConvertRows(t.Type, cols, src, new Span<byte>(m.Data + (long)r * m.RowBytes, n * m.RowBytes));
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(staging);
-        }
-    }
-
-    private static void Fill(GgufFile file, GgufTensorInfo t, WeightMatrix m)
-    {
-        long size = (long)m.Rows * m.RowBytes;
-        // 64 rows (a multiple of the 8-row group) per read: large enough for few system calls, small enough to stay in cache.
-        long chunk = 64L * m.RowBytes;
-        var staging = System.Buffers.ArrayPool<byte>.Shared.Rent((int)chunk);
-        try
-        {
-            for (long off = 0; off < size; off += chunk)
-            {
-                int n = (int)Math.Min(chunk, size - off);
-                file.ReadTensorData(t, off, staging.AsSpan(0, n));
-                WeightMatrix.InterleaveRows(m.Type, m.Columns, staging.AsSpan(0, n), new Span<byte>(m.Interleaved + off, n));
+                transform(t.Type, columns, src, new Span<byte>(dst + r * dstRowBytes, (int)(n * dstRowBytes)));
             }
         }
         finally
