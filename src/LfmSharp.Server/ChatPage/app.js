@@ -291,6 +291,10 @@ function startAnswer(conv) {
     running = null;
     setBusy(false);
     saveConversations();
+    // The final render supersedes a frame the last chunk scheduled; left pending, it re-rendered the finished answer
+    // once more, replacing its elements after it already showed as done.
+    cancelAnimationFrame(pendingFrame);
+    pendingFrame = 0;
     if (conv === current()) updateMessage(conv, msg);
   });
 }
